@@ -1,0 +1,47 @@
+"""Command-line interface: ``evaluation SUBCOMMAND ...`` (also ``python -m evaluation``).
+
+Each subcommand lives in the module that does the work; that module offers
+``configure_parser(parser)`` and ``main(args) -> int``. Modules are imported
+only when their subcommand runs, so ``--help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "validate": ("evaluation.validate", "check an intake folder against the data contract"),
+    "synth": ("evaluation.synth", "write a synthetic intake with known true effects"),
+    "run": ("evaluation.run", "quarterly run: validate, execute all notebooks, build the report"),
+    "pseudonymise": ("evaluation.pseudonymise", "replace direct identifiers in raw exports by keyed pseudonyms"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="evaluation",
+        description="Evaluation toolkit for volunteer programmes in Dutch probation.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module_name, help_text) in SUBCOMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        module = importlib.import_module(module_name)
+        module.configure_parser(p)
+        p.set_defaults(_module=module_name)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 0
+    module = importlib.import_module(args._module)
+    return int(module.main(args) or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

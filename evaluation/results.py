@@ -1,0 +1,45 @@
+"""The fixed shape of every estimate the package produces.
+
+Every analysis step returns a tidy DataFrame with these columns (extra
+columns may follow). Formatting, rounding and language happen only in the
+report step; values here are raw numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+RESULT_COLUMNS: list[str] = [
+    "programme_id",  # programme the estimate describes, or "all"
+    "analysis",  # e.g. "recidivism", "retention", "fidelity", "costs", "synthesis"
+    "estimand",  # machine name of what is estimated, e.g. "hazard_ratio", "prevalence_2y"
+    "endpoint",  # ADTTE endpoint code (e.g. "GENERAL"), or "" when not applicable
+    "group",  # "programme", "comparison", "difference", "all", or a subgroup label
+    "estimate",
+    "ci_lower",
+    "ci_upper",
+    "p_value",
+    "n",  # people (or units) the estimate is based on
+    "events",  # events behind the estimate, where meaningful
+    "method",  # short description, e.g. "Cox PH, Efron ties, robust SE (matched pairs)"
+    "causal",  # True when the design supports a causal reading
+    "note",  # caveats in English; the report step translates
+]
+
+
+def make_results(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
+    """Build a results table with the fixed columns, in the fixed order.
+
+    Missing keys become NaN (numbers) or empty strings (text); extra keys are
+    kept after the fixed columns.
+    """
+    df = pd.DataFrame(list(rows))
+    for col in RESULT_COLUMNS:
+        if col not in df.columns:
+            df[col] = "" if col in {"programme_id", "analysis", "estimand", "endpoint", "group", "method", "note"} else np.nan
+    extra = [c for c in df.columns if c not in RESULT_COLUMNS]
+    return df[RESULT_COLUMNS + extra]
