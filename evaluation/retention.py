@@ -1,0 +1,1410 @@
+"""Retention of volunteers, matches and participants (issue 4).
+
+Retention is measured as survival (METHODS.md section 5): time from a
+volunteer's start to stopping, time from a match's start to its early end, and
+time from a participant's intake to dropout, with the reason for ending as a
+competing risk. This module derives the ADTTE-style analysis datasets from the
+typed tables of :func:`evaluation.validate.validate_intake` and turns them into
+tidy estimate tables (:data:`evaluation.results.RESULT_COLUMNS`) through the
+estimators of :mod:`evaluation.survival`.
+
+Conventions
+-----------
+* Times are in days from the origin (start of volunteering, start of a match,
+  intake). A month is ``365.25 / 12`` days (:data:`DAYS_PER_MONTH`).
+* An end on the origin day counts as an end after half a day
+  (:data:`SAME_DAY_TIME`), so that every at-risk interval has positive length
+  (R's ``coxph`` refuses ``(start, stop]`` rows with ``stop <= start``).
+* Ends after the cutoff date are not yet known at the cutoff: the row is
+  censored at the cutoff (``cnsr = 1``).
+* A time-varying support covariate (basic training, supervision, recognition)
+  switches on at the date of its first event: on day ``d`` the volunteer
+  contributes untreated time on ``(0, d]`` and treated time after ``d``.
+  Events on or before the start date count from day 0.
+* Nothing in this module is causal: volunteers are not randomised to training
+  or supervision. Every result row carries ``causal = False``.
+
+References
+----------
+Therneau T, Crowson C, Atkinson E (2024). Using time dependent covariates and
+time dependent coefficients in the Cox model. R survival vignette.
+Anderson JR, Cain KC, Gelber RD (1983). Analysis of survival by tumor
+response. J Clin Oncol 1:710-719 (landmark analysis).
+Suissa S (2008). Immortal time bias in pharmacoepidemiology. Am J Epidemiol
+167:492-499.
+Fine JP, Gray RJ (1999); Aalen OO, Johansen S (1978): cumulative incidence with
+competing risks.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from evaluation.results import make_results
+
+DAYS_PER_MONTH: float = 365.25 / 12
+SAME_DAY_TIME: float = 0.5
+
+SUPPORT_KINDS: dict[str, tuple[str, ...]] = {
+    "basic_training": ("basic_training",),
+    "supervision": ("individual_supervision", "group_supervision", "peer_supervision"),
+    "recognition": ("recognition",),
+}
+"""Which ``volunteer_support.kind`` codes switch on each time-varying mechanism."""
+
+VOLUNTEER_END_REASONS: tuple[str, ...] = (
+    "time_constraints",
+    "work_or_study",
+    "moved",
+    "dissatisfied",
+    "personal_circumstances",
+    "health",
+    "ended_by_organisation",
+    "assignment_completed",
+    "other",
+    "unknown",
+)
+
+MATCH_EARLY_CAUSES: tuple[str, ...] = (
+    "participant_withdrew",
+    "volunteer_withdrew",
+    "ended_by_professional",
+    "participant_reoffended",
+    "other",
+)
+"""Competing causes of an early match ending (``other`` collects the remaining reasons)."""
+
+PARTICIPANT_CAUSES: tuple[str, ...] = ("dropped_out", "completed", "other_end")
+"""Competing programme endings: dropout, completion, any other end (excluded, reoffended, moved, died, other)."""
+
+SMALL_N = 30
+"""Below this many units (or events) an estimate carries a small-sample warning."""
+
+
+# --------------------------------------------------------------------------------------
+# input checks
+# --------------------------------------------------------------------------------------
+
+
+def _where(df: pd.DataFrame, idx: Any) -> str:
+    """Human-readable position of a row: the source row number when known."""
+    if "_row" in df.columns:
+        return f"row {df.loc[idx, '_row']}"
+    return f"row index {idx}"
+
+
+def _require_columns(df: pd.DataFrame, table: str, columns: Iterable[str]) -> None:
+    if not isinstance(df, pd.DataFrame):
+        raise TypeError(f"table {table!r}: expected a pandas DataFrame, got {type(df).__name__}")
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise ValueError(f"table {table!r} lacks required column(s) {missing}")
+
+
+def _as_dates(df: pd.DataFrame, table: str, column: str, required: bool) -> pd.Series:
+    try:
+        s = pd.to_datetime(df[column], errors="raise")
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"table {table!r}, field {column!r}: not a date column ({exc})") from exc
+    if required and s.isna().any():
+        idx = s.index[s.isna()][0]
+        raise ValueError(f"table {table!r}, {_where(df, idx)}, field {column!r}: date is missing")
+    return s
+
+
+def _unique_ids(df: pd.DataFrame, table: str, column: str) -> None:
+    if df[column].isna().any():
+        idx = df.index[df[column].isna()][0]
+        raise ValueError(f"table {table!r}, {_where(df, idx)}, field {column!r}: identifier is missing")
+    dup = df[column].duplicated(keep=False)
+    if dup.any():
+        idx = df.index[dup][0]
+        raise ValueError(
+            f"table {table!r}, {_where(df, idx)}, field {column!r}: identifier "
+            f"{df.loc[idx, column]!r} occurs more than once"
+        )
+
+
+def _cutoff(cutoff_date: Any) -> pd.Timestamp:
+    if cutoff_date is None:
+        raise ValueError("cutoff_date is required (the extract's cutoff, or an earlier analysis date)")
+    try:
+        c = pd.Timestamp(cutoff_date)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"cutoff_date {cutoff_date!r} is not a date") from exc
+    if pd.isna(c):
+        raise ValueError("cutoff_date is missing")
+    return c.normalize()
+
+
+def _days(later: pd.Series, earlier: pd.Series) -> np.ndarray:
+    return (later - earlier).dt.days.to_numpy(dtype=float)
+
+
+def _bool01(s: pd.Series) -> pd.Series:
+    """Nullable boolean to float 0/1 with NaN for missing."""
+    out = pd.Series(np.nan, index=s.index, dtype=float)
+    known = s.notna()
+    out[known] = s[known].astype(bool).astype(float)
+    return out
+
+
+def _drop_after_cutoff(df: pd.DataFrame, table: str, date_col: str, cutoff: pd.Timestamp) -> pd.DataFrame:
+    """Rows whose origin lies after the cutoff are outside the analysis: warn with their number."""
+    late = df[date_col] > cutoff
+    if late.any():
+        warnings.warn(
+            f"table {table!r}: {int(late.sum())} row(s) start after the cutoff date "
+            f"{cutoff.date()} and are left out of the analysis",
+            UserWarning,
+            stacklevel=3,
+        )
+    return df.loc[~late]
+
+
+# --------------------------------------------------------------------------------------
+# small statistics helpers
+# --------------------------------------------------------------------------------------
+
+
+def wilson_interval(successes: int, n: int, conf_level: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval for a binomial proportion.
+
+    Wilson EB (1927), JASA 22:209-212; equals R ``prop.test(x, n, correct=FALSE)$conf.int``.
+    Returns ``(nan, nan)`` when ``n == 0``.
+    """
+    if n <= 0:
+        return (math.nan, math.nan)
+    z = stats.norm.ppf(0.5 + conf_level / 2)
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def km_median(table: pd.DataFrame) -> dict[str, float]:
+    """Median survival time and its confidence interval from a Kaplan-Meier table.
+
+    Uses the Brookmeyer-Crowley construction as R ``print(survfit)``: the median
+    is the first time the survival curve is at or below 0.5, the lower limit the
+    first time the upper confidence band is at or below 0.5, and the upper limit
+    the first time the lower band is at or below 0.5 (NaN = not reached).
+    R additionally averages the two adjacent times when the curve is exactly 0.5
+    on a flat stretch; this function does the same.
+    """
+    out = {}
+    for key, col in (("estimate", "survival"), ("ci_lower", "ci_upper"), ("ci_upper", "ci_lower")):
+        s = table[col].to_numpy(dtype=float)
+        t = table["time"].to_numpy(dtype=float)
+        below = np.flatnonzero(s <= 0.5 + 1e-12)
+        if below.size == 0:
+            out[key] = math.nan
+            continue
+        i = below[0]
+        if abs(s[i] - 0.5) < 1e-12 and i + 1 < len(t):
+            out[key] = (t[i] + t[i + 1]) / 2
+        else:
+            out[key] = t[i]
+    return out
+
+
+def _survival():
+    """Import :mod:`evaluation.survival` lazily (it is built in parallel)."""
+    from evaluation import survival
+
+    return survival
+
+
+# --------------------------------------------------------------------------------------
+# programme attributes
+# --------------------------------------------------------------------------------------
+
+
+def programme_attributes(programmes: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+    """One row per programme with the attributes used for grouping and targets.
+
+    Columns: programme_id, programme_type, organisation, organisation_model,
+    duration_months (planned), contacts_per_month (planned).
+    """
+    rows = []
+    for i, p in enumerate(programmes or []):
+        if "programme_id" not in p:
+            raise ValueError(f"programmes.yaml, programme {i + 1}: field 'programme_id' is missing")
+        dosage = p.get("planned_dosage") or {}
+        rows.append(
+            {
+                "programme_id": str(p["programme_id"]),
+                "programme_type": p.get("programme_type", ""),
+                "organisation": p.get("organisation", ""),
+                "organisation_model": p.get("organisation_model", ""),
+                "duration_months": float(dosage["duration_months"]) if dosage.get("duration_months") is not None else math.nan,
+                "contacts_per_month": float(dosage["contacts_per_month"])
+                if dosage.get("contacts_per_month") is not None
+                else math.nan,
+            }
+        )
+    cols = ["programme_id", "programme_type", "organisation", "organisation_model", "duration_months", "contacts_per_month"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+# --------------------------------------------------------------------------------------
+# 1. volunteers
+# --------------------------------------------------------------------------------------
+
+
+def volunteer_tenure(volunteers: pd.DataFrame, cutoff_date: Any) -> pd.DataFrame:
+    """Volunteer tenure as an ADTTE-style table: one row per volunteer.
+
+    Estimand: time from a volunteer's start to stopping (days), censored at the
+    cutoff for volunteers still active (or stopping after the cutoff, which is
+    not yet known at the cutoff).
+
+    Parameters
+    ----------
+    volunteers : DataFrame
+        The typed ``volunteers`` table (volunteer_id, programme_id, start_date,
+        end_date, end_reason, lived_experience, recruitment_channel, sex).
+    cutoff_date : date-like
+        Analysis date; volunteers starting after it are left out with a warning.
+
+    Returns
+    -------
+    DataFrame
+        volunteer_id, programme_id, start_date, end_date (event or censoring
+        date), time (days; same-day stops 0.5), event (1 = stopped), cnsr
+        (0 = event, 1 = censored at cutoff), end_reason (code, or
+        ``"censored"``), lived_experience, recruitment_channel, sex.
+
+    Raises
+    ------
+    ValueError
+        Missing or duplicated volunteer_id, missing start_date, an end before
+        the start, or a stop without end_reason (row and field named).
+    """
+    table = "volunteers"
+    _require_columns(volunteers, table, ["volunteer_id", "programme_id", "start_date", "end_date", "end_reason"])
+    cutoff = _cutoff(cutoff_date)
+    v = volunteers.copy()
+    _unique_ids(v, table, "volunteer_id")
+    v["start_date"] = _as_dates(v, table, "start_date", required=True)
+    v["end_date"] = _as_dates(v, table, "end_date", required=False)
+    bad = v["end_date"].notna() & (v["end_date"] < v["start_date"])
+    if bad.any():
+        idx = v.index[bad][0]
+        raise ValueError(f"table {table!r}, {_where(v, idx)}, field 'end_date': end_date lies before start_date")
+    no_reason = v["end_date"].notna() & v["end_reason"].isna() & (v["end_date"] <= cutoff)
+    if no_reason.any():
+        idx = v.index[no_reason][0]
+        raise ValueError(f"table {table!r}, {_where(v, idx)}, field 'end_reason': missing although end_date is filled")
+    v = _drop_after_cutoff(v, table, "start_date", cutoff)
+    stopped = v["end_date"].notna() & (v["end_date"] <= cutoff)
+    stop_date = v["end_date"].where(stopped, cutoff)
+    time = _days(stop_date, v["start_date"])
+    time = np.where(time <= 0, SAME_DAY_TIME, time)
+    out = pd.DataFrame(
+        {
+            "volunteer_id": v["volunteer_id"].astype(str).to_numpy(),
+            "programme_id": v["programme_id"].astype(str).to_numpy(),
+            "start_date": v["start_date"].to_numpy(),
+            "end_date": stop_date.to_numpy(),
+            "time": time,
+            "event": stopped.astype(int).to_numpy(),
+            "cnsr": (~stopped).astype(int).to_numpy(),
+            "end_reason": np.where(stopped, v["end_reason"].astype(object).to_numpy(), "censored"),
+        }
+    )
+    for col in ("lived_experience", "recruitment_channel", "sex"):
+        if col in v.columns:
+            out[col] = v[col].to_numpy()
+    return out.reset_index(drop=True)
+
+
+def _first_support_dates(volunteer_support: pd.DataFrame, cutoff: pd.Timestamp) -> pd.DataFrame:
+    """First event date per volunteer and mechanism (events after the cutoff ignored)."""
+    table = "volunteer_support"
+    _require_columns(volunteer_support, table, ["volunteer_id", "event_date", "kind"])
+    s = volunteer_support.copy()
+    s["event_date"] = _as_dates(s, table, "event_date", required=True)
+    s = s.loc[s["event_date"] <= cutoff]
+    out = {}
+    for mech, kinds in SUPPORT_KINDS.items():
+        sub = s.loc[s["kind"].isin(kinds)]
+        out[mech] = sub.groupby("volunteer_id")["event_date"].min()
+    return pd.DataFrame(out)
+
+
+def volunteer_episodes(
+    volunteers: pd.DataFrame,
+    volunteer_support: pd.DataFrame,
+    cutoff_date: Any,
+    mechanisms: Sequence[str] = ("basic_training", "supervision", "recognition"),
+) -> pd.DataFrame:
+    """Counting-process ``(start, stop]`` rows with time-varying support mechanisms.
+
+    Each volunteer's tenure (from :func:`volunteer_tenure`) is split at the first
+    date of each mechanism in ``mechanisms`` (see :data:`SUPPORT_KINDS`). A
+    mechanism is 0 before and 1 after its first event; a volunteer trained on
+    day 90 contributes untrained time ``(0, 90]`` and trained time
+    ``(90, stop]``. Support before the start counts from day 0; support on or
+    after the stop day changes nothing. The event flag is 1 only on the last
+    row of a volunteer who stopped.
+
+    Assumes the first event switches the mechanism on for good (a volunteer
+    stays "trained"); this is the exposure definition, not a claim about
+    how long training lasts.
+
+    Returns
+    -------
+    DataFrame
+        volunteer_id, programme_id, start, stop, event, the mechanism columns
+        (0/1), and the baseline covariates lived_experience,
+        recruitment_channel.
+    """
+    unknown = [m for m in mechanisms if m not in SUPPORT_KINDS]
+    if unknown:
+        raise ValueError(f"unknown mechanism(s) {unknown}; choose from {list(SUPPORT_KINDS)}")
+    cutoff = _cutoff(cutoff_date)
+    ten = volunteer_tenure(volunteers, cutoff)
+    first = _first_support_dates(volunteer_support, cutoff)
+    ten = ten.join(first, on="volunteer_id")
+    # switch-on time (days after start); <= 0 means from the start; NaN means never
+    switch = {}
+    for m in mechanisms:
+        d = _days(ten[m], ten["start_date"]) if m in ten else np.full(len(ten), np.nan)
+        switch[m] = np.where(np.isnan(d), np.inf, np.maximum(d, 0.0))
+    n = len(ten)
+    # cut points: every switch time strictly inside (0, time)
+    cuts = [np.zeros(n)]
+    for m in mechanisms:
+        s = switch[m]
+        cuts.append(np.where((s > 0) & (s < ten["time"].to_numpy()), s, np.nan))
+    cuts.append(ten["time"].to_numpy())
+    cut = np.column_stack(cuts)
+    rows_id, rows_start, rows_stop = [], [], []
+    for i in range(n):
+        c = np.unique(cut[i][~np.isnan(cut[i])])
+        rows_id.append(np.full(len(c) - 1, i))
+        rows_start.append(c[:-1])
+        rows_stop.append(c[1:])
+    idx = np.concatenate(rows_id) if rows_id else np.array([], dtype=int)
+    start = np.concatenate(rows_start) if rows_start else np.array([])
+    stop = np.concatenate(rows_stop) if rows_stop else np.array([])
+    out = pd.DataFrame(
+        {
+            "volunteer_id": ten["volunteer_id"].to_numpy()[idx],
+            "programme_id": ten["programme_id"].to_numpy()[idx],
+            "start": start,
+            "stop": stop,
+        }
+    )
+    last = stop >= ten["time"].to_numpy()[idx]
+    out["event"] = (ten["event"].to_numpy()[idx] * last).astype(int)
+    for m in mechanisms:
+        out[m] = (switch[m][idx] <= start).astype(int)
+    for col in ("lived_experience", "recruitment_channel", "sex"):
+        if col in ten.columns:
+            out[col] = ten[col].to_numpy()[idx]
+    return out
+
+
+def naive_baseline_coding(
+    volunteers: pd.DataFrame,
+    volunteer_support: pd.DataFrame,
+    cutoff_date: Any,
+    mechanisms: Sequence[str] = ("basic_training", "supervision", "recognition"),
+) -> pd.DataFrame:
+    """The WRONG coding, kept only to demonstrate immortal-time bias.
+
+    One row per volunteer with each mechanism coded 1 when it ever happened
+    before the stop or cutoff, as if it were known at the start. Volunteers who
+    stay longer have more time to be trained, so "trained" looks protective
+    even when training has no effect (Suissa 2008). Use
+    :func:`volunteer_episodes` for analysis.
+    """
+    cutoff = _cutoff(cutoff_date)
+    ten = volunteer_tenure(volunteers, cutoff)
+    first = _first_support_dates(volunteer_support, cutoff)
+    ten = ten.join(first, on="volunteer_id")
+    out = ten.drop(columns=[m for m in SUPPORT_KINDS if m in ten.columns]).copy()
+    for m in mechanisms:
+        d = ten[m] if m in ten else pd.Series(pd.NaT, index=ten.index)
+        out[m] = (d.notna() & (d < ten["end_date"])).astype(int)
+    out["start"] = 0.0
+    out["stop"] = out["time"]
+    return out
+
+
+def _design(
+    df: pd.DataFrame,
+    covariates: Sequence[str],
+    categorical: Mapping[str, str] | None = None,
+    min_level_size: int = 10,
+) -> tuple[pd.DataFrame, list[str], list[str]]:
+    """Numeric design columns for a Cox model, with complete cases only.
+
+    Booleans become 0/1; each categorical in ``categorical`` (name -> reference
+    level) becomes indicator columns ``name[level]``, with levels of fewer than
+    ``min_level_size`` units pooled into ``name[other_small]``. Returns the data,
+    the design column names and notes (pooled levels, dropped incomplete rows).
+    """
+    categorical = dict(categorical or {})
+    d = df.copy()
+    terms: list[str] = []
+    notes: list[str] = []
+    for c in covariates:
+        if c not in d.columns:
+            raise ValueError(f"covariate {c!r} is not a column of the analysis dataset")
+        if c in categorical:
+            ref = categorical[c]
+            lev = d[c].astype(object)
+            unit_counts = lev.value_counts()
+            small = [x for x, k in unit_counts.items() if k < min_level_size and x != ref]
+            if small:
+                lev = lev.where(~lev.isin(small), "other_small")
+                notes.append(f"{c}: levels {sorted(map(str, small))} (fewer than {min_level_size} rows) pooled")
+            if ref not in set(lev.dropna()):
+                ref = lev.value_counts().index[0] if lev.notna().any() else ref
+                notes.append(f"{c}: reference level {ref!r}")
+            for level in sorted(set(lev.dropna()) - {ref}, key=str):
+                name = f"{c}[{level}]"
+                d[name] = np.where(lev.isna(), np.nan, (lev == level).astype(float))
+                terms.append(name)
+        else:
+            col = d[c]
+            if str(col.dtype) == "boolean" or col.dtype == bool:
+                d[c] = _bool01(col)
+            else:
+                d[c] = pd.to_numeric(col, errors="raise").astype(float)
+            terms.append(c)
+    incomplete = d[terms].isna().any(axis=1)
+    if incomplete.any():
+        notes.append(f"{int(incomplete.sum())} row(s) with a missing covariate left out (complete-case analysis)")
+        warnings.warn(
+            f"{int(incomplete.sum())} row(s) have a missing covariate and are left out of the Cox model",
+            UserWarning,
+            stacklevel=3,
+        )
+        d = d.loc[~incomplete]
+    # constant columns cannot be estimated
+    constant = [t for t in terms if d[t].nunique() < 2]
+    if constant:
+        notes.append(f"constant covariate(s) {constant} left out")
+        terms = [t for t in terms if t not in constant]
+    return d, terms, notes
+
+
+def _cox_rows(
+    model: Any,
+    terms: Sequence[str],
+    programme_id: str,
+    analysis: str,
+    endpoint: str,
+    method: str,
+    notes: Sequence[str],
+    n_units: int,
+) -> pd.DataFrame:
+    rows = []
+    summ = model.summary_.set_index("term")
+    small = model.events_ < SMALL_N
+    for t in terms:
+        r = summ.loc[t]
+        note = list(notes)
+        if small:
+            note.append(f"only {int(model.events_)} events: imprecise, read as exploratory")
+        note.append("observational association, not a causal effect")
+        rows.append(
+            {
+                "programme_id": programme_id,
+                "analysis": analysis,
+                "estimand": "hazard_ratio",
+                "endpoint": endpoint,
+                "group": t,
+                "estimate": float(r["hazard_ratio"]),
+                "ci_lower": float(r["ci_lower"]),
+                "ci_upper": float(r["ci_upper"]),
+                "p_value": float(r["p_value"]),
+                "n": n_units,
+                "events": int(model.events_),
+                "method": method,
+                "causal": False,
+                "note": "; ".join(note),
+                "coef": float(r["coef"]),
+                "se": float(r["robust_se"]) if np.isfinite(r.get("robust_se", np.nan)) else float(r["se"]),
+            }
+        )
+    try:
+        ph = model.ph_test()
+    except Exception as exc:  # PH test can fail on tiny data; say so rather than hide it
+        rows.append(
+            {
+                "programme_id": programme_id,
+                "analysis": analysis,
+                "estimand": "ph_test",
+                "endpoint": endpoint,
+                "group": "GLOBAL",
+                "n": n_units,
+                "method": "cox.zph (transform='km')",
+                "causal": False,
+                "note": f"proportional-hazards test not computable: {exc}",
+            }
+        )
+    else:
+        for _, r in ph.iterrows():
+            rows.append(
+                {
+                    "programme_id": programme_id,
+                    "analysis": analysis,
+                    "estimand": "ph_test",
+                    "endpoint": endpoint,
+                    "group": str(r["term"]),
+                    "estimate": float(r["statistic"]),
+                    "p_value": float(r["p_value"]),
+                    "n": n_units,
+                    "events": int(model.events_),
+                    "method": "Grambsch-Therneau test, cox.zph (transform='km')",
+                    "causal": False,
+                    "note": "p < 0.05 suggests the hazard ratio changes over time" if r["p_value"] < 0.05 else "",
+                }
+            )
+    return make_results(rows)
+
+
+def stopping_cox(
+    episodes: pd.DataFrame,
+    covariates: Sequence[str] = (
+        "lived_experience",
+        "recruitment_channel",
+        "basic_training",
+        "supervision",
+        "recognition",
+    ),
+    channel_reference: str = "local_network",
+    programme_id: str = "all",
+    min_level_size: int = 10,
+    conf_level: float = 0.95,
+) -> tuple[Any, pd.DataFrame]:
+    """Cox model of volunteers stopping on the retention mechanisms.
+
+    Estimand: hazard ratios of stopping for lived experience, recruitment
+    channel (against ``channel_reference``), and the time-varying mechanisms
+    basic training, supervision and recognition (on from their first date),
+    each adjusted for the others. Counting-process rows from
+    :func:`volunteer_episodes`; Efron ties; robust standard errors clustered on
+    volunteer (as R ``coxph(Surv(start, stop, event) ~ ..., cluster = id)``).
+
+    Assumptions: proportional hazards (checked with the Grambsch-Therneau test,
+    rows ``estimand == "ph_test"``); no unmeasured confounding for a causal
+    reading, which observational data cannot guarantee (``causal = False``);
+    independent censoring at the cutoff.
+
+    Returns
+    -------
+    (CoxModel, DataFrame)
+        The fitted model and the RESULT_COLUMNS rows (hazard ratios and PH test).
+    """
+    _require_columns(episodes, "volunteer_episodes", ["volunteer_id", "start", "stop", "event"])
+    cat = {"recruitment_channel": channel_reference} if "recruitment_channel" in covariates else {}
+    d, terms, notes = _design(episodes, covariates, cat, min_level_size=min_level_size)
+    if not terms or d["event"].sum() == 0:
+        raise ValueError("volunteer_episodes: no events or no estimable covariates for the Cox model")
+    sv = _survival()
+    model = sv.CoxModel(conf_level=conf_level).fit(
+        d, duration_col="stop", event_col="event", covariates=terms, entry_col="start", cluster_col="volunteer_id"
+    )
+    res = _cox_rows(
+        model,
+        terms,
+        programme_id,
+        "retention",
+        "VOLUNTEER_STOP",
+        "Cox PH, counting process (time-varying support), Efron ties, robust SE by volunteer",
+        notes,
+        int(d["volunteer_id"].nunique()),
+    )
+    return model, res
+
+
+def landmark_dataset(
+    tenure: pd.DataFrame,
+    exposure_dates: pd.Series | None,
+    landmark_days: float,
+    id_col: str = "volunteer_id",
+    exposure_name: str = "exposed_by_landmark",
+) -> pd.DataFrame:
+    """Landmark dataset: units still at risk at ``landmark_days``, time reset to the landmark.
+
+    Exposure is 1 when the unit's exposure date (e.g. first basic training) lies
+    on or before ``origin + landmark_days``. Units that ended on or before the
+    landmark are left out by design (they are not at risk at the landmark);
+    their number is kept in ``attrs['excluded_before_landmark']``.
+    """
+    if landmark_days <= 0:
+        raise ValueError(f"landmark_days must be positive, got {landmark_days}")
+    at_risk = tenure["time"] > landmark_days
+    lm = tenure.loc[at_risk].copy()
+    lm["time"] = lm["time"] - landmark_days
+    if exposure_dates is not None:
+        exp_day = _days(lm[id_col].map(exposure_dates).astype("datetime64[ns]"), lm["start_date"])
+        lm[exposure_name] = (np.nan_to_num(exp_day, nan=np.inf) <= landmark_days).astype(int)
+    lm.attrs["excluded_before_landmark"] = int((~at_risk).sum())
+    lm.attrs["landmark_days"] = landmark_days
+    return lm.reset_index(drop=True)
+
+
+def training_landmark(
+    volunteers: pd.DataFrame,
+    volunteer_support: pd.DataFrame,
+    cutoff_date: Any,
+    landmark_months: float = 3,
+    mechanism: str = "basic_training",
+    adjust_for: Sequence[str] = ("lived_experience",),
+    programme_id: str = "all",
+) -> pd.DataFrame:
+    """Landmark analysis: trained by the landmark vs not, among volunteers active then.
+
+    Estimand: hazard ratio of stopping after the landmark (default 3 months)
+    for volunteers who had ``mechanism`` by the landmark against those who had
+    not, among volunteers still active at the landmark (Anderson et al. 1983).
+    Support after the landmark is ignored (the exposure is fixed at the
+    landmark), which avoids immortal-time bias at the price of misclassifying
+    late-trained volunteers as untrained.
+    """
+    cutoff = _cutoff(cutoff_date)
+    ten = volunteer_tenure(volunteers, cutoff)
+    first = _first_support_dates(volunteer_support, cutoff)[mechanism]
+    lm = landmark_dataset(ten, first, landmark_months * DAYS_PER_MONTH, exposure_name=f"{mechanism}_by_landmark")
+    covs = [f"{mechanism}_by_landmark", *[c for c in adjust_for if c in lm.columns]]
+    d, terms, notes = _design(lm, covs)
+    notes.append(
+        f"landmark at {landmark_months:g} months: {lm.attrs['excluded_before_landmark']} volunteer(s) "
+        "who stopped or were censored before it are not in this analysis"
+    )
+    if not terms or d["event"].sum() == 0 or f"{mechanism}_by_landmark" not in terms:
+        return make_results(
+            [
+                {
+                    "programme_id": programme_id,
+                    "analysis": "retention",
+                    "estimand": "hazard_ratio_landmark",
+                    "endpoint": "VOLUNTEER_STOP",
+                    "group": f"{mechanism}_by_landmark",
+                    "n": len(d),
+                    "events": int(d["event"].sum()) if len(d) else 0,
+                    "method": "landmark Cox",
+                    "causal": False,
+                    "note": "not estimable: no events or no variation in exposure at the landmark; " + "; ".join(notes),
+                }
+            ]
+        )
+    sv = _survival()
+    model = sv.CoxModel().fit(d, duration_col="time", event_col="event", covariates=terms)
+    res = _cox_rows(
+        model,
+        terms,
+        programme_id,
+        "retention",
+        "VOLUNTEER_STOP",
+        f"landmark Cox at {landmark_months:g} months, Efron ties",
+        notes,
+        len(d),
+    )
+    res.loc[res["estimand"] == "hazard_ratio", "estimand"] = "hazard_ratio_landmark"
+    return res
+
+
+# --------------------------------------------------------------------------------------
+# Kaplan-Meier summaries and competing risks (shared by volunteers, matches, participants)
+# --------------------------------------------------------------------------------------
+
+
+def _groupings(df: pd.DataFrame, programmes: Sequence[Mapping[str, Any]] | None, by: Sequence[str]) -> pd.DataFrame:
+    d = df.copy()
+    if programmes is not None and any(b in ("programme_type", "organisation_model", "organisation") for b in by):
+        attrs = programme_attributes(programmes).set_index("programme_id")
+        for b in ("programme_type", "organisation_model", "organisation"):
+            if b in by:
+                d[b] = d["programme_id"].map(attrs[b])
+    for b in by:
+        if b not in d.columns:
+            raise ValueError(f"cannot group by {b!r}: not a column (pass programmes for programme attributes)")
+    return d
+
+
+def km_summary(
+    data: pd.DataFrame,
+    by: Sequence[str] = ("programme_id",),
+    horizons_months: Sequence[float] = (6, 12, 24),
+    programmes: Sequence[Mapping[str, Any]] | None = None,
+    analysis: str = "retention",
+    endpoint: str = "VOLUNTEER_STOP",
+    estimand_prefix: str = "retention",
+    include_overall: bool = True,
+) -> pd.DataFrame:
+    """Median time and survival ("still active") at horizons, Kaplan-Meier, per group.
+
+    Estimands: ``median_months`` (median time to the event in months, CI by
+    Brookmeyer-Crowley as R ``survfit``) and ``{estimand_prefix}_{h}m`` (the
+    probability of no event by ``h`` months, log-log CI), for every level of
+    every grouping column in ``by`` (``group`` is ``"<column>=<level>"``) and
+    overall. Descriptive, not causal: groups differ in who they recruit.
+
+    ``data`` needs ``time`` (days) and ``event`` (1 = event) and the grouping
+    columns (or ``programme_id`` plus ``programmes`` for programme_type,
+    organisation and organisation_model).
+    """
+    _require_columns(data, "analysis dataset", ["time", "event", "programme_id"])
+    d = _groupings(data, programmes, by)
+    sv = _survival()
+    parts: list[tuple[str, str, pd.DataFrame]] = []
+    if include_overall:
+        parts.append(("all", "all", d))
+    for b in by:
+        for level, sub in d.groupby(b, dropna=False, sort=True):
+            pid = str(level) if b == "programme_id" else "all"
+            parts.append((pid, f"{b}={level}", sub))
+    rows = []
+    for pid, label, sub in parts:
+        n = len(sub)
+        ev = int(sub["event"].sum())
+        if n == 0:
+            continue
+        km = sv.KaplanMeier().fit(sub["time"].to_numpy(float), sub["event"].to_numpy(int), label=label)
+        med = km_median(km.table_)
+        note = []
+        if n < SMALL_N:
+            note.append(f"only {n} units: imprecise")
+        if math.isnan(med["estimate"]):
+            note.append("median not reached")
+        rows.append(
+            {
+                "programme_id": pid,
+                "analysis": analysis,
+                "estimand": "median_months",
+                "endpoint": endpoint,
+                "group": label,
+                "estimate": med["estimate"] / DAYS_PER_MONTH,
+                "ci_lower": med["ci_lower"] / DAYS_PER_MONTH,
+                "ci_upper": med["ci_upper"] / DAYS_PER_MONTH,
+                "n": n,
+                "events": ev,
+                "method": "Kaplan-Meier median, Brookmeyer-Crowley CI (log-log)",
+                "causal": False,
+                "note": "; ".join(note),
+            }
+        )
+        at = km.survival_at([h * DAYS_PER_MONTH for h in horizons_months])
+        max_t = float(sub["time"].max())
+        for h, (_, r) in zip(horizons_months, at.iterrows(), strict=True):
+            hn = list(note[:1])
+            beyond = h * DAYS_PER_MONTH > max_t
+            if beyond:
+                hn.append("horizon beyond the longest follow-up: not estimable")
+            elif r["n_risk"] < 10:
+                hn.append(f"only {int(r['n_risk'])} still at risk at {h:g} months")
+            rows.append(
+                {
+                    "programme_id": pid,
+                    "analysis": analysis,
+                    "estimand": f"{estimand_prefix}_{h:g}m",
+                    "endpoint": endpoint,
+                    "group": label,
+                    "estimate": math.nan if beyond else float(r["estimate"]),
+                    "ci_lower": math.nan if beyond else float(r["ci_lower"]),
+                    "ci_upper": math.nan if beyond else float(r["ci_upper"]),
+                    "n": n,
+                    "events": ev,
+                    "method": "Kaplan-Meier, log-log CI",
+                    "causal": False,
+                    "note": "; ".join(hn),
+                }
+            )
+    return make_results(rows)
+
+
+def competing_reasons(
+    data: pd.DataFrame,
+    reason_col: str = "end_reason",
+    causes: Sequence[str] | None = None,
+    horizons_months: Sequence[float] = (6, 12, 24),
+    programme_id: str = "all",
+    analysis: str = "retention",
+    endpoint: str = "VOLUNTEER_STOP",
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Cumulative incidence of each reason for ending, reasons as competing risks.
+
+    Estimand: for each reason r and horizon h, the probability of having ended
+    for reason r by h months (Aalen-Johansen; variance as R ``cmprsk::cuminc``).
+    Unlike ``1 - KM`` with other reasons censored, these add up to the overall
+    probability of ending.
+
+    Parameters
+    ----------
+    data : DataFrame
+        ``time``, ``event`` and the reason column (ignored for censored rows).
+    causes : list of str, optional
+        Reasons in code order (1, 2, ...); defaults to the observed reasons
+        sorted. A reason not in the list raises a ValueError.
+
+    Returns
+    -------
+    (results, curves)
+        RESULT_COLUMNS rows at the horizons (``estimand = "cuminc_{h}m"``,
+        ``group`` = reason) and the full Aalen-Johansen table per reason
+        (columns reason, time, estimate, variance, ci_lower, ci_upper), for plots.
+    """
+    _require_columns(data, "analysis dataset", ["time", "event", reason_col])
+    ev = data["event"].to_numpy(int) == 1
+    reasons = data.loc[ev, reason_col].astype(object)
+    if reasons.isna().any():
+        raise ValueError(f"analysis dataset: {int(reasons.isna().sum())} event row(s) have no {reason_col!r}")
+    if causes is None:
+        causes = sorted(set(reasons))
+    causes = list(causes)
+    unknown = sorted(set(reasons) - set(causes))
+    if unknown:
+        raise ValueError(f"analysis dataset: reasons {unknown} in {reason_col!r} are not among the causes {causes}")
+    code = np.zeros(len(data), dtype=int)
+    code[ev] = reasons.map({c: i + 1 for i, c in enumerate(causes)}).to_numpy(int)
+    if not ev.any():
+        return make_results([]), pd.DataFrame(columns=["reason", "time", "estimate", "variance", "ci_lower", "ci_upper"])
+    sv = _survival()
+    times = [h * DAYS_PER_MONTH for h in horizons_months]
+    rows, curves = [], []
+    n = len(data)
+    max_t = float(data["time"].max())
+    for i, c in enumerate(causes, start=1):
+        ci = sv.CumulativeIncidence().fit(data["time"].to_numpy(float), code, cause=i)
+        tab = ci.table_.copy()
+        tab["reason"] = c
+        curves.append(tab)
+        at = ci.at(times)
+        n_c = int((code == i).sum())
+        for h, (_, r) in zip(horizons_months, at.iterrows(), strict=True):
+            beyond = h * DAYS_PER_MONTH > max_t
+            rows.append(
+                {
+                    "programme_id": programme_id,
+                    "analysis": analysis,
+                    "estimand": f"cuminc_{h:g}m",
+                    "endpoint": endpoint,
+                    "group": c,
+                    "estimate": math.nan if beyond else float(r["estimate"]),
+                    "ci_lower": math.nan if beyond else float(r["ci_lower"]),
+                    "ci_upper": math.nan if beyond else float(r["ci_upper"]),
+                    "n": n,
+                    "events": n_c,
+                    "method": "Aalen-Johansen cumulative incidence, competing reasons (cmprsk variance)",
+                    "causal": False,
+                    "note": "horizon beyond the longest follow-up: not estimable" if beyond else (
+                        f"only {n} units: imprecise" if n < SMALL_N else ""
+                    ),
+                }
+            )
+    curves_df = pd.concat(curves, ignore_index=True)
+    return make_results(rows), curves_df
+
+
+# --------------------------------------------------------------------------------------
+# workforce flow
+# --------------------------------------------------------------------------------------
+
+
+def workforce_flow(
+    volunteers: pd.DataFrame,
+    cutoff_date: Any,
+    by: str | None = "programme_id",
+    fall_quarters: int = 2,
+    fall_share_year: float = 0.10,
+) -> pd.DataFrame:
+    """Quarterly flow of volunteers: stock at start and end, joiners, leavers, turnover.
+
+    Definitions (a volunteer is active on day d when ``start_date <= d`` and
+    ``end_date`` is missing or later than d; ends after the cutoff are unknown):
+
+    * ``active_start``: active on the quarter's first day, ``active_end``:
+      active after its last day (or after the cutoff in the last, partial
+      quarter); ``active_end = active_start + joiners - leavers`` exactly.
+    * ``joiners``/``leavers``: start/end dates in the quarter.
+    * ``annual_turnover``: leavers over the last four quarters divided by the
+      mean stock over those quarters (average of start and end stocks);
+      NaN before four quarters are available.
+    * ``warning``: text when the stock fell in ``fall_quarters`` consecutive
+      quarters, or by more than ``fall_share_year`` over four quarters
+      (Sweden's lay supervisors fell from about 4,500 to about 1,000).
+
+    Counts are of volunteers (not clients); pass the table through
+    :mod:`evaluation.disclosure` before publishing small programmes.
+    """
+    table = "volunteers"
+    _require_columns(volunteers, table, ["volunteer_id", "programme_id", "start_date", "end_date"])
+    cutoff = _cutoff(cutoff_date)
+    v = volunteers.copy()
+    v["start_date"] = _as_dates(v, table, "start_date", required=True)
+    v["end_date"] = _as_dates(v, table, "end_date", required=False)
+    v = v.loc[v["start_date"] <= cutoff]
+    v.loc[v["end_date"] > cutoff, "end_date"] = pd.NaT
+    if v.empty:
+        return pd.DataFrame(
+            columns=["group", "quarter", "quarter_start", "quarter_end", "partial", "active_start", "joiners",
+                     "leavers", "active_end", "annual_turnover", "warning"]
+        )
+    first_q = v["start_date"].min().to_period("Q")
+    quarters = pd.period_range(first_q, cutoff.to_period("Q"), freq="Q")
+    groups = [("all", v)]
+    if by is not None:
+        groups += [(f"{level}", sub) for level, sub in v.groupby(by, sort=True)]
+    rows = []
+    for label, sub in groups:
+        s = sub["start_date"].to_numpy()
+        e = sub["end_date"].to_numpy()
+        e_known = ~pd.isna(e)
+        recs = []
+        for q in quarters:
+            qs = q.start_time.normalize()
+            qe = min(q.end_time.normalize(), cutoff)
+            a_start = int(((s < qs) & (~e_known | (e >= qs))).sum())
+            joiners = int(((s >= qs) & (s <= qe)).sum())
+            leavers = int((e_known & (e >= qs) & (e <= qe)).sum())
+            a_end = int(((s <= qe) & (~e_known | (e > qe))).sum())
+            recs.append(
+                {
+                    "group": label,
+                    "quarter": str(q),
+                    "quarter_start": qs,
+                    "quarter_end": qe,
+                    "partial": bool(qe < q.end_time.normalize()),
+                    "active_start": a_start,
+                    "joiners": joiners,
+                    "leavers": leavers,
+                    "active_end": a_end,
+                }
+            )
+        f = pd.DataFrame(recs)
+        mean_stock = (f["active_start"] + f["active_end"]) / 2
+        lv4 = f["leavers"].rolling(4).sum()
+        st4 = mean_stock.rolling(4).mean()
+        f["annual_turnover"] = np.where(st4 > 0, lv4 / st4.where(st4 > 0), np.nan)
+        fell = (f["active_end"] < f["active_start"]).astype(int)
+        run = fell.groupby((fell == 0).cumsum()).cumsum()
+        year_ago = f["active_end"].shift(4)
+        drop_year = (year_ago > 0) & (f["active_end"] < (1 - fall_share_year) * year_ago)
+        warn = []
+        for i in range(len(f)):
+            w = []
+            if run.iloc[i] >= fall_quarters:
+                w.append(f"active volunteers fell for {int(run.iloc[i])} consecutive quarters")
+            if bool(drop_year.iloc[i]):
+                share = 1 - f["active_end"].iloc[i] / year_ago.iloc[i]
+                w.append(f"active volunteers fell by {share:.0%} over four quarters")
+            warn.append("; ".join(w))
+        f["warning"] = warn
+        rows.append(f)
+    return pd.concat(rows, ignore_index=True)
+
+
+def workforce_warnings(flow: pd.DataFrame) -> list[str]:
+    """Warnings of the latest quarter per group of :func:`workforce_flow` (empty list if none)."""
+    out = []
+    for g, sub in flow.groupby("group", sort=False):
+        last = sub.iloc[-1]
+        if last["warning"]:
+            out.append(f"{g} ({last['quarter']}): {last['warning']}")
+    return out
+
+
+# --------------------------------------------------------------------------------------
+# 2. matches and circles
+# --------------------------------------------------------------------------------------
+
+
+def _planned_end(start: pd.Series, planned: pd.Series, months: pd.Series) -> pd.Series:
+    by_months = pd.Series(pd.NaT, index=start.index, dtype="datetime64[ns]")
+    ok = months.notna() & start.notna()
+    if ok.any():
+        by_months[ok] = start[ok] + pd.to_timedelta(months[ok].astype(float) * DAYS_PER_MONTH, unit="D").dt.round("D")
+    return planned.where(planned.notna(), by_months)
+
+
+def _early_end_rows(
+    d: pd.DataFrame, table: str, cutoff: pd.Timestamp, start_col: str = "start_date"
+) -> pd.DataFrame:
+    """Shared early-ending logic: time, event, cnsr, cause for matches and circles."""
+    ended = d["end_date"].notna() & (d["end_date"] <= cutoff)
+    planned = d["planned_end"]
+    early = ended & planned.notna() & (d["end_date"] < planned)
+    # follow-up stops at the first of: end, planned end, cutoff
+    stop = pd.concat(
+        [d["end_date"].where(ended), planned, pd.Series(cutoff, index=d.index)], axis=1
+    ).min(axis=1)
+    time = _days(stop, d[start_col])
+    d = d.assign(
+        stop_date=stop,
+        time=np.where(time <= 0, SAME_DAY_TIME, time),
+        event=early.astype(int),
+    )
+    cnsr = np.where(early, 0, np.where(ended | (planned.notna() & (planned <= cutoff)), 2, 1))
+    d["cnsr"] = cnsr
+    reason = d["end_reason"].astype(object)
+    cause = np.where(reason.isin(MATCH_EARLY_CAUSES[:-1]), reason, "other")
+    d["early_cause"] = np.where(early, cause, "")
+    return d
+
+
+def match_duration(
+    matches: pd.DataFrame,
+    participants: pd.DataFrame,
+    volunteers: pd.DataFrame,
+    programmes: Sequence[Mapping[str, Any]],
+    cutoff_date: Any,
+) -> pd.DataFrame:
+    """Match duration and early ending: one ADTTE-style row per match.
+
+    Estimand: time from match start to an early end, where early means an end
+    before ``planned_end_date`` or, when that is missing, before start +
+    the programme's planned ``duration_months``. Follow-up stops at the first of
+    the end, the planned end (a match that reaches it can no longer end early)
+    and the cutoff. ``cnsr``: 0 = ended early, 1 = still running at the cutoff,
+    2 = reached the planned end (or ended on or after it). ``early_cause`` names
+    who ended it (participant_withdrew, volunteer_withdrew,
+    ended_by_professional, participant_reoffended, else ``other``).
+
+    Covariates: ``same_sex`` (1/0, NaN unless both sexes are male/female),
+    ``lived_experience`` of the volunteer, ``goals_agreed``; the match's
+    ``programme_id`` is taken from the participant.
+    """
+    table = "matches"
+    _require_columns(matches, table, ["match_id", "participant_id", "volunteer_id", "start_date", "end_date", "end_reason"])
+    _require_columns(participants, "participants", ["participant_id", "programme_id", "sex"])
+    _require_columns(volunteers, "volunteers", ["volunteer_id", "sex"])
+    cutoff = _cutoff(cutoff_date)
+    m = matches.copy()
+    _unique_ids(m, table, "match_id")
+    m["start_date"] = _as_dates(m, table, "start_date", required=True)
+    m["end_date"] = _as_dates(m, table, "end_date", required=False)
+    m["planned_end_date"] = (
+        _as_dates(m, table, "planned_end_date", required=False)
+        if "planned_end_date" in m
+        else pd.Series(pd.NaT, index=m.index)
+    )
+    bad = m["end_date"].notna() & (m["end_date"] < m["start_date"])
+    if bad.any():
+        idx = m.index[bad][0]
+        raise ValueError(f"table {table!r}, {_where(m, idx)}, field 'end_date': end_date lies before start_date")
+    p = participants.drop_duplicates("participant_id").set_index("participant_id")
+    vol = volunteers.drop_duplicates("volunteer_id").set_index("volunteer_id")
+    unknown_p = ~m["participant_id"].isin(p.index)
+    if unknown_p.any():
+        idx = m.index[unknown_p][0]
+        raise ValueError(f"table {table!r}, {_where(m, idx)}, field 'participant_id': not in participants")
+    unknown_v = ~m["volunteer_id"].isin(vol.index)
+    if unknown_v.any():
+        idx = m.index[unknown_v][0]
+        raise ValueError(f"table {table!r}, {_where(m, idx)}, field 'volunteer_id': not in volunteers")
+    m["programme_id"] = m["participant_id"].map(p["programme_id"]).astype(str)
+    attrs = programme_attributes(programmes).set_index("programme_id")
+    unknown_prog = ~m["programme_id"].isin(attrs.index)
+    if unknown_prog.any():
+        idx = m.index[unknown_prog][0]
+        raise ValueError(
+            f"table {table!r}, {_where(m, idx)}: programme {m.loc[idx, 'programme_id']!r} of the participant "
+            "is not described in programmes.yaml"
+        )
+    m = _drop_after_cutoff(m, table, "start_date", cutoff)
+    m["planned_end"] = _planned_end(m["start_date"], m["planned_end_date"], m["programme_id"].map(attrs["duration_months"]))
+    m = _early_end_rows(m, table, cutoff)
+    ps = m["participant_id"].map(p["sex"])
+    vs = m["volunteer_id"].map(vol["sex"])
+    known = ps.isin(["male", "female"]) & vs.isin(["male", "female"])
+    m["same_sex"] = np.where(known, (ps == vs).astype(float), np.nan)
+    m["lived_experience"] = _bool01(m["volunteer_id"].map(vol["lived_experience"])) if "lived_experience" in vol else np.nan
+    m["goals_agreed"] = _bool01(m["goals_agreed"]) if "goals_agreed" in m else np.nan
+    keep = [
+        "match_id", "participant_id", "volunteer_id", "programme_id", "role", "circle_id", "start_date",
+        "planned_end", "stop_date", "end_reason", "time", "event", "cnsr", "early_cause", "same_sex",
+        "lived_experience", "goals_agreed",
+    ]
+    for c in ("role", "circle_id"):
+        if c not in m:
+            m[c] = None
+    return m[keep].rename(columns={"stop_date": "end_date"}).reset_index(drop=True)
+
+
+def circle_duration(match_rows: pd.DataFrame, cutoff_date: Any) -> pd.DataFrame:
+    """COSA circles at circle level: one row per ``circle_id``.
+
+    Definition (documented choice): a circle starts with its first member's
+    match and ends when its last member's match ends; it is still running at
+    the cutoff when any member's match has no end by then. Its planned end is
+    the latest planned end of its members. It ended early when it ended before
+    that planned end; the cause is the end reason of the member whose match
+    ended last. Covariates: ``share_lived_experience`` among members and
+    ``goals_agreed`` (any member recorded goals).
+
+    ``match_rows`` is the output of :func:`match_duration` restricted to rows
+    with a ``circle_id``.
+    """
+    cutoff = _cutoff(cutoff_date)
+    m = match_rows.loc[match_rows["circle_id"].notna()].copy()
+    if m.empty:
+        return pd.DataFrame(
+            columns=["circle_id", "programme_id", "n_members", "start_date", "planned_end", "end_date", "end_reason",
+                     "time", "event", "cnsr", "early_cause"]
+        )
+    m["_end_obs"] = m["end_date"].where(m["cnsr"] != 1)  # real end of matches that ended
+    m["_raw_end"] = m["start_date"] + pd.to_timedelta(m["time"], unit="D")
+    rows = []
+    for cid, g in m.groupby("circle_id", sort=True):
+        running = (g["cnsr"] == 1).any()
+        last = g.sort_values("_raw_end").iloc[-1]
+        rows.append(
+            {
+                "circle_id": cid,
+                "programme_id": g["programme_id"].iloc[0],
+                "n_members": int(g["volunteer_id"].nunique()),
+                "start_date": g["start_date"].min(),
+                "planned_end": g["planned_end"].max(),
+                "end_date": pd.NaT if running else g["_raw_end"].max(),
+                "end_reason": None if running else last["end_reason"],
+                "share_lived_experience": float(g["lived_experience"].mean()),
+                "goals_agreed": float(g["goals_agreed"].max()) if g["goals_agreed"].notna().any() else np.nan,
+            }
+        )
+    c = pd.DataFrame(rows)
+    c["end_date"] = pd.to_datetime(c["end_date"])
+    c = _early_end_rows(c, "circles", cutoff)
+    return c.drop(columns=["stop_date"])
+
+
+def contacts_landmark(
+    match_rows: pd.DataFrame, contacts: pd.DataFrame, landmark_days: float = 60
+) -> pd.DataFrame:
+    """Landmark dataset for contact intensity: matches still running at ``landmark_days``.
+
+    Adds ``contacts_per_month_early``: contacts in the first ``landmark_days``
+    days (contact_date - start <= landmark) per month. Time is reset to the
+    landmark; matches that ended or were censored by then are excluded by
+    design (number in ``attrs['excluded_before_landmark']``).
+    """
+    _require_columns(contacts, "contacts", ["match_id", "contact_date"])
+    c = contacts.copy()
+    c["contact_date"] = _as_dates(c, "contacts", "contact_date", required=True)
+    starts = match_rows.set_index("match_id")["start_date"]
+    c = c.loc[c["match_id"].isin(starts.index)]
+    day = (c["contact_date"] - c["match_id"].map(starts)).dt.days
+    early = c.loc[(day >= 0) & (day <= landmark_days)].groupby("match_id").size()
+    lm = landmark_dataset(match_rows, None, landmark_days, id_col="match_id")
+    lm["contacts_per_month_early"] = lm["match_id"].map(early).fillna(0).to_numpy(float) / (landmark_days / DAYS_PER_MONTH)
+    return lm
+
+
+def match_cox(
+    match_rows: pd.DataFrame,
+    covariates: Sequence[str] = ("same_sex", "lived_experience", "goals_agreed"),
+    programme_id: str = "all",
+    cluster_col: str | None = "participant_id",
+    time_col: str = "time",
+    endpoint: str = "MATCH_EARLY_END",
+    method_prefix: str = "Cox PH",
+) -> pd.DataFrame:
+    """Cox model of early match ending on match characteristics.
+
+    Estimand: hazard ratios of an early end for same-sex matching, a volunteer
+    with lived experience and agreed goals (each adjusted for the others),
+    robust SE clustered on participant (a participant may have several
+    matches). Associations only (``causal = False``). Returns RESULT_COLUMNS
+    rows, or one ``not estimable`` row when there are no events or no variation.
+    """
+    d, terms, notes = _design(match_rows, covariates)
+    if not terms or len(d) == 0 or d["event"].sum() == 0:
+        return make_results(
+            [
+                {
+                    "programme_id": programme_id,
+                    "analysis": "retention",
+                    "estimand": "hazard_ratio",
+                    "endpoint": endpoint,
+                    "group": ",".join(covariates),
+                    "n": len(d),
+                    "events": int(d["event"].sum()) if len(d) else 0,
+                    "method": method_prefix,
+                    "causal": False,
+                    "note": "not estimable: no events or no variation in the covariates; " + "; ".join(notes),
+                }
+            ]
+        )
+    sv = _survival()
+    cl = cluster_col if cluster_col in d.columns and d[cluster_col].duplicated().any() else None
+    model = sv.CoxModel().fit(d, duration_col=time_col, event_col="event", covariates=terms, cluster_col=cl)
+    method = f"{method_prefix}, Efron ties" + (f", robust SE by {cl}" if cl else "")
+    return _cox_rows(model, terms, programme_id, "retention", endpoint, method, notes, len(d))
+
+
+# --------------------------------------------------------------------------------------
+# 3. participants
+# --------------------------------------------------------------------------------------
+
+
+def participant_retention(participants: pd.DataFrame, cutoff_date: Any) -> pd.DataFrame:
+    """Programme participation as an ADTTE-style table: one row per programme participant.
+
+    Estimand: time from intake to dropout, with completion and other endings
+    (excluded, reoffended, moved, died, other) as competing events, censored at
+    the cutoff while still in the programme. Only ``group == "programme"``.
+    Columns: participant_id, programme_id, risk_level, time, event (1 = any
+    end), cnsr, end_cause (dropped_out, completed, other_end, or "censored").
+    """
+    table = "participants"
+    _require_columns(participants, table, ["participant_id", "programme_id", "group", "intake_date",
+                                           "programme_end_date", "programme_end_reason", "risk_level"])
+    cutoff = _cutoff(cutoff_date)
+    p = participants.loc[participants["group"] == "programme"].copy()
+    _unique_ids(p, table, "participant_id")
+    p["intake_date"] = _as_dates(p, table, "intake_date", required=True)
+    p["programme_end_date"] = _as_dates(p, table, "programme_end_date", required=False)
+    bad = p["programme_end_date"].notna() & (p["programme_end_date"] < p["intake_date"])
+    if bad.any():
+        idx = p.index[bad][0]
+        raise ValueError(f"table {table!r}, {_where(p, idx)}, field 'programme_end_date': lies before intake_date")
+    ended = p["programme_end_date"].notna() & (p["programme_end_date"] <= cutoff)
+    no_reason = ended & p["programme_end_reason"].isna()
+    if no_reason.any():
+        idx = p.index[no_reason][0]
+        raise ValueError(f"table {table!r}, {_where(p, idx)}, field 'programme_end_reason': missing although the programme ended")
+    p = _drop_after_cutoff(p, table, "intake_date", cutoff)
+    ended = p["programme_end_date"].notna() & (p["programme_end_date"] <= cutoff)
+    stop = p["programme_end_date"].where(ended, cutoff)
+    time = _days(stop, p["intake_date"])
+    reason = p["programme_end_reason"].astype(object)
+    cause = np.where(reason.isin(["dropped_out", "completed"]), reason, "other_end")
+    return pd.DataFrame(
+        {
+            "participant_id": p["participant_id"].astype(str).to_numpy(),
+            "programme_id": p["programme_id"].astype(str).to_numpy(),
+            "risk_level": p["risk_level"].astype(object).to_numpy(),
+            "start_date": p["intake_date"].to_numpy(),
+            "end_date": stop.to_numpy(),
+            "time": np.where(time <= 0, SAME_DAY_TIME, time),
+            "event": ended.astype(int).to_numpy(),
+            "cnsr": (~ended).astype(int).to_numpy(),
+            "end_cause": np.where(ended, cause, "censored"),
+        }
+    )
+
+
+def completion_proportions(
+    participant_rows: pd.DataFrame, by: Sequence[str] = ("programme_id", "risk_level"), conf_level: float = 0.95
+) -> pd.DataFrame:
+    """Share completing and share dropping out among participants whose programme ended.
+
+    Estimand: among participants with a recorded programme end by the cutoff,
+    the proportion that completed and the proportion that dropped out (Wilson
+    CI), overall, per programme and per risk level. Participants still in the
+    programme are not in the denominator, so early in a programme's life these
+    shares over-represent early endings; the cumulative incidence from
+    :func:`competing_reasons` on the same rows does not have that problem.
+    """
+    ended = participant_rows.loc[participant_rows["event"] == 1]
+    parts = [("all", "all", ended)]
+    for b in by:
+        for level, sub in ended.groupby(b, dropna=False, sort=True):
+            parts.append((str(level) if b == "programme_id" else "all", f"{b}={level}", sub))
+    rows = []
+    for pid, label, sub in parts:
+        n = len(sub)
+        for what in ("completed", "dropped_out"):
+            k = int((sub["end_cause"] == what).sum())
+            lo, hi = wilson_interval(k, n, conf_level)
+            rows.append(
+                {
+                    "programme_id": pid,
+                    "analysis": "retention",
+                    "estimand": f"share_{what}",
+                    "endpoint": "PARTICIPANT_END",
+                    "group": label,
+                    "estimate": k / n if n else math.nan,
+                    "ci_lower": lo,
+                    "ci_upper": hi,
+                    "n": n,
+                    "events": k,
+                    "method": "proportion among ended participants, Wilson CI",
+                    "causal": False,
+                    "note": (f"only {n} ended participants: imprecise") if n < SMALL_N else "",
+                }
+            )
+    return make_results(rows)
+
+
+# --------------------------------------------------------------------------------------
+# figures
+# --------------------------------------------------------------------------------------
+
+
+def plot_km(data: pd.DataFrame, by: str = "programme_id", title: str = "", xlabel: str = "months",
+            ylabel: str = "still active", max_groups: int = 8):
+    """Kaplan-Meier step curves per group (months on the x axis); returns a matplotlib Figure."""
+    from matplotlib.figure import Figure
+
+    sv = _survival()
+    fig = Figure(figsize=(7, 4.5))
+    ax = fig.add_subplot(111)
+    for level, sub in list(data.groupby(by, sort=True))[:max_groups]:
+        km = sv.KaplanMeier().fit(sub["time"].to_numpy(float), sub["event"].to_numpy(int), label=str(level))
+        t = np.r_[0.0, km.table_["time"].to_numpy(float)] / DAYS_PER_MONTH
+        s = np.r_[1.0, km.table_["survival"].to_numpy(float)]
+        lo = np.r_[1.0, km.table_["ci_lower"].to_numpy(float)]
+        hi = np.r_[1.0, km.table_["ci_upper"].to_numpy(float)]
+        (line,) = ax.step(t, s, where="post", label=f"{level} (n={len(sub)})")
+        ax.fill_between(t, lo, hi, step="post", alpha=0.15, color=line.get_color())
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(fontsize=8, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def plot_cuminc(curves: pd.DataFrame, title: str = "", xlabel: str = "months", ylabel: str = "cumulative incidence"):
+    """Stacked-free cumulative incidence curves per reason from :func:`competing_reasons`; returns a Figure."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7, 4.5))
+    ax = fig.add_subplot(111)
+    for reason, sub in curves.groupby("reason", sort=False):
+        t = np.r_[0.0, sub["time"].to_numpy(float)] / DAYS_PER_MONTH
+        ax.step(t, np.r_[0.0, sub["estimate"].to_numpy(float)], where="post", label=str(reason))
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(fontsize=8, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def plot_workforce(flow: pd.DataFrame, group: str = "all", title: str = "", ylabel: str = "active volunteers"):
+    """Active volunteers at the end of each quarter with joiners and leavers as bars; returns a Figure."""
+    from matplotlib.figure import Figure
+
+    f = flow.loc[flow["group"] == group]
+    fig = Figure(figsize=(7, 4.5))
+    ax = fig.add_subplot(111)
+    x = np.arange(len(f))
+    ax.bar(x - 0.2, f["joiners"], width=0.4, label="+", color="#4c9f70")
+    ax.bar(x + 0.2, -f["leavers"], width=0.4, label="-", color="#c0504d")
+    ax.plot(x, f["active_end"], marker="o", color="#1f4e79", label=ylabel)
+    ax.axhline(0, color="grey", lw=0.5)
+    ax.set_xticks(x)
+    ax.set_xticklabels(f["quarter"], rotation=90, fontsize=7)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(fontsize=8, frameon=False)
+    fig.tight_layout()
+    return fig
