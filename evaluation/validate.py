@@ -1,0 +1,1006 @@
+"""Validate an intake against the data contract, losing nothing.
+
+Every row read ends up either in ``ValidationResult.tables`` (accepted, typed)
+or in ``ValidationResult.quarantine`` (rejected, as delivered, with the rules it
+broke); ``ValidationResult.reconciliation`` proves it per table
+(``rows_read == rows_accepted + rows_quarantined``, checked on every run).
+
+What is checked
+---------------
+Table level (blocking: the whole table is quarantined)
+    ``unreadable`` (file cannot be decoded/parsed), ``missing_table`` (a
+    required table is absent), ``missing_column`` (a required field is
+    absent), ``identifier_column`` (a column named like a direct identifier,
+    or holding values that look like Dutch citizen service numbers (BSN: 9
+    digits passing the 11-check) in more than half of its non-missing cells).
+    Unknown extra columns give an ``unknown_column`` warning and are dropped
+    from the typed table; files that are no contract table give an
+    ``unknown_table`` warning.
+Field level (row)
+    ``type`` (integer, number, boolean, date), ``required``, ``enum``,
+    ``minimum``, ``maximum``, ``pattern``, ``unique``, ``primary_key``,
+    ``foreign_key``.
+Resource rules (row)
+    every rule in ``datapackage.json`` ``rules``, reported under its ``id``
+    with the rule's severity (``error`` quarantines the row, ``warning`` only
+    reports it).
+
+Decisions (documented here because results depend on them)
+----------------------------------------------------------
+* Missing: after stripping surrounding whitespace, an empty cell or one of the
+  contract's ``missingValues`` is missing.
+* Duplicates (``unique`` and ``primary_key``): as in Frictionless, the first
+  occurrence in file order is accepted and every later occurrence is an error.
+  A single-field primary key that also carries ``unique`` is reported once,
+  as ``unique``. A composite key is reported as ``primary_key`` with ``field``
+  the comma-joined key fields.
+* Foreign keys and parent rules: a parent row counts as present when it exists
+  in the file with a valid key, *even if the parent row itself was
+  quarantined*; one error therefore does not cascade into its children (the
+  child rows remain usable for their own analyses; analyses that join
+  children to parents must use the accepted parent table and will simply not
+  find the quarantined parent). Parent values used by parent rules come from
+  the first row with that key. When the parent table is absent or blocked,
+  references cannot be checked: a table-level ``foreign_key`` warning says so.
+* Rules whose inputs are missing or mistyped are not evaluated for that row
+  (the missing or mistyped value is reported by its own check).
+* ``no_overlap``: periods are ordered by start within the key; a period
+  overlaps when it starts strictly before the latest end of the earlier
+  periods (an open end lasts to the cutoff). The later period is reported
+  (field = the start field). Touching periods (end = next start) are allowed.
+* ``plausible_age`` is reported on the ``birth_year`` field; ``parent_*`` and
+  ``after_birth`` rules on the rule's ``field`` (``parent_value`` on ``key``).
+
+References
+----------
+Frictionless Data Table Schema specification, https://specs.frictionlessdata.io/table-schema/
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from evaluation.intake import ROW_COLUMN, IntakeError, RawIntake, RawTable, read_intake
+from evaluation.schema import Contract, Resource, load_contract
+
+ISSUE_COLUMNS = ["severity", "level", "table", "row", "field", "value", "rule", "message"]
+RECONCILIATION_COLUMNS = ["table", "rows_read", "rows_accepted", "rows_quarantined", "blocking"]
+LANGUAGES = ("en", "nl")
+
+_TYPE_NAMES = {
+    "integer": ("a whole number", "een geheel getal"),
+    "number": ("a number", "een getal"),
+    "boolean": ("a yes/no value (true/false, ja/nee, 1/0)", "een ja/nee-waarde (ja/nee, true/false, 1/0)"),
+    "date": ("a date (YYYY-MM-DD or DD-MM-YYYY)", "een datum (JJJJ-MM-DD of DD-MM-JJJJ)"),
+}
+
+# message templates for the field-level and table-level rules, in both languages
+_MESSAGES: dict[str, tuple[str, str]] = {
+    "type": ("{field}: the value is not {type_en}", "{field}: de waarde is geen {type_nl}"),
+    "required": ("{field}: a value is required", "{field}: een waarde is verplicht"),
+    "enum": (
+        "{field}: the value is not one of the allowed codes ({allowed})",
+        "{field}: de waarde is geen toegestane code ({allowed})",
+    ),
+    "minimum": ("{field}: the value is below the minimum {limit}", "{field}: de waarde ligt onder het minimum {limit}"),
+    "maximum": ("{field}: the value is above the maximum {limit}", "{field}: de waarde ligt boven het maximum {limit}"),
+    "pattern": (
+        "{field}: the value does not have the required form (letters, digits and _.:- only, at most 64 characters)",
+        "{field}: de waarde heeft niet de vereiste vorm (alleen letters, cijfers en _.:-, hoogstens 64 tekens)",
+    ),
+    "unique": (
+        "{field}: the value occurs earlier in the table (duplicate)",
+        "{field}: de waarde komt eerder in de tabel voor (dubbel)",
+    ),
+    "primary_key": (
+        "{field}: this combination occurs earlier in the table (duplicate key)",
+        "{field}: deze combinatie komt eerder in de tabel voor (dubbele sleutel)",
+    ),
+    "foreign_key": (
+        "{field}: no row with this value in table {parent}",
+        "{field}: geen rij met deze waarde in tabel {parent}",
+    ),
+    "foreign_key_unchecked": (
+        "references to table {parent} could not be checked because that table is missing or refused",
+        "verwijzingen naar tabel {parent} konden niet worden gecontroleerd omdat die tabel ontbreekt of is geweigerd",
+    ),
+    "missing_table": (
+        "required table {table} is missing (expected {table}.csv, {table}.parquet or a sheet {table})",
+        "verplichte tabel {table} ontbreekt (verwacht {table}.csv, {table}.parquet of een werkblad {table})",
+    ),
+    "missing_column": (
+        "required column {field} is missing from table {table}; the table cannot be used",
+        "verplichte kolom {field} ontbreekt in tabel {table}; de tabel kan niet worden gebruikt",
+    ),
+    "identifier_column": (
+        "column {field} looks like a direct identifier; the table is refused: pseudonymise first (evaluation pseudonymise)",
+        "kolom {field} lijkt een direct identificerend gegeven; de tabel is geweigerd: eerst pseudonimiseren (evaluation pseudonymise)",
+    ),
+    "identifier_bsn": (
+        "column {field} holds values that look like citizen service numbers (BSN) in {n} of {m} filled cells; "
+        "the table is refused: pseudonymise first (evaluation pseudonymise)",
+        "kolom {field} bevat in {n} van {m} gevulde cellen waarden die op een burgerservicenummer (BSN) lijken; "
+        "de tabel is geweigerd: eerst pseudonimiseren (evaluation pseudonymise)",
+    ),
+    "unknown_column": (
+        "column {field} is not part of the contract for table {table}; it is ignored",
+        "kolom {field} hoort niet bij het contract voor tabel {table}; de kolom wordt genegeerd",
+    ),
+    "unknown_table": (
+        "{field} is not a table of the contract; it is ignored",
+        "{field} is geen tabel uit het contract; het wordt genegeerd",
+    ),
+    "unreadable": ("{detail}", "bestand kan niet worden gelezen: {detail}"),
+    "blocked_row": (
+        "row not used: table {table} is refused ({rule})",
+        "rij niet gebruikt: tabel {table} is geweigerd ({rule})",
+    ),
+}
+
+
+def _msg(key: str, **kw: Any) -> tuple[str, str]:
+    en, nl = _MESSAGES[key]
+    return en.format(**kw), nl.format(**kw)
+
+
+def normalise_column_name(name: str) -> str:
+    """Lower-case and remove spaces, dots, dashes and underscores (identifier matching)."""
+    return re.sub(r"[\s.\-_]", "", str(name)).lower()
+
+
+def bsn_like(values: pd.Series) -> np.ndarray:
+    """Boolean mask: the text is 9 digits passing the BSN 11-check.
+
+    The 11-check: ``9*d1 + 8*d2 + ... + 2*d8 - 1*d9`` is divisible by 11 (and
+    the number is not 000000000). Vectorised over the digits.
+    """
+    s = values.astype(str).str.strip()
+    nine = s.str.fullmatch(r"\d{9}").fillna(False).to_numpy(dtype=bool)
+    out = np.zeros(len(s), dtype=bool)
+    if nine.any():
+        digits = np.frombuffer("".join(s[nine].tolist()).encode("ascii"), dtype=np.uint8)
+        digits = (digits - ord("0")).astype(np.int64).reshape(-1, 9)
+        weights = np.array([9, 8, 7, 6, 5, 4, 3, 2, -1], dtype=np.int64)
+        total = digits @ weights
+        out[nine] = (total % 11 == 0) & (digits.sum(axis=1) > 0)
+    return out
+
+
+# ------------------------------------------------------------------------ results
+
+
+@dataclass
+class ValidationResult:
+    """Outcome of :func:`validate_intake`.
+
+    Attributes
+    ----------
+    tables : dict[str, DataFrame]
+        Accepted rows of every contract table, typed per docs/ARCHITECTURE.md,
+        with ``_row``; absent tables are empty frames with the contract columns.
+    quarantine : dict[str, DataFrame]
+        Rejected rows as delivered (text), with ``_row``, ``_rules`` and
+        ``_messages`` (``; ``-separated); only tables with rejected rows.
+        Columns refused as identifiers are not kept.
+    issues : DataFrame
+        One row per problem: severity, level, table, row, field, value, rule,
+        message (in ``language``).
+    reconciliation : DataFrame
+        table, rows_read, rows_accepted, rows_quarantined, blocking.
+    programmes : list[dict]
+    cutoff_date : pandas.Timestamp
+    language : str
+    intake_path : Path or None
+    """
+
+    tables: dict[str, pd.DataFrame]
+    quarantine: dict[str, pd.DataFrame]
+    issues_all: pd.DataFrame
+    reconciliation: pd.DataFrame
+    programmes: list[dict[str, Any]]
+    cutoff_date: pd.Timestamp
+    language: str = "en"
+    intake_path: Path | None = None
+    extract: dict[str, Any] = field(default_factory=dict)
+    ignored: list[str] = field(default_factory=list)
+
+    def issues_in(self, language: str) -> pd.DataFrame:
+        """The issues table with messages in ``language`` ("en" or "nl")."""
+        _check_language(language)
+        df = self.issues_all.rename(columns={f"message_{language}": "message"})
+        return df[ISSUE_COLUMNS].reset_index(drop=True)
+
+    @property
+    def issues(self) -> pd.DataFrame:
+        return self.issues_in(self.language)
+
+    @property
+    def errors(self) -> pd.DataFrame:
+        return self.issues[self.issues["severity"] == "error"].reset_index(drop=True)
+
+    @property
+    def warnings(self) -> pd.DataFrame:
+        return self.issues[self.issues["severity"] == "warning"].reset_index(drop=True)
+
+    @property
+    def blocking(self) -> bool:
+        """True when some table is refused as a whole (table-level error)."""
+        return bool(self.reconciliation["blocking"].any())
+
+    @property
+    def ok(self) -> bool:
+        """True when there is no error at all (warnings allowed)."""
+        return not bool((self.issues_all["severity"] == "error").any())
+
+    def counts_by_rule(self) -> pd.DataFrame:
+        """Issues per table, rule and severity: n_issues and n_rows (distinct rows)."""
+        df = self.issues_all
+        if df.empty:
+            return pd.DataFrame(columns=["table", "rule", "severity", "n_issues", "n_rows"])
+        g = df.groupby(["table", "rule", "severity"], sort=True)
+        out = g.size().rename("n_issues").to_frame()
+        out["n_rows"] = g["row"].nunique()
+        return out.reset_index()
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready report (issues include row numbers and values: internal use)."""
+        issues = self.issues.astype(object).where(self.issues.notna(), None)
+        return {
+            "intake": str(self.intake_path) if self.intake_path else None,
+            "cutoff_date": self.cutoff_date.strftime("%Y-%m-%d"),
+            "ok": self.ok,
+            "blocking": self.blocking,
+            "n_errors": int((self.issues_all["severity"] == "error").sum()),
+            "n_warnings": int((self.issues_all["severity"] == "warning").sum()),
+            "programmes": [p["programme_id"] for p in self.programmes],
+            "ignored_files": list(self.ignored),
+            "reconciliation": [
+                {k: (bool(v) if k == "blocking" else (int(v) if k != "table" else v)) for k, v in r.items()}
+                for r in self.reconciliation.to_dict("records")
+            ],
+            "counts_by_rule": [
+                {k: (int(v) if k in {"n_issues", "n_rows"} else v) for k, v in r.items()}
+                for r in self.counts_by_rule().to_dict("records")
+            ],
+            "issues": [
+                {k: (int(v) if k == "row" and v is not None else v) for k, v in r.items()}
+                for r in issues.to_dict("records")
+            ],
+        }
+
+    def to_json(self, indent: int | None = 2) -> str:
+        """The report as a JSON string."""
+        return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
+
+    def summary(self, language: str | None = None) -> str:
+        """A readable text summary (no row-level values) in Dutch or English."""
+        lang = language or self.language
+        _check_language(lang)
+        nl = lang == "nl"
+        lines: list[str] = []
+        head = "Validatie van intake" if nl else "Validation of intake"
+        lines.append(f"{head} {self.intake_path or ''}".rstrip())
+        lines.append(("Peildatum: " if nl else "Cutoff date: ") + self.cutoff_date.strftime("%Y-%m-%d"))
+        lines.append("")
+        hdr = ("tabel", "gelezen", "geaccepteerd", "quarantaine", "") if nl else (
+            "table", "read", "accepted", "quarantined", "")
+        width = max([len(hdr[0])] + [len(t) for t in self.reconciliation["table"]])
+        lines.append(f"{hdr[0]:<{width}}  {hdr[1]:>9}  {hdr[2]:>12}  {hdr[3]:>11}")
+        for r in self.reconciliation.itertuples(index=False):
+            flag = ("  GEWEIGERD" if nl else "  REFUSED") if r.blocking else ""
+            lines.append(
+                f"{r.table:<{width}}  {r.rows_read:>9}  {r.rows_accepted:>12}  {r.rows_quarantined:>11}{flag}"
+            )
+        lines.append("")
+        counts = self.counts_by_rule()
+        for sev, title in (("error", ("Fouten", "Errors")), ("warning", ("Waarschuwingen", "Warnings"))):
+            sub = counts[counts["severity"] == sev]
+            label = title[0] if nl else title[1]
+            if sub.empty:
+                lines.append(f"{label}: " + ("geen" if nl else "none"))
+                continue
+            lines.append(f"{label} ({'per tabel en regel' if nl else 'by table and rule'}):")
+            for r in sub.itertuples(index=False):
+                rows_word = "rijen" if nl else "rows"
+                lines.append(f"  {r.table}: {r.rule}: {r.n_issues} ({r.n_rows} {rows_word})")
+            # table-level problems spelled out: they block whole tables
+            tl = self.issues_all[(self.issues_all["level"] == "table") & (self.issues_all["severity"] == sev)]
+            for m in tl[f"message_{lang}"].drop_duplicates():
+                lines.append(f"  - {m}")
+        lines.append("")
+        if self.ok:
+            lines.append(
+                "Resultaat: geen fouten; de intake kan worden gebruikt."
+                if nl
+                else "Result: no errors; the intake can be used."
+            )
+        elif self.blocking:
+            lines.append(
+                "Resultaat: een of meer tabellen zijn geweigerd; herstel de intake en valideer opnieuw."
+                if nl
+                else "Result: one or more tables were refused; correct the intake and validate again."
+            )
+        else:
+            lines.append(
+                "Resultaat: rijen met fouten staan in quarantaine en worden niet gebruikt; zie de quarantainebestanden."
+                if nl
+                else "Result: rows with errors are quarantined and not used; see the quarantine files."
+            )
+        return "\n".join(lines) + "\n"
+
+
+def _check_language(language: str) -> None:
+    if language not in LANGUAGES:
+        raise ValueError(f"language must be 'en' or 'nl', not {language!r}")
+
+
+# ---------------------------------------------------------------- issue building
+
+
+class _Issues:
+    """Collects issue frames (vectorised) with the positional row index ``_pos``."""
+
+    def __init__(self) -> None:
+        self.frames: list[pd.DataFrame] = []
+
+    def rows(
+        self,
+        table: str,
+        raw: pd.DataFrame,
+        mask: np.ndarray,
+        field: str,
+        rule: str,
+        severity: str,
+        messages: tuple[str, str],
+        value_col: str | None = None,
+    ) -> None:
+        """Add one issue per row where ``mask`` is True."""
+        mask = np.asarray(mask, dtype=bool)
+        if not mask.any():
+            return
+        pos = np.flatnonzero(mask)
+        col = value_col if value_col is not None else field
+        if col in raw.columns:
+            values = raw[col].to_numpy(dtype=object)[pos]
+        else:
+            values = np.full(len(pos), None, dtype=object)
+        self.frames.append(
+            pd.DataFrame(
+                {
+                    "severity": severity,
+                    "level": "row",
+                    "table": table,
+                    "_pos": pos,
+                    "row": raw[ROW_COLUMN].to_numpy()[pos],
+                    "field": field,
+                    "value": values,
+                    "rule": rule,
+                    "message_en": messages[0],
+                    "message_nl": messages[1],
+                }
+            )
+        )
+
+    def table(self, table: str, field: str | None, rule: str, severity: str, messages: tuple[str, str]) -> None:
+        self.frames.append(
+            pd.DataFrame(
+                {
+                    "severity": [severity],
+                    "level": ["table"],
+                    "table": [table],
+                    "_pos": [-1],
+                    "row": [pd.NA],
+                    "field": [field],
+                    "value": [None],
+                    "rule": [rule],
+                    "message_en": [messages[0]],
+                    "message_nl": [messages[1]],
+                }
+            )
+        )
+
+    def frame(self) -> pd.DataFrame:
+        cols = ["severity", "level", "table", "_pos", "row", "field", "value", "rule", "message_en", "message_nl"]
+        if not self.frames:
+            df = pd.DataFrame({c: pd.Series([], dtype=object) for c in cols})
+        else:
+            df = pd.concat([f for f in self.frames if len(f)], ignore_index=True)
+        df["row"] = pd.array(df["row"], dtype="Int64")
+        df["_pos"] = df["_pos"].astype(np.int64)
+        return df
+
+
+# ------------------------------------------------------------------ typing cells
+
+_INT_RE = r"[+-]?\d{1,18}"
+_NUM_RE = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
+_NUM_COMMA_RE = r"[+-]?\d+,\d+"
+_DATE_GATE = {
+    "%Y-%m-%d": r"\d{4}-\d{1,2}-\d{1,2}",
+    "%d-%m-%Y": r"\d{1,2}-\d{1,2}-\d{4}",
+    "%d/%m/%Y": r"\d{1,2}/\d{1,2}/\d{4}",
+    "%Y/%m/%d": r"\d{4}/\d{1,2}/\d{1,2}",
+}
+
+
+def parse_column(
+    text: pd.Series,
+    ftype: str,
+    contract: Contract,
+    missing_values: list[str],
+    decimal_comma: bool = False,
+) -> tuple[pd.Series, np.ndarray, np.ndarray]:
+    """Type one text column.
+
+    Returns ``(typed, missing, bad)``: the typed Series (dtype per
+    docs/ARCHITECTURE.md, missing for missing or bad cells), the mask of
+    missing cells and the mask of non-missing cells that are not of the type.
+    """
+    s = text.astype(str).str.strip()
+    missing = s.isin(missing_values).to_numpy() | (s == "").to_numpy()
+    present = ~missing
+    n = len(s)
+    bad = np.zeros(n, dtype=bool)
+    idx = s.index
+    if ftype == "string" or ftype not in _TYPE_NAMES:
+        typed = s.astype(object).where(present, None)
+        return typed, missing, bad
+    if ftype == "integer":
+        ok = present & s.str.fullmatch(_INT_RE).to_numpy(dtype=bool)
+        vals = np.zeros(n, dtype=np.int64)
+        if ok.any():
+            vals[ok] = s[ok].to_numpy(dtype=object).astype(np.int64)
+        typed = pd.Series(pd.arrays.IntegerArray(vals, ~ok), index=idx)
+        bad = present & ~ok
+    elif ftype == "number":
+        ok = present & s.str.fullmatch(_NUM_RE).to_numpy(dtype=bool)
+        t = s
+        if decimal_comma:
+            comma = present & ~ok & s.str.fullmatch(_NUM_COMMA_RE).to_numpy(dtype=bool)
+            if comma.any():
+                t = s.copy()
+                t[comma] = s[comma].str.replace(",", ".", regex=False)
+                ok = ok | comma
+        vals = np.full(n, np.nan)
+        if ok.any():
+            vals[ok] = t[ok].to_numpy(dtype=object).astype(float)
+        finite = np.isfinite(vals)
+        bad = present & ~(ok & finite)
+        vals[~finite] = np.nan
+        typed = pd.Series(vals, index=idx, dtype="float64")
+    elif ftype == "boolean":
+        is_true = s.isin(contract.true_values).to_numpy()
+        is_false = s.isin(contract.false_values).to_numpy()
+        ok = present & (is_true | is_false)
+        typed = pd.Series(pd.arrays.BooleanArray(is_true & ok, ~ok), index=idx)
+        bad = present & ~ok
+    else:  # date
+        out = pd.Series(pd.NaT, index=idx, dtype="datetime64[ns]")
+        todo = present.copy()
+        for fmt in contract.date_formats:
+            if not todo.any():
+                break
+            gate = _DATE_GATE.get(fmt)
+            cand = todo & (s.str.fullmatch(gate).to_numpy(dtype=bool) if gate else True)
+            if not cand.any():
+                continue
+            parsed = pd.to_datetime(s[cand], format=fmt, errors="coerce")
+            good = parsed.notna().to_numpy()
+            where = np.flatnonzero(cand)[good]
+            out.iloc[where] = parsed[good].to_numpy(dtype="datetime64[ns]")
+            todo[where] = False
+        bad = todo
+        typed = out
+    return typed, missing, bad
+
+
+def _limit(value: Any, ftype: str) -> Any:
+    if ftype == "date":
+        return pd.Timestamp(value)
+    return value
+
+
+# ------------------------------------------------------------------- validation
+
+
+@dataclass
+class _TableState:
+    resource: Resource
+    raw: RawTable | None
+    typed: pd.DataFrame | None = None  # all rows, typed (bad cells missing)
+    blocked: str | None = None  # rule that blocked the table
+    available: bool = False  # rows usable as parents (present, not blocked)
+
+
+def _table_order(contract: Contract) -> list[str]:
+    """Contract tables with parents before children (FKs and parent rules)."""
+    deps: dict[str, set[str]] = {}
+    for name, res in contract.resources.items():
+        parents = {fk["reference"]["resource"] for fk in res.foreign_keys}
+        parents |= {r["parent"] for r in res.rules if "parent" in r}
+        deps[name] = {p for p in parents if p != name}
+    order: list[str] = []
+    pending = list(contract.table_names)
+    while pending:
+        progressed = False
+        for name in list(pending):
+            if deps[name] <= set(order):
+                order.append(name)
+                pending.remove(name)
+                progressed = True
+        if not progressed:  # a cycle: keep contract order for the rest
+            order.extend(pending)
+            break
+    return order
+
+
+def _empty_typed(res: Resource) -> pd.DataFrame:
+    dtypes = {"integer": "Int64", "number": "float64", "boolean": "boolean", "date": "datetime64[ns]"}
+    cols = {f["name"]: pd.Series([], dtype=dtypes.get(f["type"], object)) for f in res.fields}
+    cols[ROW_COLUMN] = pd.Series([], dtype=np.int64)
+    return pd.DataFrame(cols)
+
+
+def _check_columns(name: str, raw: RawTable, res: Resource, contract: Contract, issues: _Issues) -> str | None:
+    """Table-level checks; returns the blocking rule or None. Adds issues."""
+    if raw.error is not None:
+        issues.table(name, None, "unreadable", "error", _msg("unreadable", detail=raw.error))
+        return "unreadable"
+    blocked = None
+    id_names = {normalise_column_name(n) for n in contract.identifier_column_names}
+    missing_values = res.descriptor["schema"].get("missingValues", [""])
+    for col in raw.columns:
+        if normalise_column_name(col) in id_names:
+            issues.table(name, col, "identifier_column", "error", _msg("identifier_column", field=col))
+            blocked = blocked or "identifier_column"
+            continue
+        s = raw.data[col]
+        stripped = s.str.strip()
+        filled = ~(stripped.isin(missing_values) | (stripped == ""))
+        m = int(filled.sum())
+        if m:
+            n = int(bsn_like(stripped[filled]).sum())
+            if n > m / 2:
+                issues.table(name, col, "identifier_column", "error", _msg("identifier_bsn", field=col, n=n, m=m))
+                blocked = blocked or "identifier_column"
+    present = set(raw.columns)
+    for f in res.required_fields:
+        if f not in present:
+            issues.table(name, f, "missing_column", "error", _msg("missing_column", field=f, table=name))
+            blocked = blocked or "missing_column"
+    known = set(res.field_names)
+    for col in raw.columns:
+        if col not in known and normalise_column_name(col) not in id_names:
+            issues.table(name, col, "unknown_column", "warning", _msg("unknown_column", field=col, table=name))
+    return blocked
+
+
+def _type_and_check_fields(
+    name: str, raw: RawTable, res: Resource, contract: Contract, issues: _Issues
+) -> pd.DataFrame:
+    """Type every contract field; field-level checks within the table."""
+    data = raw.data
+    n = len(data)
+    missing_values = list(res.descriptor["schema"].get("missingValues", [""]))
+    typed: dict[str, pd.Series] = {}
+    missing_masks: dict[str, np.ndarray] = {}
+    for f in res.fields:
+        fname, ftype = f["name"], f["type"]
+        cons = f.get("constraints", {})
+        if fname not in data.columns:
+            typed[fname] = _empty_typed(res)[fname].reindex(range(n))
+            missing_masks[fname] = np.ones(n, dtype=bool)
+            continue
+        col, missing, bad = parse_column(data[fname], ftype, contract, missing_values, raw.decimal_comma)
+        typed[fname] = col.reset_index(drop=True)
+        missing_masks[fname] = missing
+        if bad.any():
+            t_en, t_nl = _TYPE_NAMES[ftype]
+            issues.rows(name, data, bad, fname, "type", "error", _msg("type", field=fname, type_en=t_en, type_nl=t_nl))
+        if cons.get("required"):
+            issues.rows(name, data, missing, fname, "required", "error", _msg("required", field=fname))
+        valid = ~missing & ~bad
+        tv = typed[fname]
+        if "enum" in cons:
+            allowed = [str(v) for v in cons["enum"]]
+            viol = valid & ~tv.isin(cons["enum"]).to_numpy()
+            issues.rows(name, data, viol, fname, "enum", "error", _msg("enum", field=fname, allowed=", ".join(allowed)))
+        if "pattern" in cons and ftype == "string":
+            pat = cons["pattern"]
+            matched = tv.where(valid, "").astype(str).str.fullmatch(pat.removeprefix("^").removesuffix("$"))
+            viol = valid & ~matched.to_numpy(dtype=bool)
+            issues.rows(name, data, viol, fname, "pattern", "error", _msg("pattern", field=fname))
+        for key, op in (("minimum", np.less), ("maximum", np.greater)):
+            if key in cons and ftype in {"integer", "number", "date"}:
+                lim = _limit(cons[key], ftype)
+                cmp = op(tv, lim)
+                viol = valid & np.asarray(cmp.fillna(False) if hasattr(cmp, "fillna") else cmp, dtype=bool)
+                issues.rows(name, data, viol, fname, key, "error", _msg(key, field=fname, limit=cons[key]))
+        if cons.get("unique"):
+            dup = valid & tv.duplicated(keep="first").to_numpy()
+            issues.rows(name, data, dup, fname, "unique", "error", _msg("unique", field=fname))
+    out = pd.DataFrame(typed)
+    pk = res.primary_key
+    if pk and all(k in data.columns for k in pk):
+        single_unique = len(pk) == 1 and res.field(pk[0]).get("constraints", {}).get("unique")
+        if not single_unique:
+            complete = np.logical_and.reduce([~missing_masks[k] & out[k].notna().to_numpy() for k in pk])
+            dup = complete & out[pk].duplicated(keep="first").to_numpy()
+            label = ",".join(pk)
+            issues.rows(name, data, dup, label, "primary_key", "error", _msg("primary_key", field=label), value_col=pk[0])
+            if dup.any():  # value: the whole key as delivered
+                issues.frames[-1]["value"] = (
+                    data[pk].astype(str).agg("|".join, axis=1).to_numpy(dtype=object)[np.flatnonzero(dup)]
+                )
+    out[ROW_COLUMN] = data[ROW_COLUMN].to_numpy()
+    return out
+
+
+def _lookup(child_keys: pd.Series, parent: pd.DataFrame, parent_key: str, parent_field: str) -> pd.Series:
+    """Value of ``parent_field`` of the first parent row with the child's key (NA if none)."""
+    p = parent[[parent_key, parent_field]].dropna(subset=[parent_key])
+    p = p.drop_duplicates(subset=[parent_key], keep="first").set_index(parent_key)[parent_field]
+    return child_keys.map(p)
+
+
+def _year(dates: pd.Series) -> pd.Series:
+    return dates.dt.year.astype("Int64")
+
+
+def _cond(typed: pd.DataFrame, conditions: dict[str, Any]) -> np.ndarray:
+    """Rows where every ``col == value`` holds (missing -> False)."""
+    mask = np.ones(len(typed), dtype=bool)
+    for col, value in conditions.items():
+        eq = typed[col] == value
+        mask &= np.asarray(eq.fillna(False) if hasattr(eq, "fillna") else eq, dtype=bool)
+    return mask
+
+
+def _known(conditions: dict[str, Any], typed: pd.DataFrame) -> np.ndarray:
+    mask = np.ones(len(typed), dtype=bool)
+    for col in conditions:
+        mask &= typed[col].notna().to_numpy()
+    return mask
+
+
+def _b(x: Any) -> np.ndarray:
+    """Boolean array from a possibly nullable comparison (NA -> False)."""
+    if hasattr(x, "fillna"):
+        x = x.fillna(False)
+    return np.asarray(x, dtype=bool)
+
+
+def _apply_rules(
+    name: str,
+    state: _TableState,
+    states: dict[str, _TableState],
+    programme_ids: set[str],
+    cutoff: pd.Timestamp,
+    issues: _Issues,
+) -> None:
+    """Evaluate the resource ``rules`` of one table (vectorised)."""
+    t = state.typed
+    data = state.raw.data
+    for rule in state.resource.rules:
+        kind, rid, sev = rule["kind"], rule["id"], rule["severity"]
+        msgs = (rule["message_en"], rule["message_nl"])
+        parent_df = None
+        if "parent" in rule:
+            ps = states.get(rule["parent"])
+            if ps is None or not ps.available:
+                continue  # reported once as a table-level warning by the FK step
+            parent_df = ps.typed
+        if kind == "date_order":
+            viol = _b(t[rule["later"]] < t[rule["earlier"]])
+            issues.rows(name, data, viol, rule["later"], rid, sev, msgs)
+        elif kind == "required_with":
+            viol = t[rule["when_present"]].notna().to_numpy() & t[rule["field"]].isna().to_numpy()
+            issues.rows(name, data, viol, rule["field"], rid, sev, msgs)
+        elif kind == "required_when":
+            viol = _cond(t, rule["when"]) & t[rule["field"]].isna().to_numpy()
+            issues.rows(name, data, viol, rule["field"], rid, sev, msgs)
+        elif kind == "required_unless":
+            viol = _known(rule["unless"], t) & ~_cond(t, rule["unless"]) & t[rule["field"]].isna().to_numpy()
+            issues.rows(name, data, viol, rule["field"], rid, sev, msgs)
+        elif kind == "absent_when":
+            viol = _cond(t, rule["when"]) & t[rule["field"]].notna().to_numpy()
+            issues.rows(name, data, viol, rule["field"], rid, sev, msgs)
+        elif kind == "in_programmes":
+            col = t[rule["field"]]
+            viol = col.notna().to_numpy() & ~col.isin(programme_ids).to_numpy()
+            issues.rows(name, data, viol, rule["field"], rid, sev, msgs)
+        elif kind == "plausible_age":
+            age = _year(t[rule["date"]]) - t[rule["birth_year"]]
+            viol = _b((age < rule["minimum"]) | (age > rule["maximum"]))
+            issues.rows(name, data, viol, rule["birth_year"], rid, sev, msgs)
+        elif kind == "plausible_age_first_case":
+            age = _year(t[rule["date"]]) - t[rule["birth_year"]]
+            viol = _b(t[rule["field"]] > age)
+            issues.rows(name, data, viol, rule["field"], rid, sev, msgs)
+        elif kind == "maximum_warning":
+            viol = _b(t[rule["field"]] > rule["maximum"])
+            issues.rows(name, data, viol, rule["field"], rid, sev, msgs)
+        elif kind == "not_after_cutoff":
+            for f in rule["fields"]:
+                issues.rows(name, data, _b(t[f] > cutoff), f, rid, sev, msgs)
+        elif kind == "parent_value":
+            pv = _lookup(t[rule["key"]], parent_df, rule["parent_key"], rule["parent_field"])
+            viol = pv.notna().to_numpy() & ~pv.isin(rule["allowed"]).to_numpy()
+            issues.rows(name, data, viol, rule["key"], rid, sev, msgs)
+        elif kind == "parent_date_order":
+            pdate = _lookup(t[rule["key"]], parent_df, rule["parent_key"], rule["parent_date"])
+            if rule.get("relation", "not_before") != "not_before":
+                raise ValueError(f"rule {rid}: unknown relation {rule.get('relation')!r}")
+            viol = _b(t[rule["field"]] < pdate)
+            issues.rows(name, data, viol, rule["field"], rid, sev, msgs)
+        elif kind == "parent_period":
+            key = t[rule["key"]]
+            pstart = pd.to_datetime(_lookup(key, parent_df, rule["parent_key"], rule["parent_start"]))
+            pend = pd.to_datetime(_lookup(key, parent_df, rule["parent_key"], rule["parent_end"]))
+            tol = pd.Timedelta(days=int(rule.get("start_tolerance_days", 0)))
+            has_parent = pstart.notna().to_numpy()
+            pend = pend.where(pend.notna(), cutoff)  # open end: up to the cutoff
+            d = t[rule["field"]]
+            viol = has_parent & (_b(d < pstart - tol) | _b(d > pend))
+            issues.rows(name, data, viol, rule["field"], rid, sev, msgs)
+        elif kind == "after_birth":
+            by = _lookup(t[rule["key"]], parent_df, rule["parent_key"], rule["birth_year"])
+            viol = _b(_year(t[rule["field"]]) < pd.array(by, dtype="Int64"))
+            issues.rows(name, data, viol, rule["field"], rid, sev, msgs)
+        elif kind == "no_overlap":
+            k, s_, e_ = rule["key"], rule["start"], rule["end"]
+            d = pd.DataFrame({"k": t[k], "s": t[s_], "e": t[e_].where(t[e_].notna(), cutoff)})
+            d["pos"] = np.arange(len(d))
+            d = d.dropna(subset=["k", "s"]).sort_values(["k", "s", "pos"], kind="mergesort")
+            prev_end = d.groupby("k", sort=False)["e"].transform(lambda x: x.cummax().shift(1))
+            over = (d["s"] < prev_end).fillna(False).to_numpy(dtype=bool)
+            viol = np.zeros(len(t), dtype=bool)
+            viol[d["pos"].to_numpy()[over]] = True
+            issues.rows(name, data, viol, s_, rid, sev, msgs)
+        else:
+            raise ValueError(f"table {name}: rule {rid} has an unknown kind {kind!r}")
+
+
+def _check_foreign_keys(
+    name: str, state: _TableState, states: dict[str, _TableState], issues: _Issues
+) -> None:
+    t, data = state.typed, state.raw.data
+    unchecked: set[str] = set()
+    for fk in state.resource.foreign_keys:
+        parent = fk["reference"]["resource"]
+        ps = states.get(parent)
+        if ps is None or not ps.available:
+            unchecked.add(parent)
+            continue
+        cf, pf = fk["fields"], fk["reference"]["fields"]
+        cf = [cf] if isinstance(cf, str) else list(cf)
+        pf = [pf] if isinstance(pf, str) else list(pf)
+        complete = np.logical_and.reduce([t[c].notna().to_numpy() for c in cf])
+        pkeys = ps.typed[pf].dropna()
+        if len(cf) == 1:
+            found = t[cf[0]].isin(pkeys[pf[0]]).to_numpy()
+        else:
+            idx = pd.MultiIndex.from_frame(pkeys)
+            found = pd.MultiIndex.from_frame(t[cf]).isin(idx)
+        viol = complete & ~found
+        label = ",".join(cf)
+        issues.rows(name, data, viol, label, "foreign_key", "error", _msg("foreign_key", field=label, parent=parent), value_col=cf[0])
+    for rule in state.resource.rules:
+        if "parent" in rule:
+            ps = states.get(rule["parent"])
+            if ps is None or not ps.available:
+                unchecked.add(rule["parent"])
+    for parent in sorted(unchecked):
+        issues.table(name, None, "foreign_key", "warning", _msg("foreign_key_unchecked", parent=parent))
+
+
+def validate_intake(
+    path_or_raw: str | Path | RawIntake,
+    language: str = "en",
+    contract: Contract | None = None,
+) -> ValidationResult:
+    """Validate an intake against the data contract.
+
+    Parameters
+    ----------
+    path_or_raw : path or RawIntake
+        Intake folder (read with :func:`evaluation.intake.read_intake`, with
+        unreadable tables recorded as blocking issues) or an intake already read.
+    language : {"en", "nl"}
+        Language of ``issues.message`` and of the default summary.
+    contract : Contract, optional
+        Defaults to :func:`evaluation.schema.load_contract`.
+
+    Returns
+    -------
+    ValidationResult
+
+    Raises
+    ------
+    IntakeError
+        When the folder itself cannot be read (see ``read_intake``).
+    RuntimeError
+        If the reconciliation ``rows_read == rows_accepted + rows_quarantined``
+        ever fails (a bug, never a data problem).
+
+    Notes
+    -----
+    All checks are vectorised over rows (pandas/NumPy). See the module
+    docstring for the decisions on duplicates, foreign keys of quarantined
+    parents and overlapping periods.
+    """
+    _check_language(language)
+    contract = contract or load_contract()
+    raw = path_or_raw if isinstance(path_or_raw, RawIntake) else read_intake(
+        path_or_raw, contract=contract, unreadable="record"
+    )
+    issues = _Issues()
+    for ign in raw.ignored:
+        issues.table("(intake)", ign, "unknown_table", "warning", _msg("unknown_table", field=ign))
+    states: dict[str, _TableState] = {}
+    for name in _table_order(contract):
+        res = contract.resources[name]
+        rt = raw.tables.get(name)
+        st = _TableState(resource=res, raw=rt)
+        states[name] = st
+        if rt is None:
+            if name in contract.required_tables:
+                issues.table(name, None, "missing_table", "error", _msg("missing_table", table=name))
+                st.blocked = "missing_table"
+            continue
+        st.blocked = _check_columns(name, rt, res, contract, issues)
+        if st.blocked:
+            continue
+        st.typed = _type_and_check_fields(name, rt, res, contract, issues)
+        st.available = True
+    programme_ids = {p["programme_id"] for p in raw.programmes}
+    for name, st in states.items():
+        if st.available:
+            _check_foreign_keys(name, st, states, issues)
+            _apply_rules(name, st, states, programme_ids, raw.cutoff_date, issues)
+    all_issues = issues.frame()
+
+    tables: dict[str, pd.DataFrame] = {}
+    quarantine: dict[str, pd.DataFrame] = {}
+    recon: list[dict[str, Any]] = []
+    for name in contract.table_names:
+        st = states[name]
+        res = st.resource
+        if st.raw is None:
+            tables[name] = _empty_typed(res)
+            if st.blocked:
+                recon.append({"table": name, "rows_read": 0, "rows_accepted": 0, "rows_quarantined": 0, "blocking": True})
+            continue
+        data = st.raw.data
+        n_read = len(data)
+        if st.blocked:
+            tables[name] = _empty_typed(res)
+            id_cols = set(
+                all_issues.loc[(all_issues["table"] == name) & (all_issues["rule"] == "identifier_column"), "field"]
+            )
+            q = data[[c for c in data.columns if c not in id_cols]].copy()
+            en, nl = _msg("blocked_row", table=name, rule=st.blocked)
+            q["_rules"] = st.blocked
+            q["_messages"] = en if language == "en" else nl
+        else:
+            mine = all_issues[(all_issues["table"] == name) & (all_issues["level"] == "row")]
+            err = mine[mine["severity"] == "error"]
+            bad_pos = np.unique(err["_pos"].to_numpy())
+            keep = np.ones(n_read, dtype=bool)
+            keep[bad_pos] = False
+            tables[name] = st.typed[keep].reset_index(drop=True)
+            q = data.iloc[bad_pos].copy()
+            if len(bad_pos):
+                grouped = err.groupby("_pos", sort=True)
+                q["_rules"] = grouped["rule"].agg(lambda x: "; ".join(dict.fromkeys(x))).reindex(bad_pos).to_numpy()
+                q["_messages"] = grouped[f"message_{language}"].agg(
+                    lambda x: "; ".join(dict.fromkeys(x))
+                ).reindex(bad_pos).to_numpy()
+            else:
+                q["_rules"] = pd.Series([], dtype=object)
+                q["_messages"] = pd.Series([], dtype=object)
+        q = q.reset_index(drop=True)
+        if len(q):
+            quarantine[name] = q
+        n_acc, n_q = len(tables[name]), len(q)
+        if n_read != n_acc + n_q:
+            raise RuntimeError(
+                f"reconciliation failed for table {name}: read {n_read}, accepted {n_acc}, quarantined {n_q}"
+            )
+        recon.append(
+            {"table": name, "rows_read": n_read, "rows_accepted": n_acc, "rows_quarantined": n_q, "blocking": bool(st.blocked)}
+        )
+    reconciliation = pd.DataFrame(recon, columns=RECONCILIATION_COLUMNS)
+    reconciliation["blocking"] = reconciliation["blocking"].astype(bool)
+    all_issues = all_issues.drop(columns="_pos")
+    return ValidationResult(
+        tables=tables,
+        quarantine=quarantine,
+        issues_all=all_issues,
+        reconciliation=reconciliation,
+        programmes=raw.programmes,
+        cutoff_date=raw.cutoff_date,
+        language=language,
+        intake_path=raw.path,
+        extract=raw.extract,
+        ignored=list(raw.ignored),
+    )
+
+
+# ------------------------------------------------------------------------ output
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write text to a file readable by the owner only (mode 0o600)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+        fh.write(text)
+    os.chmod(path, 0o600)
+
+
+def write_validation_outputs(result: ValidationResult, out_dir: str | Path) -> dict[str, Path]:
+    """Write ``validation_report.json``, ``validation_summary.txt`` and ``quarantine/<table>.csv``.
+
+    The report and the quarantine files hold row-level values: they are
+    created with mode 0o600 and the quarantine folder with 0o700. Stale
+    quarantine files of tables without quarantined rows are removed.
+
+    Returns
+    -------
+    dict
+        ``{"report": path, "summary": path, "quarantine": folder}``.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    report = out / "validation_report.json"
+    _write_private(report, result.to_json())
+    summary = out / "validation_summary.txt"
+    summary.write_text(result.summary(result.language), encoding="utf-8")
+    qdir = out / "quarantine"
+    qdir.mkdir(mode=0o700, exist_ok=True)
+    os.chmod(qdir, 0o700)
+    for old in qdir.glob("*.csv"):
+        if old.stem not in result.quarantine:
+            old.unlink()
+    for name, q in result.quarantine.items():
+        _write_private(qdir / f"{name}.csv", q.to_csv(index=False))
+    return {"report": report, "summary": summary, "quarantine": qdir}
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def configure_parser(p) -> None:
+    """Arguments of ``evaluation validate``."""
+    p.add_argument("intake_dir", help="intake folder")
+    p.add_argument("--out", default=None, help="output folder (default INTAKE_DIR/_validation)")
+    p.add_argument("--language", choices=LANGUAGES, default="en", help="language of messages and summary")
+    p.add_argument("--json", action="store_true", help="print the JSON report instead of the summary")
+
+
+def main(args) -> int:
+    """Run ``evaluation validate``: exit 0 without errors (warnings allowed), 2 with errors."""
+    import sys
+
+    try:
+        result = validate_intake(args.intake_dir, language=args.language)
+    except IntakeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    out = Path(args.out) if args.out else Path(args.intake_dir) / "_validation"
+    paths = write_validation_outputs(result, out)
+    if args.json:
+        print(result.to_json())
+    else:
+        print(result.summary(args.language))
+        label = "Rapport" if args.language == "nl" else "Report"
+        print(f"{label}: {paths['report']}")
+    return 0 if result.ok else 2
