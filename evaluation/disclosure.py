@@ -1,0 +1,836 @@
+"""Statistical disclosure control: the only way out of the package.
+
+Every table, figure and sentence that leaves the package (the quarterly
+report, notebook outputs) passes through this module. Analyses always use the
+full data; only what is *shown* is protected.
+
+Rules
+-----
+Threshold
+    ``threshold`` (default :data:`DEFAULT_THRESHOLD` = 10, configurable in every
+    function) is the smallest number of people a published count may describe.
+Primary suppression
+    A count of people ``c`` with ``0 < c < threshold`` is shown as ``"<10"``
+    (``f"<{threshold}"``). Zero is shown as 0 by default: a zero describes
+    nobody, and hiding it usually forces suppression of the whole table. Where
+    a zero would reveal something about identifiable people (e.g. "none of
+    the 3 women reoffended"), the small denominator is itself suppressed;
+    ``suppress_zero=True`` hides zeros as well.
+Secondary suppression
+    When a total is published or can be derived (the column total of a one-way
+    table, row and column totals of a two-way table), a single suppressed cell
+    in a row or column could be recovered by subtraction. :func:`suppress_table`
+    therefore suppresses further cells until every row and column (within each
+    ``by`` group) that contains a suppressed cell contains at least two
+    (the heuristic of Cox 1980 / the "at least two per line" rule used by
+    statistical offices). The extra cell chosen is the smallest non-zero count
+    in that line (zeros only if nothing else is left); the process repeats
+    until stable because a new cell can leave its other line with a single
+    suppressed cell. Secondary cells are shown as ``"c"`` (confidential), not
+    ``"<10"``, because their true value is not small.
+Rates, percentages, estimates
+    A rate, percentage or confidence limit computed from a suppressed count is
+    blanked (NaN) with it (``rate_cols``). In results tables
+    (:func:`protect_results`), an estimate whose ``n`` is below the threshold
+    is blanked (estimate, CI, p-value) and flagged in ``note`` and in a
+    ``suppressed`` column; ``events`` with ``0 < events < threshold`` are
+    shown as ``"<10"`` while the estimate is kept (an estimate based on at least
+    ``threshold`` people is publishable; note that a proportion with its ``n``
+    lets a reader recompute a small number of events; pass
+    ``blank_few_events=True`` to blank such estimates as well).
+Numbers at risk
+    Under Kaplan-Meier plots, counts ``1..threshold-1`` become ``"<10"``; zero
+    stays 0 (nobody left under follow-up reveals nothing beyond the end of the
+    curve). Curves themselves should stop where fewer than ``threshold``
+    people remain at risk (:func:`last_time_with_min_at_risk`).
+Sentences
+    Headline numbers are formatted through :func:`protect_sentence`, and
+    :func:`check_sentences` refuses sentences such as "3 participants".
+No row-level data
+    :func:`scan_outputs` searches every file of a report folder for identifier
+    values of the intake and for per-person tables (columns named like ids);
+    :func:`assert_no_identifiers` raises :class:`DisclosureError` with the
+    findings (values masked).
+Files at rest
+    Row-level files (quarantine, analysis datasets) are written with
+    :func:`write_private` (mode 0600, atomic) in folders made by
+    :func:`private_dir` (mode 0700).
+
+Limitations
+-----------
+The "two per line" rule does not guarantee that a suppressed cell cannot be
+narrowed to a small interval by linear programming in large multi-way tables
+(Hundepool et al. 2012, ch. 4); tables in this package are one- or two-way
+and small. Differences between published tables that share a margin (e.g. the
+same counts for all programmes and for "all") are not checked across tables:
+publish either the sub-groups or totals that differ by fewer than
+``threshold`` people, not both.
+
+References
+----------
+Hundepool A, Domingo-Ferrer J, Franconi L, et al. (2012). *Statistical
+Disclosure Control*. Wiley. Chapter 4 (magnitude and frequency tables).
+Cox LH (1980). Suppression methodology and statistical disclosure control.
+*JASA* 75(370):377-385.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import stat
+import tempfile
+import warnings
+import zipfile
+import zlib
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+DEFAULT_THRESHOLD = 10
+SECONDARY_MARKER = "c"
+
+#: Identifier columns of the contract and the kind under which their values are scanned.
+ID_KINDS: tuple[str, ...] = (
+    "participant_id",
+    "volunteer_id",
+    "match_id",
+    "contact_id",
+    "event_id",
+    "session_id",
+    "circle_id",
+)
+
+
+class DisclosureError(RuntimeError):
+    """Raised when something about to be published could identify a person.
+
+    Attributes
+    ----------
+    findings : pandas.DataFrame
+        One row per finding (values masked), e.g. from :func:`scan_outputs`.
+    """
+
+    def __init__(self, message: str, findings: pd.DataFrame | None = None):
+        super().__init__(message)
+        self.findings = findings if findings is not None else pd.DataFrame()
+
+
+def _marker(threshold: int) -> str:
+    return f"<{threshold}"
+
+
+def _check_threshold(threshold: int) -> int:
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, np.integer)) or threshold < 1:
+        raise ValueError(f"threshold must be a positive integer, got {threshold!r}")
+    return int(threshold)
+
+
+def _counts_as_float(df: pd.DataFrame, count_cols: Sequence[str], what: str) -> pd.DataFrame:
+    missing = [c for c in count_cols if c not in df.columns]
+    if missing:
+        raise ValueError(f"{what}: count column(s) {missing} not in table (columns: {list(df.columns)})")
+    out = pd.DataFrame(index=df.index)
+    for c in count_cols:
+        values = pd.to_numeric(df[c], errors="coerce")
+        bad = values.isna() & df[c].notna()
+        if bad.any():
+            row = df.index[bad.to_numpy()][0]
+            raise ValueError(f"{what}: column {c!r}, row {row!r}: count {df.at[row, c]!r} is not a number")
+        neg = values < 0
+        if neg.any():
+            row = df.index[neg.to_numpy()][0]
+            raise ValueError(f"{what}: column {c!r}, row {row!r}: negative count {df.at[row, c]!r}")
+        out[c] = values.astype(float)
+    return out
+
+
+# ----------------------------------------------------------------------------
+# Tables
+# ----------------------------------------------------------------------------
+
+
+def suppression_mask(
+    df: pd.DataFrame,
+    count_cols: str | Sequence[str],
+    threshold: int = DEFAULT_THRESHOLD,
+    by: str | Sequence[str] | None = None,
+    totals: str = "both",
+    suppress_zero: bool = False,
+) -> pd.DataFrame:
+    """Decide which count cells to suppress, without changing the table.
+
+    Parameters
+    ----------
+    df : DataFrame
+        One row per category (or per row category of a two-way table).
+    count_cols : str or list of str
+        Columns holding counts of people. With several columns, the table is
+        two-way: rows x ``count_cols``.
+    threshold : int, default 10
+        Counts ``1..threshold-1`` are suppressed (primary).
+    by : str or list of str, optional
+        Columns that split ``df`` into independent tables (no total is
+        published across them).
+    totals : {"both", "columns", "rows", "none"}, default "both"
+        Which totals are published or derivable: "columns" = the sum of each
+        count column over the rows of a group (one-way table with a total);
+        "rows" = the sum over ``count_cols`` of each row (only meaningful with
+        two or more additive count columns). "both" is the safe default.
+    suppress_zero : bool, default False
+        Also suppress zero counts (primary).
+
+    Returns
+    -------
+    DataFrame
+        Same index and ``count_cols``; each cell is "primary", "secondary"
+        or "".
+    """
+    threshold = _check_threshold(threshold)
+    cols = [count_cols] if isinstance(count_cols, str) else list(count_cols)
+    if not cols:
+        raise ValueError("suppression_mask: no count columns given")
+    if totals not in {"both", "columns", "rows", "none"}:
+        raise ValueError(f"totals must be 'both', 'columns', 'rows' or 'none', got {totals!r}")
+    values = _counts_as_float(df, cols, "suppress_table")
+    v = values.to_numpy(dtype=float)
+    low = 0 if suppress_zero else 1
+    primary = (v >= low) & (v < threshold) & ~np.isnan(v)
+    status = np.where(primary, "primary", "")
+    suppressed = primary.copy()
+
+    by_cols = [] if by is None else ([by] if isinstance(by, str) else list(by))
+    for b in by_cols:
+        if b not in df.columns:
+            raise ValueError(f"suppress_table: 'by' column {b!r} not in table")
+    if by_cols:
+        groups = [np.flatnonzero(m) for m in df.groupby(by_cols, sort=False, dropna=False).indices.values()]
+    else:
+        groups = [np.arange(len(df))]
+
+    # Lines: (row positions, col positions) on which a total is known.
+    lines: list[tuple[np.ndarray, np.ndarray]] = []
+    for rows in groups:
+        if totals in {"both", "columns"} and len(rows) >= 2:
+            for j in range(len(cols)):
+                lines.append((rows, np.array([j])))
+        if totals in {"both", "rows"} and len(cols) >= 2:
+            for i in rows:
+                lines.append((np.array([i]), np.arange(len(cols))))
+
+    changed = True
+    while changed:
+        changed = False
+        for rows, cs in lines:
+            cells = [(i, j) for i in rows for j in cs if not np.isnan(v[i, j])]
+            n_sup = sum(suppressed[i, j] for i, j in cells)
+            if n_sup != 1:
+                continue
+            candidates = [(i, j) for i, j in cells if not suppressed[i, j]]
+            if not candidates:
+                continue
+            # smallest non-zero first, zeros last; ties by position
+            i, j = min(candidates, key=lambda c: (v[c] == 0, v[c], c))
+            suppressed[i, j] = True
+            status[i, j] = "secondary"
+            changed = True
+    return pd.DataFrame(status, index=df.index, columns=cols)
+
+
+def suppress_table(
+    df: pd.DataFrame,
+    count_cols: str | Sequence[str],
+    threshold: int = DEFAULT_THRESHOLD,
+    by: str | Sequence[str] | None = None,
+    totals: str = "both",
+    rate_cols: Mapping[str, str | Sequence[str]] | None = None,
+    suppress_zero: bool = False,
+) -> pd.DataFrame:
+    """Small-cell suppression (primary and secondary) of a table of counts.
+
+    Parameters are those of :func:`suppression_mask`, plus
+
+    rate_cols : mapping, optional
+        ``{column: count column or list of count columns}``: rates,
+        percentages or confidence limits computed from those counts; blanked
+        (NaN) when any of their counts is suppressed.
+
+    Returns
+    -------
+    DataFrame
+        A copy of ``df``: suppressed counts shown as ``"<10"`` (primary) or
+        ``"c"`` (secondary), other counts as integers (count columns become
+        ``object`` dtype); rates blanked; a boolean column ``suppressed``
+        (True where any cell of the row was suppressed).
+
+    Examples
+    --------
+    One-way table with a published total of 63: ``a=3, b=12, c=48``. ``a`` is
+    primary ("<10"); with only one suppressed cell, ``a`` = 63 - 12 - 48, so
+    the smallest other cell ``b`` is suppressed as well ("c").
+    """
+    cols = [count_cols] if isinstance(count_cols, str) else list(count_cols)
+    mask = suppression_mask(df, cols, threshold, by=by, totals=totals, suppress_zero=suppress_zero)
+    out = df.copy()
+    values = _counts_as_float(df, cols, "suppress_table")
+    marker = _marker(threshold)
+    for c in cols:
+        shown: list[Any] = []
+        for val, st in zip(values[c].to_numpy(), mask[c].to_numpy(), strict=True):
+            if st == "primary":
+                shown.append(marker)
+            elif st == "secondary":
+                shown.append(SECONDARY_MARKER)
+            elif np.isnan(val):
+                shown.append(None)
+            else:
+                shown.append(int(round(val)))
+        out[c] = pd.Series(shown, index=out.index, dtype=object)
+    row_sup = (mask != "").any(axis=1)
+    for rate_col, bases in (rate_cols or {}).items():
+        if rate_col not in out.columns:
+            raise ValueError(f"suppress_table: rate column {rate_col!r} not in table")
+        base_list = [bases] if isinstance(bases, str) else list(bases)
+        unknown = [b for b in base_list if b not in cols]
+        if unknown:
+            raise ValueError(f"suppress_table: rate column {rate_col!r} refers to {unknown}, which are not count columns")
+        hide = (mask[base_list] != "").any(axis=1)
+        out[rate_col] = pd.to_numeric(out[rate_col], errors="coerce").astype(float)
+        out.loc[hide, rate_col] = np.nan
+    out["suppressed"] = row_sup.to_numpy()
+    return out
+
+
+def protect_results(
+    results_df: pd.DataFrame,
+    threshold: int = DEFAULT_THRESHOLD,
+    blank_few_events: bool = False,
+) -> pd.DataFrame:
+    """Protect a results table (:data:`evaluation.results.RESULT_COLUMNS`).
+
+    Rows whose ``n`` is below ``threshold`` have ``estimate``, ``ci_lower``,
+    ``ci_upper`` and ``p_value`` blanked (NaN), ``n`` and ``events`` shown as
+    ``"<10"``, a note appended and ``suppressed`` = True. ``events`` with
+    ``0 < events < threshold`` are shown as ``"<10"``; with
+    ``blank_few_events=True`` their estimates are blanked too. Rows with a
+    missing ``n`` (e.g. meta-analytic summaries of published studies) are left
+    as they are.
+
+    Returns
+    -------
+    DataFrame
+        Copy with ``n`` and ``events`` as ``object`` (int or ``"<10"``) and a
+        boolean column ``suppressed``.
+    """
+    threshold = _check_threshold(threshold)
+    for col in ("n", "events", "estimate", "ci_lower", "ci_upper", "p_value", "note"):
+        if col not in results_df.columns:
+            raise ValueError(f"protect_results: results table has no column {col!r} (use evaluation.results.make_results)")
+    out = results_df.copy()
+    n = _counts_as_float(results_df, ["n"], "protect_results")["n"]
+    ev = _counts_as_float(results_df, ["events"], "protect_results")["events"]
+    marker = _marker(threshold)
+    small_n = (n < threshold).fillna(False).to_numpy(dtype=bool)
+    few_ev = ((ev > 0) & (ev < threshold)).fillna(False).to_numpy(dtype=bool)
+    blank = small_n | (few_ev if blank_few_events else np.zeros(len(out), dtype=bool))
+    for col in ("estimate", "ci_lower", "ci_upper", "p_value"):
+        out[col] = pd.to_numeric(out[col], errors="coerce").astype(float)
+        out.loc[blank, col] = np.nan
+
+    def show(values: pd.Series, small: np.ndarray) -> pd.Series:
+        res = []
+        for val, s in zip(values.to_numpy(), small, strict=True):
+            if s:
+                res.append(marker)
+            elif np.isnan(val):
+                res.append(np.nan)
+            else:
+                res.append(int(round(val)))
+        return pd.Series(res, index=out.index, dtype=object)
+
+    out["n"] = show(n, small_n)
+    out["events"] = show(ev, few_ev | (small_n & (ev > 0).fillna(False).to_numpy(dtype=bool)))
+    notes = out["note"].fillna("").astype(str).to_numpy().copy()
+    for i in np.flatnonzero(blank):
+        reason = f"n < {threshold}" if small_n[i] else f"events < {threshold}"
+        text = f"suppressed: based on fewer than {threshold} people ({reason})"
+        notes[i] = f"{notes[i]}; {text}" if notes[i] else text
+    out["note"] = notes
+    out["suppressed"] = blank
+    return out
+
+
+def protect_numbers_at_risk(
+    table: pd.DataFrame,
+    threshold: int = DEFAULT_THRESHOLD,
+    count_cols: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """Protect a Kaplan-Meier numbers-at-risk table.
+
+    Counts ``1..threshold-1`` become ``"<10"``; zero stays 0 (see module
+    docstring). No secondary suppression: numbers at risk are not additive
+    cells of a table with a published total.
+
+    Parameters
+    ----------
+    table : DataFrame
+        Long (a column ``n_risk``) or wide (groups x times) table.
+    count_cols : list of str, optional
+        Columns to protect; default ``["n_risk"]`` if present, else every
+        numeric column except ``time``.
+    """
+    threshold = _check_threshold(threshold)
+    if count_cols is None:
+        if "n_risk" in table.columns:
+            count_cols = ["n_risk"]
+        else:
+            count_cols = [c for c in table.columns if c != "time" and pd.api.types.is_numeric_dtype(table[c])]
+    values = _counts_as_float(table, list(count_cols), "protect_numbers_at_risk")
+    out = table.copy()
+    marker = _marker(threshold)
+    for c in count_cols:
+        out[c] = pd.Series(
+            [None if np.isnan(x) else (marker if 0 < x < threshold else int(round(x))) for x in values[c].to_numpy()],
+            index=out.index,
+            dtype=object,
+        )
+    return out
+
+
+def last_time_with_min_at_risk(times: Sequence[float], n_risk: Sequence[float], threshold: int = DEFAULT_THRESHOLD) -> float:
+    """Last time at which at least ``threshold`` people are at risk (curves stop there).
+
+    Returns NaN when fewer than ``threshold`` people are at risk from the start.
+    """
+    threshold = _check_threshold(threshold)
+    t = np.asarray(times, dtype=float)
+    r = np.asarray(n_risk, dtype=float)
+    ok = r >= threshold
+    return float(t[ok].max()) if ok.any() else float("nan")
+
+
+# ----------------------------------------------------------------------------
+# Sentences
+# ----------------------------------------------------------------------------
+
+_FEWER = {"en": "fewer than {t}", "nl": "minder dan {t}"}
+
+_PEOPLE_WORDS = (
+    r"people|persons?|participants?|volunteers?|mentors?|clients?|offenders?|men|women|individuals?|matches|"
+    r"deelnemers?|vrijwilligers?|personen|mensen|cliënten|clienten|mannen|vrouwen|koppels?|daders?"
+)
+_SMALL_COUNT_RE = re.compile(
+    r"(?<![\d.,])(\d+)\s+(?:(?:\w+\s+){0,2})(" + _PEOPLE_WORDS + r")\b",
+    re.IGNORECASE,
+)
+
+
+def protect_count(value: Any, threshold: int = DEFAULT_THRESHOLD, language: str = "en") -> str:
+    """Format a count of people for a sentence: "12", or "fewer than 10" / "minder dan 10".
+
+    Zero is shown as "0"; ``"<10"`` (already protected) becomes the words.
+    """
+    threshold = _check_threshold(threshold)
+    if language not in _FEWER:
+        raise ValueError(f"language must be 'en' or 'nl', got {language!r}")
+    if isinstance(value, str) and value.strip() in {_marker(threshold), SECONDARY_MARKER}:
+        return _FEWER[language].format(t=threshold)
+    try:
+        x = float(value)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"protect_count: {value!r} is not a count") from exc
+    if np.isnan(x) or x < 0:
+        raise ValueError(f"protect_count: {value!r} is not a count")
+    if 0 < x < threshold:
+        return _FEWER[language].format(t=threshold)
+    return str(int(round(x)))
+
+
+def protect_sentence(
+    template: str,
+    counts: Mapping[str, Any],
+    threshold: int = DEFAULT_THRESHOLD,
+    language: str = "en",
+    **values: Any,
+) -> str:
+    """Fill a sentence template, protecting every count of people.
+
+    ``template.format(**counts_protected, **values)`` where each entry of
+    ``counts`` passes through :func:`protect_count`; ``values`` (estimates,
+    percentages, dates) are inserted as given and must themselves come from a
+    protected table (:func:`protect_results`).
+
+    Examples
+    --------
+    >>> protect_sentence("{n} participants, of whom {k} reoffended.", {"n": 40, "k": 4})
+    '40 participants, of whom fewer than 10 reoffended.'
+    """
+    shown = {k: protect_count(v, threshold, language) for k, v in counts.items()}
+    overlap = set(shown) & set(values)
+    if overlap:
+        raise ValueError(f"protect_sentence: {sorted(overlap)} given both as counts and as values")
+    return template.format(**shown, **values)
+
+
+def check_sentences(sentences: str | Iterable[str], threshold: int = DEFAULT_THRESHOLD) -> None:
+    """Refuse sentences that state a small number of people ("3 participants", "4 deelnemers").
+
+    A heuristic last line of defence for headline text: a number ``1..threshold-1``
+    followed (within two words) by a word for people. Raises
+    :class:`DisclosureError` listing the offending sentences.
+    """
+    threshold = _check_threshold(threshold)
+    items = [sentences] if isinstance(sentences, str) else list(sentences)
+    rows = []
+    for i, s in enumerate(items):
+        for m in _SMALL_COUNT_RE.finditer(str(s)):
+            k = int(m.group(1))
+            if 0 < k < threshold:
+                rows.append({"sentence": i, "text": m.group(0), "count": k})
+    if rows:
+        findings = pd.DataFrame(rows)
+        raise DisclosureError(
+            f"{len(rows)} statement(s) give a count of fewer than {threshold} people: "
+            + "; ".join(f"sentence {r['sentence'] + 1}: {r['text']!r}" for r in rows)
+            + " (use protect_sentence)",
+            findings,
+        )
+
+
+# ----------------------------------------------------------------------------
+# Scanning report folders for row-level data
+# ----------------------------------------------------------------------------
+
+_TOKEN_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:\-]*")
+_SEP_RE = re.compile(r"[_.:\-]")
+_ROW_LEVEL_SUFFIXES = {".parquet", ".feather", ".arrow", ".pkl", ".pickle", ".sav", ".dta", ".rds", ".rdata", ".sqlite", ".db"}
+_ZIP_SUFFIXES = {".xlsx", ".docx", ".pptx", ".odt", ".ods"}
+_MIN_NUMERIC_LEN = 6
+
+
+def _normalise_name(name: str) -> str:
+    return re.sub(r"[\s._\-]", "", str(name)).lower()
+
+
+def _id_column_names() -> set[str]:
+    names = {_normalise_name(k) for k in ID_KINDS}
+    try:
+        from evaluation.schema import load_contract
+
+        names |= {_normalise_name(n) for n in load_contract().identifier_column_names}
+    except (FileNotFoundError, KeyError):  # pragma: no cover - contract always present in the repo
+        pass
+    return names
+
+
+def collect_identifiers(validation_result_or_intake_dir: Any) -> dict[str, set[str]]:
+    """Collect the identifier values of an intake, by kind.
+
+    Parameters
+    ----------
+    validation_result_or_intake_dir : ValidationResult, mapping or path
+        An object with ``tables`` (and optionally ``quarantine``) mappings of
+        table name -> DataFrame, such a mapping itself, or an intake folder
+        (its ``*.csv`` / ``*.parquet`` / ``*.xlsx`` tables are read as text).
+
+    Returns
+    -------
+    dict
+        kind (one of :data:`ID_KINDS`) -> set of values (stripped strings).
+        Quarantined rows are included: their identifiers must not leak either.
+    """
+    frames: list[pd.DataFrame] = []
+    obj = validation_result_or_intake_dir
+    if isinstance(obj, (str, os.PathLike)):
+        from evaluation.pseudonymise import read_tables
+
+        frames = list(read_tables(Path(obj)).values())
+    elif isinstance(obj, Mapping):
+        frames = [t for t in obj.values() if isinstance(t, pd.DataFrame)]
+    elif hasattr(obj, "tables"):
+        for attr in ("tables", "quarantine"):
+            tabs = getattr(obj, attr, None) or {}
+            frames += [t for t in tabs.values() if isinstance(t, pd.DataFrame)]
+    else:
+        raise TypeError(f"collect_identifiers: expected a ValidationResult, a mapping of tables or a folder, got {type(obj).__name__}")
+    found: dict[str, set[str]] = {k: set() for k in ID_KINDS}
+    for df in frames:
+        for col in df.columns:
+            if col in found:
+                vals = df[col].dropna().astype(str).str.strip()
+                found[col].update(v for v in vals if v)
+    return found
+
+
+def _candidates(token: str) -> Iterable[str]:
+    yield token
+    pieces = _SEP_RE.split(token)
+    if len(pieces) == 1:
+        return
+    seps = _SEP_RE.findall(token)
+    k = len(pieces)
+    if k > 12:
+        yield from pieces
+        return
+    for a in range(k):
+        s = pieces[a]
+        yield s
+        for b in range(a + 1, k):
+            s = s + seps[b - 1] + pieces[b]
+            yield s
+
+
+def _mask(value: str) -> str:
+    keep = 2 if len(value) > 4 else 1
+    return value[:keep] + "*" * (len(value) - keep)
+
+
+def _png_text(data: bytes) -> list[tuple[str, str]]:
+    """Text chunks (tEXt, zTXt, iTXt) of a PNG file as (keyword, text)."""
+    out: list[tuple[str, str]] = []
+    if not data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return [("(not a PNG)", data.decode("latin-1"))]
+    pos = 8
+    while pos + 8 <= len(data):
+        length = int.from_bytes(data[pos : pos + 4], "big")
+        ctype = data[pos + 4 : pos + 8]
+        body = data[pos + 8 : pos + 8 + length]
+        pos += 12 + length
+        try:
+            if ctype == b"tEXt":
+                key, _, text = body.partition(b"\x00")
+                out.append((key.decode("latin-1"), text.decode("latin-1")))
+            elif ctype == b"zTXt":
+                key, _, rest = body.partition(b"\x00")
+                out.append((key.decode("latin-1"), zlib.decompress(rest[1:]).decode("latin-1")))
+            elif ctype == b"iTXt":
+                key, _, rest = body.partition(b"\x00")
+                comp_flag = rest[0]
+                rest = rest[2:]
+                _lang, _, rest = rest.partition(b"\x00")
+                _tkey, _, text = rest.partition(b"\x00")
+                if comp_flag:
+                    text = zlib.decompress(text)
+                out.append((key.decode("latin-1"), text.decode("utf-8", errors="replace")))
+        except (zlib.error, IndexError):
+            out.append((ctype.decode("latin-1"), body.decode("latin-1")))
+        if ctype == b"IEND":
+            break
+    return out
+
+
+_TH_RE = re.compile(r"<th[^>]*>\s*([^<]{1,80}?)\s*</th>", re.IGNORECASE)
+
+
+def scan_outputs(
+    folder: str | os.PathLike,
+    identifiers: Mapping[str, Iterable[str]] | Iterable[str],
+    extensions: Iterable[str] | None = None,
+) -> pd.DataFrame:
+    """Search every file of an output folder for identifiers and per-person tables.
+
+    Text is split into tokens (``[A-Za-z0-9][A-Za-z0-9_.:-]*``); each token
+    and each run of its separator-delimited pieces is looked up in one set of
+    all identifiers, so the cost is linear in the size of the files and does
+    not grow with the number of identifiers.
+
+    Scanned: text files (.ipynb, .html, .csv, .json, .svg, .txt, .md and any
+    other file decodable as text), the text chunks of PNG files, the members of
+    zip-based office files (.xlsx, .docx). Files in row-level formats
+    (.parquet, .feather, .pkl, ...) are findings by themselves. Column headers
+    of CSV files and HTML ``<th>`` cells named like identifiers
+    (``participant_id``, ``bsn``, ...) are findings of kind ``id_column``:
+    a per-person table.
+
+    Parameters
+    ----------
+    folder : path
+        Report folder (searched recursively).
+    identifiers : mapping kind -> values, or iterable of values
+        From :func:`collect_identifiers`. Purely numeric identifiers shorter
+        than 6 digits cannot be told apart from counts and years; they are
+        skipped with a warning.
+    extensions : iterable of str, optional
+        Limit the scan to these suffixes (e.g. ``{".csv", ".html"}``).
+
+    Returns
+    -------
+    DataFrame
+        Columns ``file`` (relative to ``folder``), ``identifier_kind``,
+        ``value`` (masked: first characters and asterisks), ``location``
+        (``line N`` or ``PNG chunk KEY`` or ``member NAME``).
+    """
+    root = Path(folder)
+    if not root.is_dir():
+        raise FileNotFoundError(f"scan_outputs: folder {root} does not exist")
+    if isinstance(identifiers, Mapping):
+        pairs = [(str(v).strip(), str(kind)) for kind, vals in identifiers.items() for v in vals]
+    else:
+        pairs = [(str(v).strip(), "identifier") for v in identifiers]
+    lookup: dict[str, str] = {}
+    skipped = 0
+    for v, kind in pairs:
+        if not v:
+            continue
+        if v.isdigit() and len(v) < _MIN_NUMERIC_LEN:
+            skipped += 1
+            continue
+        lookup.setdefault(v, kind)
+    if skipped:
+        warnings.warn(
+            f"scan_outputs: {skipped} purely numeric identifier(s) shorter than {_MIN_NUMERIC_LEN} digits "
+            "cannot be told apart from counts and were not searched for; pseudonymise the intake "
+            "(evaluation pseudonymise) so that identifiers are distinctive",
+            UserWarning,
+            stacklevel=2,
+        )
+    id_cols = _id_column_names()
+    exts = None if extensions is None else {e.lower() if e.startswith(".") else "." + e.lower() for e in extensions}
+    rows: list[dict[str, str]] = []
+
+    def scan_text(text: str, rel: str, where: str, check_headers: bool) -> None:
+        for lineno, line in enumerate(text.splitlines(), start=1):
+            loc = f"{where}line {lineno}"
+            for m in _TOKEN_RE.finditer(line):
+                for cand in _candidates(m.group(0)):
+                    kind = lookup.get(cand)
+                    if kind is not None:
+                        rows.append({"file": rel, "identifier_kind": kind, "value": _mask(cand), "location": loc})
+                        break
+            for m in _TH_RE.finditer(line):
+                if _normalise_name(m.group(1)) in id_cols:
+                    rows.append({"file": rel, "identifier_kind": "id_column", "value": m.group(1), "location": loc})
+        if check_headers:
+            first = text.lstrip("\ufeff").splitlines()[:1]
+            if first:
+                for cell in re.split(r"[,;\t|]", first[0]):
+                    name = cell.strip().strip('"').strip("'")
+                    if _normalise_name(name) in id_cols:
+                        rows.append({"file": rel, "identifier_kind": "id_column", "value": name, "location": f"{where}header"})
+
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        suffix = path.suffix.lower()
+        if exts is not None and suffix not in exts:
+            continue
+        rel = str(path.relative_to(root))
+        if suffix in _ROW_LEVEL_SUFFIXES:
+            rows.append({"file": rel, "identifier_kind": "row_level_file", "value": suffix, "location": "file"})
+            continue
+        data = path.read_bytes()
+        if suffix == ".png":
+            for key, text in _png_text(data):
+                scan_text(text, rel, f"PNG chunk {key}, ", False)
+        elif suffix in _ZIP_SUFFIXES and zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as zf:
+                for name in zf.namelist():
+                    scan_text(zf.read(name).decode("utf-8", errors="replace"), rel, f"member {name}, ", False)
+        else:
+            try:
+                text = data.decode("utf-8")
+            except UnicodeDecodeError:
+                text = data.decode("latin-1")
+            scan_text(text, rel, "", suffix in {".csv", ".tsv", ".txt"})
+    return pd.DataFrame(rows, columns=["file", "identifier_kind", "value", "location"])
+
+
+def assert_no_identifiers(
+    folder: str | os.PathLike,
+    identifiers: Mapping[str, Iterable[str]] | Iterable[str],
+    extensions: Iterable[str] | None = None,
+) -> None:
+    """Scan ``folder`` with :func:`scan_outputs`; raise :class:`DisclosureError` on any finding.
+
+    The run calls this before a report folder may be shared. The message
+    names the files and kinds (values masked, never in full).
+    """
+    findings = scan_outputs(folder, identifiers, extensions)
+    if len(findings):
+        summary = findings.groupby(["file", "identifier_kind"]).size().reset_index(name="count")
+        listing = "; ".join(f"{r.file}: {r.count} x {r.identifier_kind}" for r in summary.itertuples())
+        raise DisclosureError(
+            f"{folder} contains row-level data or identifiers and must not be shared ({len(findings)} finding(s)): {listing}",
+            findings,
+        )
+
+
+# ----------------------------------------------------------------------------
+# Files at rest
+# ----------------------------------------------------------------------------
+
+
+def private_dir(path: str | os.PathLike) -> Path:
+    """Create a folder readable by its owner only (mode 0700), parents included.
+
+    Folders are created with ``os.mkdir(path, 0o700)`` (the mode is applied at
+    creation; a umask can only narrow it). An existing folder that is
+    accessible to group or others is tightened to 0700 with a warning.
+    """
+    p = Path(path)
+    missing = []
+    q = p
+    while not q.exists():
+        missing.append(q)
+        q = q.parent
+    for d in reversed(missing):
+        os.mkdir(d, 0o700)
+    if not p.is_dir():
+        raise NotADirectoryError(f"private_dir: {p} exists and is not a folder")
+    mode = stat.S_IMODE(p.stat().st_mode)
+    if mode & 0o077:
+        warnings.warn(f"private_dir: {p} was accessible to group/others (mode {mode:o}); set to 0700", UserWarning, stacklevel=2)
+        os.chmod(p, 0o700)
+    return p
+
+
+def write_private(path: str | os.PathLike, data: Any, index: bool = False) -> Path:
+    """Write a row-level file readable by its owner only (mode 0600), atomically.
+
+    The file is created by :func:`tempfile.mkstemp` (``os.open`` with mode
+    0600) in the target folder and renamed over ``path``, so the data never
+    exist with wider permissions, even if ``path`` existed with a wider mode.
+    The parent folder is made with :func:`private_dir`.
+
+    Parameters
+    ----------
+    path : path
+        Target file. A DataFrame is written as Parquet for ``.parquet`` and as
+        UTF-8 CSV otherwise.
+    data : DataFrame, str, bytes, dict or list
+        dict/list are written as JSON.
+    index : bool, default False
+        Write the DataFrame index (CSV/Parquet).
+    """
+    p = Path(path)
+    private_dir(p.parent)
+    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
+    try:
+        if isinstance(data, pd.DataFrame):
+            if p.suffix.lower() == ".parquet":
+                with os.fdopen(fd, "wb") as fh:
+                    data.to_parquet(fh, index=index)
+            else:
+                with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+                    data.to_csv(fh, index=index)
+        elif isinstance(data, bytes):
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+        elif isinstance(data, str):
+            with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+                fh.write(data)
+        elif isinstance(data, (dict, list)):
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump(data, fh, ensure_ascii=False, indent=2, default=str)
+        else:
+            os.close(fd)
+            raise TypeError(f"write_private: cannot write {type(data).__name__} to {p}")
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, p)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return p
