@@ -201,6 +201,8 @@ def km_median(table: pd.DataFrame) -> dict[str, float]:
     on a flat stretch; this function does the same.
     """
     out = {}
+    if "n_event" in table.columns:
+        table = table.loc[table["n_event"] > 0]
     for key, col in (("estimate", "survival"), ("ci_lower", "ci_upper"), ("ci_upper", "ci_lower")):
         s = table[col].to_numpy(dtype=float)
         t = table["time"].to_numpy(dtype=float)
@@ -1039,7 +1041,8 @@ def _early_end_rows(
     """Shared early-ending logic: time, event, cnsr, cause for matches and circles."""
     ended = d["end_date"].notna() & (d["end_date"] <= cutoff)
     planned = d["planned_end"]
-    early = ended & planned.notna() & (d["end_date"] < planned)
+    completed = d["end_reason"].astype(object) == "planned_completion"
+    early = ended & planned.notna() & (d["end_date"] < planned) & ~completed
     # follow-up stops at the first of: end, planned end, cutoff
     stop = pd.concat(
         [d["end_date"].where(ended), planned, pd.Series(cutoff, index=d.index)], axis=1
@@ -1069,7 +1072,9 @@ def match_duration(
 
     Estimand: time from match start to an early end, where early means an end
     before ``planned_end_date`` or, when that is missing, before start +
-    the programme's planned ``duration_months``. Follow-up stops at the first of
+    the programme's planned ``duration_months``; an end recorded as
+    ``planned_completion`` is never early (the programme judged the goals
+    reached, even if a few days before the planned date). Follow-up stops at the first of
     the end, the planned end (a match that reaches it can no longer end early)
     and the cutoff. ``cnsr``: 0 = ended early, 1 = still running at the cutoff,
     2 = reached the planned end (or ended on or after it). ``early_cause`` names
