@@ -23,10 +23,12 @@ Secondary suppression
     therefore suppresses further cells until every row and column (within each
     ``by`` group) that contains a suppressed cell contains at least two
     (the heuristic of Cox 1980 / the "at least two per line" rule used by
-    statistical offices). The extra cell chosen is the smallest non-zero count
-    in that line (zeros only if nothing else is left); the process repeats
-    until stable because a new cell can leave its other line with a single
-    suppressed cell. Secondary cells are shown as ``"c"`` (confidential), not
+    statistical offices). Lines are visited column by column, then row by
+    row, repeatedly until stable (a new cell can leave its other line with a
+    single suppressed cell). The extra cell chosen in a line is, in order of
+    preference: one whose other line also has exactly one suppressed cell
+    (one cell then protects two lines), the smallest non-zero count (zeros
+    only if nothing else is left), the first in table order. Secondary cells are shown as ``"c"`` (confidential), not
     ``"<10"``, because their true value is not small.
 Rates, percentages, estimates
     A rate, percentage or confidence limit computed from a suppressed count is
@@ -140,11 +142,11 @@ def _counts_as_float(df: pd.DataFrame, count_cols: Sequence[str], what: str) -> 
         bad = values.isna() & df[c].notna()
         if bad.any():
             row = df.index[bad.to_numpy()][0]
-            raise ValueError(f"{what}: column {c!r}, row {row!r}: count {df.at[row, c]!r} is not a number")
+            raise ValueError(f"{what}: column {c!r}, row {row}: count {df.at[row, c]!r} is not a number")
         neg = values < 0
         if neg.any():
             row = df.index[neg.to_numpy()][0]
-            raise ValueError(f"{what}: column {c!r}, row {row!r}: negative count {df.at[row, c]!r}")
+            raise ValueError(f"{what}: column {c!r}, row {row}: negative count {df.at[row, c]!r}")
         out[c] = values.astype(float)
     return out
 
@@ -200,7 +202,7 @@ def suppression_mask(
     v = values.to_numpy(dtype=float)
     low = 0 if suppress_zero else 1
     primary = (v >= low) & (v < threshold) & ~np.isnan(v)
-    status = np.where(primary, "primary", "")
+    status = np.where(primary, "primary", "").astype(object)
     suppressed = primary.copy()
 
     by_cols = [] if by is None else ([by] if isinstance(by, str) else list(by))
@@ -208,7 +210,7 @@ def suppression_mask(
         if b not in df.columns:
             raise ValueError(f"suppress_table: 'by' column {b!r} not in table")
     if by_cols:
-        groups = [np.flatnonzero(m) for m in df.groupby(by_cols, sort=False, dropna=False).indices.values()]
+        groups = [np.asarray(ix) for ix in df.groupby(by_cols, sort=False, dropna=False).indices.values()]
     else:
         groups = [np.arange(len(df))]
 
@@ -222,6 +224,19 @@ def suppression_mask(
             for i in rows:
                 lines.append((np.array([i]), np.arange(len(cols))))
 
+    group_of = np.zeros(len(df), dtype=int)
+    for g, rows in enumerate(groups):
+        group_of[rows] = g
+    use_cols = totals in {"both", "columns"}
+    use_rows = totals in {"both", "rows"} and len(cols) >= 2
+
+    def cross_count(i: int, j: int, along_rows: bool) -> int:
+        """Suppressed cells in the other line through (i, j)."""
+        if along_rows:  # the line is a column; the cross line is row i
+            return int(suppressed[i, :].sum()) if use_rows else -1
+        rows = groups[group_of[i]]
+        return int(suppressed[rows, j].sum()) if use_cols and len(rows) >= 2 else -1
+
     changed = True
     while changed:
         changed = False
@@ -233,8 +248,10 @@ def suppression_mask(
             candidates = [(i, j) for i, j in cells if not suppressed[i, j]]
             if not candidates:
                 continue
-            # smallest non-zero first, zeros last; ties by position
-            i, j = min(candidates, key=lambda c: (v[c] == 0, v[c], c))
+            along_rows = len(cs) == 1 and len(rows) > 1
+            # prefer a cell whose other line also has exactly one suppressed cell (fixes both),
+            # then the smallest non-zero count (zeros last), then position
+            i, j = min(candidates, key=lambda c: (cross_count(c[0], c[1], along_rows) != 1, v[c] == 0, v[c], c))
             suppressed[i, j] = True
             status[i, j] = "secondary"
             changed = True
@@ -424,7 +441,7 @@ _PEOPLE_WORDS = (
     r"deelnemers?|vrijwilligers?|personen|mensen|cliënten|clienten|mannen|vrouwen|koppels?|daders?"
 )
 _SMALL_COUNT_RE = re.compile(
-    r"(?<![\d.,])(\d+)\s+(?:(?:\w+\s+){0,2})(" + _PEOPLE_WORDS + r")\b",
+    r"(?<![\d.,])(\d+)\s+(?:(?:[^\W\d]+\s+){0,2})(" + _PEOPLE_WORDS + r")\b",
     re.IGNORECASE,
 )
 

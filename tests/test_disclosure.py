@@ -1,0 +1,237 @@
+"""Small-cell suppression, protection of results, numbers at risk and sentences.
+
+Reference values are hand-worked from the rules in the module docstring of
+evaluation/disclosure.py (threshold 10 unless stated); each test says how.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from evaluation.disclosure import (
+    DisclosureError,
+    check_sentences,
+    last_time_with_min_at_risk,
+    protect_count,
+    protect_numbers_at_risk,
+    protect_results,
+    protect_sentence,
+    suppress_table,
+    suppression_mask,
+)
+from evaluation.results import make_results
+
+
+def _lines_ok(mask: pd.DataFrame, by: pd.Series | None = None) -> bool:
+    """Every row and every column (within by-groups) has 0 or >= 2 suppressed cells."""
+    sup = mask != ""
+    groups = [sup] if by is None else [sup[by == g] for g in by.unique()]
+    for g in groups:
+        if len(g) >= 2 and ((g.sum(axis=0) == 1).any()):
+            return False
+    if sup.shape[1] >= 2 and (sup.sum(axis=1) == 1).any():
+        return False
+    return True
+
+
+def test_one_way_table_with_total_gets_secondary_cell():
+    # Hand-worked: published total 88 = 3 + 12 + 48 + 25. "a" = 3 is primary (<10).
+    # Alone it could be recovered as 88 - 12 - 48 - 25, so the smallest other
+    # non-zero count, b = 12, is suppressed as secondary ("c").
+    df = pd.DataFrame({"category": ["a", "b", "c", "d"], "n": [3, 12, 48, 25]})
+    out = suppress_table(df, "n")
+    assert out["n"].tolist() == ["<10", "c", 48, 25]
+    assert out["suppressed"].tolist() == [True, True, False, False]
+    # the analysis table is untouched
+    assert df["n"].tolist() == [3, 12, 48, 25]
+
+
+def test_one_way_without_total_has_no_secondary():
+    df = pd.DataFrame({"category": ["a", "b", "c"], "n": [3, 12, 48]})
+    out = suppress_table(df, "n", totals="none")
+    assert out["n"].tolist() == ["<10", 12, 48]
+
+
+def test_zero_is_shown_and_not_chosen_as_secondary_when_a_count_is_available():
+    # Hand-worked: 0 is not a small cell (describes nobody); primary 4; the
+    # secondary is the smallest NON-ZERO other cell (30), not the zero.
+    df = pd.DataFrame({"n": [0, 4, 30, 55]})
+    out = suppress_table(df, "n")
+    assert out["n"].tolist() == [0, "<10", "c", 55]
+    out0 = suppress_table(df, "n", suppress_zero=True)
+    # zero and 4 are both primary: two suppressed cells, nothing more needed
+    assert out0["n"].tolist() == ["<10", "<10", 30, 55]
+
+
+def test_two_way_table_hand_worked_rectangle():
+    # Rows R1..R3 x columns X, Y, Z, row and column totals published.
+    #        X   Y   Z
+    #   R1   3  20  30
+    #   R2  15  45  40
+    #   R3  22  18  50
+    # Primary: R1/X = 3. Column X has one suppressed cell -> candidates R2/X (15),
+    # R3/X (22), neither row has a suppressed cell yet -> smallest: R2/X.
+    # Row R1 has one -> candidates R1/Y (20), R1/Z (30) -> R1/Y.
+    # Row R2 has one (R2/X) -> candidates R2/Y (45) and R2/Z (40); column Y already
+    # has exactly one suppressed cell (R1/Y), so R2/Y fixes both lines and is
+    # preferred over the smaller R2/Z. Result: the 2x2 rectangle R1-R2 x X-Y;
+    # every row and column now has 0 or 2 suppressed cells.
+    df = pd.DataFrame({"row": ["R1", "R2", "R3"], "X": [3, 15, 22], "Y": [20, 45, 18], "Z": [30, 40, 50]})
+    mask = suppression_mask(df, ["X", "Y", "Z"])
+    assert mask.to_numpy().tolist() == [
+        ["primary", "secondary", ""],
+        ["secondary", "secondary", ""],
+        ["", "", ""],
+    ]
+    out = suppress_table(df, ["X", "Y", "Z"])
+    assert out.loc[0, ["X", "Y", "Z"]].tolist() == ["<10", "c", 30]
+    assert out.loc[1, ["X", "Y", "Z"]].tolist() == ["c", "c", 40]
+    assert out.loc[2, ["X", "Y", "Z"]].tolist() == [22, 18, 50]
+
+
+def test_suppressed_cell_cannot_be_recovered_from_margins():
+    # For the table above, enumerate all non-negative integer tables with the same
+    # published margins and the same shown cells: the primary cell must be
+    # consistent with more than one value (it is not recoverable).
+    x = np.array([[3, 20, 30], [15, 45, 40], [22, 18, 50]])
+    mask = suppression_mask(pd.DataFrame(x, columns=list("XYZ")), list("XYZ")).to_numpy() != ""
+    rows, cols = x.sum(axis=1), x.sum(axis=0)
+    cells = list(zip(*np.nonzero(mask), strict=True))
+    feasible = set()
+    for a in range(0, 80):
+        # one degree of freedom in a 2x2 rectangle: choose R1/X, the rest follows
+        t = x.copy()
+        t[0, 0] = a
+        t[0, 1] = rows[0] - t[0, 2] - t[0, 0]
+        t[1, 0] = cols[0] - t[2, 0] - t[0, 0]
+        t[1, 1] = rows[1] - t[1, 2] - t[1, 0]
+        if (t >= 0).all() and (t.sum(axis=0) == cols).all() and (t.sum(axis=1) == rows).all():
+            if 1 <= t[0, 0] <= 9:  # what "<10" tells the reader
+                feasible.add(t[0, 0])
+    assert sorted(cells) == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    assert feasible == set(range(1, 10))
+
+
+def test_two_way_random_tables_every_line_has_zero_or_two():
+    rng = np.random.default_rng(7)
+    for _ in range(30):
+        x = rng.integers(0, 40, size=(5, 4))
+        df = pd.DataFrame(x, columns=list("abcd"))
+        mask = suppression_mask(df, list("abcd"))
+        assert _lines_ok(mask)
+        # every primary cell is a count 1..9 and every count 1..9 is primary
+        assert ((mask == "primary").to_numpy() == ((x > 0) & (x < 10))).all()
+
+
+def test_by_groups_are_separate_tables():
+    # Hand-worked: programme A: 5, 40, 60 -> 5 primary, 40 secondary;
+    # programme B: 30, 50 -> nothing (no cross-programme total assumed).
+    df = pd.DataFrame({"programme_id": ["A", "A", "A", "B", "B"], "n": [5, 40, 60, 30, 50]})
+    out = suppress_table(df, "n", by="programme_id")
+    assert out["n"].tolist() == ["<10", "c", 60, 30, 50]
+    mask = suppression_mask(df, "n", by="programme_id")
+    assert _lines_ok(mask, df["programme_id"])
+
+
+def test_rates_are_blanked_with_their_counts():
+    # Hand-worked: n = 6 (primary) and 25 (secondary, smallest other); the percentages
+    # computed from them are blanked; 70 and its 40% are shown.
+    df = pd.DataFrame({"group": ["a", "b", "c"], "n": [6, 25, 70], "pct_reoffended": [50.0, 20.0, 40.0]})
+    out = suppress_table(df, "n", rate_cols={"pct_reoffended": "n"})
+    assert out["n"].tolist() == ["<10", "c", 70]
+    assert np.isnan(out["pct_reoffended"][0]) and np.isnan(out["pct_reoffended"][1])
+    assert out["pct_reoffended"][2] == 40.0
+
+
+def test_threshold_is_a_parameter():
+    df = pd.DataFrame({"n": [4, 7, 30, 60]})
+    out = suppress_table(df, "n", threshold=5)
+    # 4 < 5 primary; 7 is the smallest other -> secondary
+    assert out["n"].tolist() == ["<5", "c", 30, 60]
+
+
+def test_bad_counts_are_refused_with_row_and_column():
+    with pytest.raises(ValueError, match=r"column 'n', row 1: count 'abc'"):
+        suppress_table(pd.DataFrame({"n": [12, "abc"]}), "n")
+    with pytest.raises(ValueError, match="negative count"):
+        suppress_table(pd.DataFrame({"n": [12, -1]}), "n")
+    with pytest.raises(ValueError, match="not in table"):
+        suppress_table(pd.DataFrame({"n": [12]}), "m")
+    with pytest.raises(ValueError, match="threshold"):
+        suppress_table(pd.DataFrame({"n": [12]}), "n", threshold=0)
+
+
+def test_protect_results():
+    res = make_results(
+        [
+            {"programme_id": "A", "estimand": "prevalence_2y", "estimate": 0.5, "ci_lower": 0.2, "ci_upper": 0.8,
+             "p_value": 0.3, "n": 8, "events": 4},
+            {"programme_id": "B", "estimand": "prevalence_2y", "estimate": 0.08, "ci_lower": 0.03, "ci_upper": 0.15,
+             "p_value": np.nan, "n": 50, "events": 4, "note": "observational"},
+            {"programme_id": "C", "estimand": "hazard_ratio", "estimate": 0.8, "ci_lower": 0.6, "ci_upper": 1.1,
+             "p_value": 0.2, "n": 300, "events": 120},
+            {"programme_id": "D", "estimand": "pooled_rr", "estimate": 0.9, "ci_lower": 0.7, "ci_upper": 1.1,
+             "p_value": 0.4, "n": np.nan, "events": np.nan},
+        ]
+    )
+    out = protect_results(res)
+    # A: n = 8 < 10 -> everything blanked, n and events shown as "<10", flagged
+    assert out.loc[0, "n"] == "<10" and out.loc[0, "events"] == "<10"
+    assert out.loc[0, ["estimate", "ci_lower", "ci_upper", "p_value"]].isna().all()
+    assert bool(out.loc[0, "suppressed"]) and "fewer than 10" in out.loc[0, "note"]
+    # B: n = 50 -> estimate kept, events 4 -> "<10", existing note kept
+    assert out.loc[1, "estimate"] == 0.08 and out.loc[1, "n"] == 50 and out.loc[1, "events"] == "<10"
+    assert not bool(out.loc[1, "suppressed"]) and out.loc[1, "note"] == "observational"
+    # C: untouched
+    assert out.loc[2, "n"] == 300 and out.loc[2, "events"] == 120 and out.loc[2, "estimate"] == 0.8
+    # D: n unknown (published studies) -> left alone
+    assert out.loc[3, "estimate"] == 0.9 and not bool(out.loc[3, "suppressed"])
+    # strict variant blanks B's estimate as well (0.08 x 50 would reveal 4 events)
+    strict = protect_results(res, blank_few_events=True)
+    assert np.isnan(strict.loc[1, "estimate"]) and bool(strict.loc[1, "suppressed"])
+    # input untouched
+    assert res.loc[0, "estimate"] == 0.5
+
+
+def test_protect_results_requires_result_columns():
+    with pytest.raises(ValueError, match="no column 'n'"):
+        protect_results(pd.DataFrame({"estimate": [1.0]}))
+
+
+def test_numbers_at_risk():
+    # Long table: 25, 12, 9, 1, 0 -> 25, 12, "<10", "<10", 0 (zero stays 0).
+    long = pd.DataFrame({"group": ["p"] * 5, "time": [0, 365, 730, 1095, 1460], "n_risk": [25, 12, 9, 1, 0]})
+    out = protect_numbers_at_risk(long)
+    assert out["n_risk"].tolist() == [25, 12, "<10", "<10", 0]
+    assert out["time"].tolist() == [0, 365, 730, 1095, 1460]
+    # wide table: groups x times
+    wide = pd.DataFrame({"group": ["programme", "comparison"], "0": [40, 38], "365": [10, 9]})
+    outw = protect_numbers_at_risk(wide)
+    assert outw["365"].tolist() == [10, "<10"]
+    # curves stop at the last time with >= 10 at risk
+    assert last_time_with_min_at_risk(long["time"], long["n_risk"]) == 365
+
+
+def test_protect_count_and_sentence():
+    assert protect_count(40) == "40"
+    assert protect_count(4) == "fewer than 10"
+    assert protect_count(4, language="nl") == "minder dan 10"
+    assert protect_count(0) == "0"
+    assert protect_count("<10") == "fewer than 10"
+    s = protect_sentence("{n} participants, of whom {k} reoffended ({pct} %).", {"n": 40, "k": 4}, pct="10")
+    assert s == "40 participants, of whom fewer than 10 reoffended (10 %)."
+    nl = protect_sentence("{n} deelnemers, van wie {k} opnieuw.", {"n": 40, "k": 4}, language="nl")
+    assert nl == "40 deelnemers, van wie minder dan 10 opnieuw."
+    with pytest.raises(ValueError, match="not a count"):
+        protect_count(-1)
+
+
+def test_check_sentences():
+    check_sentences(["Within 2 years 40 participants were followed.", "Van de 120 deelnemers recidiveerde 30%."])
+    with pytest.raises(DisclosureError, match="3 participants") as exc:
+        check_sentences(["Of the 40 people, 3 participants reoffended."])
+    assert len(exc.value.findings) == 1
+    with pytest.raises(DisclosureError):
+        check_sentences("Bij 4 jonge vrouwen werd de begeleiding beëindigd.")
