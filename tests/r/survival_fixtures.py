@@ -83,12 +83,29 @@ def counting_fixture(rng):
     return pd.DataFrame(rows, columns=["id", "start", "stop", "status", "x1", "z", "weight"])
 
 
+def competing_fixture(rng):
+    """Competing risks: codes 0 = censored, 1 = reoffence, 2 = other end
+    (death, emigration); integer days (ties across and within causes); 3 groups."""
+    n = 150
+    group = np.array(["a", "b", "c"])[np.arange(n) % 3]
+    h1 = np.select([group == "a", group == "b"], [1 / 30, 1 / 45], 1 / 60)
+    t1 = rng.exponential(1 / h1)
+    t2 = rng.exponential(70, n)
+    tc = rng.uniform(10, 80, n)
+    t = np.minimum(np.minimum(t1, t2), tc)
+    code = np.where(t == t1, 1, np.where(t == t2, 2, 0))
+    return pd.DataFrame({"time": np.ceil(t / 2), "code": code, "group": group})
+
+
 def main():
     OUT.mkdir(exist_ok=True)
     rng = np.random.default_rng(20261129)
     km_fixture(rng).to_csv(OUT / "survival_km.csv", index=False)
     cox_fixture(rng).to_csv(OUT / "survival_cox.csv", index=False)
     counting_fixture(rng).to_csv(OUT / "survival_counting.csv", index=False)
+    competing_fixture(np.random.default_rng(20261130)).to_csv(
+        OUT / "survival_competing.csv", index=False
+    )
 
 
 if __name__ == "__main__":
