@@ -914,6 +914,115 @@ class CoxModel:
         if not hasattr(self, "summary_"):
             raise ValueError("CoxModel: call fit() first")
 
+    def _per_group_terms(self):
+        """Per event group: score contributions U_g (G x p), information
+        contributions I_g (G x p x p) and the Efron mean covariate m3_g."""
+        d = self._data
+        X, w, rs = d["Xc"], d["w"], d["rs"]
+        beta = self.params_.to_numpy()
+        _, _, _, parts = self._derivs(beta, X, w, rs, need_info=False)
+        gk, frac, den, xbar, mw = (parts[k] for k in ("gk", "frac", "den", "xbar", "mw"))
+        r = parts["r"]
+        er, g, G, p = rs.event_rows, rs.group_of_event, rs.n_groups, X.shape[1]
+        U = np.zeros((G, p))
+        np.add.at(U, g, w[er, None] * X[er])
+        np.add.at(U, gk, -mw[:, None] * xbar)
+        a = np.bincount(gk, weights=mw / den, minlength=G)
+        b = np.bincount(gk, weights=mw * frac / den, minlength=G)
+        info = np.zeros((G, p, p))
+        for j in range(p):
+            for k2 in range(j, p):
+                xx = r * X[:, j] * X[:, k2]
+                s2 = rs.sum_at_risk(xx)
+                d2 = np.bincount(g, weights=xx[er], minlength=G)
+                info[:, j, k2] = a * s2 - b * d2
+                info[:, k2, j] = info[:, j, k2]
+        outer = mw[:, None, None] * xbar[:, :, None] * xbar[:, None, :]
+        np.add.at(info, gk, -outer)
+        m3 = np.zeros((G, p))
+        np.add.at(m3, gk, xbar / rs.d[gk][:, None])
+        return U, info, m3
+
+    def _km_time_transform(self):
+        """1 - S(t-) at each event group's time: R cox.zph(transform="km")
+        (unweighted KM of all rows, strata ignored), centred on its mean
+        over event rows."""
+        d = self._data
+        rs = d["rs"]
+        entry = d["entry"] if np.isfinite(d["entry"]).any() else None
+        km = KaplanMeier().fit(d["stop"], d["event"], entry=entry)
+        kt = km.table_["time"].to_numpy()
+        ks = km.table_["survival"].to_numpy()
+        idx = np.searchsorted(kt, rs.g_time, "left") - 1
+        tt = 1 - np.where(idx >= 0, ks[np.maximum(idx, 0)], 1.0)
+        tt_rows = tt[rs.group_of_event]
+        return tt, tt - tt_rows.mean()
+
+    def ph_test(self) -> pd.DataFrame:
+        """Test of proportional hazards, as R ``cox.zph(fit, transform="km")``.
+
+        For each covariate x_j, the score test (at beta-hat) of adding
+        x_j * g(t) to the model, with g(t) = 1 - KM(t-) centred over events;
+        GLOBAL tests all interactions jointly (survival >= 3.0 form, Grambsch
+        & Therneau 1994). A small p-value is evidence that the hazard ratio
+        changes over follow-up; a large one is not proof of proportionality.
+
+        Returns
+        -------
+        DataFrame ``term, statistic, df, p_value`` (covariates, then GLOBAL).
+        """
+        self._check_fitted()
+        U, info, _ = self._per_group_terms()
+        _, gt = self._km_time_transform()
+        p = U.shape[1]
+        u_int = (gt[:, None] * U).sum(0)
+        i00 = info.sum(0)
+        i01 = (gt[:, None, None] * info).sum(0)
+        i11 = (gt[:, None, None] ** 2 * info).sum(0)
+        imat = np.block([[i00, i01], [i01.T, i11]])
+        rows = []
+        for j, term in enumerate(self.covariates_):
+            kk = list(range(p)) + [p + j]
+            u = np.concatenate([np.zeros(p), [u_int[j]]])
+            stat = float(u @ np.linalg.solve(imat[np.ix_(kk, kk)], u))
+            rows.append({"term": term, "statistic": stat, "df": 1})
+        u = np.concatenate([np.zeros(p), u_int])
+        rows.append({"term": "GLOBAL", "statistic": float(u @ np.linalg.solve(imat, u)),
+                     "df": p})
+        out = pd.DataFrame(rows)
+        out["p_value"] = stats.chi2.sf(out["statistic"], out["df"])
+        return out
+
+    def ph_residuals(self) -> pd.DataFrame:
+        """Scaled Schoenfeld residuals against KM-transformed time (PH plot data).
+
+        As R ``cox.zph(fit, transform="km")$y`` (survival >= 3.0): Schoenfeld
+        residuals times d * I^{-1} plus beta-hat, with d the number of events;
+        a smooth of ``scaled_residual`` against ``transformed_time`` estimates
+        beta_j(t). Row-level output: for diagnostics only, never publish.
+
+        Returns
+        -------
+        DataFrame ``term, time, transformed_time, scaled_residual`` (one row per
+        event and covariate, in time order).
+        """
+        self._check_fitted()
+        d = self._data
+        rs = d["rs"]
+        _, info, m3 = self._per_group_terms()
+        tt, _ = self._km_time_transform()
+        er, g = rs.event_rows, rs.group_of_event
+        schoen = d["Xc"][er] - m3[g]
+        scale = np.linalg.inv(info.sum(0) / len(er))
+        scaled = schoen @ scale + self.params_.to_numpy()
+        order = np.argsort(rs.g_time[g], kind="stable")
+        parts = [
+            pd.DataFrame({"term": term, "time": rs.g_time[g][order],
+                          "transformed_time": tt[g][order], "scaled_residual": scaled[order, j]})
+            for j, term in enumerate(self.covariates_)
+        ]
+        return pd.concat(parts, ignore_index=True)
+
     def to_results(self, term: str, **fixed: Any) -> pd.DataFrame:
         """One RESULT_COLUMNS row for the hazard ratio of ``term``.
 
