@@ -276,7 +276,10 @@ class MetaResult:
         """``RESULT_COLUMNS`` rows: pooled effect, prediction interval, tau2, I2.
 
         ``transform="exp"`` reports the pooled effect and its intervals on the
-        ratio scale (for log hazard ratios). Pooled effects across programmes
+        ratio scale (for log hazard ratios). ``n`` (people behind the pooled
+        effect, if known) is left NaN otherwise: the number of programmes is
+        in the extra column ``k`` (``n`` counts people, and disclosure control
+        blanks rows with small ``n``). Pooled effects across programmes
         are associations between programmes, never causal (``causal=False``).
         """
         f = np.exp if transform == "exp" else (lambda x: x)
@@ -324,7 +327,7 @@ class MetaResult:
                 programme_id="all",
                 analysis=analysis,
                 endpoint=endpoint,
-                n=n if r["group"] == "pooled" else self.k,
+                n=n if r["group"] == "pooled" else np.nan,
                 events=events if r["group"] == "pooled" else np.nan,
                 method=method,
                 causal=False,
@@ -635,12 +638,19 @@ class MetaRegression:
         return self
 
     def to_results(
-        self, estimand: str, endpoint: str = "", analysis: str = "synthesis", transform: str | None = None
+        self,
+        estimand: str,
+        endpoint: str = "",
+        analysis: str = "synthesis",
+        transform: str | None = None,
+        n: float = np.nan,
     ) -> pd.DataFrame:
         """``RESULT_COLUMNS`` rows: one per moderator coefficient plus the QM test.
 
         With ``transform="exp"`` coefficients are ratios (e.g. ratio of
         hazard ratios). ``causal`` is always False (ecological comparison).
+        ``n`` is the number of people behind the programmes' effects (NaN if
+        unknown); the number of programmes is in the extra column ``k``.
         """
         f = np.exp if transform == "exp" else (lambda x: x)
         method = f"meta-regression ({self.method}" + (", Knapp-Hartung)" if self.knapp_hartung else ")")
@@ -657,7 +667,7 @@ class MetaRegression:
                     "ci_lower": f(r["ci_lower"]),
                     "ci_upper": f(r["ci_upper"]),
                     "p_value": r["p_value"],
-                    "n": self.k_,
+                    "n": n,
                     "method": method,
                     "causal": False,
                     "note": "; ".join(
@@ -675,7 +685,7 @@ class MetaRegression:
                 "group": "+".join(self.reference_) or "moderators",
                 "estimate": self.QM_,
                 "p_value": self.QM_p_,
-                "n": self.k_,
+                "n": n,
                 "method": method,
                 "causal": False,
                 "note": f"omnibus test of the moderators ({'F' if self.knapp_hartung else 'chi2'} on "
@@ -683,7 +693,9 @@ class MetaRegression:
                 + f" df); residual tau2 = {self.tau2_:.3g}, R2 = {self.R2_:.0f}%",
             }
         )
-        return make_results(rows)
+        out = make_results(rows)
+        out["k"] = self.k_
+        return out
 
 
 def meta_regression(
