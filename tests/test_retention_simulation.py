@@ -1,0 +1,91 @@
+"""Recovery of known mechanism effects on volunteer stopping, and the immortal-time bias of the naive coding.
+
+Data come from :func:`evaluation.retention.simulate_volunteer_retention`, a
+vectorised generator written for this module (synth's intake has the same
+structure but its truth is checked by synth's own tests): known log hazard
+ratios, support switching on at random delays after the start, exact draws
+from the piecewise-constant hazard. The many-seed coverage check is marked
+``slow`` (run by ``make bench``, also ``benchmarks/bench_retention_coverage.py``).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from evaluation import retention as rt
+
+
+def _fit(sim, naive=False):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if naive:
+            data = rt.naive_baseline_coding(sim["volunteers"], sim["volunteer_support"], sim["cutoff_date"])
+        else:
+            data = rt.volunteer_episodes(sim["volunteers"], sim["volunteer_support"], sim["cutoff_date"])
+        _, res = rt.stopping_cox(data)
+    return res.loc[res["estimand"] == "hazard_ratio"].set_index("group")
+
+
+@pytest.mark.parametrize("seed", [11, 12, 13])
+def test_cox_recovers_known_log_hazard_ratios(seed):
+    sim = rt.simulate_volunteer_retention(1500, seed)
+    r = _fit(sim)
+    assert set(r.index) == set(sim["log_hr"])
+    for term, truth in sim["log_hr"].items():
+        z = (r.loc[term, "coef"] - truth) / r.loc[term, "se"]
+        # a correct estimator is within 3.5 standard errors of the truth with probability 0.9995
+        # per term; 18 checks in all, fixed seeds
+        assert abs(z) < 3.5, (term, r.loc[term, "coef"], truth)
+    assert (r["causal"] == False).all()  # noqa: E712 - observational, never causal
+
+
+def test_naive_baseline_coding_is_biased_where_time_varying_coding_is_not():
+    # training has NO effect on stopping; everything else as in the default mechanism
+    log_hr = dict(rt.DEFAULT_SIM_LOG_HR, basic_training=0.0, supervision=0.0, recognition=0.0)
+    sim = rt.simulate_volunteer_retention(3000, 7, log_hr=log_hr)
+    ours, naive = _fit(sim), _fit(sim, naive=True)
+    for term in ("basic_training", "supervision", "recognition"):
+        # time-varying coding: the 95% CI covers the true hazard ratio of 1
+        assert ours.loc[term, "ci_lower"] <= 1.0 <= ours.loc[term, "ci_upper"], term
+        # naive coding: immortal time makes the useless mechanism look strongly protective
+        # (HR well below 1 with a CI that excludes 1; Suissa 2008)
+        assert naive.loc[term, "ci_upper"] < 0.8, (term, naive.loc[term, "estimate"])
+    # baseline covariates are coded the same way in both: no bias there
+    assert abs(np.log(naive.loc["lived_experience", "estimate"]) - np.log(ours.loc["lived_experience", "estimate"])) < 0.1
+
+
+def test_landmark_at_3_months_has_no_immortal_time_bias():
+    log_hr = dict(rt.DEFAULT_SIM_LOG_HR, basic_training=0.0)
+    sim = rt.simulate_volunteer_retention(3000, 8, log_hr=log_hr)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = rt.training_landmark(sim["volunteers"], sim["volunteer_support"], sim["cutoff_date"], landmark_months=3)
+    r = res.loc[res["estimand"] == "hazard_ratio_landmark"].set_index("group").loc["basic_training_by_landmark"]
+    # training has no effect; supervision and recognition (correlated with time, not with early training)
+    # still act after the landmark but are independent of the exposure, so the CI should cover 1
+    assert r["ci_lower"] <= 1.0 <= r["ci_upper"]
+    assert "landmark at 3 months" in r["note"]
+
+
+@pytest.mark.slow
+def test_coverage_over_many_seeds():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_retention_coverage.py"
+    spec = importlib.util.spec_from_file_location("bench_retention_coverage", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    df = mod.run(n_seeds=200, n=1500)
+    cov = df.groupby("term")["covered"].mean()
+    # 200 seeds: a true 95% coverage gives a per-term SD of 1.5 points; the issue's band is 90-98%
+    assert cov.between(0.90, 0.98).all(), cov.to_dict()
+    assert 0.93 <= df["covered"].mean() <= 0.97  # pooled over 1,200 intervals: SD 0.6 points
+    bias = df.groupby("term").apply(lambda g: (g["estimate"] - g["truth"]).mean())
+    assert (bias.abs() < 0.05).all(), bias.to_dict()
+    # the naive coding never covers the truth of the time-varying mechanisms
+    naive_cov = df.loc[df["term"].isin(["basic_training", "supervision", "recognition"])].groupby("term")["naive_covered"].mean()
+    assert (naive_cov < 0.2).all()
