@@ -627,6 +627,10 @@ def _type_and_check_fields(
         if cons.get("unique"):
             dup = valid & tv.duplicated(keep="first").to_numpy()
             issues.rows(name, data, dup, fname, "unique", "error", _msg("unique", field=fname))
+        # a value that broke its own constraint must not trigger other rules (no cascade)
+        broken = valid & ~_still_valid(issues, name, fname, n)
+        if broken.any():
+            typed[fname] = tv.mask(broken)
     out = pd.DataFrame(typed)
     pk = res.primary_key
     if pk and all(k in data.columns for k in pk):
@@ -642,6 +646,17 @@ def _type_and_check_fields(
                 )
     out[ROW_COLUMN] = data[ROW_COLUMN].to_numpy()
     return out
+
+
+def _still_valid(issues: _Issues, table: str, fname: str, n: int) -> np.ndarray:
+    """Rows whose cell ``fname`` broke no enum/pattern/minimum/maximum constraint."""
+    ok = np.ones(n, dtype=bool)
+    for f in issues.frames:
+        if len(f) and f["table"].iat[0] == table and f["field"].iat[0] == fname and f["rule"].iat[0] in {
+            "enum", "pattern", "minimum", "maximum"
+        }:
+            ok[f["_pos"].to_numpy()] = False
+    return ok
 
 
 def _lookup(child_keys: pd.Series, parent: pd.DataFrame, parent_key: str, parent_field: str) -> pd.Series:
