@@ -195,15 +195,15 @@ def km_median(table: pd.DataFrame) -> dict[str, float]:
 
     Uses the Brookmeyer-Crowley construction as R ``print(survfit)``: the median
     is the first time the survival curve is at or below 0.5, the lower limit the
-    first time the upper confidence band is at or below 0.5, and the upper limit
-    the first time the lower band is at or below 0.5 (NaN = not reached).
+    first time the lower confidence band is at or below 0.5, and the upper limit
+    the first time the upper band is at or below 0.5 (NaN = not reached).
     R additionally averages the two adjacent times when the curve is exactly 0.5
     on a flat stretch; this function does the same.
     """
     out = {}
     if "n_event" in table.columns:
         table = table.loc[table["n_event"] > 0]
-    for key, col in (("estimate", "survival"), ("ci_lower", "ci_upper"), ("ci_upper", "ci_lower")):
+    for key, col in (("estimate", "survival"), ("ci_lower", "ci_lower"), ("ci_upper", "ci_upper")):
         s = table[col].to_numpy(dtype=float)
         t = table["time"].to_numpy(dtype=float)
         below = np.flatnonzero(s <= 0.5 + 1e-12)
@@ -881,16 +881,23 @@ def competing_reasons(
     times = [h * DAYS_PER_MONTH for h in horizons_months]
     rows, curves = [], []
     n = len(data)
-    max_t = float(data["time"].max())
+    present = sorted(set(code[code > 0].tolist()))
+    ci = sv.CumulativeIncidence().fit(data["time"].to_numpy(float), code, cause=present[0])
     for i, c in enumerate(causes, start=1):
-        ci = sv.CumulativeIncidence().fit(data["time"].to_numpy(float), code, cause=i)
-        tab = ci.table_.copy()
-        tab["reason"] = c
-        curves.append(tab)
-        at = ci.at(times)
         n_c = int((code == i).sum())
+        if n_c:
+            tab = ci.table_.loc[ci.table_["cause"] == i].copy()
+            tab["reason"] = c
+            curves.append(tab)
+            at = ci.at(times, cause=i)
+        else:  # no event of this reason: the estimate is 0 wherever follow-up exists
+            at = pd.DataFrame({"estimate": 0.0, "ci_lower": np.nan, "ci_upper": np.nan}, index=range(len(times)))
         for h, (_, r) in zip(horizons_months, at.iterrows(), strict=True):
-            beyond = h * DAYS_PER_MONTH > max_t
+            beyond = bool(np.isnan(r["estimate"])) or h * DAYS_PER_MONTH > float(data["time"].max())
+            note = "horizon beyond the longest follow-up: not estimable" if beyond else (
+                f"only {n} units: imprecise" if n < SMALL_N else "")
+            if not n_c and not beyond:
+                note = "; ".join(x for x in (note, "no events of this reason: no interval") if x)
             rows.append(
                 {
                     "programme_id": programme_id,
@@ -905,9 +912,7 @@ def competing_reasons(
                     "events": n_c,
                     "method": "Aalen-Johansen cumulative incidence, competing reasons (cmprsk variance)",
                     "causal": False,
-                    "note": "horizon beyond the longest follow-up: not estimable" if beyond else (
-                        f"only {n} units: imprecise" if n < SMALL_N else ""
-                    ),
+                    "note": note,
                 }
             )
     curves_df = pd.concat(curves, ignore_index=True)
