@@ -49,6 +49,8 @@ __all__ = [
     "rmst_difference",
     "CoxModel",
     "CumulativeIncidence",
+    "e_value",
+    "negative_binomial_rate_ratio",
 ]
 
 _CONF_TYPES = ("log-log", "log", "plain")
@@ -1268,3 +1270,204 @@ class CumulativeIncidence:
                 out[col] = np.where(at > self._last_time[lab], np.nan, v)
             rows.append(pd.DataFrame({"group": lab, "cause": k, "time": at, **out}))
         return pd.concat(rows, ignore_index=True)
+
+
+# ---------------------------------------------------------------------------
+# Sensitivity to unmeasured confounding and count outcomes
+# ---------------------------------------------------------------------------
+
+
+def _e_value_rr(rr: float) -> float:
+    rr = 1 / rr if rr < 1 else rr
+    return float(rr + math.sqrt(rr * (rr - 1)))
+
+
+def e_value(estimate: float, ci_lower: float, ci_upper: float,
+            rare_outcome: bool = True) -> dict:
+    """E-value for a hazard ratio (VanderWeele & Ding 2017).
+
+    The E-value is the minimum strength of association, on the risk-ratio
+    scale, that an unmeasured confounder would need with both treatment and
+    outcome (beyond the measured covariates) to fully explain away the
+    observed association: E = RR + sqrt(RR (RR - 1)) for RR >= 1 (use 1/RR
+    below 1). A hazard ratio approximates a risk ratio when the outcome is
+    rare (< 15% by the end of follow-up, ``rare_outcome=True``); otherwise
+    it is converted with RR = (1 - 0.5^sqrt(HR)) / (1 - 0.5^sqrt(1/HR)).
+    For the interval, the E-value of the limit closest to 1 (1 if the
+    interval includes 1): how strong a confounder would have to be to move
+    the interval to include the null.
+
+    Returns
+    -------
+    dict ``e_value, e_value_ci, rr, rr_limit`` (rr: the risk ratio used;
+    rr_limit: the CI limit used on the RR scale, NaN when the CI includes 1).
+
+    References
+    ----------
+    VanderWeele TJ, Ding P (2017). Sensitivity analysis in observational
+    research: introducing the E-value. Ann Intern Med 167:268-274.
+    """
+    vals = {"estimate": estimate, "ci_lower": ci_lower, "ci_upper": ci_upper}
+    for k, v in vals.items():
+        if v is None or not np.isfinite(v) or v <= 0:
+            raise ValueError(f"e_value: {k}={v!r} must be a positive finite hazard ratio")
+    if not ci_lower <= estimate <= ci_upper:
+        raise ValueError(
+            f"e_value: need ci_lower <= estimate <= ci_upper, got {ci_lower}, {estimate}, "
+            f"{ci_upper}"
+        )
+
+    def to_rr(hr: float) -> float:
+        if rare_outcome:
+            return hr
+        return (1 - 0.5 ** math.sqrt(hr)) / (1 - 0.5 ** math.sqrt(1 / hr))
+
+    rr = to_rr(estimate)
+    if ci_lower <= 1 <= ci_upper:
+        limit, e_ci = np.nan, 1.0
+    else:
+        limit = to_rr(ci_upper if estimate < 1 else ci_lower)
+        e_ci = _e_value_rr(limit)
+    return {"e_value": _e_value_rr(rr), "e_value_ci": e_ci, "rr": rr, "rr_limit": limit}
+
+
+def _nb_theta(y, mu, w, theta0):
+    """ML theta for NB2 with mu fixed (the score equation R's MASS::theta.ml solves)."""
+    from scipy import optimize, special
+
+    def score(log_th):
+        th = math.exp(log_th)
+        return float(np.sum(w * (special.digamma(th + y) - special.digamma(th) + math.log(th)
+                                 + 1 - np.log(th + mu) - (y + th) / (mu + th))))
+
+    lo, hi = math.log(theta0) - 1, math.log(theta0) + 1
+    for _ in range(60):
+        if score(lo) > 0 and score(hi) < 0:
+            break
+        lo, hi = lo - 1, hi + 1
+    else:
+        raise ValueError("negative_binomial_rate_ratio: no finite theta (no overdispersion?); "
+                         "use a Poisson model")
+    return math.exp(optimize.brentq(score, lo, hi, xtol=1e-14, rtol=1e-14))
+
+
+def negative_binomial_rate_ratio(
+    counts: Any,
+    exposure: Any,
+    treated: Any,
+    covariates: pd.DataFrame | None = None,
+    weights: Any = None,
+    cluster: Any = None,
+    conf_level: float = 0.95,
+    **fixed: Any,
+) -> pd.DataFrame:
+    """Rate ratio of counts per unit exposure, treated vs not, from a NB2 model.
+
+    Estimand: exp(beta_treated) in log E[count] = log(exposure) + a +
+    beta_treated * treated + covariates'gamma, i.e. the ratio of event rates
+    (e.g. new cases per year at risk), conditional on the covariates. The
+    negative binomial (NB2, Var = mu + mu^2/theta) allows overdispersion.
+
+    Fit as R ``MASS::glm.nb(count ~ treated + ... + offset(log(exposure)),
+    weights=)``: alternate IRLS for the coefficients (statsmodels GLM with
+    ``var_weights``) and the ML score equation for theta until both settle.
+    Model-based SE as glm.nb (theta held fixed); with ``cluster`` the
+    cluster-robust SE as ``sandwich::vcovCL(type="HC1")`` (G/(G-1) and
+    (N-1)/(N-K) corrections), which the CI and p then use.
+
+    Returns
+    -------
+    DataFrame with RESULT_COLUMNS (one row, ``estimand="rate_ratio"``,
+    ``group="difference"``) plus ``coef, se, theta``. ``fixed`` keywords
+    (programme_id, analysis, endpoint, causal, ...) are set on the row.
+    """
+    import statsmodels.api as sm
+
+    y, index = _as_float(counts, "counts")
+    bad = ~np.isfinite(y) | (y < 0) | (y != np.round(y))
+    if bad.any():
+        raise ValueError(f"counts: value at row {_first_bad(bad, index)!r} is not a count >= 0")
+    expo, _ = _as_float(exposure, "exposure", len(y))
+    bad = ~np.isfinite(expo) | (expo <= 0)
+    if bad.any():
+        raise ValueError(f"exposure: value at row {_first_bad(bad, index)!r} must be > 0")
+    tr, _ = _as_float(treated, "treated", len(y))
+    bad = ~np.isin(tr, (0.0, 1.0))
+    if bad.any():
+        raise ValueError(f"treated: value at row {_first_bad(bad, index)!r} is not 0 or 1")
+    w = _check_weights(weights, len(y), index)
+    cols = {"const": np.ones(len(y)), "treated": tr}
+    if covariates is not None:
+        cov = covariates if isinstance(covariates, pd.DataFrame) else pd.DataFrame(covariates)
+        if len(cov) != len(y):
+            raise ValueError(f"covariates: has {len(cov)} rows, expected {len(y)}")
+        for c in cov.columns:
+            x, _ = _as_float(cov[c], f"covariate {c!r}", len(y))
+            bad = ~np.isfinite(x)
+            if bad.any():
+                raise ValueError(f"covariate {c!r}: missing value at row {_first_bad(bad, index)!r}")
+            cols[str(c)] = x
+    X = pd.DataFrame(cols)
+    offset = np.log(expo)
+    if tr.min() == tr.max():
+        raise ValueError("treated: all rows have the same value; no comparison possible")
+    z = _z(conf_level)
+    # start as glm.nb: Poisson fit, then alternate theta | mu and beta | theta
+    mu = sm.GLM(y, X, family=sm.families.Poisson(), offset=offset, var_weights=w).fit(
+        tol=1e-12, maxiter=200).fittedvalues
+    theta = _nb_theta(y, mu, w, 1.0)
+    for _ in range(100):
+        fam = sm.families.NegativeBinomial(alpha=1 / theta)
+        res = sm.GLM(y, X, family=fam, offset=offset, var_weights=w).fit(tol=1e-13, maxiter=200)
+        new = _nb_theta(y, res.fittedvalues, w, theta)
+        done = abs(new - theta) <= 1e-11 * theta
+        theta = new
+        if done:
+            break
+    fam = sm.families.NegativeBinomial(alpha=1 / theta)
+    model = sm.GLM(y, X, family=fam, offset=offset, var_weights=w)
+    res = model.fit(tol=1e-13, maxiter=200)
+    b = float(res.params["treated"])
+    se = float(res.bse["treated"])
+    use, method = se, "negative binomial (NB2) GLM, log(exposure) offset, theta by ML"
+    robust_se = np.nan
+    if cluster is not None:
+        g = pd.Series(np.asarray(cluster))
+        bad = g.isna().to_numpy()
+        if bad.any():
+            raise ValueError(f"cluster: missing value at row {_first_bad(bad, index)!r}")
+        codes = pd.factorize(g)[0]
+        n_g = int(codes.max()) + 1
+        # score of beta with theta fixed: w (y - mu) theta / (theta + mu) x
+        mu_hat = res.fittedvalues.to_numpy()
+        sc = (w * (y - mu_hat) * theta / (theta + mu_hat))[:, None] * X.to_numpy()
+        meat_g = np.zeros((n_g, X.shape[1]))
+        np.add.at(meat_g, codes, sc)
+        bread = res.cov_params().to_numpy()
+        k = X.shape[1]
+        adj = n_g / (n_g - 1) * (len(y) - 1) / (len(y) - k)
+        vrob = adj * bread @ (meat_g.T @ meat_g) @ bread
+        robust_se = float(math.sqrt(vrob[1, 1]))
+        use = robust_se
+        method += f", cluster-robust SE ({n_g} clusters)"
+    pval = float(2 * stats.norm.sf(abs(b / use)))
+    rec = {
+        "estimand": "rate_ratio",
+        "group": "difference",
+        "estimate": math.exp(b),
+        "ci_lower": math.exp(b - z * use),
+        "ci_upper": math.exp(b + z * use),
+        "p_value": pval,
+        "n": len(y),
+        "events": float(np.sum(y)),
+        "method": method,
+        "causal": False,
+        "note": "" if covariates is None else "adjusted for " + ", ".join(X.columns[2:]),
+        "coef": b,
+        "se": se,
+        "robust_se": robust_se,
+        "theta": theta,
+        "loglik": float(res.llf),
+    }
+    rec.update(fixed)
+    return make_results([rec])

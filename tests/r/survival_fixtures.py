@@ -97,12 +97,36 @@ def competing_fixture(rng):
     return pd.DataFrame({"time": np.ceil(t / 2), "code": code, "group": group})
 
 
+def counts_fixture(rng):
+    """Reoffence counts with exposure (years at risk), overdispersed (NB2,
+    theta = 1.5), a treatment flag, a covariate, clusters and weights."""
+    n = 300
+    treated = rng.binomial(1, 0.4, n)
+    age = np.round(rng.uniform(18, 60, n), 1)
+    exposure = np.round(rng.uniform(0.2, 3.0, n), 3)
+    mu = exposure * np.exp(0.2 - 0.4 * treated - 0.02 * (age - 35))
+    lam = rng.gamma(1.5, mu / 1.5)
+    count = rng.poisson(lam)
+    return pd.DataFrame(
+        {
+            "id": np.arange(1, n + 1),
+            "cluster": rng.integers(1, 61, n),
+            "count": count,
+            "exposure": exposure,
+            "treated": treated,
+            "age": age,
+            "weight": np.round(rng.uniform(0.5, 2.0, n), 3),
+        }
+    )
+
+
 def main():
     OUT.mkdir(exist_ok=True)
     rng = np.random.default_rng(20261129)
     km_fixture(rng).to_csv(OUT / "survival_km.csv", index=False)
     cox_fixture(rng).to_csv(OUT / "survival_cox.csv", index=False)
     counting_fixture(rng).to_csv(OUT / "survival_counting.csv", index=False)
+    counts_fixture(np.random.default_rng(20261131)).to_csv(OUT / "survival_counts.csv", index=False)
     competing_fixture(np.random.default_rng(20261130)).to_csv(
         OUT / "survival_competing.csv", index=False
     )
