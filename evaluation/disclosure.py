@@ -78,6 +78,7 @@ Cox LH (1980). Suppression methodology and statistical disclosure control.
 
 from __future__ import annotations
 
+import bisect
 import json
 import os
 import re
@@ -583,22 +584,45 @@ def collect_identifiers(validation_result_or_intake_dir: Any) -> dict[str, set[s
     return found
 
 
-def _candidates(token: str) -> Iterable[str]:
-    yield token
+def _match_token(token: str, lookup: Mapping[str, str], prefixes: set[str]) -> str | None:
+    """The identifier in ``token``: the token itself or a run of its separator-delimited pieces.
+
+    ``prefixes`` holds every piece-prefix of every identifier (``"P"``,
+    ``"P-3f9a"`` for ``"P-3f9a"``), so runs are only extended while they can
+    still become an identifier (a trie walk over pieces).
+    """
+    if token in lookup:
+        return token
     pieces = _SEP_RE.split(token)
     if len(pieces) == 1:
-        return
+        return None
     seps = _SEP_RE.findall(token)
-    k = len(pieces)
-    if k > 12:
-        yield from pieces
-        return
-    for a in range(k):
-        s = pieces[a]
-        yield s
-        for b in range(a + 1, k):
-            s = s + seps[b - 1] + pieces[b]
-            yield s
+    for a in range(len(pieces)):
+        run = pieces[a]
+        if run not in prefixes:
+            continue
+        if run in lookup:
+            return run
+        for b in range(a + 1, len(pieces)):
+            run = run + seps[b - 1] + pieces[b]
+            if run not in prefixes:
+                break
+            if run in lookup:
+                return run
+    return None
+
+
+def _piece_prefixes(values: Iterable[str]) -> set[str]:
+    out: set[str] = set()
+    for v in values:
+        pieces = _SEP_RE.split(v)
+        seps = _SEP_RE.findall(v)
+        run = pieces[0]
+        out.add(run)
+        for i in range(1, len(pieces)):
+            run = run + seps[i - 1] + pieces[i]
+            out.add(run)
+    return out
 
 
 def _mask(value: str) -> str:
@@ -709,18 +733,31 @@ def scan_outputs(
     exts = None if extensions is None else {e.lower() if e.startswith(".") else "." + e.lower() for e in extensions}
     rows: list[dict[str, str]] = []
 
+    prefixes = _piece_prefixes(lookup)
+
     def scan_text(text: str, rel: str, where: str, check_headers: bool) -> None:
-        for lineno, line in enumerate(text.splitlines(), start=1):
-            loc = f"{where}line {lineno}"
-            for m in _TOKEN_RE.finditer(line):
-                for cand in _candidates(m.group(0)):
-                    kind = lookup.get(cand)
-                    if kind is not None:
-                        rows.append({"file": rel, "identifier_kind": kind, "value": _mask(cand), "location": loc})
-                        break
-            for m in _TH_RE.finditer(line):
-                if _normalise_name(m.group(1)) in id_cols:
-                    rows.append({"file": rel, "identifier_kind": "id_column", "value": m.group(1), "location": loc})
+        newlines: list[int] | None = None
+
+        def line_of(pos: int) -> int:
+            nonlocal newlines
+            if newlines is None:
+                newlines = [m.start() for m in re.finditer("\n", text)]
+            return bisect.bisect_right(newlines, pos) + 1
+
+        # fast path: look up the distinct tokens; locate them only when one is an identifier
+        if lookup and any(_match_token(t, lookup, prefixes) is not None for t in set(_TOKEN_RE.findall(text))):
+            matches: Iterable[re.Match[str]] = _TOKEN_RE.finditer(text)
+        else:
+            matches = ()
+        for m in matches:
+            hit = _match_token(m.group(0), lookup, prefixes)
+            if hit is not None:
+                rows.append({"file": rel, "identifier_kind": lookup[hit], "value": _mask(hit),
+                             "location": f"{where}line {line_of(m.start())}"})
+        for m in _TH_RE.finditer(text):
+            if _normalise_name(m.group(1)) in id_cols:
+                rows.append({"file": rel, "identifier_kind": "id_column", "value": m.group(1),
+                             "location": f"{where}line {line_of(m.start())}"})
         if check_headers:
             first = text.lstrip("\ufeff").splitlines()[:1]
             if first:
