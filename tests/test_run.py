@@ -1,0 +1,379 @@
+"""Tests of the quarterly run (evaluation.run) against tiny fixture notebooks.
+
+The fixture notebooks live in tests/fixtures/notebooks/: ``ok`` counts the
+participants and writes results/headline/figure/table, ``fails`` raises
+ValueError, ``sleeps`` sleeps (timeouts). The intake is validated by a small
+stand-in (fixtures/notebooks/fake_validator.py) so these tests do not depend
+on the validator; tests/test_run_real.py runs the real validator and notebooks.
+
+Expected numbers are hand-worked from the fixture intake: P1 has 3 participants
+(2 programme, 1 comparison, all randomised -> design "rct"), P2 has 2 programme
+participants (-> "descriptive"), all programmes together 5.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from evaluation import run as runmod
+from evaluation.store import read_store
+
+FIXTURES = Path(__file__).parent / "fixtures" / "notebooks"
+sys.path.insert(0, str(FIXTURES))
+from fake_validator import fake_validate  # noqa: E402
+
+PARTICIPANTS = """participant_id,programme_id,group,assignment
+PX-1001,P1,programme,randomised
+PX-1002,P1,programme,randomised
+PX-1003,P1,comparison,randomised
+PX-2001,P2,programme,observational
+PX-2002,P2,programme,observational
+"""
+
+
+def make_intake(root: Path, participants: str = PARTICIPANTS, cutoff: str = "2026-09-30") -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "participants.csv").write_text(participants, encoding="utf-8")
+    (root / "programmes.yaml").write_text(yaml.safe_dump({"programmes": [
+        {"programme_id": "P1", "name": "Mentor Noord"}, {"programme_id": "P2", "name": "COSA Zuid"}]}))
+    (root / "extract.yaml").write_text(yaml.safe_dump({"cutoff_date": cutoff, "format": "csv"}))
+    return root
+
+
+def make_registry(path: Path, entries: list[dict]) -> Path:
+    path.write_text(yaml.safe_dump({"notebooks": entries}), encoding="utf-8")
+    return path
+
+
+OK_BOTH = {"id": "ok", "file": "ok.ipynb", "scope": "both", "timeout": 120, "derived": ["design"],
+           "title": {"nl": "Telling", "en": "Count"}}
+FAILS_OVERALL = {"id": "fails", "file": "fails.ipynb", "scope": "overall", "timeout": 120}
+
+
+def run(intake, out, registry, **kw):
+    kw.setdefault("progress", False)
+    kw.setdefault("validator", fake_validate)
+    return runmod.run_quarter(intake, "2026Q3", out, notebooks_dir=FIXTURES, registry=registry, **kw)
+
+
+# --------------------------------------------------------------------------- pure helpers
+
+def test_quarter_bounds_hand_checked():
+    assert runmod.quarter_bounds("2026Q3") == (pd.Timestamp("2026-07-01").date(), pd.Timestamp("2026-09-30").date())
+    assert runmod.quarter_bounds("2024Q1")[1] == pd.Timestamp("2024-03-31").date()
+    assert runmod.quarter_bounds("2026Q4") == (pd.Timestamp("2026-10-01").date(), pd.Timestamp("2026-12-31").date())
+    with pytest.raises(ValueError, match="2026Q3"):
+        runmod.quarter_bounds("2026-Q3")
+
+
+def test_registry_errors_name_file_entry_and_field(tmp_path):
+    reg = make_registry(tmp_path / "r.yaml", [OK_BOTH, {"id": "x", "file": "x.ipynb", "scope": "weekly", "timeout": 5}])
+    with pytest.raises(ValueError, match=r"r\.yaml: notebooks entry 2 \(x\): field 'scope'"):
+        runmod.load_registry(reg)
+    reg = make_registry(tmp_path / "r.yaml", [{"id": "x", "file": "x.ipynb", "scope": "both"}])
+    with pytest.raises(ValueError, match="entry 1: field 'timeout' is required"):
+        runmod.load_registry(reg)
+    reg = make_registry(tmp_path / "r.yaml", [dict(OK_BOTH, derived=["colour"])])
+    with pytest.raises(ValueError, match="unknown name"):
+        runmod.load_registry(reg)
+    specs = runmod.load_registry(make_registry(tmp_path / "r.yaml", [OK_BOTH]))
+    assert specs[0].derived == ("design",) and specs[0].phase == 1
+
+
+def test_derive_design_from_participants():
+    df = pd.DataFrame({"programme_id": ["A", "A", "B", "B", "C"],
+                       "group": ["programme", "comparison", "programme", "comparison", "programme"],
+                       "assignment": ["randomised", "randomised", "observational", "observational", "observational"]})
+    assert runmod.derive_design(df, "A") == "rct"
+    assert runmod.derive_design(df, "B") == "matched"
+    assert runmod.derive_design(df, "C") == "descriptive"
+    mixed = df.assign(assignment=["randomised", "observational", "x", "x", "x"])
+    assert runmod.derive_design(mixed, "A") == "matched"
+
+
+def test_scan_finds_planted_identifier_but_not_base64_or_short_numbers(tmp_path):
+    (tmp_path / "a.csv").write_text("measure,value\nparticipants,12\n", encoding="utf-8")
+    (tmp_path / "b.html").write_text("<p>see PX-1002.</p><img src='data:image/png;base64," + "QUJD" * 200 + "PX-1003'>")
+    (tmp_path / "c.png").write_bytes(b"PX-1001")  # binary files are not text-scanned
+    ids = {"participant_id": {"PX-1001", "PX-1002", "PX-1003", "12"}}
+    findings = runmod.scan_for_identifiers(tmp_path, ids)
+    assert findings == [{"file": "b.html", "line": 1, "field": "participant_id"}]
+
+
+# --------------------------------------------------------------------------- end to end
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory):
+    """One run with a notebook for each programme + all together, and one failing notebook."""
+    root = tmp_path_factory.mktemp("e2e")
+    intake = make_intake(root / "intake")
+    reg = make_registry(root / "registry.yaml", [OK_BOTH, FAILS_OVERALL])
+    out = root / "reports"
+    result = run(intake, out, reg, jobs=2)
+    return root, intake, reg, out, result
+
+
+def test_run_layout_and_failed_notebook(first_run):
+    root, intake, reg, out, result = first_run
+    assert result.status == "published"
+    assert result.exit_code == 1  # one notebook failed -> exit 1, the others published
+    q = out / "2026Q3"
+    assert result.quarter_dir == q and q.is_dir()
+    for rel in ["index.html", "manifest.json", "run.log", "results.csv",
+                "P1/ok/notebook.ipynb", "P1/ok/report.html", "P1/ok/results.csv", "P1/ok/headline.json",
+                "P1/ok/count.png", "P1/ok/count.svg", "P1/ok/count_table.csv", "P2/ok/report.html",
+                "all/ok/report.html", "all/fails/notebook.ipynb", "all/fails/report.html"]:
+        assert (q / rel).is_file(), rel
+    # nothing private or temporary is published
+    assert not (q / "_private").exists() and not list(q.rglob("participants.csv"))
+    assert not list(out.glob(".tmp-*"))
+    status = {j.job_id: j.status for j in result.jobs}
+    assert status == {"P1/ok": "ok", "P2/ok": "ok", "all/ok": "ok", "all/fails": "failed"}
+    failed = next(j for j in result.jobs if j.status == "failed")
+    assert failed.error == "ValueError: deliberate fixture failure"
+
+
+def test_notebook_numbers_and_derived_design(first_run):
+    _, _, _, out, _ = first_run
+    q = out / "2026Q3"
+    counts = {}
+    for pid in ["P1", "P2", "all"]:
+        df = pd.read_csv(q / pid / "ok" / "results.csv")
+        row = df[df["estimand"] == "participants"].iloc[0]
+        counts[pid] = (row["estimate"], row["note"])
+    # hand count from PARTICIPANTS; design: P1 all randomised with comparison -> rct, P2 no comparison
+    # -> descriptive, together the designs differ -> descriptive
+    assert counts == {"P1": (3.0, "design=rct"), "P2": (2.0, "design=descriptive"), "all": (5.0, "design=descriptive")}
+    combined = pd.read_csv(q / "results.csv")
+    assert len(combined) == 6 and set(combined["notebook"]) == {"ok"}
+
+
+def test_manifest_provenance(first_run):
+    _, intake, _, out, result = first_run
+    m = json.loads((out / "2026Q3" / "manifest.json").read_text())
+    files = {f["file"]: f for f in m["intake"]["files"]}
+    assert set(files) == {"participants.csv", "programmes.yaml", "extract.yaml"}
+    for name, f in files.items():
+        data = (intake / name).read_bytes()
+        assert f["sha256"] == hashlib.sha256(data).hexdigest() and f["bytes"] == len(data)
+    assert m["reconciliation"] == [{"table": "participants", "rows_read": 5, "rows_accepted": 5,
+                                    "rows_quarantined": 0, "blocking": False}]
+    assert m["cutoff_date"] == "2026-09-30" and m["cutoff_source"] == "quarter_end"
+    assert m["parameters"]["jobs"] == 2 and m["parameters"]["seed"] == 20260930
+    assert m["software"]["python"] and m["software"]["libraries"]["papermill"]
+    jobs = {j["job_id"]: j for j in m["jobs"]}
+    assert jobs["all/fails"]["status"] == "failed" and jobs["P1/ok"]["status"] == "ok"
+    for j in jobs.values():
+        assert j["started"] <= j["ended"] and j["seconds"] > 0
+    # parameters recorded without the private absolute paths
+    assert jobs["P1/ok"]["parameters"]["design"] == "rct"
+    assert "/" not in jobs["P1/ok"]["parameters"]["intake_dir"]
+    assert m["privacy_scan"]["findings"] == 0 and m["privacy_scan"]["identifier_values"] == 5
+
+
+def test_html_reports_have_no_code_and_no_tracebacks(first_run):
+    _, _, _, out, _ = first_run
+    q = out / "2026Q3"
+    for html_file in q.rglob("*.html"):
+        body = html_file.read_text(encoding="utf-8")
+        assert "Traceback" not in body, html_file
+        assert "make_results(" not in body and "import pandas" not in body, html_file  # code cells hidden
+        assert "/tmp/" not in body and str(out) not in body, html_file  # no paths
+    ok = (q / "P1" / "ok" / "report.html").read_text(encoding="utf-8")
+    assert "3 participants" in ok  # the printed output is kept
+    assert "Fixture: a notebook that succeeds" in ok  # markdown kept
+    fails = (q / "all" / "fails" / "report.html").read_text(encoding="utf-8")
+    assert "ValueError: deliberate fixture failure" in fails
+    index = (q / "index.html").read_text(encoding="utf-8")
+    assert "<html lang='nl'>" in index and "mislukt" in index and "ValueError: deliberate fixture failure" in index
+    assert "Mentor Noord" in index and "P1/ok/report.html" in index and "Peildatum" in index
+    # headline sentence from headline.json and an estimate with its interval (decimal comma)
+    assert "3 participants in P1." in index
+
+
+def test_store_gains_the_quarter(first_run):
+    _, _, _, out, result = first_run
+    s = read_store(out)
+    assert set(s["quarter"]) == {"2026Q3"} and len(s) == 6
+    assert set(s["run_id"]) == {result.manifest["run_id"]}
+    assert s.loc[(s.programme_id == "P2") & (s.estimand == "participants"), "estimate"].item() == 2.0
+    assert str(s["causal"].dtype) == "boolean"
+
+
+def test_second_run_refused_then_force_keeps_old_and_same_numbers(first_run):
+    root, intake, reg, out, first = first_run
+    again = run(intake, out, reg)
+    assert again.exit_code == 3 and again.status == "refused" and "--force" in again.messages[0]
+    assert not list(out.glob("2026Q3.replaced-*"))
+    reg_all = make_registry(root / "registry_all.yaml", [dict(OK_BOTH, scope="overall")])
+    forced = run(intake, out, reg_all, force=True)
+    assert forced.exit_code == 0 and forced.status == "published"
+    kept = list(out.glob("2026Q3.replaced-*"))
+    assert len(kept) == 1 and forced.replaced_dir == kept[0]
+    assert (kept[0] / "all" / "fails" / "report.html").is_file()  # the old report is intact
+    assert not (out / "2026Q3" / "all" / "fails").exists()
+    # same intake and parameters -> identical results file
+    assert (kept[0] / "all" / "ok" / "results.csv").read_bytes() == (out / "2026Q3" / "all" / "ok" / "results.csv").read_bytes()
+    # the store's partition was replaced, not appended
+    s = read_store(out)
+    assert len(s) == 2 and set(s["run_id"]) == {forced.manifest["run_id"]}
+    index = (out / "2026Q3" / "index.html").read_text(encoding="utf-8")
+    assert "mislukt" not in index
+
+
+def test_blocking_validation_stops_with_exit_2(tmp_path):
+    intake = make_intake(tmp_path / "intake")
+    (intake / "participants.csv").unlink()
+    reg = make_registry(tmp_path / "r.yaml", [OK_BOTH])
+    result = run(intake, tmp_path / "reports", reg)
+    assert result.exit_code == 2 and result.status == "failed_validation"
+    assert not (tmp_path / "reports" / "2026Q3").exists()
+    report = tmp_path / "reports" / "2026Q3.failed-validation"
+    assert (report / "STOPPED.txt").read_text().count("blocking errors: rules missing_table") == 1
+    assert not list((tmp_path / "reports").glob(".tmp-*"))
+
+
+def test_quarantine_share_above_maximum_stops(tmp_path):
+    # 1 of 6 rows quarantined (unknown programme) = 16.7% > 5%, but <= 20%
+    intake = make_intake(tmp_path / "intake", PARTICIPANTS + "PX-9001,P9,programme,observational\n")
+    reg = make_registry(tmp_path / "r.yaml", [OK_BOTH])
+    result = run(intake, tmp_path / "reports", reg)
+    assert result.exit_code == 2
+    assert "1 of 6 rows quarantined (16.7%)" in result.messages[0]
+    assert not (tmp_path / "reports" / "2026Q3").exists()
+
+
+def test_cutoff_before_quarter_stops(tmp_path):
+    intake = make_intake(tmp_path / "intake", cutoff="2026-05-31")
+    reg = make_registry(tmp_path / "r.yaml", [OK_BOTH])
+    result = run(intake, tmp_path / "reports", reg)
+    assert result.exit_code == 2 and "before the quarter's first day 2026-07-01" in result.messages[0]
+
+
+def test_unknown_programme_is_an_error(tmp_path):
+    intake = make_intake(tmp_path / "intake")
+    reg = make_registry(tmp_path / "r.yaml", [OK_BOTH])
+    with pytest.raises(ValueError, match=r"unknown programme id\(s\) \['P7'\]"):
+        run(intake, tmp_path / "reports", reg, programmes="P1,P7")
+
+
+def test_planted_identifier_blocks_publication(tmp_path):
+    # earlier extract cutoff is used and stated; the planted participant id must stop the run
+    intake = make_intake(tmp_path / "intake", cutoff="2026-08-15")
+    reg = make_registry(tmp_path / "r.yaml", [dict(OK_BOTH, scope="overall", parameters={"plant_identifier": True})])
+    out = tmp_path / "reports"
+    result = run(intake, out, reg)
+    assert result.exit_code == 1 and result.status == "privacy_failure"
+    assert not (out / "2026Q3").exists() and not list(out.glob(".tmp-*"))
+    assert {"file": "all/ok/count_table.csv", "field": "participant_id", "location": "line 2"} in result.privacy_findings
+    assert all(f["file"].startswith("all/ok/") for f in result.privacy_findings)
+    assert result.manifest["cutoff_date"] == "2026-08-15" and result.manifest["cutoff_source"] == "extract"
+    assert read_store(out).empty
+
+
+def test_notebook_timeout_reported_others_complete(tmp_path):
+    intake = make_intake(tmp_path / "intake")
+    reg = make_registry(tmp_path / "r.yaml", [
+        dict(OK_BOTH, scope="overall"),
+        {"id": "sleeps", "file": "sleeps.ipynb", "scope": "overall", "timeout": 3, "parameters": {"sleep_seconds": 60}},
+    ])
+    t0 = time.monotonic()
+    result = run(intake, tmp_path / "reports", reg, jobs=2)
+    assert time.monotonic() - t0 < 45  # 3 s cell limit, far below the 60 s sleep
+    status = {j.job_id: (j.status, j.error) for j in result.jobs}
+    assert status["all/ok"][0] == "ok"
+    assert status["all/sleeps"][0] in {"timeout", "failed"} and "Timeout" in status["all/sleeps"][1]
+    assert result.exit_code == 1 and (tmp_path / "reports" / "2026Q3" / "all" / "ok" / "results.csv").is_file()
+
+
+def test_outer_timeout_kills_and_publishes_nothing(tmp_path):
+    intake = make_intake(tmp_path / "intake")
+    reg = make_registry(tmp_path / "r.yaml", [
+        {"id": "sleeps", "file": "sleeps.ipynb", "scope": "overall", "timeout": 300, "parameters": {"sleep_seconds": 120}},
+    ])
+    t0 = time.monotonic()
+    result = run(intake, tmp_path / "reports", reg, timeout=8)
+    assert time.monotonic() - t0 < 30
+    assert result.exit_code == 1 and result.status == "timeout"
+    assert not (tmp_path / "reports" / "2026Q3").exists() and not list((tmp_path / "reports").glob(".tmp-*"))
+
+
+KILL_SCRIPT = textwrap.dedent("""
+    import sys
+    sys.path.insert(0, {fixtures!r})
+    from fake_validator import fake_validate
+    from evaluation.run import run_quarter
+    r = run_quarter({intake!r}, "2026Q3", {out!r}, notebooks_dir={fixtures!r}, registry={reg!r},
+                    validator=fake_validate, progress=False)
+    sys.exit(r.exit_code)
+""")
+
+
+def _worker_pids(marker: str) -> list[int]:
+    import psutil
+
+    pids = []
+    for p in psutil.process_iter(["pid", "cmdline"]):
+        try:
+            if any(marker in part for part in (p.info["cmdline"] or [])):
+                pids.append(p.info["pid"])
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return pids
+
+
+def test_killed_run_leaves_no_partial_quarter_and_rerun_succeeds(tmp_path):
+    intake = make_intake(tmp_path / "intake")
+    out = tmp_path / "reports"
+    reg = make_registry(tmp_path / "r.yaml", [
+        dict(OK_BOTH, scope="overall"),
+        {"id": "sleeps", "file": "sleeps.ipynb", "scope": "overall", "timeout": 300, "parameters": {"sleep_seconds": 120}},
+    ])
+    script = tmp_path / "run.py"
+    script.write_text(KILL_SCRIPT.format(fixtures=str(FIXTURES), intake=str(intake), out=str(out), reg=str(reg)))
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # wait until the sleeping notebook is running (halfway), then kill the run hard
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if list(out.glob(".tmp-2026Q3-*/all/ok/results.csv")):
+            break
+        time.sleep(0.2)
+    else:
+        proc.kill()
+        pytest.fail("the run did not reach the middle within 60 s")
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (out / "2026Q3").exists()
+    assert list(out.glob(".tmp-2026Q3-*"))  # a leftover build folder, cleaned by the next run
+    # the orphaned notebook workers notice their run is gone and stop (with their kernels)
+    stop = time.monotonic() + 20
+    while _worker_pids(str(out)) and time.monotonic() < stop:
+        time.sleep(0.5)
+    assert _worker_pids(str(out)) == []
+    rerun = run(intake, out, make_registry(tmp_path / "r2.yaml", [dict(OK_BOTH, scope="overall")]))
+    assert rerun.exit_code == 0 and (out / "2026Q3" / "index.html").is_file()
+    assert not list(out.glob(".tmp-2026Q3-*"))
+
+
+def test_cli_parser_and_exit_code_for_missing_intake(tmp_path, capsys):
+    import argparse
+
+    p = argparse.ArgumentParser()
+    runmod.configure_parser(p)
+    args = p.parse_args(["--intake", str(tmp_path / "nope"), "--quarter", "2026Q3", "--out", str(tmp_path / "r"),
+                         "--jobs", "2", "--language", "en", "--no-progress"])
+    assert args.jobs == 2 and args.max_quarantine_share == 0.05 and args.programmes == "all"
+    assert runmod.main(args) == 2
+    assert "intake folder not found" in capsys.readouterr().err
