@@ -625,9 +625,9 @@ def cost_effectiveness(
     cost_results: pd.DataFrame,
     effect_results: pd.DataFrame,
     cost_per_reoffence_eur: float | None = None,
-    estimand: str = "prevalence_difference_2y",
+    estimand: str = "prevalence_730d_crude",
     endpoint: str | None = "GENERAL",
-    effect_group: str | None = None,
+    effect_group: str | None = "difference",
     cost_se_eur: float | None = None,
     n_sim: int = 100_000,
     seed: int = 20260930,
@@ -636,8 +636,9 @@ def cost_effectiveness(
 
     Joins the ``period == "total"`` ``cost_per_active_participant_eur`` rows of
     :func:`cost_summary` with the programme's recidivism effect (rows with
-    ``estimand``; a risk difference programme minus comparison with its 95%
-    CI) and applies :func:`cost_per_reoffence_avoided`. Programmes without
+    ``estimand`` and ``group == effect_group``; by default the WODC 2-year
+    prevalence difference of :class:`evaluation.recidivism.RecidivismAnalysis`,
+    programme minus comparison, with its 95% CI) and applies :func:`cost_per_reoffence_avoided`. Programmes without
     an effect row are listed with ``estimate`` NaN and a note (never
     dropped). ``causal`` follows the effect row: the ratio is only as causal
     as the effect behind it.

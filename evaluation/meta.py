@@ -845,20 +845,29 @@ def _programme_moderators(programmes: Iterable[Mapping[str, Any]]) -> pd.DataFra
     return pd.DataFrame(rows, columns=["programme_id", *MODERATOR_FIELDS])
 
 
-_EFFECT_SCALES = {
-    # estimand in a recidivism results table -> (analysis-scale name, log scale?)
-    "hazard_ratio": ("log_hazard_ratio", True),
-    "prevalence_difference_2y": ("prevalence_difference_2y", False),
-}
+def effect_scale(estimand: str) -> tuple[str, bool]:
+    """Analysis scale of a results estimand: (name, on the log scale?).
+
+    Ratios (``hazard_ratio``, ``hazard_ratio_adjusted``, ``rate_ratio``)
+    are pooled as logs; prevalences and their differences (``prevalence_*``,
+    e.g. ``prevalence_730d_crude`` with ``group="difference"``) as they are.
+    """
+    if estimand.startswith(("hazard_ratio", "rate_ratio")):
+        return f"log_{estimand}", True
+    if estimand.startswith("prevalence"):
+        return estimand, False
+    raise ValueError(
+        f"unsupported estimand {estimand!r}: use a hazard/rate ratio or a prevalence difference"
+    )
 
 
 def programme_effects(
     results: pd.DataFrame,
     programmes: Iterable[Mapping[str, Any]],
-    estimands: Sequence[str] = ("hazard_ratio", "prevalence_difference_2y"),
+    estimands: Sequence[str] = ("hazard_ratio", "prevalence_730d_crude"),
     endpoint: str | None = "GENERAL",
     quarter: str | None = None,
-    group: str | None = None,
+    group: str | None = "difference",
 ) -> pd.DataFrame:
     """Per-programme effects with their SEs and moderators, ready to pool.
 
@@ -873,20 +882,24 @@ def programme_effects(
         ``programme_type``, ``organisation_model``, ``cooperation_model``,
         ``task_type`` and ``vision_focus``.
     estimands : sequence of str
-        ``"hazard_ratio"`` becomes ``yi = log(HR)`` with
+        Ratios (``"hazard_ratio"``, ``"hazard_ratio_adjusted"``,
+        ``"rate_ratio"``) become ``yi = log(estimate)`` with
         ``sei = (log(ci_upper) - log(ci_lower)) / (2 * 1.959964)``;
-        ``"prevalence_difference_2y"`` becomes ``yi = estimate`` with
-        ``sei = (ci_upper - ci_lower) / (2 * 1.959964)``. Both assume
-        the interval is a symmetric 95% Wald interval on that scale.
+        prevalence differences (``"prevalence_730d_crude"``, the WODC 2-year
+        prevalence, programme minus comparison) become ``yi = estimate`` with
+        ``sei = (ci_upper - ci_lower) / (2 * 1.959964)``. Both assume the
+        interval is a symmetric 95% Wald interval on that scale (true for
+        :class:`evaluation.recidivism.RecidivismAnalysis` differences).
     endpoint : str or None
         Keep only this endpoint (None keeps all).
     quarter : str, optional
         Label of the analysis quarter (e.g. ``"2026Q3"``), stored in a
         ``quarter`` column so effects from several quarters can be stacked.
-    group : str, optional
-        Keep only rows of this ``group`` (e.g. ``"difference"``); by default
-        every row of the estimand is used and a programme with more than one
-        row for the same estimand and endpoint is an error.
+    group : str or None
+        Keep only rows of this ``group`` (default ``"difference"``: the
+        programme-versus-comparison contrast); ``None`` keeps every row, and
+        a programme with more than one row for the same estimand and
+        endpoint is then an error.
 
     Returns
     -------
@@ -902,9 +915,8 @@ def programme_effects(
     if miss:
         raise ValueError(f"results table lacks column(s) {sorted(miss)}")
     mods = _programme_moderators(programmes)
-    unknown = [e for e in estimands if e not in _EFFECT_SCALES]
-    if unknown:
-        raise ValueError(f"unsupported estimand(s) {unknown}; supported: {sorted(_EFFECT_SCALES)}")
+    for e in estimands:
+        effect_scale(e)
     r = results[results["programme_id"].astype(str) != "all"]
     r = r[r["estimand"].isin(list(estimands))]
     if endpoint is not None and "endpoint" in r.columns:
@@ -923,7 +935,7 @@ def programme_effects(
         raise ValueError(f"results name programme(s) {unknown_prog} not described in programmes.yaml")
     out = []
     for _, row in r.iterrows():
-        scale, is_log = _EFFECT_SCALES[row["estimand"]]
+        scale, is_log = effect_scale(row["estimand"])
         est, lo, hi = float(row["estimate"]), float(row["ci_lower"]), float(row["ci_upper"])
         reason = ""
         yi = sei = np.nan
@@ -1079,3 +1091,203 @@ def moderator_analysis(
         tab["k_excluded"] = int((~ok).sum())
         frames.append(tab)
     return pd.concat(frames, ignore_index=True)
+
+
+# ---------------------------------------------------------------------------
+# synthesis across programmes (used by notebooks/50_synthesis.ipynb)
+# ---------------------------------------------------------------------------
+
+
+def _tables_and_programmes(data: Any) -> tuple[Mapping[str, pd.DataFrame], list[dict]]:
+    if hasattr(data, "tables"):
+        return data.tables, list(getattr(data, "programmes", []) or [])
+    if isinstance(data, Mapping) and "tables" in data:
+        return data["tables"], list(data.get("programmes", []))
+    raise ValueError("expected a ValidationResult or a mapping with 'tables' and 'programmes'")
+
+
+def recidivism_effects(
+    data: Any,
+    programme_ids: Sequence[str] | None = None,
+    cutoff_date: Any = None,
+    endpoint: str = "GENERAL",
+    designs: Mapping[str, str] | None = None,
+    **analysis_kwargs: Any,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Run the recidivism analysis of every programme for the synthesis.
+
+    For each programme, :class:`evaluation.recidivism.RecidivismAnalysis`
+    is fitted with the programme's design (``designs[pid]`` or, by
+    default, :func:`evaluation.run.derive_design`: ``rct``, ``matched`` or
+    ``descriptive``) on ``endpoint`` only. A programme without a comparison
+    group has no effect to pool; a programme whose analysis fails is kept in
+    the status table with the error message (never silently dropped).
+
+    Returns
+    -------
+    results : DataFrame
+        Concatenated ``RESULT_COLUMNS`` rows of all programmes analysed.
+    status : DataFrame
+        ``programme_id, design, status ("ok" | "no_comparison" | "failed"),
+        reason``, one row per programme.
+    """
+    from evaluation.recidivism import RecidivismAnalysis
+    from evaluation.run import derive_design
+
+    tables, programmes = _tables_and_programmes(data)
+    parts = tables.get("participants")
+    if parts is None:
+        raise ValueError("table 'participants' is missing")
+    ids = list(programme_ids) if programme_ids is not None else [str(p["programme_id"]) for p in programmes]
+    if cutoff_date is None:
+        cutoff_date = getattr(data, "cutoff_date", None)
+    frames, status = [], []
+    for pid in ids:
+        design = (designs or {}).get(pid) or derive_design(parts, pid)
+        if design == "descriptive":
+            status.append({"programme_id": pid, "design": design, "status": "no_comparison",
+                           "reason": "no comparison group: no programme effect to pool"})
+            continue
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                ra = RecidivismAnalysis(design, endpoints=(endpoint,), **analysis_kwargs).fit(
+                    data, pid, cutoff_date=cutoff_date
+                )
+        except (ValueError, RuntimeError, np.linalg.LinAlgError) as exc:
+            status.append({"programme_id": pid, "design": design, "status": "failed", "reason": str(exc)})
+            continue
+        frames.append(ra.results_)
+        status.append({"programme_id": pid, "design": design, "status": "ok", "reason": ""})
+    results = pd.concat(frames, ignore_index=True) if frames else make_results([])
+    return results, pd.DataFrame(status, columns=["programme_id", "design", "status", "reason"])
+
+
+def synthesise(
+    effects: pd.DataFrame,
+    moderators: Sequence[str] = ("vision_focus", "organisation_model"),
+    method: str = "REML",
+    knapp_hartung: bool = True,
+    endpoint: str = "GENERAL",
+    min_k: int = 3,
+) -> dict[str, Any]:
+    """Pool each estimand's programme effects and test the moderators.
+
+    For every ``estimand`` in ``effects`` (from :func:`programme_effects`
+    or :func:`volunteer_stopping_effects`): a random-effects model
+    (:func:`random_effects`, Knapp-Hartung by default) and one
+    meta-regression per moderator (:func:`moderator_analysis`). Estimands
+    with fewer than ``min_k`` usable effects are reported as not estimable.
+
+    Returns
+    -------
+    dict
+        ``results`` (``RESULT_COLUMNS`` rows, ``analysis="synthesis"``,
+        ``causal=False``), ``pooled`` (estimand -> :class:`MetaResult`),
+        ``moderators`` (tidy table of all meta-regressions with an
+        ``estimand`` column), ``not_estimable`` (estimand -> reason).
+    """
+    frames, pooled, mods, skipped = [], {}, [], {}
+    for est, grp in effects.groupby("estimand", sort=True):
+        ok = grp["yi"].notna() & grp["sei"].notna()
+        use = grp[ok]
+        scale = str(grp["effect_scale"].iloc[0])
+        is_log = scale.startswith("log_")
+        excluded = grp.loc[~ok, ["programme_id", "excluded_reason"]]
+        excl_note = (
+            "excluded: " + "; ".join(f"{r.programme_id} ({r.excluded_reason})" for r in excluded.itertuples())
+            if len(excluded) else ""
+        )
+        if len(use) < min_k:
+            skipped[est] = f"only {len(use)} programme(s) with an estimable effect (need {min_k})"
+            frames.append(make_results([{
+                "programme_id": "all", "analysis": "synthesis", "estimand": f"{est}_pooled",
+                "endpoint": endpoint, "group": "pooled", "causal": False,
+                "note": "; ".join(x for x in ["not estimable: " + skipped[est], excl_note] if x),
+            }]))
+            continue
+        n_people = pd.to_numeric(use.get("n", pd.Series(dtype=float)), errors="coerce").sum(min_count=1)
+        res = random_effects(use["yi"], use["sei"], method=method, knapp_hartung=knapp_hartung)
+        pooled[est] = res
+        frames.append(res.to_results(est, endpoint=endpoint, transform="exp" if is_log else None,
+                                     n=n_people, note=excl_note))
+        tab = moderator_analysis(use, moderators=moderators, method=method, knapp_hartung=knapp_hartung)
+        tab.insert(0, "estimand", est)
+        mods.append(tab)
+        for mod in moderators:
+            sub = tab[(tab["moderator"] == mod)]
+            if (sub["status"] == "ok").all():
+                mr = MetaRegression(method, knapp_hartung).fit(use["yi"], use["sei"], use[[mod]])
+                frames.append(mr.to_results(est, endpoint=endpoint, transform="exp" if is_log else None,
+                                            n=n_people))
+            else:
+                frames.append(make_results([{
+                    "programme_id": "all", "analysis": "synthesis", "estimand": f"{est}_moderator_test",
+                    "endpoint": endpoint, "group": mod, "causal": False,
+                    "note": "not estimable: " + str(sub["reason"].iloc[0]),
+                }]))
+    results = pd.concat(frames, ignore_index=True) if frames else make_results([])
+    return {
+        "results": results,
+        "pooled": pooled,
+        "moderators": pd.concat(mods, ignore_index=True) if mods else pd.DataFrame(),
+        "not_estimable": skipped,
+    }
+
+
+def moderation_sentences(synthesis: Mapping[str, Any], estimand: str, language: str = "en",
+                         alpha: float = 0.05) -> list[str]:
+    """Plain-language statements of the moderator tests for one estimand.
+
+    States, per moderator, whether the data show a difference between
+    programme groups (omnibus test at ``alpha``), with the number of
+    programmes, and always that the comparison is between programmes
+    (ecological) and not causal. ``language`` is ``"en"`` or ``"nl"``.
+    """
+    if language not in ("en", "nl"):
+        raise ValueError(f"language must be 'en' or 'nl', got {language!r}")
+    tab = synthesis["moderators"]
+    out: list[str] = []
+    if tab.empty or estimand not in set(tab["estimand"]):
+        reason = synthesis["not_estimable"].get(estimand, "no effects")
+        out.append(
+            f"The moderator test could not be carried out: {reason}." if language == "en"
+            else f"De moderatortoets kon niet worden uitgevoerd: {reason}."
+        )
+        return out
+    sub = tab[tab["estimand"] == estimand]
+    names = {"vision_focus": ("vision focus", "visie"), "organisation_model": ("organisation model", "organisatiemodel"),
+             "cooperation_model": ("cooperation model", "samenwerkingsmodel"), "task_type": ("task type", "soort taken"),
+             "programme_type": ("programme type", "soort programma")}
+    for mod, g in sub.groupby("moderator", sort=False):
+        label = names.get(mod, (mod, mod))[0 if language == "en" else 1]
+        first = g.iloc[0]
+        if first["status"] != "ok":
+            out.append(
+                f"Whether the {label} matters could not be tested: {first['reason']}" if language == "en"
+                else f"Of de {label} uitmaakt kon niet worden getoetst: {first['reason']}"
+            )
+            continue
+        k, p = int(first["k"]), float(first["QM_p"])
+        if p < alpha:
+            out.append(
+                f"Across {k} programmes, effects differ by {label} (test of moderation p = {p:.3f})."
+                if language == "en" else
+                f"Over {k} programma's verschillen de effecten naar {label} (toets op moderatie p = {p:.3f})."
+            )
+        else:
+            out.append(
+                f"Across {k} programmes, the data show no clear difference in effects by {label} "
+                f"(p = {p:.3f}); with this few programmes a real difference could be missed."
+                if language == "en" else
+                f"Over {k} programma's laten de gegevens geen duidelijk verschil in effecten naar {label} zien "
+                f"(p = {p:.3f}); met zo weinig programma's kan een echt verschil gemist worden."
+            )
+    out.append(
+        "This is a comparison between programmes, not between people: organisations with another vision also "
+        "differ in other ways, so a difference is an association, not proof that the vision causes it."
+        if language == "en" else
+        "Dit is een vergelijking tussen programma's, niet tussen personen: organisaties met een andere visie "
+        "verschillen ook op andere punten, dus een verschil is een samenhang, geen bewijs dat de visie het veroorzaakt."
+    )
+    return out

@@ -198,7 +198,7 @@ def test_cost_effectiveness_rows():
     eff = pd.DataFrame(
         {
             "programme_id": ["A"],
-            "estimand": ["prevalence_difference_2y"],
+            "estimand": ["prevalence_730d_crude"],
             "endpoint": ["GENERAL"],
             "group": ["difference"],
             "estimate": [-0.10],
