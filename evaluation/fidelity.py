@@ -9,8 +9,10 @@ interval and its ``n``. Fidelity is descriptive (``causal = False``).
 Targets
 -------
 ``fidelity_targets`` is an open mapping of shares (0-1). The keys read here are
-the indicator names below; when a key is absent the target comes from the
-description:
+the indicator names below (or the aliases in :data:`TARGET_ALIASES`, e.g.
+``signals_reported`` or ``volunteers_trained_within_3_months``); when a key is
+absent the target comes from the description. Keys that no indicator uses
+are listed as rows without an observed value:
 
 ==========================  ==================================================  ===========================================
 indicator                   observed                                            target when not in fidelity_targets
@@ -30,6 +32,10 @@ risk_signals_reported       share of contacts with a risk signal that were      
                             reported to the supervisor                          else 1 when ``risk_signals_to_supervisor``
 rj_agreement_reached        share of restorative sessions with an agreement     not set
 rj_agreement_fulfilled      share of agreements fulfilled (where recorded)      not set
+rj_victim_participation     share of restorative sessions the victim attended   not set
+planned_contacts_delivered  contacts per month / planned contacts per month     1
+matched_within_<N>_weeks    share of participants matched within N weeks        only when the key is set
+circle_size_at_least_3      COSA: share of circles with 3 or more volunteers    1
 tidier_complete             share of the 12 TIDieR items described              1
 ==========================  ==================================================  ===========================================
 
@@ -103,10 +109,33 @@ def _programme_map(programmes: Sequence[Mapping[str, Any]]) -> dict[str, Mapping
     return out
 
 
+TARGET_ALIASES: dict[str, tuple[str, ...]] = {
+    "basic_training_in_time": ("volunteers_trained_within_",),
+    "risk_signals_reported": ("signals_reported",),
+    "rj_agreement_reached": ("agreement_reached",),
+    "rj_agreement_fulfilled": ("agreement_fulfilled",),
+    "rj_victim_participation": ("victim_participation",),
+    "matched_within_weeks": ("matched_within_",),
+}
+"""Other ``fidelity_targets`` keys read for an indicator (exact names, or prefixes ending in ``_``)."""
+
+
+def _target_key(p: Mapping[str, Any], indicator: str) -> str | None:
+    ft = p.get("fidelity_targets") or {}
+    if indicator in ft:
+        return indicator
+    for alias in TARGET_ALIASES.get(indicator, ()):
+        for k in ft:
+            if k == alias or (alias.endswith("_") and k.startswith(alias)):
+                return k
+    return None
+
+
 def _target(p: Mapping[str, Any], key: str, default: float | None) -> tuple[float, str]:
     ft = p.get("fidelity_targets") or {}
-    if key in ft and ft[key] is not None:
-        return float(ft[key]), "fidelity_targets"
+    k = _target_key(p, key)
+    if k is not None and ft[k] is not None:
+        return float(ft[k]), f"fidelity_targets.{k}"
     if default is None:
         return math.nan, "not set"
     return float(default), "programme description"
@@ -178,6 +207,11 @@ def dosage(
 ) -> pd.DataFrame:
     """Contacts per month per match against the planned ``contacts_per_month``.
 
+    The unit is the match, except for COSA circles (matches sharing a
+    ``circle_id``), where it is the circle: all members' contacts with the core
+    member, from the first member's start to the last member's end, because
+    the planned dosage describes what the participant receives.
+
     Estimands: (1) ``contacts_per_month``: total contacts divided by total
     match-months observed (start to end or cutoff), a ratio estimator with a
     delta-method (linearisation) standard error that allows for
@@ -206,6 +240,15 @@ def dosage(
         row = c.loc[idx, "_row"] if "_row" in c.columns else idx
         raise ValueError(f"table 'contacts', row {row}, field 'match_id': match {c.loc[idx, 'match_id']!r} not in matches")
     m["contacts"] = m["match_id"].map(c.groupby("match_id").size()).fillna(0).to_numpy(float)
+    # COSA: the unit is the circle (the core member's contacts with all members), from its first
+    # member's start to its last member's stop
+    if "circle_id" in m.columns and m["circle_id"].notna().any():
+        m["_stop"] = stop
+        circ = m.loc[m["circle_id"].notna()].groupby("circle_id").agg(
+            programme_id=("programme_id", "first"), start_date=("start_date", "min"), _stop=("_stop", "max"),
+            contacts=("contacts", "sum"))
+        circ["months"] = (circ["_stop"] - circ["start_date"]).dt.days.to_numpy(float) / DAYS_PER_MONTH
+        m = pd.concat([m.loc[m["circle_id"].isna()], circ.reset_index()], ignore_index=True)
     z = stats.norm.ppf(0.5 + conf_level / 2)
     rows = []
     for pid, p in _selected(programmes, programme_id).items():
@@ -241,11 +284,29 @@ def dosage(
                 "ci_upper": hi,
                 "numerator": int(total_c),
                 "n": n,
-                "unit": "contacts per match-month",
+                "unit": "contacts per month (match, or circle for COSA)",
                 "meets_target": (r >= target[0]) if n and not math.isnan(target[0]) and not math.isnan(r) else None,
                 "note": "; ".join(notes),
             }
         )
+        if planned:
+            tgt = _target(p, "planned_contacts_delivered", 1.0)
+            rows.append(
+                {
+                    "programme_id": pid,
+                    "indicator": "planned_contacts_delivered",
+                    "target": tgt[0],
+                    "target_source": tgt[1],
+                    "observed": r / float(planned),
+                    "ci_lower": lo / float(planned),
+                    "ci_upper": hi / float(planned),
+                    "numerator": int(total_c),
+                    "n": n,
+                    "unit": "ratio to plan",
+                    "meets_target": (r / float(planned) >= tgt[0]) if n and not math.isnan(r) else None,
+                    "note": f"contacts delivered per planned contact ({float(planned):g} a month)",
+                }
+            )
         if planned is not None:
             rate = sub["contacts"] / sub["months"]
             k = int((rate >= float(planned) - 1e-9).sum())
@@ -420,10 +481,7 @@ def risk_signals_reported(
         default = rep.get("target_share_signals_reported")
         if default is None and rep.get("risk_signals_to_supervisor"):
             default = 1.0
-        ft = p.get("fidelity_targets") or {}
-        target = (float(default), "programme description") if default is not None else (math.nan, "not set")
-        if "risk_signals_reported" in ft:
-            target = (float(ft["risk_signals_reported"]), "fidelity_targets")
+        target = _target(p, "risk_signals_reported", default)
         sub = c.loc[c["programme_id"] == pid]
         flag = sub["reported_to_supervisor"]
         k = int((flag.notna() & (flag == True)).sum())  # noqa: E712 (nullable boolean)
@@ -461,12 +519,108 @@ def rj_agreements(
         k = int((reached[known] == True).sum())  # noqa: E712
         rows.append(_share_row(pid, "rj_agreement_reached", k, int(known.sum()), _target(p, "rj_agreement_reached", None),
                                "", conf_level))
+        vp = sub["victim_participated"] if "victim_participated" in sub else pd.Series(dtype="boolean")
+        rows.append(_share_row(pid, "rj_victim_participation", int((vp[vp.notna()] == True).sum()),  # noqa: E712
+                               int(vp.notna().sum()), _target(p, "rj_victim_participation", None), "", conf_level))
         with_agreement = sub.loc[known & (reached == True)]  # noqa: E712
         ful = with_agreement["agreement_fulfilled"] if "agreement_fulfilled" in with_agreement else pd.Series(dtype="boolean")
         open_ = int(ful.isna().sum())
         note = f"{open_} agreement(s) without a recorded outcome left out" if open_ else ""
         rows.append(_share_row(pid, "rj_agreement_fulfilled", int((ful[ful.notna()] == True).sum()),  # noqa: E712
                                int(ful.notna().sum()), _target(p, "rj_agreement_fulfilled", None), note, conf_level))
+    return _frame(rows)
+
+
+def matched_in_time(
+    matches: pd.DataFrame,
+    participants: pd.DataFrame,
+    programmes: Sequence[Mapping[str, Any]],
+    cutoff_date: Any,
+    programme_id: str = "all",
+    conf_level: float = 0.95,
+) -> pd.DataFrame:
+    """Share of programme participants whose first match started within N weeks of intake.
+
+    Only for programmes with a ``fidelity_targets`` key ``matched_within_<N>_weeks``
+    (N read from the key). Denominator: participants whose intake lies at least
+    N weeks before the cutoff; never-matched participants count as not matched
+    in time.
+    """
+    _require_columns(participants, "participants", ["participant_id", "programme_id", "group", "intake_date"])
+    cutoff = _cutoff(cutoff_date)
+    part = participants.loc[participants["group"] == "programme"].copy()
+    part["intake_date"] = _as_dates(part, "participants", "intake_date", required=True)
+    if matches is not None and len(matches):
+        ms = _as_dates(matches, "matches", "start_date", required=True)
+        first = ms.groupby(matches["participant_id"]).min()
+    else:
+        first = pd.Series(dtype="datetime64[ns]")
+    part["first_match"] = part["participant_id"].map(first)
+    rows = []
+    for pid, p in _selected(programmes, programme_id).items():
+        key = _target_key(p, "matched_within_weeks")
+        if key is None:
+            continue
+        try:
+            weeks = float(key[len("matched_within_"):].split("_")[0])
+        except ValueError:
+            continue
+        window = pd.Timedelta(days=7 * weeks)
+        sub = part.loc[(part["programme_id"].astype(str) == pid) & (part["intake_date"] + window <= cutoff)]
+        k = int((sub["first_match"].notna() & (sub["first_match"] <= sub["intake_date"] + window)).sum())
+        rows.append(_share_row(pid, f"matched_within_{weeks:g}_weeks", k, len(sub),
+                               (float(p["fidelity_targets"][key]), f"fidelity_targets.{key}"),
+                               "participants never matched count as not matched in time", conf_level))
+    return _frame(rows)
+
+
+def circle_size(
+    matches: pd.DataFrame,
+    participants: pd.DataFrame,
+    programmes: Sequence[Mapping[str, Any]],
+    programme_id: str = "all",
+    minimum: int = 3,
+    conf_level: float = 0.95,
+) -> pd.DataFrame:
+    """COSA: share of circles with at least ``minimum`` volunteer members (distinct volunteers ever in the circle)."""
+    rows = []
+    progs = {k: p for k, p in _selected(programmes, programme_id).items() if p.get("programme_type") == "cosa"}
+    if not progs or matches is None or not len(matches):
+        return _frame(rows)
+    m = matches.loc[matches["circle_id"].notna()].copy()
+    m["programme_id"] = _match_programmes(m, participants) if len(m) else pd.Series(dtype=object)
+    for pid, p in progs.items():
+        sub = m.loc[m["programme_id"] == pid]
+        size = sub.groupby("circle_id")["volunteer_id"].nunique()
+        rows.append(_share_row(pid, f"circle_size_at_least_{minimum}", int((size >= minimum).sum()), len(size),
+                               _target(p, f"circle_size_at_least_{minimum}", 1.0), "", conf_level))
+    return _frame(rows)
+
+
+def unassessed_targets(programmes: Sequence[Mapping[str, Any]], assessed: pd.DataFrame,
+                       programme_id: str = "all") -> pd.DataFrame:
+    """Rows for ``fidelity_targets`` keys that no indicator used, so that none is silently ignored."""
+    rows = []
+    for pid, p in _selected(programmes, programme_id).items():
+        used = set(assessed.loc[assessed["programme_id"] == pid, "target_source"].astype(str))
+        for k, v in (p.get("fidelity_targets") or {}).items():
+            if f"fidelity_targets.{k}" not in used:
+                rows.append(
+                    {
+                        "programme_id": pid,
+                        "indicator": k,
+                        "target": float(v),
+                        "target_source": f"fidelity_targets.{k}",
+                        "observed": math.nan,
+                        "ci_lower": math.nan,
+                        "ci_upper": math.nan,
+                        "numerator": 0,
+                        "n": 0,
+                        "unit": "share",
+                        "meets_target": None,
+                        "note": "no indicator in the data measures this target (or its data are absent)",
+                    }
+                )
     return _frame(rows)
 
 
@@ -525,11 +679,17 @@ def fidelity_table(tables: Mapping[str, pd.DataFrame], programmes: Sequence[Mapp
     if matches is not None and len(matches) and contacts is not None:
         parts.append(dosage(matches, contacts, part, programmes, cutoff_date, programme_id, conf_level=conf_level))
         parts.append(risk_signals_reported(contacts, matches, part, programmes, programme_id, conf_level))
+    if len(part):
+        parts.append(matched_in_time(matches, part, programmes, cutoff_date, programme_id, conf_level))
+        parts.append(circle_size(matches, part, programmes, programme_id, conf_level=conf_level))
     rj = t.get("rj_sessions")
     if rj is not None and len(part):
         parts.append(rj_agreements(rj, part, programmes, programme_id, conf_level))
     parts = [x for x in parts if len(x)]
     out = pd.concat(parts, ignore_index=True) if parts else _frame([])
+    extra = unassessed_targets(programmes, out, programme_id)
+    if len(extra):
+        out = pd.concat([out, extra], ignore_index=True)
     order = {k: i for i, k in enumerate(programme_attributes(programmes)["programme_id"])}
     out["_o"] = out["programme_id"].map(order)
     return out.sort_values(["_o"], kind="stable").drop(columns="_o").reset_index(drop=True)
