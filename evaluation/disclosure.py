@@ -285,6 +285,14 @@ def suppress_table(
         ``object`` dtype); rates blanked; a boolean column ``suppressed``
         (True where any cell of the row was suppressed).
 
+    Notes
+    -----
+    Counts that are parts of a shown total (``events`` out of ``n``) leave
+    their complement derivable (``n - events``). To protect both, pass the
+    parts as count columns, e.g. ``df.assign(no_event=df.n - df.events)`` with
+    ``count_cols=["events", "no_event"]`` and ``totals="both"``; a small
+    complement then suppresses the row's events as well.
+
     Examples
     --------
     One-way table with a published total of 63: ``a=3, b=12, c=48``. ``a`` is

@@ -235,3 +235,15 @@ def test_check_sentences():
     assert len(exc.value.findings) == 1
     with pytest.raises(DisclosureError):
         check_sentences("Bij 4 jonge vrouwen werd de begeleiding beëindigd.")
+
+
+def test_complement_recipe_protects_small_non_event_counts():
+    # Hand-worked (docstring recipe): A: 35 of 40 reoffended -> 5 did not (primary).
+    # Column no_event has one suppressed cell -> smallest other: B (30).
+    # Row A has one -> A/events (35). Row B has one -> B/events (20), preferred because
+    # column events then has two. C (50, 60) stays shown.
+    df = pd.DataFrame({"group": ["A", "B", "C"], "n": [40, 50, 110], "events": [35, 20, 50]})
+    parts = df.assign(no_event=df.n - df.events)
+    out = suppress_table(parts, ["events", "no_event"])
+    assert out["events"].tolist() == ["c", "c", 50]
+    assert out["no_event"].tolist() == ["<10", "c", 60]

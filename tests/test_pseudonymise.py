@@ -242,3 +242,9 @@ def test_output_folder_must_differ_from_input(tmp_path):
     shutil.copytree(RAW, raw)
     with pytest.raises(ValueError, match="is the input folder"):
         ps.pseudonymise_intake(raw, raw, _key(tmp_path))
+
+
+def test_identifier_names_normalised_as_the_validator_does():
+    validate = pytest.importorskip("evaluation.validate")
+    for name in ["Geboorte-datum", "E_mail", " BSN ", "date.of.birth", "Post code", "participant_id"]:
+        assert ps.normalise_name(name) == validate.normalise_column_name(name)
