@@ -238,6 +238,7 @@ def suppression_mask(
         rows = groups[group_of[i]]
         return int(suppressed[rows, j].sum()) if use_cols and len(rows) >= 2 else -1
 
+    unprotectable: set[tuple[int, int]] = set()
     changed = True
     while changed:
         changed = False
@@ -248,6 +249,7 @@ def suppression_mask(
                 continue
             candidates = [(i, j) for i, j in cells if not suppressed[i, j]]
             if not candidates:
+                unprotectable.add((int(cells[0][0]), int(cells[0][1])))
                 continue
             along_rows = len(cs) == 1 and len(rows) > 1
             # prefer a cell whose other line also has exactly one suppressed cell (fixes both),
@@ -256,6 +258,14 @@ def suppression_mask(
             suppressed[i, j] = True
             status[i, j] = "secondary"
             changed = True
+    if unprotectable:
+        where = ", ".join(f"row {df.index[i]!s} column {cols[j]!r}" for i, j in sorted(unprotectable))
+        warnings.warn(
+            f"suppress_table: a suppressed cell ({where}) is the only known cell of a line with a published "
+            "total; it can be recovered from that total: do not publish the total",
+            UserWarning,
+            stacklevel=3,
+        )
     return pd.DataFrame(status, index=df.index, columns=cols)
 
 

@@ -247,3 +247,12 @@ def test_complement_recipe_protects_small_non_event_counts():
     out = suppress_table(parts, ["events", "no_event"])
     assert out["events"].tolist() == ["c", "c", 50]
     assert out["no_event"].tolist() == ["<10", "c", 60]
+
+
+def test_unprotectable_cell_warns():
+    # one-way table whose other cells are unknown (NaN): the "<10" cell equals total - nothing,
+    # no secondary cell exists -> warning rather than false reassurance
+    df = pd.DataFrame({"n": [4, np.nan, np.nan]})
+    with pytest.warns(UserWarning, match="can be recovered from that total"):
+        out = suppress_table(df, "n")
+    assert out["n"].tolist() == ["<10", None, None]
