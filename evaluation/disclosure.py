@@ -133,14 +133,34 @@ def _check_threshold(threshold: int) -> int:
     return int(threshold)
 
 
-def _counts_as_float(df: pd.DataFrame, count_cols: Sequence[str], what: str) -> pd.DataFrame:
+_MARKER_RE = re.compile(r"^\s*(?:<\d+|c)\s*$")
+
+
+def _already_protected(series: pd.Series) -> np.ndarray:
+    """Cells that already hold a suppression marker ("<10", "c")."""
+    return series.map(lambda x: isinstance(x, str) and bool(_MARKER_RE.match(x))).to_numpy(dtype=bool)
+
+
+def _show_count(val: float) -> Any:
+    """A count for display: int when whole, else the number as given (e.g. a weighted n)."""
+    if np.isnan(val):
+        return None
+    return int(val) if float(val).is_integer() else float(val)
+
+
+def _counts_as_float(
+    df: pd.DataFrame, count_cols: Sequence[str], what: str, allow_markers: bool = False
+) -> pd.DataFrame:
     missing = [c for c in count_cols if c not in df.columns]
     if missing:
         raise ValueError(f"{what}: count column(s) {missing} not in table (columns: {list(df.columns)})")
     out = pd.DataFrame(index=df.index)
     for c in count_cols:
-        values = pd.to_numeric(df[c], errors="coerce")
-        bad = values.isna() & df[c].notna()
+        col = df[c]
+        if allow_markers:
+            col = col.where(~_already_protected(col), np.nan)
+        values = pd.to_numeric(col, errors="coerce")
+        bad = values.isna() & col.notna()
         if bad.any():
             row = df.index[bad.to_numpy()][0]
             raise ValueError(f"{what}: column {c!r}, row {row}: count {df.at[row, c]!r} is not a number")
@@ -321,10 +341,8 @@ def suppress_table(
                 shown.append(marker)
             elif st == "secondary":
                 shown.append(SECONDARY_MARKER)
-            elif np.isnan(val):
-                shown.append(None)
             else:
-                shown.append(int(round(val)))
+                shown.append(_show_count(val))
         out[c] = pd.Series(shown, index=out.index, dtype=object)
     row_sup = (mask != "").any(axis=1)
     for rate_col, bases in (rate_cols or {}).items():
@@ -367,11 +385,12 @@ def protect_results(
         if col not in results_df.columns:
             raise ValueError(f"protect_results: results table has no column {col!r} (use evaluation.results.make_results)")
     out = results_df.copy()
-    n = _counts_as_float(results_df, ["n"], "protect_results")["n"]
-    ev = _counts_as_float(results_df, ["events"], "protect_results")["events"]
+    n = _counts_as_float(results_df, ["n"], "protect_results", allow_markers=True)["n"]
+    ev = _counts_as_float(results_df, ["events"], "protect_results", allow_markers=True)["events"]
     marker = _marker(threshold)
-    small_n = (n < threshold).fillna(False).to_numpy(dtype=bool)
-    few_ev = ((ev > 0) & (ev < threshold)).fillna(False).to_numpy(dtype=bool)
+    # cells already shown as "<10" (a second pass over protected results) stay protected
+    small_n = (n < threshold).fillna(False).to_numpy(dtype=bool) | _already_protected(results_df["n"])
+    few_ev = ((ev > 0) & (ev < threshold)).fillna(False).to_numpy(dtype=bool) | _already_protected(results_df["events"])
     blank = small_n | (few_ev if blank_few_events else np.zeros(len(out), dtype=bool))
     for col in ("estimate", "ci_lower", "ci_upper", "p_value"):
         out[col] = pd.to_numeric(out[col], errors="coerce").astype(float)
@@ -385,7 +404,7 @@ def protect_results(
             elif np.isnan(val):
                 res.append(np.nan)
             else:
-                res.append(int(round(val)))
+                res.append(_show_count(val))
         return pd.Series(res, index=out.index, dtype=object)
 
     out["n"] = show(n, small_n)
@@ -394,7 +413,8 @@ def protect_results(
     for i in np.flatnonzero(blank):
         reason = f"n < {threshold}" if small_n[i] else f"events < {threshold}"
         text = f"suppressed: based on fewer than {threshold} people ({reason})"
-        notes[i] = f"{notes[i]}; {text}" if notes[i] else text
+        if "suppressed: based on fewer than" not in notes[i]:
+            notes[i] = f"{notes[i]}; {text}" if notes[i] else text
     out["note"] = notes
     out["suppressed"] = blank
     return out
@@ -425,12 +445,13 @@ def protect_numbers_at_risk(
             count_cols = ["n_risk"]
         else:
             count_cols = [c for c in table.columns if c != "time" and pd.api.types.is_numeric_dtype(table[c])]
-    values = _counts_as_float(table, list(count_cols), "protect_numbers_at_risk")
+    values = _counts_as_float(table, list(count_cols), "protect_numbers_at_risk", allow_markers=True)
     out = table.copy()
     marker = _marker(threshold)
     for c in count_cols:
+        done = _already_protected(table[c])
         out[c] = pd.Series(
-            [None if np.isnan(x) else (marker if 0 < x < threshold else int(round(x))) for x in values[c].to_numpy()],
+            [marker if (d or 0 < x < threshold) else _show_count(x) for x, d in zip(values[c].to_numpy(), done, strict=True)],
             index=out.index,
             dtype=object,
         )

@@ -256,3 +256,22 @@ def test_unprotectable_cell_warns():
     with pytest.warns(UserWarning, match="can be recovered from that total"):
         out = suppress_table(df, "n")
     assert out["n"].tolist() == ["<10", None, None]
+
+
+def test_protection_is_idempotent_and_keeps_non_integer_n():
+    res = make_results(
+        [
+            {"estimand": "prevalence_2y", "estimate": 0.5, "ci_lower": 0.2, "ci_upper": 0.8, "n": 8, "events": 4},
+            {"estimand": "ate", "estimate": 0.1, "ci_lower": 0.0, "ci_upper": 0.2, "n": 123.4, "events": 40},
+        ]
+    )
+    once = protect_results(res)
+    twice = protect_results(once)
+    assert twice["n"].tolist() == ["<10", 123.4]  # a weighted (effective) n is shown as given
+    assert twice["note"].tolist() == once["note"].tolist()
+    assert twice["suppressed"].tolist() == [True, False]
+    # results read back from CSV (all text) are understood as well
+    back = protect_results(once.astype({"n": str, "events": str}))
+    assert back["n"].tolist() == ["<10", 123.4] and back["events"].tolist() == ["<10", 40]
+    nar = protect_numbers_at_risk(protect_numbers_at_risk(pd.DataFrame({"time": [0, 1], "n_risk": [12, 3]})))
+    assert nar["n_risk"].tolist() == [12, "<10"]
