@@ -152,24 +152,27 @@ def propensity_scores(
         ``attrs["method"]`` says whether the unpenalised maximum-likelihood fit
         or (after separation) a lightly ridge-penalised fit was used.
     """
-    import statsmodels.api as sm
+    from statsmodels.discrete.discrete_model import Logit
+    from statsmodels.genmod import families
+    from statsmodels.genmod.generalized_linear_model import GLM
 
     t = (df["group"] == "programme") if treated is None else pd.Series(np.asarray(treated, dtype=bool), index=df.index)
     t = t.astype(bool)
     if t.all() or not t.any():
         raise ValueError("propensity model needs both programme participants and comparison persons")
-    X = sm.add_constant(design_matrix(df, covariates), has_constant="add")
+    X = design_matrix(df, covariates)
+    X.insert(0, "const", 1.0)
     y = t.astype(float).to_numpy()
     method = "logistic regression (maximum likelihood)"
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error")
-            res = sm.Logit(y, X).fit(disp=0, maxiter=200)
+            res = Logit(y, X).fit(disp=0, maxiter=200)
         params = res.params
         if not np.all(np.isfinite(params)) or np.max(np.abs(params.iloc[1:])) > 15:
             raise np.linalg.LinAlgError("quasi-separation")
     except Exception:  # separation or non-convergence: fall back to a ridge fit  # noqa: BLE001
-        res = sm.GLM(y, X, family=sm.families.Binomial()).fit_regularized(alpha=1e-3, L1_wt=0.0)
+        res = GLM(y, X, family=families.Binomial()).fit_regularized(alpha=1e-3, L1_wt=0.0)
         params = pd.Series(res.params, index=X.columns)
         method = "logistic regression, ridge-penalised (alpha=0.001) after (quasi-)separation"
         warnings.warn(

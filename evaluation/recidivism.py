@@ -375,8 +375,10 @@ class RecidivismAnalysis:
         note = self.causal_note_
         if self.n_programme_ < MIN_PARTICIPANTS:
             note = f"WARNING fewer than {MIN_PARTICIPANTS} participants; " + note
+        extra = kw.pop("note", "")
         rec = {"programme_id": self.programme_id, "analysis": "recidivism", "endpoint": endpoint,
-               "causal": bool(self.causal_), "note": note, "headline_eligible": True}
+               "causal": bool(self.causal_), "note": "; ".join(filter(None, [note, extra])),
+               "headline_eligible": True}
         rec.update(kw)
         return rec
 
@@ -495,7 +497,7 @@ class RecidivismAnalysis:
         pk = float(2 * stats.norm.sf(abs(dk) / sek)) if sek > 0 else np.nan
         rows.append(self._base(endpoint, estimand=f"prevalence_{h}d_km", group="difference", estimate=dk,
                                ci_lower=dk - self._z * sek, ci_upper=dk + self._z * sek, p_value=pk,
-                               n=len(e), events=int((e["cnsr"] == 0).sum()),
+                               n=len(e), events=int(y.sum()),
                                method="difference of 1 - Kaplan-Meier, Greenwood SE, Wald interval",
                                headline_eligible=tte_ok, se=sek))
         return rows
@@ -607,7 +609,7 @@ class RecidivismAnalysis:
             rec["method"] += design_note + ("; marginal HR" if self.design != "rct" else "")
             rows.append(rec)
             rows += self._ph_rows(cox, endpoint)
-            rows += self._evalue_rows(rec, endpoint, tte_ok)
+            rows += self._evalue_rows(rec, endpoint, float((e["cnsr"] == 0).mean()))
         except (ValueError, np.linalg.LinAlgError) as exc:
             rows.append(self._base(endpoint, estimand="hazard_ratio", group="difference",
                                    note=f"not estimable: {exc}", headline_eligible=False))
@@ -635,19 +637,20 @@ class RecidivismAnalysis:
         return [self._base(endpoint, estimand="ph_test", group="difference", estimate=float(r["statistic"]),
                            p_value=float(r["p_value"]), method="Grambsch-Therneau test (cox.zph, KM transform), "
                            "chi-square statistic", headline_eligible=False,
-                           note=self._base(endpoint)["note"] + (
-                               "; hazards may not be proportional: read the HR as an average over follow-up"
-                               if r["p_value"] < 0.05 else ""))]
+                           note=("hazards may not be proportional: read the HR as an average over follow-up"
+                                 if r["p_value"] < 0.05 else ""))]
 
-    def _evalue_rows(self, rec, endpoint, tte_ok) -> list[dict]:
+    def _evalue_rows(self, rec, endpoint, share_events) -> list[dict]:
         ev = getattr(sv, "e_value", None)
         if ev is None or not np.isfinite(rec["estimate"]):
             return []
-        v = ev(rec["estimate"], rec["ci_lower"], rec["ci_upper"])
-        return [self._base(endpoint, estimand="e_value", group="difference", estimate=v.get("e_value_estimate",
-                           v.get("estimate")), ci_lower=np.nan, ci_upper=v.get("e_value_ci", v.get("ci")),
-                           method="E-value for the hazard ratio (VanderWeele & Ding 2017); ci_upper holds the "
-                                  "E-value of the interval limit closest to 1",
+        rare = share_events < 0.15
+        v = ev(rec["estimate"], rec["ci_lower"], rec["ci_upper"], rare_outcome=rare)
+        return [self._base(endpoint, estimand="e_value", group="difference", estimate=v["e_value"],
+                           ci_lower=np.nan, ci_upper=v["e_value_ci"],
+                           method="E-value for the hazard ratio (VanderWeele & Ding 2017)"
+                                  + ("" if rare else ", HR converted to RR for a common outcome")
+                                  + "; ci_upper holds the E-value of the interval limit closest to 1",
                            headline_eligible=False)]
 
     def _rmst_rows(self, e, endpoint, tte_ok) -> list[dict]:
@@ -724,7 +727,7 @@ class RecidivismAnalysis:
                                    method=f"Wald test of programme x {label} interaction(s) in a Cox model, "
                                           f"chi-square on {len(k)} df (reference level {ref})",
                                    headline_eligible=False,
-                                   note=self._base("GENERAL")["note"] + "; subgroup results are exploratory"))
+                                   note="subgroup results are exploratory"))
         except (ValueError, np.linalg.LinAlgError) as exc:
             rows.append(self._base("GENERAL", estimand="interaction_test", group=f"by {col}",
                                    note=f"not estimable: {exc}", headline_eligible=False))

@@ -1,0 +1,196 @@
+"""Tests for evaluation.recidivism.RecidivismAnalysis.
+
+Reference values: R survival 3.5 (tests/r/recidivism_reference.R ->
+recidivism_reference.csv) on the analysis data this module builds; hand-worked
+numbers in comments; the simulator's known truth (tests/recidivism_sim.py).
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+import recidivism_sim as rs  # noqa: E402
+
+from evaluation.recidivism import (  # noqa: E402
+    RecidivismAnalysis,
+    rate_per_person_year,
+    wilson_interval,
+)
+from evaluation.results import RESULT_COLUMNS  # noqa: E402
+
+R_DIR = Path(__file__).parent / "r"
+
+
+def _fit(design, data, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return RecidivismAnalysis(design, **kw).fit(data, "P1", data["cutoff_date"])
+
+
+def _row(res, estimand, group, endpoint="GENERAL"):
+    r = res[(res["estimand"] == estimand) & (res["group"] == group) & (res["endpoint"] == endpoint)]
+    assert len(r) == 1, (estimand, group, endpoint, len(r))
+    return r.iloc[0]
+
+
+@pytest.fixture(scope="module")
+def rct():
+    return _fit("rct", rs.simulate(3, n=500, design="rct"), programme_type="mentoring")
+
+
+@pytest.mark.parametrize("weighting", ["matching", "ipw"])
+def test_matched_analysis_agrees_with_r(weighting):
+    ref = pd.read_csv(R_DIR / "recidivism_reference.csv")
+    ref = ref[ref["weighting"] == weighting].set_index("quantity")["value"]
+    a = _fit("matched", rs.simulate(7, n=400, design="observational"), endpoints=("GENERAL",), weighting=weighting)
+    res = a.results_
+    hr = _row(res, "hazard_ratio", "difference")
+    # R: coxph(Surv(time, event) ~ treated, weights = weight, cluster = cluster, ties = "efron");
+    # survival.py matches coxph to ~1e-10, the weights to 1e-12 (CSV rounding): tolerance 1e-6
+    assert hr["estimate"] == pytest.approx(ref["hr"], rel=1e-6)
+    assert hr["ci_lower"] == pytest.approx(ref["hr_lower"], rel=1e-6)
+    assert hr["ci_upper"] == pytest.approx(ref["hr_upper"], rel=1e-6)
+    # R: 1 - summary(survfit(Surv(time, event) ~ treated, weights = weight), times = c(365, 730))$surv
+    for h in (365, 730):
+        for g, lab in (("programme", "programme"), ("comparison", "comparison")):
+            est = _row(res, f"prevalence_{h}d_km", g)["estimate"]
+            assert est == pytest.approx(ref[f"km{h}_{lab}"], abs=1e-9)
+    assert a.n_programme_ > 0 and "subclass" not in res.columns
+
+
+def test_result_shape_and_no_row_level_output(rct):
+    res = rct.results_
+    assert list(res.columns[: len(RESULT_COLUMNS)]) == RESULT_COLUMNS
+    assert "headline_eligible" in res.columns
+    assert (res["analysis"] == "recidivism").all() and (res["programme_id"] == "P1").all()
+    ids = set(rct.dataset_["participant_id"])
+    assert not res.astype(str).isin(ids).any().any()
+    for est in ("prevalence_365d_crude", "prevalence_730d_km", "hazard_ratio", "hazard_ratio_adjusted",
+                "rmst_730d", "rate_ratio", "cases_per_person_year", "ph_test", "e_value"):
+        assert est in set(res["estimand"]), est
+    # every difference estimate has its interval
+    diff = res[(res["group"] == "difference") & res["estimand"].str.match("prevalence|hazard|rmst|rate_ratio")]
+    assert diff[["ci_lower", "ci_upper"]].notna().all().all()
+    assert (diff["ci_lower"] <= diff["estimate"]).all() and (diff["estimate"] <= diff["ci_upper"]).all()
+    assert res["causal"].all()  # randomised
+
+
+def test_crude_prevalence_by_hand(rct):
+    e = rct.dataset_[(rct.dataset_["endpoint"] == "GENERAL") & (rct.dataset_["group"] == "programme")]
+    full = e["origin_date"] + pd.Timedelta(days=365) <= rct.cutoff_date_
+    k = int(((e["cnsr"] == 0) & (e["time"] <= 365))[full].sum())
+    n = int(full.sum())
+    r = _row(rct.results_, "prevalence_365d_crude", "programme")
+    assert r["estimate"] == pytest.approx(k / n) and r["n"] == n and r["events"] == k
+    lo, hi = wilson_interval(k, n)
+    assert (r["ci_lower"], r["ci_upper"]) == pytest.approx((lo, hi))
+
+
+def test_wilson_and_rate_hand_worked():
+    # Wilson score interval, k=10, n=50: R prop.test(10, 50, correct=FALSE)$conf.int = 0.1124375002 0.3303710593
+    assert wilson_interval(10, 50) == pytest.approx((0.1124375002, 0.3303710593), abs=1e-9)
+    # rate: counts 1, 0, 3 over 1, 1, 2 years: r = 4/4 = 1; residuals 0, -1, 1 -> var = 2/16, se = 0.35355;
+    # log-scale CI: 1 * exp(+-1.959964 * 0.353553) = exp(+-0.692952) = 0.500098 .. 1.999610
+    r, lo, hi = rate_per_person_year(np.array([1, 0, 3.0]), np.array([1, 1, 2.0]), np.ones(3))
+    assert r == 1 and lo == pytest.approx(0.500098, abs=1e-6) and hi == pytest.approx(1.999610, abs=1e-6)
+
+
+def test_small_sample_and_few_events_gates():
+    data = rs.simulate(5, n=80, design="rct")
+    a = _fit("rct", data, endpoints=("GENERAL", "VERY_SERIOUS"))
+    assert a.n_programme_ < 60
+    assert any("fewer than 60" in w or "at least 60" in w for w in a.warnings_)
+    assert a.results_["note"].str.contains("WARNING fewer than 60 participants").all()
+    vs = a.results_[(a.results_["endpoint"] == "VERY_SERIOUS") & (a.results_["estimand"] == "hazard_ratio")]
+    ev = int(((a.dataset_["endpoint"] == "VERY_SERIOUS") & (a.dataset_["group"] == "programme")
+              & (a.dataset_["cnsr"] == 0)).sum())
+    assert ev < 30 and not vs["headline_eligible"].any()
+    assert any("VERY_SERIOUS" in w and "fewer than 30" in w for w in a.warnings_)
+
+
+def test_descriptive_is_not_causal():
+    data = rs.simulate(2, n=300, design="rct")
+    a = _fit("descriptive", data, reference_rate=0.35, reference_ci=(0.30, 0.40), endpoints=("GENERAL",))
+    res = a.results_
+    assert not res["causal"].any()
+    assert res["note"].str.contains("not causal").all()
+    assert set(res["group"]) == {"programme", "reference", "difference_vs_reference"}
+    p = _row(res, "prevalence_365d_crude", "programme")["estimate"]
+    d = _row(res, "prevalence_365d_crude", "difference_vs_reference")
+    assert d["estimate"] == pytest.approx(p - 0.35)
+    # SE combines the programme's binomial SE and the reference's (0.40 - 0.30) / (2 * 1.96)
+    n = _row(res, "prevalence_365d_crude", "programme")["n"]
+    se = np.sqrt(p * (1 - p) / n + (0.1 / (2 * 1.959964)) ** 2)
+    assert d["ci_upper"] - d["estimate"] == pytest.approx(1.959964 * se, rel=1e-5)
+    with pytest.raises(ValueError, match="reference_rate"):
+        _fit("descriptive", data)
+
+
+def test_design_errors():
+    data = rs.simulate(2, n=100, design="observational")
+    with pytest.raises(ValueError, match="randomised"):
+        _fit("rct", data)
+    with pytest.raises(ValueError, match="no rows for programme_id"):
+        RecidivismAnalysis("rct").fit(data, "NOPE", data["cutoff_date"])
+    with pytest.raises(ValueError, match="weighting"):
+        RecidivismAnalysis("matched", weighting="psm")
+
+
+def test_subgroups_and_cosa_special(rct):
+    res = rct.results_
+    sub = res[res["group"].str.startswith("subgroup risk_level=")]
+    assert set(sub["group"]) == {"subgroup risk_level=low", "subgroup risk_level=medium",
+                                 "subgroup risk_level=high"}
+    it = _row(res, "interaction_test", "by risk_level")
+    assert 0 <= it["p_value"] <= 1 and "2 df" in it["method"]
+    data = rs.simulate(4, n=300, design="rct")
+    rj = _fit("rct", data, programme_type="restorative_justice", endpoints=("GENERAL",))
+    assert {"subgroup index_offence_category=drugs", "subgroup index_offence_category=other"} <= set(
+        rj.results_["group"])
+    assert "1 df" in _row(rj.results_, "interaction_test", "by index_offence_category")["method"]
+    # COSA: SPECIAL = new sexual offence whatever the index offence
+    cosa = _fit("rct", data, programme_type="cosa", endpoints=("SPECIAL",))
+    ev = data["justice_events"].set_index("event_id")
+    ids = ";".join(cosa.dataset_["source_event_ids"]).split(";")
+    cats = ev.loc[[i for i in ids if i], "offence_category"]
+    assert len(cats) > 0 and (cats == "sexual").all()
+
+
+def test_cumulative_incidence_competing(rct):
+    cif = rct.cif_
+    assert {"endpoint", "group", "cause", "time", "estimate"} <= set(cif.columns)
+    g = cif[(cif["endpoint"] == "GENERAL") & (cif["cause"] == 1)]
+    # the competing-risk CIF never exceeds 1 - KM (which treats deaths as censored)
+    km = rct.results_
+    for grp in ("programme", "comparison"):
+        f = g[(g["group"] == grp) & (g["time"] <= 730)]["estimate"].max()
+        assert f <= _row(km, "prevalence_730d_km", grp)["estimate"] + 1e-12
+
+
+def test_quick_recovery_of_truth():
+    """A handful of seeds: mean estimates near the design's true log HR.
+
+    rct, adjusted Cox -> conditional log HR log(0.7) = -0.357 (the generating value).
+    IPW (ATT), unadjusted weighted Cox -> marginal ATT log HR, computed by
+    rs.marginal_att_log_hr on 200,000 counterfactual participants.
+    Tolerance 0.15: per-seed SE of the log HR is about 0.10-0.13 with n = 600,
+    so the mean of 4 seeds has SE about 0.06; 0.15 is 2.5 SE.
+    """
+    beta = np.log(0.7)
+    est_c, est_m = [], []
+    for seed in range(4):
+        a = _fit("rct", rs.simulate(100 + seed, n=600, design="rct", beta=beta), endpoints=("GENERAL",))
+        est_c.append(np.log(_row(a.results_, "hazard_ratio_adjusted", "difference")["estimate"]))
+        b = _fit("matched", rs.simulate(200 + seed, n=600, design="observational", beta=beta),
+                 endpoints=("GENERAL",), weighting="ipw")
+        est_m.append(np.log(_row(b.results_, "hazard_ratio", "difference")["estimate"]))
+    truth_m = rs.marginal_att_log_hr(beta, n=100_000)
+    assert np.mean(est_c) == pytest.approx(beta, abs=0.15)
+    assert np.mean(est_m) == pytest.approx(truth_m, abs=0.15)
