@@ -429,3 +429,128 @@ def build_index(
     out = qdir / "index.html"
     out.write_text("\n".join(parts), encoding="utf-8")
     return out
+
+
+# --------------------------------------------------------------------------- trends across quarters
+
+TREND_TEXT = {
+    "nl": {
+        "title": "Ontwikkeling over de kwartalen",
+        "one_quarter": "De resultatenopslag bevat pas één kwartaal ({q}); ontwikkelingen zijn zichtbaar vanaf het tweede kwartaal.",
+        "empty": "De resultatenopslag bevat nog geen resultaten.",
+        "summary": "{k} van de {m} maten veranderden tussen {a} en {b} met een interval dat geen verandering uitsluit.",
+        "caveat": ("Dit is een beschrijving, geen effect. Opeenvolgende kwartalen bevatten grotendeels dezelfde mensen; "
+                   "het interval is daarom ruim (conservatief). Bij veel maten zijn enkele 'veranderingen' door toeval te verwachten."),
+        "quarter": "kwartaal",
+    },
+    "en": {
+        "title": "Change across quarters",
+        "one_quarter": "The results store holds only one quarter ({q}); trends become visible from the second quarter on.",
+        "empty": "The results store holds no results yet.",
+        "summary": "{k} of {m} measures changed between {a} and {b} with an interval that excludes no change.",
+        "caveat": ("This is a description, not an effect. Successive quarters contain largely the same people, so the "
+                   "interval is wide (conservative). With many measures, some 'changes' are expected by chance."),
+        "quarter": "quarter",
+    },
+}
+
+
+def _slug(*parts: Any) -> str:
+    s = "_".join(str(p) for p in parts if p not in (None, "") and not (isinstance(p, float) and math.isnan(p)))
+    return re.sub(r"[^A-Za-z0-9]+", "_", s).strip("_").lower()[:80] or "measure"
+
+
+def plot_trends(history: pd.DataFrame, output_dir: str | Path, language: str = "nl",
+                max_figures: int = 24, min_quarters: int = 2) -> list[Path]:
+    """One figure per measure across quarters, with 95% CI bands; PNG and SVG.
+
+    A measure is (analysis, estimand, endpoint); each (programme_id, group)
+    is a line with its interval as a band. Only measures seen in at least
+    ``min_quarters`` quarters are drawn, at most ``max_figures`` of them
+    (sorted by analysis, estimand, endpoint). Returns the PNG paths.
+    """
+    from matplotlib.figure import Figure
+
+    _check_language(language)
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if history.empty:
+        return []
+    quarters = sorted(history["quarter"].unique())
+    pos = {q: i for i, q in enumerate(quarters)}
+    paths = []
+    keys = ["analysis", "estimand", "endpoint"]
+    for key, g in history.groupby(keys, sort=True, dropna=False):
+        if g["quarter"].nunique() < min_quarters:
+            continue
+        if len(paths) >= max_figures:
+            break
+        fig = Figure(figsize=(6.5, 3.6))
+        ax = fig.add_subplot()
+        for (pid, grp), line in g.groupby(["programme_id", "group"], sort=True, dropna=False):
+            line = line.sort_values("quarter")
+            x = line["quarter"].map(pos).to_numpy()
+            ax.plot(x, line["estimate"].to_numpy(dtype=float), marker="o", label=f"{pid} · {grp}")
+            lo, hi = line["ci_lower"].to_numpy(dtype=float), line["ci_upper"].to_numpy(dtype=float)
+            ax.fill_between(x, lo, hi, alpha=0.2)
+        ax.set_xticks(range(len(quarters)), quarters)
+        ax.set_xlabel(TREND_TEXT[language]["quarter"])
+        endpoint = f" ({key[2]})" if key[2] else ""
+        ax.set_title(f"{key[0]}: {key[1]}{endpoint}", fontsize=10)
+        if is_ratio := bool(re.search(r"ratio", str(key[1]))):
+            ax.axhline(1.0, color="grey", lw=0.8, ls="--")
+        if not is_ratio and str(key[1]).startswith(("difference", "risk_difference", "rmst_difference")):
+            ax.axhline(0.0, color="grey", lw=0.8, ls="--")
+        ax.legend(fontsize=7, loc="best")
+        fig.tight_layout()
+        stem = "trend_" + _slug(*key)
+        fig.savefig(out / f"{stem}.png", dpi=110, metadata={"Software": None})
+        fig.savefig(out / f"{stem}.svg", metadata={"Date": None})
+        paths.append(out / f"{stem}.png")
+    return paths
+
+
+def trend_headline(history: pd.DataFrame, changes: pd.DataFrame, language: str = "nl") -> dict[str, Any]:
+    """``headline.json`` content for the trends notebook."""
+    t = TREND_TEXT[_check_language(language)]
+    if history.empty:
+        return {"status": "not_estimable", "title": t["title"], "sentences": [t["empty"]]}
+    quarters = sorted(history["quarter"].unique())
+    if len(quarters) < 2 or changes.empty:
+        return {"status": "not_estimable", "title": t["title"], "sentences": [t["one_quarter"].format(q=quarters[-1])]}
+    ratio = changes["estimand"].str.contains("ratio")
+    no_change = ratio.map({True: 1.0, False: 0.0})
+    moved = ((changes["ci_lower"] > no_change) | (changes["ci_upper"] < no_change)).sum()
+    a, b = changes["quarter_from"].iloc[0], changes["quarter_to"].iloc[0]
+    return {"status": "ok", "title": t["title"],
+            "sentences": [t["summary"].format(k=int(moved), m=len(changes), a=a, b=b), t["caveat"]]}
+
+
+def write_trend_outputs(output_dir: str | Path, history: pd.DataFrame, changes: pd.DataFrame,
+                        language: str = "nl") -> dict[str, Path]:
+    """Write the trends notebook's ``results.csv``, ``headline.json`` and ``trend_table.csv``.
+
+    ``trend_table.csv`` is the store's aggregate estimates per quarter (no
+    per-person rows); ``results.csv`` holds the quarter-on-quarter changes.
+    """
+    from evaluation.results import RESULT_COLUMNS
+
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    changes[RESULT_COLUMNS].to_csv(out / "results.csv", index=False)
+    cols = ["quarter", "programme_id", "analysis", "estimand", "endpoint", "group",
+            "estimate", "ci_lower", "ci_upper", "n", "causal"]
+    history[cols].to_csv(out / "trend_table.csv", index=False)
+    (out / "headline.json").write_text(json.dumps(trend_headline(history, changes, language), ensure_ascii=False),
+                                       encoding="utf-8")
+    return {"results": out / "results.csv", "headline": out / "headline.json", "table": out / "trend_table.csv"}
+
+
+def show_figures(paths: Sequence[str | Path]) -> None:
+    """Display saved PNG figures in a notebook (no-op outside IPython)."""
+    try:
+        from IPython.display import Image, display
+    except ImportError:  # pragma: no cover
+        return
+    for p in paths:
+        display(Image(filename=str(p)))
