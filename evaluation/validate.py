@@ -151,6 +151,16 @@ def _msg(key: str, **kw: Any) -> tuple[str, str]:
     return en.format(**kw), nl.format(**kw)
 
 
+def _arrow(s: pd.Series) -> pd.Series:
+    """Text as a pyarrow-backed string Series (vectorised string kernels)."""
+    return s.astype("string[pyarrow]")
+
+
+def _mask(x: pd.Series) -> np.ndarray:
+    """Nullable boolean -> NumPy bool (NA -> False)."""
+    return x.fillna(False).to_numpy(dtype=bool)
+
+
 def normalise_column_name(name: str) -> str:
     """Lower-case and remove spaces, dots, dashes and underscores (identifier matching)."""
     return re.sub(r"[\s.\-_]", "", str(name)).lower()
@@ -162,8 +172,8 @@ def bsn_like(values: pd.Series) -> np.ndarray:
     The 11-check: ``9*d1 + 8*d2 + ... + 2*d8 - 1*d9`` is divisible by 11 (and
     the number is not 000000000). Vectorised over the digits.
     """
-    s = values.astype(str).str.strip()
-    nine = s.str.fullmatch(r"\d{9}").fillna(False).to_numpy(dtype=bool)
+    s = _arrow(values).str.strip()
+    nine = _mask(s.str.fullmatch(r"\d{9}"))
     out = np.zeros(len(s), dtype=bool)
     if nine.any():
         digits = np.frombuffer("".join(s[nine].tolist()).encode("ascii"), dtype=np.uint8)
@@ -444,27 +454,28 @@ def parse_column(
     docs/ARCHITECTURE.md, missing for missing or bad cells), the mask of
     missing cells and the mask of non-missing cells that are not of the type.
     """
-    s = text.astype(str).str.strip()
-    missing = s.isin(missing_values).to_numpy() | (s == "").to_numpy()
+    sa = _arrow(text).str.strip()
+    missing = _mask(sa.isin(missing_values)) | _mask(sa == "")
     present = ~missing
-    n = len(s)
+    n = len(sa)
     bad = np.zeros(n, dtype=bool)
-    idx = s.index
+    idx = sa.index
+    s = sa.astype(object)
     if ftype == "string" or ftype not in _TYPE_NAMES:
-        typed = s.astype(object).where(present, None)
+        typed = s.where(present, None)
         return typed, missing, bad
     if ftype == "integer":
-        ok = present & s.str.fullmatch(_INT_RE).to_numpy(dtype=bool)
+        ok = present & _mask(sa.str.fullmatch(_INT_RE))
         vals = np.zeros(n, dtype=np.int64)
         if ok.any():
             vals[ok] = s[ok].to_numpy(dtype=object).astype(np.int64)
         typed = pd.Series(pd.arrays.IntegerArray(vals, ~ok), index=idx)
         bad = present & ~ok
     elif ftype == "number":
-        ok = present & s.str.fullmatch(_NUM_RE).to_numpy(dtype=bool)
+        ok = present & _mask(sa.str.fullmatch(_NUM_RE))
         t = s
         if decimal_comma:
-            comma = present & ~ok & s.str.fullmatch(_NUM_COMMA_RE).to_numpy(dtype=bool)
+            comma = present & ~ok & _mask(sa.str.fullmatch(_NUM_COMMA_RE))
             if comma.any():
                 t = s.copy()
                 t[comma] = s[comma].str.replace(",", ".", regex=False)
@@ -489,7 +500,7 @@ def parse_column(
             if not todo.any():
                 break
             gate = _DATE_GATE.get(fmt)
-            cand = todo & (s.str.fullmatch(gate).to_numpy(dtype=bool) if gate else True)
+            cand = todo & (_mask(sa.str.fullmatch(gate)) if gate else True)
             if not cand.any():
                 continue
             parsed = pd.to_datetime(s[cand], format=fmt, errors="coerce")
@@ -562,11 +573,10 @@ def _check_columns(name: str, raw: RawTable, res: Resource, contract: Contract, 
             issues.table(name, col, "identifier_column", "error", _msg("identifier_column", field=col))
             blocked = blocked or "identifier_column"
             continue
-        s = raw.data[col]
-        stripped = s.str.strip()
-        filled = ~(stripped.isin(missing_values) | (stripped == ""))
+        stripped = _arrow(raw.data[col]).str.strip()
+        filled = ~(_mask(stripped.isin(missing_values)) | _mask(stripped == ""))
         m = int(filled.sum())
-        if m:
+        if m and _mask(stripped.str.len() == 9).any():
             n = int(bsn_like(stripped[filled]).sum())
             if n > m / 2:
                 issues.table(name, col, "identifier_column", "error", _msg("identifier_bsn", field=col, n=n, m=m))
@@ -615,8 +625,8 @@ def _type_and_check_fields(
             issues.rows(name, data, viol, fname, "enum", "error", _msg("enum", field=fname, allowed=", ".join(allowed)))
         if "pattern" in cons and ftype == "string":
             pat = cons["pattern"]
-            matched = tv.where(valid, "").astype(str).str.fullmatch(pat.removeprefix("^").removesuffix("$"))
-            viol = valid & ~matched.to_numpy(dtype=bool)
+            matched = _arrow(tv.where(valid, "")).str.fullmatch(pat.removeprefix("^").removesuffix("$"))
+            viol = valid & ~_mask(matched)
             issues.rows(name, data, viol, fname, "pattern", "error", _msg("pattern", field=fname))
         for key, op in (("minimum", np.less), ("maximum", np.greater)):
             if key in cons and ftype in {"integer", "number", "date"}:
@@ -775,7 +785,8 @@ def _apply_rules(
             d = pd.DataFrame({"k": t[k], "s": t[s_], "e": t[e_].where(t[e_].notna(), cutoff)})
             d["pos"] = np.arange(len(d))
             d = d.dropna(subset=["k", "s"]).sort_values(["k", "s", "pos"], kind="mergesort")
-            prev_end = d.groupby("k", sort=False)["e"].transform(lambda x: x.cummax().shift(1))
+            d["cummax_end"] = d.groupby("k", sort=False)["e"].cummax()
+            prev_end = d.groupby("k", sort=False)["cummax_end"].shift(1)
             over = (d["s"] < prev_end).fillna(False).to_numpy(dtype=bool)
             viol = np.zeros(len(t), dtype=bool)
             viol[d["pos"].to_numpy()[over]] = True
