@@ -1,0 +1,102 @@
+"""Tests of the report step (evaluation.report): wording, numbers, clean HTML, the index page."""
+
+from __future__ import annotations
+
+import json
+
+import nbformat
+import pandas as pd
+import pytest
+
+from evaluation import report
+from evaluation.results import make_results
+
+
+def test_format_number_dutch_and_english():
+    assert report.format_number(0.2345, "nl") == "0,23"
+    assert report.format_number(0.2345, "en") == "0.23"
+    assert report.format_number(120.0, "nl") == "120"
+    assert report.format_number(float("nan"), "nl") == ""
+    assert report.format_number(None, "en") == ""
+    with pytest.raises(ValueError, match="language must be one of"):
+        report.format_number(1, "de")
+
+
+def test_sanitize_error_hides_paths_and_traceback():
+    msg = report.sanitize_error(
+        "FileNotFoundError", "[Errno 2] No such file: '/srv/secret/intake/participants.csv'",
+        {"/srv/secret/intake": "<intake>"})
+    assert msg == "FileNotFoundError: [Errno 2] No such file: '<intake>/participants.csv'"
+    assert report.sanitize_error("KeyError", "/home/u/x/y.py failed") == "KeyError: y.py failed"
+    assert len(report.sanitize_error("E", "x" * 1000)) == len("E: ") + 300
+
+
+def _failed_notebook():
+    nb = nbformat.v4.new_notebook()
+    marker = nbformat.v4.new_markdown_cell("<span style='color:red'>An Exception was encountered at 'In [2]'.</span>")
+    marker.metadata["tags"] = ["papermill-error-cell-tag"]
+    code = nbformat.v4.new_code_cell("secret_code_line = 1\nraise ValueError('bad')")
+    code.outputs = [
+        nbformat.v4.new_output("stream", name="stderr", text=(
+            "/opt/venv/lib/python3.12/site-packages/evaluation/recidivism.py:88: UserWarning: fewer than 60 participants\n"
+            "  warnings.warn(msg)\n")),
+        nbformat.v4.new_output("error", ename="ValueError", evalue="bad value in /data/intake/x.csv",
+                               traceback=["Traceback (most recent call last)", "  File /opt/x.py, line 3"]),
+    ]
+    nb.cells = [marker, nbformat.v4.new_markdown_cell("# Title for readers"), code]
+    return nb
+
+
+def test_clean_notebook_keeps_warnings_and_error_line_only():
+    clean = report.clean_notebook_for_report(_failed_notebook())
+    assert len(clean.cells) == 2  # papermill's red marker cell removed
+    outs = clean.cells[1].outputs
+    assert [o["text"] for o in outs] == ["UserWarning: fewer than 60 participants\n", "ValueError: bad value in x.csv\n"]
+
+
+def test_render_html_without_code_or_traceback(tmp_path):
+    src = tmp_path / "nb.ipynb"
+    nbformat.write(_failed_notebook(), str(src))
+    out = report.render_html(src, tmp_path / "r.html", language="en")
+    body = out.read_text(encoding="utf-8")
+    assert "Title for readers" in body and "ValueError: bad value in x.csv" in body
+    assert "secret_code_line" not in body and "Traceback" not in body and "/opt/venv" not in body
+    assert "An Exception was encountered" not in body
+    assert '<html lang="en"' in body
+
+
+def test_index_page_english_with_failure_and_escaping(tmp_path):
+    ok = tmp_path / "P1" / "recidivism"
+    ok.mkdir(parents=True)
+    make_results([{"programme_id": "P1", "analysis": "recidivism", "estimand": "hazard_ratio", "endpoint": "GENERAL",
+                   "group": "difference", "estimate": 0.5, "ci_lower": 0.25, "ci_upper": 1.0, "n": 100,
+                   "causal": True}]).to_csv(ok / "results.csv", index=False)
+    (ok / "headline.json").write_text(json.dumps({"status": "warning", "title": "Reoffending <b>",
+                                                  "sentences": ["Few participants: read with care."]}))
+    (ok / "km.png").write_bytes(b"\x89PNG")
+    (ok / "km.svg").write_text("<svg/>")
+    (ok / "report.html").write_text("<html></html>")
+    jobs = [
+        {"programme_id": "P1", "notebook": "recidivism", "title": "Reoffending", "folder": "P1/recidivism",
+         "status": "ok", "error": ""},
+        {"programme_id": "all", "notebook": "synthesis", "title": "Synthesis", "folder": "all/synthesis",
+         "status": "failed", "error": "ValueError: deliberate"},
+    ]
+    index = report.build_index(tmp_path, "2026Q3", jobs, language="en", cutoff_date="2026-08-15",
+                               cutoff_source="extract", run_id="r1", programme_names={"P1": "Mentor <Noord>"})
+    body = index.read_text(encoding="utf-8")
+    assert "<html lang='en'>" in body
+    assert "Reoffending &lt;b&gt;" in body and "Mentor &lt;Noord&gt;" in body  # escaped
+    assert "0.50" in body and "0.25 – 1" in body  # estimate and its 95% CI
+    assert "[failed]" in body and "ValueError: deliberate" in body
+    assert "the extract&#x27;s cutoff date" in body or "the extract's cutoff date" in body
+    assert "P1/recidivism/report.html" in body and "P1/recidivism/km.svg" in body
+    assert body.index("All programmes together") < body.index("Programme Mentor")  # "all" first
+    assert "caution" in body  # headline status warning
+    nl = report.build_index(tmp_path, "2026Q3", jobs, language="nl").read_text(encoding="utf-8")
+    assert "0,50" in nl and "mislukt" in nl and "ja" in nl
+
+
+def test_trend_headline_wording():
+    empty = pd.DataFrame(columns=["quarter"])
+    assert report.trend_headline(empty, pd.DataFrame(), "nl")["status"] == "not_estimable"
