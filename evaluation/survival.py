@@ -212,22 +212,30 @@ class KaplanMeier:
 
     Notes
     -----
-    Greenwood: Var(log S(t)) = sum_{t_j <= t} d_j / (n_j (n_j - d_j)), with
-    weighted d_j and n_j when weights are given (identical to R ``survfit``
-    with ``weights=``; for inverse-probability weights this treats the weights
-    as frequencies and ignores the estimation of the weights).
+    Greenwood (``variance="greenwood"``, default): Var(log S(t)) =
+    sum_{t_j <= t} d_j / (n_j (n_j - d_j)), with weighted d_j and n_j when
+    weights are given (R ``survfit(weights=, robust=FALSE)``; for
+    inverse-probability weights this treats the weights as frequencies).
+    Robust (``variance="robust"``): infinitesimal jackknife over rows or
+    clusters, R ``survfit(weights=, robust=TRUE)`` (R's default for
+    non-integer weights); better for IPW and matched or repeated rows, but
+    still ignores the estimation of the weights.
 
     References
     ----------
     Kaplan & Meier (1958); Greenwood M (1926); Therneau & Grambsch (2000), ch. 2.
     """
 
-    def __init__(self, conf_level: float = 0.95, conf_type: str = "log-log"):
+    def __init__(self, conf_level: float = 0.95, conf_type: str = "log-log",
+                 variance: str = "greenwood"):
         if conf_type not in _CONF_TYPES:
             raise ValueError(f"conf_type: {conf_type!r} is not one of {_CONF_TYPES}")
+        if variance not in ("greenwood", "robust"):
+            raise ValueError(f"variance: {variance!r} is not 'greenwood' or 'robust'")
         self._z = _z(conf_level)
         self.conf_level = conf_level
         self.conf_type = conf_type
+        self.variance = variance
 
     def fit(
         self,
@@ -236,6 +244,7 @@ class KaplanMeier:
         weights: Any = None,
         entry: Any = None,
         label: str = "all",
+        cluster: Any = None,
     ) -> KaplanMeier:
         """Fit the curve; returns ``self``.
 
@@ -251,6 +260,9 @@ class KaplanMeier:
             Left-truncation (delayed entry) times, each < its duration.
         label : str
             Name kept in ``self.label``.
+        cluster : array-like, optional
+            Cluster (e.g. person or matched set) for the robust variance;
+            only used with ``variance="robust"`` (default: each row its own).
         """
         t, index = _check_durations(durations)
         d = _check_events(events, len(t), index)
@@ -267,11 +279,25 @@ class KaplanMeier:
         with np.errstate(divide="ignore", invalid="ignore"):
             surv = np.cumprod(1.0 - np.where(n_risk > 0, n_event / n_risk, 0.0))
             hh = np.where(n_risk > n_event, n_event / (n_risk * (n_risk - n_event)), 0.0)
-        # R: once S reaches 0 (all at risk had the event) its SE and CI are NA
-        se_log = np.where(surv > 0, np.sqrt(np.cumsum(hh)), np.nan)
-        lo, hi = _survival_ci(surv, se_log, self._z, self.conf_type)
         self._hh = hh
-        self._t, self._e, self._w = t, e, w
+        self._t, self._e, self._w, self._d = t, e, w, d
+        self._times, self._n_risk, self._n_event = times, n_risk, n_event
+        self._cluster = None
+        if cluster is not None:
+            cl = pd.Series(np.asarray(cluster))
+            if len(cl) != len(t):
+                raise ValueError(f"cluster: has {len(cl)} values, expected {len(t)}")
+            bad = cl.isna().to_numpy()
+            if bad.any():
+                raise ValueError(f"cluster: missing value at row {_first_bad(bad, index)!r}")
+            self._cluster = pd.factorize(cl)[0]
+        if self.variance == "robust":
+            se_log = self._robust_se_log(surv)
+        else:
+            se_log = np.sqrt(np.cumsum(hh))
+        # R: once S reaches 0 (all at risk had the event) its SE and CI are NA
+        se_log = np.where(surv > 0, se_log, np.nan)
+        lo, hi = _survival_ci(surv, se_log, self._z, self.conf_type)
         self.table_ = pd.DataFrame(
             {
                 "time": times,
@@ -290,6 +316,58 @@ class KaplanMeier:
                 stacklevel=2,
             )
         return self
+
+    def _row_terms(self):
+        """Per row: H(e_i) index terms for the influence of w_i on log S."""
+        times, hh = self._times, self._hh
+        with np.errstate(divide="ignore"):
+            gap = self._n_risk - self._n_event
+            inv_gap = np.where(gap > 0, 1 / np.where(gap > 0, gap, 1), 0.0)
+        pos = np.searchsorted(times, self._t)  # row's own time index
+        a = self._d * inv_gap[pos]
+        # H(s) = sum_{t_l <= s} hh_l; index of entry: number of times <= e_i
+        H = np.concatenate([[0.0], np.cumsum(hh)])
+        k_e = np.searchsorted(times, self._e, "right")
+        return pos, a, H, k_e
+
+    def _robust_se_log(self, surv: np.ndarray, chunk: int = 256) -> np.ndarray:
+        """Infinitesimal-jackknife SE of log S(t) at each table time.
+
+        Influence of row i (scaled by its weight) on log S(t):
+        w_i [ (H(min(t, t_i)) - H(e_i))_+ - delta_i 1{t_i <= t} / (n_i - d_i) ],
+        summed within clusters; var = sum over clusters of the square
+        (R ``survfit(..., robust=TRUE)``). Cost O(n x times), in chunks.
+        """
+        pos, a, H, k_e = self._row_terms()
+        w = self._w
+        m = len(self._times)
+        if self._cluster is not None:
+            order = np.argsort(self._cluster, kind="stable")
+            starts = np.flatnonzero(np.r_[True, np.diff(self._cluster[order]) != 0])
+        out = np.empty(m)
+        for j0 in range(0, m, chunk):
+            js = np.arange(j0, min(m, j0 + chunk))
+            upto = np.minimum(js[None, :], pos[:, None])  # index of min(t, t_i)
+            inf = np.maximum(H[upto + 1] - H[k_e][:, None], 0.0)
+            inf = inf - (a[:, None] * (pos[:, None] <= js[None, :]))
+            inf *= w[:, None]
+            if self._cluster is not None:
+                inf = np.add.reduceat(inf[order], starts, axis=0)
+            out[js] = np.sqrt(np.sum(inf**2, axis=0))
+        return out
+
+    def _rmst_influence(self, tau: float, rect_tail: np.ndarray, keep: np.ndarray) -> np.ndarray:
+        """Per-row (weighted) influence of w_i on RMST(tau); see :meth:`rmst`."""
+        pos, a, _, k_e = self._row_terms()
+        m = len(self._times)
+        A = np.zeros(m)  # area under S from t_j to tau (0 beyond tau)
+        A[keep] = rect_tail
+        hhA = np.concatenate([[0.0], np.cumsum(self._hh * A)])
+        inside = self._t <= tau
+        k_t = np.searchsorted(self._times, np.minimum(self._t, tau), "right")
+        k_e = np.minimum(k_e, k_t)
+        infl = (hhA[k_t] - hhA[k_e]) - np.where(inside, a * A[pos], 0.0)
+        return self._w * infl
 
     @staticmethod
     def _at_risk(t: np.ndarray, e: np.ndarray, w: np.ndarray, at: np.ndarray) -> np.ndarray:
@@ -333,11 +411,16 @@ class KaplanMeier:
 
         Estimand: RMST(tau) = E[min(T, tau)] = integral_0^tau S(u) du.
         Estimate: the area under the Kaplan-Meier step function from 0 to
-        ``tau``. Variance as R ``print(survfit(...), rmean=tau)``:
-        sum_{t_j <= tau} A_j^2 d_j / (n_j (n_j - d_j)), where A_j is the area
-        under the curve from t_j to tau (Klein & Moeschberger 2003, 4.5).
-        With weights the same formula uses weighted counts (R's value; it
-        treats weights as frequencies). If ``tau`` exceeds the largest observed
+        ``tau``. Variance (``variance="greenwood"``) as R
+        ``print(survfit(...), rmean=tau)``: sum_{t_j <= tau} A_j^2 d_j /
+        (n_j (n_j - d_j)), where A_j is the area under the curve from t_j to
+        tau (Klein & Moeschberger 2003, 4.5). With weights the same formula
+        uses weighted counts (R's value; it treats weights as frequencies).
+        With ``variance="robust"`` (recommended for IPW and for clustered
+        rows): infinitesimal-jackknife variance, the sum over clusters of the
+        squared summed weighted influences sum_j (t_{j+1} - t_j) S(t_j)
+        IF_i(log S(t_j)) (as R ``survfit(..., robust=TRUE, influence=TRUE)``;
+        weights still treated as fixed). If ``tau`` exceeds the largest observed
         time the curve is carried forward flat, as R does, with a warning.
 
         Returns
@@ -362,7 +445,14 @@ class KaplanMeier:
         rect = np.diff(np.concatenate([[0.0], tt])) * ss
         est = float(rect.sum())
         tail = np.cumsum(rect[::-1])[::-1][1:]  # area from t_j to tau, j = 1..m
-        var = float(np.sum(tail**2 * self._hh[keep]))
+        if self.variance == "robust":
+            infl = self._rmst_influence(tau, tail, keep)
+            self._last_rmst_influence = infl  # per row, used by rmst_difference
+            if self._cluster is not None:
+                infl = np.bincount(self._cluster, weights=infl)
+            var = float(np.sum(infl**2))
+        else:
+            var = float(np.sum(tail**2 * self._hh[keep]))
         se = math.sqrt(var)
         return {
             "tau": tau,
@@ -443,6 +533,8 @@ def rmst_difference(
     control: str = "comparison",
     weights: Any = None,
     conf_level: float = 0.95,
+    variance: str | None = None,
+    cluster: Any = None,
     **fixed: Any,
 ) -> pd.DataFrame:
     """Restricted mean survival time per group and their difference.
@@ -453,9 +545,15 @@ def rmst_difference(
     groups are independent, so SE(diff) = sqrt(var_1 + var_0), with a Wald
     interval and two-sided p-value (Royston & Parmar 2013).
 
-    With ``weights`` (e.g. IPW) the per-group variance uses weighted counts,
-    which treats weights as frequencies and ignores that they were estimated;
-    the note column says so. The comparison is *not* causal by itself:
+    ``variance``: "greenwood" (R's rmean variance; default without weights
+    and clusters) or "robust" (infinitesimal jackknife, default with weights
+    or ``cluster``). With ``cluster`` (e.g. matched sets spanning both
+    groups) the robust variance of the difference is the sum over clusters of
+    (summed influence on RMST_treated - summed influence on RMST_control)^2,
+    so the correlation within matched sets is accounted for; without
+    clusters it reduces to var_1 + var_0. Estimated weights (IPW) are
+    treated as fixed, which is usually conservative for the ATE (Austin
+    2016); the note column says so. The comparison is *not* causal by itself:
     ``causal`` is False unless the caller passes ``causal=True`` in ``fixed``
     for a randomised or adequately adjusted design.
 
@@ -471,17 +569,41 @@ def rmst_difference(
     d = _check_events(events, len(t), index)
     w = _check_weights(weights, len(t), index)
     z = _z(conf_level)
+    if variance is None:
+        variance = "robust" if (weights is not None or cluster is not None) else "greenwood"
+    if variance not in ("greenwood", "robust"):
+        raise ValueError(f"variance: {variance!r} is not 'greenwood' or 'robust'")
+    if cluster is not None and variance != "robust":
+        raise ValueError("cluster: clustered rows need variance='robust'")
+    cl = None
+    if cluster is not None:
+        cs = pd.Series(np.asarray(cluster))
+        if len(cs) != len(t):
+            raise ValueError(f"cluster: has {len(cs)} values, expected {len(t)}")
+        bad = cs.isna().to_numpy()
+        if bad.any():
+            raise ValueError(f"cluster: missing value at row {_first_bad(bad, index)!r}")
+        cl = pd.factorize(cs)[0]
     found = set(pd.unique(g))
     for lab, arg in ((treated, "treated"), (control, "control")):
         if lab not in found:
             raise ValueError(f"groups: no rows with label {lab!r} ({arg}); found {sorted(found)}")
     fits = {}
-    for lab in (treated, control):
+    infl = np.zeros(len(t))
+    for sign, lab in ((1.0, treated), (-1.0, control)):
         m = g == lab
-        km = KaplanMeier(conf_level).fit(t[m], d[m], w[m], label=str(lab))
+        km = KaplanMeier(conf_level, variance=variance).fit(
+            t[m], d[m], w[m], label=str(lab), cluster=None if cl is None else cl[m])
         fits[lab] = (km.rmst(tau), int(m.sum()), int(d[m].sum()))
-    method = f"RMST to {tau:g} days, Kaplan-Meier area, variance as R survfit rmean"
-    note = "" if weights is None else "weighted: variance treats weights as frequencies"
+        if variance == "robust":
+            infl[m] = sign * km._last_rmst_influence
+    if variance == "robust":
+        method = f"RMST to {tau:g} days, Kaplan-Meier area, robust (jackknife) variance"
+    else:
+        method = f"RMST to {tau:g} days, Kaplan-Meier area, variance as R survfit rmean"
+    if cl is not None:
+        method += " clustered"
+    note = "" if weights is None else "weighted: weights treated as fixed (not re-estimated)"
     small = [lab for lab in fits if fits[lab][2] < 10]
     if small:
         note = "; ".join(filter(None, [note, f"fewer than 10 events in {', '.join(small)}"]))
@@ -498,7 +620,10 @@ def rmst_difference(
                      "ci_upper": r["ci_upper"], "p_value": np.nan, "n": n, "events": ev})
     r1, r0 = fits[treated][0], fits[control][0]
     diff = r1["estimate"] - r0["estimate"]
-    se = math.sqrt(r1["se"] ** 2 + r0["se"] ** 2)
+    if cl is not None:
+        se = math.sqrt(float(np.sum(np.bincount(cl, weights=infl) ** 2)))
+    else:
+        se = math.sqrt(r1["se"] ** 2 + r0["se"] ** 2)
     p = float(2 * stats.norm.sf(abs(diff) / se)) if se > 0 else np.nan
     rows.append({**base, "group": "difference", "estimate": diff, "ci_lower": diff - z * se,
                  "ci_upper": diff + z * se, "p_value": p,
