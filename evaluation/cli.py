@@ -1,8 +1,8 @@
 """Command-line interface: ``evaluation SUBCOMMAND ...`` (also ``python -m evaluation``).
 
 Each subcommand lives in the module that does the work; that module offers
-``configure_parser(parser)`` and ``main(args) -> int``. Modules are imported
-only when their subcommand runs, so ``--help`` stays fast.
+``configure_parser(parser)`` and ``main(args) -> int``; this module only
+registers them, so each subcommand's options are defined next to its code.
 """
 
 from __future__ import annotations
