@@ -179,7 +179,7 @@ def pseudonym(value: str, entity: str, key: bytes) -> str:
     with the prefix of :data:`ENTITY_PREFIX` (``X`` for other entities).
     """
     msg = f"{entity}:{str(value).strip()}".encode()
-    digest = hmac.new(key, msg, hashlib.sha256).hexdigest()[:PSEUDONYM_HEX_CHARS]
+    digest = hmac.digest(key, msg, "sha256").hex()[:PSEUDONYM_HEX_CHARS]
     return f"{ENTITY_PREFIX.get(entity, 'X')}-{digest}"
 
 
@@ -344,23 +344,19 @@ def pseudonymise_tables(
         for col, entity in id_entities(table).items():
             if col not in df.columns:
                 continue
-            has = present(df[col])
+            stripped = df[col].astype(str).str.strip()
+            has = ~stripped.isin(missing_tokens)
             reverse = seen.setdefault(entity, {})
-            new_vals = []
-            for val, ok in zip(df[col].tolist(), has.tolist(), strict=True):
-                if not ok:
-                    new_vals.append(val)
-                    continue
-                v = str(val).strip()
+            mapping = {}
+            for v in pd.unique(stripped[has]):
                 ps = pseudonym(v, entity, key)
-                prior = reverse.setdefault(ps, v)
-                if prior != v:
+                if reverse.setdefault(ps, v) != v:
                     raise ValueError(
                         f"{where}: pseudonym collision for entity {entity!r} in column {col!r}; "
                         "increase PSEUDONYM_HEX_CHARS"
                     )
-                new_vals.append(ps)
-            df[col] = new_vals
+                mapping[v] = ps
+            df[col] = stripped.map(mapping).where(has, df[col])
             report.append({"table": table, "column": col, "action": "pseudonymised", "count": int(has.sum())})
         out[table] = df
     return out, pd.DataFrame(report, columns=["table", "column", "action", "count"])
