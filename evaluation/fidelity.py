@@ -745,3 +745,83 @@ def plot_fidelity(table: pd.DataFrame, title: str = "", xlabel: str = "observed 
     ax.legend(fontsize=8, frameon=False, loc="lower left")
     fig.tight_layout()
     return fig
+
+
+# --------------------------------------------------------------------------------------
+# report
+# --------------------------------------------------------------------------------------
+
+_TEXT = {
+    "en": {
+        "title": "Implementation fidelity: delivered as described?",
+        "summary": "Of {k} indicators with a target and enough data, {m} meet the programme's own target.",
+        "worst": "Furthest below target: {ind} in {pid} ({obs}% observed against a target of {tgt}%).",
+        "tidier": "Programme descriptions cover on average {p}% of the 12 TIDieR items.",
+        "none": "No fidelity indicator could be computed for this selection.",
+        "xlabel": "observed share (95% CI); red mark = target",
+        "figure": "Fidelity indicators against the programme's own targets",
+    },
+    "nl": {
+        "title": "Programma-integriteit: uitgevoerd zoals beschreven?",
+        "summary": "Van de {k} indicatoren met een doel en voldoende gegevens halen er {m} het eigen doel van het programma.",
+        "worst": "Het verst onder het doel: {ind} bij {pid} ({obs}% gemeten tegen een doel van {tgt}%).",
+        "tidier": "De programmabeschrijvingen dekken gemiddeld {p}% van de 12 TIDieR-items.",
+        "none": "Voor deze selectie kon geen enkele integriteitsindicator worden berekend.",
+        "xlabel": "gemeten aandeel (95%-BI); rode streep = doel",
+        "figure": "Integriteitsindicatoren tegen de eigen doelen van het programma",
+    },
+}
+
+
+def fidelity_headline(table: pd.DataFrame, language: str = "nl", threshold: int = 10) -> dict[str, Any]:
+    """``headline.json`` content: how many indicators meet their target, the largest shortfall, TIDieR coverage.
+
+    Only indicators with ``n >= threshold`` count (smaller ones are suppressed in
+    the published table). Status ``warning`` when any counted indicator's 95% CI
+    lies entirely below its target.
+    """
+    if language not in _TEXT:
+        raise ValueError(f"language must be 'nl' or 'en', got {language!r}")
+    tx = _TEXT[language]
+    t = table.loc[table["target"].notna() & table["observed"].notna() & (table["n"] >= threshold)
+                  & (table["indicator"] != "tidier_complete")]
+    if not len(table):
+        return {"status": "not_estimable", "title": tx["title"], "sentences": [tx["none"]]}
+    sentences = []
+    status = "ok"
+    if len(t):
+        meets = t["meets_target"].astype(bool)
+        sentences.append(tx["summary"].format(k=len(t), m=int(meets.sum())))
+        shares = t.loc[t["unit"] == "share"]
+        if len(shares):
+            gap = shares["target"] - shares["observed"]
+            w = shares.loc[gap.idxmax()]
+            if gap.max() > 0:
+                sentences.append(tx["worst"].format(ind=w["indicator"], pid=w["programme_id"],
+                                                    obs=round(100 * w["observed"]), tgt=round(100 * w["target"])))
+            below = (shares["ci_upper"] < shares["target"]).any()
+            if below:
+                status = "warning"
+    tid = table.loc[table["indicator"] == "tidier_complete", "observed"]
+    if len(tid):
+        sentences.append(tx["tidier"].format(p=round(100 * tid.mean())))
+    return {"status": status, "title": tx["title"], "sentences": sentences}
+
+
+def fidelity_outputs(table: pd.DataFrame, output_dir: Any, language: str = "nl", threshold: int = 10) -> dict[str, Any]:
+    """Write results.csv, headline.json, ``fidelity_table.csv`` (protected) and the figure into ``output_dir``."""
+    from evaluation import disclosure
+    from evaluation.retention import write_outputs
+
+    tx = _TEXT[language] if language in _TEXT else _TEXT["en"]
+    results = fidelity_results(table)
+    published = disclosure.protect_results(results, threshold=threshold)
+    tab = published[["programme_id", "estimand", "target", "target_source", "estimate", "ci_lower", "ci_upper",
+                     "events", "n", "note"]].rename(columns={"estimand": "indicator", "estimate": "observed",
+                                                             "events": "numerator"})
+    shown = table.copy()
+    shown.loc[shown["n"] < threshold, ["observed", "ci_lower", "ci_upper"]] = np.nan
+    figures = {"fidelity": plot_fidelity(shown, tx["figure"], tx["xlabel"])} if len(table) else {}
+    headline = fidelity_headline(table, language, threshold)
+    files = write_outputs(output_dir, results, headline, {"fidelity_table": tab}, figures, threshold)
+    return {"headline": headline, "files": files, "figures": [f for f in files if str(f).endswith(".png")]}

@@ -218,6 +218,11 @@ def km_median(table: pd.DataFrame) -> dict[str, float]:
     return out
 
 
+def _horizon_days(months: float) -> float:
+    """A horizon in months as whole days (dates are recorded in days)."""
+    return float(math.floor(months * DAYS_PER_MONTH + 1e-9))
+
+
 def _survival():
     """Import :mod:`evaluation.survival` lazily (it is built in parallel)."""
     from evaluation import survival
@@ -749,6 +754,7 @@ def km_summary(
     endpoint: str = "VOLUNTEER_STOP",
     estimand_prefix: str = "retention",
     include_overall: bool = True,
+    final_estimand: str | None = None,
 ) -> pd.DataFrame:
     """Median time and survival ("still active") at horizons, Kaplan-Meier, per group.
 
@@ -757,6 +763,12 @@ def km_summary(
     probability of no event by ``h`` months, log-log CI), for every level of
     every grouping column in ``by`` (``group`` is ``"<column>=<level>"``) and
     overall. Descriptive, not causal: groups differ in who they recruit.
+
+    With ``final_estimand`` a row gives the survival at each group's longest
+    follow-up (for matches, whose follow-up stops at the planned end: the
+    probability of reaching the planned end without an early ending).
+    Horizons are evaluated at whole days (``floor(h * 365.25 / 12)``), which
+    equals the exact horizon for data recorded in days.
 
     ``data`` needs ``time`` (days) and ``event`` (1 = event) and the grouping
     columns (or ``programme_id`` plus ``programmes`` for programme_type,
@@ -802,11 +814,11 @@ def km_summary(
                 "note": "; ".join(note),
             }
         )
-        at = km.survival_at([h * DAYS_PER_MONTH for h in horizons_months])
+        at = km.survival_at([_horizon_days(h) for h in horizons_months])
         max_t = float(sub["time"].max())
         for h, (_, r) in zip(horizons_months, at.iterrows(), strict=True):
             hn = list(note[:1])
-            beyond = h * DAYS_PER_MONTH > max_t
+            beyond = _horizon_days(h) > max_t
             if beyond:
                 hn.append("horizon beyond the longest follow-up: not estimable")
             elif r["n_risk"] < 10:
@@ -826,6 +838,25 @@ def km_summary(
                     "method": "Kaplan-Meier, log-log CI",
                     "causal": False,
                     "note": "; ".join(hn),
+                }
+            )
+        if final_estimand:
+            end = km.survival_at([max_t]).iloc[0]
+            rows.append(
+                {
+                    "programme_id": pid,
+                    "analysis": analysis,
+                    "estimand": final_estimand,
+                    "endpoint": endpoint,
+                    "group": label,
+                    "estimate": float(end["estimate"]),
+                    "ci_lower": float(end["ci_lower"]),
+                    "ci_upper": float(end["ci_upper"]),
+                    "n": n,
+                    "events": ev,
+                    "method": "Kaplan-Meier at the longest follow-up, log-log CI",
+                    "causal": False,
+                    "note": "; ".join(note + [f"at {max_t / DAYS_PER_MONTH:.1f} months"]),
                 }
             )
     return make_results(rows)
@@ -878,7 +909,7 @@ def competing_reasons(
     if not ev.any():
         return make_results([]), pd.DataFrame(columns=["reason", "time", "estimate", "variance", "ci_lower", "ci_upper"])
     sv = _survival()
-    times = [h * DAYS_PER_MONTH for h in horizons_months]
+    times = [_horizon_days(h) for h in horizons_months]
     rows, curves = [], []
     n = len(data)
     present = sorted(set(code[code > 0].tolist()))
@@ -893,7 +924,7 @@ def competing_reasons(
         else:  # no event of this reason: the estimate is 0 wherever follow-up exists
             at = pd.DataFrame({"estimate": 0.0, "ci_lower": np.nan, "ci_upper": np.nan}, index=range(len(times)))
         for h, (_, r) in zip(horizons_months, at.iterrows(), strict=True):
-            beyond = bool(np.isnan(r["estimate"])) or h * DAYS_PER_MONTH > float(data["time"].max())
+            beyond = bool(np.isnan(r["estimate"])) or _horizon_days(h) > float(data["time"].max())
             note = "horizon beyond the longest follow-up: not estimable" if beyond else (
                 f"only {n} units: imprecise" if n < SMALL_N else "")
             if not n_c and not beyond:
@@ -1358,8 +1389,12 @@ def completion_proportions(
 
 
 def plot_km(data: pd.DataFrame, by: str = "programme_id", title: str = "", xlabel: str = "months",
-            ylabel: str = "still active", max_groups: int = 8):
-    """Kaplan-Meier step curves per group (months on the x axis); returns a matplotlib Figure."""
+            ylabel: str = "still active", max_groups: int = 8, min_at_risk: int = 10):
+    """Kaplan-Meier step curves per group (months on the x axis); returns a matplotlib Figure.
+
+    Each curve stops at the last time with at least ``min_at_risk`` units at risk
+    (disclosure rule; groups with fewer from the start are not drawn).
+    """
     from matplotlib.figure import Figure
 
     sv = _survival()
@@ -1367,10 +1402,13 @@ def plot_km(data: pd.DataFrame, by: str = "programme_id", title: str = "", xlabe
     ax = fig.add_subplot(111)
     for level, sub in list(data.groupby(by, sort=True))[:max_groups]:
         km = sv.KaplanMeier().fit(sub["time"].to_numpy(float), sub["event"].to_numpy(int), label=str(level))
-        t = np.r_[0.0, km.table_["time"].to_numpy(float)] / DAYS_PER_MONTH
-        s = np.r_[1.0, km.table_["survival"].to_numpy(float)]
-        lo = np.r_[1.0, km.table_["ci_lower"].to_numpy(float)]
-        hi = np.r_[1.0, km.table_["ci_upper"].to_numpy(float)]
+        tab = km.table_.loc[km.table_["n_risk"] >= min_at_risk]
+        if tab.empty:
+            continue
+        t = np.r_[0.0, tab["time"].to_numpy(float)] / DAYS_PER_MONTH
+        s = np.r_[1.0, tab["survival"].to_numpy(float)]
+        lo = np.r_[1.0, tab["ci_lower"].to_numpy(float)]
+        hi = np.r_[1.0, tab["ci_upper"].to_numpy(float)]
         (line,) = ax.step(t, s, where="post", label=f"{level} (n={len(sub)})")
         ax.fill_between(t, lo, hi, step="post", alpha=0.15, color=line.get_color())
     ax.set_ylim(0, 1.02)
@@ -1382,13 +1420,21 @@ def plot_km(data: pd.DataFrame, by: str = "programme_id", title: str = "", xlabe
     return fig
 
 
-def plot_cuminc(curves: pd.DataFrame, title: str = "", xlabel: str = "months", ylabel: str = "cumulative incidence"):
-    """Stacked-free cumulative incidence curves per reason from :func:`competing_reasons`; returns a Figure."""
+def plot_cuminc(curves: pd.DataFrame, title: str = "", xlabel: str = "months", ylabel: str = "cumulative incidence",
+                min_at_risk: int = 10):
+    """Cumulative incidence curves per reason from :func:`competing_reasons`; returns a Figure.
+
+    Curves stop at the last time with at least ``min_at_risk`` units at risk.
+    """
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(7, 4.5))
     ax = fig.add_subplot(111)
     for reason, sub in curves.groupby("reason", sort=False):
+        if "n_risk" in sub.columns:
+            sub = sub.loc[sub["n_risk"] >= min_at_risk]
+        if sub.empty:
+            continue
         t = np.r_[0.0, sub["time"].to_numpy(float)] / DAYS_PER_MONTH
         ax.step(t, np.r_[0.0, sub["estimate"].to_numpy(float)], where="post", label=str(reason))
     ax.set_xlabel(xlabel)
@@ -1526,3 +1572,342 @@ def simulate_volunteer_retention(
     support = pd.concat(ev, ignore_index=True)
     support.insert(0, "event_id", [f"SIME{i:07d}" for i in range(len(support))])
     return {"volunteers": volunteers, "volunteer_support": support, "cutoff_date": cutoff, "log_hr": beta}
+
+
+# --------------------------------------------------------------------------------------
+# report: one call per notebook step, outputs through evaluation.disclosure
+# --------------------------------------------------------------------------------------
+
+_TEXT: dict[str, dict[str, str]] = {
+    "en": {
+        "title": "Retention of volunteers, matches and participants",
+        "months": "months since start",
+        "active": "still active",
+        "match_running": "no early ending yet",
+        "cuminc": "cumulative incidence",
+        "volunteers": "active volunteers",
+        "km_volunteers": "Volunteers still active, by programme",
+        "km_matches": "Matches without early ending, by programme",
+        "cif_reasons": "Why volunteers stop (competing reasons)",
+        "workforce": "Volunteer workforce per quarter (all programmes)",
+        "median": "Half of the volunteers had stopped after {m} months (95% CI {lo} to {hi}).",
+        "median_not": "More than half of the volunteers were still active at the end of follow-up.",
+        "ret12": "{p}% of volunteers were still active {h} months after their start (95% CI {lo}% to {hi}%), "
+                 "based on {n} volunteers.",
+        "early12": "{p}% of matches had ended early by {h} months (95% CI {lo}% to {hi}%), based on {n} matches.",
+        "training": "Volunteers from the moment they had basic training stopped {dir} often (hazard ratio {hr}, "
+                    "95% CI {lo} to {hi}); this is an association in observational data, not proof of an effect.",
+        "more": "more",
+        "less": "less",
+        "unclear": "neither clearly more nor less",
+        "no_volunteers": "No volunteers in the data for this selection: retention cannot be estimated.",
+        "small": "Few volunteers ({n}): all figures are imprecise.",
+    },
+    "nl": {
+        "title": "Behoud van vrijwilligers, koppelingen en deelnemers",
+        "months": "maanden sinds start",
+        "active": "nog actief",
+        "match_running": "nog niet voortijdig beëindigd",
+        "cuminc": "cumulatieve incidentie",
+        "volunteers": "actieve vrijwilligers",
+        "km_volunteers": "Vrijwilligers nog actief, per programma",
+        "km_matches": "Koppelingen zonder voortijdig einde, per programma",
+        "cif_reasons": "Waarom vrijwilligers stoppen (concurrerende redenen)",
+        "workforce": "Vrijwilligersbestand per kwartaal (alle programma's)",
+        "median": "De helft van de vrijwilligers was na {m} maanden gestopt (95%-BI {lo} tot {hi}).",
+        "median_not": "Meer dan de helft van de vrijwilligers was aan het einde van de follow-up nog actief.",
+        "ret12": "{p}% van de vrijwilligers was {h} maanden na de start nog actief (95%-BI {lo}% tot {hi}%), "
+                 "op basis van {n} vrijwilligers.",
+        "early12": "{p}% van de koppelingen was binnen {h} maanden voortijdig beëindigd (95%-BI {lo}% tot {hi}%), "
+                   "op basis van {n} koppelingen.",
+        "training": "Vrijwilligers stopten vanaf hun basistraining {dir} vaak (hazard ratio {hr}, 95%-BI {lo} tot {hi}); "
+                    "dit is een samenhang in observationele gegevens, geen bewijs van effect.",
+        "more": "vaker",
+        "less": "minder",
+        "unclear": "niet duidelijk vaker of minder",
+        "no_volunteers": "Geen vrijwilligers in de gegevens voor deze selectie: behoud is niet te schatten.",
+        "small": "Weinig vrijwilligers ({n}): alle cijfers zijn onnauwkeurig.",
+    },
+}
+
+
+def _lang(language: str) -> dict[str, str]:
+    if language not in _TEXT:
+        raise ValueError(f"language must be 'nl' or 'en', got {language!r}")
+    return _TEXT[language]
+
+
+def _fmt(x: float, language: str, digits: int = 1) -> str:
+    s = f"{x:.{digits}f}"
+    return s.replace(".", ",") if language == "nl" else s
+
+
+def select_programme(tables: Mapping[str, pd.DataFrame], programmes: Sequence[Mapping[str, Any]],
+                     programme_id: str = "all") -> tuple[dict[str, pd.DataFrame], list[Mapping[str, Any]]]:
+    """Restrict tables and programme descriptions to one programme (or keep all with ``"all"``).
+
+    Volunteers and participants are filtered on programme_id; matches, contacts,
+    support events and restorative sessions follow their parent rows.
+    """
+    progs = list(programmes or [])
+    if programme_id == "all":
+        return dict(tables), progs
+    ids = [str(p.get("programme_id")) for p in progs]
+    if programme_id not in ids:
+        raise ValueError(f"programme_id {programme_id!r} is not described in programmes.yaml ({ids})")
+    t = dict(tables)
+    for name in ("volunteers", "participants"):
+        if name in t and len(t[name]):
+            t[name] = t[name].loc[t[name]["programme_id"].astype(str) == programme_id]
+    pids = set(t["participants"]["participant_id"]) if "participants" in t else set()
+    vids = set(t["volunteers"]["volunteer_id"]) if "volunteers" in t else set()
+    if "matches" in t and len(t["matches"]):
+        t["matches"] = t["matches"].loc[t["matches"]["participant_id"].isin(pids)]
+    mids = set(t["matches"]["match_id"]) if "matches" in t else set()
+    if "contacts" in t and len(t["contacts"]):
+        t["contacts"] = t["contacts"].loc[t["contacts"]["match_id"].isin(mids)]
+    if "volunteer_support" in t and len(t["volunteer_support"]):
+        t["volunteer_support"] = t["volunteer_support"].loc[t["volunteer_support"]["volunteer_id"].isin(vids)]
+    if "rj_sessions" in t and len(t["rj_sessions"]):
+        t["rj_sessions"] = t["rj_sessions"].loc[t["rj_sessions"]["participant_id"].isin(pids)]
+    return t, [p for p in progs if str(p.get("programme_id")) == programme_id]
+
+
+def retention_analysis(
+    tables: Mapping[str, pd.DataFrame],
+    programmes: Sequence[Mapping[str, Any]],
+    cutoff_date: Any,
+    programme_id: str = "all",
+    horizons_months: Sequence[float] = (6, 12, 24),
+    landmark_months: float = 3,
+    match_landmark_days: float = 60,
+) -> dict[str, Any]:
+    """Run every retention analysis of issue 4 on validated tables; returns a dict.
+
+    Keys: ``results`` (RESULT_COLUMNS rows: KM medians and retention by
+    programme, programme type and organisation model; competing reasons;
+    Cox models of stopping and of early match ending with PH tests; landmark
+    analyses; circle-level COSA estimates; participant completion and
+    dropout), ``workforce`` (quarterly flow), ``tenure``, ``matches``,
+    ``circles``, ``participants`` (row-level analysis datasets: never
+    publish these), ``reason_curves`` (Aalen-Johansen curves), ``notes``
+    (analyses skipped and why).
+    """
+    t, progs = select_programme(tables, programmes, programme_id)
+    cutoff = _cutoff(cutoff_date)
+    empty = pd.DataFrame()
+    parts: list[pd.DataFrame] = []
+    notes: list[str] = []
+    out: dict[str, Any] = {"notes": notes, "programme_id": programme_id, "horizons_months": list(horizons_months)}
+    by_prog = ("programme_id", "programme_type", "organisation_model")
+    vols = t.get("volunteers", empty)
+    out["tenure"] = ten = volunteer_tenure(vols, cutoff) if len(vols) else empty
+    out["reason_curves"] = empty
+    if len(ten):
+        parts.append(km_summary(ten, by_prog, horizons_months, progs, endpoint="VOLUNTEER_STOP"))
+        if ten["event"].sum():
+            res, curves = competing_reasons(ten, "end_reason", [r for r in VOLUNTEER_END_REASONS
+                                                                 if r in set(ten["end_reason"])],
+                                            horizons_months, programme_id)
+            parts.append(res)
+            out["reason_curves"] = curves
+        sup = t.get("volunteer_support", empty)
+        if len(sup) and ten["event"].sum() >= 5:
+            ep = volunteer_episodes(vols, sup, cutoff)
+            out["episodes_rows"] = len(ep)
+            try:
+                _, cox = stopping_cox(ep, programme_id=programme_id)
+                parts.append(cox)
+            except ValueError as exc:
+                notes.append(f"Cox model of volunteer stopping not estimable: {exc}")
+            parts.append(training_landmark(vols, sup, cutoff, landmark_months, programme_id=programme_id))
+        else:
+            notes.append("Cox model of volunteer stopping skipped: no support events or fewer than 5 stops")
+        out["workforce"] = workforce_flow(vols, cutoff)
+    else:
+        notes.append("no volunteers: volunteer retention not estimable")
+        out["workforce"] = empty
+    m, p = t.get("matches", empty), t.get("participants", empty)
+    out["matches"] = out["circles"] = empty
+    if len(m) and len(p):
+        md = match_duration(m, p, vols, progs, cutoff)
+        out["matches"] = md
+        single = md.loc[md["circle_id"].isna()]
+        if len(single):
+            parts.append(km_summary(single, by_prog, horizons_months, progs, endpoint="MATCH_EARLY_END",
+                                    estimand_prefix="no_early_end", final_estimand="no_early_end_by_planned_end"))
+            if single["event"].sum():
+                res, _ = competing_reasons(single, "early_cause", list(MATCH_EARLY_CAUSES), horizons_months,
+                                           programme_id, endpoint="MATCH_EARLY_END")
+                parts.append(res)
+            parts.append(match_cox(single, programme_id=programme_id))
+            contacts = t.get("contacts", empty)
+            if len(contacts):
+                lm = contacts_landmark(single, contacts, match_landmark_days)
+                lmres = match_cox(lm, covariates=("contacts_per_month_early",), programme_id=programme_id,
+                                  endpoint="MATCH_EARLY_END",
+                                  method_prefix=f"landmark Cox at {match_landmark_days:g} days")
+                lmres.loc[lmres["estimand"] == "hazard_ratio", "estimand"] = "hazard_ratio_landmark"
+                lmres["note"] = lmres["note"].astype(str) + (
+                    f"; per extra contact a month in the first {match_landmark_days:g} days, among "
+                    f"matches still running then ({lm.attrs['excluded_before_landmark']} ended earlier)")
+                parts.append(lmres)
+        circ = circle_duration(md, cutoff)
+        out["circles"] = circ
+        if len(circ):
+            parts.append(km_summary(circ, ("programme_id",), horizons_months, progs, endpoint="CIRCLE_EARLY_END",
+                                    estimand_prefix="no_early_end", final_estimand="no_early_end_by_planned_end"))
+            if circ["event"].sum():
+                res, _ = competing_reasons(circ, "early_cause", list(MATCH_EARLY_CAUSES), horizons_months,
+                                           programme_id, endpoint="CIRCLE_EARLY_END")
+                parts.append(res)
+    else:
+        notes.append("no matches: match duration not estimable")
+    if len(p):
+        pr = participant_retention(p, cutoff)
+        out["participants"] = pr
+        if len(pr):
+            parts.append(completion_proportions(pr))
+            if pr["event"].sum():
+                res, _ = competing_reasons(pr, "end_cause", list(PARTICIPANT_CAUSES), horizons_months, programme_id,
+                                           endpoint="PARTICIPANT_END")
+                parts.append(res)
+    else:
+        out["participants"] = empty
+    parts = [x for x in parts if len(x)]
+    out["results"] = pd.concat(parts, ignore_index=True) if parts else make_results([])
+    return out
+
+
+def retention_headline(analysis: Mapping[str, Any], language: str = "nl", threshold: int = 10) -> dict[str, Any]:
+    """``headline.json`` content: status, title and sentences (counts protected by :mod:`evaluation.disclosure`)."""
+    from evaluation import disclosure
+
+    tx = _lang(language)
+    res = analysis["results"]
+    ten = analysis["tenure"]
+    if not len(ten):
+        return {"status": "not_estimable", "title": tx["title"], "sentences": [tx["no_volunteers"]]}
+    sentences = []
+    status = "ok"
+    allrow = res.loc[(res["endpoint"] == "VOLUNTEER_STOP") & (res["group"] == "all")].set_index("estimand")
+    if "median_months" in allrow.index:
+        r = allrow.loc["median_months"]
+        if np.isfinite(r["estimate"]):
+            lo = _fmt(r["ci_lower"], language) if np.isfinite(r["ci_lower"]) else "?"
+            hi = _fmt(r["ci_upper"], language) if np.isfinite(r["ci_upper"]) else ("niet bereikt" if language == "nl"
+                                                                                   else "not reached")
+            sentences.append(tx["median"].format(m=_fmt(r["estimate"], language), lo=lo, hi=hi))
+        else:
+            sentences.append(tx["median_not"])
+    horizons = list(analysis.get("horizons_months") or [12])
+    h = 12 if 12 in horizons else horizons[0]
+    key = f"retention_{h:g}m"
+    if key in allrow.index and np.isfinite(allrow.loc[key, "estimate"]):
+        r = allrow.loc[key]
+        sentences.append(disclosure.protect_sentence(
+            tx["ret12"], {"n": r["n"]}, threshold, language, p=_fmt(100 * r["estimate"], language, 0),
+            lo=_fmt(100 * r["ci_lower"], language, 0), hi=_fmt(100 * r["ci_upper"], language, 0), h=f"{h:g}"))
+    mrow = res.loc[(res["endpoint"] == "MATCH_EARLY_END") & (res["group"] == "all")
+                   & (res["estimand"] == f"no_early_end_{h:g}m")]
+    if len(mrow) and np.isfinite(mrow["estimate"].iloc[0]):
+        r = mrow.iloc[0]
+        sentences.append(disclosure.protect_sentence(
+            tx["early12"], {"n": r["n"]}, threshold, language, p=_fmt(100 * (1 - r["estimate"]), language, 0),
+            lo=_fmt(100 * (1 - r["ci_upper"]), language, 0), hi=_fmt(100 * (1 - r["ci_lower"]), language, 0),
+            h=f"{h:g}"))
+    tr = res.loc[(res["endpoint"] == "VOLUNTEER_STOP") & (res["estimand"] == "hazard_ratio")
+                 & (res["group"] == "basic_training")]
+    if len(tr) and np.isfinite(tr["estimate"].iloc[0]) and tr["n"].iloc[0] >= threshold:
+        r = tr.iloc[0]
+        unclear = r["ci_lower"] <= 1 <= r["ci_upper"]
+        sentences.append(tx["training"].format(dir=tx["unclear"] if unclear else (
+                                                   tx["less"] if r["estimate"] < 1 else tx["more"]),
+                                               hr=_fmt(r["estimate"], language, 2), lo=_fmt(r["ci_lower"], language, 2),
+                                               hi=_fmt(r["ci_upper"], language, 2)))
+    warns = workforce_warnings(analysis["workforce"]) if len(analysis["workforce"]) else []
+    if warns:
+        status = "warning"
+        sentences.extend(("Waarschuwing vrijwilligersbestand: " if language == "nl" else "Workforce warning: ") + w
+                         for w in warns if w.startswith("all ") or analysis["programme_id"] != "all")
+    if len(ten) < SMALL_N:
+        status = "warning"
+        sentences.append(disclosure.protect_sentence(tx["small"], {"n": len(ten)}, threshold, language))
+    disclosure.check_sentences(sentences, threshold)
+    return {"status": status, "title": tx["title"], "sentences": sentences}
+
+
+def _save_figure(fig: Any, output_dir: Any, stem: str) -> list[Any]:
+    from pathlib import Path
+
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out / f"{stem}.png", dpi=110, metadata={"Software": None})
+    fig.savefig(out / f"{stem}.svg", metadata={"Date": None})
+    return [out / f"{stem}.png", out / f"{stem}.svg"]
+
+
+def write_outputs(output_dir: Any, results: pd.DataFrame, headline: Mapping[str, Any],
+                  tables: Mapping[str, pd.DataFrame] | None = None, figures: Mapping[str, Any] | None = None,
+                  threshold: int = 10) -> list[Any]:
+    """Write ``results.csv`` (through :func:`evaluation.disclosure.protect_results`), ``headline.json``,
+    aggregated tables (already protected by the caller) and figures (PNG and SVG) into ``output_dir``.
+
+    Refuses tables with identifier columns (volunteer_id, participant_id, match_id, circle_id, ...):
+    nothing row-level leaves the package.
+    """
+    import json
+    from pathlib import Path
+
+    from evaluation import disclosure
+
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    protected = disclosure.protect_results(results, threshold=threshold)
+    protected.to_csv(out / "results.csv", index=False)
+    written.append(out / "results.csv")
+    (out / "headline.json").write_text(json.dumps(dict(headline), ensure_ascii=False, indent=2), encoding="utf-8")
+    written.append(out / "headline.json")
+    for name, df in (tables or {}).items():
+        ids = [c for c in df.columns if c.endswith("_id") and c != "programme_id"]
+        if ids:
+            raise ValueError(f"table {name!r} has identifier column(s) {ids}: row-level data may not be published")
+        df.to_csv(out / f"{name}.csv", index=False)
+        written.append(out / f"{name}.csv")
+    for name, fig in (figures or {}).items():
+        written.extend(_save_figure(fig, out, name))
+    return written
+
+
+def retention_outputs(analysis: Mapping[str, Any], output_dir: Any, language: str = "nl",
+                      threshold: int = 10) -> dict[str, Any]:
+    """Figures, protected tables, headline and results of :func:`retention_analysis`, written to ``output_dir``.
+
+    Returns ``{"headline": ..., "files": [...], "figures": [png paths]}``.
+    """
+    from evaluation import disclosure
+
+    tx = _lang(language)
+    figures = {}
+    if len(analysis["tenure"]):
+        figures["km_volunteers"] = plot_km(analysis["tenure"], "programme_id", tx["km_volunteers"], tx["months"],
+                                           tx["active"], min_at_risk=threshold)
+    if len(analysis["reason_curves"]):
+        figures["cif_reasons"] = plot_cuminc(analysis["reason_curves"], tx["cif_reasons"], tx["months"], tx["cuminc"],
+                                             min_at_risk=threshold)
+    md = analysis["matches"]
+    if len(md) and md["circle_id"].isna().any():
+        figures["km_matches"] = plot_km(md.loc[md["circle_id"].isna()], "programme_id", tx["km_matches"],
+                                        tx["months"], tx["match_running"], min_at_risk=threshold)
+    tables = {}
+    wf = analysis["workforce"]
+    if len(wf):
+        figures["workforce"] = plot_workforce(wf, "all", tx["workforce"], tx["volunteers"])
+        pub = wf.drop(columns=["quarter_start", "quarter_end"])
+        tables["workforce_flow"] = disclosure.suppress_table(
+            pub, ["active_start", "joiners", "leavers", "active_end"], threshold, by="group", totals="none",
+            rate_cols={"annual_turnover": ["leavers", "active_start", "active_end"]})
+    headline = retention_headline(analysis, language, threshold)
+    files = write_outputs(output_dir, analysis["results"], headline, tables, figures, threshold)
+    return {"headline": headline, "files": files, "figures": [f for f in files if str(f).endswith(".png")]}
