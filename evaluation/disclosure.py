@@ -481,7 +481,8 @@ _PEOPLE_WORDS = (
     r"deelnemers?|vrijwilligers?|personen|mensen|cliënten|clienten|mannen|vrouwen|koppels?|daders?"
 )
 _SMALL_COUNT_RE = re.compile(
-    r"(?<![\d.,])(\d+)\s+(?:(?:[^\W\d]+\s+){0,2})(" + _PEOPLE_WORDS + r")\b",
+    # "1 in 5 participants" / "1 op de 5 deelnemers" are ratios, not counts
+    r"(?<![\d.,])(?<!\bin )(?<!\bop de )(?<!\bout of )(\d+)\s+(?:(?:[^\W\d]+\s+){0,2})(" + _PEOPLE_WORDS + r")\b",
     re.IGNORECASE,
 )
 

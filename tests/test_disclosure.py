@@ -229,12 +229,16 @@ def test_protect_count_and_sentence():
 
 
 def test_check_sentences():
-    check_sentences(["Within 2 years 40 participants were followed.", "Van de 120 deelnemers recidiveerde 30%."])
+    check_sentences(["Within 2 years 40 participants were followed.", "Van de 120 deelnemers recidiveerde 30%.",
+                     "About 1 in 5 participants reoffended.", "Ongeveer 1 op de 4 deelnemers stopte.",
+                     "In 3 programmes 200 volunteers were active."])
     with pytest.raises(DisclosureError, match="3 participants") as exc:
         check_sentences(["Of the 40 people, 3 participants reoffended."])
     assert len(exc.value.findings) == 1
     with pytest.raises(DisclosureError):
         check_sentences("Bij 4 jonge vrouwen werd de begeleiding beëindigd.")
+    with pytest.raises(DisclosureError):
+        check_sentences("Van de 5 deelnemers in Zwolle stopten er 2.")
 
 
 def test_complement_recipe_protects_small_non_event_counts():
