@@ -78,6 +78,8 @@ Cox LH (1980). Suppression methodology and statistical disclosure control.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import bisect
 import json
 import os
@@ -720,7 +722,8 @@ def scan_outputs(
     not grow with the number of identifiers.
 
     Scanned: text files (.ipynb, .html, .csv, .json, .svg, .txt, .md and any
-    other file decodable as text), the text chunks of PNG files, the members of
+    other file decodable as text), the text chunks of PNG files (also PNGs
+    embedded as ``data:`` URIs or as notebook image outputs), the members of
     zip-based office files (.xlsx, .docx). Files in row-level formats
     (.parquet, .feather, .pkl, ...) are findings by themselves. Column headers
     of CSV files and HTML ``<th>`` cells named like identifiers
@@ -828,7 +831,34 @@ def scan_outputs(
             except UnicodeDecodeError:
                 text = data.decode("latin-1")
             scan_text(text, rel, "", suffix in {".csv", ".tsv", ".txt"})
+            # embedded images: data URIs (HTML, SVG, Markdown) and notebook image outputs
+            for k, b64 in enumerate(_embedded_pngs(text, suffix == ".ipynb"), start=1):
+                try:
+                    png = base64.b64decode(b64)
+                except (ValueError, binascii.Error):
+                    continue
+                for key, chunk in _png_text(png):
+                    scan_text(chunk, rel, f"embedded image {k}, PNG chunk {key}, ", False)
     return pd.DataFrame(rows, columns=["file", "identifier_kind", "value", "location"])
+
+
+_DATA_URI_PNG_RE = re.compile(r"data:image/png;base64,([A-Za-z0-9+/=\s]+)")
+
+
+def _embedded_pngs(text: str, notebook: bool) -> list[str]:
+    """Base64 PNGs inside a text file: ``data:image/png;base64,...`` and notebook ``image/png`` outputs."""
+    found = [m.group(1) for m in _DATA_URI_PNG_RE.finditer(text)]
+    if notebook:
+        try:
+            nb = json.loads(text)
+        except ValueError:
+            return found
+        for cell in nb.get("cells", []) if isinstance(nb, dict) else []:
+            for out in cell.get("outputs", []) or []:
+                png = (out.get("data") or {}).get("image/png")
+                if png:
+                    found.append("".join(png) if isinstance(png, list) else str(png))
+    return found
 
 
 def assert_no_identifiers(

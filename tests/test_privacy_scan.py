@@ -217,3 +217,19 @@ def test_raw_fixture_identifiers_are_caught_in_a_report(tmp_path):
     (folder / "extra.csv").write_text(f"group,who\nA,{leaked}\n")
     findings = scan_outputs(folder, ids)
     assert findings[["file", "identifier_kind", "location"]].values.tolist() == [["extra.csv", "volunteer_id", "line 2"]]
+
+
+def test_identifiers_in_embedded_images_are_found(tmp_path):
+    import base64
+
+    folder = _clean_report(tmp_path / "report")
+    _png(tmp_path / "leaky.png", {"Title": "case P-0476b5752ad52df3"})
+    b64 = base64.b64encode((tmp_path / "leaky.png").read_bytes()).decode()
+    (folder / "report.html").write_text(f'<html><img src="data:image/png;base64,{b64}"></html>')
+    nb = json.loads((folder / "recidivism.ipynb").read_text())
+    nb["cells"][0]["outputs"].append({"output_type": "display_data", "data": {"image/png": b64}, "metadata": {}})
+    (folder / "recidivism.ipynb").write_text(json.dumps(nb))
+    findings = scan_outputs(folder, IDS)
+    assert sorted(findings["file"]) == ["recidivism.ipynb", "report.html"]
+    assert all(loc.startswith("embedded image 1, PNG chunk Title") for loc in findings["location"])
+    assert set(findings["identifier_kind"]) == {"participant_id"}
