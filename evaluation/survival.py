@@ -812,7 +812,8 @@ class CoxModel:
     def _derivs(self, beta, X, w, rs, need_info=True):
         """Log partial likelihood, score and information at ``beta``."""
         eta = X @ beta
-        r = w * np.exp(eta)
+        shift = float(eta.max())  # risk scores relative to the largest: no overflow
+        r = w * np.exp(eta - shift)
         S0 = rs.sum_at_risk(r)
         S1 = rs.sum_at_risk(r[:, None] * X)
         er = rs.event_rows
@@ -834,10 +835,10 @@ class CoxModel:
             raise FloatingPointError("non-positive risk-set sum")
         num1 = S1[gk] - frac[:, None] * D1[gk]
         mw = meanwt[gk]
-        loglik = float(np.sum(w[er] * eta[er]) - np.sum(mw * np.log(den)))
+        loglik = float(np.sum(w[er] * eta[er]) - np.sum(mw * (np.log(den) + shift)))
         xbar = num1 / den[:, None]
         score = (w[er, None] * X[er]).sum(0) - (mw[:, None] * xbar).sum(0)
-        parts = {"eta": eta, "r": r, "gk": gk, "frac": frac, "den": den, "xbar": xbar,
+        parts = {"eta": eta, "shift": shift, "r": r, "gk": gk, "frac": frac, "den": den, "xbar": xbar,
                  "mw": mw, "S0": S0, "D0": D0}
         if not need_info:
             return loglik, score, None, parts
@@ -918,8 +919,8 @@ class CoxModel:
         np.add.at(m1, gk, haz[:, None] * xbar)
         np.add.at(m2, gk, (haz * (1 - frac))[:, None] * xbar)
         np.add.at(m3, gk, xbar / rs.d[gk][:, None])
-        # exp(eta) without the weight: r includes w
-        risk = np.exp(parts["eta"])
+        # exp(eta) without the weight (r includes w), on the same shifted scale as den
+        risk = np.exp(parts["eta"] - parts["shift"])
         H = rs.sum_over_row_groups(h1)
         M = rs.sum_over_row_groups(m1)
         er = rs.event_rows
@@ -1004,19 +1005,20 @@ class CoxModel:
         rse = np.sqrt(np.diag(self.robust_var_)) if robust else np.full(len(beta), np.nan)
         use = rse if robust else se
         zval = beta / use
-        self.summary_ = pd.DataFrame(
-            {
-                "term": covariates,
-                "coef": beta,
-                "se": se,
-                "robust_se": rse,
-                "hazard_ratio": np.exp(beta),
-                "ci_lower": np.exp(beta - self._z * use),
-                "ci_upper": np.exp(beta + self._z * use),
-                "z": zval,
-                "p_value": 2 * stats.norm.sf(np.abs(zval)),
-            }
-        )
+        with np.errstate(over="ignore"):  # monotone likelihood: inf, already warned
+            self.summary_ = pd.DataFrame(
+                {
+                    "term": covariates,
+                    "coef": beta,
+                    "se": se,
+                    "robust_se": rse,
+                    "hazard_ratio": np.exp(beta),
+                    "ci_lower": np.exp(beta - self._z * use),
+                    "ci_upper": np.exp(beta + self._z * use),
+                    "z": zval,
+                    "p_value": 2 * stats.norm.sf(np.abs(zval)),
+                }
+            )
         self.lr_test_ = {
             "statistic": 2 * (loglik - loglik0),
             "df": len(beta),

@@ -156,3 +156,29 @@ def test_ph_residuals_match_r_scaled_schoenfeld():
         ours = r.sort_values(["time", "scaled_residual"]).scaled_residual.to_numpy()
         theirs = ref.sort_values(["time", term])[term].to_numpy()
         np.testing.assert_allclose(ours, theirs, rtol=RTOL)
+
+
+def test_rescaled_covariate_gives_rescaled_coefficient():
+    # Hand identity: multiplying x1 by 1000 divides its coefficient and SE by 1000 and
+    # leaves the likelihood unchanged (exercises large linear predictors, no overflow).
+    big = COX.assign(x1=COX.x1 * 1000)
+    m = CoxModel().fit(big, "time", "status", X3)
+    ref = REF[REF.variant == "efron"].set_index("term")
+    assert m.params_["x1"] == pytest.approx(ref.loc["x1", "coef"] / 1000, rel=1e-8)
+    assert m.loglik_ == pytest.approx(ref.loglik.iloc[0], rel=1e-10)
+
+
+def test_degenerate_models_raise_or_warn():
+    with pytest.raises(ValueError, match=r"covariate\(s\) \['k'\] are constant"):
+        CoxModel().fit(COX.assign(k=1.0), "time", "status", ["x1", "k"])
+    with pytest.raises(ValueError, match="no events in column 'status'"):
+        CoxModel().fit(COX.assign(status=0), "time", "status", X3)
+    with pytest.raises(ValueError, match="singular"):
+        CoxModel().fit(COX.assign(x4=2 * COX.x1), "time", "status", ["x1", "x4"])
+    # all events in x2 == 1 rows: the likelihood increases without bound in beta_x2
+    sep = COX.assign(status=np.where(COX.x2 == 1, COX.status, 0))
+    with pytest.warns(UserWarning, match="monotone"):
+        CoxModel().fit(sep, "time", "status", ["x1", "x2"])
+    few = COX.iloc[:30]
+    with pytest.warns(UserWarning, match="fewer than 10 per covariate"):
+        CoxModel().fit(few, "time", "status", X3)
