@@ -787,16 +787,20 @@ def scan_outputs(
                 newlines = [m.start() for m in re.finditer("\n", text)]
             return bisect.bisect_right(newlines, pos) + 1
 
-        # fast path: look up the distinct tokens; locate them only when one is an identifier
-        if lookup and any(_match_token(t, lookup, prefixes) is not None for t in set(_TOKEN_RE.findall(text))):
-            matches: Iterable[re.Match[str]] = _TOKEN_RE.finditer(text)
-        else:
-            matches = ()
-        for m in matches:
-            hit = _match_token(m.group(0), lookup, prefixes)
-            if hit is not None:
-                rows.append({"file": rel, "identifier_kind": lookup[hit], "value": _mask(hit),
-                             "location": f"{where}line {line_of(m.start())}"})
+        # look up the distinct tokens once; then locate only the tokens that hold an identifier
+        hits: dict[str, str] = {}
+        if lookup:
+            for t in set(_TOKEN_RE.findall(text)):
+                hit = _match_token(t, lookup, prefixes)
+                if hit is not None:
+                    hits[t] = hit
+        located: set[tuple[int, str]] = set()
+        for t, hit in hits.items():
+            # a token never starts right after a letter or digit, and it ends at the first non-token character
+            pattern = re.compile(r"(?<![A-Za-z0-9])" + re.escape(t) + r"(?![A-Za-z0-9_.:\-])")
+            located |= {(line_of(m.start()), hit) for m in pattern.finditer(text)}
+        for line, hit in sorted(located):
+            rows.append({"file": rel, "identifier_kind": lookup[hit], "value": _mask(hit), "location": f"{where}line {line}"})
         for m in _TH_RE.finditer(text):
             if _normalise_name(m.group(1)) in id_cols:
                 rows.append({"file": rel, "identifier_kind": "id_column", "value": m.group(1),

@@ -233,3 +233,20 @@ def test_identifiers_in_embedded_images_are_found(tmp_path):
     assert sorted(findings["file"]) == ["recidivism.ipynb", "report.html"]
     assert all(loc.startswith("embedded image 1, PNG chunk Title") for loc in findings["location"])
     assert set(findings["identifier_kind"]) == {"participant_id"}
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["__P-5d81ba3013ca75f5", "x.P-5d81ba3013ca75f5", "(P-5d81ba3013ca75f5)", '"P-5d81ba3013ca75f5",',
+     "P-5d81ba3013ca75f5.", "id=P-5d81ba3013ca75f5&x=1", "file_P-5d81ba3013ca75f5.csv"],
+)
+def test_identifier_found_whatever_surrounds_it(tmp_path, text):
+    (tmp_path / "a.txt").write_text(f"first line\nsecond {text} line\n")
+    findings = scan_outputs(tmp_path, IDS)
+    assert findings[["identifier_kind", "location"]].values.tolist() == [["participant_id", "line 2"]]
+
+
+def test_longer_token_containing_an_id_prefix_is_not_a_hit(tmp_path):
+    # "P-5d81ba3013ca75f5a" is another value, not the identifier followed by "a"
+    (tmp_path / "a.txt").write_text("P-5d81ba3013ca75f5a P-5d81ba3013ca75f\n")
+    assert scan_outputs(tmp_path, IDS).empty
