@@ -200,6 +200,8 @@ class KaplanMeier:
         Level of the pointwise confidence intervals (default 0.95).
     conf_type : {"log-log", "log", "plain"}
         Transformation used for the pointwise interval, as R's ``conf.type``.
+    variance : {"greenwood", "robust"}
+        Variance estimator (see Notes).
 
     Attributes
     ----------
@@ -207,8 +209,7 @@ class KaplanMeier:
         One row per distinct observed time (events and censorings), as R
         ``survfit``: ``time, n_risk, n_event, n_censor, survival, std_err,
         ci_lower, ci_upper`` (weighted counts when weights are given;
-        ``std_err`` is the Greenwood standard error of S(t), as R's
-        ``summary.survfit``).
+        ``std_err`` is the standard error of S(t), as R's ``summary.survfit``).
 
     Notes
     -----
@@ -471,11 +472,13 @@ def kaplan_meier_by_group(
     conf_level: float = 0.95,
     conf_type: str = "log-log",
     entry: Any = None,
+    variance: str = "greenwood",
 ) -> pd.DataFrame:
     """Kaplan-Meier ``table_`` rows for each group, stacked with a ``group`` column.
 
-    See :class:`KaplanMeier` for the estimand and variance. Groups are taken
-    in sorted order; a missing group label raises ``ValueError``.
+    See :class:`KaplanMeier` for the estimand and variance (``variance`` =
+    "greenwood" or "robust"). Groups are taken in sorted order; a missing
+    group label raises ``ValueError``.
     """
     t, index = _check_durations(durations)
     g = _check_groups(groups, len(t), index)
@@ -485,7 +488,7 @@ def kaplan_meier_by_group(
     parts = []
     for label in sorted(pd.unique(g)):
         m = g == label
-        km = KaplanMeier(conf_level, conf_type).fit(
+        km = KaplanMeier(conf_level, conf_type, variance).fit(
             t[m], d[m], w[m], None if entry is None else e[m], label=str(label)
         )
         parts.append(km.table_.assign(group=label))
@@ -906,7 +909,6 @@ class CoxModel:
     def _score_residuals(self, X, parts, rs):
         """Per-row score residuals L_i (R ``residuals(coxph, type="score")``)."""
         gk, frac, den, xbar, mw = (parts[k] for k in ("gk", "frac", "den", "xbar", "mw"))
-        r = parts["r"]
         G = rs.n_groups
         p = X.shape[1]
         haz = mw / den
@@ -929,7 +931,6 @@ class CoxModel:
         M[er] += m2[ge] - m1[ge]
         L = -risk[:, None] * (X * H[:, None] - M)
         L[er] += X[er] - m3[ge]
-        del r
         return L
 
     def fit(
