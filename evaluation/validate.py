@@ -961,6 +961,41 @@ def validate_intake(
     )
 
 
+# ------------------------------------------------------------ interoperability
+
+
+def to_frictionless_schema(resource: Resource, contract: Contract, keys: bool = False) -> dict[str, Any]:
+    """A plain Frictionless Table Schema descriptor for one contract table.
+
+    Keeps each field's ``name``, ``type`` and ``constraints``; drops the
+    contract's extra properties (titles, Dutch texts, ``codes``, ``rules``);
+    boolean fields get the contract's ``trueValues``/``falseValues``; the
+    table's ``missingValues`` are kept. Dates are left at the Frictionless
+    default format, i.e. ISO ``YYYY-MM-DD`` only (the Dutch ``DD-MM-YYYY``
+    accepted by :func:`validate_intake` is not). Primary and foreign keys are
+    included only with ``keys=True`` (foreign keys need the whole package).
+
+    Used by the tests and the benchmark to compare this validator with the
+    reference implementation (``frictionless.validate``).
+    """
+    fields = []
+    for f in resource.fields:
+        out: dict[str, Any] = {"name": f["name"], "type": f["type"]}
+        if f.get("constraints"):
+            out["constraints"] = dict(f["constraints"])
+        if f["type"] == "boolean":
+            out["trueValues"] = contract.true_values
+            out["falseValues"] = contract.false_values
+        fields.append(out)
+    schema: dict[str, Any] = {
+        "fields": fields,
+        "missingValues": list(resource.descriptor["schema"].get("missingValues", [""])),
+    }
+    if keys and resource.primary_key:
+        schema["primaryKey"] = resource.primary_key
+    return schema
+
+
 # ------------------------------------------------------------------------ output
 
 
