@@ -44,7 +44,9 @@ Numbers at risk
     Under Kaplan-Meier plots, counts ``1..threshold-1`` become ``"<10"``; zero
     stays 0 (nobody left under follow-up reveals nothing beyond the end of the
     curve). Curves themselves should stop where fewer than ``threshold``
-    people remain at risk (:func:`last_time_with_min_at_risk`).
+    people remain at risk (:func:`last_time_with_min_at_risk`). The
+    event-time table of a Kaplan-Meier fit (one row per event time, counts
+    of 1) is row-level in disguise: publish survival at fixed times instead.
 Sentences
     Headline numbers are formatted through :func:`protect_sentence`, and
     :func:`check_sentences` refuses sentences such as "3 participants".

@@ -279,3 +279,18 @@ def test_protection_is_idempotent_and_keeps_non_integer_n():
     assert back["n"].tolist() == ["<10", 123.4] and back["events"].tolist() == ["<10", 40]
     nar = protect_numbers_at_risk(protect_numbers_at_risk(pd.DataFrame({"time": [0, 1], "n_risk": [12, 3]})))
     assert nar["n_risk"].tolist() == [12, "<10"]
+
+
+def test_numbers_at_risk_from_survival_module():
+    survival = pytest.importorskip("evaluation.survival")
+    # 12 people in "p" followed 100..1200 days, 5 in "c": hand count at t = 0, 600, 1150:
+    # p: 12, 7 (600..1200 -> 700,...,1200 plus 600 itself = 7), 1; c: 5, 0, 0
+    durations = list(range(100, 1201, 100)) + [50, 60, 70, 80, 90]
+    groups = ["p"] * 12 + ["c"] * 5
+    nar = survival.numbers_at_risk(durations, groups, [0, 600, 1150])
+    raw = nar.set_index(["group", "time"])["n_risk"]
+    assert [raw[("p", 0)], raw[("p", 600)], raw[("p", 1150)], raw[("c", 0)]] == [12, 7, 1, 5]
+    out = protect_numbers_at_risk(nar).set_index(["group", "time"])["n_risk"]
+    assert out[("p", 0)] == 12
+    assert out[("p", 600)] == "<10" and out[("p", 1150)] == "<10"
+    assert out[("c", 0)] == "<10" and out[("c", 600)] == 0
