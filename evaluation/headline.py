@@ -29,6 +29,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from evaluation.disclosure import protect_count
 from evaluation.recidivism import MIN_PARTICIPANTS, power_two_proportions
 
 _HORIZON_WORDS = {
@@ -52,6 +53,16 @@ def _int(x: float) -> int:
 def _num(n: float, language: str) -> str:
     s = f"{int(n):,}"
     return s.replace(",", ".") if language == "nl" else s
+
+
+def _cap(s: str) -> str:
+    return s[:1].upper() + s[1:]
+
+
+def _people(n: float, language: str) -> str:
+    """A count of people for a sentence; below 10 it becomes "fewer than 10" (disclosure)."""
+    c = protect_count(int(n), language=language)
+    return _num(int(n), language) if c.isdigit() else c
 
 
 def headline_numbers(results: pd.DataFrame, endpoint: str = "GENERAL", horizon: int = 365,
@@ -130,10 +141,10 @@ def jdl_headline(numbers: dict, language: str = "en", n_events_programme: int | 
     if n < MIN_PARTICIPANTS:
         status = "warning"
         sentences.append(
-            f"Caution: only {_num(n, language)} participants could be analysed; at least {MIN_PARTICIPANTS} are "
+            f"Caution: only {_people(n, language)} participants could be analysed; at least {MIN_PARTICIPANTS} are "
             "needed for a reliable estimate, so the figures below are indicative only."
             if en else
-            f"Let op: er konden maar {_num(n, language)} deelnemers worden geanalyseerd; voor een betrouwbare "
+            f"Let op: er konden maar {_people(n, language)} deelnemers worden geanalyseerd; voor een betrouwbare "
             f"schatting zijn er minstens {MIN_PARTICIPANTS} nodig, dus de cijfers hieronder zijn alleen indicatief."
         )
     x = _int(100 * numbers["p_programme"])
@@ -154,6 +165,15 @@ def jdl_headline(numbers: dict, language: str = "en", n_events_programme: int | 
             s3 = ("Dit is geen causale vergelijking: de referentiegroep kan op punten die recidive beïnvloeden "
                   "verschillen van de deelnemers, dus het verschil kan niet aan het programma worden toegeschreven.")
         return {"status": status, "title": title, "sentences": sentences + [s1, s2, s3]}
+    if numbers.get("design") == "descriptive":
+        lo, hi = (_int(100 * v) for v in numbers["ci_programme"])
+        s1 = (f"Of 100 typical participants, {x} reoffended {h} (95% CI {lo} to {hi})." if en else
+              f"Van 100 typische deelnemers pleegden er {x} {h} een nieuw delict (95%-BI {lo} tot {hi}).")
+        s2 = ("There is no comparison group and no reference rate was supplied, so this figure cannot be compared "
+              "and says nothing about the programme's effect." if en else
+              "Er is geen vergelijkingsgroep en er is geen referentiecijfer opgegeven, dus dit cijfer kan niet "
+              "worden vergeleken en zegt niets over het effect van het programma.")
+        return {"status": "warning", "title": title, "sentences": sentences + [s1, s2]}
     if "difference" not in numbers:
         return {"status": "not_estimable", "title": title, "sentences": sentences + [
             "No comparison group estimate is available." if en else "Er is geen schatting voor de vergelijkingsgroep."]}
@@ -188,13 +208,13 @@ def jdl_headline(numbers: dict, language: str = "en", n_events_programme: int | 
             more = (f"This difference is not statistically significant: the data are also compatible with no "
                     f"difference. To detect a difference of this size with 80% power (two-sided alpha 0.05), "
                     f"about {_num(need, language)} participants and as many comparison persons would be needed "
-                    f"(this analysis has {_num(n, language)} participants). This does not show that the programme "
+                    f"(this analysis has {_people(n, language)} participants). This does not show that the programme "
                     "has no effect; more participants are needed.")
         else:
             more = (f"Dit verschil is niet statistisch significant: de gegevens passen ook bij geen verschil. Om een "
                     f"verschil van deze omvang met 80% onderscheidend vermogen (tweezijdig alfa 0,05) aan te tonen, "
                     f"zijn ongeveer {_num(need, language)} deelnemers en evenveel vergelijkingspersonen nodig (deze "
-                    f"analyse heeft {_num(n, language)} deelnemers). Dit betekent niet dat het programma geen effect "
+                    f"analyse heeft {_people(n, language)} deelnemers). Dit betekent niet dat het programma geen effect "
                     "heeft; er zijn meer deelnemers nodig.")
         sentences.append(more)
     if numbers.get("design") != "rct":
@@ -215,9 +235,9 @@ def jdl_headline(numbers: dict, language: str = "en", n_events_programme: int | 
             )
     if n_events_programme is not None and n_events_programme < 30:
         sentences.append(
-            f"Only {_num(n_events_programme, language)} participants reoffended, too few (under 30) to report time "
-            "to reoffending as a headline." if en else
-            f"Maar {_num(n_events_programme, language)} deelnemers recidiveerden, te weinig (minder dan 30) om de "
-            "tijd tot recidive als hoofdresultaat te melden."
+            _cap(f"{'only ' if n_events_programme >= 10 else ''}{_people(n_events_programme, language)} participants "
+                 "reoffended, too few (under 30) to report time to reoffending as a headline.") if en else
+            _cap(f"{'maar ' if n_events_programme >= 10 else ''}{_people(n_events_programme, language)} deelnemers "
+                 "recidiveerden, te weinig (minder dan 30) om de tijd tot recidive als hoofdresultaat te melden.")
         )
     return {"status": status, "title": title, "sentences": sentences}

@@ -282,24 +282,38 @@ class RecidivismAnalysis:
             if name not in tables:
                 raise ValueError(f"RecidivismAnalysis.fit: table {name!r} is missing")
         parts = tables["participants"]
-        parts = parts[parts["programme_id"].astype(str) == self.programme_id]
+        if self.programme_id != "all":
+            parts = parts[parts["programme_id"].astype(str) == self.programme_id]
         if parts.empty:
             raise ValueError(f"table 'participants': no rows for programme_id {self.programme_id!r}")
         if self.design == "descriptive":
             parts = parts[parts["group"] == "programme"]
-        check_design(parts, self.design, self.reference_rate)
+        if self.design == "descriptive" and self.reference_rate is None:
+            check_design(parts, "descriptive", reference_rate=0.0)  # checks the participants only
+        else:
+            check_design(parts, self.design, self.reference_rate)
         ids = set(parts["participant_id"].astype(str))
         ev = tables["justice_events"]
         ev = ev[ev["participant_id"].astype(str).isin(ids)]
         det = tables.get("detention_periods")
         if det is not None and len(det):
             det = det[det["participant_id"].astype(str).isin(ids)]
-        special = {self.programme_id: "sexual"} if ptype == "cosa" else None
+        if self.programme_id == "all":
+            special = {str(p["programme_id"]): "sexual" for p in programmes if p.get("programme_type") == "cosa"}
+        else:
+            special = {self.programme_id: "sexual"} if ptype == "cosa" else None
         ds = recidivism_endpoints(
             parts, ev, det, self.cutoff_date_, self.serious_threshold_years, self.very_serious_threshold_years,
             count_start_day=self.count_start_day, endpoints=self.endpoints, special_categories=special,
         )
         self.warnings_: list[str] = []
+        if self.design == "descriptive" and self.reference_rate is None:
+            self.warnings_.append("descriptive design without a reference rate: only the programme's own rates "
+                                  "are reported")
+        if self.programme_id == "all":
+            self.warnings_.append("all programmes pooled: programme types differ; for matching the propensity "
+                                  "model includes the programme, but comparison persons may come from another "
+                                  "programme's pool")
         self._adjust(ds)
         self._estimate()
         return self
@@ -315,7 +329,8 @@ class RecidivismAnalysis:
         cluster = pd.Series(person.index, index=person.index)
         self.method_suffix_ = ""
         if self.design == "matched":
-            ps = propensity_scores(person, self.covariates, treated)
+            covs = list(self.covariates) + (["programme_id"] if self.programme_id == "all" else [])
+            ps = propensity_scores(person, covs, treated)
             self.ps_ = ps
             self.overlap_ = overlap_summary(ps["ps"], treated)
             if self.weighting == "matching":
@@ -340,7 +355,7 @@ class RecidivismAnalysis:
                 self.method_suffix_ = "ATT inverse-probability weights (stabilised)"
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                self.balance_ = balance_table(person, self.covariates, treated, weights=w.to_numpy())
+                self.balance_ = balance_table(person, covs, treated, weights=w.to_numpy())
             for c in caught:
                 self.warnings_.append(str(c.message))
             good_balance = not bool((self.balance_["smd_after"].abs() >= SMD_THRESHOLD).any())
@@ -441,6 +456,9 @@ class RecidivismAnalysis:
             self.warnings_.append("cumulative incidence not computed: survival.CumulativeIncidence is not available")
             return None
         code = np.select([e["cnsr"] == 0, e["cnsr"].isin([2, 3])], [1, 2], 0)
+        if not (code == 1).any():
+            self.warnings_.append(f"{endpoint}: no events, cumulative incidence not estimated")
+            return None
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             cif = ci_cls().fit(e["time"].to_numpy(float), code, cause=1, groups=e["group"].to_numpy(object))
@@ -558,6 +576,14 @@ class RecidivismAnalysis:
                                    "survival.negative_binomial_rate_ratio is not available", headline_eligible=False))
             return rows
         ok = years > 0
+        tr = e["treated"].to_numpy(float)
+        few = min(counts[ok & (tr == 1)].sum(), counts[ok & (tr == 0)].sum())
+        if few < 10:
+            rows.append(self._base(endpoint, estimand="rate_ratio", group="difference", n=int(ok.sum()),
+                                   events=int(counts[ok].sum()), headline_eligible=False,
+                                   note="not estimated: fewer than 10 new cases in a group (negative binomial "
+                                        "model unstable)"))
+            return rows
         try:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
@@ -601,6 +627,11 @@ class RecidivismAnalysis:
 
     def _cox_rows(self, e, endpoint, tte_ok) -> list[dict]:
         rows = []
+        if e[e["cnsr"] == 0]["treated"].nunique() < 2:
+            return [self._base(endpoint, estimand=est, group="difference", headline_eligible=False,
+                               n=len(e), events=int((e["cnsr"] == 0).sum()),
+                               note="not estimable: no events in one of the groups")
+                    for est in ("hazard_ratio", "hazard_ratio_adjusted")]
         design_note = "" if not self.method_suffix_ else f" after {self.method_suffix_}"
         try:
             cox, msgs = self._cox(e, ["treated"])
@@ -690,10 +721,12 @@ class RecidivismAnalysis:
         for lev in levels:
             s = e[e["_sub"] == lev]
             n_ev = int((s["cnsr"] == 0).sum())
-            if s["treated"].nunique() < 2 or n_ev == 0:
+            ev_by_arm = s[s["cnsr"] == 0]["treated"].nunique()
+            if s["treated"].nunique() < 2 or ev_by_arm < 2:
                 rows.append(self._base("GENERAL", estimand="hazard_ratio", group=f"subgroup {col}={lev}",
                                        n=len(s), events=n_ev, headline_eligible=False,
-                                       note="not estimable: one group or no events in this subgroup"))
+                                       note="not estimable: one group only, or no events in one group, in this "
+                                            "subgroup"))
                 continue
             try:
                 cox, _ = self._cox(s, ["treated"])
