@@ -537,7 +537,7 @@ class _Gen:
         disp = np.where(custodial, "conviction",
                         _choice(rng, np.array(["conviction", "prosecutor_sanction", "policy_dismissal"], dtype=object),
                                 [0.6, 0.3, 0.1], len(who))).astype(object)
-        reg = off + np.ceil(rng.lognormal(math.log(25), 1.0, len(who))).astype(np.int64)
+        reg = np.minimum(off + np.ceil(rng.lognormal(math.log(25), 1.0, len(who))).astype(np.int64), P["intake"][who])
         # index cases
         i_cat = P["index_cat"]
         i_max, i_pre = self._penalties(i_cat)
@@ -872,7 +872,8 @@ class _Gen:
                               [0.2, 0.15, 0.5, 0.15], int(sig.sum()))
         rep = np.full(len(mi), None, dtype=object)
         u = rng.random(int(sig.sum()))
-        rep[sig] = np.where(u < 0.92, True, np.where(u < 0.995, False, None))
+        # always recorded for a signal in clean data, so that a clean intake has no warnings
+        rep[sig] = u < 0.93
         self.C = dict(mi=mi, date=date, mode=mode, minutes=minutes, signal=signal, reported=rep,
                       cid=_seq_ids("c", len(mi), 8))
 
@@ -1663,9 +1664,10 @@ def generate_intake(out_dir: str | Path, seed: int, scale: float = 1.0, fmt: str
     planted = None
     programmes = {"programmes": [p["description"] for p in g.progs]}
     if inject_errors:
-        from evaluation.synth_errors import plant_errors
+        from evaluation.synth_errors import plant_errors, retype
 
         text, dirty, planted = plant_errors(text, contract, fmt)
+        tables = {name: retype(df, contract, name, dirty[name]) for name, df in text.items()}
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     _clear_previous(out, contract)

@@ -103,7 +103,7 @@ _CATALOGUE: list[dict[str, Any]] = [
         "sim": {"n_programme": 250, "n_comparison": 550, "design": "matched", "z_shift": 0.35,
                 "age_mean": 33, "employ_shift": -0.6, "housing_shift": -0.5, "female_share": 0.10,
                 "detained_share": 0.45, "n_volunteers": 45, "offence_mix": "general",
-                "breakdown_h12": 0.30, "contact_rate_sd": 0.35},
+                "breakdown_h12": 0.42, "contact_rate_sd": 0.35},
     },
     {
         "description": {
@@ -158,7 +158,7 @@ _CATALOGUE: list[dict[str, Any]] = [
         "sim": {"n_programme": 200, "n_comparison": 450, "design": "matched", "z_shift": -0.35,
                 "age_mean": 36, "employ_shift": 0.3, "housing_shift": 0.4, "female_share": 0.14,
                 "detained_share": 0.10, "n_volunteers": 30, "offence_mix": "general",
-                "breakdown_h12": 0.22, "contact_rate_sd": 0.25},
+                "breakdown_h12": 0.32, "contact_rate_sd": 0.25},
     },
     {
         "description": {
@@ -211,7 +211,7 @@ _CATALOGUE: list[dict[str, Any]] = [
         "sim": {"n_programme": 150, "n_comparison": 300, "design": "matched", "z_shift": 0.6,
                 "age_mean": 28, "employ_shift": -0.8, "housing_shift": -0.6, "female_share": 0.12,
                 "detained_share": 0.25, "n_volunteers": 30, "offence_mix": "general",
-                "breakdown_h12": 0.40, "contact_rate_sd": 0.45},
+                "breakdown_h12": 0.52, "contact_rate_sd": 0.45},
     },
     {
         "description": {
@@ -252,7 +252,7 @@ _CATALOGUE: list[dict[str, Any]] = [
         "sim": {"n_programme": 100, "n_comparison": 0, "design": "descriptive", "z_shift": 0.2,
                 "age_mean": 31, "employ_shift": -0.4, "housing_shift": -0.3, "female_share": 0.15,
                 "detained_share": 0.15, "n_volunteers": 20, "offence_mix": "general",
-                "breakdown_h12": 0.35, "contact_rate_sd": 0.5},
+                "breakdown_h12": 0.45, "contact_rate_sd": 0.5},
     },
     {
         "description": {
@@ -448,7 +448,7 @@ _CATALOGUE: list[dict[str, Any]] = [
         "sim": {"n_programme": 150, "n_comparison": 310, "design": "matched", "z_shift": 0.25,
                 "age_mean": 27, "employ_shift": -0.2, "housing_shift": 0.0, "female_share": 0.13,
                 "detained_share": 0.05, "n_volunteers": 20, "offence_mix": "rj",
-                "breakdown_h12": 0.30, "contact_rate_sd": 0.35},
+                "breakdown_h12": 0.42, "contact_rate_sd": 0.35},
     },
 ]
 

@@ -1,0 +1,280 @@
+"""Tests of the synthetic intake generator (evaluation.synth).
+
+Reference values are the generator's own documented targets (METHODS.md
+section 5 and 6): 2-year general recidivism among comparison persons 35-55%,
+30-50% of mentoring matches ending early, annual volunteer turnover 20-35%,
+and the non-collapsibility of the hazard ratio (Gail, Wieand & Piantadosi
+1984): for a non-null conditional effect the marginal HR lies closer to 1.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from pathlib import Path
+
+import jsonschema
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from evaluation import synth
+from evaluation.schema import load_contract
+
+CUTOFF = pd.Timestamp("2026-09-30")
+
+
+def _read(folder: Path, name: str) -> pd.DataFrame:
+    return pd.read_csv(folder / f"{name}.csv", dtype=str, keep_default_na=False)
+
+
+def _hashes(folder: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory) -> Path:
+    """One scale-1 intake (the demo size) shared by calibration and validation tests."""
+    return synth.generate_intake(tmp_path_factory.mktemp("demo"), seed=20260930, scale=1.0)
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory) -> Path:
+    return synth.generate_intake(tmp_path_factory.mktemp("small"), seed=7, scale=0.2)
+
+
+# ----------------------------------------------------------------- determinism
+@pytest.mark.parametrize("fmt", ["csv", "parquet", "xlsx"])
+def test_same_seed_same_bytes_different_seed_different(tmp_path, fmt):
+    a = synth.generate_intake(tmp_path / "a", seed=11, scale=0.2, fmt=fmt)
+    b = synth.generate_intake(tmp_path / "b", seed=11, scale=0.2, fmt=fmt)
+    c = synth.generate_intake(tmp_path / "c", seed=12, scale=0.2, fmt=fmt)
+    ha, hb, hc = _hashes(a), _hashes(b), _hashes(c)
+    assert ha == hb
+    table_files = [n for n in ha if n.endswith((".csv", ".parquet", ".xlsx"))]
+    assert len(table_files) == (1 if fmt == "xlsx" else 9)
+    assert all(ha[n] != hc[n] for n in table_files)
+
+
+# ----------------------------------------------------------------- contract
+def test_every_contract_table_and_field_present_in_order(small):
+    contract = load_contract()
+    for name, res in contract.resources.items():
+        df = _read(small, res.descriptor["path"].rsplit(".", 1)[0])
+        assert list(df.columns) == res.field_names, name
+        assert len(df) > 0, f"{name} is empty"
+    # every optional field is filled somewhere (no column left entirely empty)
+    for name, res in contract.resources.items():
+        df = _read(small, res.descriptor["path"].rsplit(".", 1)[0])
+        empty = [c for c in df.columns if (df[c] == "").all()]
+        assert not empty, f"{name}: columns never filled: {empty}"
+
+
+def test_yaml_files_valid_against_schemas(small):
+    contract = load_contract()
+    programmes = yaml.safe_load((small / "programmes.yaml").read_text(encoding="utf-8"))
+    jsonschema.validate(programmes, contract.programme_schema)
+    extract = yaml.safe_load((small / "extract.yaml").read_text(encoding="utf-8"))
+    jsonschema.validate(extract, contract.extract_schema)
+    assert extract["cutoff_date"] == "2026-09-30" and extract["synthetic"] is True
+    progs = programmes["programmes"]
+    assert {p["programme_type"] for p in progs} == {"mentoring", "peer_mentoring", "cosa", "restorative_justice"}
+    for dim in ("organisation_model", "cooperation_model", "vision_focus", "task_type"):
+        values = {p[dim] for p in progs}
+        allowed = set(contract.programme_schema["$defs"]["programme"]["properties"][dim]["enum"])
+        assert values == allowed, dim
+    # TIDieR completeness varies between programmes
+    filled = [sum(bool(v) for v in p["tidier"].values()) for p in progs]
+    assert max(filled) == 12 and min(filled) < 10
+
+
+def test_designs_in_the_data(small):
+    p = _read(small, "participants")
+    truth = json.loads((small / "truth.json").read_text())
+    designs = {t["programme_id"]: t["design"] for t in truth["programmes"]}
+    assert sorted(set(designs.values())) == ["descriptive", "matched", "rct"]
+    for pid, design in designs.items():
+        sub = p[p.programme_id == pid]
+        groups = set(sub.group)
+        if design == "descriptive":
+            assert groups == {"programme"}
+        else:
+            assert groups == {"programme", "comparison"}
+        expected = "randomised" if design == "rct" else "observational"
+        assert set(sub.assignment) == {expected}, pid
+
+
+def test_bad_arguments_raise(tmp_path):
+    with pytest.raises(ValueError, match="scale"):
+        synth.generate_intake(tmp_path, seed=1, scale=0)
+    with pytest.raises(ValueError, match="format"):
+        synth.generate_intake(tmp_path, seed=1, fmt="ods")
+    with pytest.raises(ValueError, match="seed"):
+        synth.generate_intake(tmp_path, seed=-3)
+
+
+def test_cli_writes_intake(tmp_path):
+    from evaluation.cli import main
+
+    rc = main(["synth", "--out", str(tmp_path / "x"), "--seed", "5", "--scale", "0.1"])
+    assert rc == 0
+    assert (tmp_path / "x" / "participants.csv").exists()
+    assert json.loads((tmp_path / "x" / "truth.json").read_text())["seed"] == 5
+
+
+# ----------------------------------------------------------------- calibration (scale 1)
+def test_two_year_recidivism_of_comparison_persons_in_band(demo):
+    p = _read(demo, "participants")
+    j = _read(demo, "justice_events")
+    fus = pd.to_datetime(p.set_index("participant_id").follow_up_start)
+    j = j[~j.disposal.isin(["acquittal", "technical_dismissal"])]
+    off = pd.to_datetime(j.offence_date)
+    after = off.to_numpy() > fus.reindex(j.participant_id).to_numpy()
+    first = off[after].groupby(j.participant_id[after].to_numpy()).min()
+    comp = p[(p.group == "comparison")].copy()
+    start = pd.to_datetime(comp.follow_up_start)
+    comp = comp[start + pd.Timedelta(days=730) <= CUTOFF]
+    days = (comp.participant_id.map(first) - pd.to_datetime(comp.follow_up_start)).dt.days
+    share = float((days <= 730).mean())
+    assert len(comp) > 1000
+    assert 0.35 <= share <= 0.55, share
+
+
+def test_mentoring_matches_end_early_in_band(demo):
+    m = _read(demo, "matches")
+    ended = m[m.role.isin(["mentor", "peer_mentor"]) & (m.end_reason != "")]
+    share = float((ended.end_reason != "planned_completion").mean())
+    assert len(ended) > 300
+    assert 0.30 <= share <= 0.50, share
+
+
+def test_volunteer_annual_turnover_in_band(demo):
+    v = _read(demo, "volunteers")
+    start = pd.to_datetime(v.start_date)
+    end = pd.to_datetime(v.end_date.replace("", None))
+    # stops per volunteer-year active, pooled over 2021-2025
+    a, b = pd.Timestamp("2021-01-01"), pd.Timestamp("2025-12-31")
+    s = start.clip(lower=a)
+    e = end.fillna(b).clip(upper=b)
+    years = ((e - s).dt.days + 1).clip(lower=0).sum() / 365.25
+    stops = int(((end >= a) & (end <= b)).sum())
+    rate = stops / years
+    assert 0.20 <= rate <= 0.35, rate
+
+
+def test_no_date_after_cutoff_and_contacts_inside_matches(demo):
+    contract = load_contract()
+    checked = 0
+    for name, res in contract.resources.items():
+        df = _read(demo, res.descriptor["path"].rsplit(".", 1)[0])
+        for rule in res.rules:
+            if rule["kind"] != "not_after_cutoff":
+                continue
+            for f in rule["fields"]:
+                d = pd.to_datetime(df[f].replace("", None))
+                assert not (d > CUTOFF).any(), (name, f)
+                checked += 1
+    assert checked >= 15
+    m = _read(demo, "matches").set_index("match_id")
+    c = _read(demo, "contacts")
+    cd = pd.to_datetime(c.contact_date)
+    ms = pd.to_datetime(m.start_date.reindex(c.match_id).to_numpy())
+    me = pd.to_datetime(m.end_date.replace("", None).reindex(c.match_id).to_numpy())
+    assert (cd.to_numpy() >= ms).all()
+    assert ((cd.to_numpy() <= me) | me.isna()).all()
+
+
+# ----------------------------------------------------------------- truth.json
+def test_truth_marginal_hr_closer_to_one_than_conditional(small):
+    truth = json.loads((small / "truth.json").read_text())
+    checked = 0
+    for prog in truth["programmes"]:
+        for ep_name, ep in prog["endpoints"].items():
+            b = ep["conditional_log_hr"]
+            if b is None:
+                continue
+            m = ep["marginal_log_hr"]
+            assert math.copysign(1, m) == math.copysign(1, b), (prog["programme_id"], ep_name)
+            # allow the Monte-Carlo error of the marginal estimate (4 standard errors)
+            assert abs(m) < abs(b) + 4 * ep["marginal_log_hr_mc_se"], (prog["programme_id"], ep_name)
+            assert abs(m) < abs(b), (prog["programme_id"], ep_name)
+            checked += 1
+            assert ep["prevalence_730d_programme"] < ep["prevalence_730d_comparison"]
+            assert ep["prevalence_365d_programme"] < ep["prevalence_730d_programme"]
+            assert ep["rmst_730d_programme"] > ep["rmst_730d_comparison"]
+            assert 0 < ep["rmst_730d_comparison"] < 730
+    assert checked >= 12
+    cosa = next(p for p in truth["programmes"] if p["design"] == "rct")
+    assert cosa["programme_type"] == "cosa"
+    assert cosa["endpoints"]["special"]["conditional_hr"] == pytest.approx(0.3)
+    # low sexual recidivism of COSA core members without the programme
+    assert 0.01 < cosa["endpoints"]["special"]["prevalence_730d_comparison"] < 0.08
+    desc = next(p for p in truth["programmes"] if p["design"] == "descriptive")
+    assert 0.2 < desc["reference_rate"]["prevalence_730d"] < 0.7
+    rj = [p for p in truth["programmes"] if p["programme_type"] == "restorative_justice"]
+    for p in rj:
+        by = p["endpoints"]["general"]["conditional_log_hr_by_index_offence"]
+        assert abs(by["drugs"]) < abs(by["other_categories"])
+
+
+def test_truth_records_volunteer_and_match_models(small):
+    truth = json.loads((small / "truth.json").read_text())
+    v = truth["volunteers"]["log_hr"]
+    assert set(v) == {"lived_experience", "personal_invitation", "basic_training", "supervision", "recognition"}
+    assert v["personal_invitation"] < 0 and v["basic_training"] < 0
+    assert set(truth["matches"]["log_hr"]) == {"same_sex", "volunteer_lived_experience", "goals_agreed",
+                                              "participant_risk_high"}
+    costs = _read(small, "costs")
+    total = costs.groupby("programme_id").amount_eur.apply(lambda s: s.astype(float).sum())
+    for pid, amount in truth["costs"]["total_eur_by_programme"].items():
+        assert amount == pytest.approx(total[pid], abs=0.01 * 200)
+
+
+def test_population_truth_cache_is_current():
+    """The stored population truth matches the current model (else generation recomputes it slowly)."""
+    cached = json.loads(synth.TRUTH_CACHE.read_text(encoding="utf-8"))
+    assert cached["fingerprint"] == synth._truth_fingerprint(synth.TRUTH_DRAWS, synth.TRUTH_SEED)
+
+
+def test_population_truth_small_sample_agrees_with_cache():
+    """A fresh 20,000-draw simulation (other seed) agrees with the stored 200,000-draw truth.
+
+    Tolerance: Monte-Carlo SE of a log HR from 20,000 paired draws is about
+    0.01-0.02 (0.06 for the rare COSA sexual endpoint); prevalence SE about 0.004.
+    """
+    cached = json.loads(synth.TRUTH_CACHE.read_text(encoding="utf-8"))["programmes"]
+    fresh = synth.compute_population_truth(draws=20_000, seed=99)
+    for pid, prog in fresh.items():
+        for ep_name, ep in prog["endpoints"].items():
+            ref = cached[pid]["endpoints"][ep_name]
+            tol = 4 * math.hypot(ep["marginal_log_hr_mc_se"], ref["marginal_log_hr_mc_se"])
+            assert ep["marginal_log_hr"] == pytest.approx(ref["marginal_log_hr"], abs=tol), (pid, ep_name)
+            assert ep["prevalence_730d_comparison"] == pytest.approx(ref["prevalence_730d_comparison"], abs=0.02)
+
+
+# ----------------------------------------------------------------- validation
+def test_demo_validates_without_errors(demo):
+    from evaluation.validate import validate_intake
+
+    res = validate_intake(demo)
+    errors = res.issues[res.issues.severity == "error"]
+    assert errors.empty, errors.head(20).to_string()
+    warnings = res.issues[res.issues.severity == "warning"]
+    assert len(warnings) <= 20, warnings.rule.value_counts().to_string()
+
+
+@pytest.mark.parametrize("fmt,seed", [("csv", 3), ("parquet", 4), ("xlsx", 5)])
+def test_all_formats_validate_without_errors(tmp_path, fmt, seed):
+    from evaluation.validate import validate_intake
+
+    out = synth.generate_intake(tmp_path, seed=seed, scale=0.25, fmt=fmt)
+    res = validate_intake(out)
+    errors = res.issues[res.issues.severity == "error"]
+    assert errors.empty, errors.head(20).to_string()
+    assert int(res.reconciliation.rows_quarantined.sum()) == 0
+    n = json.loads((out / "truth.json").read_text())["counts"]
+    for name, count in n.items():
+        assert len(res.tables[name]) == count, name
+    assert np.all(res.tables["participants"].birth_year.notna())
