@@ -747,3 +747,211 @@ def write_outputs(
         fig.savefig(out / f"{name}.png", dpi=150, metadata={"Software": None})
         fig.savefig(out / f"{name}.svg", metadata={"Date": None})
     return out
+
+
+# ---------------------------------------------------------------------------
+# the costs report (used by notebooks/40_costs.ipynb)
+# ---------------------------------------------------------------------------
+
+_EUR = {"en": "EUR {}", "nl": "€ {}"}
+
+
+def _num(x: float, language: str, digits: int = 0) -> str:
+    """Number with thousands separators: 1,234.5 (en) or 1.234,5 (nl)."""
+    s = f"{x:,.{digits}f}"
+    if language == "nl":
+        s = s.replace(",", "_").replace(".", ",").replace("_", ".")
+    return s
+
+
+def _eur(x: float, language: str, digits: int = 0) -> str:
+    if not np.isfinite(x):
+        return "∞" if x > 0 else ""
+    return _EUR[language].format(_num(x, language, digits))
+
+
+def costs_by_quarter_figure(quarterly: pd.DataFrame, title: str = "", language: str = "en"):
+    """Stacked bars of recorded cost per quarter by category (matplotlib Figure)."""
+    from matplotlib.figure import Figure
+
+    wide = quarterly.pivot_table(index="quarter", columns="category", values="amount_eur", aggfunc="sum", fill_value=0.0)
+    fig = Figure(figsize=(9, 4.2))
+    ax = fig.add_subplot(1, 1, 1)
+    bottom = np.zeros(len(wide))
+    x = np.arange(len(wide))
+    for cat in wide.columns:
+        ax.bar(x, wide[cat].to_numpy(), bottom=bottom, label=cat.replace("_", " "), width=0.8)
+        bottom += wide[cat].to_numpy()
+    step = max(1, len(wide) // 12)
+    ax.set_xticks(x[::step], list(wide.index[::step]), rotation=45, ha="right")
+    ax.set_ylabel("kosten (euro)" if language == "nl" else "cost (euro)")
+    ax.legend(fontsize=7, ncol=2, frameon=False)
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def costs_analysis(
+    data: Any,
+    programme_id: str = "all",
+    cutoff_date: Any = None,
+    hourly_rate_eur: float = DEFAULT_HOURLY_RATE_EUR,
+    hourly_rate_source: str = HOURLY_RATE_SOURCE,
+    cost_per_reoffence_eur: float | None = None,
+    include_support_in_value: bool = False,
+    with_effects: bool = True,
+    language: str = "en",
+    seed: int = 20260930,
+    n_sim: int = 100_000,
+    threshold: int = 10,
+) -> dict[str, Any]:
+    """Everything the costs notebook shows, for one programme or all.
+
+    Calls :func:`cost_summary` and, when ``with_effects`` and the programme
+    has a comparison group, the recidivism analysis
+    (:func:`evaluation.meta.recidivism_effects`) and
+    :func:`cost_effectiveness` on the 2-year prevalence difference.
+
+    Returns
+    -------
+    dict
+        ``results`` (``RESULT_COLUMNS``), ``tables`` (``unit_costs``,
+        ``costs_by_quarter``; aggregates only), ``figures``
+        (``costs_by_quarter``), ``headline`` (status, title, sentences in
+        ``language``).
+    """
+    from evaluation import disclosure
+    from evaluation.meta import recidivism_effects
+
+    if language not in ("en", "nl"):
+        raise ValueError(f"language must be 'en' or 'nl', got {language!r}")
+    tables, programmes = (data.tables, data.programmes) if hasattr(data, "tables") else (data["tables"], data.get("programmes", []))
+    if cutoff_date is None:
+        cutoff_date = getattr(data, "cutoff_date", None)
+    if "costs" not in tables or tables["costs"] is None or len(tables["costs"]) == 0:
+        title = "Kosten" if language == "nl" else "Costs"
+        sentence = ("Er zijn geen kosten aangeleverd; de kosten kunnen niet worden berekend." if language == "nl"
+                    else "No costs were supplied; costs cannot be computed.")
+        return {"results": make_results([]), "tables": {}, "figures": {},
+                "headline": {"status": "not_estimable", "title": title, "sentences": [sentence]}}
+    cs = cost_summary(
+        tables["costs"], tables["participants"], tables.get("contacts"), tables.get("matches"),
+        tables.get("volunteers"), tables.get("volunteer_support"), hourly_rate_eur=hourly_rate_eur,
+        hourly_rate_source=hourly_rate_source, cutoff_date=cutoff_date, programme_id=programme_id,
+        include_support_in_value=include_support_in_value,
+    )
+    results = [cs]
+    ce = make_results([])
+    status_tab = pd.DataFrame()
+    if with_effects:
+        ids = None if programme_id == "all" else [programme_id]
+        eff, status_tab = recidivism_effects(data, ids, cutoff_date=cutoff_date)
+        if len(eff):
+            ce = cost_effectiveness(cs, eff, cost_per_reoffence_eur=cost_per_reoffence_eur, n_sim=n_sim, seed=seed)
+            results.append(ce)
+    res = pd.concat(results, ignore_index=True)
+    # tables: unit costs per programme over the whole period; totals per quarter
+    tot = cs[(cs["period"] == "total") & (cs["group"] == "all")]
+    unit = tot.pivot_table(index="programme_id", columns="estimand", values="estimate", aggfunc="first")
+    n_act = tot[tot.estimand == "cost_per_active_participant_eur"].set_index("programme_id")["n"]
+    unit["participants_active"] = n_act
+    unit = unit.reset_index()
+    small = pd.to_numeric(unit["participants_active"], errors="coerce") < threshold
+    for col in ("cost_per_active_participant_eur", "cost_per_completed_trajectory_eur"):
+        if col in unit.columns:
+            unit.loc[small, col] = np.nan
+    unit["participants_active"] = [disclosure.protect_count(x, threshold, language) if pd.notna(x) else ""
+                                   for x in unit["participants_active"]]
+    qc = quarterly_costs(tables["costs"], cutoff_date)
+    if programme_id != "all":
+        qc = qc[qc.programme_id == programme_id]
+    qc_in = qc[qc.quarter != "after_cutoff"]
+    by_q = qc_in.pivot_table(index="quarter", columns="category", values="amount_eur", aggfunc="sum", fill_value=0.0)
+    by_q["total"] = by_q.sum(axis=1)
+    label = "alle programma's" if (programme_id == "all" and language == "nl") else (
+        "all programmes" if programme_id == "all" else programme_id)
+    fig = costs_by_quarter_figure(qc_in, title=label, language=language)
+    # headline
+    scope = tot[tot.programme_id == ("all" if programme_id == "all" and "all" in set(tot.programme_id) else
+                                     (programme_id if programme_id != "all" else tot.programme_id.iloc[0]))]
+
+    def val(estimand):
+        r = scope[scope.estimand == estimand]
+        return (float(r["estimate"].iloc[0]), r["n"].iloc[0], r["events"].iloc[0]) if len(r) else (np.nan, np.nan, np.nan)
+
+    total, _, _ = val("cost_total_eur")
+    cpp, n_active, _ = val("cost_per_active_participant_eur")
+    cpt, _, n_done = val("cost_per_completed_trajectory_eur")
+    hours, _, _ = val("volunteer_contact_hours")
+    value, _, _ = val("volunteer_time_value_eur")
+    q0, q1 = (sorted(qc_in.quarter.unique())[0], sorted(qc_in.quarter.unique())[-1]) if len(qc_in) else ("", "")
+    pc = disclosure.protect_count(n_active, threshold, language) if pd.notna(n_active) else "?"
+    few = pd.notna(n_active) and n_active < threshold
+    s = []
+    if language == "nl":
+        s.append(f"Van {q0} tot en met {q1} zijn voor {label} {_eur(total, 'nl')} aan kosten geregistreerd.")
+        if not few and np.isfinite(cpp):
+            s.append(f"Dat is {_eur(cpp, 'nl')} per deelnemer ({pc} deelnemers waren in die periode actief)"
+                     + (f" en {_eur(cpt, 'nl')} per afgerond traject." if np.isfinite(cpt) else "."))
+        if np.isfinite(hours):
+            s.append(f"Vrijwilligers besteedden {_num(hours, 'nl')} uur aan contact met deelnemers, "
+                     f"gewaardeerd op {_eur(value, 'nl')} tegen {_eur(hourly_rate_eur, 'nl', 2)} per uur.")
+    else:
+        s.append(f"From {q0} to {q1}, {label} recorded costs of {_eur(total, 'en')}.")
+        if not few and np.isfinite(cpp):
+            s.append(f"That is {_eur(cpp, 'en')} per participant ({pc} participants were active in that period)"
+                     + (f" and {_eur(cpt, 'en')} per completed trajectory." if np.isfinite(cpt) else "."))
+        if np.isfinite(hours):
+            s.append(f"Volunteers spent {_num(hours, 'en')} hours in contact with participants, valued at "
+                     f"{_eur(value, 'en')} at {_eur(hourly_rate_eur, 'en', 2)} per hour.")
+    status = "ok"
+    if few:
+        status = "warning"
+        s.append("Te weinig deelnemers om kosten per deelnemer te tonen." if language == "nl"
+                 else "Too few participants to show costs per participant.")
+    if programme_id != "all" and len(ce):
+        row = ce[(ce.programme_id == programme_id) & (ce.estimand == "cost_per_reoffender_avoided_eur")]
+        if len(row):
+            r = row.iloc[0]
+            if np.isfinite(r["estimate"]):
+                s.append(
+                    (f"Elke deelnemer die binnen 2 jaar niet recidiveerde dankzij het programma kostte ongeveer "
+                     f"{_eur(r['estimate'], 'nl')} (95%-interval {_eur(r['ci_lower'], 'nl')} tot {_eur(r['ci_upper'], 'nl')}).")
+                    if language == "nl" else
+                    (f"Each participant kept from reoffending within 2 years cost about {_eur(r['estimate'], 'en')} "
+                     f"(95% interval {_eur(r['ci_lower'], 'en')} to {_eur(r['ci_upper'], 'en')}).")
+                )
+                if not bool(r["causal"]):
+                    s.append("Dit is geen causaal effect: de vergelijking is niet gerandomiseerd of niet in balans."
+                             if language == "nl" else
+                             "This is not a causal effect: the comparison is not randomised or not balanced.")
+            elif "not estimable" not in str(r["note"]):
+                status = "warning"
+                pb = ce[(ce.programme_id == programme_id) & (ce.estimand == "probability_effect_beneficial")]
+                p_b = float(pb["estimate"].iloc[0]) if len(pb) else np.nan
+                s.append(
+                    (f"De daling in recidive is niet statistisch significant; daarom noemen we geen bedrag per "
+                     f"voorkomen recidivist. De kans dat het programma recidive vermindert is {p_b:.0%}.")
+                    if language == "nl" else
+                    (f"The reduction in reoffending is not statistically significant, so no cost per reoffender avoided "
+                     f"is given. The probability that the programme reduces reoffending is {p_b:.0%}.")
+                )
+            if cost_per_reoffence_eur is not None:
+                be = ce[(ce.programme_id == programme_id) & (ce.estimand == "probability_break_even")]
+                if len(be) and np.isfinite(be["estimate"].iloc[0]):
+                    s.append(
+                        (f"Bij {_eur(cost_per_reoffence_eur, 'nl')} per recidive is de kans dat het programma zichzelf "
+                         f"terugverdient {float(be['estimate'].iloc[0]):.0%}.") if language == "nl" else
+                        (f"At {_eur(cost_per_reoffence_eur, 'en')} per reoffence, the probability that the programme "
+                         f"pays for itself is {float(be['estimate'].iloc[0]):.0%}.")
+                    )
+    title = (f"Kosten: {label}" if language == "nl" else f"Costs: {label}")
+    eff_status = status_tab.to_dict("records") if len(status_tab) else []
+    return {
+        "results": res,
+        "tables": {"unit_costs": unit, "costs_by_quarter": by_q.reset_index()},
+        "figures": {"costs_by_quarter": fig},
+        "headline": {"status": status, "title": title, "sentences": s},
+        "effect_status": eff_status,
+    }
