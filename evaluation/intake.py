@@ -298,6 +298,8 @@ def _series_as_text(s: pd.Series) -> pd.Series:
         out = pd.Series([repr(float(v)) for v in vals], index=s.index, dtype=object)
         if integral.any():
             out[integral] = vals[integral].astype(np.int64).astype(str)
+    elif pd.api.types.infer_dtype(s, skipna=True) in {"string", "empty"}:
+        out = s.astype(object)
     else:
         out = s.map(_cell_as_text)
     out = out.astype(object)
@@ -401,7 +403,8 @@ def _read_yaml(path: Path, schema: dict[str, Any]) -> Any:
     if not path.is_file():
         raise IntakeError(f"{path}: file is missing from the intake folder")
     try:
-        content = yaml.safe_load(path.read_text(encoding="utf-8-sig"))
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        content = yaml.load(path.read_text(encoding="utf-8-sig"), Loader=loader)  # noqa: S506 (safe loader)
     except UnicodeDecodeError as exc:
         raise IntakeError(f"{path}: not UTF-8 text") from exc
     except yaml.YAMLError as exc:
