@@ -694,7 +694,7 @@ def _write_failed_validation(validation: Any, out_dir: Path, quarter: str, reaso
     target = out_dir / f"{quarter}.failed-validation"
     if target.exists():
         shutil.rmtree(target)
-    target.mkdir(parents=True)
+    target.mkdir(parents=True, mode=0o700)
     written = False
     try:
         from evaluation.validate import write_validation_outputs
@@ -726,9 +726,10 @@ def _validation_stop_reasons(validation: Any, max_share: float, quarter_start: d
     if getattr(validation, "blocking", False):
         issues = getattr(validation, "issues", None)
         detail = ""
-        if isinstance(issues, pd.DataFrame) and not issues.empty and "severity" in issues.columns:
-            blocking = issues[issues["severity"].astype(str).isin(["blocking", "fatal"])]
-            if not blocking.empty and "rule" in blocking.columns:
+        if isinstance(issues, pd.DataFrame) and not issues.empty and {"severity", "level", "rule"} <= set(issues.columns):
+            # blocking problems are the table-level errors (missing table/column, identifier column, unreadable)
+            blocking = issues[(issues["level"].astype(str) == "table") & (issues["severity"].astype(str) == "error")]
+            if not blocking.empty:
                 detail = ": rules " + ", ".join(sorted(set(blocking["rule"].astype(str))))
         reasons.append(f"the intake has blocking errors{detail}")
     rec = getattr(validation, "reconciliation", None)
@@ -962,8 +963,12 @@ def _run_in_build(*, build: Path, quarter: str, quarter_dir: Path, out_dir: Path
     log.info("designs: %s; all programmes together: %s", designs, overall_design)
 
     private = build / "_private"
+    private.mkdir(mode=0o700)
     work = private / "jobs"
-    work.mkdir(parents=True)
+    work.mkdir()
+    if isinstance(rec, pd.DataFrame):
+        (build / "validation").mkdir()
+        rec.to_csv(build / "validation" / "reconciliation.csv", index=False)
     nb_intake = intake_dir
     if stage_accepted and getattr(validation, "tables", None):
         nb_intake = stage_accepted_intake(validation, intake_dir, private / "intake")
@@ -1011,6 +1016,8 @@ def _run_in_build(*, build: Path, quarter: str, quarter_dir: Path, out_dir: Path
                 try:
                     df = pd.read_csv(p, dtype={"programme_id": str, "endpoint": str, "group": str})
                 except pd.errors.EmptyDataError:
+                    continue
+                if df.empty:
                     continue
                 df.insert(len(df.columns), "notebook", j.result.notebook)
                 frames.append(df)
