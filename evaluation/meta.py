@@ -56,6 +56,16 @@ MODERATOR_FIELDS = (
     "task_type",
     "vision_focus",
 )
+#: Reference levels of the moderators in the synthesis: the study's hypothesis
+#: contrasts social inclusion with risk management; the commissioner model is
+#: the one where probation keeps most control.
+DEFAULT_REFERENCE = {
+    "vision_focus": "risk_management",
+    "organisation_model": "commissioner",
+    "cooperation_model": "professional",
+    "task_type": "core",
+    "programme_type": "mentoring",
+}
 #: Below this number of studies the between-programme variance is very
 #: imprecise (Viechtbauer 2005); results carry a warning.
 SMALL_K = 5
@@ -272,8 +282,14 @@ class MetaResult:
         events: float = np.nan,
         transform: str | None = None,
         note: str = "",
+        test_null: bool = True,
     ) -> pd.DataFrame:
         """``RESULT_COLUMNS`` rows: pooled effect, prediction interval, tau2, I2.
+
+        Estimands are ``estimand``, ``{estimand}_prediction_interval``,
+        ``{estimand}_tau2`` and ``{estimand}_I2``. With ``test_null=False``
+        (for quantities such as a rate, where zero on the analysis scale is no
+        meaningful null) the pooled row carries no p-value.
 
         ``transform="exp"`` reports the pooled effect and its intervals on the
         ratio scale (for log hazard ratios). ``n`` (people behind the pooled
@@ -294,7 +310,7 @@ class MetaResult:
                 "estimate": f(self.estimate),
                 "ci_lower": f(self.ci_lower),
                 "ci_upper": f(self.ci_upper),
-                "p_value": self.p_value,
+                "p_value": self.p_value if test_null else np.nan,
                 "note": caveat,
             },
             {
@@ -306,7 +322,7 @@ class MetaResult:
                 "note": "interval where the effect of a new, similar programme is expected to lie",
             },
             {
-                "estimand": "tau2",
+                "estimand": f"{estimand}_tau2",
                 "group": "between_programmes",
                 "estimate": self.tau2,
                 "ci_lower": self.tau2_ci_lower,
@@ -316,7 +332,7 @@ class MetaResult:
                 f"p-value of Cochran's Q = {self.Q:.3g} on {self.Q_df} df",
             },
             {
-                "estimand": "I2",
+                "estimand": f"{estimand}_I2",
                 "group": "between_programmes",
                 "estimate": self.I2,
                 "note": "percent of total variation due to differences between programmes",
@@ -1049,6 +1065,15 @@ def volunteer_stopping_effects(
     return eff.merge(mods, on="programme_id", how="left")
 
 
+def _reference_for(mods: pd.DataFrame, reference: Mapping[str, str] | None) -> dict[str, str]:
+    """Requested reference levels that occur among these programmes (else R's default)."""
+    out = {}
+    for col, lev in (reference or {}).items():
+        if col in mods.columns and lev in set(mods[col].astype(str)):
+            out[col] = lev
+    return out
+
+
 def moderator_analysis(
     effects: pd.DataFrame,
     moderators: Sequence[str] = ("vision_focus", "organisation_model"),
@@ -1081,7 +1106,7 @@ def moderator_analysis(
                 warnings.simplefilter("ignore", RuntimeWarning)
                 tab = meta_regression(
                     use["yi"], use["sei"], use[[mod]], method=method,
-                    knapp_hartung=knapp_hartung, reference=reference,
+                    knapp_hartung=knapp_hartung, reference=_reference_for(use[[mod]], reference),
                 )
             tab.insert(0, "moderator", mod)
             tab["status"] = "ok"
@@ -1170,6 +1195,8 @@ def synthesise(
     knapp_hartung: bool = True,
     endpoint: str = "GENERAL",
     min_k: int = 3,
+    reference: Mapping[str, str] | None = None,
+    test_null: bool = True,
 ) -> dict[str, Any]:
     """Pool each estimand's programme effects and test the moderators.
 
@@ -1178,6 +1205,9 @@ def synthesise(
     (:func:`random_effects`, Knapp-Hartung by default) and one
     meta-regression per moderator (:func:`moderator_analysis`). Estimands
     with fewer than ``min_k`` usable effects are reported as not estimable.
+    Reference levels default to :data:`DEFAULT_REFERENCE` (when present
+    among the programmes). ``test_null=False`` drops the pooled p-value
+    (e.g. for rates).
 
     Returns
     -------
@@ -1210,14 +1240,17 @@ def synthesise(
         res = random_effects(use["yi"], use["sei"], method=method, knapp_hartung=knapp_hartung)
         pooled[est] = res
         frames.append(res.to_results(est, endpoint=endpoint, transform="exp" if is_log else None,
-                                     n=n_people, note=excl_note))
-        tab = moderator_analysis(use, moderators=moderators, method=method, knapp_hartung=knapp_hartung)
+                                     n=n_people, note=excl_note, test_null=test_null))
+        ref = DEFAULT_REFERENCE if reference is None else reference
+        tab = moderator_analysis(use, moderators=moderators, method=method, knapp_hartung=knapp_hartung,
+                                 reference=ref)
         tab.insert(0, "estimand", est)
         mods.append(tab)
         for mod in moderators:
             sub = tab[(tab["moderator"] == mod)]
             if (sub["status"] == "ok").all():
-                mr = MetaRegression(method, knapp_hartung).fit(use["yi"], use["sei"], use[[mod]])
+                mr = MetaRegression(method, knapp_hartung).fit(
+                    use["yi"], use["sei"], use[[mod]], reference=_reference_for(use[[mod]], ref))
                 frames.append(mr.to_results(est, endpoint=endpoint, transform="exp" if is_log else None,
                                             n=n_people))
             else:
@@ -1236,13 +1269,15 @@ def synthesise(
 
 
 def moderation_sentences(synthesis: Mapping[str, Any], estimand: str, language: str = "en",
-                         alpha: float = 0.05) -> list[str]:
+                         alpha: float = 0.05, subject: tuple[str, str] = ("effects", "effecten"),
+                         caveat: bool = True) -> list[str]:
     """Plain-language statements of the moderator tests for one estimand.
 
     States, per moderator, whether the data show a difference between
     programme groups (omnibus test at ``alpha``), with the number of
-    programmes, and always that the comparison is between programmes
-    (ecological) and not causal. ``language`` is ``"en"`` or ``"nl"``.
+    programmes, and (``caveat=True``) that the comparison is between
+    programmes (ecological) and not causal. ``subject`` names what is
+    compared in English and Dutch. ``language`` is ``"en"`` or ``"nl"``.
     """
     if language not in ("en", "nl"):
         raise ValueError(f"language must be 'en' or 'nl', got {language!r}")
@@ -1269,20 +1304,23 @@ def moderation_sentences(synthesis: Mapping[str, Any], estimand: str, language: 
             )
             continue
         k, p = int(first["k"]), float(first["QM_p"])
+        ps = _fmt(p, language, 3)
         if p < alpha:
             out.append(
-                f"Across {k} programmes, effects differ by {label} (test of moderation p = {p:.3f})."
+                f"Across {k} programmes, {subject[0]} differ by {label} (test of moderation p = {ps})."
                 if language == "en" else
-                f"Over {k} programma's verschillen de effecten naar {label} (toets op moderatie p = {p:.3f})."
+                f"Over {k} programma's verschillen de {subject[1]} naar {label} (toets op moderatie p = {ps})."
             )
         else:
             out.append(
-                f"Across {k} programmes, the data show no clear difference in effects by {label} "
-                f"(p = {p:.3f}); with this few programmes a real difference could be missed."
+                f"Across {k} programmes, the data show no clear difference in {subject[0]} by {label} "
+                f"(p = {ps}); with this few programmes a real difference could be missed."
                 if language == "en" else
-                f"Over {k} programma's laten de gegevens geen duidelijk verschil in effecten naar {label} zien "
-                f"(p = {p:.3f}); met zo weinig programma's kan een echt verschil gemist worden."
+                f"Over {k} programma's laten de gegevens geen duidelijk verschil in {subject[1]} naar {label} zien "
+                f"(p = {ps}); met zo weinig programma's kan een echt verschil gemist worden."
             )
+    if not caveat:
+        return out
     out.append(
         "This is a comparison between programmes, not between people: organisations with another vision also "
         "differ in other ways, so a difference is an association, not proof that the vision causes it."
@@ -1291,3 +1329,133 @@ def moderation_sentences(synthesis: Mapping[str, Any], estimand: str, language: 
         "verschillen ook op andere punten, dus een verschil is een samenhang, geen bewijs dat de visie het veroorzaakt."
     )
     return out
+
+
+def _fmt(x: float, language: str, digits: int = 2) -> str:
+    s = f"{x:.{digits}f}"
+    return s.replace(".", ",") if language == "nl" else s
+
+
+_LABELS = {
+    "hazard_ratio": ("hazard ratio of reoffending (programme vs comparison)",
+                     "hazard ratio recidive (programma t.o.v. vergelijking)"),
+    "prevalence_730d_crude": ("difference in 2-year reoffending (programme minus comparison)",
+                              "verschil in 2-jarige recidive (programma min vergelijking)"),
+    "volunteer_stopping_rate": ("volunteers stopping per volunteer-year",
+                                "vrijwilligers die stoppen per vrijwilligersjaar"),
+}
+
+
+def synthesis_analysis(
+    data: Any,
+    cutoff_date: Any = None,
+    method: str = "REML",
+    knapp_hartung: bool = True,
+    moderators: Sequence[str] = ("vision_focus", "organisation_model"),
+    quarter: str | None = None,
+    language: str = "en",
+    endpoint: str = "GENERAL",
+    threshold: int = 10,
+    recidivism_results: pd.DataFrame | None = None,
+) -> dict[str, Any]:
+    """Everything the synthesis notebook shows (scope: all programmes).
+
+    1. Per-programme recidivism effects (:func:`recidivism_effects`, unless
+       ``recidivism_results`` is given): log hazard ratio and 2-year
+       prevalence difference against each programme's comparison group.
+    2. Per-programme volunteer stopping rates
+       (:func:`volunteer_stopping_effects`).
+    3. For each: random-effects pooling and one meta-regression per
+       moderator (:func:`synthesise`), i.e. the test of the study's
+       hypothesis that vision focus / organisation model relate to results.
+
+    Returns
+    -------
+    dict
+        ``results`` (``RESULT_COLUMNS``), ``tables`` (``programme_effects``,
+        ``moderator_tests``; programme-level aggregates, effects of
+        programmes with fewer than ``threshold`` people blanked),
+        ``figures`` (forest plots), ``headline``, ``effect_status``.
+    """
+    if language not in ("en", "nl"):
+        raise ValueError(f"language must be 'en' or 'nl', got {language!r}")
+    tables, programmes = _tables_and_programmes(data)
+    if cutoff_date is None:
+        cutoff_date = getattr(data, "cutoff_date", None)
+    if cutoff_date is None:
+        raise ValueError("synthesis_analysis: cutoff_date is required")
+    if recidivism_results is None:
+        recidivism_results, status = recidivism_effects(data, cutoff_date=cutoff_date, endpoint=endpoint)
+    else:
+        status = pd.DataFrame(columns=["programme_id", "design", "status", "reason"])
+    eff = programme_effects(recidivism_results, programmes, endpoint=endpoint, quarter=quarter)
+    syn_r = synthesise(eff, moderators, method, knapp_hartung, endpoint)
+    frames = [syn_r["results"]]
+    all_eff = [eff]
+    syn_v = None
+    if "volunteers" in tables and tables["volunteers"] is not None and len(tables["volunteers"]):
+        stop = volunteer_stopping_effects(tables["volunteers"], programmes, cutoff_date, quarter)
+        syn_v = synthesise(stop, moderators, method, knapp_hartung, endpoint="", test_null=False)
+        frames.append(syn_v["results"].assign(analysis="synthesis_retention"))
+        all_eff.append(stop)
+    results = pd.concat(frames, ignore_index=True)
+    # programme-level table and forest plots
+    cols = ["programme_id", "estimand", "effect_scale", "yi", "sei", "n", "events", "excluded_reason", *MODERATOR_FIELDS]
+    effects_tab = pd.concat([e.reindex(columns=cols) for e in all_eff], ignore_index=True)
+    small = pd.to_numeric(effects_tab["n"], errors="coerce") < threshold
+    effects_tab.loc[small, ["yi", "sei"]] = np.nan
+    effects_tab.loc[small, "excluded_reason"] = f"not shown: fewer than {threshold} people"
+    is_log = effects_tab["effect_scale"].astype(str).str.startswith("log_")
+    z = stats.norm.ppf(0.975)
+    for name, f in [("estimate", 0), ("ci_lower", -z), ("ci_upper", z)]:
+        v = effects_tab["yi"] + f * effects_tab["sei"]
+        effects_tab[name] = np.where(is_log, np.exp(v), v)
+    figures = {}
+    li = 0 if language == "en" else 1
+    for est, syn in [("hazard_ratio", syn_r), ("prevalence_730d_crude", syn_r), ("volunteer_stopping_rate", syn_v)]:
+        if syn is None or est not in syn["pooled"]:
+            continue
+        e = effects_tab[(effects_tab.estimand == est) & effects_tab.yi.notna()]
+        if len(e) < 2:
+            continue
+        log = est != "prevalence_730d_crude"
+        figures[f"forest_{est}"] = forest_plot(
+            e["programme_id"], e["yi"], e["sei"], result=syn["pooled"][est],
+            transform="exp" if log else None, xlabel=_LABELS[est][li],
+        )
+    mods_tab = pd.concat([x["moderators"] for x in (syn_r, syn_v) if x is not None and len(x["moderators"])],
+                         ignore_index=True) if any(
+        x is not None and len(x["moderators"]) for x in (syn_r, syn_v)) else pd.DataFrame()
+    # headline
+    s: list[str] = []
+    status_h = "warning"
+    hr = syn_r["pooled"].get("hazard_ratio")
+    if hr is not None:
+        e, lo, hi, plo, phi = (_fmt(x, language) for x in np.exp(
+            [hr.estimate, hr.ci_lower, hr.ci_upper, hr.pi_lower, hr.pi_upper]))
+        s.append(
+            (f"Across {hr.k} programmes with a comparison group, the average hazard ratio of reoffending is "
+             f"{e} (95% CI {lo} to {hi}); in a new, similar programme it could lie between {plo} and {phi}.")
+            if language == "en" else
+            (f"Over {hr.k} programma's met een vergelijkingsgroep is de gemiddelde hazard ratio voor recidive "
+             f"{e} (95%-BI {lo} tot {hi}); bij een nieuw, vergelijkbaar programma kan die tussen {plo} en {phi} "
+             "liggen.")
+        )
+    s += moderation_sentences(syn_r, "hazard_ratio", language, caveat=False)
+    if syn_v is not None and syn_v["pooled"]:
+        s += moderation_sentences(syn_v, "volunteer_stopping_rate", language, caveat=False,
+                                  subject=("volunteer stopping rates", "stoppercentages van vrijwilligers"))
+    s += moderation_sentences(syn_r, "hazard_ratio", language)[-1:]
+    if hr is None:
+        status_h = "not_estimable"
+        s.insert(0, "Too few programmes with a comparison group to pool their effects." if language == "en"
+                 else "Te weinig programma's met een vergelijkingsgroep om de effecten samen te nemen.")
+    title = "Synthesis across programmes" if language == "en" else "Synthese over programma's"
+    return {
+        "results": results,
+        "tables": {"programme_effects": effects_tab.drop(columns=["yi", "sei"]), "moderator_tests": mods_tab},
+        "figures": figures,
+        "headline": {"status": status_h, "title": title, "sentences": s},
+        "effect_status": status,
+        "synthesis": {"recidivism": syn_r, "retention": syn_v},
+    }
