@@ -181,6 +181,69 @@ def _counts_as_float(
 # ----------------------------------------------------------------------------
 
 
+def _groups(df: pd.DataFrame, by: str | Sequence[str] | None) -> list[np.ndarray]:
+    by_cols = [] if by is None else ([by] if isinstance(by, str) else list(by))
+    for b in by_cols:
+        if b not in df.columns:
+            raise ValueError(f"suppress_table: 'by' column {b!r} not in table")
+    if by_cols:
+        return [np.asarray(ix) for ix in df.groupby(by_cols, sort=False, dropna=False).indices.values()]
+    return [np.arange(len(df))]
+
+
+def _lines(groups: list[np.ndarray], n_cols: int, totals: str) -> list[list[tuple[int, int]]]:
+    """Cells of every line with a published total: columns (within groups) first, then rows."""
+    lines: list[list[tuple[int, int]]] = []
+    for rows in groups:
+        if totals in {"both", "columns"} and len(rows) >= 2:
+            lines += [[(int(i), j) for i in rows] for j in range(n_cols)]
+        if totals in {"both", "rows"} and n_cols >= 2:
+            lines += [[(int(i), j) for j in range(n_cols)] for i in rows]
+    return lines
+
+
+def _lp_bounds(
+    v: np.ndarray, status: np.ndarray, lines: list[list[tuple[int, int]]], threshold: int, low: float,
+    targets: list[tuple[int, int]],
+) -> dict[tuple[int, int], tuple[float, float]]:
+    """Attacker's bounds on ``targets`` by linear programming (see :func:`audit_suppression`)."""
+    from scipy.optimize import linprog
+
+    cells = [(i, j) for i in range(status.shape[0]) for j in range(status.shape[1])
+             if status[i, j] != "" and not np.isnan(v[i, j])]
+    pos = {c: k for k, c in enumerate(cells)}
+    a_eq, b_eq = [], []
+    for line in lines:
+        known = [c for c in line if not np.isnan(v[c])]
+        sup = [c for c in known if c in pos]
+        if not sup:
+            continue
+        row = np.zeros(len(cells))
+        row[[pos[c] for c in sup]] = 1.0
+        a_eq.append(row)
+        b_eq.append(float(sum(v[c] for c in sup)))  # published total minus the shown cells
+    bounds = []
+    for c in cells:
+        if status[c] == "primary":
+            bounds.append((low, threshold - 1.0))
+        else:  # a secondary cell is not small: a reader who knows the rules knows it is >= threshold (or 0)
+            bounds.append((float(threshold) if v[c] >= threshold else 0.0, None))
+    kw: dict[str, Any] = {"A_eq": np.array(a_eq), "b_eq": np.array(b_eq)} if a_eq else {}
+    out = {}
+    for c in targets:
+        obj = np.zeros(len(cells))
+        obj[pos[c]] = 1.0
+        lo = linprog(obj, bounds=bounds, method="highs", **kw)
+        hi = linprog(-obj, bounds=bounds, method="highs", **kw)
+        out[c] = (float(lo.fun) if lo.status == 0 else float("nan"), float(-hi.fun) if hi.status == 0 else float("inf"))
+    return out
+
+
+def _is_exact(lower: float, upper: float) -> bool:
+    """Fewer than two integers in [lower, upper]: the reader knows the value."""
+    return bool(np.floor(upper + 1e-7) - np.ceil(lower - 1e-7) < 1)
+
+
 def suppression_mask(
     df: pd.DataFrame,
     count_cols: str | Sequence[str],
@@ -188,6 +251,7 @@ def suppression_mask(
     by: str | Sequence[str] | None = None,
     totals: str = "both",
     suppress_zero: bool = False,
+    audit: bool = True,
 ) -> pd.DataFrame:
     """Decide which count cells to suppress, without changing the table.
 
@@ -210,12 +274,28 @@ def suppression_mask(
         two or more additive count columns). "both" is the safe default.
     suppress_zero : bool, default False
         Also suppress zero counts (primary).
+    audit : bool, default True
+        After the two-per-line pass, check every primary cell with
+        :func:`audit_suppression` and, while one can still be pinned to a
+        single value, suppress more cells (see Notes).
 
     Returns
     -------
     DataFrame
         Same index and ``count_cols``; each cell is "primary", "secondary"
         or "".
+
+    Notes
+    -----
+    Two suppressed cells per line are not always enough: a reader who knows
+    that "<10" means 1..9 can sometimes pin a cell (e.g. a one-way table
+    with a total where the two suppressed cells are 9 and 9 and add up to
+    18). The audit solves, for each primary cell, the linear programmes of
+    the smallest and largest value consistent with everything shown; if fewer
+    than two integers remain, it suppresses a further set of cells through
+    that cell (the cheapest rectangle of non-small cells in a two-way table,
+    the smallest non-small cell of the line in a one-way table) and audits
+    again. A cell that cannot be protected gives a warning.
     """
     threshold = _check_threshold(threshold)
     cols = [count_cols] if isinstance(count_cols, str) else list(count_cols)
@@ -230,67 +310,146 @@ def suppression_mask(
     status = np.where(primary, "primary", "").astype(object)
     suppressed = primary.copy()
 
-    by_cols = [] if by is None else ([by] if isinstance(by, str) else list(by))
-    for b in by_cols:
-        if b not in df.columns:
-            raise ValueError(f"suppress_table: 'by' column {b!r} not in table")
-    if by_cols:
-        groups = [np.asarray(ix) for ix in df.groupby(by_cols, sort=False, dropna=False).indices.values()]
-    else:
-        groups = [np.arange(len(df))]
-
-    # Lines: (row positions, col positions) on which a total is known.
-    lines: list[tuple[np.ndarray, np.ndarray]] = []
-    for rows in groups:
-        if totals in {"both", "columns"} and len(rows) >= 2:
-            for j in range(len(cols)):
-                lines.append((rows, np.array([j])))
-        if totals in {"both", "rows"} and len(cols) >= 2:
-            for i in rows:
-                lines.append((np.array([i]), np.arange(len(cols))))
-
+    groups = _groups(df, by)
     group_of = np.zeros(len(df), dtype=int)
     for g, rows in enumerate(groups):
         group_of[rows] = g
+    lines = _lines(groups, len(cols), totals)
     use_cols = totals in {"both", "columns"}
     use_rows = totals in {"both", "rows"} and len(cols) >= 2
+
+    def col_line(i: int) -> np.ndarray | None:
+        rows = groups[group_of[i]]
+        return rows if use_cols and len(rows) >= 2 else None
 
     def cross_count(i: int, j: int, along_rows: bool) -> int:
         """Suppressed cells in the other line through (i, j)."""
         if along_rows:  # the line is a column; the cross line is row i
             return int(suppressed[i, :].sum()) if use_rows else -1
-        rows = groups[group_of[i]]
-        return int(suppressed[rows, j].sum()) if use_cols and len(rows) >= 2 else -1
+        rows = col_line(i)
+        return int(suppressed[rows, j].sum()) if rows is not None else -1
+
+    def mark(i: int, j: int) -> None:
+        suppressed[i, j] = True
+        status[i, j] = "secondary"
 
     unprotectable: set[tuple[int, int]] = set()
-    changed = True
-    while changed:
-        changed = False
-        for rows, cs in lines:
-            cells = [(i, j) for i in rows for j in cs if not np.isnan(v[i, j])]
-            n_sup = sum(suppressed[i, j] for i, j in cells)
-            if n_sup != 1:
-                continue
-            candidates = [(i, j) for i, j in cells if not suppressed[i, j]]
-            if not candidates:
-                unprotectable.add((int(cells[0][0]), int(cells[0][1])))
-                continue
-            along_rows = len(cs) == 1 and len(rows) > 1
-            # prefer a cell whose other line also has exactly one suppressed cell (fixes both),
-            # then the smallest non-zero count (zeros last), then position
-            i, j = min(candidates, key=lambda c: (cross_count(c[0], c[1], along_rows) != 1, v[c] == 0, v[c], c))
-            suppressed[i, j] = True
-            status[i, j] = "secondary"
-            changed = True
+
+    def two_per_line() -> None:
+        changed = True
+        while changed:
+            changed = False
+            for line in lines:
+                cells = [c for c in line if not np.isnan(v[c])]
+                n_sup = sum(bool(suppressed[c]) for c in cells)
+                if n_sup != 1:
+                    continue
+                candidates = [c for c in cells if not suppressed[c]]
+                if not candidates:
+                    unprotectable.add(cells[0] if suppressed[cells[0]] else next(c for c in cells if suppressed[c]))
+                    continue
+                along_rows = len({c[1] for c in line}) == 1 and len(line) > 1
+                # prefer a cell whose other line also has exactly one suppressed cell (fixes both),
+                # then the smallest non-zero count (zeros last), then position
+                i, j = min(candidates, key=lambda c: (cross_count(c[0], c[1], along_rows) != 1, v[c] == 0, v[c], c))
+                mark(i, j)
+                changed = True
+
+    def usable(c: tuple[int, int]) -> bool:
+        """A cell that can absorb a change: known, not small, not zero (or already secondary)."""
+        return not np.isnan(v[c]) and status[c] != "primary" and (v[c] > 0 or suppressed[c])
+
+    def repair(i: int, j: int) -> bool:
+        """Suppress more cells through the exposed primary cell (i, j); False if impossible."""
+        rows = col_line(i)
+        best: tuple[float, list[tuple[int, int]]] | None = None
+        if rows is not None and use_rows:
+            for i2 in rows:
+                for j2 in range(len(cols)):
+                    if i2 == i or j2 == j:
+                        continue
+                    rect = [(i, j2), (int(i2), j), (int(i2), j2)]
+                    if not all(usable(c) for c in rect) or all(suppressed[c] for c in rect):
+                        continue
+                    cost = sum(v[c] for c in rect if not suppressed[c])
+                    if best is None or cost < best[0]:
+                        best = (cost, rect)
+        else:
+            line = [(int(i2), j) for i2 in rows] if rows is not None else (
+                [(i, j2) for j2 in range(len(cols))] if use_rows else [])
+            for c in line:
+                if c != (i, j) and usable(c) and not suppressed[c] and (best is None or v[c] < best[0]):
+                    best = (v[c], [c])
+        if best is None:
+            return False
+        for c in best[1]:
+            if not suppressed[c]:
+                mark(*c)
+        return True
+
+    two_per_line()
+    if audit and lines and primary.any():
+        for _ in range(v.size):
+            targets = [(int(i), int(j)) for i, j in zip(*np.nonzero(primary), strict=True)]
+            bounds = _lp_bounds(v, status, lines, threshold, low, targets)
+            exposed = [c for c in targets if _is_exact(*bounds[c]) and c not in unprotectable]
+            if not exposed:
+                break
+            if not repair(*exposed[0]):
+                unprotectable.add(exposed[0])
+            two_per_line()
     if unprotectable:
         where = ", ".join(f"row {df.index[i]!s} column {cols[j]!r}" for i, j in sorted(unprotectable))
         warnings.warn(
-            f"suppress_table: a suppressed cell ({where}) is the only known cell of a line with a published "
-            "total; it can be recovered from that total: do not publish the total",
+            f"suppress_table: suppressed cell(s) ({where}) can still be recovered from the published totals "
+            "and the other cells; do not publish those totals, or combine categories",
             UserWarning,
             stacklevel=3,
         )
     return pd.DataFrame(status, index=df.index, columns=cols)
+
+
+def audit_suppression(
+    df: pd.DataFrame,
+    count_cols: str | Sequence[str],
+    mask: pd.DataFrame | None = None,
+    threshold: int = DEFAULT_THRESHOLD,
+    by: str | Sequence[str] | None = None,
+    totals: str = "both",
+    suppress_zero: bool = False,
+) -> pd.DataFrame:
+    """What a reader can infer about each suppressed cell (the attacker's view).
+
+    For every suppressed cell, the smallest and largest value consistent with
+    everything published: the shown cells, the totals of every line (as in
+    :func:`suppression_mask`), primary cells being ``1..threshold-1``
+    (``0..`` with ``suppress_zero``) and secondary cells being at least
+    ``threshold`` (a reader who knows the rules knows they are not small;
+    0 for a suppressed zero). Bounds are found by linear programming (the
+    audit of Hundepool et al. 2012, section 4.3), two small LPs per cell.
+
+    Returns
+    -------
+    DataFrame
+        ``row`` (index label), ``column``, ``status``, ``value``, ``lower``,
+        ``upper``, ``exact`` (True when fewer than two integers are feasible:
+        the reader knows the cell).
+    """
+    threshold = _check_threshold(threshold)
+    cols = [count_cols] if isinstance(count_cols, str) else list(count_cols)
+    if mask is None:
+        mask = suppression_mask(df, cols, threshold, by=by, totals=totals, suppress_zero=suppress_zero)
+    v = _counts_as_float(df, cols, "audit_suppression").to_numpy(dtype=float)
+    st = mask[cols].to_numpy().astype(object)
+    out_cols = ["row", "column", "status", "value", "lower", "upper", "exact"]
+    targets = [(i, j) for i in range(st.shape[0]) for j in range(st.shape[1]) if st[i, j] != "" and not np.isnan(v[i, j])]
+    if not targets:
+        return pd.DataFrame(columns=out_cols)
+    lines = _lines(_groups(df, by), len(cols), totals)
+    bounds = _lp_bounds(v, st, lines, threshold, 0 if suppress_zero else 1, targets)
+    rows = [{"row": df.index[c[0]], "column": cols[c[1]], "status": st[c], "value": v[c],
+             "lower": bounds[c][0], "upper": bounds[c][1], "exact": _is_exact(*bounds[c])} for c in targets]
+    return pd.DataFrame(rows, columns=out_cols)
 
 
 def suppress_table(
