@@ -28,7 +28,13 @@ Secondary suppression
     single suppressed cell). The extra cell chosen in a line is, in order of
     preference: one whose other line also has exactly one suppressed cell
     (one cell then protects two lines), the smallest non-zero count (zeros
-    only if nothing else is left), the first in table order. Secondary cells are shown as ``"c"`` (confidential), not
+    only if nothing else is left), the first in table order. Two per line is
+    not always enough (two cells of 9 adding up to a known 18 are both
+    pinned), so every primary cell is then audited by linear programming
+    (:func:`audit_suppression`: the range a reader can infer, knowing that
+    "<10" means 1..9 and "c" means at least 10) and more cells are
+    suppressed while one can be pinned; a cell that cannot be protected gives
+    a warning (do not publish that total, or merge categories). Secondary cells are shown as ``"c"`` (confidential), not
     ``"<10"``, because their true value is not small.
 Rates, percentages, estimates
     A rate, percentage or confidence limit computed from a suppressed count is
@@ -62,10 +68,11 @@ Files at rest
 
 Limitations
 -----------
-The "two per line" rule does not guarantee that a suppressed cell cannot be
-narrowed to a small interval by linear programming in large multi-way tables
-(Hundepool et al. 2012, ch. 4); tables in this package are one- or two-way
-and small. Differences between published tables that share a margin (e.g. the
+The audit guarantees that no primary cell can be pinned to one value within
+one table; it does not enforce a wider protection interval (a reader may
+learn, e.g., that a cell is 1..5 rather than 1..9). Tables in this package
+are one- or two-way and small (the audit solves two LPs per primary cell per
+round). Differences between published tables that share a margin (e.g. the
 same counts for all programmes and for "all") are not checked across tables:
 publish either the sub-groups or totals that differ by fewer than
 ``threshold`` people, not both.
@@ -460,6 +467,7 @@ def suppress_table(
     totals: str = "both",
     rate_cols: Mapping[str, str | Sequence[str]] | None = None,
     suppress_zero: bool = False,
+    audit: bool = True,
 ) -> pd.DataFrame:
     """Small-cell suppression (primary and secondary) of a table of counts.
 
@@ -493,7 +501,7 @@ def suppress_table(
     the smallest other cell ``b`` is suppressed as well ("c").
     """
     cols = [count_cols] if isinstance(count_cols, str) else list(count_cols)
-    mask = suppression_mask(df, cols, threshold, by=by, totals=totals, suppress_zero=suppress_zero)
+    mask = suppression_mask(df, cols, threshold, by=by, totals=totals, suppress_zero=suppress_zero, audit=audit)
     out = df.copy()
     values = _counts_as_float(df, cols, "suppress_table")
     marker = _marker(threshold)
