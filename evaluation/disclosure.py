@@ -68,8 +68,8 @@ Files at rest
 
 Limitations
 -----------
-The audit guarantees that no primary cell can be pinned to one value within
-one table; it does not enforce a wider protection interval (a reader may
+After the audit no primary cell can be pinned to one value within one
+table, or a warning says which can; the audit does not enforce a wider protection interval (a reader may
 learn, e.g., that a cell is 1..5 rather than 1..9). Tables in this package
 are one- or two-way and small (the audit solves two LPs per primary cell per
 round). Differences between published tables that share a margin (e.g. the
