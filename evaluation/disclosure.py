@@ -34,8 +34,9 @@ Secondary suppression
     (:func:`audit_suppression`: the range a reader can infer, knowing that
     "<10" means 1..9 and "c" means at least 10) and more cells are
     suppressed while one can be pinned; a cell that cannot be protected gives
-    a warning (do not publish that total, or merge categories). Secondary cells are shown as ``"c"`` (confidential), not
-    ``"<10"``, because their true value is not small.
+    a warning (do not publish that total, or merge categories). Secondary
+    cells are shown as ``"c"`` (confidential), not ``"<10"``, because their
+    true value is not small.
 Rates, percentages, estimates
     A rate, percentage or confidence limit computed from a suppressed count is
     blanked (NaN) with it (``rate_cols``). In results tables
@@ -69,13 +70,13 @@ Files at rest
 Limitations
 -----------
 After the audit no primary cell can be pinned to one value within one
-table, or a warning says which can; the audit does not enforce a wider protection interval (a reader may
-learn, e.g., that a cell is 1..5 rather than 1..9). Tables in this package
-are one- or two-way and small (the audit solves two LPs per primary cell per
-round). Differences between published tables that share a margin (e.g. the
-same counts for all programmes and for "all") are not checked across tables:
-publish either the sub-groups or totals that differ by fewer than
-``threshold`` people, not both.
+table, or a warning says which can; the audit does not enforce a wider
+protection interval (a reader may learn, e.g., that a cell is 1..5 rather
+than 1..9). Tables in this package are one- or two-way and small (the audit
+solves two LPs per primary cell per round). Tables are protected one at a
+time: two published tables whose totals differ by fewer than ``threshold``
+people (e.g. "all programmes" and "all but one programme") reveal a small
+group by differencing; publish only one of them.
 
 References
 ----------
