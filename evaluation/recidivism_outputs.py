@@ -207,10 +207,13 @@ def _save(fig, folder: Path, name: str) -> list[Path]:
 
 
 def write_outputs(analysis, output_dir: str | Path, language: str = "en", headline: dict | None = None,
-                  threshold: int = disclosure.DEFAULT_THRESHOLD) -> dict[str, Any]:
+                  threshold: int = disclosure.DEFAULT_THRESHOLD,
+                  km_endpoints: tuple[str, ...] = ("GENERAL", "SPECIAL")) -> dict[str, Any]:
     """Write results.csv, headline.json, tables (CSV) and figures (PNG+SVG) into ``output_dir``.
 
-    Returns a dict name -> path(s). Nothing row-level is written.
+    Kaplan-Meier figures are drawn for ``km_endpoints`` (those analysed);
+    every endpoint is in the tables. Returns a dict name -> path(s). Nothing
+    row-level is written.
     """
     folder = Path(output_dir)
     folder.mkdir(parents=True, exist_ok=True)
@@ -235,7 +238,8 @@ def write_outputs(analysis, output_dir: str | Path, language: str = "en", headli
     for name, tab in tables.items():
         tab.to_csv(folder / f"{name}.csv", index=False)
         written[name] = folder / f"{name}.csv"
-    figs = {f"km_{ep}": km_figure(analysis, ep, language, threshold) for ep in analysis.endpoints}
+    figs = {f"km_{ep}": km_figure(analysis, ep, language, threshold) for ep in analysis.endpoints
+            if ep in km_endpoints}
     figs["cumulative_incidence_GENERAL" if "GENERAL" in analysis.endpoints else
          f"cumulative_incidence_{analysis.endpoints[0]}"] = cif_figure(
         analysis, "GENERAL" if "GENERAL" in analysis.endpoints else analysis.endpoints[0], language)
@@ -243,3 +247,33 @@ def write_outputs(analysis, output_dir: str | Path, language: str = "en", headli
     for name, fig in figs.items():
         written[name] = _save(fig, folder, name)
     return written
+
+
+def data_summary(analysis, threshold: int = disclosure.DEFAULT_THRESHOLD) -> pd.DataFrame:
+    """Who is in the analysis: people, new cases, deaths/emigrations and follow-up per group (protected)."""
+    d = analysis.dataset_
+    first = d[d["endpoint"] == analysis.endpoints[0]]
+    rows = []
+    for g, x in first.groupby("group"):
+        rows.append({
+            "group": g,
+            "people": len(x),
+            "full_1y_follow_up": int((x["origin_date"] + pd.Timedelta(days=365) <= analysis.cutoff_date_).sum()),
+            "died_or_emigrated": int((x["fu_end_date"] < analysis.cutoff_date_).sum()),
+            "median_follow_up_days": float(x["fu_days"].median()),
+            "person_years_at_risk": round(float(x["exposure_days"].sum()) / 365.25, 1),
+        })
+    out = pd.DataFrame(rows)
+    return disclosure.protect_numbers_at_risk(out, threshold=threshold,
+                                              count_cols=["people", "full_1y_follow_up", "died_or_emigrated"])
+
+
+def as_image(fig):
+    """PNG of a Figure for display in a notebook (IPython ``Image``)."""
+    import io
+
+    from IPython.display import Image
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    return Image(data=buf.getvalue())

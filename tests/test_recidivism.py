@@ -129,8 +129,10 @@ def test_descriptive_is_not_causal():
     n = _row(res, "prevalence_365d_crude", "programme")["n"]
     se = np.sqrt(p * (1 - p) / n + (0.1 / (2 * 1.959964)) ** 2)
     assert d["ci_upper"] - d["estimate"] == pytest.approx(1.959964 * se, rel=1e-5)
-    with pytest.raises(ValueError, match="reference_rate"):
-        _fit("descriptive", data)
+    # without a reference rate (the quarterly run passes none): programme rates only, with a warning
+    b = _fit("descriptive", data, endpoints=("GENERAL",))
+    assert set(b.results_["group"]) == {"programme"}
+    assert any("without a reference rate" in w for w in b.warnings_)
 
 
 def test_design_errors():
