@@ -278,3 +278,35 @@ def test_synthetic_intake_with_identifiers_keeps_its_structure(tmp_path):
     res = validate.validate_intake(out)
     assert not res.reconciliation["blocking"].any()
     assert not (res.issues["rule"] == "identifier_column").any()
+
+
+def test_excel_export_gives_the_same_pseudonyms_as_csv(tmp_path):
+    # the same export delivered as one workbook (sheet per table) -> identical output tables
+    tables = ps.read_tables(RAW)
+    xdir = tmp_path / "raw_xlsx"
+    xdir.mkdir()
+    with pd.ExcelWriter(xdir / "export.xlsx") as xw:
+        for name, df in tables.items():
+            df.drop(columns=["_row"]).to_excel(xw, sheet_name=name, index=False)
+    for name in ("programmes.yaml", "extract.yaml"):
+        shutil.copy(RAW / name, xdir / name)
+    key = _key(tmp_path)
+    ps.pseudonymise_intake(RAW, tmp_path / "from_csv", key)
+    ps.pseudonymise_intake(xdir, tmp_path / "from_xlsx", key)
+    for name in ("participants", "volunteers", "matches", "contacts", "justice_events"):
+        pd.testing.assert_frame_equal(_read(tmp_path / "from_csv", name), _read(tmp_path / "from_xlsx", name))
+
+
+def test_cli_dispatch_through_python_m_evaluation(tmp_path):
+    import subprocess
+    import sys
+
+    key = _key(tmp_path)
+    out = tmp_path / "out"
+    proc = subprocess.run(
+        [sys.executable, "-m", "evaluation", "pseudonymise", str(RAW), str(out), "--key-file", str(key)],
+        capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1], timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "dropped_identifier" in proc.stdout and KEY_HEX not in proc.stdout + proc.stderr
+    assert (out / "participants.csv").exists()
