@@ -21,8 +21,9 @@ Programme of a row
 tables reach it through their first foreign key, recursively (contacts ->
 matches -> participants). The parent rows used for that lookup are all rows
 in the file (accepted and quarantined), so a quarantined child row still gets
-its programme. A row whose programme cannot be found is labelled
-``"(unknown)"``.
+its programme. A row whose programme cannot be found, or whose
+``programme_id`` is not in ``programmes.yaml``, is labelled ``"(unknown)"``
+(so no delivered free text is echoed into published outputs).
 """
 
 from __future__ import annotations
@@ -140,7 +141,9 @@ def row_programmes(result: ValidationResult, table: str, rows: str = "accepted",
     else:
         raise ValueError(f"rows must be 'accepted' or 'quarantined', not {rows!r}")
     prog = resolver.programmes_of(table, df) if len(df) else pd.Series([], dtype=object)
-    return prog.astype(object).where(prog.notna(), UNKNOWN_PROGRAMME).reset_index(drop=True)
+    # values not in programmes.yaml (quarantined rows) are not echoed into outputs
+    known = {p["programme_id"] for p in result.programmes}
+    return prog.astype(object).where(prog.isin(known), UNKNOWN_PROGRAMME).reset_index(drop=True)
 
 
 def _check_programme(result: ValidationResult, programme_id: str) -> None:
@@ -362,8 +365,14 @@ def completeness_heatmap(table: pd.DataFrame, language: str = "en"):
 
 
 def write_quality_outputs(result: ValidationResult, output_dir: str | Path, programme_id: str = "all",
-                          language: str | None = None, contract: Contract | None = None) -> dict[str, Path]:
+                          language: str | None = None, contract: Contract | None = None,
+                          cutoff_date: str | None = None) -> dict[str, Path]:
     """Write the data-quality outputs (aggregates only) into ``output_dir``.
+
+    ``cutoff_date`` (notebook parameter, "YYYY-MM-DD") is the date later
+    analyses will use; validation itself always uses the extract's cutoff.
+    A date after the extract's cutoff is refused; an earlier one is noted in
+    the headline.
 
     Files: ``results.csv`` (RESULT_COLUMNS), ``headline.json``,
     ``reconciliation.csv``, ``reconciliation_by_programme.csv``,
@@ -392,9 +401,26 @@ def write_quality_outputs(result: ValidationResult, output_dir: str | Path, prog
     csv("completeness", completeness(result, programme_id=programme_id, contract=contract))
     comp_p = completeness(result, by_programme=True, programme_id=programme_id, contract=contract)
     csv("completeness_by_programme", comp_p)
+    head = headline(result, programme_id, lang)
+    if cutoff_date is not None:
+        try:
+            analysis_cutoff = pd.Timestamp(cutoff_date)
+        except ValueError as exc:
+            raise ValueError(f"cutoff_date {cutoff_date!r} is not a date (YYYY-MM-DD)") from exc
+        if analysis_cutoff > result.cutoff_date:
+            raise ValueError(
+                f"cutoff_date {cutoff_date} lies after the extract's cutoff date "
+                f"{result.cutoff_date:%Y-%m-%d} (extract.yaml): data after it do not exist"
+            )
+        if analysis_cutoff < result.cutoff_date:
+            head["sentences"].append(
+                f"Analyses gebruiken peildatum {analysis_cutoff:%Y-%m-%d}; de validatie gebruikt de peildatum "
+                f"van het extract ({result.cutoff_date:%Y-%m-%d})." if lang == "nl" else
+                f"Analyses use cutoff {analysis_cutoff:%Y-%m-%d}; validation uses the extract's cutoff "
+                f"({result.cutoff_date:%Y-%m-%d})."
+            )
     paths["headline"] = out / "headline.json"
-    paths["headline"].write_text(json.dumps(headline(result, programme_id, lang), ensure_ascii=False, indent=2),
-                                 encoding="utf-8")
+    paths["headline"].write_text(json.dumps(head, ensure_ascii=False, indent=2), encoding="utf-8")
     fig = completeness_heatmap(comp_p, lang)
     for ext in ("png", "svg"):
         paths[f"completeness_heatmap_{ext}"] = out / f"completeness_heatmap.{ext}"
