@@ -169,3 +169,48 @@ def marginal_att_log_hr(beta: float = np.log(0.7), design: str = "observational"
                                   "a": float(a)}))
     df = pd.concat(rows, ignore_index=True)
     return float(CoxModel().fit(df, "time", "event", ["a"]).params_["a"])
+
+
+def coverage_run(seeds, n: int = 600, beta: float = np.log(0.7), designs=("rct", "matching", "ipw"),
+                 truth_draws: int = 200_000) -> pd.DataFrame:
+    """Fit RecidivismAnalysis per seed and design; one row per (seed, design) with estimate, CI and truth.
+
+    rct: adjusted Cox HR vs the conditional log HR ``beta``; matching/IPW:
+    unadjusted weighted Cox HR vs the marginal ATT log HR
+    (:func:`marginal_att_log_hr`).
+    """
+    import warnings
+
+    from evaluation.recidivism import RecidivismAnalysis
+
+    truth_m = marginal_att_log_hr(beta, n=truth_draws)
+    rows = []
+    for seed in seeds:
+        for d in designs:
+            data = simulate(seed, n=n, design="rct" if d == "rct" else "observational", beta=beta)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                a = RecidivismAnalysis("rct" if d == "rct" else "matched", endpoints=("GENERAL",),
+                                       weighting="ipw" if d == "ipw" else "matching").fit(data, "P1", CUTOFF)
+            est = "hazard_ratio_adjusted" if d == "rct" else "hazard_ratio"
+            r = a.results_[(a.results_["estimand"] == est) & (a.results_["group"] == "difference")].iloc[0]
+            truth = beta if d == "rct" else truth_m
+            rows.append({"seed": seed, "design": d, "estimand": est, "log_hr": np.log(r["estimate"]),
+                         "lower": np.log(r["ci_lower"]), "upper": np.log(r["ci_upper"]), "truth": truth,
+                         "covered": bool(np.log(r["ci_lower"]) <= truth <= np.log(r["ci_upper"]))})
+    return pd.DataFrame(rows)
+
+
+def coverage_summary(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per design: seeds, mean estimate, bias, empirical SD, mean CI half-width in SE units, coverage."""
+    g = runs.groupby("design")
+    out = pd.DataFrame({
+        "seeds": g.size(),
+        "truth": g["truth"].first(),
+        "mean_log_hr": g["log_hr"].mean(),
+        "bias": g["log_hr"].mean() - g["truth"].first(),
+        "empirical_sd": g["log_hr"].std(),
+        "mean_model_se": g.apply(lambda x: ((x["upper"] - x["lower"]) / (2 * 1.959964)).mean(), include_groups=False),
+        "coverage": g["covered"].mean(),
+    })
+    return out.reset_index()
