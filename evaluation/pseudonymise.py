@@ -419,7 +419,9 @@ def pseudonymise_intake(
         write_private(dst / name, df)
     skipped = []
     for p in sorted(src.iterdir()):
-        if p.name in COPIED_FILES:
+        if p.name == "extract.yaml":
+            write_private(dst / p.name, _extract_as_csv(p))
+        elif p.name in COPIED_FILES:
             write_private(dst / p.name, p.read_bytes())
         elif p.is_file() and not (p.suffix.lower() in {".csv", ".parquet"} and p.stem.lower() in {t.lower() for t in tables}) and p.suffix.lower() not in {".xlsx", ".xlsm"}:
             skipped.append(p.name)
@@ -433,6 +435,18 @@ def pseudonymise_intake(
     }
     write_private(dst / REPORT_FILE, json.dumps(meta, indent=2, ensure_ascii=False))
     return report
+
+
+def _extract_as_csv(path: Path) -> bytes:
+    """``extract.yaml`` as bytes, with ``format`` set to ``csv`` when it said otherwise (the output is CSV)."""
+    import yaml
+
+    raw = path.read_bytes()
+    meta = yaml.safe_load(raw.decode("utf-8-sig"))
+    if isinstance(meta, dict) and meta.get("format", "csv") != "csv":
+        meta["format"] = "csv"
+        return yaml.safe_dump(meta, sort_keys=False, allow_unicode=True).encode("utf-8")
+    return raw
 
 
 # ----------------------------------------------------------------------------

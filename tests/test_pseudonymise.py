@@ -7,6 +7,7 @@ BSNs, dates of birth and addresses; see its README.md).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import stat
@@ -85,6 +86,9 @@ def test_pseudonymised_intake_is_stable_linked_and_key_dependent(tmp_path):
     out3 = tmp_path / "q1_other_key"
     ps.pseudonymise_intake(RAW, out3, _key(tmp_path, OTHER_KEY_HEX, "other.key"))
     assert not set(_read(out3, "participants")["participant_id"]) & set(parts["participant_id"])
+    # the report's key fingerprint tells whether two intakes used the same key (and is not the key)
+    fp = [json.loads((o / ps.REPORT_FILE).read_text())["key_fingerprint"] for o in (out1, out2, out3)]
+    assert fp[0] == fp[1] != fp[2] and fp[0] not in KEY_HEX
 
 
 def test_same_person_same_pseudonym_in_a_later_quarter(tmp_path):
@@ -288,11 +292,16 @@ def test_excel_export_gives_the_same_pseudonyms_as_csv(tmp_path):
     with pd.ExcelWriter(xdir / "export.xlsx") as xw:
         for name, df in tables.items():
             df.drop(columns=["_row"]).to_excel(xw, sheet_name=name, index=False)
-    for name in ("programmes.yaml", "extract.yaml"):
-        shutil.copy(RAW / name, xdir / name)
+    shutil.copy(RAW / "programmes.yaml", xdir / "programmes.yaml")
+    (xdir / "extract.yaml").write_text((RAW / "extract.yaml").read_text().replace("format: csv", "format: xlsx"))
     key = _key(tmp_path)
     ps.pseudonymise_intake(RAW, tmp_path / "from_csv", key)
     ps.pseudonymise_intake(xdir, tmp_path / "from_xlsx", key)
+    # the output is CSV, so extract.yaml says so (the rest of it is kept)
+    import yaml
+
+    extract = yaml.safe_load((tmp_path / "from_xlsx" / "extract.yaml").read_text())
+    assert extract == {"cutoff_date": "2026-09-30", "supplier": "fixture", "format": "csv", "synthetic": True}
     for name in ("participants", "volunteers", "matches", "contacts", "justice_events"):
         pd.testing.assert_frame_equal(_read(tmp_path / "from_csv", name), _read(tmp_path / "from_xlsx", name))
 
