@@ -46,11 +46,11 @@ def small(tmp_path_factory) -> Path:
 
 
 # ----------------------------------------------------------------- determinism
-@pytest.mark.parametrize("fmt", ["csv", "parquet", "xlsx"])
-def test_same_seed_same_bytes_different_seed_different(tmp_path, fmt):
-    a = synth.generate_intake(tmp_path / "a", seed=11, scale=0.2, fmt=fmt)
-    b = synth.generate_intake(tmp_path / "b", seed=11, scale=0.2, fmt=fmt)
-    c = synth.generate_intake(tmp_path / "c", seed=12, scale=0.2, fmt=fmt)
+@pytest.mark.parametrize("fmt,scale", [("csv", 0.2), ("parquet", 0.2), ("xlsx", 0.05)])
+def test_same_seed_same_bytes_different_seed_different(tmp_path, fmt, scale):
+    a = synth.generate_intake(tmp_path / "a", seed=11, scale=scale, fmt=fmt)
+    b = synth.generate_intake(tmp_path / "b", seed=11, scale=scale, fmt=fmt)
+    c = synth.generate_intake(tmp_path / "c", seed=12, scale=scale, fmt=fmt)
     ha, hb, hc = _hashes(a), _hashes(b), _hashes(c)
     assert ha == hb
     table_files = [n for n in ha if n.endswith((".csv", ".parquet", ".xlsx"))]
@@ -199,7 +199,10 @@ def test_truth_marginal_hr_closer_to_one_than_conditional(small):
             assert math.copysign(1, m) == math.copysign(1, b), (prog["programme_id"], ep_name)
             # allow the Monte-Carlo error of the marginal estimate (4 standard errors)
             assert abs(m) < abs(b) + 4 * ep["marginal_log_hr_mc_se"], (prog["programme_id"], ep_name)
-            assert abs(m) < abs(b), (prog["programme_id"], ep_name)
+            if ep["prevalence_730d_comparison"] > 0.15:
+                # common outcome: strict attenuation (rare outcomes, e.g. COSA sexual
+                # reoffending, have marginal ~ conditional, so only the MC allowance applies)
+                assert abs(m) < abs(b), (prog["programme_id"], ep_name)
             checked += 1
             assert ep["prevalence_730d_programme"] < ep["prevalence_730d_comparison"]
             assert ep["prevalence_365d_programme"] < ep["prevalence_730d_programme"]
@@ -209,8 +212,8 @@ def test_truth_marginal_hr_closer_to_one_than_conditional(small):
     cosa = next(p for p in truth["programmes"] if p["design"] == "rct")
     assert cosa["programme_type"] == "cosa"
     assert cosa["endpoints"]["special"]["conditional_hr"] == pytest.approx(0.3)
-    # low sexual recidivism of COSA core members without the programme
-    assert 0.01 < cosa["endpoints"]["special"]["prevalence_730d_comparison"] < 0.08
+    # low sexual recidivism of COSA core members without the programme (about 5% in 3 years)
+    assert 0.02 < cosa["endpoints"]["special"]["prevalence_730d_comparison"] < 0.06
     desc = next(p for p in truth["programmes"] if p["design"] == "descriptive")
     assert 0.2 < desc["reference_rate"]["prevalence_730d"] < 0.7
     rj = [p for p in truth["programmes"] if p["programme_type"] == "restorative_justice"]
@@ -265,11 +268,11 @@ def test_demo_validates_without_errors(demo):
     assert len(warnings) <= 20, warnings.rule.value_counts().to_string()
 
 
-@pytest.mark.parametrize("fmt,seed", [("csv", 3), ("parquet", 4), ("xlsx", 5)])
-def test_all_formats_validate_without_errors(tmp_path, fmt, seed):
+@pytest.mark.parametrize("fmt,seed,scale", [("csv", 3, 0.25), ("parquet", 4, 0.25), ("xlsx", 5, 0.1)])
+def test_all_formats_validate_without_errors(tmp_path, fmt, seed, scale):
     from evaluation.validate import validate_intake
 
-    out = synth.generate_intake(tmp_path, seed=seed, scale=0.25, fmt=fmt)
+    out = synth.generate_intake(tmp_path, seed=seed, scale=scale, fmt=fmt)
     res = validate_intake(out)
     errors = res.issues[res.issues.severity == "error"]
     assert errors.empty, errors.head(20).to_string()
@@ -278,3 +281,68 @@ def test_all_formats_validate_without_errors(tmp_path, fmt, seed):
     for name, count in n.items():
         assert len(res.tables[name]) == count, name
     assert np.all(res.tables["participants"].birth_year.notna())
+
+
+# ----------------------------------------------------------------- planted errors
+def _planted_vs_found(out: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    from evaluation.validate import validate_intake
+
+    planted = pd.read_csv(out / "planted_errors.csv", dtype=str, keep_default_na=False)
+    res = validate_intake(out)
+    found = res.issues[res.issues.level == "row"].copy()
+    found["row"] = found["row"].astype(str)
+    return planted, found
+
+
+def test_planted_errors_cover_every_rule_and_match_validator_exactly(tmp_path):
+    out = synth.generate_intake(tmp_path, seed=21, scale=0.2, inject_errors=True)
+    planted, found = _planted_vs_found(out)
+    assert list(planted.columns) == ["table", "row", "field", "rule", "severity", "value"]
+    contract = load_contract()
+    field_rules = {"type", "required", "enum", "minimum", "maximum", "pattern", "unique", "primary_key", "foreign_key"}
+    resource_rules = {r["id"]: r["severity"] for res in contract.resources.values() for r in res.rules}
+    assert field_rules | set(resource_rules) == set(planted.rule)
+    for rid, sev in resource_rules.items():
+        assert set(planted.severity[planted.rule == rid]) == {sev}, rid
+    # one planted row per error, except the two documented double violations
+    per_row = planted.groupby(["table", "row"]).rule.agg(lambda s: tuple(sorted(s)))
+    doubles = per_row[per_row.map(len) > 1]
+    assert set(doubles) == {("contacts_not_after_cutoff", "contacts_within_match"),
+                            ("support_not_after_cutoff", "support_within_volunteer_period")}
+    key = ["table", "row", "rule", "field", "severity"]
+    a = planted[key].sort_values(key).reset_index(drop=True)
+    b = found[key].sort_values(key).reset_index(drop=True)
+    pd.testing.assert_frame_equal(a, b)
+    # the planted rows were appended: the clean rows keep their numbers and values
+    clean = synth.generate_intake(tmp_path / "clean", seed=21, scale=0.2)
+    for name in ("participants", "contacts", "matches"):
+        d_clean = _read(clean, name)
+        d_err = _read(out, name)
+        pd.testing.assert_frame_equal(d_err.iloc[: len(d_clean)], d_clean)
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "xlsx"])
+def test_planted_errors_same_rows_in_typed_formats(tmp_path, fmt):
+    out = synth.generate_intake(tmp_path, seed=22, scale=0.05, fmt=fmt, inject_errors=True)
+    planted, found = _planted_vs_found(out)
+    key = ["table", "row", "rule"]
+    assert planted[key].sort_values(key).to_numpy().tolist() == found[key].sort_values(key).to_numpy().tolist()
+
+
+def test_identifier_columns_block_the_table(tmp_path):
+    from evaluation.synth_errors import add_identifier_columns, bsn_is_valid
+    from evaluation.validate import validate_intake
+
+    out = synth.generate_intake(tmp_path, seed=23, scale=0.05)
+    add_identifier_columns(out)
+    p = _read(out, "participants")
+    assert {"naam", "bsn"} <= set(p.columns)
+    assert all(bsn_is_valid(x) for x in p.bsn)
+    assert p.bsn.is_unique
+    # hand-checked 11-check examples: 111222333 (9+8+7+12+10+8+9+6 = 69, minus 3 = 66 = 6 x 11) is valid
+    assert bsn_is_valid("111222333") and not bsn_is_valid("111222334")
+    res = validate_intake(out)
+    blocked = res.issues[(res.issues.table == "participants") & (res.issues.rule == "identifier_column")]
+    assert set(blocked.field) >= {"naam", "bsn"}
+    with pytest.raises(ValueError, match="participants.csv"):
+        add_identifier_columns(tmp_path / "nowhere")
