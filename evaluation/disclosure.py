@@ -1060,6 +1060,20 @@ def assert_no_identifiers(
 # ----------------------------------------------------------------------------
 
 
+def _make_missing_dirs(p: Path) -> None:
+    """Create ``p`` and its missing parents with mode 0700 (set at creation, not afterwards)."""
+    missing = []
+    q = p
+    while not q.exists():
+        missing.append(q)
+        q = q.parent
+    for d in reversed(missing):
+        try:
+            os.mkdir(d, 0o700)
+        except FileExistsError:  # created meanwhile by another process
+            pass
+
+
 def private_dir(path: str | os.PathLike) -> Path:
     """Create a folder readable by its owner only (mode 0700), parents included.
 
@@ -1068,13 +1082,7 @@ def private_dir(path: str | os.PathLike) -> Path:
     accessible to group or others is tightened to 0700 with a warning.
     """
     p = Path(path)
-    missing = []
-    q = p
-    while not q.exists():
-        missing.append(q)
-        q = q.parent
-    for d in reversed(missing):
-        os.mkdir(d, 0o700)
+    _make_missing_dirs(p)
     if not p.is_dir():
         raise NotADirectoryError(f"private_dir: {p} exists and is not a folder")
     mode = stat.S_IMODE(p.stat().st_mode)
@@ -1090,7 +1098,8 @@ def write_private(path: str | os.PathLike, data: Any, index: bool = False) -> Pa
     The file is created by :func:`tempfile.mkstemp` (``os.open`` with mode
     0600) in the target folder and renamed over ``path``, so the data never
     exist with wider permissions, even if ``path`` existed with a wider mode.
-    The parent folder is made with :func:`private_dir`.
+    Missing parent folders are created with mode 0700; an existing parent is
+    left as it is (make it private with :func:`private_dir` if it is yours).
 
     Parameters
     ----------
@@ -1103,7 +1112,7 @@ def write_private(path: str | os.PathLike, data: Any, index: bool = False) -> Pa
         Write the DataFrame index (CSV/Parquet).
     """
     p = Path(path)
-    private_dir(p.parent)
+    _make_missing_dirs(p.parent)
     fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
     try:
         if isinstance(data, pd.DataFrame):

@@ -250,3 +250,12 @@ def test_longer_token_containing_an_id_prefix_is_not_a_hit(tmp_path):
     # "P-5d81ba3013ca75f5a" is another value, not the identifier followed by "a"
     (tmp_path / "a.txt").write_text("P-5d81ba3013ca75f5a P-5d81ba3013ca75f\n")
     assert scan_outputs(tmp_path, IDS).empty
+
+
+def test_write_private_leaves_an_existing_parent_alone(tmp_path):
+    shared = tmp_path / "project"
+    shared.mkdir()
+    os.chmod(shared, 0o755)
+    f = write_private(shared / "adtte.csv", "a,b\n")
+    assert _mode(shared) == 0o755  # not ours to change
+    assert _mode(f) == 0o600
