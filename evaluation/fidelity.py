@@ -824,4 +824,5 @@ def fidelity_outputs(table: pd.DataFrame, output_dir: Any, language: str = "nl",
     figures = {"fidelity": plot_fidelity(shown, tx["figure"], tx["xlabel"])} if len(table) else {}
     headline = fidelity_headline(table, language, threshold)
     files = write_outputs(output_dir, results, headline, {"fidelity_table": tab}, figures, threshold)
-    return {"headline": headline, "files": files, "figures": [f for f in files if str(f).endswith(".png")]}
+    return {"headline": headline, "files": files, "figures": [f for f in files if str(f).endswith(".png")],
+            "table": tab}

@@ -1642,6 +1642,46 @@ def _fmt(x: float, language: str, digits: int = 1) -> str:
     return s.replace(".", ",") if language == "nl" else s
 
 
+def analysis_cutoff(extract_cutoff: Any, requested: Any = None) -> pd.Timestamp:
+    """The analysis date: ``requested`` ("YYYY-MM-DD") when given, else the extract's cutoff.
+
+    Raises ValueError when the requested date lies after the extract's cutoff
+    (events after the extract's cutoff are not in the data).
+    """
+    ext = _cutoff(extract_cutoff)
+    if requested is None or (isinstance(requested, str) and not requested.strip()):
+        return ext
+    req = _cutoff(requested)
+    if req > ext:
+        raise ValueError(f"cutoff_date {req.date()} lies after the extract's cutoff date {ext.date()}")
+    return req
+
+
+def published_rows(analysis: Mapping[str, Any], endpoints: Sequence[str], estimands: Sequence[str],
+                   threshold: int = 10) -> pd.DataFrame:
+    """Rows of the results for the given endpoints and estimands, protected by
+    :func:`evaluation.disclosure.protect_results`, with the columns a reader needs."""
+    from evaluation import disclosure
+
+    res = analysis["results"]
+    keep = res["endpoint"].isin(list(endpoints)) & res["estimand"].isin(list(estimands))
+    cols = ["programme_id", "endpoint", "estimand", "group", "estimate", "ci_lower", "ci_upper", "p_value", "n",
+            "events", "note"]
+    return disclosure.protect_results(res.loc[keep], threshold=threshold)[cols].reset_index(drop=True)
+
+
+def key_results(analysis: Mapping[str, Any], threshold: int = 10) -> pd.DataFrame:
+    """The main published rows (overall and per programme), protected, for display in the notebook."""
+    from evaluation import disclosure
+
+    res = analysis["results"]
+    keep = res["estimand"].isin(["median_months", "retention_12m", "no_early_end_by_planned_end", "share_completed",
+                                 "share_dropped_out"]) | (res["estimand"].str.startswith("hazard_ratio"))
+    keep &= ~res["group"].astype(str).str.startswith(("programme_type=", "organisation_model=", "risk_level="))
+    cols = ["programme_id", "endpoint", "estimand", "group", "estimate", "ci_lower", "ci_upper", "n", "events", "note"]
+    return disclosure.protect_results(res.loc[keep], threshold=threshold)[cols].reset_index(drop=True)
+
+
 def select_programme(tables: Mapping[str, pd.DataFrame], programmes: Sequence[Mapping[str, Any]],
                      programme_id: str = "all") -> tuple[dict[str, pd.DataFrame], list[Mapping[str, Any]]]:
     """Restrict tables and programme descriptions to one programme (or keep all with ``"all"``).
