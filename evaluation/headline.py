@@ -71,7 +71,9 @@ def headline_numbers(results: pd.DataFrame, endpoint: str = "GENERAL", horizon: 
 
     Uses the crude prevalence (people with the full horizon of follow-up)
     when at least 60 programme participants have it, else the Kaplan-Meier
-    prevalence (everyone), which the ``source`` key records.
+    prevalence (everyone) unless that row is not ``headline_eligible``
+    (fewer than 30 reoffending participants: then the crude one); the
+    ``source`` key records which.
 
     Returns
     -------
@@ -87,7 +89,8 @@ def headline_numbers(results: pd.DataFrame, endpoint: str = "GENERAL", horizon: 
     km = r[r["estimand"] == f"prevalence_{horizon}d_km"].set_index("group")
     if "programme" not in crude.index:
         raise ValueError(f"headline: no prevalence_{horizon}d rows for endpoint {endpoint!r} in the results")
-    use_crude = float(crude.loc["programme", "n"]) >= MIN_PARTICIPANTS or "programme" not in km.index
+    km_ok = "programme" in km.index and bool(km.loc["programme"].get("headline_eligible", True))
+    use_crude = float(crude.loc["programme", "n"]) >= MIN_PARTICIPANTS or not km_ok
     tab = crude if use_crude else km
     out["source"] = "crude" if use_crude else "kaplan_meier"
     out["p_programme"] = float(tab.loc["programme", "estimate"])
@@ -141,10 +144,10 @@ def jdl_headline(numbers: dict, language: str = "en", n_events_programme: int | 
     if n < MIN_PARTICIPANTS:
         status = "warning"
         sentences.append(
-            f"Caution: only {_people(n, language)} participants could be analysed; at least {MIN_PARTICIPANTS} are "
+            f"Caution: {'only ' if n >= 10 else ''}{_people(n, language)} participants could be analysed; at least {MIN_PARTICIPANTS} are "
             "needed for a reliable estimate, so the figures below are indicative only."
             if en else
-            f"Let op: er konden maar {_people(n, language)} deelnemers worden geanalyseerd; voor een betrouwbare "
+            f"Let op: er konden {'maar ' if n >= 10 else ''}{_people(n, language)} deelnemers worden geanalyseerd; voor een betrouwbare "
             f"schatting zijn er minstens {MIN_PARTICIPANTS} nodig, dus de cijfers hieronder zijn alleen indicatief."
         )
     x = _int(100 * numbers["p_programme"])

@@ -70,6 +70,18 @@ def test_small_n_warning_first_and_status():
         assert h["sentences"][0].startswith(word)
 
 
+def test_counts_below_ten_are_not_published():
+    num = _numbers(0.23, 0.30, -0.12, -0.02, n=8)
+    en = jdl_headline(num, "en", n_events_programme=3)
+    assert en["sentences"][0].startswith("Caution: fewer than 10 participants could be analysed")
+    assert any(s.startswith("Fewer than 10 participants reoffended") for s in en["sentences"])
+    nl = jdl_headline(num, "nl", n_events_programme=3)
+    assert any(s.startswith("Minder dan 10 deelnemers recidiveerden") for s in nl["sentences"])
+    from evaluation.disclosure import check_sentences
+
+    check_sentences(en["sentences"] + nl["sentences"])  # raises on "3 participants"
+
+
 def test_few_events_and_observational_caveat():
     num = _numbers(0.23, 0.30, -0.12, -0.02, design="matched", causal=False)
     en = jdl_headline(num, "en", n_events_programme=12)
@@ -115,6 +127,9 @@ def test_headline_numbers_from_results_prefers_crude_with_60():
     res.loc[res["estimand"] == "prevalence_365d_crude", "n"] = 50
     num = headline_numbers(res, design="rct")
     assert num["source"] == "kaplan_meier" and num["p_programme"] == 0.21 and num["n_programme"] == 100
+    # KM rows failing the 30-events gate are not used for the headline
+    res["headline_eligible"] = ~res["estimand"].str.endswith("_km")
+    assert headline_numbers(res, design="rct")["source"] == "crude"
     with pytest.raises(ValueError, match="prevalence_730d"):
         headline_numbers(res, horizon=730)
 
