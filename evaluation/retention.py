@@ -348,6 +348,17 @@ def _first_support_dates(volunteer_support: pd.DataFrame, cutoff: pd.Timestamp) 
     return pd.DataFrame(out)
 
 
+def _check_support_ids(volunteer_support: pd.DataFrame, volunteers: pd.DataFrame) -> None:
+    _require_columns(volunteer_support, "volunteer_support", ["volunteer_id"])
+    unknown = ~volunteer_support["volunteer_id"].isin(volunteers["volunteer_id"])
+    if unknown.any():
+        idx = volunteer_support.index[unknown][0]
+        raise ValueError(
+            f"table 'volunteer_support', {_where(volunteer_support, idx)}, field 'volunteer_id': volunteer "
+            f"{volunteer_support.loc[idx, 'volunteer_id']!r} is not in volunteers"
+        )
+
+
 def volunteer_episodes(
     volunteers: pd.DataFrame,
     volunteer_support: pd.DataFrame,
@@ -379,6 +390,7 @@ def volunteer_episodes(
     if unknown:
         raise ValueError(f"unknown mechanism(s) {unknown}; choose from {list(SUPPORT_KINDS)}")
     cutoff = _cutoff(cutoff_date)
+    _check_support_ids(volunteer_support, volunteers)
     ten = volunteer_tenure(volunteers, cutoff)
     first = _first_support_dates(volunteer_support, cutoff)
     ten = ten.join(first, on="volunteer_id")
@@ -1946,7 +1958,7 @@ def retention_outputs(analysis: Mapping[str, Any], output_dir: Any, language: st
         figures["workforce"] = plot_workforce(wf, "all", tx["workforce"], tx["volunteers"])
         pub = wf.drop(columns=["quarter_start", "quarter_end"])
         tables["workforce_flow"] = disclosure.suppress_table(
-            pub, ["active_start", "joiners", "leavers", "active_end"], threshold, by="group", totals="none",
+            pub, ["active_start", "joiners", "leavers", "active_end"], threshold, by="group", totals="rows",
             rate_cols={"annual_turnover": ["leavers", "active_start", "active_end"]})
     headline = retention_headline(analysis, language, threshold)
     files = write_outputs(output_dir, analysis["results"], headline, tables, figures, threshold)

@@ -323,3 +323,22 @@ def test_wilson_interval_matches_r_prop_test():
         got = rt.wilson_interval(k, n)
         assert got[0] == pytest.approx(lo, abs=1e-9) and got[1] == pytest.approx(hi, abs=1e-9)
     assert all(np.isnan(rt.wilson_interval(0, 0)))
+
+
+def test_support_for_unknown_volunteer_and_match_errors_name_the_row():
+    s = _support()
+    s.loc[2, "volunteer_id"] = "V99"
+    s["_row"] = [2, 3, 4, 5, 6, 7]
+    with pytest.raises(ValueError, match=r"table 'volunteer_support', row 4, field 'volunteer_id': volunteer 'V99'"):
+        rt.volunteer_episodes(_volunteers(), s, CUTOFF)
+    m, p, v = _match_tables()
+    m.loc[1, "participant_id"] = "nobody"
+    with pytest.raises(ValueError, match=r"table 'matches', row index 1, field 'participant_id': not in participants"):
+        rt.match_duration(m, p, v, PROGRAMMES, CUTOFF)
+    m, p, v = _match_tables()
+    m.loc[0, "end_date"] = pd.Timestamp("2024-01-01")
+    with pytest.raises(ValueError, match=r"field 'end_date': end_date lies before start_date"):
+        rt.match_duration(m, p, v, PROGRAMMES, CUTOFF)
+    with pytest.raises(ValueError, match="lies after the extract's cutoff"):
+        rt.analysis_cutoff("2025-12-31", "2026-01-31")
+    assert rt.analysis_cutoff("2025-12-31", "2025-06-30") == pd.Timestamp("2025-06-30")
