@@ -173,8 +173,16 @@ def quarterly_costs(costs: pd.DataFrame, cutoff_date: Any = None) -> pd.DataFram
     if amt.isna().any() or not np.isfinite(amt).all():
         raise ValueError(f"table 'costs', field 'amount_eur': not a number in row(s) {_rows(c, amt.isna() | ~np.isfinite(amt))}")
     cutoff = pd.Timestamp(cutoff_date) if cutoff_date is not None else None
+    c["amount_eur"] = amt.astype(float)
+    qs = c["period_start"].dt.to_period("Q")
+    single = (qs == c["period_end"].dt.to_period("Q")).to_numpy()
+    if cutoff is not None:
+        single &= (c["period_end"] <= cutoff).to_numpy()
+    # fast path: periods inside one quarter and before the cutoff
+    fast = c.loc[single, ["programme_id", "category", "amount_eur"]].copy()
+    fast["quarter"] = qs[single].astype(str).to_numpy()
     pieces = []
-    for i, r in enumerate(c.itertuples(index=False)):
+    for r in c.loc[~single].itertuples(index=False):
         days = (r.period_end - r.period_start).days + 1
         q_start = r.period_start.to_period("Q").start_time
         while q_start <= r.period_end:
@@ -184,15 +192,15 @@ def quarterly_costs(costs: pd.DataFrame, cutoff_date: Any = None) -> pd.DataFram
             if cutoff is not None and hi > cutoff:
                 if lo <= cutoff:
                     d_in = (cutoff - lo).days + 1
-                    pieces.append((r.programme_id, label, r.category, float(amt.iloc[i]) * d_in / days))
+                    pieces.append((r.programme_id, label, r.category, r.amount_eur * d_in / days))
                     lo = cutoff + pd.Timedelta(days=1)
-                pieces.append(
-                    (r.programme_id, "after_cutoff", r.category, float(amt.iloc[i]) * ((hi - lo).days + 1) / days)
-                )
+                pieces.append((r.programme_id, "after_cutoff", r.category, r.amount_eur * ((hi - lo).days + 1) / days))
             else:
-                pieces.append((r.programme_id, label, r.category, float(amt.iloc[i]) * ((hi - lo).days + 1) / days))
+                pieces.append((r.programme_id, label, r.category, r.amount_eur * ((hi - lo).days + 1) / days))
             q_start = q_end + pd.Timedelta(days=1)
-    out = pd.DataFrame(pieces, columns=["programme_id", "quarter", "category", "amount_eur"])
+    cols4 = ["programme_id", "quarter", "category", "amount_eur"]
+    parts = [x for x in (fast[cols4], pd.DataFrame(pieces, columns=cols4)) if len(x)]
+    out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=cols4)
     return (
         out.groupby(["programme_id", "quarter", "category"], as_index=False)["amount_eur"]
         .sum()
@@ -313,23 +321,21 @@ def participant_activity(
     end = pd.to_datetime(p["programme_end_date"])
     cutoff = pd.Timestamp(cutoff_date) if cutoff_date is not None else None
     rows = []
+    completed = (p["programme_end_reason"] == "completed").to_numpy()
+    pids = p["programme_id"].to_numpy()
     for q in quarters:
         qs, qe = quarter_bounds(q)
         if cutoff is not None:
             qe = min(qe, cutoff)
-        active = (intake <= qe) & (end.isna() | (end >= qs))
-        done = (p["programme_end_reason"] == "completed") & (end >= qs) & (end <= qe)
-        for pid, grp in p.groupby("programme_id"):
-            idx = grp.index
-            rows.append(
-                {
-                    "programme_id": pid,
-                    "quarter": q,
-                    "active": int(active.loc[idx].sum()),
-                    "completed": int(done.loc[idx].sum()),
-                }
-            )
-    return pd.DataFrame(rows, columns=["programme_id", "quarter", "active", "completed"])
+        active = ((intake <= qe) & (end.isna() | (end >= qs))).to_numpy()
+        done = completed & ((end >= qs) & (end <= qe)).to_numpy()
+        frame = pd.DataFrame({"programme_id": pids, "active": active.astype(int), "completed": done.astype(int)})
+        agg = frame.groupby("programme_id", as_index=False)[["active", "completed"]].sum()
+        agg["quarter"] = q
+        rows.append(agg)
+    if not rows:
+        return pd.DataFrame(columns=["programme_id", "quarter", "active", "completed"])
+    return pd.concat(rows, ignore_index=True)[["programme_id", "quarter", "active", "completed"]]
 
 
 def participants_active_in(
@@ -469,14 +475,17 @@ def cost_summary(
             add(pid_label, period, "cost_per_completed_trajectory_eur", "all", np.nan, n=n_active, events=0,
                 note="not estimable: no trajectory completed in the period")
 
+    qc_groups = dict(tuple(qc.groupby(["programme_id", "quarter"])))
+    hrs_groups = dict(tuple(hrs.groupby(["programme_id", "quarter"])))
+    act_ix = act.set_index(["programme_id", "quarter"])
+    empty_hrs = hrs.iloc[0:0]
     for pid in progs:
         for q in quarters:
-            cq = qc[(qc.programme_id == pid) & (qc.quarter == q)]
-            if cq.empty:
+            cq = qc_groups.get((pid, q))
+            if cq is None:
                 continue
-            a = act[(act.programme_id == pid) & (act.quarter == q)]
-            block(pid, q, cq, hrs[(hrs.programme_id == pid) & (hrs.quarter == q)],
-                  int(a["active"].sum()), int(a["completed"].sum()))
+            a = act_ix.loc[(pid, q)] if (pid, q) in act_ix.index else {"active": 0, "completed": 0}
+            block(pid, q, cq, hrs_groups.get((pid, q), empty_hrs), int(a["active"]), int(a["completed"]))
         # whole period: distinct participants active at any time in the costed quarters
         cp = qc[qc.programme_id == pid]
         qs = sorted(cp["quarter"].unique())
@@ -948,9 +957,15 @@ def costs_analysis(
                     )
     title = (f"Kosten: {label}" if language == "nl" else f"Costs: {label}")
     eff_status = status_tab.to_dict("records") if len(status_tab) else []
+    out_tables = {"unit_costs": unit, "costs_by_quarter": by_q.reset_index()}
+    if len(ce):
+        ce_tab = disclosure.protect_results(ce, threshold=threshold)
+        out_tables["cost_effectiveness"] = ce_tab[
+            ["programme_id", "estimand", "estimate", "ci_lower", "ci_upper", "n", "causal", "note"]
+        ]
     return {
         "results": res,
-        "tables": {"unit_costs": unit, "costs_by_quarter": by_q.reset_index()},
+        "tables": out_tables,
         "figures": {"costs_by_quarter": fig},
         "headline": {"status": status, "title": title, "sentences": s},
         "effect_status": eff_status,
