@@ -210,9 +210,25 @@ def _lines(groups: list[np.ndarray], n_cols: int, totals: str) -> list[list[tupl
     return lines
 
 
+def _relation_lines(
+    n_rows: int, cols: list[str], relations: Sequence[Mapping[str, float]] | None
+) -> tuple[list[list[tuple[int, int]]], list[list[float]]]:
+    """Cells and coefficients of the within-row identities (e.g. start + joiners - leavers - end = 0)."""
+    lines: list[list[tuple[int, int]]] = []
+    coefs: list[list[float]] = []
+    for rel in relations or []:
+        unknown = [c for c in rel if c not in cols]
+        if unknown:
+            raise ValueError(f"suppress_table: relation {dict(rel)} refers to {unknown}, which are not count columns")
+        for i in range(n_rows):
+            lines.append([(i, cols.index(c)) for c in rel])
+            coefs.append([float(rel[c]) for c in rel])
+    return lines, coefs
+
+
 def _lp_bounds(
     v: np.ndarray, status: np.ndarray, lines: list[list[tuple[int, int]]], threshold: int, low: float,
-    targets: list[tuple[int, int]],
+    targets: list[tuple[int, int]], coefs: list[list[float]] | None = None,
 ) -> dict[tuple[int, int], tuple[float, float]]:
     """Attacker's bounds on ``targets`` by linear programming (see :func:`audit_suppression`)."""
     from scipy.optimize import linprog
@@ -221,15 +237,17 @@ def _lp_bounds(
              if status[i, j] != "" and not np.isnan(v[i, j])]
     pos = {c: k for k, c in enumerate(cells)}
     a_eq, b_eq = [], []
-    for line in lines:
-        known = [c for c in line if not np.isnan(v[c])]
-        sup = [c for c in known if c in pos]
+    for k, line in enumerate(lines):
+        weight = dict(zip(line, coefs[k], strict=True)) if coefs is not None else dict.fromkeys(line, 1.0)
+        sup = [c for c in line if not np.isnan(v[c]) and c in pos]
         if not sup:
             continue
         row = np.zeros(len(cells))
-        row[[pos[c] for c in sup]] = 1.0
+        for c in sup:
+            row[pos[c]] = weight[c]
         a_eq.append(row)
-        b_eq.append(float(sum(v[c] for c in sup)))  # published total minus the shown cells
+        # what the reader can compute: the published total (or 0) minus the shown cells
+        b_eq.append(float(sum(weight[c] * v[c] for c in sup)))
     bounds = []
     for c in cells:
         if status[c] == "primary":
@@ -260,6 +278,7 @@ def suppression_mask(
     totals: str = "both",
     suppress_zero: bool = False,
     audit: bool = True,
+    relations: Sequence[Mapping[str, float]] | None = None,
 ) -> pd.DataFrame:
     """Decide which count cells to suppress, without changing the table.
 
@@ -286,6 +305,11 @@ def suppression_mask(
         After the two-per-line pass, check every primary cell with
         :func:`audit_suppression` and, while one can still be pinned to a
         single value, suppress more cells (see Notes).
+    relations : list of mappings, optional
+        Identities that hold within every row, as ``{column: coefficient}``
+        summing to zero, e.g. ``{"active_start": 1, "joiners": 1,
+        "leavers": -1, "active_end": -1}`` for a stock-flow table. Each is
+        treated like a line with a known total.
 
     Returns
     -------
@@ -323,6 +347,10 @@ def suppression_mask(
     for g, rows in enumerate(groups):
         group_of[rows] = g
     lines = _lines(groups, len(cols), totals)
+    coefs = [[1.0] * len(line) for line in lines]
+    rel_lines, rel_coefs = _relation_lines(len(df), cols, relations)
+    lines += rel_lines
+    coefs += rel_coefs
     use_cols = totals in {"both", "columns"}
     use_rows = totals in {"both", "rows"} and len(cols) >= 2
 
@@ -389,6 +417,13 @@ def suppression_mask(
                 if c != (i, j) and usable(c) and not suppressed[c] and (best is None or v[c] < best[0]):
                     best = (v[c], [c])
         if best is None:
+            # any line through (i, j), e.g. a relation: its smallest cell that can absorb a change
+            for line in lines:
+                if (i, j) in line:
+                    for c in line:
+                        if c != (i, j) and usable(c) and not suppressed[c] and (best is None or v[c] < best[0]):
+                            best = (v[c], [c])
+        if best is None:
             return False
         for c in best[1]:
             if not suppressed[c]:
@@ -399,7 +434,7 @@ def suppression_mask(
     if audit and lines and primary.any():
         for _ in range(v.size):
             targets = [(int(i), int(j)) for i, j in zip(*np.nonzero(primary), strict=True)]
-            bounds = _lp_bounds(v, status, lines, threshold, low, targets)
+            bounds = _lp_bounds(v, status, lines, threshold, low, targets, coefs)
             exposed = [c for c in targets if _is_exact(*bounds[c]) and c not in unprotectable]
             if not exposed:
                 break
@@ -425,6 +460,7 @@ def audit_suppression(
     by: str | Sequence[str] | None = None,
     totals: str = "both",
     suppress_zero: bool = False,
+    relations: Sequence[Mapping[str, float]] | None = None,
 ) -> pd.DataFrame:
     """What a reader can infer about each suppressed cell (the attacker's view).
 
@@ -446,7 +482,8 @@ def audit_suppression(
     threshold = _check_threshold(threshold)
     cols = [count_cols] if isinstance(count_cols, str) else list(count_cols)
     if mask is None:
-        mask = suppression_mask(df, cols, threshold, by=by, totals=totals, suppress_zero=suppress_zero)
+        mask = suppression_mask(df, cols, threshold, by=by, totals=totals, suppress_zero=suppress_zero,
+                                relations=relations)
     v = _counts_as_float(df, cols, "audit_suppression").to_numpy(dtype=float)
     st = mask[cols].to_numpy().astype(object)
     out_cols = ["row", "column", "status", "value", "lower", "upper", "exact"]
@@ -454,7 +491,9 @@ def audit_suppression(
     if not targets:
         return pd.DataFrame(columns=out_cols)
     lines = _lines(_groups(df, by), len(cols), totals)
-    bounds = _lp_bounds(v, st, lines, threshold, 0 if suppress_zero else 1, targets)
+    coefs = [[1.0] * len(line) for line in lines]
+    rel_lines, rel_coefs = _relation_lines(len(df), cols, relations)
+    bounds = _lp_bounds(v, st, lines + rel_lines, threshold, 0 if suppress_zero else 1, targets, coefs + rel_coefs)
     rows = [{"row": df.index[c[0]], "column": cols[c[1]], "status": st[c], "value": v[c],
              "lower": bounds[c][0], "upper": bounds[c][1], "exact": _is_exact(*bounds[c])} for c in targets]
     return pd.DataFrame(rows, columns=out_cols)
@@ -469,6 +508,7 @@ def suppress_table(
     rate_cols: Mapping[str, str | Sequence[str]] | None = None,
     suppress_zero: bool = False,
     audit: bool = True,
+    relations: Sequence[Mapping[str, float]] | None = None,
 ) -> pd.DataFrame:
     """Small-cell suppression (primary and secondary) of a table of counts.
 
@@ -502,7 +542,8 @@ def suppress_table(
     the smallest other cell ``b`` is suppressed as well ("c").
     """
     cols = [count_cols] if isinstance(count_cols, str) else list(count_cols)
-    mask = suppression_mask(df, cols, threshold, by=by, totals=totals, suppress_zero=suppress_zero, audit=audit)
+    mask = suppression_mask(df, cols, threshold, by=by, totals=totals, suppress_zero=suppress_zero, audit=audit,
+                            relations=relations)
     out = df.copy()
     values = _counts_as_float(df, cols, "suppress_table")
     marker = _marker(threshold)

@@ -366,3 +366,29 @@ def test_no_silent_exposure_quick():
 def test_no_silent_exposure_many_tables():
     silent, primaries = _exposed_without_warning(12, 400)
     assert primaries > 500 and silent == 0
+
+
+def test_stock_flow_relation_hand_worked():
+    # Per row: active_start + joiners - leavers - active_end = 0 (no totals across rows).
+    # Row 0: 40 + 4 - 12 - 32. joiners = 4 is primary; alone in its relation it would be
+    #   32 - 40 + 12 = 4, so the smallest other cell (leavers 12) is secondary; then the reader
+    #   knows joiners = leavers - 8 with leavers >= 10: joiners in 2..9 (not pinned).
+    # Row 1: 32 + 9 - 1 - 40. Two primaries: joiners - leavers = 8 with both in 1..9 pins
+    #   joiners = 9 and leavers = 1; the audit suppresses the smallest other cell of the relation
+    #   (active_start 32): then joiners can be 1..9 again.
+    df = pd.DataFrame({"quarter": ["Q1", "Q2"], "active_start": [40, 32], "joiners": [4, 9], "leavers": [12, 1],
+                       "active_end": [32, 40]})
+    cols = ["active_start", "joiners", "leavers", "active_end"]
+    rel = [{"active_start": 1, "joiners": 1, "leavers": -1, "active_end": -1}]
+    out = suppress_table(df, cols, totals="none", relations=rel)
+    assert out.loc[0, cols].tolist() == [40, "<10", "c", 32]
+    assert out.loc[1, cols].tolist() == ["c", "<10", "<10", 40]
+    a = audit_suppression(df, cols, totals="none", relations=rel).set_index(["row", "column"])
+    assert a.loc[(0, "joiners"), ["lower", "upper"]].tolist() == pytest.approx([2, 9])
+    assert a.loc[(1, "joiners"), ["lower", "upper"]].tolist() == pytest.approx([1, 9])
+    assert not a["exact"].any()
+    # without the relation, nothing but the primaries would be hidden (and they would be recoverable)
+    plain = suppress_table(df, cols, totals="none")
+    assert plain.loc[0, cols].tolist() == [40, "<10", 12, 32]
+    with pytest.raises(ValueError, match="not count columns"):
+        suppress_table(df, cols, totals="none", relations=[{"active_start": 1, "stock": -1}])
