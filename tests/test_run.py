@@ -217,7 +217,9 @@ def test_second_run_refused_then_force_keeps_old_and_same_numbers(first_run):
     again = run(intake, out, reg)
     assert again.exit_code == 3 and again.status == "refused" and "--force" in again.messages[0]
     assert not list(out.glob("2026Q3.replaced-*"))
-    reg_all = make_registry(root / "registry_all.yaml", [dict(OK_BOTH, scope="overall")])
+    trends = {"id": "trends", "file": str(FIXTURES.parent.parent.parent / "notebooks" / "60_trends.ipynb"),
+              "scope": "overall", "timeout": 120, "phase": 2, "derived": ["results_store"]}
+    reg_all = make_registry(root / "registry_all.yaml", [dict(OK_BOTH, scope="overall"), trends])
     forced = run(intake, out, reg_all, force=True)
     assert forced.exit_code == 0 and forced.status == "published"
     kept = list(out.glob("2026Q3.replaced-*"))
@@ -229,6 +231,11 @@ def test_second_run_refused_then_force_keeps_old_and_same_numbers(first_run):
     # the store's partition was replaced, not appended
     s = read_store(out)
     assert len(s) == 2 and set(s["run_id"]) == {forced.manifest["run_id"]}
+    # the trends notebook ran after the others and saw this quarter's (pending) rows: one quarter only
+    headline = json.loads((out / "2026Q3" / "all" / "trends" / "headline.json").read_text())
+    assert headline["status"] == "not_estimable" and "2026Q3" in headline["sentences"][0]
+    table = pd.read_csv(out / "2026Q3" / "all" / "trends" / "trend_table.csv")
+    assert sorted(table["estimand"]) == ["participants", "seeded_draw"] and "run_id" not in table.columns
     index = (out / "2026Q3" / "index.html").read_text(encoding="utf-8")
     assert "mislukt" not in index
 

@@ -98,6 +98,7 @@ def test_end_to_end_with_real_notebooks(small_intake, tmp_path):
     assert m["designs"]["COSA-TRIAL"] == "rct" and m["privacy_scan"]["findings"] == 0
 
 
+@pytest.mark.slow
 def test_end_to_end_real_validator_fixture_notebook_and_trends(small_intake, tmp_path):
     """Real validation, staging, identifiers and privacy scan; the fixture notebook plus the trends notebook."""
     fixtures = Path(__file__).parent / "fixtures" / "notebooks"
