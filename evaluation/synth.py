@@ -72,8 +72,6 @@ hazards models with time-varying covariates. Statistics in Medicine 31:3946-3958
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
-import io
 import json
 import math
 import zipfile
@@ -1556,57 +1554,145 @@ def _write_parquet(path: Path, typed: pd.DataFrame, text: pd.DataFrame, text_col
     pq.write_table(table, path, compression="snappy")
 
 
-def _xlsx_values(typed: pd.DataFrame, text: pd.DataFrame, text_cols: set[str], contract: Contract, name: str) -> list[list]:
-    cols = []
-    for f in contract.resources[name].fields:
-        col = f["name"]
-        if col in text_cols:
-            cols.append([v if v != "" else None for v in text[col].tolist()])
-            continue
-        s = typed[col]
-        if f["type"] == "date":
-            d = s.to_numpy(dtype="datetime64[D]")
-            cols.append([None if np.isnat(x) else x.astype(object) for x in d])
-        elif f["type"] in ("integer", "boolean"):
-            cols.append([None if v is pd.NA else v for v in s.astype(object).tolist()])
-        elif f["type"] == "number":
-            cols.append([None if v != v else (int(v) if float(v).is_integer() else float(v)) for v in s.tolist()])
+_NS_MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+_NS_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+_NS_PKG_REL = "http://schemas.openxmlformats.org/package/2006/relationships"
+_XML_HEAD = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+_EXCEL_EPOCH = np.datetime64("1899-12-30", "D")
+
+
+def _col_letter(i: int) -> str:
+    s = ""
+    i += 1
+    while i:
+        i, r = divmod(i - 1, 26)
+        s = chr(65 + r) + s
+    return s
+
+
+def _xml_escape(values: np.ndarray) -> np.ndarray:
+    s = pd.Series(values, dtype=object)
+    if s.str.contains(r"[&<>]", regex=True).any():
+        s = s.str.replace("&", "&amp;", regex=False).str.replace("<", "&lt;", regex=False).str.replace(">", "&gt;", regex=False)
+    return s.to_numpy(dtype=object)
+
+
+def _sheet_xml(text: pd.DataFrame, text_cols: set[str], contract: Contract, name: str) -> bytes:
+    """One worksheet (SpreadsheetML) from the text table: typed cells, dates with a date format."""
+    fields = contract.resources[name].fields
+    n = len(text)
+    rownum = np.arange(2, n + 2).astype(str).astype(object)
+    header = "".join(
+        f'<c r="{_col_letter(j)}1" t="inlineStr"><is><t>{f["name"]}</t></is></c>' for j, f in enumerate(fields))
+    body = np.full(n, "", dtype=object)
+    for j, f in enumerate(fields):
+        col = text[f["name"]].to_numpy(dtype=object)
+        present = col != ""
+        ref = '<c r="' + _col_letter(j) + rownum
+        typ = "string" if f["name"] in text_cols else f["type"]
+        if typ in ("integer", "number"):
+            cell = ref + '"><v>' + col + "</v></c>"
+        elif typ == "boolean":
+            cell = ref + '" t="b"><v>' + np.where(col == "true", "1", "0").astype(object) + "</v></c>"
+        elif typ == "date":
+            days = np.zeros(n, dtype=np.int64)
+            if present.any():
+                d = col[present].astype("datetime64[D]")
+                days[present] = (d - _EXCEL_EPOCH).astype(np.int64)
+            cell = ref + '" s="1"><v>' + days.astype(str).astype(object) + "</v></c>"
         else:
-            cols.append([None if (v is None or v != v) else str(v) for v in s.tolist()])
-    return [list(r) for r in zip(*cols, strict=True)] if cols and len(typed) else []
+            cell = ref + '" t="inlineStr"><is><t>' + _xml_escape(col) + "</t></is></c>"
+        body = body + np.where(present, cell, "")
+    rows = '<row r="' + rownum + '">' + body + "</row>"
+    xml = (f'{_XML_HEAD}<worksheet xmlns="{_NS_MAIN}"><sheetData><row r="1">{header}</row>'
+           + "".join(rows.tolist()) + "</sheetData></worksheet>")
+    return xml.encode("utf-8")
 
 
-def _write_xlsx(path: Path, typed: dict[str, pd.DataFrame], text: dict[str, pd.DataFrame],
-                text_cols: dict[str, set[str]], contract: Contract) -> None:
-    import openpyxl
-    from openpyxl.writer.excel import ExcelWriter
+def _write_xlsx(path: Path, text: dict[str, pd.DataFrame], text_cols: dict[str, set[str]], contract: Contract) -> None:
+    """Write one workbook with a sheet per table, byte-for-byte reproducible.
 
-    for name, df in typed.items():
-        if len(df) > XLSX_MAX_ROWS:
+    A minimal SpreadsheetML package written directly (much faster than
+    openpyxl for large sheets): inline strings, numbers, booleans and dates as
+    serial numbers with the format ``yyyy-mm-dd``; fixed document properties
+    (created/modified 2026-10-05) and fixed zip member timestamps.
+    """
+    names = list(contract.resources)
+    for name in names:
+        if len(text[name]) > XLSX_MAX_ROWS:
             raise ValueError(
-                f"synth: table {name} has {len(df)} rows, more than an Excel sheet holds "
+                f"synth: table {name} has {len(text[name])} rows, more than an Excel sheet holds "
                 f"({XLSX_MAX_ROWS}); use --format csv or parquet at this scale")
-    wb = openpyxl.Workbook(write_only=True)
-    fixed = _dt.datetime(2026, 10, 5, 0, 0, 0)
-    wb.properties.creator = "evaluation synth"
-    wb.properties.created = fixed
-    wb.properties.modified = fixed
-    for name in contract.resources:
-        ws = wb.create_sheet(title=name)
-        ws.append(contract.resources[name].field_names)
-        for row in _xlsx_values(typed[name], text[name], text_cols.get(name, set()), contract, name):
-            ws.append(row)
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
-        ExcelWriter(wb, archive).save()  # keeps our fixed 'modified' (openpyxl's save_workbook resets it)
-    # rewrite the archive with fixed member timestamps so that equal input gives equal bytes
-    buf.seek(0)
-    with zipfile.ZipFile(buf) as src, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as dst:
-        for info in src.infolist():
-            zi = zipfile.ZipInfo(info.filename, date_time=(1980, 1, 1, 0, 0, 0))
+    stamp = "2026-10-05T00:00:00Z"
+    sheets_ct = "".join(
+        f'<Override PartName="/xl/worksheets/sheet{i}.xml" '
+        'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'
+        for i in range(1, len(names) + 1))
+    parts: list[tuple[str, bytes]] = [
+        ("[Content_Types].xml", (
+            f'{_XML_HEAD}<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+            '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+            '<Default Extension="xml" ContentType="application/xml"/>'
+            '<Override PartName="/xl/workbook.xml" '
+            'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
+            f"{sheets_ct}"
+            '<Override PartName="/xl/styles.xml" '
+            'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.styles+xml"/>'
+            '<Override PartName="/docProps/core.xml" '
+            'ContentType="application/vnd.openxmlformats-package.core-properties+xml"/>'
+            '<Override PartName="/docProps/app.xml" '
+            'ContentType="application/vnd.openxmlformats-officedocument.extended-properties+xml"/>'
+            "</Types>").encode()),
+        ("_rels/.rels", (
+            f'{_XML_HEAD}<Relationships xmlns="{_NS_PKG_REL}">'
+            f'<Relationship Id="rId1" Type="{_NS_REL}/officeDocument" Target="xl/workbook.xml"/>'
+            '<Relationship Id="rId2" Type="http://schemas.openxmlformats.org/package/2006/relationships/'
+            'metadata/core-properties" Target="docProps/core.xml"/>'
+            f'<Relationship Id="rId3" Type="{_NS_REL}/extended-properties" Target="docProps/app.xml"/>'
+            "</Relationships>").encode()),
+        ("docProps/core.xml", (
+            f'{_XML_HEAD}<cp:coreProperties '
+            'xmlns:cp="http://schemas.openxmlformats.org/package/2006/metadata/core-properties" '
+            'xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:dcterms="http://purl.org/dc/terms/" '
+            'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">'
+            "<dc:creator>evaluation synth</dc:creator><dc:title>Synthetic intake</dc:title>"
+            f'<dcterms:created xsi:type="dcterms:W3CDTF">{stamp}</dcterms:created>'
+            f'<dcterms:modified xsi:type="dcterms:W3CDTF">{stamp}</dcterms:modified>'
+            "</cp:coreProperties>").encode()),
+        ("docProps/app.xml", (
+            f'{_XML_HEAD}<Properties xmlns="http://schemas.openxmlformats.org/officeDocument/2006/extended-properties">'
+            "<Application>evaluation synth</Application></Properties>").encode()),
+        ("xl/workbook.xml", (
+            f'{_XML_HEAD}<workbook xmlns="{_NS_MAIN}" xmlns:r="{_NS_REL}"><sheets>'
+            + "".join(f'<sheet name="{nm}" sheetId="{i}" r:id="rId{i}"/>' for i, nm in enumerate(names, 1))
+            + "</sheets></workbook>").encode()),
+        ("xl/_rels/workbook.xml.rels", (
+            f'{_XML_HEAD}<Relationships xmlns="{_NS_PKG_REL}">'
+            + "".join(f'<Relationship Id="rId{i}" Type="{_NS_REL}/worksheet" Target="worksheets/sheet{i}.xml"/>'
+                      for i in range(1, len(names) + 1))
+            + f'<Relationship Id="rId{len(names) + 1}" Type="{_NS_REL}/styles" Target="styles.xml"/>'
+            "</Relationships>").encode()),
+        ("xl/styles.xml", (
+            f'{_XML_HEAD}<styleSheet xmlns="{_NS_MAIN}">'
+            '<numFmts count="1"><numFmt numFmtId="164" formatCode="yyyy-mm-dd"/></numFmts>'
+            '<fonts count="1"><font><sz val="11"/><name val="Calibri"/></font></fonts>'
+            '<fills count="2"><fill><patternFill patternType="none"/></fill>'
+            '<fill><patternFill patternType="gray125"/></fill></fills>'
+            '<borders count="1"><border><left/><right/><top/><bottom/><diagonal/></border></borders>'
+            '<cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs>'
+            '<cellXfs count="2"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>'
+            '<xf numFmtId="164" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/></cellXfs>'
+            '<cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles>'
+            "</styleSheet>").encode()),
+    ]
+    for i, name in enumerate(names, 1):
+        parts.append((f"xl/worksheets/sheet{i}.xml", _sheet_xml(text[name], text_cols.get(name, set()), contract, name)))
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as zf:
+        for member, data in parts:
+            zi = zipfile.ZipInfo(member, date_time=(1980, 1, 1, 0, 0, 0))
             zi.compress_type = zipfile.ZIP_DEFLATED
             zi.external_attr = 0o600 << 16
-            dst.writestr(zi, src.read(info.filename))
+            zf.writestr(zi, data)
 
 
 def _yaml_dump(obj: Any) -> str:
@@ -1674,7 +1760,7 @@ def generate_intake(out_dir: str | Path, seed: int, scale: float = 1.0, fmt: str
     out.mkdir(parents=True, exist_ok=True)
     _clear_previous(out, contract)
     if fmt == "xlsx":
-        _write_xlsx(out / "intake.xlsx", tables, text, dirty, contract)
+        _write_xlsx(out / "intake.xlsx", text, dirty, contract)
     for name, res in contract.resources.items():
         base = res.descriptor["path"].rsplit(".", 1)[0]
         if fmt == "csv":

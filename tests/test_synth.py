@@ -346,3 +346,22 @@ def test_identifier_columns_block_the_table(tmp_path):
     assert set(blocked.field) >= {"naam", "bsn"}
     with pytest.raises(ValueError, match="participants.csv"):
         add_identifier_columns(tmp_path / "nowhere")
+
+
+def test_three_formats_carry_the_same_cells(tmp_path):
+    """CSV, Parquet and Excel of one seed read back (evaluation.intake) to identical text tables."""
+    from evaluation.intake import read_intake
+
+    raw = {f: read_intake(synth.generate_intake(tmp_path / f, seed=9, scale=0.05, fmt=f)) for f in synth.FORMATS}
+    assert raw["xlsx"].fmt == "xlsx" and raw["parquet"].fmt == "parquet"
+    for name, table in raw["csv"].tables.items():
+        a = table.data.astype(object)
+        for fmt in ("parquet", "xlsx"):
+            b = raw[fmt].tables[name].data.astype(object)
+            pd.testing.assert_frame_equal(a, b, check_dtype=False, obj=f"{fmt}:{name}")
+
+
+def test_xlsx_refuses_more_rows_than_a_sheet_holds(tmp_path, monkeypatch):
+    monkeypatch.setattr(synth, "XLSX_MAX_ROWS", 100)
+    with pytest.raises(ValueError, match="more than an Excel sheet holds"):
+        synth.generate_intake(tmp_path, seed=1, scale=0.05, fmt="xlsx")
