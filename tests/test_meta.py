@@ -205,3 +205,37 @@ def test_no_moderation_unequal_se_close_to_nominal():
     # (Viechtbauer et al. 2015) but fails a broken test (e.g. z tests give ~0.10+).
     rate = rejection_rate(2000, seed0=20_000, equal_se=False)
     assert 0.035 <= rate <= 0.085, f"rejection rate {rate}"
+
+
+def coefficient_coverage(n_seeds: int, seed0: int = 0) -> float:
+    """Share of seeds whose 95% KH interval for employer-vs-commissioner covers the truth (0.30).
+
+    Equal SEs (0.1) and k = 18: the KH interval is the exact t interval of a
+    one-way ANOVA, so coverage is 95% in expectation.
+    """
+    k = ORG.size
+    theta = -0.3 + np.where(ORG == "employer", 0.30, 0.0) + np.where(ORG == "contractor", -0.15, 0.0)
+    sei = np.full(k, 0.1)
+    mods = pd.DataFrame({"organisation_model": ORG})
+    cover = 0
+    for s in range(seed0, seed0 + n_seeds):
+        y = meta.simulate_effects(theta, sei, 0.01, np.random.default_rng(s))
+        row = meta.meta_regression(y, sei, mods).set_index("term").loc["organisation_model[employer]"]
+        cover += row["ci_lower"] <= 0.30 <= row["ci_upper"]
+    return cover / n_seeds
+
+
+def test_moderator_coefficient_interval_coverage_quick():
+    # 150 seeds: covered count ~ Binomial(150, 0.95); 99.9% band
+    n = 150
+    lo, hi = stats.binom.ppf([0.0005, 0.9995], n, 0.95) / n
+    cov = coefficient_coverage(n)
+    assert lo <= cov <= hi, f"coverage {cov} outside [{lo}, {hi}]"
+
+
+@pytest.mark.slow
+def test_moderator_coefficient_interval_coverage_many_seeds():
+    n = 2000
+    lo, hi = stats.binom.ppf([0.0005, 0.9995], n, 0.95) / n
+    cov = coefficient_coverage(n, seed0=50_000)
+    assert lo <= cov <= hi, f"coverage {cov} outside [{lo}, {hi}]"
