@@ -81,6 +81,10 @@ MATCH_EARLY_CAUSES: tuple[str, ...] = (
 )
 """Competing causes of an early match ending (``other`` collects the remaining reasons)."""
 
+MATCH_BREAKDOWN_CAUSES: tuple[str, ...] = ("participant_withdrew", "volunteer_withdrew", "ended_by_professional")
+"""Early endings from within the match (endpoint ``MATCH_BREAKDOWN``, cause-specific Cox); a new
+offence and other reasons (moving, death) are external and censor in that model."""
+
 PARTICIPANT_CAUSES: tuple[str, ...] = ("dropped_out", "completed", "other_end")
 """Competing programme endings: dropout, completion, any other end (excluded, reoffended, moved, died, other)."""
 
@@ -1130,7 +1134,8 @@ def match_duration(
     ended_by_professional, participant_reoffended, else ``other``).
 
     Covariates: ``same_sex`` (1/0, NaN unless both sexes are male/female),
-    ``lived_experience`` of the volunteer, ``goals_agreed``; the match's
+    ``lived_experience`` of the volunteer, ``goals_agreed``,
+    ``participant_risk_high`` (NaN when the risk level is unknown); the match's
     ``programme_id`` is taken from the participant.
     """
     table = "matches"
@@ -1179,10 +1184,16 @@ def match_duration(
     m["same_sex"] = np.where(known, (ps == vs).astype(float), np.nan)
     m["lived_experience"] = _bool01(m["volunteer_id"].map(vol["lived_experience"])) if "lived_experience" in vol else np.nan
     m["goals_agreed"] = _bool01(m["goals_agreed"]) if "goals_agreed" in m else np.nan
+    if "risk_level" in p.columns:
+        risk = m["participant_id"].map(p["risk_level"])
+        m["participant_risk_high"] = np.where(risk.isin(["low", "medium", "high"]), (risk == "high").astype(float),
+                                              np.nan)
+    else:
+        m["participant_risk_high"] = np.nan
     keep = [
         "match_id", "participant_id", "volunteer_id", "programme_id", "role", "circle_id", "start_date",
         "planned_end", "stop_date", "end_reason", "time", "event", "cnsr", "early_cause", "same_sex",
-        "lived_experience", "goals_agreed",
+        "lived_experience", "goals_agreed", "participant_risk_high",
     ]
     for c in ("role", "circle_id"):
         if c not in m:
@@ -1260,21 +1271,33 @@ def contacts_landmark(
 
 def match_cox(
     match_rows: pd.DataFrame,
-    covariates: Sequence[str] = ("same_sex", "lived_experience", "goals_agreed"),
+    covariates: Sequence[str] = ("same_sex", "lived_experience", "goals_agreed", "participant_risk_high"),
     programme_id: str = "all",
     cluster_col: str | None = "participant_id",
     time_col: str = "time",
     endpoint: str = "MATCH_EARLY_END",
     method_prefix: str = "Cox PH",
+    causes: Sequence[str] | None = None,
+    strata_col: str | None = "programme_id",
 ) -> pd.DataFrame:
     """Cox model of early match ending on match characteristics.
 
     Estimand: hazard ratios of an early end for same-sex matching, a volunteer
-    with lived experience and agreed goals (each adjusted for the others),
+    with lived experience and agreed goals, adjusted for each other and for a
+    high participant risk level, with a separate baseline hazard per programme
+    (``strata_col``; programmes differ in planned duration and in who they
+    serve, so pooling their baselines would confound the comparison) and
     robust SE clustered on participant (a participant may have several
-    matches). Associations only (``causal = False``). Returns RESULT_COLUMNS
-    rows, or one ``not estimable`` row when there are no events or no variation.
+    matches). With ``causes`` the model is cause-specific: only early ends for
+    those reasons are events, the others censor (Prentice et al. 1978).
+    Associations only (``causal = False``). Returns RESULT_COLUMNS rows, or one
+    ``not estimable`` row when there are no events or no variation.
     """
+    if causes is not None:
+        match_rows = match_rows.assign(event=(match_rows["event"].astype(int) == 1)
+                                       & match_rows["early_cause"].isin(list(causes))).astype({"event": int})
+        method_prefix = f"{method_prefix}, cause-specific ({', '.join(causes)})"
+    covariates = [c for c in covariates if c in match_rows.columns]
     d, terms, notes = _design(match_rows, covariates)
     if not terms or len(d) == 0 or d["event"].sum() == 0:
         return make_results(
@@ -1295,8 +1318,11 @@ def match_cox(
         )
     sv = _survival()
     cl = cluster_col if cluster_col in d.columns and d[cluster_col].duplicated().any() else None
-    model = sv.CoxModel().fit(d, duration_col=time_col, event_col="event", covariates=terms, cluster_col=cl)
-    method = f"{method_prefix}, Efron ties" + (f", robust SE by {cl}" if cl else "")
+    st = strata_col if strata_col in d.columns and d[strata_col].nunique() > 1 else None
+    model = sv.CoxModel().fit(d, duration_col=time_col, event_col="event", covariates=terms, cluster_col=cl,
+                              strata_col=st)
+    method = (f"{method_prefix}, Efron ties" + (f", stratified by {st}" if st else "")
+              + (f", robust SE by {cl}" if cl else ""))
     return _cox_rows(model, terms, programme_id, "retention", endpoint, method, notes, len(d))
 
 
@@ -1793,6 +1819,8 @@ def retention_analysis(
                                            programme_id, endpoint="MATCH_EARLY_END")
                 parts.append(res)
             parts.append(match_cox(single, programme_id=programme_id))
+            parts.append(match_cox(single, programme_id=programme_id, causes=MATCH_BREAKDOWN_CAUSES,
+                                   endpoint="MATCH_BREAKDOWN"))
             contacts = t.get("contacts", empty)
             if len(contacts):
                 lm = contacts_landmark(single, contacts, match_landmark_days)
