@@ -613,6 +613,7 @@ def stopping_cox(
     programme_id: str = "all",
     min_level_size: int = 10,
     conf_level: float = 0.95,
+    strata_col: str | None = "programme_id",
 ) -> tuple[Any, pd.DataFrame]:
     """Cox model of volunteers stopping on the retention mechanisms.
 
@@ -620,8 +621,12 @@ def stopping_cox(
     channel (against ``channel_reference``), and the time-varying mechanisms
     basic training, supervision and recognition (on from their first date),
     each adjusted for the others. Counting-process rows from
-    :func:`volunteer_episodes`; Efron ties; robust standard errors clustered on
-    volunteer (as R ``coxph(Surv(start, stop, event) ~ ..., cluster = id)``).
+    :func:`volunteer_episodes`; Efron ties; a separate baseline hazard per
+    programme when there are several (``strata_col``: programmes differ both
+    in how long volunteers stay and in how they train them, so comparing
+    within programmes avoids confounding by programme); robust standard
+    errors clustered on volunteer (as R ``coxph(Surv(start, stop, event) ~
+    ... + strata(programme_id), cluster = id)``).
 
     Assumptions: proportional hazards (checked with the Grambsch-Therneau test,
     rows ``estimand == "ph_test"``); no unmeasured confounding for a causal
@@ -639,8 +644,10 @@ def stopping_cox(
     if not terms or d["event"].sum() == 0:
         raise ValueError("volunteer_episodes: no events or no estimable covariates for the Cox model")
     sv = _survival()
+    st = strata_col if strata_col in d.columns and d[strata_col].nunique() > 1 else None
     model = sv.CoxModel(conf_level=conf_level).fit(
-        d, duration_col="stop", event_col="event", covariates=terms, entry_col="start", cluster_col="volunteer_id"
+        d, duration_col="stop", event_col="event", covariates=terms, entry_col="start", cluster_col="volunteer_id",
+        strata_col=st,
     )
     res = _cox_rows(
         model,
@@ -648,7 +655,8 @@ def stopping_cox(
         programme_id,
         "retention",
         "VOLUNTEER_STOP",
-        "Cox PH, counting process (time-varying support), Efron ties, robust SE by volunteer",
+        "Cox PH, counting process (time-varying support), Efron ties"
+        + (f", stratified by {st}" if st else "") + ", robust SE by volunteer",
         notes,
         int(d["volunteer_id"].nunique()),
     )
@@ -728,14 +736,15 @@ def training_landmark(
             ]
         )
     sv = _survival()
-    model = sv.CoxModel().fit(d, duration_col="time", event_col="event", covariates=terms)
+    st = "programme_id" if d["programme_id"].nunique() > 1 else None
+    model = sv.CoxModel().fit(d, duration_col="time", event_col="event", covariates=terms, strata_col=st)
     res = _cox_rows(
         model,
         terms,
         programme_id,
         "retention",
         "VOLUNTEER_STOP",
-        f"landmark Cox at {landmark_months:g} months, Efron ties",
+        f"landmark Cox at {landmark_months:g} months, Efron ties" + (", stratified by programme_id" if st else ""),
         notes,
         len(d),
     )
