@@ -27,7 +27,8 @@ from evaluation.results import RESULT_COLUMNS
 STORE_DIRNAME = "results_store"
 STORE_COLUMNS: list[str] = RESULT_COLUMNS + ["notebook", "quarter", "run_id"]
 _TEXT = ["programme_id", "analysis", "estimand", "endpoint", "group", "method", "note", "notebook", "quarter", "run_id"]
-_NUMBERS = ["estimate", "ci_lower", "ci_upper", "p_value", "n", "events"]
+_NUMBERS = ["estimate", "ci_lower", "ci_upper", "p_value"]
+_COUNTS = ["n", "events"]  # kept as published: "120", "<10" (disclosure control), "" when missing
 _QUARTER = re.compile(r"^(\d{4})Q([1-4])$")
 _RATIO = re.compile(r"(ratio|^hr$|odds)", re.IGNORECASE)
 
@@ -44,11 +45,35 @@ def store_dir(reports_dir: str | Path) -> Path:
     return Path(reports_dir) / STORE_DIRNAME
 
 
+def _count_text(value: object) -> str:
+    """A count as published: whole numbers without decimals, markers such as "<10" unchanged."""
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+        return ""
+    if isinstance(value, str):
+        v = value.strip()
+        try:
+            x = float(v)
+        except ValueError:
+            return v
+    else:
+        x = float(value)
+    return str(int(x)) if x.is_integer() else repr(x)
+
+
+def count_as_number(values: pd.Series) -> pd.Series:
+    """Counts of the store as numbers; suppressed ("<10") and missing become NaN."""
+    return pd.to_numeric(values, errors="coerce")
+
+
 def normalise_results(df: pd.DataFrame, quarter: str, run_id: str, source: str = "results") -> pd.DataFrame:
     """Give a results table the store's columns and dtypes.
 
-    Raises ValueError naming ``source`` when a fixed column is missing or a
-    numeric column holds text that is not a number (nothing is dropped).
+    ``estimate``, ``ci_lower``, ``ci_upper``, ``p_value`` become float;
+    ``n`` and ``events`` are kept as published text (``"120"``, or ``"<10"``
+    after small-cell suppression: see :func:`count_as_number`); ``causal`` is
+    a nullable boolean. Raises ValueError naming ``source`` when a fixed
+    column is missing or an estimate column holds text that is not a number
+    (nothing is dropped).
     """
     check_quarter(quarter)
     missing = [c for c in RESULT_COLUMNS if c not in df.columns]
@@ -68,6 +93,8 @@ def normalise_results(df: pd.DataFrame, quarter: str, run_id: str, source: str =
             row = int(np.flatnonzero(bad.to_numpy())[0])
             raise ValueError(f"{source}: row {row + 1}, field {c!r}: {out[c].iloc[row]!r} is not a number")
         out[c] = converted.astype("float64")
+    for c in _COUNTS:
+        out[c] = out[c].map(_count_text)
     causal = out["causal"]
     out["causal"] = causal.map(
         lambda v: pd.NA if v is None or (isinstance(v, float) and math.isnan(v))

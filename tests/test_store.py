@@ -38,6 +38,7 @@ def test_write_read_roundtrip_and_replace(tmp_path):
     assert list(s["quarter"]) == ["2026Q2", "2026Q2", "2026Q3", "2026Q3"]
     assert str(s["causal"].dtype) == "boolean" and s["causal"].tolist() == [True, False, True, False]
     assert s["estimate"].dtype == "float64"
+    assert s["n"].tolist() == ["240", "120", "240", "120"]  # counts kept as published text
     # replacing a quarter (a --force rerun) does not append
     store.write_partition(tmp_path, "2026Q3", rows(0.10).iloc[:1], "run-c")
     s = store.read_store(tmp_path)
@@ -52,6 +53,19 @@ def test_pending_partition_replaces_its_quarter(tmp_path):
     pending = store.stage_partition(tmp_path / "pending.parquet", "2026Q3", rows(0.05).iloc[:1], "run-new")
     s = store.read_store(tmp_path, pending=pending)
     assert len(s) == 3 and set(s.loc[s.quarter == "2026Q3", "run_id"]) == {"run-new"}
+
+
+def test_suppressed_counts_are_kept_as_published(tmp_path):
+    from evaluation.disclosure import protect_results
+
+    small = rows().assign(n=[8, 240], events=[3, 70])
+    protected = protect_results(small)  # n < 10 -> estimate blanked, n shown as "<10"
+    store.write_partition(tmp_path, "2026Q3", protected, "r")
+    s = store.read_store(tmp_path).set_index("estimand")
+    assert s.loc["prevalence_1y", "n"] == "<10" and pd.isna(s.loc["prevalence_1y", "estimate"])
+    assert s.loc["hazard_ratio", "n"] == "240" and s.loc["hazard_ratio", "events"] == "70"
+    numbers = store.count_as_number(s["n"])
+    assert pd.isna(numbers["prevalence_1y"]) and numbers["hazard_ratio"] == 240.0
 
 
 def test_empty_store_and_bad_input(tmp_path):
