@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from evaluation import disclosure
 from evaluation.results import RESULT_COLUMNS
 
 papermill = pytest.importorskip("papermill")
@@ -38,7 +39,9 @@ def _run(intake: Path, out: Path, **params) -> Path:
     return out / "report"
 
 
-def _check_common(report: Path) -> tuple[pd.DataFrame, dict]:
+def _check_common(report: Path, intake: Path) -> tuple[pd.DataFrame, dict]:
+    # no identifier value of the intake anywhere in the outputs (CSV, JSON, PNG/SVG text)
+    disclosure.assert_no_identifiers(report, disclosure.collect_identifiers(intake))
     res = pd.read_csv(report / "results.csv")
     assert list(res.columns[: len(RESULT_COLUMNS)]) == RESULT_COLUMNS
     head = json.loads((report / "headline.json").read_text(encoding="utf-8"))
@@ -54,7 +57,7 @@ def _check_common(report: Path) -> tuple[pd.DataFrame, dict]:
 
 def test_costs_notebook_all_programmes_reproduces_recorded_totals(intake, tmp_path):
     report = _run(intake, tmp_path, with_effects=False)
-    res, head = _check_common(report)
+    res, head = _check_common(report, intake)
     truth = json.loads((intake / "truth.json").read_text(encoding="utf-8"))["costs"]["total_eur_by_programme"]
     tot = res[(res.estimand == "cost_total_eur") & (res.period == "total") & (res.programme_id != "all")]
     got = dict(zip(tot.programme_id, tot.estimate, strict=True))
@@ -67,7 +70,7 @@ def test_costs_notebook_all_programmes_reproduces_recorded_totals(intake, tmp_pa
 
 def test_costs_notebook_one_programme_with_effect_in_dutch(intake, tmp_path):
     report = _run(intake, tmp_path, programme_id="RJ-MED", language="nl", cost_per_reoffence_eur=40000)
-    res, head = _check_common(report)
+    res, head = _check_common(report, intake)
     assert set(res.programme_id) == {"RJ-MED"}
     ce = res[res.estimand == "cost_per_reoffender_avoided_eur"]
     assert len(ce) == 1

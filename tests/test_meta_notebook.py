@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from evaluation import disclosure
 from evaluation.results import RESULT_COLUMNS
 
 papermill = pytest.importorskip("papermill")
@@ -53,3 +54,5 @@ def test_synthesis_notebook_overall(intake, tmp_path):
     eff = pd.read_csv(report / "programme_effects.csv")
     assert not [c for c in eff.columns if c.endswith("_id") and c != "programme_id"]
     assert "PEER-UT" not in set(eff.loc[eff.estimand == "hazard_ratio", "programme_id"])  # no comparison group
+    # no identifier value of the intake anywhere in the outputs (CSV, JSON, PNG/SVG text)
+    disclosure.assert_no_identifiers(report, disclosure.collect_identifiers(intake))
