@@ -1861,6 +1861,12 @@ def retention_analysis(
                 res, _ = competing_reasons(pr, "end_cause", list(PARTICIPANT_CAUSES), horizons_months, programme_id,
                                            endpoint="PARTICIPANT_END")
                 parts.append(res)
+            if pr["programme_id"].nunique() > 1:
+                for pid, sub in pr.groupby("programme_id", sort=True):
+                    if sub["event"].sum():
+                        res, _ = competing_reasons(sub, "end_cause", list(PARTICIPANT_CAUSES), horizons_months,
+                                                   str(pid), endpoint="PARTICIPANT_END")
+                        parts.append(res)
     else:
         out["participants"] = empty
     parts = [x for x in parts if len(x)]
