@@ -55,8 +55,20 @@ also end when the volunteer stops, on reoffending (with a fixed
 probability), death or emigration, and otherwise at the planned end date.
 
 The marginal hazard ratios, prevalences and RMST in ``truth.json`` are
-computed by simulation from a separate random stream (spawned from the same
-seed), so they do not depend on ``scale``.
+population quantities of the data-generating process: they are computed by
+simulation (:func:`compute_population_truth`, 200,000 draws per programme,
+fixed seed ``TRUTH_SEED``) and stored in ``evaluation/synth_truth.json``
+together with a fingerprint of the model; generation reuses the stored values
+when the fingerprint matches (else recomputes, ~10-15 s). They therefore do
+not depend on ``seed`` or ``scale``. Sample quantities (counts, costs) are
+written per intake.
+
+Errors
+------
+``inject_errors=True`` appends one row per rule of the contract that breaks
+exactly that rule and lists it in ``planted_errors.csv`` (see
+:mod:`evaluation.synth_errors`); :func:`evaluation.synth_errors.add_identifier_columns`
+adds direct identifiers for tests of the identifier check.
 
 References
 ----------
