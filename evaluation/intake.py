@@ -196,9 +196,8 @@ def _frame_from_records(
     df = records if isinstance(records, pd.DataFrame) else pd.DataFrame(records)
     if df.shape[0] == 0:
         raise IntakeError(f"{path}: the file is empty (no header line)")
-    df = df.fillna("")
     if not isinstance(records, pd.DataFrame):
-        df = df.astype(str)
+        df = df.fillna("").astype(str)
     header = [str(h).replace("\ufeff", "").strip() for h in df.iloc[0].tolist()]
     # drop empty trailing header cells that have no data beneath them
     body = df.iloc[1:]
@@ -219,18 +218,18 @@ def _frame_from_records(
         raise IntakeError(f"{path}: duplicate column name(s) in the header: {', '.join(dupes)}")
     if ROW_COLUMN in header:
         raise IntakeError(f"{path}: column name {ROW_COLUMN!r} is reserved")
-    body = body.copy()
-    body.columns = header
-    body.insert(0, ROW_COLUMN, np.arange(first_row + 1, first_row + 1 + len(body), dtype=np.int64))
+    n = len(body)
+    cols = {ROW_COLUMN: np.arange(first_row + 1, first_row + 1 + n, dtype=np.int64)}
+    cols.update({h: body.iloc[:, i].array for i, h in enumerate(header)})
+    body = pd.DataFrame(cols, index=pd.RangeIndex(n), copy=False)
     # trailing rows where every cell is empty are not data (scan back from the end)
     cut = len(body)
-    values = body[header].to_numpy(dtype=object) if len(header) else None
-    while cut > 0 and values is not None and all(str(v).strip() == "" for v in values[cut - 1]):
+    while cut > 0 and header and all(str(v).strip() == "" for v in body.iloc[cut - 1][header].tolist()):
         cut -= 1
     trailing = len(body) - cut
     if trailing:
         body = body.iloc[:cut]
-    return body.reset_index(drop=True), trailing
+    return body, trailing
 
 
 def read_csv_table(path: Path, name: str) -> RawTable:
@@ -242,7 +241,57 @@ def read_csv_table(path: Path, name: str) -> RawTable:
     text, encoding = _decode(raw, path)
     if not text.strip():
         raise IntakeError(f"{path}: the file is empty (no header line)")
-    sep = sniff_separator(_header_line(text), path)
+    header_line = _header_line(text)
+    sep = sniff_separator(header_line, path)
+    records = _read_csv_arrow(raw, text, encoding, sep, header_line)
+    if records is None:
+        records = _read_csv_pandas(text, sep, path)
+    data, trailing = _frame_from_records(records, path)
+    return RawTable(
+        name=name,
+        path=path,
+        data=data,
+        fmt="csv",
+        encoding=encoding,
+        separator=sep,
+        decimal_comma=(sep == ";"),
+        trailing_empty_rows=trailing,
+    )
+
+
+def _read_csv_arrow(raw: bytes, text: str, encoding: str, sep: str, header_line: str) -> pd.DataFrame | None:
+    """Fast path: pyarrow's CSV reader, every cell a string, nothing skipped.
+
+    Returns None when the file is not rectangular (ragged rows, blank lines in
+    a multi-column file); the pandas reader then handles it, so that row
+    numbers stay exact (pyarrow would have to skip such lines).
+    """
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    ncol = len(next(csv.reader([header_line], delimiter=sep, quotechar='"')))
+    names = [f"c{i}" for i in range(ncol)]
+    data = raw if encoding == "utf-8" else (raw[3:] if encoding == "utf-8-sig" else text.encode("utf-8"))
+    try:
+        table = pacsv.read_csv(
+            io.BytesIO(data),
+            read_options=pacsv.ReadOptions(column_names=names, block_size=1 << 24),
+            parse_options=pacsv.ParseOptions(
+                delimiter=sep, quote_char='"', double_quote=True, newlines_in_values=True, ignore_empty_lines=False
+            ),
+            convert_options=pacsv.ConvertOptions(
+                column_types={n: pa.string() for n in names},
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except (pa.ArrowInvalid, pa.ArrowTypeError, ValueError):
+        return None
+    return table.to_pandas(types_mapper={pa.string(): pd.StringDtype("pyarrow")}.get)
+
+
+def _read_csv_pandas(text: str, sep: str, path: Path) -> pd.DataFrame:
+    """Robust path (pandas C parser): blank lines kept as rows, short rows padded with ""."""
     try:
         records = pd.read_csv(
             io.StringIO(text),
@@ -258,19 +307,8 @@ def read_csv_table(path: Path, name: str) -> RawTable:
         )
     except (pd.errors.ParserError, ValueError, csv.Error) as exc:
         raise IntakeError(f"{path}: cannot parse the CSV file (separator {sep!r}): {exc}") from exc
-    # pandas turns a final line break into nothing, but a blank line inside the file into a
-    # row whose first cell is "" and the others NaN; both become "" here.
-    data, trailing = _frame_from_records(records, path)
-    return RawTable(
-        name=name,
-        path=path,
-        data=data,
-        fmt="csv",
-        encoding=encoding,
-        separator=sep,
-        decimal_comma=(sep == ";"),
-        trailing_empty_rows=trailing,
-    )
+    # a blank line inside the file becomes a row whose first cell is "" and the others NaN
+    return records.fillna("")
 
 
 # ------------------------------------------------------------------------- Parquet

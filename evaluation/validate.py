@@ -153,6 +153,8 @@ def _msg(key: str, **kw: Any) -> tuple[str, str]:
 
 def _arrow(s: pd.Series) -> pd.Series:
     """Text as a pyarrow-backed string Series (vectorised string kernels)."""
+    if isinstance(s.dtype, pd.StringDtype) and s.dtype.storage == "pyarrow":
+        return s
     return s.astype("string[pyarrow]")
 
 
@@ -441,60 +443,76 @@ _DATE_GATE = {
 }
 
 
+def _pa_values(sa: pd.Series, mask: np.ndarray, pa_type) -> np.ndarray | None:
+    """Cast the masked text cells with Arrow (C++); None if Arrow refuses one of them."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    arr = pa.chunked_array(sa.array._pa_array) if hasattr(sa.array, "_pa_array") else pa.array(sa.astype(object))
+    try:
+        return pc.cast(arr.filter(pa.array(mask)), pa_type).to_numpy(zero_copy_only=False)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+
+
 def parse_column(
     text: pd.Series,
     ftype: str,
     contract: Contract,
     missing_values: list[str],
     decimal_comma: bool = False,
-) -> tuple[pd.Series, np.ndarray, np.ndarray]:
+    return_text: bool = False,
+):
     """Type one text column.
 
     Returns ``(typed, missing, bad)``: the typed Series (dtype per
     docs/ARCHITECTURE.md, missing for missing or bad cells), the mask of
     missing cells and the mask of non-missing cells that are not of the type.
+    With ``return_text`` also the stripped text (pyarrow string Series).
+    Cells are stripped of surrounding whitespace first.
     """
+    import pyarrow as pa
+
     sa = _arrow(text).str.strip()
-    missing = _mask(sa.isin(missing_values)) | _mask(sa == "")
+    missing = _mask(sa.isin(list(missing_values) + [""]))
     present = ~missing
     n = len(sa)
     bad = np.zeros(n, dtype=bool)
     idx = sa.index
-    s = sa.astype(object)
     if ftype == "string" or ftype not in _TYPE_NAMES:
-        typed = s.where(present, None)
-        return typed, missing, bad
-    if ftype == "integer":
+        typed = sa.astype(object).where(present, None)
+    elif ftype == "integer":
         ok = present & _mask(sa.str.fullmatch(_INT_RE))
         vals = np.zeros(n, dtype=np.int64)
         if ok.any():
-            vals[ok] = s[ok].to_numpy(dtype=object).astype(np.int64)
+            cast = _pa_values(sa.str.lstrip("+"), ok, pa.int64())
+            vals[ok] = cast if cast is not None else sa[ok].astype(object).to_numpy().astype(np.int64)
         typed = pd.Series(pd.arrays.IntegerArray(vals, ~ok), index=idx)
         bad = present & ~ok
     elif ftype == "number":
         ok = present & _mask(sa.str.fullmatch(_NUM_RE))
-        t = s
+        t = sa
         if decimal_comma:
             comma = present & ~ok & _mask(sa.str.fullmatch(_NUM_COMMA_RE))
             if comma.any():
-                t = s.copy()
-                t[comma] = s[comma].str.replace(",", ".", regex=False)
+                t = sa.str.replace(",", ".", regex=False)
                 ok = ok | comma
         vals = np.full(n, np.nan)
         if ok.any():
-            vals[ok] = t[ok].to_numpy(dtype=object).astype(float)
+            cast = _pa_values(t.str.lstrip("+"), ok, pa.float64())
+            vals[ok] = cast if cast is not None else t[ok].astype(object).to_numpy().astype(float)
         finite = np.isfinite(vals)
         bad = present & ~(ok & finite)
         vals[~finite] = np.nan
         typed = pd.Series(vals, index=idx, dtype="float64")
     elif ftype == "boolean":
-        is_true = s.isin(contract.true_values).to_numpy()
-        is_false = s.isin(contract.false_values).to_numpy()
+        is_true = _mask(sa.isin(contract.true_values))
+        is_false = _mask(sa.isin(contract.false_values))
         ok = present & (is_true | is_false)
         typed = pd.Series(pd.arrays.BooleanArray(is_true & ok, ~ok), index=idx)
         bad = present & ~ok
     else:  # date
-        out = pd.Series(pd.NaT, index=idx, dtype="datetime64[ns]")
+        out = np.full(n, np.datetime64("NaT"), dtype="datetime64[ns]")
         todo = present.copy()
         for fmt in contract.date_formats:
             if not todo.any():
@@ -503,13 +521,17 @@ def parse_column(
             cand = todo & (_mask(sa.str.fullmatch(gate)) if gate else True)
             if not cand.any():
                 continue
-            parsed = pd.to_datetime(s[cand], format=fmt, errors="coerce")
-            good = parsed.notna().to_numpy()
+            parsed = pd.to_datetime(sa[cand].astype(object), format=fmt, errors="coerce").to_numpy(
+                dtype="datetime64[ns]"
+            )
+            good = ~np.isnat(parsed)
             where = np.flatnonzero(cand)[good]
-            out.iloc[where] = parsed[good].to_numpy(dtype="datetime64[ns]")
+            out[where] = parsed[good]
             todo[where] = False
         bad = todo
-        typed = out
+        typed = pd.Series(out, index=idx)
+    if return_text:
+        return typed, missing, bad, sa
     return typed, missing, bad
 
 
@@ -573,11 +595,15 @@ def _check_columns(name: str, raw: RawTable, res: Resource, contract: Contract, 
             issues.table(name, col, "identifier_column", "error", _msg("identifier_column", field=col))
             blocked = blocked or "identifier_column"
             continue
-        stripped = _arrow(raw.data[col]).str.strip()
-        filled = ~(_mask(stripped.isin(missing_values)) | _mask(stripped == ""))
+        text = _arrow(raw.data[col])
+        nine = _mask(text.str.fullmatch(r"\s*\d{9}\s*"))
+        if not nine.any():
+            continue
+        stripped = text.str.strip()
+        filled = ~_mask(stripped.isin(list(missing_values) + [""]))
         m = int(filled.sum())
-        if m and _mask(stripped.str.len() == 9).any():
-            n = int(bsn_like(stripped[filled]).sum())
+        if m:
+            n = int(bsn_like(stripped[nine]).sum())
             if n > m / 2:
                 issues.table(name, col, "identifier_column", "error", _msg("identifier_bsn", field=col, n=n, m=m))
                 blocked = blocked or "identifier_column"
@@ -609,7 +635,9 @@ def _type_and_check_fields(
             typed[fname] = _empty_typed(res)[fname].reindex(range(n))
             missing_masks[fname] = np.ones(n, dtype=bool)
             continue
-        col, missing, bad = parse_column(data[fname], ftype, contract, missing_values, raw.decimal_comma)
+        col, missing, bad, text = parse_column(
+            data[fname], ftype, contract, missing_values, raw.decimal_comma, return_text=True
+        )
         typed[fname] = col.reset_index(drop=True)
         missing_masks[fname] = missing
         if bad.any():
@@ -621,11 +649,13 @@ def _type_and_check_fields(
         tv = typed[fname]
         if "enum" in cons:
             allowed = [str(v) for v in cons["enum"]]
-            viol = valid & ~tv.isin(cons["enum"]).to_numpy()
+            enum_values = cons["enum"]
+            viol = valid & ~(_mask(text.isin([str(v) for v in enum_values])) if ftype == "string"
+                             else tv.isin(enum_values).to_numpy())
             issues.rows(name, data, viol, fname, "enum", "error", _msg("enum", field=fname, allowed=", ".join(allowed)))
         if "pattern" in cons and ftype == "string":
             pat = cons["pattern"]
-            matched = _arrow(tv.where(valid, "")).str.fullmatch(pat.removeprefix("^").removesuffix("$"))
+            matched = text.str.fullmatch(pat.removeprefix("^").removesuffix("$"))
             viol = valid & ~_mask(matched)
             issues.rows(name, data, viol, fname, "pattern", "error", _msg("pattern", field=fname))
         for key, op in (("minimum", np.less), ("maximum", np.greater)):

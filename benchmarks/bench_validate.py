@@ -1,0 +1,170 @@
+"""Validation speed: our validator vs frictionless on a 1,000,000-row contacts table.
+
+Writes a consistent intake into a temporary folder (participants, volunteers,
+matches, 1,000,000 contacts referencing the matches; the other required tables
+present but empty), plants a few hundred single-table errors in contacts (type,
+required, enum, minimum, maximum, pattern, unique), then
+
+1. times ``validate_intake`` on the whole folder (all tables, all checks incl.
+   foreign keys and cross-table rules: contacts dominate) and reports rows/s;
+2. times ``frictionless.validate`` (default settings) on ``contacts.csv`` alone
+   with the same Table Schema (:func:`evaluation.validate.to_frictionless_schema`;
+   single-table checks only, so the comparison favours frictionless);
+3. prints the speed ratio (target: ours >= 30x faster) and whether both found
+   the same (row, field) errors, and whether both equal the planted set.
+
+Usage: ``python benchmarks/bench_validate.py [--rows N] [--errors K] [--skip-frictionless]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from evaluation.schema import load_contract
+from evaluation.validate import to_frictionless_schema, validate_intake
+
+FIELD_RULES = {"type", "required", "enum", "minimum", "maximum", "pattern", "unique"}
+FIXTURE = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "intake_clean"
+PLANTS = [
+    ("minutes", "abc", "type"),
+    ("minutes", "0", "minimum"),
+    ("minutes", "721", "maximum"),
+    ("contact_date", "2025-13-01", "type"),
+    ("mode", "", "required"),
+    ("mode", "telepathy", "enum"),
+    ("reported_to_supervisor", "misschien", "type"),
+    ("contact_id", "<space>", "pattern"),
+    ("contact_id", "<dup>", "unique"),
+]
+
+
+def build_intake(folder: Path, n_contacts: int, n_errors: int, seed: int = 1) -> set[tuple[int, str, str]]:
+    """Write the benchmark intake; return the planted (row, field, rule) set for contacts."""
+    rng = np.random.default_rng(seed)
+    contract = load_contract()
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in ("programmes.yaml", "extract.yaml"):
+        shutil.copy(FIXTURE / name, folder / name)
+    n_p, n_v, n_m = 20_000, 2_000, 40_000
+    p = pd.read_csv(FIXTURE / "participants.csv", dtype=str, keep_default_na=False).iloc[[1]]
+    p = p.loc[p.index.repeat(n_p)].reset_index(drop=True)
+    p["participant_id"] = np.char.add("pp", np.arange(n_p).astype(str))
+    p["intake_date"] = p["follow_up_start"] = "2023-06-01"
+    p["detained_at_intake"] = "false"
+    p.to_csv(folder / "participants.csv", index=False)
+    v = pd.read_csv(FIXTURE / "volunteers.csv", dtype=str, keep_default_na=False).iloc[[0]]
+    v = v.loc[v.index.repeat(n_v)].reset_index(drop=True)
+    v["volunteer_id"] = np.char.add("vv", np.arange(n_v).astype(str))
+    v["start_date"] = "2023-01-01"
+    v.to_csv(folder / "volunteers.csv", index=False)
+    start = np.datetime64("2024-01-01") + rng.integers(0, 365, n_m).astype("timedelta64[D]")
+    m = pd.DataFrame({
+        "match_id": np.char.add("mm", np.arange(n_m).astype(str)),
+        "participant_id": np.char.add("pp", rng.integers(0, n_p, n_m).astype(str)),
+        "volunteer_id": np.char.add("vv", rng.integers(0, n_v, n_m).astype(str)),
+        "role": "mentor", "circle_id": "", "start_date": np.datetime_as_string(start), "planned_end_date": "",
+        "end_date": "", "end_reason": "", "goals_agreed": "true",
+    })
+    m.to_csv(folder / "matches.csv", index=False)
+    midx = rng.integers(0, n_m, n_contacts)
+    cdate = start[midx] + rng.integers(0, 600, n_contacts).astype("timedelta64[D]")
+    signal = np.where(rng.random(n_contacts) < 0.03, "reoffending_risk", "none")
+    c = pd.DataFrame({
+        "contact_id": np.char.add("k", np.arange(n_contacts).astype(str)).astype(object),
+        "match_id": m["match_id"].to_numpy()[midx],
+        "contact_date": np.datetime_as_string(cdate).astype(object),
+        "minutes": rng.integers(1, 721, n_contacts).astype(str).astype(object),
+        "mode": rng.choice(["face_to_face", "phone", "video", "message"], n_contacts).astype(object),
+        "risk_signal": signal,
+        "reported_to_supervisor": np.where(signal == "none", "", "true").astype(object),
+    })
+    planted: dict[tuple[int, str], str] = {}
+    rows = rng.choice(np.arange(1, n_contacts), size=n_errors, replace=False)
+    id_touched: set[int] = set()
+    for i in rows:
+        field, value, rule = PLANTS[int(rng.integers(len(PLANTS)))]
+        if field == "contact_id":
+            if value == "<space>":
+                value = f"k {i}"
+            else:  # duplicate an earlier, untouched id
+                j = int(rng.integers(0, i))
+                if j in id_touched:
+                    continue
+                value = c.at[j, "contact_id"]
+            id_touched.add(int(i))
+        c.at[int(i), field] = value
+        planted[(int(i) + 2, field)] = rule
+    c.to_csv(folder / "contacts.csv", index=False)
+    for name in ("volunteer_support", "justice_events", "detention_periods"):
+        pd.DataFrame(columns=contract.resources[name].field_names).to_csv(folder / f"{name}.csv", index=False)
+    return {(r, f, rule) for (r, f), rule in planted.items()}
+
+
+def run_ours(folder: Path) -> tuple[float, set[tuple[int, str, str]], object]:
+    t0 = time.perf_counter()
+    res = validate_intake(folder)
+    elapsed = time.perf_counter() - t0
+    iss = res.issues
+    sub = iss[(iss["table"] == "contacts") & iss["rule"].isin(FIELD_RULES)]
+    found = {(int(r), f, rule) for r, f, rule in sub[["row", "field", "rule"]].itertuples(index=False)}
+    return elapsed, found, res
+
+
+def run_frictionless(folder: Path) -> tuple[float, set[tuple[int, str, str]]]:
+    import frictionless
+
+    contract = load_contract()
+    schema = frictionless.Schema.from_descriptor(to_frictionless_schema(contract.resources["contacts"], contract))
+    resource = frictionless.Resource(path="contacts.csv", basepath=str(folder), schema=schema)
+    t0 = time.perf_counter()
+    report = frictionless.validate(resource)
+    elapsed = time.perf_counter() - t0
+    found = set()
+    for row, field, etype, note in report.flatten(["rowNumber", "fieldName", "type", "note"]):
+        rule = {"type-error": "type", "unique-error": "unique"}.get(etype)
+        if rule is None and etype == "constraint-error":
+            rule = note.split('"')[1]
+        found.add((row, field, rule or etype))
+    return elapsed, found
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rows", type=int, default=1_000_000)
+    ap.add_argument("--errors", type=int, default=300)
+    ap.add_argument("--skip-frictionless", action="store_true")
+    args = ap.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="bench_validate_") as tmp:
+        folder = Path(tmp) / "intake"
+        t0 = time.perf_counter()
+        planted = build_intake(folder, args.rows, args.errors)
+        print(f"intake written in {time.perf_counter() - t0:.1f} s: {args.rows:,} contacts, "
+              f"{len(planted)} planted errors ({(folder / 'contacts.csv').stat().st_size / 1e6:.0f} MB)")
+        ours_s, ours, res = run_ours(folder)
+        total_rows = int(res.reconciliation["rows_read"].sum())
+        print(f"ours: {ours_s:.2f} s for the whole intake ({total_rows:,} rows, all checks) = "
+              f"{args.rows / ours_s:,.0f} contacts rows/s; ok={res.ok}")
+        print(f"ours: found {len(ours)} single-table errors in contacts; equal to planted: {ours == planted}")
+        other = res.errors[~((res.errors["table"] == "contacts") & res.errors["rule"].isin(FIELD_RULES))]
+        print(f"ours: other errors (cascades/false alarms): {len(other)}")
+        if args.skip_frictionless:
+            return 0
+        fl_s, fl = run_frictionless(folder)
+        print(f"frictionless: {fl_s:.1f} s for contacts.csv (single-table checks only) = "
+              f"{args.rows / fl_s:,.0f} rows/s")
+        print(f"frictionless: found {len(fl)} errors; same (row, field, rule) as ours: {fl == ours}; "
+              f"same (row, field): {({(r, f) for r, f, _ in fl} == {(r, f) for r, f, _ in ours})}")
+        ratio = fl_s / ours_s
+        print(f"speed ratio frictionless / ours: {ratio:.1f}x (target >= 30x: {'met' if ratio >= 30 else 'NOT met'})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
