@@ -230,37 +230,71 @@ def _lp_bounds(
     v: np.ndarray, status: np.ndarray, lines: list[list[tuple[int, int]]], threshold: int, low: float,
     targets: list[tuple[int, int]], coefs: list[list[float]] | None = None,
 ) -> dict[tuple[int, int], tuple[float, float]]:
-    """Attacker's bounds on ``targets`` by linear programming (see :func:`audit_suppression`)."""
+    """Attacker's bounds on ``targets`` by linear programming (see :func:`audit_suppression`).
+
+    The suppressed cells are split into independent components (cells linked
+    by a shared line); each target's two LPs use only its component.
+    """
     from scipy.optimize import linprog
 
     cells = [(i, j) for i in range(status.shape[0]) for j in range(status.shape[1])
              if status[i, j] != "" and not np.isnan(v[i, j])]
     pos = {c: k for k, c in enumerate(cells)}
-    a_eq, b_eq = [], []
+    parent = list(range(len(cells)))
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    cons: list[tuple[list[tuple[int, int]], list[float], float]] = []
     for k, line in enumerate(lines):
         weight = dict(zip(line, coefs[k], strict=True)) if coefs is not None else dict.fromkeys(line, 1.0)
         sup = [c for c in line if not np.isnan(v[c]) and c in pos]
         if not sup:
             continue
-        row = np.zeros(len(cells))
-        for c in sup:
-            row[pos[c]] = weight[c]
-        a_eq.append(row)
         # what the reader can compute: the published total (or 0) minus the shown cells
-        b_eq.append(float(sum(weight[c] * v[c] for c in sup)))
-    bounds = []
-    for c in cells:
+        cons.append((sup, [weight[c] for c in sup], float(sum(weight[c] * v[c] for c in sup))))
+        for c in sup[1:]:
+            ra, rb = find(pos[sup[0]]), find(pos[c])
+            if ra != rb:
+                parent[rb] = ra
+
+    def own_bounds(c: tuple[int, int]) -> tuple[float, float | None]:
         if status[c] == "primary":
-            bounds.append((low, threshold - 1.0))
-        else:  # a secondary cell is not small: a reader who knows the rules knows it is >= threshold (or 0)
-            bounds.append((float(threshold) if v[c] >= threshold else 0.0, None))
-    kw: dict[str, Any] = {"A_eq": np.array(a_eq), "b_eq": np.array(b_eq)} if a_eq else {}
-    out = {}
+            return (low, threshold - 1.0)
+        # a secondary cell is not small: a reader who knows the rules knows it is >= threshold (or 0)
+        return (float(threshold) if v[c] >= threshold else 0.0, None)
+
+    members: dict[int, list[tuple[int, int]]] = {}
+    for c in cells:
+        members.setdefault(find(pos[c]), []).append(c)
+    comp_cons: dict[int, list[tuple[list[tuple[int, int]], list[float], float]]] = {}
+    for con in cons:
+        comp_cons.setdefault(find(pos[con[0][0]]), []).append(con)
+    built: dict[int, tuple[dict[tuple[int, int], int], dict[str, Any], list[tuple[float, float | None]]]] = {}
+    out: dict[tuple[int, int], tuple[float, float]] = {}
     for c in targets:
-        obj = np.zeros(len(cells))
-        obj[pos[c]] = 1.0
-        lo = linprog(obj, bounds=bounds, method="highs", **kw)
-        hi = linprog(-obj, bounds=bounds, method="highs", **kw)
+        root = find(pos[c])
+        if root not in comp_cons:  # in no line with a known total: only its own range
+            lo_b, hi_b = own_bounds(c)
+            out[c] = (lo_b, float("inf") if hi_b is None else hi_b)
+            continue
+        if root not in built:
+            local = {x: k for k, x in enumerate(members[root])}
+            a_eq = np.zeros((len(comp_cons[root]), len(local)))
+            b_eq = np.zeros(len(comp_cons[root]))
+            for r, (sup, w, total) in enumerate(comp_cons[root]):
+                for x, wx in zip(sup, w, strict=True):
+                    a_eq[r, local[x]] = wx
+                b_eq[r] = total
+            built[root] = (local, {"A_eq": a_eq, "b_eq": b_eq}, [own_bounds(x) for x in members[root]])
+        local, kw, bnds = built[root]
+        obj = np.zeros(len(local))
+        obj[local[c]] = 1.0
+        lo = linprog(obj, bounds=bnds, method="highs", **kw)
+        hi = linprog(-obj, bounds=bnds, method="highs", **kw)
         out[c] = (float(lo.fun) if lo.status == 0 else float("nan"), float(-hi.fun) if hi.status == 0 else float("inf"))
     return out
 
@@ -365,9 +399,12 @@ def suppression_mask(
         rows = col_line(i)
         return int(suppressed[rows, j].sum()) if rows is not None else -1
 
+    round_new: set[tuple[int, int]] = set()
+
     def mark(i: int, j: int) -> None:
         suppressed[i, j] = True
         status[i, j] = "secondary"
+        round_new.add((i, j))
 
     unprotectable: set[tuple[int, int]] = set()
 
@@ -431,6 +468,10 @@ def suppression_mask(
         return True
 
     two_per_line()
+    lines_of: dict[tuple[int, int], list[int]] = {}
+    for k, line in enumerate(lines):
+        for c in line:
+            lines_of.setdefault(c, []).append(k)
     if audit and lines and primary.any():
         for _ in range(v.size):
             targets = [(int(i), int(j)) for i, j in zip(*np.nonzero(primary), strict=True)]
@@ -438,8 +479,14 @@ def suppression_mask(
             exposed = [c for c in targets if _is_exact(*bounds[c]) and c not in unprotectable]
             if not exposed:
                 break
-            if not repair(*exposed[0]):
-                unprotectable.add(exposed[0])
+            # repair exposed cells whose lines this round has not touched yet (a repair often
+            # protects its neighbours too: they are audited again in the next round)
+            round_new.clear()
+            for c in exposed:
+                if any(x in round_new for k in lines_of.get(c, ()) for x in lines[k]):
+                    continue
+                if not repair(*c):
+                    unprotectable.add(c)
             two_per_line()
     if unprotectable:
         where = ", ".join(f"row {df.index[i]!s} column {cols[j]!r}" for i, j in sorted(unprotectable))
