@@ -838,10 +838,14 @@ def costs_analysis(
     tables, programmes = (data.tables, data.programmes) if hasattr(data, "tables") else (data["tables"], data.get("programmes", []))
     if cutoff_date is None:
         cutoff_date = getattr(data, "cutoff_date", None)
-    if "costs" not in tables or tables["costs"] is None or len(tables["costs"]) == 0:
-        title = "Kosten" if language == "nl" else "Costs"
-        sentence = ("Er zijn geen kosten aangeleverd; de kosten kunnen niet worden berekend." if language == "nl"
-                    else "No costs were supplied; costs cannot be computed.")
+    cost_tab = tables.get("costs")
+    has_costs = cost_tab is not None and len(cost_tab) > 0 and (
+        programme_id == "all" or (cost_tab["programme_id"].astype(str) == programme_id).any())
+    if not has_costs:
+        who = "" if programme_id == "all" else f" ({programme_id})"
+        title = ("Kosten" if language == "nl" else "Costs") + who
+        sentence = (f"Er zijn geen kosten aangeleverd{who}; de kosten kunnen niet worden berekend." if language == "nl"
+                    else f"No costs were supplied{who}; costs cannot be computed.")
         return {"results": make_results([]), "tables": {}, "figures": {},
                 "headline": {"status": "not_estimable", "title": title, "sentences": [sentence]}}
     cs = cost_summary(

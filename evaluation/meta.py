@@ -1405,6 +1405,11 @@ def synthesis_analysis(
     small = pd.to_numeric(effects_tab["n"], errors="coerce") < threshold
     effects_tab.loc[small, ["yi", "sei"]] = np.nan
     effects_tab.loc[small, "excluded_reason"] = f"not shown: fewer than {threshold} people"
+    from evaluation import disclosure
+
+    for col in ("n", "events"):
+        effects_tab[col] = [disclosure.protect_count(x, threshold, language) if pd.notna(x) else ""
+                            for x in pd.to_numeric(effects_tab[col], errors="coerce")]
     is_log = effects_tab["effect_scale"].astype(str).str.startswith("log_")
     z = stats.norm.ppf(0.975)
     for name, f in [("estimate", 0), ("ci_lower", -z), ("ci_upper", z)]:

@@ -214,3 +214,15 @@ def test_cost_effectiveness_rows():
     b = ce[(ce.programme_id == "B") & (ce.estimand == "cost_per_reoffender_avoided_eur")].iloc[0]
     assert np.isnan(b["estimate"]) and "not estimable" in b["note"]
     assert set(ce["estimand"]) >= {"break_even_risk_reduction", "probability_break_even", "net_benefit_per_participant_eur"}
+
+
+def test_costs_analysis_without_costs_is_not_estimable():
+    c, p, v, m, k, s = tables()
+    data = {"tables": {"costs": c, "participants": p, "contacts": k, "matches": m, "volunteers": v},
+            "programmes": []}
+    out = costs.costs_analysis(data, programme_id="C", cutoff_date="2026-09-30", with_effects=False)
+    assert out["headline"]["status"] == "not_estimable" and "(C)" in out["headline"]["sentences"][0]
+    out = costs.costs_analysis(data, programme_id="A", cutoff_date="2026-09-30", with_effects=False, language="nl")
+    assert out["headline"]["status"] == "warning"  # fewer than 10 participants: no per-participant cost shown
+    assert not any("per deelnemer (" in x for x in out["headline"]["sentences"])
+    assert np.isnan(out["tables"]["unit_costs"]["cost_per_active_participant_eur"].iloc[0])
