@@ -399,6 +399,7 @@ class RecidivismAnalysis:
 
     def _estimate(self) -> None:
         rows: list[dict] = []
+        self._cif_rows: list[dict] = []
         km_parts, risk_parts, cif_parts = [], [], []
         ds = self.dataset_
         weighted = self.design == "matched"
@@ -439,6 +440,7 @@ class RecidivismAnalysis:
             rows += self._frequency_rows(e, endpoint, groups)
             rows += self._cox_rows(e, endpoint, tte_ok)
             rows += self._rmst_rows(e, endpoint, tte_ok)
+        rows += self._cif_rows
         rows += self._subgroup_rows()
         res = make_results(rows)
         if "headline_eligible" not in res:
@@ -464,8 +466,26 @@ class RecidivismAnalysis:
             cif = ci_cls().fit(e["time"].to_numpy(float), code, cause=1, groups=e["group"].to_numpy(object))
         tab = cif.table_.copy()
         tab["endpoint"] = endpoint
-        if self.design == "matched" and self.weighting == "ipw":
-            tab["note"] = "unweighted (Aalen-Johansen has no weights here): descriptive only"
+        needs_weights = not np.allclose(e["weight"], 1.0) if self.design == "matched" else False
+        caveat = ("Aalen-Johansen estimate without the matching/IPW weights: a description, not adjusted"
+                  if needs_weights else "")
+        if caveat:
+            tab["note"] = caveat
+        at = cif.at(list(self.horizons))
+        n_by = e.groupby("group").size()
+        for r in at.itertuples():
+            self._cif_rows.append(self._base(
+                endpoint, estimand=f"cumulative_incidence_{int(r.time)}d", group=r.group, estimate=r.estimate,
+                ci_lower=r.ci_lower, ci_upper=r.ci_upper, n=int(n_by.get(r.group, 0)),
+                method="Aalen-Johansen cumulative incidence, death and emigration competing (cmprsk::cuminc)",
+                causal=bool(self.causal_) and not caveat, note=caveat))
+        if len(cif.gray_test_):
+            g = cif.gray_test_[cif.gray_test_["cause"] == 1].iloc[0]
+            self._cif_rows.append(self._base(
+                endpoint, estimand="gray_test", group="difference", estimate=float(g["statistic"]),
+                p_value=float(g["p_value"]), n=len(e), events=int((code == 1).sum()),
+                method=f"Gray's test of equal cumulative incidence, chi-square on {int(g['df'])} df",
+                causal=bool(self.causal_) and not caveat, note=caveat, headline_eligible=False))
         return tab
 
     def _prevalence_rows(self, e, endpoint, h, kms, groups, tte_ok) -> list[dict]:

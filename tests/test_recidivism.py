@@ -174,3 +174,7 @@ def test_cumulative_incidence_competing(rct):
     for grp in ("programme", "comparison"):
         f = g[(g["group"] == grp) & (g["time"] <= 730)]["estimate"].max()
         assert f <= _row(km, "prevalence_730d_km", grp)["estimate"] + 1e-12
+        # the results row at 730 days is the step function's value there
+        assert _row(km, "cumulative_incidence_730d", grp)["estimate"] == pytest.approx(f)
+    gray = _row(km, "gray_test", "difference")
+    assert 0 <= gray["p_value"] <= 1 and "1 df" in gray["method"]
