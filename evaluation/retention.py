@@ -1492,23 +1492,36 @@ def plot_cuminc(curves: pd.DataFrame, title: str = "", xlabel: str = "months", y
     return fig
 
 
-def plot_workforce(flow: pd.DataFrame, group: str = "all", title: str = "", ylabel: str = "active volunteers"):
-    """Active volunteers at the end of each quarter with joiners and leavers as bars; returns a Figure."""
+def plot_workforce(flow: pd.DataFrame, group: str = "all", title: str = "", ylabel: str = "active volunteers",
+                   labels: tuple[str, str] = ("joiners", "leavers"), threshold: int = 10):
+    """Active volunteers at the end of each quarter, with joiners and leavers as bars; returns a Figure.
+
+    Disclosure: counts from 1 to ``threshold - 1`` are not drawn (bars left out,
+    stock points blanked), as in the published table.
+    """
     from matplotlib.figure import Figure
 
     f = flow.loc[flow["group"] == group]
+
+    def shown(col: str) -> np.ndarray:
+        v = f[col].to_numpy(dtype=float)
+        return np.where((v > 0) & (v < threshold), np.nan, v)
+
     fig = Figure(figsize=(7, 4.5))
     ax = fig.add_subplot(111)
     x = np.arange(len(f))
-    ax.bar(x - 0.2, f["joiners"], width=0.4, label="+", color="#4c9f70")
-    ax.bar(x + 0.2, -f["leavers"], width=0.4, label="-", color="#c0504d")
-    ax.plot(x, f["active_end"], marker="o", color="#1f4e79", label=ylabel)
+    ax.bar(x - 0.2, np.nan_to_num(shown("joiners")), width=0.4, label=labels[0], color="#4c9f70")
+    ax.bar(x + 0.2, -np.nan_to_num(shown("leavers")), width=0.4, label=labels[1], color="#c0504d")
+    ax.plot(x, shown("active_end"), marker="o", color="#1f4e79", label=ylabel)
     ax.axhline(0, color="grey", lw=0.5)
-    ax.set_xticks(x)
-    ax.set_xticklabels(f["quarter"], rotation=90, fontsize=7)
+    step = max(1, len(f) // 16)
+    ax.set_xticks(x[::step])
+    ax.set_xticklabels(f["quarter"].to_numpy()[::step], rotation=90, fontsize=7)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.legend(fontsize=8, frameon=False)
+    ax.text(0.99, 0.01, f"< {threshold}: -", transform=ax.transAxes, ha="right", va="bottom", fontsize=7,
+            color="grey")
     fig.tight_layout()
     return fig
 
@@ -1633,6 +1646,8 @@ _TEXT: dict[str, dict[str, str]] = {
         "match_running": "no early ending yet",
         "cuminc": "cumulative incidence",
         "volunteers": "active volunteers",
+        "joiners": "joiners",
+        "leavers": "leavers",
         "km_volunteers": "Volunteers still active, by programme",
         "km_matches": "Matches without early ending, by programme",
         "cif_reasons": "Why volunteers stop (competing reasons)",
@@ -1657,6 +1672,8 @@ _TEXT: dict[str, dict[str, str]] = {
         "match_running": "nog niet voortijdig beëindigd",
         "cuminc": "cumulatieve incidentie",
         "volunteers": "actieve vrijwilligers",
+        "joiners": "instroom",
+        "leavers": "uitstroom",
         "km_volunteers": "Vrijwilligers nog actief, per programma",
         "km_matches": "Koppelingen zonder voortijdig einde, per programma",
         "cif_reasons": "Waarom vrijwilligers stoppen (concurrerende redenen)",
@@ -1998,7 +2015,8 @@ def retention_outputs(analysis: Mapping[str, Any], output_dir: Any, language: st
     tables = {}
     wf = analysis["workforce"]
     if len(wf):
-        figures["workforce"] = plot_workforce(wf, "all", tx["workforce"], tx["volunteers"])
+        figures["workforce"] = plot_workforce(wf, "all", tx["workforce"], tx["volunteers"],
+                                              (tx["joiners"], tx["leavers"]), threshold)
         pub = wf.drop(columns=["quarter_start", "quarter_end"])
         tables["workforce_flow"] = disclosure.suppress_table(
             pub, ["active_start", "joiners", "leavers", "active_end"], threshold, by="group", totals="rows",
