@@ -741,7 +741,8 @@ def plot_fidelity(table: pd.DataFrame, title: str = "", xlabel: str = "observed 
     ax.set_yticklabels([f"{a} - {b}" for a, b in zip(t["programme_id"], t["indicator"], strict=True)], fontsize=7)
     ax.set_xlim(-0.02, 1.02)
     ax.set_xlabel(xlabel)
-    ax.set_title(title)
+    ax.set_ylim(-0.7, len(t) - 0.3)
+    ax.set_title(title, fontsize=9, loc="right")
     ax.legend(fontsize=8, frameon=False, loc="lower left")
     fig.tight_layout()
     return fig
