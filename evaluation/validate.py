@@ -448,7 +448,7 @@ def _pa_values(sa: pd.Series, mask: np.ndarray, pa_type) -> np.ndarray | None:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    arr = pa.chunked_array(sa.array._pa_array) if hasattr(sa.array, "_pa_array") else pa.array(sa.astype(object))
+    arr = pa.array(_arrow(sa).array)  # Arrow array behind the pandas string array
     try:
         return pc.cast(arr.filter(pa.array(mask)), pa_type).to_numpy(zero_copy_only=False)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
