@@ -60,6 +60,7 @@ research: introducing the E-value. *Ann. Intern. Med.* 167, 268-274.
 from __future__ import annotations
 
 import math
+import re
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -101,6 +102,11 @@ def _tables(data: Any) -> tuple[Mapping[str, pd.DataFrame], list[dict]]:
     if isinstance(data, Mapping):
         return data, []
     raise ValueError("RecidivismAnalysis.fit: pass a ValidationResult or a mapping of table name -> DataFrame")
+
+
+def _protect_small_numbers(message: str) -> str:
+    """Replace stand-alone counts 1-9 in a message by "<10" (messages can reach a report)."""
+    return re.sub(r"(?<![\w.:/-])([1-9])(?![\w.:/%-])", "<10", message)
 
 
 def _wprop(y: np.ndarray, w: np.ndarray) -> tuple[float, float, float]:
@@ -302,10 +308,6 @@ class RecidivismAnalysis:
             special = {str(p["programme_id"]): "sexual" for p in programmes if p.get("programme_type") == "cosa"}
         else:
             special = {self.programme_id: "sexual"} if ptype == "cosa" else None
-        ds = recidivism_endpoints(
-            parts, ev, det, self.cutoff_date_, self.serious_threshold_years, self.very_serious_threshold_years,
-            count_start_day=self.count_start_day, endpoints=self.endpoints, special_categories=special,
-        )
         self.warnings_: list[str] = []
         if self.design == "descriptive" and self.reference_rate is None:
             self.warnings_.append("descriptive design without a reference rate: only the programme's own rates "
@@ -314,8 +316,23 @@ class RecidivismAnalysis:
             self.warnings_.append("all programmes pooled: programme types differ; for matching the propensity "
                                   "model includes the programme, but comparison persons may come from another "
                                   "programme's pool")
-        self._adjust(ds)
-        self._estimate()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            ds = recidivism_endpoints(
+                parts, ev, det, self.cutoff_date_, self.serious_threshold_years, self.very_serious_threshold_years,
+                count_start_day=self.count_start_day, endpoints=self.endpoints, special_categories=special,
+            )
+            self._adjust(ds)
+            self._estimate()
+        for c in caught:
+            self.warnings_.append(str(c.message))
+        self.warnings_ = [_protect_small_numbers(m) for m in dict.fromkeys(self.warnings_)]
+        if self.warnings_:
+            warnings.warn(
+                f"RecidivismAnalysis ({self.programme_id}): {len(self.warnings_)} warning(s), see .warnings_: "
+                + " | ".join(self.warnings_[:3]) + (" | ..." if len(self.warnings_) > 3 else ""),
+                UserWarning, stacklevel=2,
+            )
         return self
 
     # ------------------------------------------------------------ adjustment
@@ -672,7 +689,7 @@ class RecidivismAnalysis:
                                                            headline_eligible=tte_ok)).iloc[0].to_dict()
             rec["method"] += design_note + f"; adjusted for {len(self.covariates)} intake covariates (conditional HR)"
             if msgs:
-                rec["note"] += "; " + "; ".join(sorted(set(msgs)))[:300]
+                rec["note"] += "; " + _protect_small_numbers("; ".join(sorted(set(msgs))))[:300]
             rows.append(rec)
         except (ValueError, np.linalg.LinAlgError) as exc:
             rows.append(self._base(endpoint, estimand="hazard_ratio_adjusted", group="difference",
