@@ -40,6 +40,15 @@ the causal reading assumes no unmeasured confounding (all common causes of
 taking part and reoffending are among the intake covariates), which the
 data cannot check. Otherwise ``causal`` is False with the reason.
 
+Subgroups (the study's questions; exploratory)
+----------------------------------------------
+Restorative justice: drug vs other index offences (the study finds RJ less
+effective for drug offences); mentoring and peer mentoring: by risk level.
+Each gives a Cox HR per subgroup and a Wald test of the programme x subgroup
+interaction(s). COSA: the SPECIAL endpoint is a new *sexual* offence for
+COSA programmes (whatever the index category), so COSA's sexual recidivism is
+the SPECIAL rows of the results.
+
 Gates (JDL)
 -----------
 Fewer than 60 programme participants: every row's note carries a warning and
