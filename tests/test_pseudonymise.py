@@ -305,17 +305,3 @@ def test_excel_export_gives_the_same_pseudonyms_as_csv(tmp_path):
     for name in ("participants", "volunteers", "matches", "contacts", "justice_events"):
         pd.testing.assert_frame_equal(_read(tmp_path / "from_csv", name), _read(tmp_path / "from_xlsx", name))
 
-
-def test_cli_dispatch_through_python_m_evaluation(tmp_path):
-    import subprocess
-    import sys
-
-    key = _key(tmp_path)
-    out = tmp_path / "out"
-    proc = subprocess.run(
-        [sys.executable, "-m", "evaluation", "pseudonymise", str(RAW), str(out), "--key-file", str(key)],
-        capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1], timeout=120,
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert "dropped_identifier" in proc.stdout and KEY_HEX not in proc.stdout + proc.stderr
-    assert (out / "participants.csv").exists()
