@@ -884,6 +884,17 @@ def collect_identifiers(validation_result_or_intake_dir: Any) -> dict[str, set[s
     return found
 
 
+_BSN_PIECE_RE = re.compile(r"(?<![0-9])[0-9]{9}(?![0-9])")
+_BSN_WEIGHTS = (9, 8, 7, 6, 5, 4, 3, 2, -1)
+
+
+def _is_bsn(s: str) -> bool:
+    """Nine digits passing the BSN 11-check (not all zero), as the validator's ``bsn_like``."""
+    if len(s) != 9 or not s.isdigit() or s == "000000000":
+        return False
+    return sum(int(d) * w for d, w in zip(s, _BSN_WEIGHTS, strict=True)) % 11 == 0
+
+
 def _match_token(token: str, lookup: Mapping[str, str], prefixes: set[str]) -> str | None:
     """The identifier in ``token``: the token itself or a run of its separator-delimited pieces.
 
@@ -971,6 +982,7 @@ def scan_outputs(
     folder: str | os.PathLike,
     identifiers: Mapping[str, Iterable[str]] | Iterable[str],
     extensions: Iterable[str] | None = None,
+    bsn_check: bool = True,
 ) -> pd.DataFrame:
     """Search every file of an output folder for identifiers and per-person tables.
 
@@ -998,6 +1010,12 @@ def scan_outputs(
         skipped with a warning.
     extensions : iterable of str, optional
         Limit the scan to these suffixes (e.g. ``{".csv", ".html"}``).
+    bsn_check : bool, default True
+        Also report any 9-digit number passing the BSN 11-check (kind
+        ``bsn_like``), whether or not it is in ``identifiers``: a citizen
+        service number must never reach a report. About 1 in 11 random
+        9-digit numbers passes the check; aggregate reports rarely contain
+        9-digit numbers, so a finding deserves a look.
 
     Returns
     -------
@@ -1046,19 +1064,23 @@ def scan_outputs(
             return bisect.bisect_right(newlines, pos) + 1
 
         # look up the distinct tokens once; then locate only the tokens that hold an identifier
-        hits: dict[str, str] = {}
-        if lookup:
+        hits: dict[str, tuple[str, str]] = {}
+        if lookup or bsn_check:
             for t in set(_TOKEN_RE.findall(text)):
-                hit = _match_token(t, lookup, prefixes)
+                hit = _match_token(t, lookup, prefixes) if lookup else None
                 if hit is not None:
-                    hits[t] = hit
-        located: set[tuple[int, str]] = set()
-        for t, hit in hits.items():
+                    hits[t] = (hit, lookup[hit])
+                elif bsn_check and _BSN_PIECE_RE.search(t):
+                    bsn = next((x for x in _SEP_RE.split(t) if _is_bsn(x)), None)
+                    if bsn is not None:
+                        hits[t] = (bsn, "bsn_like")
+        located: set[tuple[int, str, str]] = set()
+        for t, (hit, kind) in hits.items():
             # a token never starts right after a letter or digit, and it ends at the first non-token character
             pattern = re.compile(r"(?<![A-Za-z0-9])" + re.escape(t) + r"(?![A-Za-z0-9_.:\-])")
-            located |= {(line_of(m.start()), hit) for m in pattern.finditer(text)}
-        for line, hit in sorted(located):
-            rows.append({"file": rel, "identifier_kind": lookup[hit], "value": _mask(hit), "location": f"{where}line {line}"})
+            located |= {(line_of(m.start()), kind, hit) for m in pattern.finditer(text)}
+        for line, kind, hit in sorted(located):
+            rows.append({"file": rel, "identifier_kind": kind, "value": _mask(hit), "location": f"{where}line {line}"})
         for m in _TH_RE.finditer(text):
             if _normalise_name(m.group(1)) in id_cols:
                 rows.append({"file": rel, "identifier_kind": "id_column", "value": m.group(1),
@@ -1127,13 +1149,14 @@ def assert_no_identifiers(
     folder: str | os.PathLike,
     identifiers: Mapping[str, Iterable[str]] | Iterable[str],
     extensions: Iterable[str] | None = None,
+    bsn_check: bool = True,
 ) -> None:
     """Scan ``folder`` with :func:`scan_outputs`; raise :class:`DisclosureError` on any finding.
 
     The run calls this before a report folder may be shared. The message
     names the files and kinds (values masked, never in full).
     """
-    findings = scan_outputs(folder, identifiers, extensions)
+    findings = scan_outputs(folder, identifiers, extensions, bsn_check=bsn_check)
     if len(findings):
         summary = findings.groupby(["file", "identifier_kind"]).size().reset_index(name="count")
         listing = "; ".join(f"{r.file}: {r.count} x {r.identifier_kind}" for r in summary.itertuples())

@@ -259,3 +259,15 @@ def test_write_private_leaves_an_existing_parent_alone(tmp_path):
     f = write_private(shared / "adtte.csv", "a,b\n")
     assert _mode(shared) == 0o755  # not ours to change
     assert _mode(f) == 0o600
+
+
+def test_bsn_like_numbers_are_found_even_if_not_in_the_intake(tmp_path):
+    # 111222333: 9*1+8*1+7*1+6*2+5*2+4*2+3*3+2*3-1*3 = 66 = 6 x 11 -> passes the 11-check;
+    # 111222334 gives 65 -> fails; 1112223330 has ten digits.
+    (tmp_path / "t.csv").write_text("group,x\nA,111222333\nB,111222334\nC,1112223330\nD,2026.111222333\n")
+    findings = scan_outputs(tmp_path, {})
+    assert findings[["identifier_kind", "value", "location"]].values.tolist() == [
+        ["bsn_like", "11*******", "line 2"],
+        ["bsn_like", "11*******", "line 5"],
+    ]
+    assert scan_outputs(tmp_path, {}, bsn_check=False).empty
