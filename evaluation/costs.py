@@ -974,3 +974,18 @@ def costs_analysis(
         "headline": {"status": status, "title": title, "sentences": s},
         "effect_status": eff_status,
     }
+
+
+def display_figure(fig: Any) -> None:
+    """Show a matplotlib Figure in a notebook as a PNG image (nothing when ``fig`` is None or outside IPython)."""
+    if fig is None:
+        return
+    try:
+        from IPython.display import Image, display
+    except ImportError:  # pragma: no cover
+        return
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, metadata={"Software": None})
+    display(Image(data=buf.getvalue()))

@@ -782,6 +782,8 @@ def forest_plot(
     xlabel: str = "effect",
     null_value: float | None = None,
     title: str | None = None,
+    pooled_label: str | None = None,
+    footnote: str | None = None,
 ):
     """Forest plot: programmes sorted by effect, pooled diamond, prediction interval.
 
@@ -791,18 +793,23 @@ def forest_plot(
         Programme labels (no person-level information), effects and SEs on
         the analysis scale.
     result : MetaResult, optional
-        Pooled model; drawn as a diamond with its prediction interval as a
-        line. Fitted with :func:`random_effects` (REML) when omitted.
+        Pooled model; drawn as a diamond (its confidence interval) with its
+        prediction interval as a dashed line. Fitted with
+        :func:`random_effects` (REML) when omitted.
     transform : {None, "exp"}
         Show ratios (log axis) for log-scale effects.
     null_value : float, optional
         Vertical reference line (default 1 for ratios, 0 otherwise).
+    pooled_label, footnote : str, optional
+        Label of the pooled row (default names the method) and a note under
+        the plot (e.g. programmes pooled but not shown).
 
     Returns
     -------
     matplotlib.figure.Figure
     """
     from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter, LogLocator
 
     y, s = _as_effects(yi, sei, "forest plot")
     labels = [str(x) for x in labels]
@@ -814,30 +821,35 @@ def forest_plot(
     order = np.argsort(y)[::-1]
     f = np.exp if transform == "exp" else (lambda x: x)
     n = y.size
-    fig = Figure(figsize=(7.5, 1.2 + 0.38 * (n + 3)))
+    fig = Figure(figsize=(7.5, 1.6 + 0.38 * (n + 2)))
     ax = fig.add_subplot(1, 1, 1)
     w = 1.0 / (s**2 + result.tau2)
     size = 30 + 170 * w / w.max()
     for pos, i in enumerate(order):
-        ypos = n + 2 - pos
+        ypos = n + 1 - pos
         ax.plot([f(y[i] - crit * s[i]), f(y[i] + crit * s[i])], [ypos, ypos], color="0.3", lw=1.2)
         ax.scatter([f(y[i])], [ypos], s=size[i], marker="s", color="0.2", zorder=3)
-    yp = 0.8
+    yp = 0.6
+    ax.plot([f(result.pi_lower), f(result.pi_upper)], [yp, yp], color="#1f5f8b", lw=1.2, ls="--", zorder=2)
     dx = [f(result.ci_lower), f(result.estimate), f(result.ci_upper), f(result.estimate)]
-    ax.fill(dx, [yp, yp + 0.35, yp, yp - 0.35], color="#1f5f8b", zorder=3)
-    ax.plot([f(result.pi_lower), f(result.pi_upper)], [yp, yp], color="#1f5f8b", lw=1.0, ls="--")
+    ax.fill(dx, [yp, yp + 0.3, yp, yp - 0.3], color="#1f5f8b", zorder=3)
     ref = null_value if null_value is not None else (1.0 if transform == "exp" else 0.0)
     ax.axvline(ref, color="0.5", lw=0.8, ls=":")
-    ticks = [n + 2 - pos for pos in range(n)] + [yp]
-    pooled = f"pooled ({result.method}{', KH' if result.test == 'knha' else ''}); dashed: prediction interval"
-    ax.set_yticks(ticks, [labels[i] for i in order] + [pooled])
+    if pooled_label is None:
+        pooled_label = f"pooled ({result.method}{', Knapp-Hartung' if result.test == 'knha' else ''})"
+    ax.set_yticks([n + 1 - pos for pos in range(n)] + [yp], [labels[i] for i in order] + [pooled_label])
     if transform == "exp":
         ax.set_xscale("log")
+        ax.xaxis.set_major_locator(LogLocator(base=2.0))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
     ax.set_xlabel(xlabel)
-    ax.set_ylim(0, n + 3)
+    ax.set_ylim(0, n + 1.8)
     if title:
         ax.set_title(title)
-    fig.tight_layout()
+    if footnote:
+        fig.text(0.01, 0.01, footnote, fontsize=7, color="0.35", ha="left", va="bottom")
+    fig.tight_layout(rect=(0, 0.04 if footnote else 0, 1, 1))
     return fig
 
 
@@ -1424,9 +1436,21 @@ def synthesis_analysis(
         if len(e) < 2:
             continue
         log = est != "prevalence_730d_crude"
+        pooled = syn["pooled"][est]
+        hidden = pooled.k - len(e)
+        pooled_label = (f"average of {pooled.k} programmes" if language == "en"
+                        else f"gemiddelde van {pooled.k} programma's")
+        note = ("diamond: 95% CI of the average; dashed: prediction interval for a new programme"
+                if language == "en" else
+                "ruit: 95%-BI van het gemiddelde; stippellijn: voorspellingsinterval voor een nieuw programma")
+        if hidden > 0:
+            note += (f"; {hidden} programme(s) with fewer than {threshold} people pooled but not shown"
+                     if language == "en" else
+                     f"; {hidden} programma('s) met minder dan {threshold} personen meegeteld maar niet getoond")
         figures[f"forest_{est}"] = forest_plot(
-            e["programme_id"], e["yi"], e["sei"], result=syn["pooled"][est],
+            e["programme_id"], e["yi"], e["sei"], result=pooled,
             transform="exp" if log else None, xlabel=_LABELS[est][li],
+            pooled_label=pooled_label, footnote=note,
         )
     mods_tab = pd.concat([x["moderators"] for x in (syn_r, syn_v) if x is not None and len(x["moderators"])],
                          ignore_index=True) if any(
