@@ -784,17 +784,21 @@ def costs_by_quarter_figure(quarterly: pd.DataFrame, title: str = "", language: 
     from matplotlib.figure import Figure
 
     wide = quarterly.pivot_table(index="quarter", columns="category", values="amount_eur", aggfunc="sum", fill_value=0.0)
-    fig = Figure(figsize=(9, 4.2))
+    fig = Figure(figsize=(10, 4.2))
     ax = fig.add_subplot(1, 1, 1)
     bottom = np.zeros(len(wide))
     x = np.arange(len(wide))
+    from evaluation.schema import load_contract
+
+    contract = load_contract()
     for cat in wide.columns:
-        ax.bar(x, wide[cat].to_numpy(), bottom=bottom, label=cat.replace("_", " "), width=0.8)
+        ax.bar(x, wide[cat].to_numpy(), bottom=bottom, width=0.8,
+               label=contract.code_label("costs", "category", cat, language))
         bottom += wide[cat].to_numpy()
     step = max(1, len(wide) // 12)
     ax.set_xticks(x[::step], list(wide.index[::step]), rotation=45, ha="right")
     ax.set_ylabel("kosten (euro)" if language == "nl" else "cost (euro)")
-    ax.legend(fontsize=7, ncol=2, frameon=False)
+    ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     if title:
         ax.set_title(title)
     fig.tight_layout()

@@ -1166,7 +1166,8 @@ def recidivism_effects(
         Concatenated ``RESULT_COLUMNS`` rows of all programmes analysed.
     status : DataFrame
         ``programme_id, design, status ("ok" | "no_comparison" | "failed"),
-        reason``, one row per programme.
+        reason, warnings`` (the analysis's own warnings, e.g. fewer than 60
+        participants, collected rather than printed), one row per programme.
     """
     from evaluation.recidivism import RecidivismAnalysis
     from evaluation.run import derive_design
@@ -1183,21 +1184,25 @@ def recidivism_effects(
         design = (designs or {}).get(pid) or derive_design(parts, pid)
         if design == "descriptive":
             status.append({"programme_id": pid, "design": design, "status": "no_comparison",
-                           "reason": "no comparison group: no programme effect to pool"})
+                           "reason": "no comparison group: no programme effect to pool", "warnings": ""})
             continue
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
                 ra = RecidivismAnalysis(design, endpoints=(endpoint,), **analysis_kwargs).fit(
                     data, pid, cutoff_date=cutoff_date
                 )
         except (ValueError, RuntimeError, np.linalg.LinAlgError) as exc:
-            status.append({"programme_id": pid, "design": design, "status": "failed", "reason": str(exc)})
+            status.append({"programme_id": pid, "design": design, "status": "failed", "reason": str(exc),
+                           "warnings": ""})
             continue
         frames.append(ra.results_)
-        status.append({"programme_id": pid, "design": design, "status": "ok", "reason": ""})
+        # the analysis lists its warnings in .warnings_ (and emits one summary warning)
+        msgs = list(getattr(ra, "warnings_", [])) or [str(w.message) for w in caught]
+        status.append({"programme_id": pid, "design": design, "status": "ok", "reason": "",
+                       "warnings": "; ".join(msgs)})
     results = pd.concat(frames, ignore_index=True) if frames else make_results([])
-    return results, pd.DataFrame(status, columns=["programme_id", "design", "status", "reason"])
+    return results, pd.DataFrame(status, columns=["programme_id", "design", "status", "reason", "warnings"])
 
 
 def synthesise(
@@ -1399,7 +1404,7 @@ def synthesis_analysis(
     if recidivism_results is None:
         recidivism_results, status = recidivism_effects(data, cutoff_date=cutoff_date, endpoint=endpoint)
     else:
-        status = pd.DataFrame(columns=["programme_id", "design", "status", "reason"])
+        status = pd.DataFrame(columns=["programme_id", "design", "status", "reason", "warnings"])
     eff = programme_effects(recidivism_results, programmes, endpoint=endpoint, quarter=quarter)
     syn_r = synthesise(eff, moderators, method, knapp_hartung, endpoint)
     frames = [syn_r["results"]]
