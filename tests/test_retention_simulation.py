@@ -84,7 +84,7 @@ def test_coverage_over_many_seeds():
     # 200 seeds: a true 95% coverage gives a per-term SD of 1.5 points; the band is 90-98%
     assert cov.between(0.90, 0.98).all(), cov.to_dict()
     assert 0.93 <= df["covered"].mean() <= 0.97  # pooled over 1,200 intervals: SD 0.6 points
-    bias = df.groupby("term").apply(lambda g: (g["estimate"] - g["truth"]).mean())
+    bias = (df["estimate"] - df["truth"]).groupby(df["term"]).mean()
     assert (bias.abs() < 0.05).all(), bias.to_dict()
     # the naive coding never covers the truth of the time-varying mechanisms
     naive_cov = df.loc[df["term"].isin(["basic_training", "supervision", "recognition"])].groupby("term")["naive_covered"].mean()
