@@ -381,7 +381,7 @@ class _Issues:
         pos = np.flatnonzero(mask)
         col = value_col if value_col is not None else field
         if col in raw.columns:
-            values = raw[col].to_numpy(dtype=object)[pos]
+            values = raw[col].iloc[pos].to_numpy(dtype=object)
         else:
             values = np.full(len(pos), None, dtype=object)
         self.frames.append(
@@ -595,11 +595,10 @@ def _check_columns(name: str, raw: RawTable, res: Resource, contract: Contract, 
             issues.table(name, col, "identifier_column", "error", _msg("identifier_column", field=col))
             blocked = blocked or "identifier_column"
             continue
-        text = _arrow(raw.data[col])
-        nine = _mask(text.str.fullmatch(r"\s*\d{9}\s*"))
+        stripped = _arrow(raw.data[col]).str.strip()
+        nine = _mask(stripped.str.len() == 9)  # cheap pre-filter before the digit check
         if not nine.any():
             continue
-        stripped = text.str.strip()
         filled = ~_mask(stripped.isin(list(missing_values) + [""]))
         m = int(filled.sum())
         if m:
@@ -699,11 +698,24 @@ def _still_valid(issues: _Issues, table: str, fname: str, n: int) -> np.ndarray:
     return ok
 
 
-def _lookup(child_keys: pd.Series, parent: pd.DataFrame, parent_key: str, parent_field: str) -> pd.Series:
-    """Value of ``parent_field`` of the first parent row with the child's key (NA if none)."""
-    p = parent[[parent_key, parent_field]].dropna(subset=[parent_key])
-    p = p.drop_duplicates(subset=[parent_key], keep="first").set_index(parent_key)[parent_field]
-    return child_keys.map(p)
+def _lookup(child_keys: pd.Series, parent: pd.DataFrame, parent_key: str, parent_field: str | list[str]):
+    """Value(s) of ``parent_field`` of the first parent row with the child's key (NA if none).
+
+    One hash lookup of the keys, then positional takes; a list of fields
+    gives a list of Series.
+    """
+    fields = [parent_field] if isinstance(parent_field, str) else list(parent_field)
+    p = parent[[parent_key, *fields]].dropna(subset=[parent_key])
+    p = p.drop_duplicates(subset=[parent_key], keep="first")
+    pos = pd.Index(p[parent_key]).get_indexer(child_keys)
+    found = pos >= 0
+    out = []
+    for f in fields:
+        col = p[f]
+        taken = col.iloc[np.where(found, pos, 0)] if len(col) else col.reindex(range(len(pos)))
+        taken = pd.Series(taken.to_numpy(), index=child_keys.index, dtype=col.dtype)
+        out.append(taken.where(found))
+    return out[0] if isinstance(parent_field, str) else out
 
 
 def _year(dates: pd.Series) -> pd.Series:
@@ -798,8 +810,7 @@ def _apply_rules(
             issues.rows(name, data, viol, rule["field"], rid, sev, msgs)
         elif kind == "parent_period":
             key = t[rule["key"]]
-            pstart = pd.to_datetime(_lookup(key, parent_df, rule["parent_key"], rule["parent_start"]))
-            pend = pd.to_datetime(_lookup(key, parent_df, rule["parent_key"], rule["parent_end"]))
+            pstart, pend = _lookup(key, parent_df, rule["parent_key"], [rule["parent_start"], rule["parent_end"]])
             tol = pd.Timedelta(days=int(rule.get("start_tolerance_days", 0)))
             has_parent = pstart.notna().to_numpy()
             pend = pend.where(pend.notna(), cutoff)  # open end: up to the cutoff
