@@ -455,6 +455,17 @@ def _pa_values(sa: pd.Series, mask: np.ndarray, pa_type) -> np.ndarray | None:
         return None
 
 
+def _subset_match(sa: pd.Series, where: np.ndarray, regex: str) -> np.ndarray:
+    """``where & sa.fullmatch(regex)``, running the regex on the ``where`` rows only."""
+    out = np.zeros(len(sa), dtype=bool)
+    if where.all():
+        return _mask(sa.str.fullmatch(regex))
+    if where.any():
+        idx = np.flatnonzero(where)
+        out[idx] = _mask(sa.iloc[idx].str.fullmatch(regex))
+    return out
+
+
 def parse_column(
     text: pd.Series,
     ftype: str,
@@ -493,7 +504,7 @@ def parse_column(
         ok = present & _mask(sa.str.fullmatch(_NUM_RE))
         t = sa
         if decimal_comma:
-            comma = present & ~ok & _mask(sa.str.fullmatch(_NUM_COMMA_RE))
+            comma = _subset_match(sa, present & ~ok, _NUM_COMMA_RE)
             if comma.any():
                 t = sa.str.replace(",", ".", regex=False)
                 ok = ok | comma
@@ -518,7 +529,7 @@ def parse_column(
             if not todo.any():
                 break
             gate = _DATE_GATE.get(fmt)
-            cand = todo & (_mask(sa.str.fullmatch(gate)) if gate else True)
+            cand = _subset_match(sa, todo, gate) if gate else todo.copy()
             if not cand.any():
                 continue
             parsed = pd.to_datetime(sa[cand].astype(object), format=fmt, errors="coerce").to_numpy(
