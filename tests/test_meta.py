@@ -239,3 +239,17 @@ def test_moderator_coefficient_interval_coverage_many_seeds():
     lo, hi = stats.binom.ppf([0.0005, 0.9995], n, 0.95) / n
     cov = coefficient_coverage(n, seed0=50_000)
     assert lo <= cov <= hi, f"coverage {cov} outside [{lo}, {hi}]"
+
+
+@pytest.mark.parametrize("method,sm_method,tol", [("DL", "dl", 1e-10), ("PM", "pm", 1e-6)])
+def test_agrees_with_statsmodels_combine_effects(method, sm_method, tol):
+    # independent Python implementation; DL is closed form (agreement to rounding), statsmodels'
+    # Paule-Mandel iteration stops at about 1e-8 in tau2, hence 1e-6 there
+    from statsmodels.stats.meta_analysis import combine_effects
+
+    d = pd.read_csv(FIX / "meta_fixture.csv")
+    sm = combine_effects(d["yi"].to_numpy(), d["sei"].to_numpy() ** 2, method_re=sm_method)
+    res = meta.random_effects(d["yi"], d["sei"], method=method)
+    assert res.tau2 == pytest.approx(sm.tau2, abs=tol)
+    assert res.estimate == pytest.approx(sm.mean_effect_re, abs=tol)
+    assert res.se == pytest.approx(sm.sd_eff_w_re, abs=tol)
