@@ -642,6 +642,7 @@ class _Gen:
             "t_train": t_train, "t_sup": t_sup, "t_rec": t_rec, "t_stop": t_stop,
             "end": np.where(ended, end, -1), "end_reason": reason, "vid": vid,
             "active_until": np.where(ended, end, np.iinfo(np.int64).max // 4),
+            "slots": np.full((n, 3), -1, dtype=np.int64),  # busy-until days of current assignments
         }
 
     def _add_volunteers(self, prog: np.ndarray, start: np.ndarray, want_sex: np.ndarray | None) -> np.ndarray:
@@ -656,41 +657,58 @@ class _Gen:
         return base + np.arange(len(prog))
 
     def _pick_volunteers(self, prog: np.ndarray, date: np.ndarray, want_sex: np.ndarray | None,
-                         exclude: list[np.ndarray]) -> np.ndarray:
-        """For each match, a random volunteer of the programme active on ``date``.
+                         exclude: list[np.ndarray], busy_until: np.ndarray, cap: np.ndarray) -> np.ndarray:
+        """For each match, a random available volunteer of the programme.
 
-        Prefers the wanted sex when given (same-sex matching); excludes volunteers
-        already in ``exclude`` (same circle). Recruits a new volunteer starting on
-        the match date when none is available.
+        Available: started on or before ``date``, not yet stopped, and fewer than
+        ``cap`` other assignments running (an assignment keeps a volunteer busy
+        until ``busy_until``, the planned end). Matches are assigned in monthly
+        batches in date order. Prefers the wanted sex when given (same-sex
+        matching); excludes volunteers in ``exclude`` (same circle). When nobody
+        is available, a new volunteer is recruited who starts on the match date.
         """
-        rng, V = self.rng, self.V
+        rng = self.rng
         m = len(prog)
         res = np.full(m, -1, dtype=np.int64)
         K = 48
-        for k in np.unique(prog):
-            mm = np.flatnonzero(prog == k)
-            vidx = np.flatnonzero(V["prog"] == k)
-            vidx = vidx[np.argsort(V["start"][vidx], kind="stable")]
-            if len(vidx) == 0:
-                continue
-            vs = V["start"][vidx]
-            navail = np.searchsorted(vs, date[mm], side="right")
-            cand_pos = np.floor(rng.random((len(mm), K)) * np.maximum(navail, 1)[:, None]).astype(np.int64)
-            cidx = vidx[cand_pos]
-            ok = (navail[:, None] > 0) & (V["active_until"][cidx] > date[mm][:, None])
-            for ex in exclude:
-                ok &= cidx != ex[mm][:, None]
-            first_ok = np.where(ok.any(axis=1), ok.argmax(axis=1), -1)
-            pick = np.where(first_ok >= 0, cidx[np.arange(len(mm)), np.maximum(first_ok, 0)], -1)
-            if want_sex is not None:
-                pref = ok & (V["sex"][cidx] == want_sex[mm][:, None])
-                has = pref.any(axis=1)
-                pick = np.where(has, cidx[np.arange(len(mm)), pref.argmax(axis=1)], pick)
-            res[mm] = pick
-        missing = np.flatnonzero(res < 0)
-        if len(missing):
-            res[missing] = self._add_volunteers(prog[missing], date[missing],
-                                                None if want_sex is None else want_sex[missing])
+        month = (date - INTAKE_FIRST_DAY) // 61  # two-month batches
+        sorted_vidx: dict[int, np.ndarray] = {}
+        for b in np.unique(month):
+            in_b = month == b
+            for k in np.unique(prog[in_b]):
+                V = self.V
+                mm = np.flatnonzero(in_b & (prog == k))
+                if k not in sorted_vidx:  # volunteers of programme k by start date (refreshed after recruiting)
+                    vk = np.flatnonzero(V["prog"] == k)
+                    sorted_vidx[k] = vk[np.argsort(V["start"][vk], kind="stable")]
+                vidx = sorted_vidx[k]
+                if len(vidx) == 0:
+                    continue
+                navail = np.searchsorted(V["start"][vidx], date[mm], side="right")
+                cand_pos = np.floor(rng.random((len(mm), K)) * np.maximum(navail, 1)[:, None]).astype(np.int64)
+                cidx = vidx[cand_pos]
+                d = date[mm][:, None]
+                ok = (navail[:, None] > 0) & (V["active_until"][cidx] > d)
+                within_cap = np.arange(V["slots"].shape[1]) < cap[mm][:, None, None]
+                ok &= ((V["slots"][cidx] < d[:, :, None]) & within_cap).any(axis=2)
+                for ex in exclude:
+                    ok &= cidx != ex[mm][:, None]
+                first_ok = np.where(ok.any(axis=1), ok.argmax(axis=1), -1)
+                pick = np.where(first_ok >= 0, cidx[np.arange(len(mm)), np.maximum(first_ok, 0)], -1)
+                if want_sex is not None:
+                    pref = ok & (V["sex"][cidx] == want_sex[mm][:, None])
+                    has = pref.any(axis=1)
+                    pick = np.where(has, cidx[np.arange(len(mm)), pref.argmax(axis=1)], pick)
+                lack = pick < 0
+                if lack.any():
+                    pick[lack] = self._add_volunteers(prog[mm[lack]], date[mm[lack]],
+                                                      None if want_sex is None else want_sex[mm[lack]])
+                    sorted_vidx.pop(k)
+                slots = self.V["slots"]
+                usable = np.arange(slots.shape[1]) < cap[mm][:, None]
+                j = np.where(usable, slots[pick], np.iinfo(np.int64).max).argmin(axis=1)
+                slots[pick, j] = np.minimum(busy_until[mm], self.V["active_until"][pick])
+                res[mm] = pick
         return res
 
     # ------------------------------------------------------------ matches
@@ -755,7 +773,9 @@ class _Gen:
                 break
             k = P["prog"][pidx]
             want = np.where(same_rule[k] & (rng.random(len(pidx)) < 0.95), P["sex"][pidx], None)
-            vol = self._pick_volunteers(k, start, want, [])
+            planned = start + np.round(dur[k] * 30.44).astype(np.int64)
+            cap = np.where(ptype[pidx] == "restorative_justice", 3, 2)  # concurrent cases per volunteer
+            vol = self._pick_volunteers(k, start, want, [], planned, cap)
             psex = P["sex"][pidx]
             same = (self.V["sex"][vol] == psex) & np.isin(psex, ["male", "female"])
             goals = rng.random(len(pidx)) < 0.75
@@ -815,7 +835,8 @@ class _Gen:
                 if len(sel) == 0:
                     continue
                 vol_all = np.full(len(core), -1, dtype=np.int64)
-                vol_all[sel] = self._pick_volunteers(k[sel], start[sel], None, [c[sel] for c in chosen])
+                vol_all[sel] = self._pick_volunteers(k[sel], start[sel], None, [c[sel] for c in chosen],
+                                                     planned[sel], np.full(len(sel), 3 if slot == 6 else 2))
                 chosen.append(vol_all)
                 vol = vol_all[sel]
                 vend = self.V["active_until"][vol]
@@ -856,7 +877,8 @@ class _Gen:
         cpm = np.array([p["description"]["planned_dosage"]["contacts_per_month"] for p in self.progs], dtype=float)[k]
         sd = np.array([p["sim"]["contact_rate_sd"] for p in self.progs])[k]
         mult = rng.gamma(1 / sd**2, sd**2)
-        cpm = np.where(M["role"] == "facilitator", cpm * 0.5, np.where(M["role"] == "circle_member", cpm * 0.5, cpm))
+        # circle members attend about two thirds of the weekly circle meetings; facilitators half
+        cpm = np.where(M["role"] == "facilitator", cpm * 0.5, np.where(M["role"] == "circle_member", cpm * 0.65, cpm))
         last = np.where(M["end"] >= 0, M["end"], CUTOFF_DAY)
         days = last - M["start"] + 1
         n_c = rng.poisson(cpm / 30.44 * mult * days)
@@ -1000,8 +1022,9 @@ class _Gen:
                 sup_n = int(np.sum(in_q & np.isin(S["kind"], ["individual_supervision", "group_supervision", "peer_supervision"])))
                 frac = (b - a + 1) / 91.31
                 amounts = {
-                    "coordination_staff": (COSTS["coordination_fte_base"] * self.scale ** 0 * min(1.0, self.scale) +
-                                           COSTS["coordination_fte_per_active_participant"] * act_p)
+                    # a fixed coordinator share per programme plus caseload-driven staff time
+                    "coordination_staff": (COSTS["coordination_fte_base"]
+                                           + COSTS["coordination_fte_per_active_participant"] * act_p)
                     * COSTS["coordination_fte_year_eur"] / 4 * frac,
                     "volunteer_expenses": float(np.sum(V["allowance"][act_v_mask] * months)),
                     "recruitment_screening": new_v * COSTS["recruitment_screening_per_new_volunteer"],

@@ -100,10 +100,10 @@ _CATALOGUE: list[dict[str, Any]] = [
                 how_well_actual="",
             ),
         },
-        "sim": {"n_programme": 250, "n_comparison": 550, "design": "matched", "z_shift": 0.35,
+        "sim": {"n_programme": 280, "n_comparison": 570, "design": "matched", "z_shift": 0.35,
                 "age_mean": 33, "employ_shift": -0.6, "housing_shift": -0.5, "female_share": 0.10,
                 "detained_share": 0.45, "n_volunteers": 45, "offence_mix": "general",
-                "breakdown_h12": 0.42, "contact_rate_sd": 0.35},
+                "breakdown_h12": 0.38, "contact_rate_sd": 0.35},
     },
     {
         "description": {
@@ -208,10 +208,10 @@ _CATALOGUE: list[dict[str, Any]] = [
                 how_well_actual="",
             ),
         },
-        "sim": {"n_programme": 150, "n_comparison": 300, "design": "matched", "z_shift": 0.6,
+        "sim": {"n_programme": 160, "n_comparison": 300, "design": "matched", "z_shift": 0.6,
                 "age_mean": 28, "employ_shift": -0.8, "housing_shift": -0.6, "female_share": 0.12,
                 "detained_share": 0.25, "n_volunteers": 30, "offence_mix": "general",
-                "breakdown_h12": 0.52, "contact_rate_sd": 0.45},
+                "breakdown_h12": 0.48, "contact_rate_sd": 0.45},
     },
     {
         "description": {
@@ -301,9 +301,9 @@ _CATALOGUE: list[dict[str, Any]] = [
                 how_well_actual="All circles started with at least three volunteers.",
             ),
         },
-        "sim": {"n_programme": 80, "n_comparison": 80, "design": "rct", "z_shift": 0.3,
+        "sim": {"n_programme": 60, "n_comparison": 60, "design": "rct", "z_shift": 0.3,
                 "age_mean": 42, "employ_shift": -0.5, "housing_shift": -0.5, "female_share": 0.01,
-                "detained_share": 0.85, "n_volunteers": 45, "offence_mix": "sexual",
+                "detained_share": 0.85, "n_volunteers": 20, "offence_mix": "sexual",
                 "breakdown_h12": 0.10, "contact_rate_sd": 0.25},
     },
     {
@@ -349,9 +349,9 @@ _CATALOGUE: list[dict[str, Any]] = [
                 how_well_actual="",
             ),
         },
-        "sim": {"n_programme": 70, "n_comparison": 250, "design": "matched", "z_shift": 0.5,
+        "sim": {"n_programme": 50, "n_comparison": 250, "design": "matched", "z_shift": 0.5,
                 "age_mean": 45, "employ_shift": -0.3, "housing_shift": -0.3, "female_share": 0.01,
-                "detained_share": 0.80, "n_volunteers": 35, "offence_mix": "sexual",
+                "detained_share": 0.80, "n_volunteers": 15, "offence_mix": "sexual",
                 "breakdown_h12": 0.12, "contact_rate_sd": 0.3},
     },
     {
@@ -448,7 +448,7 @@ _CATALOGUE: list[dict[str, Any]] = [
         "sim": {"n_programme": 150, "n_comparison": 310, "design": "matched", "z_shift": 0.25,
                 "age_mean": 27, "employ_shift": -0.2, "housing_shift": 0.0, "female_share": 0.13,
                 "detained_share": 0.05, "n_volunteers": 20, "offence_mix": "rj",
-                "breakdown_h12": 0.42, "contact_rate_sd": 0.35},
+                "breakdown_h12": 0.38, "contact_rate_sd": 0.35},
     },
 ]
 
