@@ -927,6 +927,13 @@ def costs_analysis(
         status = "warning"
         s.append("Te weinig deelnemers om kosten per deelnemer te tonen." if language == "nl"
                  else "Too few participants to show costs per participant.")
+    failed = [r for r in (status_tab.to_dict("records") if len(status_tab) else []) if r["status"] == "failed"]
+    if programme_id != "all" and failed:
+        status = "warning"
+        s.append("De recidiveanalyse kon voor dit programma niet worden uitgevoerd; er is daarom geen bedrag per "
+                 "voorkomen recidivist." if language == "nl" else
+                 "The recidivism analysis could not be run for this programme, so there is no cost per "
+                 "reoffender avoided.")
     if programme_id != "all" and len(ce):
         row = ce[(ce.programme_id == programme_id) & (ce.estimand == "cost_per_reoffender_avoided_eur")]
         if len(row):

@@ -1179,6 +1179,22 @@ def recidivism_effects(
     ids = list(programme_ids) if programme_ids is not None else [str(p["programme_id"]) for p in programmes]
     if cutoff_date is None:
         cutoff_date = getattr(data, "cutoff_date", None)
+    if cutoff_date is None:
+        raise ValueError("recidivism_effects: cutoff_date is required")
+    cutoff = pd.Timestamp(cutoff_date)
+    # people whose intake or follow-up starts after the analysis cutoff (an earlier cutoff than the
+    # extract's) have no follow-up yet: excluded explicitly and counted per programme
+    start = pd.to_datetime(parts["follow_up_start"]) if "follow_up_start" in parts.columns else None
+    late = pd.to_datetime(parts["intake_date"]) > cutoff
+    if start is not None:
+        late |= start > cutoff
+    late = late.fillna(False).to_numpy(dtype=bool)
+    if late.any():
+        from types import SimpleNamespace
+
+        data = SimpleNamespace(tables={**tables, "participants": parts[~late]}, programmes=programmes,
+                               cutoff_date=cutoff)
+    late_by_prog = pd.Series(late, index=parts.index).groupby(parts["programme_id"].astype(str)).sum()
     frames, status = [], []
     for pid in ids:
         design = (designs or {}).get(pid) or derive_design(parts, pid)
@@ -1190,7 +1206,7 @@ def recidivism_effects(
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 ra = RecidivismAnalysis(design, endpoints=(endpoint,), **analysis_kwargs).fit(
-                    data, pid, cutoff_date=cutoff_date
+                    data, pid, cutoff_date=cutoff
                 )
         except (ValueError, RuntimeError, np.linalg.LinAlgError) as exc:
             status.append({"programme_id": pid, "design": design, "status": "failed", "reason": str(exc),
@@ -1199,6 +1215,12 @@ def recidivism_effects(
         frames.append(ra.results_)
         # the analysis lists its warnings in .warnings_ (and emits one summary warning)
         msgs = list(getattr(ra, "warnings_", [])) or [str(w.message) for w in caught]
+        n_late = int(late_by_prog.get(pid, 0))
+        if n_late:
+            from evaluation.disclosure import protect_count
+
+            msgs.insert(0, f"{protect_count(n_late)} person(s) whose follow-up starts after the cutoff "
+                           f"{cutoff.date()} are excluded (no follow-up yet)")
         status.append({"programme_id": pid, "design": design, "status": "ok", "reason": "",
                        "warnings": "; ".join(msgs)})
     results = pd.concat(frames, ignore_index=True) if frames else make_results([])

@@ -69,9 +69,15 @@ def test_costs_notebook_all_programmes_reproduces_recorded_totals(intake, tmp_pa
 
 
 def test_costs_notebook_one_programme_with_effect_in_dutch(intake, tmp_path):
-    report = _run(intake, tmp_path, programme_id="RJ-MED", language="nl", cost_per_reoffence_eur=40000)
+    # an analysis date before the extract's cutoff: costs after it are set apart, and people whose
+    # follow-up starts after it are excluded from the recidivism effect (not a failure)
+    report = _run(intake, tmp_path, programme_id="RJ-MED", language="nl", cost_per_reoffence_eur=40000,
+                  cutoff_date="2025-12-31")
     res, head = _check_common(report, intake)
     assert set(res.programme_id) == {"RJ-MED"}
+    assert (res.period == "after_cutoff").any()
+    quarters = res.period.astype(str)
+    assert quarters[quarters.str.fullmatch(r"\d{4}Q\d")].max() == "2025Q4"
     ce = res[res.estimand == "cost_per_reoffender_avoided_eur"]
     assert len(ce) == 1
     # either a significant effect with a point ratio, or none and a note saying why
