@@ -401,7 +401,10 @@ def random_effects(
 
     Notes
     -----
-    Assumes independent effects with known sampling variances. The
+    Assumes independent effects with known sampling variances. REML and
+    PM are solved as roots of their estimating equations (Brent's method to
+    1e-14) rather than by metafor's Fisher scoring; they agree wherever the
+    REML score has one root on [0, inf), which is the usual case. The
     prediction interval is ``mu +/- crit * sqrt(se^2 + tau2)`` with crit
     from the normal (or t with ``k-1`` df under Knapp-Hartung), as metafor's
     ``predict.rma``. Cochran's Q uses fixed-effect weights. I2 follows
