@@ -473,6 +473,7 @@ def parse_column(
     missing_values: list[str],
     decimal_comma: bool = False,
     return_text: bool = False,
+    stripped: bool = False,
 ):
     """Type one text column.
 
@@ -480,11 +481,12 @@ def parse_column(
     docs/ARCHITECTURE.md, missing for missing or bad cells), the mask of
     missing cells and the mask of non-missing cells that are not of the type.
     With ``return_text`` also the stripped text (pyarrow string Series).
-    Cells are stripped of surrounding whitespace first.
+    Cells are stripped of surrounding whitespace first (``stripped=True``
+    says the caller already did).
     """
     import pyarrow as pa
 
-    sa = _arrow(text).str.strip()
+    sa = _arrow(text) if stripped else _arrow(text).str.strip()
     missing = _mask(sa.isin(list(missing_values) + [""]))
     present = ~missing
     n = len(sa)
@@ -593,7 +595,16 @@ def _empty_typed(res: Resource) -> pd.DataFrame:
     return pd.DataFrame(cols)
 
 
-def _check_columns(name: str, raw: RawTable, res: Resource, contract: Contract, issues: _Issues) -> str | None:
+def _stripped(raw: RawTable, col: str, cache: dict[str, pd.Series]) -> pd.Series:
+    """Column text stripped of surrounding whitespace (pyarrow strings), computed once."""
+    if col not in cache:
+        cache[col] = _arrow(raw.data[col]).str.strip()
+    return cache[col]
+
+
+def _check_columns(
+    name: str, raw: RawTable, res: Resource, contract: Contract, issues: _Issues, cache: dict[str, pd.Series]
+) -> str | None:
     """Table-level checks; returns the blocking rule or None. Adds issues."""
     if raw.error is not None:
         issues.table(name, None, "unreadable", "error", _msg("unreadable", detail=raw.error))
@@ -606,7 +617,7 @@ def _check_columns(name: str, raw: RawTable, res: Resource, contract: Contract, 
             issues.table(name, col, "identifier_column", "error", _msg("identifier_column", field=col))
             blocked = blocked or "identifier_column"
             continue
-        stripped = _arrow(raw.data[col]).str.strip()
+        stripped = _stripped(raw, col, cache)
         nine = _mask(stripped.str.len() == 9)  # cheap pre-filter before the digit check
         if not nine.any():
             continue
@@ -630,7 +641,7 @@ def _check_columns(name: str, raw: RawTable, res: Resource, contract: Contract, 
 
 
 def _type_and_check_fields(
-    name: str, raw: RawTable, res: Resource, contract: Contract, issues: _Issues
+    name: str, raw: RawTable, res: Resource, contract: Contract, issues: _Issues, cache: dict[str, pd.Series]
 ) -> pd.DataFrame:
     """Type every contract field; field-level checks within the table."""
     data = raw.data
@@ -646,7 +657,8 @@ def _type_and_check_fields(
             missing_masks[fname] = np.ones(n, dtype=bool)
             continue
         col, missing, bad, text = parse_column(
-            data[fname], ftype, contract, missing_values, raw.decimal_comma, return_text=True
+            _stripped(raw, fname, cache), ftype, contract, missing_values, raw.decimal_comma,
+            return_text=True, stripped=True,
         )
         typed[fname] = col.reset_index(drop=True)
         missing_masks[fname] = missing
@@ -934,10 +946,11 @@ def validate_intake(
                 issues.table(name, None, "missing_table", "error", _msg("missing_table", table=name))
                 st.blocked = "missing_table"
             continue
-        st.blocked = _check_columns(name, rt, res, contract, issues)
+        cache: dict[str, pd.Series] = {}
+        st.blocked = _check_columns(name, rt, res, contract, issues, cache)
         if st.blocked:
             continue
-        st.typed = _type_and_check_fields(name, rt, res, contract, issues)
+        st.typed = _type_and_check_fields(name, rt, res, contract, issues, cache)
         st.available = True
     programme_ids = {p["programme_id"] for p in raw.programmes}
     for name, st in states.items():
