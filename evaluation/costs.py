@@ -388,6 +388,11 @@ def cost_summary(
     ``cost_per_active_participant_eur`` (``n`` = active participants);
     ``cost_per_completed_trajectory_eur`` (``events`` = completions).
 
+    ``group`` is the category (``cost_eur``) or ``"all"``; for quarter rows
+    it is prefixed with the quarter (``"quarter=2026Q1"``,
+    ``"quarter=2026Q1; training"``) so rows stay distinct in the results
+    store, which keeps only ``RESULT_COLUMNS``.
+
     These are recorded totals and ratios of totals for the whole programme
     population, not samples: they carry no sampling interval (``ci_lower``
     and ``ci_upper`` are NaN and the note says so). ``causal`` is False.
@@ -426,6 +431,9 @@ def cost_summary(
     value_basis = "contact + support hours" if include_support_in_value else "contact hours only"
 
     def add(pid, period, estimand, group, estimate, n=np.nan, events=np.nan, note=census, method=""):
+        # quarter rows carry the quarter in `group` too: the results store keeps only RESULT_COLUMNS
+        if period not in ("total", "after_cutoff"):
+            group = f"quarter={period}" if group == "all" else f"quarter={period}; {group}"
         rows.append(
             {
                 "programme_id": pid,
@@ -505,7 +513,7 @@ def cost_summary(
         block("all", "total", qc, hrs[hrs.programme_id.isin(progs) & hrs.quarter.isin(quarters)],
               int(pa["active"].sum()), int(pa["completed"].sum()))
     if len(after):
-        add(programme_id, "after_cutoff", "cost_total_eur", "all", float(after["amount_eur"].sum()),
+        add(programme_id, "after_cutoff", "cost_total_eur", "after_cutoff", float(after["amount_eur"].sum()),
             note="share of recorded costs falling after the analysis cutoff; not used in unit costs")
     return make_results(rows)
 

@@ -90,6 +90,8 @@ def test_volunteer_hours_hand_computed():
 
 
 def _get(res, pid, period, estimand, group="all"):
+    if period != "total":  # quarter rows name their quarter in `group` (the store keeps only RESULT_COLUMNS)
+        group = f"quarter={period}" if group == "all" else f"quarter={period}; {group}"
     r = res[(res.programme_id == pid) & (res.period == period) & (res.estimand == estimand) & (res.group == group)]
     assert len(r) == 1, (pid, period, estimand, group)
     return r.iloc[0]
@@ -114,6 +116,8 @@ def test_cost_summary_hand_computed():
     assert _get(res, "A", "2026Q1", "cost_eur", "training")["estimate"] == pytest.approx(900.0)
     # missing minutes are reported, not hidden
     assert "1 contacts without minutes" in _get(res, "A", "2026Q2", "volunteer_contact_hours")["note"]
+    # rows stay distinct on the fixed columns alone (what the results store keeps)
+    assert not res.duplicated(["programme_id", "analysis", "estimand", "endpoint", "group"]).any()
     # all programmes: 11310 over 5 distinct active participants
     assert _get(res, "all", "total", "cost_per_active_participant_eur")["estimate"] == pytest.approx(11310 / 5)
     assert not res["causal"].any()

@@ -44,6 +44,8 @@ def _check_common(report: Path, intake: Path) -> tuple[pd.DataFrame, dict]:
     disclosure.assert_no_identifiers(report, disclosure.collect_identifiers(intake))
     res = pd.read_csv(report / "results.csv")
     assert list(res.columns[: len(RESULT_COLUMNS)]) == RESULT_COLUMNS
+    # rows are distinct on the fixed columns (the results store keeps only those)
+    assert not res.duplicated(["programme_id", "analysis", "estimand", "endpoint", "group"]).any()
     head = json.loads((report / "headline.json").read_text(encoding="utf-8"))
     assert head["status"] in {"ok", "warning", "not_estimable"} and head["title"] and head["sentences"]
     assert (report / "costs_by_quarter.png").exists() and (report / "costs_by_quarter.svg").exists()

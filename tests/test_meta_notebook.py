@@ -34,6 +34,8 @@ def test_synthesis_notebook_overall(intake, tmp_path):
     )
     res = pd.read_csv(report / "results.csv")
     assert list(res.columns[: len(RESULT_COLUMNS)]) == RESULT_COLUMNS
+    # rows are distinct on the fixed columns (the results store keeps only those)
+    assert not res.duplicated(["programme_id", "analysis", "estimand", "endpoint", "group"]).any()
     assert not res["causal"].astype(bool).any()  # nothing across programmes is causal
     head = json.loads((report / "headline.json").read_text(encoding="utf-8"))
     assert head["status"] in {"warning", "not_estimable"}  # few programmes: never a plain "ok"
