@@ -635,12 +635,11 @@ class _Gen:
         ended = end <= CUTOFF_DAY
         reasons = np.array(list(VOLUNTEER_END_REASONS), dtype=object)
         reason = np.where(ended, _choice(rng, reasons, list(VOLUNTEER_END_REASONS.values()), n), None)
-        vid = _pseudonyms(rng, n, "v")
         return {
             "prog": prog, "start": start, "sex": sex, "birth_year": start_year - age, "le": le,
             "channel": channel, "cert": cert, "agree": agree, "allowance": allowance,
             "t_train": t_train, "t_sup": t_sup, "t_rec": t_rec, "t_stop": t_stop,
-            "end": np.where(ended, end, -1), "end_reason": reason, "vid": vid,
+            "end": np.where(ended, end, -1), "end_reason": reason,
             "active_until": np.where(ended, end, np.iinfo(np.int64).max // 4),
             "slots": np.full((n, 3), -1, dtype=np.int64),  # busy-until days of current assignments
         }
@@ -649,10 +648,6 @@ class _Gen:
         """Recruit new volunteers starting on the given dates (when nobody is available)."""
         new = self._volunteer_block(prog, start, want_sex)
         base = len(self.V["prog"])
-        # pseudonyms must stay unique across blocks
-        clash = np.isin(new["vid"], self.V["vid"])
-        if clash.any():  # pragma: no cover - 1 in 10^12 per pair
-            new["vid"][clash] = np.array([f"v{base + i:010d}x" for i in range(int(clash.sum()))], dtype=object)
         self.V = {k: np.concatenate([self.V[k], new[k]]) for k in self.V}
         return base + np.arange(len(prog))
 
@@ -912,6 +907,8 @@ class _Gen:
     # ------------------------------------------------------------ volunteer support
     def support(self) -> None:
         rng, V = self.rng, self.V
+        # the volunteer list is final now (after recruiting on demand): give pseudonyms
+        V["vid"] = _pseudonyms(rng, len(V["prog"]), "v")
         n = len(V["prog"])
         stop_day = np.minimum(V["t_stop"], CUTOFF_DAY - V["start"] + 1.0)  # events strictly before stop
         parts = []
@@ -998,44 +995,51 @@ class _Gen:
 
     # ------------------------------------------------------------ costs
     def costs(self) -> None:
+        """True costs per programme, quarter and category from the activity in the tables."""
         P, V, S = self.P, self.V, self.S
         q_starts = pd.date_range("2020-01-01", CUTOFF, freq="QS")
-        qs = ((q_starts.values.astype("datetime64[D]") - _EPOCH).astype(np.int64))
+        qs = (q_starts.values.astype("datetime64[D]") - _EPOCH).astype(np.int64)
         qe = np.r_[qs[1:] - 1, CUTOFF_DAY]
+        frac = (qe - qs + 1) / 91.31
         rows = []
         pend = np.where(P["prog_end"] >= 0, P["prog_end"], CUTOFF_DAY)
         vend = np.where(V["end"] >= 0, V["end"], CUTOFF_DAY)
         s_prog = V["prog"][S["who"]]
+        s_q = np.searchsorted(qs, S["date"], side="right") - 1
+        nq = len(qs)
+        training_kinds = np.isin(S["kind"], ["basic_training", "task_training", "optional_training"])
+        sup_kinds = np.isin(S["kind"], ["individual_supervision", "group_supervision", "peer_supervision"])
         for kk, p in enumerate(self.progs):
             pid = p["description"]["programme_id"]
             tp = P["treated"] & (P["prog"] == kk)
+            # active participants: intake <= quarter end and (programme end or cutoff) >= quarter start
+            act_p = (np.searchsorted(np.sort(P["intake"][tp]), qe, side="right")
+                     - np.searchsorted(np.sort(pend[tp]), qs, side="left"))
             vp = V["prog"] == kk
-            for a, b in zip(qs, qe, strict=True):
-                act_p = int(np.sum(tp & (P["intake"] <= b) & (pend >= a)))
-                act_v_mask = vp & (V["start"] <= b) & (vend >= a)
-                overlap = np.clip(np.minimum(vend, b) - np.maximum(V["start"], a) + 1, 0, None)
-                months = overlap[act_v_mask] / 30.44
-                new_v = int(np.sum(vp & (V["start"] >= a) & (V["start"] <= b)))
-                in_q = (s_prog == kk) & (S["date"] >= a) & (S["date"] <= b)
-                train_h = float(S["hours"][in_q & (S["kind"] == "basic_training")].sum()
-                                + S["hours"][in_q & np.isin(S["kind"], ["task_training", "optional_training"])].sum())
-                sup_n = int(np.sum(in_q & np.isin(S["kind"], ["individual_supervision", "group_supervision", "peer_supervision"])))
-                frac = (b - a + 1) / 91.31
-                amounts = {
-                    # a fixed coordinator share per programme plus caseload-driven staff time
-                    "coordination_staff": (COSTS["coordination_fte_base"]
-                                           + COSTS["coordination_fte_per_active_participant"] * act_p)
-                    * COSTS["coordination_fte_year_eur"] / 4 * frac,
-                    "volunteer_expenses": float(np.sum(V["allowance"][act_v_mask] * months)),
-                    "recruitment_screening": new_v * COSTS["recruitment_screening_per_new_volunteer"],
-                    "training": train_h * COSTS["training_per_hour_per_volunteer"],
-                    "supervision": sup_n * COSTS["supervision_per_session"],
-                    "insurance": int(act_v_mask.sum()) * COSTS["insurance_per_volunteer_quarter"] * frac,
-                    "materials_activities": act_p * COSTS["materials_per_active_participant_quarter"] * frac,
-                }
-                amounts["overhead"] = COSTS["overhead_share"] * sum(amounts.values())
+            v_start, v_end, allow = V["start"][vp], vend[vp], V["allowance"][vp]
+            overlap = np.clip(np.minimum(v_end[:, None], qe[None, :]) - np.maximum(v_start[:, None], qs[None, :]) + 1, 0, None)
+            act_v = (overlap > 0).sum(axis=0)
+            expenses = (allow[:, None] * overlap / 30.44).sum(axis=0)
+            new_v = np.bincount(np.clip(np.searchsorted(qs, v_start[v_start >= qs[0]], side="right") - 1, 0, nq - 1),
+                                minlength=nq)
+            in_p = (s_prog == kk) & (s_q >= 0)
+            train_h = np.bincount(s_q[in_p & training_kinds], weights=S["hours"][in_p & training_kinds], minlength=nq)
+            sup_n = np.bincount(s_q[in_p & sup_kinds], minlength=nq)
+            amounts = {
+                # a fixed coordinator share per programme plus caseload-driven staff time
+                "coordination_staff": (COSTS["coordination_fte_base"] + COSTS["coordination_fte_per_active_participant"] * act_p)
+                * COSTS["coordination_fte_year_eur"] / 4 * frac,
+                "volunteer_expenses": expenses,
+                "recruitment_screening": new_v * COSTS["recruitment_screening_per_new_volunteer"],
+                "training": train_h * COSTS["training_per_hour_per_volunteer"],
+                "supervision": sup_n * COSTS["supervision_per_session"],
+                "insurance": act_v * COSTS["insurance_per_volunteer_quarter"] * frac,
+                "materials_activities": act_p * COSTS["materials_per_active_participant_quarter"] * frac,
+            }
+            amounts["overhead"] = COSTS["overhead_share"] * sum(amounts.values())
+            for q in range(nq):
                 for cat, amt in amounts.items():
-                    rows.append((pid, int(a), int(b), cat, round(float(amt), 2)))
+                    rows.append((pid, int(qs[q]), int(qe[q]), cat, round(float(amt[q]), 2)))
         self.K = pd.DataFrame(rows, columns=["programme_id", "period_start", "period_end", "category", "amount_eur"])
 
 
@@ -1520,14 +1524,15 @@ def _to_text(df: pd.DataFrame, contract: Contract, name: str) -> pd.DataFrame:
         s = df[f["name"]]
         typ = f["type"]
         if typ == "date":
-            txt = s.dt.strftime("%Y-%m-%d").astype(object)
-            txt[s.isna().to_numpy()] = ""
+            v = s.to_numpy(dtype="datetime64[D]")
+            txt = pd.Series(np.datetime_as_string(v, unit="D").astype(object), index=s.index)
+            txt[np.isnat(v)] = ""
         elif typ == "boolean":
             txt = s.map({True: "true", False: "false"}).astype(object)
             txt[s.isna().to_numpy()] = ""
         elif typ == "integer":
             arr = s.astype("Int64")
-            txt = arr.astype(str).astype(object)
+            txt = pd.Series(arr.to_numpy(dtype=np.int64, na_value=0).astype(str).astype(object), index=s.index)
             txt[arr.isna().to_numpy()] = ""
         elif typ == "number":
             vals = s.to_numpy(dtype=float)
