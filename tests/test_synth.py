@@ -503,18 +503,18 @@ def test_time_varying_cox_recovers_volunteer_effects_and_naive_coding_is_biased(
 def test_coverage_of_generator_truth_over_seeds(tmp_path):
     """95% Wald intervals of correctly specified Cox models cover the generator's values.
 
-    20 seeds at scale 2; pooled over the 5 programme terms (conditional
-    recidivism model) and the 5 volunteer terms: 200 intervals, expected
-    coverage 0.95 (binomial SE 0.015); we require >= 0.90. The randomised
+    12 seeds at scale 2; pooled over the 5 programme terms (conditional
+    recidivism model) and the 5 volunteer terms: 120 intervals, expected
+    coverage 0.95 (binomial SE 0.02); we require >= 0.88. The randomised
     COSA trial's unadjusted Cox (censoring at 730 days) must cover the
-    marginal truth in >= 16 of 20 seeds.
+    marginal truth in >= 9 of 12 seeds (P(<= 8 | 0.95) = 0.002).
     """
     from lifelines import CoxPHFitter
 
     terms = ["tr_mentoring", "tr_peer_mentoring", "tr_cosa", "tr_rj_other", "tr_rj_drugs"]
     hits, total, rct_hits = 0, 0, 0
     truth = json.loads(synth.TRUTH_CACHE.read_text())["programmes"]["COSA-TRIAL"]["endpoints"]["general"]
-    for seed in range(100, 120):
+    for seed in range(100, 112):
         out = synth.generate_intake(tmp_path / str(seed), seed=seed, scale=2.0)
         res = _adjusted_cox(out).loc[terms]
         hits += int(((res.coef - res.truth).abs() < 1.96 * res.se).sum())
@@ -528,8 +528,8 @@ def test_coverage_of_generator_truth_over_seeds(tmp_path):
         f = CoxPHFitter().fit(d, "T", "E")
         rct_hits += int(abs(f.params_["tr"] - truth["marginal_log_hr"]) < 1.96 * f.standard_errors_["tr"])
         shutil.rmtree(out)
-    assert hits / total >= 0.90, hits / total
-    assert rct_hits >= 16, rct_hits
+    assert hits / total >= 0.88, hits / total
+    assert rct_hits >= 9, rct_hits
 
 
 def test_match_breakdown_model_recoverable_from_the_tables(demo):
