@@ -9,10 +9,12 @@ Scale
 -----
 ``scale`` multiplies all population sizes linearly. At ``scale=1`` (the demo)
 there are 1,250 participants in 8 programmes, a comparison pool of 2,500
-persons, about 250 volunteers (plus a few added when no volunteer is active at
-a match start) and roughly 35,000-45,000 contacts. ``scale=40`` gives national
-scale: 50,000 participants, 100,000 comparison persons, about 10,000 volunteers
-and about 1.5 million contacts. Very small scales keep at least a handful of
+persons, about 300 volunteers (205 recruited over 2016-2026 plus those
+recruited when no volunteer with free capacity is available at a match start;
+COSA circles need many) and about 37,000 contacts. ``scale=40`` gives national
+scale: 50,000 participants, 100,000 comparison persons, about 11,000
+volunteers and about 1.5 million contacts (about 45 s as CSV; see
+``benchmarks/bench_synth.py``). Very small scales keep at least a handful of
 persons per programme.
 
 Data-generating model (all times in days)
@@ -48,7 +50,10 @@ time-varying switches that happen after the start: first basic training,
 first supervision session, first recognition; each switches from 0 to 1 on
 the ``event_date`` of the first such ``volunteer_support`` event.
 
-*Matches.* Early ending ("breakdown") of a match follows a Weibull
+*Matches.* Volunteers take at most 2 concurrent matches or circles (3 for
+mediators and facilitators), busy until the planned end; one-to-one
+participants have one match at a time (a second one after an early end not
+caused by the participant, with probability 0.6). Early ending ("breakdown") of a match follows a Weibull
 proportional-hazards model on same-sex matching, the volunteer's lived
 experience, goals agreed and the participant's high risk level; matches
 also end when the volunteer stops, on reoffending (with a fixed
@@ -1756,7 +1761,7 @@ def generate_intake(out_dir: str | Path, seed: int, scale: float = 1.0, fmt: str
         format give byte-identical files.
     scale : float
         Population size multiplier (1 = demo: 1,250 participants; 40 =
-        national: 50,000 participants, 100,000 comparison persons, ~10,000
+        national: 50,000 participants, 100,000 comparison persons, ~11,000
         volunteers, ~1.5 million contacts).
     fmt : {"csv", "parquet", "xlsx"}
         Table format: one CSV or Parquet file per table, or one workbook
