@@ -467,9 +467,11 @@ class _Gen:
         recent = (registration < 0) | (registration > CUTOFF_DAY - 120)
         pend = recent & (rng.random(len(who)) < 0.7)
         disposal = np.where(pend | late, "pending", disposal).astype(object)
+        # detention from the offence date for every case placed with a detention gap; when the
+        # case is still pending this is pre-trial detention (custodial_days not yet known)
+        det_days = cust_days.copy()
+        det_mask = det_days > 0
         cust_days = np.where(disposal == "pending", -1, cust_days)  # -1 = missing
-        # detention periods after custodial sentences (kept only when really custodial)
-        det_mask = cust_days > 0
         post = dict(who=who, offence=offence, registration=registration, cat=cat, maxpen=maxpen,
                     pretrial=pretrial, disposal=disposal, custodial=cust_days)
         self._post_events = post
@@ -481,7 +483,7 @@ class _Gen:
             first_case[who[firsts]] = offence[firsts]
         P["first_case"] = first_case
         P["n_cases"] = np.bincount(who, minlength=n)
-        det = {"who": who[det_mask], "start": offence[det_mask], "end": offence[det_mask] + cust_days[det_mask]}
+        det = {"who": who[det_mask], "start": offence[det_mask], "end": offence[det_mask] + det_days[det_mask]}
         # noise: acquittals and technical dismissals (do not count)
         rate = NOISE_RATE_YEAR / 365.25 * np.exp(0.5 * P["lp"])
         n_noise = rng.poisson(rate * W)
