@@ -91,6 +91,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -1844,7 +1845,7 @@ def main(args: argparse.Namespace) -> int:
     try:
         out = generate_intake(args.out, args.seed, scale=args.scale, fmt=args.fmt, inject_errors=args.inject_errors)
     except ValueError as exc:
-        print(f"error: {exc}")
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"synthetic intake written to {out}")
     return 0
