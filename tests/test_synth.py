@@ -123,6 +123,8 @@ def test_cli_writes_intake(tmp_path):
     assert rc == 0
     assert (tmp_path / "x" / "participants.csv").exists()
     assert json.loads((tmp_path / "x" / "truth.json").read_text())["seed"] == 5
+    assert main(["synth", "--out", str(tmp_path / "y"), "--seed", "5", "--scale", "-1"]) == 2
+    assert not (tmp_path / "y").exists()
 
 
 # ----------------------------------------------------------------- calibration (scale 1)
