@@ -397,6 +397,9 @@ class RecidivismAnalysis:
             )
         elif self.design == "descriptive":
             self.causal_note_ = "not causal: programme participants compared with a reference rate"
+        if self.programme_id == "all":
+            self.causal_note_ = "; ".join(filter(None, [
+                self.causal_note_, "all programmes pooled: an average over programmes of different types"]))
         keep = w > 0
         ds = ds[ds["participant_id"].map(keep).astype(bool)].copy()
         ds["weight"] = ds["participant_id"].map(w).astype(float)
