@@ -973,6 +973,13 @@ def _run_in_build(*, build: Path, quarter: str, quarter_dir: Path, out_dir: Path
     if stage_accepted and getattr(validation, "tables", None):
         nb_intake = stage_accepted_intake(validation, intake_dir, private / "intake")
     pending_store = private / "pending_store.parquet"
+    # identifiers for the privacy scan are all the run keeps of the row-level data: the validated
+    # tables are released before the notebooks start (each kernel loads its own copy)
+    identifiers = intake_identifiers(validation)
+    del validation, participants
+    import gc
+
+    gc.collect()
 
     replacements = {str(private): "<intake>", str(intake_dir): "<intake>", str(build): "<report>",
                     str(out_dir): "<reports>", str(notebooks_dir): "<notebooks>"}
@@ -1051,7 +1058,6 @@ def _run_in_build(*, build: Path, quarter: str, quarter_dir: Path, out_dir: Path
     index = build_index(build, quarter, jobs_summary, language=language, cutoff_date=cutoff.isoformat(),
                         cutoff_source=cutoff_source, run_id=run_id, programme_names=names)
 
-    identifiers = intake_identifiers(validation)
     ended = _utcnow()
     manifest = {
         "run_id": run_id,
