@@ -19,7 +19,14 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """Build the parser.
+
+    With ``only``, just that subcommand's module is imported and configured
+    (the others are listed by name), so a data supplier running
+    ``evaluation pseudonymise`` does not import the notebook machinery and a
+    problem in one module cannot break another subcommand.
+    """
     parser = argparse.ArgumentParser(
         prog="evaluation",
         description="Evaluation toolkit for volunteer programmes in Dutch probation.",
@@ -27,14 +34,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module_name, help_text) in SUBCOMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
-        module = importlib.import_module(module_name)
-        module.configure_parser(p)
+        if only is None or name == only:
+            importlib.import_module(module_name).configure_parser(p)
         p.set_defaults(_module=module_name)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    first = next((a for a in argv if not a.startswith("-")), None)
+    parser = build_parser(only=first if first in SUBCOMMANDS else "")
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):
         parser.print_help()
