@@ -236,7 +236,10 @@ def render_html(executed_path: str | Path, html_path: str | Path,
         embed_images=True,
     )
     body, _ = exporter.from_notebook_node(nb)
-    body = re.sub(r"<html(\s|>)", f'<html lang="{_check_language(language)}"\\1', body, count=1)
+    lang = _check_language(language)
+    body = re.sub(r"<html[^>]*>", f'<html lang="{lang}">', body, count=1)
+    # self-contained: no scripts fetched from the internet (require.js, MathJax CDN)
+    body = re.sub(r"<script[^>]*\ssrc=\"https?://[^\"]*\"[^>]*>\s*</script>", "", body)
     out = Path(html_path)
     out.write_text(body, encoding="utf-8")
     return out

@@ -62,7 +62,8 @@ def test_render_html_without_code_or_traceback(tmp_path):
     assert "Title for readers" in body and "ValueError: bad value in x.csv" in body
     assert "secret_code_line" not in body and "Traceback" not in body and "/opt/venv" not in body
     assert "An Exception was encountered" not in body
-    assert '<html lang="en"' in body
+    assert '<html lang="en">' in body and body.count("lang=") == 1
+    assert 'src="http' not in body  # self-contained: no external scripts (require.js, MathJax)
 
 
 def test_index_page_english_with_failure_and_escaping(tmp_path):
