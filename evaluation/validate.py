@@ -451,7 +451,7 @@ def _pa_values(sa: pd.Series, mask: np.ndarray, pa_type) -> np.ndarray | None:
     arr = pa.array(_arrow(sa).array)  # Arrow array behind the pandas string array
     try:
         return pc.cast(arr.filter(pa.array(mask)), pa_type).to_numpy(zero_copy_only=False)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+    except pa.ArrowException:  # invalid value or a cast Arrow does not offer
         return None
 
 
