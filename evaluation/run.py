@@ -1027,6 +1027,12 @@ def _run_in_build(*, build: Path, quarter: str, quarter_dir: Path, out_dir: Path
                 if df.empty:
                     continue
                 df.insert(len(df.columns), "notebook", j.result.notebook)
+                try:  # a malformed results.csv fails its notebook, not the run
+                    store.normalise_results(df, quarter, run_id, source=f"{j.result.folder}/results.csv")
+                except ValueError as exc:
+                    j.result.status, j.result.error = "failed", f"ResultsError: {exc}"
+                    log.error("%s: %s", j.result.job_id, j.result.error)
+                    continue
                 frames.append(df)
         if not frames:
             from evaluation.results import make_results

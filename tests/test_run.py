@@ -119,7 +119,8 @@ def first_run(tmp_path_factory):
     """One run with a notebook for each programme + all together, and one failing notebook."""
     root = tmp_path_factory.mktemp("e2e")
     intake = make_intake(root / "intake")
-    reg = make_registry(root / "registry.yaml", [OK_BOTH, FAILS_OVERALL])
+    bad = {"id": "bad", "file": "ok.ipynb", "scope": "overall", "timeout": 120, "parameters": {"bad_results": True}}
+    reg = make_registry(root / "registry.yaml", [OK_BOTH, FAILS_OVERALL, bad])
     out = root / "reports"
     result = run(intake, out, reg, jobs=2)
     return root, intake, reg, out, result
@@ -140,9 +141,12 @@ def test_run_layout_and_failed_notebook(first_run):
     assert not (q / "_private").exists() and not list(q.rglob("participants.csv"))
     assert not list(out.glob(".tmp-*"))
     status = {j.job_id: j.status for j in result.jobs}
-    assert status == {"P1/ok": "ok", "P2/ok": "ok", "all/ok": "ok", "all/fails": "failed"}
-    failed = next(j for j in result.jobs if j.status == "failed")
-    assert failed.error == "ValueError: deliberate fixture failure"
+    assert status == {"P1/ok": "ok", "P2/ok": "ok", "all/ok": "ok", "all/fails": "failed", "all/bad": "failed"}
+    errors = {j.job_id: j.error for j in result.jobs}
+    assert errors["all/fails"] == "ValueError: deliberate fixture failure"
+    # a notebook that runs but writes a malformed results.csv fails on its own; its rows stay out of the store
+    assert errors["all/bad"] == ("ResultsError: all/bad/results.csv: row 1, field 'estimate': "
+                                 "'about three' is not a number")
 
 
 def test_notebook_numbers_and_derived_design(first_run):
