@@ -1291,8 +1291,13 @@ def _weibull_rmst(c: np.ndarray, tau: float, shape: float) -> np.ndarray:
     return a * np.power(c, -a) * gamma(a) * gammainc(a, c * tau**shape)
 
 
+def _competing_rate_per_day(age: np.ndarray) -> np.ndarray:
+    """Hazard of death or emigration (competing events) per day, as in the generator."""
+    return (DEATH_RATE_YEAR * np.exp(0.04 * (age - 35)) + EMIGRATION_RATE_YEAR) / 365.25
+
+
 def _endpoint_truth(rng: np.random.Generator, lp: np.ndarray, beta: np.ndarray,
-                    q0: np.ndarray, q1: np.ndarray) -> dict[str, float]:
+                    q0: np.ndarray, q1: np.ndarray, mu: np.ndarray) -> dict[str, float]:
     n = len(lp)
     h0 = BASE_H730 * np.exp(lp) * q0
     h1 = BASE_H730 * np.exp(lp + beta) * q1
@@ -1317,6 +1322,12 @@ def _endpoint_truth(rng: np.random.Generator, lp: np.ndarray, beta: np.ndarray,
     # arms divided by sqrt(2); the common random numbers make the true MC error smaller
     out["marginal_log_hr_mc_se"] = se / math.sqrt(2.0)
     out["marginal_hr"] = math.exp(b)
+    # cumulative incidence with death and emigration as competing events (Monte Carlo,
+    # common competing times for both arms): what an Aalen-Johansen estimate targets
+    competing = rng.exponential(1.0 / mu)
+    for t in (365, 730):
+        out[f"cuminc_{t}d_programme"] = float(np.mean((t1 <= t) & (t1 < competing)))
+        out[f"cuminc_{t}d_comparison"] = float(np.mean((t0 <= t) & (t0 < competing)))
     return out
 
 
@@ -1332,7 +1343,8 @@ def _truth_fingerprint(draws: int, seed: int) -> str:
         [(p["description"]["programme_id"], p["description"]["programme_type"], p["sim"]) for p in catalogue()],
     ]
     for fn in (_draw_covariates, outcome_linear_predictor, _programme_log_hr, _special_share,
-               _endpoint_truth, _weibull_rmst, _cox_binary, _weibull_inverse, compute_population_truth):
+               _endpoint_truth, _weibull_rmst, _cox_binary, _weibull_inverse, compute_population_truth,
+               _competing_rate_per_day):
         parts.append(inspect.getsource(fn))
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -1374,7 +1386,8 @@ def compute_population_truth(draws: int = TRUTH_DRAWS, seed: int = TRUTH_SEED) -
             general["conditional_log_hr"] = None
             general["conditional_hr"] = None
             general["note"] = "programme effect differs by index offence (drugs vs other); no single conditional HR"
-        general.update(_endpoint_truth(rng, lp, beta, ones, ones))
+        mu = _competing_rate_per_day(cov["age"])
+        general.update(_endpoint_truth(rng, lp, beta, ones, ones, mu))
         q0 = _special_share(ptype, idx, np.zeros(draws, dtype=bool))
         q1 = _special_share(ptype, idx, np.ones(draws, dtype=bool))
         special: dict[str, Any] = {}
@@ -1388,7 +1401,7 @@ def compute_population_truth(draws: int = TRUTH_DRAWS, seed: int = TRUTH_SEED) -
         else:
             special = {"conditional_log_hr": general["conditional_log_hr"], "conditional_hr": general["conditional_hr"],
                        "definition": "same offence category as the index offence"}
-        special.update(_endpoint_truth(rng, lp, beta, q0, q1))
+        special.update(_endpoint_truth(rng, lp, beta, q0, q1, mu))
         entry: dict[str, Any] = {
             "programme_id": d["programme_id"],
             "programme_type": ptype,
@@ -1469,7 +1482,8 @@ def _truth(g: _Gen, tables: dict[str, pd.DataFrame]) -> dict[str, Any]:
                 f"{TRUTH_DRAWS} draws of the participants' covariate distribution with both potential outcomes, "
                 f"administrative censoring at {HORIZON} days and no competing events (ATT; for the randomised "
                 "programme ATT = ATE). prevalence_*: 1 - S(t) without competing events (net risk). "
-                "rmst_730d: restricted mean event-free days up to 730."),
+                "rmst_730d: restricted mean event-free days up to 730. cuminc_*: cumulative incidence "
+                "with death and emigration as competing events (Monte Carlo; the target of Aalen-Johansen)."),
         },
         "programmes": progs_out,
         "volunteers": {
