@@ -358,7 +358,8 @@ class _Gen:
     """Holds the random stream and the tables while an intake is generated."""
 
     def __init__(self, seed: int, scale: float, contract: Contract):
-        if not (isinstance(scale, int | float) and math.isfinite(scale) and scale > 0):
+        if isinstance(scale, bool) or not (isinstance(scale, int | float | np.integer | np.floating)
+                                           and math.isfinite(scale) and scale > 0):
             raise ValueError(f"synth: scale must be a positive number, got {scale!r}")
         self.seed = int(seed)
         self.scale = float(scale)
@@ -1570,18 +1571,37 @@ def _to_text(df: pd.DataFrame, contract: Contract, name: str) -> pd.DataFrame:
 _OUR_FILES_SUFFIX = (".csv", ".parquet")
 
 
-def _clear_previous(out: Path, contract: Contract) -> None:
-    """Remove files an earlier run of this generator may have left (never anything else)."""
+def _our_files(out: Path, contract: Contract) -> list[Path]:
     names = [r.descriptor["path"].rsplit(".", 1)[0] for r in contract.resources.values()]
-    for base in names:
-        for suf in _OUR_FILES_SUFFIX:
-            p = out / f"{base}{suf}"
-            if p.exists():
-                p.unlink()
-    for extra in ("intake.xlsx", "planted_errors.csv", "truth.json", "programmes.yaml", "extract.yaml"):
-        p = out / extra
-        if p.exists():
-            p.unlink()
+    files = [out / f"{base}{suf}" for base in names for suf in _OUR_FILES_SUFFIX]
+    files += [out / x for x in ("intake.xlsx", "planted_errors.csv", "truth.json", "programmes.yaml", "extract.yaml")]
+    return [p for p in files if p.exists()]
+
+
+def _check_target(out: Path, contract: Contract) -> None:
+    """Refuse to overwrite an intake that this generator did not write (real data may live there)."""
+    existing = _our_files(out, contract)
+    if not existing:
+        return
+    extract = out / "extract.yaml"
+    synthetic = False
+    if extract.exists():
+        import yaml
+
+        try:
+            synthetic = bool((yaml.safe_load(extract.read_text(encoding="utf-8")) or {}).get("synthetic"))
+        except (yaml.YAMLError, AttributeError):
+            synthetic = False
+    if not synthetic:
+        raise ValueError(
+            f"synth: {out} already holds intake files ({existing[0].name}, ...) without "
+            "'synthetic: true' in extract.yaml; refusing to overwrite them (choose an empty folder)")
+
+
+def _clear_previous(out: Path, contract: Contract) -> None:
+    """Remove the files an earlier run of this generator left (never anything else)."""
+    for p in _our_files(out, contract):
+        p.unlink()
 
 
 def _write_csv(path: Path, text: pd.DataFrame) -> None:
@@ -1772,7 +1792,10 @@ def generate_intake(out_dir: str | Path, seed: int, scale: float = 1.0, fmt: str
     out_dir : path
         Folder to write into (created if needed). Files of an earlier run of
         this generator in that folder (table files, ``intake.xlsx``,
-        ``truth.json``, ``planted_errors.csv``, the two YAML files) are replaced.
+        ``truth.json``, ``planted_errors.csv``, the two YAML files) are
+        replaced; a folder with intake files but without ``synthetic: true``
+        in ``extract.yaml`` is refused (ValueError), so real data are never
+        overwritten.
     seed : int
         Seed of the single ``numpy.random.default_rng``; same seed, scale and
         format give byte-identical files.
@@ -1819,6 +1842,10 @@ def generate_intake(out_dir: str | Path, seed: int, scale: float = 1.0, fmt: str
         text, dirty, planted = plant_errors(text, contract, fmt)
         tables = {name: retype(df, contract, name, dirty[name]) for name, df in text.items()}
     out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"synth: {out} exists and is not a folder")
+    if out.exists():
+        _check_target(out, contract)
     out.mkdir(parents=True, exist_ok=True)
     _clear_previous(out, contract)
     if fmt == "xlsx":

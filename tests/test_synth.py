@@ -575,3 +575,17 @@ def test_match_breakdown_model_recoverable_from_the_tables(demo):
     z = (fit.params_ - truth) / fit.standard_errors_
     assert x.E.sum() > 100
     assert (z.abs() < 3.5).all(), pd.DataFrame({"coef": fit.params_, "truth": truth, "z": z}).to_string()
+
+
+def test_refuses_to_overwrite_a_real_intake(tmp_path):
+    real = tmp_path / "real"
+    real.mkdir()
+    (real / "participants.csv").write_text("participant_id\nX1\n", encoding="utf-8")
+    (real / "extract.yaml").write_text("cutoff_date: '2026-06-30'\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="refusing to overwrite"):
+        synth.generate_intake(real, seed=1, scale=0.05)
+    assert (real / "participants.csv").read_text(encoding="utf-8") == "participant_id\nX1\n"
+    # an earlier synthetic intake in another format is replaced completely
+    out = synth.generate_intake(tmp_path / "s", seed=1, scale=0.05, fmt="parquet")
+    synth.generate_intake(out, seed=1, scale=0.05, fmt="csv")
+    assert not list(out.glob("*.parquet"))
