@@ -1869,6 +1869,16 @@ def generate_intake(out_dir: str | Path, seed: int, scale: float = 1.0, fmt: str
     return out
 
 
+def add_identifier_columns(intake_dir: str | Path) -> Path:
+    """Add ``naam`` and ``bsn`` (valid 11-check) columns to ``participants.csv`` (for tests).
+
+    See :func:`evaluation.synth_errors.add_identifier_columns`.
+    """
+    from evaluation.synth_errors import add_identifier_columns as _add
+
+    return _add(intake_dir)
+
+
 # ---------------------------------------------------------------- CLI
 def configure_parser(p: argparse.ArgumentParser) -> None:
     """Arguments of ``evaluation synth``."""
