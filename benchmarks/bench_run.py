@@ -106,6 +106,8 @@ def main() -> int:
     ap.add_argument("--workdir", default=None, help="folder for the intake and reports (default: a temp folder)")
     ap.add_argument("--fixture-notebooks", action="store_true", help="use the tests' fixture notebook")
     ap.add_argument("--keep", action="store_true", help="keep the intake and reports")
+    ap.add_argument("--reuse-intake", action="store_true",
+                    help="use <workdir>/intake if it exists (generated earlier with the same seed and scale)")
     args = ap.parse_args()
 
     from evaluation.run import load_registry, run_quarter
@@ -126,7 +128,10 @@ def main() -> int:
             " phase: 2, derived: [results_store]}\n")
 
     t0 = time.perf_counter()
-    intake = generate_intake(work / "intake", seed=args.seed, scale=args.scale)
+    if args.reuse_intake and (work / "intake" / "extract.yaml").is_file():
+        intake = work / "intake"
+    else:
+        intake = generate_intake(work / "intake", seed=args.seed, scale=args.scale)
     t_gen = time.perf_counter() - t0
     sizes = {p.name: p.stat().st_size for p in intake.iterdir() if p.is_file()}
     print(f"intake: scale {args.scale}, {sum(sizes.values()) / 1e6:.0f} MB, generated in {t_gen:.1f} s")
