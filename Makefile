@@ -30,14 +30,14 @@ test-slow: $(STAMP)
 
 demo: $(STAMP)
 	$(PY) -m evaluation synth --out demo_intake --seed 20260930 --scale 1
-	$(PY) -m evaluation run --intake demo_intake --quarter 2026Q3 --out reports --force
+	$(PY) -m evaluation run --intake demo_intake --quarter 2026Q3 --out reports --jobs $(JOBS) --force
 
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py
 	$(PY) -m pytest -q -m slow
 
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab notebooks/
+	$(VENV)/bin/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check evaluation tests
