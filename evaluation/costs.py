@@ -686,12 +686,18 @@ def cost_effectiveness(
                 "n": c["n"], "period": "total"}
         if len(e) > 1:
             raise ValueError(f"more than one {estimand!r} row for programme {pid!r}; pass effect_group=")
-        if len(e) == 0 or not np.isfinite(c["estimate"]) or not np.all(
-            np.isfinite(e[["estimate", "ci_lower", "ci_upper"]].to_numpy(dtype=float))
-        ):
+        vals = e[["estimate", "ci_lower", "ci_upper"]].to_numpy(dtype=float)
+        if len(e) == 0 or not np.isfinite(c["estimate"]) or not np.all(np.isfinite(vals)):
             rows.append({**base, "estimand": "cost_per_reoffender_avoided_eur", "group": "programme",
                          "causal": False,
                          "note": "not estimable: no recidivism effect with a confidence interval for this programme"})
+            continue
+        if vals[0, 2] <= vals[0, 1]:
+            # e.g. no reoffences in either group yet: a zero-width interval carries no sampling information
+            rows.append({**base, "estimand": "cost_per_reoffender_avoided_eur", "group": "programme",
+                         "causal": False,
+                         "note": "not estimable: the recidivism effect has a zero-width confidence interval "
+                         "(too few reoffences to estimate it)"})
             continue
         e = e.iloc[0]
         r = cost_per_reoffence_avoided(

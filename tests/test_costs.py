@@ -230,3 +230,21 @@ def test_costs_analysis_without_costs_is_not_estimable():
     assert out["headline"]["status"] == "warning"  # fewer than 10 participants: no per-participant cost shown
     assert not any("per deelnemer (" in x for x in out["headline"]["sentences"])
     assert np.isnan(out["tables"]["unit_costs"]["cost_per_active_participant_eur"].iloc[0])
+
+
+def test_zero_width_effect_interval_is_not_estimable_not_an_error():
+    """Tiny data with no reoffences in either group give RD = 0 with CI [0, 0]
+    (seen in a quarterly run at scale 0.1); the programme is listed as not
+    estimable instead of stopping the notebook."""
+    from evaluation.costs import cost_effectiveness
+    from evaluation.results import make_results
+
+    cost = make_results([{"programme_id": "P1", "analysis": "costs", "estimand": "cost_per_active_participant_eur",
+                          "group": "programme", "estimate": 1200.0, "n": 40}])
+    effect = make_results([{"programme_id": "P1", "analysis": "recidivism", "estimand": "prevalence_730d_crude",
+                            "endpoint": "GENERAL", "group": "difference", "estimate": 0.0, "ci_lower": 0.0,
+                            "ci_upper": 0.0, "n": 40}])
+    out = cost_effectiveness(cost, effect, cost_per_reoffence_eur=20000)
+    assert len(out) == 1
+    assert np.isnan(out["estimate"].iloc[0])
+    assert "zero-width" in out["note"].iloc[0]
