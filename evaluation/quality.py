@@ -35,37 +35,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from evaluation.proportions import wilson_interval  # noqa: F401  (re-exported)
 from evaluation.results import make_results
 from evaluation.schema import Contract, load_contract
 from evaluation.validate import ValidationResult
 
 UNKNOWN_PROGRAMME = "(unknown)"
-Z95 = 1.959963984540054
-
-
-def wilson_interval(successes: np.ndarray | int, n: np.ndarray | int, z: float = Z95) -> tuple[np.ndarray, np.ndarray]:
-    """Wilson score interval for a binomial proportion (vectorised).
-
-    Estimand: the probability that a delivered row passes validation, treating
-    the rows as independent draws from the recording process (an
-    approximation: rows of one person or one match are correlated, so the
-    interval is too narrow rather than too wide). Same as R's
-    ``prop.test(x, n, correct = FALSE)$conf.int``. ``n = 0`` gives NaN.
-
-    References
-    ----------
-    Wilson, E. B. (1927). Probable inference, the law of succession, and
-    statistical inference. JASA 22, 209-212.
-    """
-    x = np.asarray(successes, dtype=float)
-    m = np.asarray(n, dtype=float)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        p = x / m
-        denom = 1 + z**2 / m
-        centre = (p + z**2 / (2 * m)) / denom
-        half = z * np.sqrt(p * (1 - p) / m + z**2 / (4 * m**2)) / denom
-    lo, hi = np.clip(centre - half, 0, 1), np.clip(centre + half, 0, 1)
-    return np.where(m > 0, lo, np.nan), np.where(m > 0, hi, np.nan)
 
 
 # ------------------------------------------------------------------ programmes

@@ -90,6 +90,7 @@ from evaluation.designs import (
     overlap_summary,
     propensity_scores,
 )
+from evaluation.proportions import wilson_interval  # noqa: F401  (re-exported)
 from evaluation.results import make_results
 
 MIN_PARTICIPANTS = 60
@@ -126,17 +127,6 @@ def _wprop(y: np.ndarray, w: np.ndarray) -> tuple[float, float, float]:
     p = float((w * y).sum() / sw)
     n_eff = float(sw**2 / (w**2).sum())
     return p, math.sqrt(max(p * (1 - p), 0.0) / n_eff), n_eff
-
-
-def wilson_interval(k: float, n: float, conf_level: float = 0.95) -> tuple[float, float]:
-    """Wilson score interval for a proportion k/n (Wilson 1927; Newcombe 1998)."""
-    if n <= 0:
-        return np.nan, np.nan
-    z = stats.norm.ppf(0.5 + conf_level / 2)
-    p = k / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def rate_per_person_year(counts: np.ndarray, exposure_years: np.ndarray, w: np.ndarray, conf_level: float = 0.95):

@@ -45,8 +45,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from evaluation.proportions import wilson_interval  # noqa: F401  (re-exported)
 from evaluation.results import make_results
 
 DAYS_PER_MONTH: float = 365.25 / 12
@@ -176,22 +176,6 @@ def _drop_after_cutoff(df: pd.DataFrame, table: str, date_col: str, cutoff: pd.T
 # --------------------------------------------------------------------------------------
 # small statistics helpers
 # --------------------------------------------------------------------------------------
-
-
-def wilson_interval(successes: int, n: int, conf_level: float = 0.95) -> tuple[float, float]:
-    """Wilson score interval for a binomial proportion.
-
-    Wilson EB (1927), JASA 22:209-212; equals R ``prop.test(x, n, correct=FALSE)$conf.int``.
-    Returns ``(nan, nan)`` when ``n == 0``.
-    """
-    if n <= 0:
-        return (math.nan, math.nan)
-    z = stats.norm.ppf(0.5 + conf_level / 2)
-    p = successes / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return (max(0.0, centre - half), min(1.0, centre + half))
 
 
 def km_median(table: pd.DataFrame) -> dict[str, float]:
