@@ -30,7 +30,12 @@ TYPES = ("mentoring", "peer_mentoring", "cosa", "restorative_justice")
 def intake(tmp_path_factory):
     from evaluation.synth import generate_intake
 
-    return generate_intake(tmp_path_factory.mktemp("intake"), seed=5, scale=0.05)
+    path = generate_intake(tmp_path_factory.mktemp("intake"), seed=5, scale=0.05)
+    _INTAKE[:] = [path]
+    return path
+
+
+_INTAKE: list[Path] = []  # the module's intake, for the identifier scan in _check_common
 
 
 @pytest.fixture(scope="module")
@@ -64,6 +69,10 @@ def _check_common(report: Path) -> tuple[pd.DataFrame, dict]:
     for csv in report.glob("*.csv"):
         cols = pd.read_csv(csv, nrows=0).columns
         assert not [c for c in cols if c.endswith("_id") and c != "programme_id"], csv.name
+    # no identifier value of any kind from the intake in any output file (issue 6)
+    from evaluation import disclosure
+
+    disclosure.assert_no_identifiers(report, disclosure.collect_identifiers(_INTAKE[0]))
     # disclosure: no published estimate rests on fewer than 10 units
     n = pd.to_numeric(res["n"], errors="coerce")
     assert not (res["estimate"].notna() & (n < 10)).any()
