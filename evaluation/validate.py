@@ -466,6 +466,27 @@ def _subset_match(sa: pd.Series, where: np.ndarray, regex: str) -> np.ndarray:
     return out
 
 
+def _dictionary(sa: pd.Series) -> tuple[np.ndarray, pd.Series]:
+    """``(codes, uniq)`` with ``uniq.iloc[codes]`` equal to ``sa`` (Arrow hash, nulls kept as a value)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    arr = pa.array(_arrow(sa).array)
+    if isinstance(arr, pa.ChunkedArray):  # one dictionary for the whole column
+        arr = arr.combine_chunks()
+    enc = pc.dictionary_encode(arr, null_encoding="encode")
+    codes = enc.indices.to_numpy(zero_copy_only=False).astype(np.intp, copy=False)
+    uniq = pd.Series(pd.arrays.ArrowStringArray(enc.dictionary))
+    return codes, uniq
+
+
+def _expand(values: pd.Series, codes: np.ndarray, index: pd.Index) -> pd.Series:
+    """``values`` taken at ``codes`` (dtype kept), with ``index``."""
+    out = values.take(codes)
+    out.index = index
+    return out
+
+
 def parse_column(
     text: pd.Series,
     ftype: str,
@@ -474,6 +495,7 @@ def parse_column(
     decimal_comma: bool = False,
     return_text: bool = False,
     stripped: bool = False,
+    encode: bool | None = None,
 ):
     """Type one text column.
 
@@ -483,17 +505,53 @@ def parse_column(
     With ``return_text`` also the stripped text (pyarrow string Series).
     Cells are stripped of surrounding whitespace first (``stripped=True``
     says the caller already did).
+
+    Typing is cell by cell, so a column with repeated values is typed once per
+    distinct value and the results are expanded to the rows (``encode=None``:
+    when the column has fewer distinct values than half its length;
+    ``True``/``False`` force either way; the result is the same).
     """
+    sa = _arrow(text) if stripped else _arrow(text).str.strip()
+    typed, missing, bad, _ = _parse_encoded(sa, ftype, contract, missing_values, decimal_comma, encode)
+    return (typed, missing, bad, sa) if return_text else (typed, missing, bad)
+
+
+def _parse_encoded(sa: pd.Series, ftype: str, contract: Contract, missing_values: list[str],
+                   decimal_comma: bool, encode: bool | None):
+    """:func:`parse_column` on stripped text; also ``(codes, uniq)`` when typed per distinct value, else None."""
+    n = len(sa)
+    if encode is not False and n > 1:
+        codes, uniq = _dictionary(sa)
+        if encode or 2 * len(uniq) <= n:
+            typed_u, missing_u, bad_u = _parse_text(uniq, ftype, contract, missing_values, decimal_comma)
+            typed = _expand(typed_u, codes, sa.index)
+            return typed, missing_u[codes], bad_u[codes], (codes, uniq)
+    typed, missing, bad = _parse_text(sa, ftype, contract, missing_values, decimal_comma)
+    return typed, missing, bad, None
+
+
+def _text_mask(text: pd.Series, encoded: tuple[np.ndarray, pd.Series] | None, test) -> np.ndarray:
+    """``test(text)`` (an elementwise NumPy bool mask), run once per distinct value when encoded."""
+    if encoded is None:
+        return test(text)
+    codes, uniq = encoded
+    return test(uniq)[codes]
+
+
+def _parse_text(sa: pd.Series, ftype: str, contract: Contract, missing_values: list[str], decimal_comma: bool):
+    """:func:`parse_column` on stripped pyarrow text, without the distinct-value shortcut."""
     import pyarrow as pa
 
-    sa = _arrow(text) if stripped else _arrow(text).str.strip()
     missing = _mask(sa.isin(list(missing_values) + [""]))
     present = ~missing
     n = len(sa)
     bad = np.zeros(n, dtype=bool)
     idx = sa.index
     if ftype == "string" or ftype not in _TYPE_NAMES:
-        typed = sa.astype(object).where(present, None)
+        values = pa.array(sa.array)  # Arrow -> Python str directly (faster than pandas' astype)
+        obj = values.to_numpy(zero_copy_only=False).astype(object, copy=False)
+        obj[~present] = None
+        typed = pd.Series(obj, index=idx, dtype=object)
     elif ftype == "integer":
         ok = present & _mask(sa.str.fullmatch(_INT_RE))
         vals = np.zeros(n, dtype=np.int64)
@@ -543,8 +601,6 @@ def parse_column(
             todo[where] = False
         bad = todo
         typed = pd.Series(out, index=idx)
-    if return_text:
-        return typed, missing, bad, sa
     return typed, missing, bad
 
 
@@ -602,6 +658,14 @@ def _stripped(raw: RawTable, col: str, cache: dict[str, pd.Series]) -> pd.Series
     return cache[col]
 
 
+def _byte_length_is(text: pd.Series, k: int) -> bool:
+    """Whether some cell of the (pyarrow) text has exactly ``k`` bytes (UTF-8)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    return bool(pc.any(pc.equal(pc.binary_length(pa.array(_arrow(text).array)), k)).as_py())
+
+
 def _check_columns(
     name: str, raw: RawTable, res: Resource, contract: Contract, issues: _Issues, cache: dict[str, pd.Series]
 ) -> str | None:
@@ -618,7 +682,8 @@ def _check_columns(
             blocked = blocked or "identifier_column"
             continue
         stripped = _stripped(raw, col, cache)
-        nine = _mask(stripped.str.len() == 9)  # cheap pre-filter before the digit check
+        # cheap pre-filter before the digit check: 9 ASCII digits are 9 bytes
+        nine = _mask(stripped.str.len() == 9) if _byte_length_is(stripped, 9) else np.zeros(len(stripped), bool)
         if not nine.any():
             continue
         filled = ~_mask(stripped.isin(list(missing_values) + [""]))
@@ -656,9 +721,11 @@ def _type_and_check_fields(
             typed[fname] = _empty_typed(res)[fname].reindex(range(n))
             missing_masks[fname] = np.ones(n, dtype=bool)
             continue
-        col, missing, bad, text = parse_column(
-            _stripped(raw, fname, cache), ftype, contract, missing_values, raw.decimal_comma,
-            return_text=True, stripped=True,
+        # distinct-value typing pays off unless the values are meant to be distinct
+        distinct = bool(cons.get("unique")) or list(res.primary_key or []) == [fname]
+        text = _stripped(raw, fname, cache)
+        col, missing, bad, encoded = _parse_encoded(
+            text, ftype, contract, missing_values, raw.decimal_comma, False if distinct else None
         )
         typed[fname] = col.reset_index(drop=True)
         missing_masks[fname] = missing
@@ -672,13 +739,15 @@ def _type_and_check_fields(
         if "enum" in cons:
             allowed = [str(v) for v in cons["enum"]]
             enum_values = cons["enum"]
-            viol = valid & ~(_mask(text.isin([str(v) for v in enum_values])) if ftype == "string"
-                             else tv.isin(enum_values).to_numpy())
+            viol = valid & ~(
+                _text_mask(text, encoded, lambda x, e=enum_values: _mask(x.isin([str(v) for v in e])))
+                if ftype == "string" else tv.isin(enum_values).to_numpy()
+            )
             issues.rows(name, data, viol, fname, "enum", "error", _msg("enum", field=fname, allowed=", ".join(allowed)))
         if "pattern" in cons and ftype == "string":
             pat = cons["pattern"]
-            matched = text.str.fullmatch(pat.removeprefix("^").removesuffix("$"))
-            viol = valid & ~_mask(matched)
+            regex = pat.removeprefix("^").removesuffix("$")
+            viol = valid & ~_text_mask(text, encoded, lambda x, r=regex: _mask(x.str.fullmatch(r)))
             issues.rows(name, data, viol, fname, "pattern", "error", _msg("pattern", field=fname))
         for key, op in (("minimum", np.less), ("maximum", np.greater)):
             if key in cons and ftype in {"integer", "number", "date"}:
@@ -693,7 +762,7 @@ def _type_and_check_fields(
         broken = valid & ~_still_valid(issues, name, fname, n)
         if broken.any():
             typed[fname] = tv.mask(broken)
-    out = pd.DataFrame(typed)
+    out = pd.DataFrame(typed, copy=False)  # the columns are new: no copy, no block consolidation
     pk = res.primary_key
     if pk and all(k in data.columns for k in pk):
         single_unique = len(pk) == 1 and res.field(pk[0]).get("constraints", {}).get("unique")
