@@ -175,6 +175,9 @@ def cumulative_incidence_at(analysis, times=None) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+_NO_COMPARISON = ("There is no comparison group", "Er is geen vergelijkingsgroep")
+
+
 def make_headline(analysis, language: str = "en", endpoint: str = "GENERAL", horizon: int = 365) -> dict:
     """The ``headline.json`` content for one analysis (JDL wording, disclosure-checked).
 
@@ -191,6 +194,14 @@ def make_headline(analysis, language: str = "en", endpoint: str = "GENERAL", hor
     d = analysis.dataset_
     ev = int(((d["endpoint"] == endpoint) & (d["group"] == "programme") & (d["cnsr"] == 0)).sum())
     h = jdl_headline(num, language, n_events_programme=ev)
+    if getattr(analysis, "programme_id", None) == "all" and analysis.design == "descriptive":
+        # all programmes pooled: some may have comparison groups, but pooled over different designs
+        # the only honest figure is the participants' own rate
+        h["sentences"] = [s for s in h["sentences"] if not s.startswith(_NO_COMPARISON)] + [
+            "All programmes pooled: the programmes differ in design, so this is the participants' own rate, "
+            "not an effect; see each programme and the synthesis for comparisons." if language == "en" else
+            "Alle programma's samen: de programma's verschillen in opzet, dus dit is het eigen cijfer van de "
+            "deelnemers, geen effect; zie de afzonderlijke programma's en de synthese voor vergelijkingen."]
     if analysis.warnings_ and h["status"] == "ok":
         h["status"] = "warning"
     disclosure.check_sentences(h["sentences"])

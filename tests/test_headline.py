@@ -141,3 +141,24 @@ def test_power_formula_symmetric_and_infinite():
     assert power_two_proportions(0.2, 0.3) < power_two_proportions(0.25, 0.3)
     assert np.isfinite(power_two_proportions(0.0, 0.1))
     assert isinstance(pd.Series([power_two_proportions(0.1, 0.2)]).iloc[0], float)
+
+
+def test_pooled_descriptive_headline_does_not_claim_there_is_no_comparison_group(tmp_path):
+    """All programmes together, with designs that differ, are analysed descriptively; the headline
+    must say the figure is pooled over designs, not that no comparison group exists (some programmes
+    have one). Seen in the demo report of 2026Q3."""
+    import warnings
+
+    from evaluation import recidivism_outputs as ro
+    from evaluation.recidivism import RecidivismAnalysis
+    from evaluation.synth import generate_intake
+    from evaluation.validate import validate_intake
+
+    v = validate_intake(generate_intake(tmp_path / "intake", seed=11, scale=0.1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pooled = RecidivismAnalysis("descriptive").fit(v, "all")
+    for lang, marker, wrong in (("en", "All programmes pooled", "There is no comparison group"),
+                                ("nl", "Alle programma's samen", "Er is geen vergelijkingsgroep")):
+        text = " ".join(ro.make_headline(pooled, lang)["sentences"])
+        assert marker in text and wrong not in text
