@@ -518,24 +518,24 @@ def parse_column(
 
 def _parse_encoded(sa: pd.Series, ftype: str, contract: Contract, missing_values: list[str],
                    decimal_comma: bool, encode: bool | None):
-    """:func:`parse_column` on stripped text; also ``(codes, uniq)`` when typed per distinct value, else None."""
+    """:func:`parse_column` on stripped text; also ``(codes, uniq, typed_uniq)`` when typed per distinct
+    value, else None."""
     n = len(sa)
     if encode is not False and n > 1:
         codes, uniq = _dictionary(sa)
         if encode or 2 * len(uniq) <= n:
             typed_u, missing_u, bad_u = _parse_text(uniq, ftype, contract, missing_values, decimal_comma)
             typed = _expand(typed_u, codes, sa.index)
-            return typed, missing_u[codes], bad_u[codes], (codes, uniq)
+            return typed, missing_u[codes], bad_u[codes], (codes, uniq, typed_u)
     typed, missing, bad = _parse_text(sa, ftype, contract, missing_values, decimal_comma)
     return typed, missing, bad, None
 
 
-def _text_mask(text: pd.Series, encoded: tuple[np.ndarray, pd.Series] | None, test) -> np.ndarray:
+def _text_mask(text: pd.Series, encoded: tuple | None, test) -> np.ndarray:
     """``test(text)`` (an elementwise NumPy bool mask), run once per distinct value when encoded."""
     if encoded is None:
         return test(text)
-    codes, uniq = encoded
-    return test(uniq)[codes]
+    return test(encoded[1])[encoded[0]]
 
 
 def _parse_text(sa: pd.Series, ftype: str, contract: Contract, missing_values: list[str], decimal_comma: bool):
@@ -620,6 +620,21 @@ class _TableState:
     typed: pd.DataFrame | None = None  # all rows, typed (bad cells missing)
     blocked: str | None = None  # rule that blocked the table
     available: bool = False  # rows usable as parents (present, not blocked)
+    # string columns typed per distinct value: col -> (codes, values), typed[col] == values[codes]
+    encoded: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+
+
+def _per_value(state: _TableState, col: str, test) -> np.ndarray:
+    """``test(state.typed[col])`` (elementwise, NumPy bool), once per distinct value when encoded."""
+    enc = state.encoded.get(col)
+    if enc is None:
+        return np.asarray(test(state.typed[col]), dtype=bool)
+    codes, values = enc
+    return np.asarray(test(pd.Series(values, dtype=object)), dtype=bool)[codes]
+
+
+def _notna(state: _TableState, col: str) -> np.ndarray:
+    return _per_value(state, col, lambda x: x.notna().to_numpy())
 
 
 def _table_order(contract: Contract) -> list[str]:
@@ -706,9 +721,14 @@ def _check_columns(
 
 
 def _type_and_check_fields(
-    name: str, raw: RawTable, res: Resource, contract: Contract, issues: _Issues, cache: dict[str, pd.Series]
+    name: str, raw: RawTable, res: Resource, contract: Contract, issues: _Issues, cache: dict[str, pd.Series],
+    encoded_out: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> pd.DataFrame:
-    """Type every contract field; field-level checks within the table."""
+    """Type every contract field; field-level checks within the table.
+
+    ``encoded_out`` receives, for string columns typed per distinct value,
+    ``(codes, values)`` with ``typed[col] == values[codes]`` (see ``_per_value``).
+    """
     data = raw.data
     n = len(data)
     missing_values = list(res.descriptor["schema"].get("missingValues", [""]))
@@ -762,6 +782,12 @@ def _type_and_check_fields(
         broken = valid & ~_still_valid(issues, name, fname, n)
         if broken.any():
             typed[fname] = tv.mask(broken)
+        if encoded is not None and ftype == "string" and encoded_out is not None:
+            codes, values = encoded[0], np.append(encoded[2].to_numpy(dtype=object), None)
+            if broken.any():
+                codes = codes.copy()
+                codes[broken] = len(values) - 1  # the appended None
+            encoded_out[fname] = (codes, values)
     out = pd.DataFrame(typed, copy=False)  # the columns are new: no copy, no block consolidation
     pk = res.primary_key
     if pk and all(k in data.columns for k in pk):
@@ -790,16 +816,22 @@ def _still_valid(issues: _Issues, table: str, fname: str, n: int) -> np.ndarray:
     return ok
 
 
-def _lookup(child_keys: pd.Series, parent: pd.DataFrame, parent_key: str, parent_field: str | list[str]):
+def _lookup(child_keys: pd.Series, parent: pd.DataFrame, parent_key: str, parent_field: str | list[str],
+            child_encoded: tuple[np.ndarray, np.ndarray] | None = None):
     """Value(s) of ``parent_field`` of the first parent row with the child's key (NA if none).
 
-    One hash lookup of the keys, then positional takes; a list of fields
-    gives a list of Series.
+    One hash lookup of the keys (of the distinct keys with ``child_encoded``,
+    see ``_per_value``), then positional takes; a list of fields gives a list
+    of Series.
     """
     fields = [parent_field] if isinstance(parent_field, str) else list(parent_field)
     p = parent[[parent_key, *fields]].dropna(subset=[parent_key])
     p = p.drop_duplicates(subset=[parent_key], keep="first")
-    pos = pd.Index(p[parent_key]).get_indexer(child_keys)
+    if child_encoded is None:
+        pos = pd.Index(p[parent_key]).get_indexer(child_keys)
+    else:
+        codes, values = child_encoded
+        pos = pd.Index(p[parent_key]).get_indexer(values)[codes]
     found = pos >= 0
     out = []
     for f in fields:
@@ -814,19 +846,18 @@ def _year(dates: pd.Series) -> pd.Series:
     return dates.dt.year.astype("Int64")
 
 
-def _cond(typed: pd.DataFrame, conditions: dict[str, Any]) -> np.ndarray:
+def _cond(state: _TableState, conditions: dict[str, Any]) -> np.ndarray:
     """Rows where every ``col == value`` holds (missing -> False)."""
-    mask = np.ones(len(typed), dtype=bool)
+    mask = np.ones(len(state.typed), dtype=bool)
     for col, value in conditions.items():
-        eq = typed[col] == value
-        mask &= np.asarray(eq.fillna(False) if hasattr(eq, "fillna") else eq, dtype=bool)
+        mask &= _per_value(state, col, lambda x, v=value: _b(x == v))
     return mask
 
 
-def _known(conditions: dict[str, Any], typed: pd.DataFrame) -> np.ndarray:
-    mask = np.ones(len(typed), dtype=bool)
+def _known(conditions: dict[str, Any], state: _TableState) -> np.ndarray:
+    mask = np.ones(len(state.typed), dtype=bool)
     for col in conditions:
-        mask &= typed[col].notna().to_numpy()
+        mask &= _notna(state, col)
     return mask
 
 
@@ -861,20 +892,19 @@ def _apply_rules(
             viol = _b(t[rule["later"]] < t[rule["earlier"]])
             issues.rows(name, data, viol, rule["later"], rid, sev, msgs)
         elif kind == "required_with":
-            viol = t[rule["when_present"]].notna().to_numpy() & t[rule["field"]].isna().to_numpy()
+            viol = _notna(state, rule["when_present"]) & ~_notna(state, rule["field"])
             issues.rows(name, data, viol, rule["field"], rid, sev, msgs)
         elif kind == "required_when":
-            viol = _cond(t, rule["when"]) & t[rule["field"]].isna().to_numpy()
+            viol = _cond(state, rule["when"]) & ~_notna(state, rule["field"])
             issues.rows(name, data, viol, rule["field"], rid, sev, msgs)
         elif kind == "required_unless":
-            viol = _known(rule["unless"], t) & ~_cond(t, rule["unless"]) & t[rule["field"]].isna().to_numpy()
+            viol = _known(rule["unless"], state) & ~_cond(state, rule["unless"]) & ~_notna(state, rule["field"])
             issues.rows(name, data, viol, rule["field"], rid, sev, msgs)
         elif kind == "absent_when":
-            viol = _cond(t, rule["when"]) & t[rule["field"]].notna().to_numpy()
+            viol = _cond(state, rule["when"]) & _notna(state, rule["field"])
             issues.rows(name, data, viol, rule["field"], rid, sev, msgs)
         elif kind == "in_programmes":
-            col = t[rule["field"]]
-            viol = col.notna().to_numpy() & ~col.isin(programme_ids).to_numpy()
+            viol = _per_value(state, rule["field"], lambda x: x.notna().to_numpy() & ~x.isin(programme_ids).to_numpy())
             issues.rows(name, data, viol, rule["field"], rid, sev, msgs)
         elif kind == "plausible_age":
             age = _year(t[rule["date"]]) - t[rule["birth_year"]]
@@ -891,18 +921,18 @@ def _apply_rules(
             for f in rule["fields"]:
                 issues.rows(name, data, _b(t[f] > cutoff), f, rid, sev, msgs)
         elif kind == "parent_value":
-            pv = _lookup(t[rule["key"]], parent_df, rule["parent_key"], rule["parent_field"])
+            pv = _lookup(t[rule["key"]], parent_df, rule["parent_key"], rule["parent_field"], state.encoded.get(rule["key"]))
             viol = pv.notna().to_numpy() & ~pv.isin(rule["allowed"]).to_numpy()
             issues.rows(name, data, viol, rule["key"], rid, sev, msgs)
         elif kind == "parent_date_order":
-            pdate = _lookup(t[rule["key"]], parent_df, rule["parent_key"], rule["parent_date"])
+            pdate = _lookup(t[rule["key"]], parent_df, rule["parent_key"], rule["parent_date"], state.encoded.get(rule["key"]))
             if rule.get("relation", "not_before") != "not_before":
                 raise ValueError(f"rule {rid}: unknown relation {rule.get('relation')!r}")
             viol = _b(t[rule["field"]] < pdate)
             issues.rows(name, data, viol, rule["field"], rid, sev, msgs)
         elif kind == "parent_period":
             key = t[rule["key"]]
-            pstart, pend = _lookup(key, parent_df, rule["parent_key"], [rule["parent_start"], rule["parent_end"]])
+            pstart, pend = _lookup(key, parent_df, rule["parent_key"], [rule["parent_start"], rule["parent_end"]], state.encoded.get(rule["key"]))
             tol = pd.Timedelta(days=int(rule.get("start_tolerance_days", 0)))
             has_parent = pstart.notna().to_numpy()
             pend = pend.where(pend.notna(), cutoff)  # open end: up to the cutoff
@@ -910,7 +940,7 @@ def _apply_rules(
             viol = has_parent & (_b(d < pstart - tol) | _b(d > pend))
             issues.rows(name, data, viol, rule["field"], rid, sev, msgs)
         elif kind == "after_birth":
-            by = _lookup(t[rule["key"]], parent_df, rule["parent_key"], rule["birth_year"])
+            by = _lookup(t[rule["key"]], parent_df, rule["parent_key"], rule["birth_year"], state.encoded.get(rule["key"]))
             viol = _b(_year(t[rule["field"]]) < pd.array(by, dtype="Int64"))
             issues.rows(name, data, viol, rule["field"], rid, sev, msgs)
         elif kind == "no_overlap":
@@ -942,10 +972,10 @@ def _check_foreign_keys(
         cf, pf = fk["fields"], fk["reference"]["fields"]
         cf = [cf] if isinstance(cf, str) else list(cf)
         pf = [pf] if isinstance(pf, str) else list(pf)
-        complete = np.logical_and.reduce([t[c].notna().to_numpy() for c in cf])
+        complete = np.logical_and.reduce([_notna(state, c) for c in cf])
         pkeys = ps.typed[pf].dropna()
         if len(cf) == 1:
-            found = t[cf[0]].isin(pkeys[pf[0]]).to_numpy()
+            found = _per_value(state, cf[0], lambda x, pk=pkeys[pf[0]]: x.isin(pk).to_numpy())
         else:
             idx = pd.MultiIndex.from_frame(pkeys)
             found = pd.MultiIndex.from_frame(t[cf]).isin(idx)
@@ -1019,7 +1049,7 @@ def validate_intake(
         st.blocked = _check_columns(name, rt, res, contract, issues, cache)
         if st.blocked:
             continue
-        st.typed = _type_and_check_fields(name, rt, res, contract, issues, cache)
+        st.typed = _type_and_check_fields(name, rt, res, contract, issues, cache, st.encoded)
         st.available = True
     programme_ids = {p["programme_id"] for p in raw.programmes}
     for name, st in states.items():
