@@ -26,6 +26,8 @@ from typing import Any
 
 import pandas as pd
 
+from evaluation.labels import endpoint_label, estimand_label, group_label
+
 LANGUAGES = ("nl", "en")
 
 TEXT: dict[str, dict[str, str]] = {
@@ -298,14 +300,14 @@ def _results_table(df: pd.DataFrame, language: str, max_rows: int) -> str:
         lo, hi = format_number(r.get("ci_lower"), language), format_number(r.get("ci_upper"), language)
         ci = f"{lo} – {hi}" if lo or hi else ""
         endpoint = r.get("endpoint")
-        measure = str(r.get("estimand", ""))
+        measure = estimand_label(str(r.get("estimand", "")), language)
         if isinstance(endpoint, str) and endpoint:
-            measure += f" ({endpoint})"
+            measure += f" ({endpoint_label(endpoint, language)})"
         rows.append(
             "<tr>"
             f"<td>{html.escape(str(r.get('analysis', '')))}</td>"
             f"<td>{html.escape(measure)}</td>"
-            f"<td>{html.escape(str(r.get('group', '')))}</td>"
+            f"<td>{html.escape(group_label(str(r.get('group', '')), language))}</td>"
             f"<td class='num'>{format_number(r.get('estimate'), language)}</td>"
             f"<td class='num'>{ci}</td>"
             f"<td class='num'>{format_number(r.get('n'), language)}</td>"
