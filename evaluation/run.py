@@ -14,8 +14,12 @@ does, in order:
    (internal: it may quote row numbers and values; never share it) and no
    quarter folder is created.
 3. **Stage the accepted rows** (CSV, ISO dates) in a private folder inside
-   the temporary build folder; the notebooks read that folder with
-   ``validate_intake`` themselves. It is deleted before publication.
+   the temporary build folder, with the run's validation result cached in it
+   (:func:`evaluation.validated.write_validated_cache`, owner-only files); the
+   notebooks load that folder with :func:`evaluation.validated.load_validated`,
+   which returns the cached result (accepted rows, and the issues, quarantine
+   and reconciliation of the delivered intake) instead of validating the
+   intake again in every notebook. It is deleted before publication.
    The analysis cutoff is the last day of the quarter, or the extract's own
    cutoff when that is earlier; the index page and the manifest say which.
 4. **Execute** every notebook of ``notebooks/registry.yaml`` for every
@@ -972,6 +976,13 @@ def _run_in_build(*, build: Path, quarter: str, quarter_dir: Path, out_dir: Path
     nb_intake = intake_dir
     if stage_accepted and getattr(validation, "tables", None):
         nb_intake = stage_accepted_intake(validation, intake_dir, private / "intake")
+        from evaluation.validate import ValidationResult
+        from evaluation.validated import write_validated_cache
+
+        if isinstance(validation, ValidationResult):  # not for the stand-in validators of the tests
+            c0 = time.perf_counter()
+            write_validated_cache(validation, nb_intake)
+            log.info("validation result cached for the notebooks in %.1f s", time.perf_counter() - c0)
     pending_store = private / "pending_store.parquet"
     # identifiers for the privacy scan are all the run keeps of the row-level data: the validated
     # tables are released before the notebooks start (each kernel loads its own copy)

@@ -1,0 +1,122 @@
+"""The run's validation cache (evaluation.validated): same result as validating afresh, stale caches ignored.
+
+Reference: the uncached path, ``evaluation.validate.validate_intake``, on the
+same folders. No tolerances: everything is compared exactly (values, dtypes,
+index).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import warnings
+
+import pandas as pd
+import pytest
+from _intake_fixtures import plant
+
+from evaluation import quality
+from evaluation import run as runmod
+from evaluation.validate import validate_intake
+from evaluation.validated import CACHE_DIRNAME, load_validated, write_validated_cache
+
+synth = pytest.importorskip("evaluation.synth")
+
+
+@pytest.fixture(scope="module")
+def delivered(tmp_path_factory):
+    """A small synthetic intake with two planted errors, so some rows are quarantined."""
+    folder = synth.generate_intake(tmp_path_factory.mktemp("synth") / "intake", seed=20260930, scale=0.1)
+    plant(folder, "contacts", 5, "mode", "brief")  # not a code of the contacts 'mode' field
+    plant(folder, "contacts", 9, "minutes", "-3")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def validation(delivered):
+    return validate_intake(delivered, language="en")
+
+
+@pytest.fixture()
+def staged(validation, delivered, tmp_path):
+    """The run's staging: accepted rows as CSV, then the cache (what run_quarter does)."""
+    folder = runmod.stage_accepted_intake(validation, delivered, tmp_path / "private" / "intake")
+    write_validated_cache(validation, folder)
+    return folder
+
+
+def test_planted_errors_are_quarantined(validation):
+    # guards the premise of the other tests: the delivery has quarantined rows and issues
+    assert len(validation.quarantine["contacts"]) == 2
+    assert not validation.issues.empty
+
+
+def test_cached_load_equals_fresh_validation(staged, validation):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a usable cache raises no warning
+        cached = load_validated(staged, language="nl")
+    fresh_staged = validate_intake(staged, language="nl")
+    # tables: what the notebooks computed before (a validation of the staged folder), exactly, _row included
+    assert set(cached.tables) == set(fresh_staged.tables)
+    for name, df in fresh_staged.tables.items():
+        pd.testing.assert_frame_equal(cached.tables[name], df, check_dtype=True, check_index_type=True, obj=name)
+    assert cached.programmes == fresh_staged.programmes
+    assert cached.cutoff_date == fresh_staged.cutoff_date
+    assert cached.language == "nl" and cached.intake_path == fresh_staged.intake_path
+    # issues, quarantine and reconciliation: the real ones, of the delivered intake
+    pd.testing.assert_frame_equal(cached.reconciliation, validation.reconciliation)
+    pd.testing.assert_frame_equal(cached.issues, validate_intake(validation.intake_path, language="nl").issues)
+    assert cached.issues["message"].tolist() != validation.issues["message"].tolist()  # nl, not en
+    for name, q in validation.quarantine.items():
+        pd.testing.assert_frame_equal(cached.quarantine[name], q, obj=name)
+    # the staged copy alone would say nothing was quarantined
+    assert int(fresh_staged.reconciliation["rows_quarantined"].sum()) == 0
+    assert int(cached.reconciliation["rows_quarantined"].sum()) == 2
+    # the data-quality tables from the cache are those of the delivered intake
+    pd.testing.assert_frame_equal(quality.issues_by_rule(cached, "en"), quality.issues_by_rule(validation, "en"))
+    pd.testing.assert_frame_equal(quality.reconciliation_table(cached, by_programme=True),
+                                  quality.reconciliation_table(validation, by_programme=True))
+
+
+def test_stale_cache_is_ignored(staged):
+    p = staged / "contacts.csv"
+    df = pd.read_csv(p, dtype=str, keep_default_na=False)
+    df.iloc[:-1].to_csv(p, index=False)  # the staged input changed: one contact fewer
+    with pytest.warns(UserWarning, match="changed since the cache was written"):
+        res = load_validated(staged)
+    assert len(res.tables["contacts"]) == len(df) - 1
+    assert int(res.reconciliation["rows_quarantined"].sum()) == 0  # a fresh validation of the staged folder
+
+
+def test_same_size_rewrite_is_stale(staged):
+    # same content length, new modification time: still not trusted
+    p = staged / "programmes.yaml"
+    st = p.stat()
+    p.write_bytes(p.read_bytes())
+    os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
+    with pytest.warns(UserWarning, match="changed"):
+        load_validated(staged)
+
+
+def test_cache_files_are_owner_only(staged):
+    d = staged / CACHE_DIRNAME
+    assert stat.S_IMODE(d.stat().st_mode) == 0o700
+    files = list(d.iterdir())
+    assert {f.name for f in files} == {"result.pickle", "fingerprint.json"}
+    for f in files:
+        assert stat.S_IMODE(f.stat().st_mode) == 0o600, f
+
+
+def test_cache_readable_by_others_is_not_used(staged):
+    os.chmod(staged / CACHE_DIRNAME / "result.pickle", 0o644)
+    with pytest.warns(UserWarning, match="readable by others"):
+        res = load_validated(staged)
+    assert int(res.reconciliation["rows_quarantined"].sum()) == 0  # validated afresh
+
+
+def test_without_cache_is_validate_intake(delivered, validation):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res = load_validated(delivered, language="en")
+    pd.testing.assert_frame_equal(res.issues, validation.issues)
+    pd.testing.assert_frame_equal(res.tables["contacts"], validation.tables["contacts"])
