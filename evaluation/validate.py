@@ -482,9 +482,9 @@ def _dictionary(sa: pd.Series) -> tuple[np.ndarray, pd.Series]:
 
 def _expand(values: pd.Series, codes: np.ndarray, index: pd.Index) -> pd.Series:
     """``values`` taken at ``codes`` (dtype kept), with ``index``."""
-    out = values.take(codes)
-    out.index = index
-    return out
+    if isinstance(values.dtype, np.dtype):  # object, float64, datetime64: plain NumPy indexing
+        return pd.Series(values.to_numpy()[codes], index=index, dtype=values.dtype, copy=False)
+    return pd.Series(values.array.take(codes), index=index, copy=False)
 
 
 def parse_column(
@@ -1086,7 +1086,9 @@ def validate_intake(
             bad_pos = np.unique(err["_pos"].to_numpy())
             keep = np.ones(n_read, dtype=bool)
             keep[bad_pos] = False
-            tables[name] = st.typed[keep].reset_index(drop=True)
+            accepted = st.typed if keep.all() else st.typed[keep]
+            accepted.index = pd.RangeIndex(len(accepted))  # (reset_index would copy every column)
+            tables[name] = accepted
             q = data.iloc[bad_pos].copy()
             if len(bad_pos):
                 grouped = err.groupby("_pos", sort=True)
