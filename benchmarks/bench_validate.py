@@ -13,6 +13,10 @@ required, enum, minimum, maximum, pattern, unique), then
 3. prints the speed ratio (target: ours >= 30x faster) and whether both found
    the same (row, field) errors, and whether both equal the planted set.
 
+Both are timed in CPU time (``time.process_time``, all threads of this process)
+and wall time; the headline ratio is on CPU time, because the machine is shared
+and wall time depends on the other jobs running.
+
 Usage: ``python benchmarks/bench_validate.py [--rows N] [--errors K] [--skip-frictionless]``
 """
 
@@ -175,10 +179,12 @@ def main(argv: list[str] | None = None) -> int:
               f"{args.rows / fl_wall:,.0f} rows/s (wall)")
         print(f"frictionless: found {len(fl)} errors; same (row, field, rule) as ours: {fl == ours}; "
               f"same (row, field): {({(r, f) for r, f, _ in fl} == {(r, f) for r, f, _ in ours})}")
-        for label, a, b in (("wall", fl_wall, ours_wall), ("CPU", fl_cpu, ours_cpu)):
-            ratio = a / b
-            print(f"speed ratio frictionless / ours ({label} time): {ratio:.1f}x "
-                  f"(target >= 30x: {'met' if ratio >= 30 else 'NOT met'})")
+        # headline on CPU time (time.process_time): the machine is shared, so wall time is noisy
+        ratio = fl_cpu / ours_cpu
+        print(f"SPEED RATIO frictionless / ours (CPU time): {ratio:.1f}x "
+              f"(target >= 30x: {'met' if ratio >= 30 else 'NOT met'}); "
+              f"CPU {fl_cpu:.2f} s vs {ours_cpu:.2f} s, wall {fl_wall:.2f} s vs {ours_wall:.2f} s")
+        print(f"speed ratio frictionless / ours (wall time, noisy on a shared machine): {fl_wall / ours_wall:.1f}x")
     return 0
 
 
