@@ -516,17 +516,19 @@ def parse_column(
     return (typed, missing, bad, sa) if return_text else (typed, missing, bad)
 
 
-def _parse_encoded(sa: pd.Series, ftype: str, contract: Contract, missing_values: list[str],
-                   decimal_comma: bool, encode: bool | None):
+def _parse_encoded(sa: pd.Series | None, ftype: str, contract: Contract, missing_values: list[str],
+                   decimal_comma: bool, encode: bool | None, pre: tuple[np.ndarray, pd.Series] | None = None):
     """:func:`parse_column` on stripped text; also ``(codes, uniq, typed_uniq)`` when typed per distinct
-    value, else None."""
-    n = len(sa)
-    if encode is not False and n > 1:
+    value, else None. ``pre``: the column already as ``(codes, stripped distinct values)`` (``sa`` unused)."""
+    if pre is None and encode is not False and len(sa) > 1:
         codes, uniq = _dictionary(sa)
-        if encode or 2 * len(uniq) <= n:
-            typed_u, missing_u, bad_u = _parse_text(uniq, ftype, contract, missing_values, decimal_comma)
-            typed = _expand(typed_u, codes, sa.index)
-            return typed, missing_u[codes], bad_u[codes], (codes, uniq, typed_u)
+        if encode or 2 * len(uniq) <= len(sa):
+            pre = (codes, uniq)
+    if pre is not None:
+        codes, uniq = pre
+        typed_u, missing_u, bad_u = _parse_text(uniq, ftype, contract, missing_values, decimal_comma)
+        typed = _expand(typed_u, codes, pd.RangeIndex(len(codes)) if sa is None else sa.index)
+        return typed, missing_u[codes], bad_u[codes], (codes, uniq, typed_u)
     typed, missing, bad = _parse_text(sa, ftype, contract, missing_values, decimal_comma)
     return typed, missing, bad, None
 
@@ -666,11 +668,34 @@ def _empty_typed(res: Resource) -> pd.DataFrame:
     return pd.DataFrame(cols)
 
 
-def _stripped(raw: RawTable, col: str, cache: dict[str, pd.Series]) -> pd.Series:
-    """Column text stripped of surrounding whitespace (pyarrow strings), computed once."""
+def _column_text(raw: RawTable, col: str, cache: dict[str, tuple], distinct: bool = False) -> tuple:
+    """Column text stripped of surrounding whitespace, computed once per column.
+
+    Returns ``(stripped, None)`` (pyarrow string Series) or, when values
+    repeat (fewer distinct values than half the rows; not tried for columns
+    meant to hold distinct values), ``(None, (codes, uniq))`` with the
+    stripped distinct raw values ``uniq`` (which may repeat after stripping)
+    and ``uniq.iloc[codes]`` the stripped column.
+    """
     if col not in cache:
-        cache[col] = _arrow(raw.data[col]).str.strip()
+        text = _arrow(raw.data[col])
+        entry: tuple = (None, None)
+        if not distinct and len(text) > 1:
+            codes, uniq = _dictionary(text)
+            if 2 * len(uniq) <= len(text):
+                entry = (None, (codes, uniq.str.strip()))
+        if entry[1] is None:
+            entry = (text.str.strip(), None)
+        cache[col] = entry
     return cache[col]
+
+
+def _distinct_fields(res: Resource) -> set[str]:
+    """Fields meant to hold distinct values (``unique`` or the one-field primary key)."""
+    out = {f["name"] for f in res.fields if f.get("constraints", {}).get("unique")}
+    if len(res.primary_key or []) == 1:
+        out.add(res.primary_key[0])
+    return out
 
 
 def _byte_length_is(text: pd.Series, k: int) -> bool:
@@ -682,7 +707,7 @@ def _byte_length_is(text: pd.Series, k: int) -> bool:
 
 
 def _check_columns(
-    name: str, raw: RawTable, res: Resource, contract: Contract, issues: _Issues, cache: dict[str, pd.Series]
+    name: str, raw: RawTable, res: Resource, contract: Contract, issues: _Issues, cache: dict[str, tuple]
 ) -> str | None:
     """Table-level checks; returns the blocking rule or None. Adds issues."""
     if raw.error is not None:
@@ -691,20 +716,21 @@ def _check_columns(
     blocked = None
     id_names = {normalise_column_name(n) for n in contract.identifier_column_names}
     missing_values = res.descriptor["schema"].get("missingValues", [""])
+    distinct = _distinct_fields(res)
     for col in raw.columns:
         if normalise_column_name(col) in id_names:
             issues.table(name, col, "identifier_column", "error", _msg("identifier_column", field=col))
             blocked = blocked or "identifier_column"
             continue
-        stripped = _stripped(raw, col, cache)
+        stripped, enc = _column_text(raw, col, cache, col in distinct)
+        values = stripped if enc is None else enc[1]
         # cheap pre-filter before the digit check: 9 ASCII digits are 9 bytes
-        nine = _mask(stripped.str.len() == 9) if _byte_length_is(stripped, 9) else np.zeros(len(stripped), bool)
-        if not nine.any():
+        if not _byte_length_is(values, 9) or not (values.str.len() == 9).any():
             continue
-        filled = ~_mask(stripped.isin(list(missing_values) + [""]))
+        filled = _text_mask(stripped, enc, lambda x: ~_mask(x.isin(list(missing_values) + [""])))
         m = int(filled.sum())
         if m:
-            n = int(bsn_like(stripped[nine]).sum())
+            n = int(_text_mask(stripped, enc, bsn_like).sum())
             if n > m / 2:
                 issues.table(name, col, "identifier_column", "error", _msg("identifier_bsn", field=col, n=n, m=m))
                 blocked = blocked or "identifier_column"
@@ -721,7 +747,7 @@ def _check_columns(
 
 
 def _type_and_check_fields(
-    name: str, raw: RawTable, res: Resource, contract: Contract, issues: _Issues, cache: dict[str, pd.Series],
+    name: str, raw: RawTable, res: Resource, contract: Contract, issues: _Issues, cache: dict[str, tuple],
     encoded_out: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> pd.DataFrame:
     """Type every contract field; field-level checks within the table.
@@ -732,6 +758,7 @@ def _type_and_check_fields(
     data = raw.data
     n = len(data)
     missing_values = list(res.descriptor["schema"].get("missingValues", [""]))
+    distinct = _distinct_fields(res)
     typed: dict[str, pd.Series] = {}
     missing_masks: dict[str, np.ndarray] = {}
     for f in res.fields:
@@ -742,12 +769,12 @@ def _type_and_check_fields(
             missing_masks[fname] = np.ones(n, dtype=bool)
             continue
         # distinct-value typing pays off unless the values are meant to be distinct
-        distinct = bool(cons.get("unique")) or list(res.primary_key or []) == [fname]
-        text = _stripped(raw, fname, cache)
+        text, pre = _column_text(raw, fname, cache, fname in distinct)
         col, missing, bad, encoded = _parse_encoded(
-            text, ftype, contract, missing_values, raw.decimal_comma, False if distinct else None
+            text, ftype, contract, missing_values, raw.decimal_comma, False, pre
         )
-        typed[fname] = col.reset_index(drop=True)
+        col.index = pd.RangeIndex(n)  # col is new: relabel instead of reset_index (a copy)
+        typed[fname] = col
         missing_masks[fname] = missing
         if bad.any():
             t_en, t_nl = _TYPE_NAMES[ftype]
@@ -1045,7 +1072,7 @@ def validate_intake(
                 issues.table(name, None, "missing_table", "error", _msg("missing_table", table=name))
                 st.blocked = "missing_table"
             continue
-        cache: dict[str, pd.Series] = {}
+        cache: dict[str, tuple] = {}
         st.blocked = _check_columns(name, rt, res, contract, issues, cache)
         if st.blocked:
             continue
