@@ -1,4 +1,4 @@
-"""The validator's speed shortcuts give exactly the plain results.
+"""The validator's speed shortcuts give exactly the plain results (issue 2 benchmark work).
 
 ``parse_column`` types a column once per distinct value and expands the result
 to the rows when values repeat (``encode``); these tests compare that path with
@@ -9,9 +9,10 @@ and padded cells, so any difference in values, dtypes or masks is caught.
 import numpy as np
 import pandas as pd
 import pytest
+from _intake_fixtures import copy_clean, read_text_table, write_text_table
 
 from evaluation.schema import load_contract
-from evaluation.validate import parse_column
+from evaluation.validate import parse_column, validate_intake
 
 CONTRACT = load_contract()
 MV = ["", "NA", "n.v.t."]
@@ -46,3 +47,50 @@ def test_string_cells_are_python_str_or_none():
     assert typed.dtype == object
     assert typed.tolist() == ["a", None, None, "a"]
     assert missing.tolist() == [False, True, True, False]
+
+
+def _repeated_contacts(folder, k: int = 20) -> pd.DataFrame:
+    """The clean fixture's 6 contacts repeated ``k`` times with new ids: every column but
+    contact_id then has far fewer distinct values than rows (the per-value path)."""
+    df = read_text_table(folder, "contacts")
+    df = pd.concat([df] * k, ignore_index=True)
+    df["contact_id"] = [f"c{i:04d}" for i in range(len(df))]
+    return df
+
+
+def test_repeated_padded_values_are_stripped_and_checked_per_row(tmp_path):
+    folder = copy_clean(tmp_path)
+    df = _repeated_contacts(folder)
+    n = len(df)
+    # padding variants of valid codes: all accepted, typed without the padding
+    df.loc[::3, "mode"] = " " + df.loc[::3, "mode"]
+    df.loc[1::3, "mode"] = df.loc[1::3, "mode"] + "  "
+    # hand-planted errors at known source rows (data row i is source row i + 2)
+    df.loc[10, "mode"] = " telepathy "  # enum
+    df.loc[50, "match_id"] = "m 01"  # pattern (inner space survives stripping)
+    df.loc[51, "minutes"] = "0"  # minimum
+    df.loc[52, "contact_date"] = "2025-02-30"  # type: no such day
+    write_text_table(folder, "contacts", df)
+    res = validate_intake(folder)
+    err = res.errors[res.errors["table"] == "contacts"]
+    got = sorted(zip(err["row"].astype(int), err["field"], err["rule"], strict=True))
+    assert got == [(12, "mode", "enum"), (52, "match_id", "pattern"), (53, "minutes", "minimum"),
+                   (54, "contact_date", "type")]
+    acc = res.tables["contacts"]
+    assert len(acc) == n - 4 and acc["mode"].dtype == object
+    assert set(acc["mode"]) == {"face_to_face", "phone", "message"}  # the fixture's codes, padding removed
+    assert acc["contact_date"].dtype == "datetime64[ns]" and str(acc["minutes"].dtype) == "Int64"
+
+
+def test_repeated_bsn_like_values_are_counted_per_row(tmp_path):
+    folder = copy_clean(tmp_path)
+    df = _repeated_contacts(folder, k=10)  # 60 rows
+    # 111222333 and 123456782 pass the 11-check (see test_validate.test_bsn_eleven_check_hand_worked);
+    # 123456789 does not. 60 rows: 20 x " 111222333", 15 x "123456782", 5 x "123456789", 20 empty
+    # -> 35 of 40 filled cells look like a BSN (> half): the table is refused.
+    df["reference"] = [" 111222333"] * 20 + ["123456782"] * 15 + ["123456789"] * 5 + [""] * 20
+    write_text_table(folder, "contacts", df)
+    res = validate_intake(folder)
+    iss = res.issues[res.issues["rule"] == "identifier_column"]
+    assert iss["field"].tolist() == ["reference"]
+    assert "35 of 40" in iss["message"].iloc[0]
