@@ -1118,11 +1118,15 @@ def validate_intake(
             tables[name] = accepted
             q = data.iloc[bad_pos].copy()
             if len(bad_pos):
-                grouped = err.groupby("_pos", sort=True)
-                q["_rules"] = grouped["rule"].agg(lambda x: "; ".join(dict.fromkeys(x))).reindex(bad_pos).to_numpy()
-                q["_messages"] = grouped[f"message_{language}"].agg(
-                    lambda x: "; ".join(dict.fromkeys(x))
-                ).reindex(bad_pos).to_numpy()
+                # per row: its distinct rules and messages in issue order, "; "-joined
+                rules: dict[int, dict[str, None]] = {}
+                texts: dict[int, dict[str, None]] = {}
+                for p, r, m in zip(err["_pos"].tolist(), err["rule"].tolist(),
+                                   err[f"message_{language}"].tolist(), strict=True):
+                    rules.setdefault(p, {})[r] = None
+                    texts.setdefault(p, {})[m] = None
+                q["_rules"] = np.array(["; ".join(rules[p]) for p in bad_pos.tolist()], dtype=object)
+                q["_messages"] = np.array(["; ".join(texts[p]) for p in bad_pos.tolist()], dtype=object)
             else:
                 q["_rules"] = pd.Series([], dtype=object)
                 q["_messages"] = pd.Series([], dtype=object)
