@@ -1049,9 +1049,12 @@ def validate_intake(
 
     Notes
     -----
-    All checks are vectorised over rows (pandas/NumPy). See the module
-    docstring for the decisions on duplicates, foreign keys of quarantined
-    parents and overlapping periods.
+    All checks are vectorised over rows (pandas/NumPy/Arrow). Columns whose
+    values repeat (codes, dates, amounts, foreign keys) are stripped, typed
+    and checked once per distinct value and the results expanded to the rows
+    (an Arrow dictionary per column); the outcome is the same as checking
+    every cell. See the module docstring for the decisions on duplicates,
+    foreign keys of quarantined parents and overlapping periods.
     """
     _check_language(language)
     contract = contract or load_contract()
