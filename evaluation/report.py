@@ -175,9 +175,13 @@ def sanitize_error(ename: str, evalue: str, replacements: Mapping[str, str] | No
     return f"{ename}: {msg}" if msg else str(ename)
 
 
-def clean_notebook_for_report(nb: Any, replacements: Mapping[str, str] | None = None) -> Any:
+def clean_notebook_for_report(nb: Any, replacements: Mapping[str, str] | None = None,
+                              language: str | None = None) -> Any:
     """Return a copy of an executed notebook fit for a reader.
 
+    - with ``language``, cells tagged ``lang-nl`` or ``lang-en`` for the
+      other language are removed, so a notebook can carry its prose in both
+      languages and each report shows one (untagged cells are always kept);
     - papermill's red "An Exception was encountered" cells are removed;
     - error outputs become one line ``Name: message`` (no traceback);
     - stderr streams keep only ``...Warning: message`` lines (without the
@@ -186,8 +190,10 @@ def clean_notebook_for_report(nb: Any, replacements: Mapping[str, str] | None = 
     """
     nb = copy.deepcopy(nb)
     cells = []
+    other = {"nl": "lang-en", "en": "lang-nl"}.get(language or "", None)
     for cell in nb.cells:
-        if _PAPERMILL_ERROR_TAG in cell.get("metadata", {}).get("tags", []):
+        tags = cell.get("metadata", {}).get("tags", [])
+        if _PAPERMILL_ERROR_TAG in tags or (other is not None and other in tags):
             continue
         if cell.get("cell_type") == "code":
             outputs = []
@@ -224,13 +230,14 @@ def render_html(executed_path: str | Path, html_path: str | Path,
     replacements : mapping, optional
         Paths to hide in error messages (path -> placeholder).
     language : {"nl", "en"}
-        Sets the ``lang`` attribute of the page.
+        Sets the ``lang`` attribute of the page and keeps only the prose
+        cells of that language (cells tagged ``lang-nl`` / ``lang-en``).
     """
     import nbformat
     from nbconvert import HTMLExporter
 
     nb = nbformat.read(str(executed_path), as_version=4)
-    nb = clean_notebook_for_report(nb, replacements)
+    nb = clean_notebook_for_report(nb, replacements, language=_check_language(language))
     exporter = HTMLExporter(
         exclude_input=True,
         exclude_input_prompt=True,

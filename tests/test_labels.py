@@ -38,3 +38,22 @@ def test_index_table_uses_labels(tmp_path):
     html = _results_table(df, "nl", 10)
     assert "recidive binnen 365 dagen (Kaplan-Meier) (algemene recidive)" in html
     assert "vergelijkingsgroep" in html and "prevalence_365d_km" not in html
+
+
+def test_report_keeps_only_the_prose_of_its_language():
+    """Cells tagged lang-nl / lang-en carry the same prose in two languages; the rendered report
+    shows only the one asked for, and untagged cells always."""
+    import nbformat
+
+    from evaluation.report import clean_notebook_for_report
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("Recidive", metadata={"tags": ["lang-nl"]}),
+        nbformat.v4.new_markdown_cell("Reoffending", metadata={"tags": ["lang-en"]}),
+        nbformat.v4.new_markdown_cell("both"),
+    ]
+    nl = [c.source for c in clean_notebook_for_report(nb, language="nl").cells]
+    en = [c.source for c in clean_notebook_for_report(nb, language="en").cells]
+    assert nl == ["Recidive", "both"] and en == ["Reoffending", "both"]
+    assert len(clean_notebook_for_report(nb).cells) == 3  # no language: nothing dropped
