@@ -170,8 +170,12 @@ def main() -> int:
     gb = 1024 ** 3
     print(f"peak memory: process tree (sampled) {peak_tree / gb:.2f} GB; this process {self_rss / gb:.2f} GB; "
           f"largest child {child_rss / gb:.2f} GB (target < 4 GB: ratio {peak_tree / (4 * gb):.2f})")
-    slowest = sorted(jobs, key=lambda j: -(j["seconds"] or 0))[:5]
-    print("slowest notebooks: " + ", ".join(f"{j['job_id']} {j['seconds']:.0f} s" for j in slowest))
+    slowest = sorted(jobs, key=lambda j: -(j["seconds"] or 0))[:10]
+    print("slowest notebooks (wall / cells): " + ", ".join(
+        f"{j['job_id']} {j['seconds'] or 0:.0f}/{j['cell_seconds'] or 0:.0f} s" for j in slowest))
+    failed = [f"{j['job_id']} ({j['status']}: {(j.get('error') or '')[:200]})" for j in jobs if j["status"] != "ok"]
+    if failed:
+        print("not ok: " + "; ".join(failed))
     print(json.dumps({"bench": "run", "scale": args.scale, "jobs": args.jobs, "wall_s": round(wall, 1),
                       "notebooks": len(jobs), "overhead_share": round(share, 3),
                       "peak_tree_gb": round(peak_tree / gb, 3), "exit_code": result.exit_code}))
