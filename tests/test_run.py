@@ -322,6 +322,37 @@ def test_outer_timeout_kills_and_publishes_nothing(tmp_path):
     assert not (tmp_path / "reports" / "2026Q3").exists() and not list((tmp_path / "reports").glob(".tmp-*"))
 
 
+def test_worker_pool_reuses_workers_and_replaces_a_killed_one(tmp_path):
+    """One worker process runs notebook after notebook; one killed at its wall-clock limit is replaced."""
+    import logging
+
+    work = tmp_path / "jobs"
+    work.mkdir()
+
+    def job(name: str, sleep: int, wall: float) -> runmod._Job:
+        spec = {"input": str(FIXTURES / "sleeps.ipynb"), "output_dir": str(tmp_path / name),
+                "parameters": {"sleep_seconds": sleep}, "cwd": str(FIXTURES), "execution_timeout": 120,
+                "start_timeout": 60, "language": "nl", "replacements": {}}
+        return runmod._Job(result=runmod.JobResult(name, "sleeps", "all", name), spec=spec, phase=1, wall_limit=wall)
+
+    # the third notebook sleeps far past its wall-clock limit (its cell timeout is 120 s, so only the
+    # scheduler's kill can stop it)
+    jobs = [job("a", 0, 120), job("b", 0, 120), job("c", 60, 6), job("d", 0, 120)]
+    pool = runmod._WorkerPool(1, work, logging.getLogger("test-pool"))
+    t0 = time.monotonic()
+    try:
+        assert runmod._run_jobs(jobs, pool, None, logging.getLogger("test-pool"), False, work)
+    finally:
+        pool.close()
+    assert time.monotonic() - t0 < 50
+    assert [j.result.status for j in jobs] == ["ok", "ok", "timeout", "ok"], [j.result.error for j in jobs]
+    assert "exceeded 6 s" in jobs[2].result.error
+    # four notebooks, two processes: a, b, c shared the first worker; d ran in its replacement
+    assert pool._started == 2 and pool.workers == []
+    assert all((tmp_path / n / "report.html").is_file() for n in "abd")
+    assert all(j.result.cell_seconds is not None for j in jobs if j.result.status == "ok")
+
+
 KILL_SCRIPT = textwrap.dedent("""
     import sys
     sys.path.insert(0, {fixtures!r})
