@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
+import pandas as pd
+
 # exact estimand names: (English, Dutch)
 ESTIMANDS: dict[str, tuple[str, str]] = {
     "hazard_ratio": ("hazard ratio (programme vs comparison)", "hazard ratio (programma t.o.v. vergelijking)"),
@@ -64,6 +67,8 @@ FAMILIES: list[tuple[str, tuple[str, str]]] = [
     (r"rmst_(\d+)d", ("mean days free of reoffending in the first {n} days", "gemiddeld aantal dagen zonder recidive in de eerste {n} dagen")),
     (r"retention_(\d+)m", ("still active after {n} months", "na {n} maanden nog actief")),
     (r"cuminc_(\d+)m", ("ended within {n} months (cumulative incidence)", "binnen {n} maanden beëindigd (cumulatieve incidentie)")),
+    (r"matched_within_(\d+)_weeks", ("participants matched within {n} weeks", "deelnemers binnen {n} weken gekoppeld")),
+    (r"circle_size_at_least_(\d+)", ("circles with at least {n} volunteers", "cirkels met minstens {n} vrijwilligers")),
     (r"no_early_end_(\d+)m", ("no early ending within {n} months", "geen voortijdig einde binnen {n} maanden")),
 ]
 
@@ -76,6 +81,11 @@ SUFFIXES: list[tuple[str, tuple[str, str]]] = [
     ("_I2", ("{base}: heterogeneity (I²)", "{base}: heterogeniteit (I²)")),
 ]
 
+# estimand prefixes: "change_<estimand>" from the results store (quarter on quarter)
+PREFIXES: list[tuple[str, tuple[str, str]]] = [
+    ("change_", ("change since the previous quarter in: {base}", "verandering t.o.v. het vorige kwartaal in: {base}")),
+]
+
 ENDPOINTS: dict[str, tuple[str, str]] = {
     "GENERAL": ("general reoffending", "algemene recidive"),
     "SERIOUS": ("serious reoffending", "ernstige recidive"),
@@ -84,6 +94,11 @@ ENDPOINTS: dict[str, tuple[str, str]] = {
     "CUSTODIAL": ("reoffending leading to custody", "recidive met vrijheidsstraf"),
     "DROPOUT": ("programme dropout", "voortijdig stoppen met het programma"),
     "VOLUNTEER_STOP": ("volunteers stopping", "vrijwilligers die stoppen"),
+    "MATCH_EARLY_END": ("match ending early", "voortijdig einde van de koppeling"),
+    "MATCH_BREAKDOWN": ("match breaking down (ended by participant, volunteer or professional)",
+                        "koppeling afgebroken (door deelnemer, vrijwilliger of beroepskracht)"),
+    "CIRCLE_EARLY_END": ("circle ending early", "voortijdig einde van de cirkel"),
+    "PARTICIPANT_END": ("end of the programme for the participant", "einde van het programma voor de deelnemer"),
 }
 
 GROUPS: dict[str, tuple[str, str]] = {
@@ -103,6 +118,10 @@ def estimand_label(estimand: str, language: str = "nl") -> str:
     name = str(estimand)
     if name in ESTIMANDS:
         return _pick(ESTIMANDS[name], language)
+    for prefix, pair in PREFIXES:
+        if name.startswith(prefix) and len(name) > len(prefix):
+            base = estimand_label(name[len(prefix):], language)
+            return _pick(pair, language).format(base=base)
     for suffix, pair in SUFFIXES:
         if name.endswith(suffix) and len(name) > len(suffix):
             base = estimand_label(name[: -len(suffix)], language)
@@ -124,3 +143,394 @@ def group_label(group: str, language: str = "nl") -> str:
     """Words for a result group; unknown groups (subgroup labels) are shown as given."""
     pair = GROUPS.get(str(group))
     return _pick(pair, language) if pair else str(group)
+
+
+# ---------------------------------------------------------------------------
+# tables shown in a report: column headers and cell values (display only)
+# ---------------------------------------------------------------------------
+
+# column name -> (English header, Dutch header). Covers RESULT_COLUMNS and the
+# columns of the tables the notebooks show (quality, retention, fidelity,
+# trends). Files written for researchers keep the machine names.
+COLUMNS: dict[str, tuple[str, str]] = {
+    # RESULT_COLUMNS
+    "programme_id": ("programme", "programma"),
+    "analysis": ("analysis", "analyse"),
+    "estimand": ("measure", "maat"),
+    "endpoint": ("outcome", "uitkomst"),
+    "group": ("group", "groep"),
+    "estimate": ("estimate", "schatting"),
+    "ci_lower": ("95% CI lower limit", "95%-BI ondergrens"),
+    "ci_upper": ("95% CI upper limit", "95%-BI bovengrens"),
+    "p_value": ("p-value", "p-waarde"),
+    "n": ("number (n)", "aantal (n)"),
+    "events": ("events", "gebeurtenissen"),
+    "method": ("method", "methode"),
+    "causal": ("causal", "causaal"),
+    "note": ("note", "toelichting"),
+    # data quality
+    "table": ("table", "tabel"),
+    "rows_read": ("rows read", "rijen gelezen"),
+    "rows_accepted": ("rows accepted", "rijen goedgekeurd"),
+    "rows_quarantined": ("rows quarantined", "rijen in quarantaine"),
+    "share_accepted": ("share accepted", "aandeel goedgekeurd"),
+    "blocking": ("table refused", "tabel geweigerd"),
+    "rule": ("rule", "regel"),
+    "severity": ("severity", "ernst"),
+    "n_issues": ("findings", "bevindingen"),
+    "n_rows": ("rows", "rijen"),
+    "message": ("description", "omschrijving"),
+    "field": ("field", "veld"),
+    "required": ("required", "verplicht"),
+    "n_filled": ("rows filled", "rijen gevuld"),
+    "share_filled": ("share filled", "aandeel gevuld"),
+    # fidelity
+    "indicator": ("indicator", "indicator"),
+    "target": ("target", "doel"),
+    "target_source": ("source of the target", "bron van het doel"),
+    "observed": ("observed", "gemeten"),
+    "numerator": ("numerator", "teller"),
+    "unit": ("unit", "eenheid"),
+    "meets_target": ("target met", "doel gehaald"),
+    # trends, workforce, recidivism
+    "quarter": ("quarter", "kwartaal"),
+    "quarter_from": ("from quarter", "van kwartaal"),
+    "quarter_to": ("to quarter", "naar kwartaal"),
+    "active_start": ("active at start of quarter", "actief bij begin kwartaal"),
+    "joiners": ("joiners", "instroom"),
+    "leavers": ("leavers", "uitstroom"),
+    "active_end": ("active at end of quarter", "actief bij einde kwartaal"),
+    "annual_turnover": ("annual turnover", "jaarlijkse uitstroom"),
+    "warning": ("warning", "waarschuwing"),
+    "headline_eligible": ("usable for the headline", "bruikbaar voor de kernboodschap"),
+}
+
+ANALYSES: dict[str, tuple[str, str]] = {
+    "data_quality": ("data quality", "datakwaliteit"),
+    "recidivism": ("reoffending", "recidive"),
+    "retention": ("retention", "behoud"),
+    "fidelity": ("implementation fidelity", "programma-integriteit"),
+    "costs": ("costs", "kosten"),
+    "synthesis": ("synthesis across programmes", "synthese over programma's"),
+    "trends": ("change across quarters", "ontwikkeling over kwartalen"),
+}
+
+# codes that appear as cell values (contract codes, table names, covariates)
+CODES: dict[str, tuple[str, str]] = {
+    # tables of the data contract
+    "participants": ("participants", "deelnemers"),
+    "volunteers": ("volunteers", "vrijwilligers"),
+    "matches": ("matches", "koppelingen"),
+    "contacts": ("contacts", "contacten"),
+    "volunteer_support": ("training and supervision of volunteers", "training en supervisie van vrijwilligers"),
+    "justice_events": ("criminal cases", "strafzaken"),
+    "detention_periods": ("periods in detention", "detentieperiodes"),
+    "rj_sessions": ("restorative justice sessions", "herstelrechtbijeenkomsten"),
+    "costs": ("costs", "kosten"),
+    "(all tables)": ("(all tables)", "(alle tabellen)"),
+    # severity, fidelity
+    "error": ("error", "fout"),
+    "warning": ("warning", "waarschuwing"),
+    "observed": ("observed", "gemeten"),
+    "programme description": ("programme description", "programmabeschrijving"),
+    "not set": ("not set", "niet vastgelegd"),
+    "share": ("share", "aandeel"),
+    "share of items": ("share of items", "aandeel items"),
+    # why volunteers stop
+    "time_constraints": ("lack of time", "tijdgebrek"),
+    "work_or_study": ("work or study", "werk of studie"),
+    "moved": ("moved away", "verhuisd"),
+    "dissatisfied": ("dissatisfied", "ontevreden"),
+    "personal_circumstances": ("personal circumstances", "persoonlijke omstandigheden"),
+    "health": ("health", "gezondheid"),
+    "ended_by_organisation": ("ended by the organisation", "beëindigd door de organisatie"),
+    "assignment_completed": ("assignment completed", "opdracht afgerond"),
+    # how matches and programmes end
+    "planned_completion": ("completed as planned", "volgens plan afgerond"),
+    "participant_withdrew": ("participant withdrew", "deelnemer haakte af"),
+    "volunteer_withdrew": ("volunteer withdrew", "vrijwilliger haakte af"),
+    "ended_by_professional": ("ended by a professional", "beëindigd door de beroepskracht"),
+    "participant_reoffended": ("participant reoffended", "deelnemer recidiveerde"),
+    "completed": ("completed", "afgerond"),
+    "dropped_out": ("dropped out", "voortijdig gestopt"),
+    "other_end": ("other ending", "ander einde"),
+    "excluded": ("excluded", "uitgesloten"),
+    "reoffended": ("reoffended", "gerecidiveerd"),
+    "died": ("died", "overleden"),
+    "other": ("other", "overig"),
+    "unknown": ("unknown", "onbekend"),
+    # covariates of the Cox models
+    "lived_experience": ("volunteer with lived experience", "vrijwilliger is ervaringsdeskundige"),
+    "basic_training": ("basic training received", "basistraining gevolgd"),
+    "basic_training_by_landmark": ("basic training by the landmark", "basistraining gevolgd vóór het landmark"),
+    "supervision": ("supervision received", "supervisie ontvangen"),
+    "recognition": ("recognition received", "waardering ontvangen"),
+    "goals_agreed": ("goals agreed", "doelen afgesproken"),
+    "same_sex": ("same sex", "hetzelfde geslacht"),
+    "participant_risk_high": ("participant at high risk", "deelnemer met hoog risico"),
+    "contacts_per_month_early": ("contacts per month early in the match", "contacten per maand aan het begin van de koppeling"),
+    # recruitment channels
+    "local_network": ("local network", "lokaal netwerk"),
+    "website_social_media": ("website or social media", "website of sociale media"),
+    "volunteer_centre": ("volunteer centre", "vrijwilligerscentrale"),
+    "personal_invitation": ("personal invitation", "persoonlijke uitnodiging"),
+    "probation_referral": ("referred by probation", "via de reclassering"),
+    "education": ("education", "onderwijs"),
+    "other_small": ("small categories pooled", "kleine categorieën samengevoegd"),
+    # risk levels, programme types, organisation models
+    "low": ("low", "laag"),
+    "medium": ("medium", "gemiddeld"),
+    "high": ("high", "hoog"),
+    "mentoring": ("mentoring", "mentorprogramma"),
+    "peer_mentoring": ("peer mentoring", "peer mentoring"),
+    "cosa": ("COSA", "COSA"),
+    "restorative_justice": ("restorative justice", "herstelrecht"),
+    "commissioner": ("commissioner model", "opdrachtgevermodel"),
+    "contractor": ("contractor model", "aannemersmodel"),
+    "employer": ("employer model", "werkgeversmodel"),
+}
+
+# subgroup keys in group labels such as "risk_level=high" or "recruitment_channel[education]"
+SUBGROUP_KEYS: dict[str, tuple[str, str]] = {
+    "programme_id": ("programme", "programma"),
+    "programme_type": ("programme type", "programmatype"),
+    "organisation_model": ("organisation model", "organisatiemodel"),
+    "risk_level": ("risk level", "risiconiveau"),
+    "recruitment_channel": ("recruitment channel", "wervingskanaal"),
+    "sex": ("sex", "geslacht"),
+}
+
+
+# notes are written in English by the analyses ("; "-separated parts); the
+# Dutch report shows each known part in Dutch and unknown parts as written.
+NOTES: list[tuple[str, str]] = [
+    (r"counts rows, not people", "telt rijen, geen personen"),
+    (r"interval treats rows as independent \(too narrow when rows cluster\)",
+     "het interval behandelt rijen als onafhankelijk (te smal als rijen samenhangen)"),
+    (r"fewer than 30 rows: interval is rough", "minder dan 30 rijen: het interval is grof"),
+    (r"horizon beyond the longest follow-up: not estimable", "horizon voorbij de langste follow-up: niet te schatten"),
+    (r"median not reached", "mediaan niet bereikt"),
+    (r"observational association, not a causal effect", "samenhang in observationele gegevens, geen causaal effect"),
+    (r"at ([\d.]+) months", "na {0} maanden"),
+    (r"only (\d+) units: imprecise", "slechts {0} eenheden: onnauwkeurig"),
+    (r"only (\d+) matches: imprecise", "slechts {0} koppelingen: onnauwkeurig"),
+    (r"only (\d+) ended participants: imprecise", "slechts {0} deelnemers met een beëindigd traject: onnauwkeurig"),
+    (r"only (\d+) still at risk at ([\d.]+) months", "nog slechts {0} at risk na {1} maanden"),
+    (r"(\d+) row\(s\) with a missing covariate left out \(complete-case analysis\)",
+     "{0} rij(en) met een ontbrekende covariaat weggelaten (complete-case-analyse)"),
+    (r"no events of this reason: no interval", "geen gebeurtenissen met deze reden: geen interval"),
+    (r"p < ([\d.]+) suggests the hazard ratio changes over time",
+     "p < {0}: de hazard ratio verandert mogelijk in de tijd"),
+    (r"landmark at ([\d.]+) months: (\d+) volunteer\(s\) who stopped or were censored before it are not in this analysis",
+     "landmark na {0} maanden: {1} vrijwilliger(s) die daarvoor stopten of gecensureerd werden, tellen niet mee"),
+    (r"per extra contact a month in the first (\d+) days, among matches still running then \((\d+) ended earlier\)",
+     "per extra contact per maand in de eerste {0} dagen, onder koppelingen die toen nog liepen ({1} eerder beëindigd)"),
+    (r"not estimable: no events or no variation in exposure at the landmark",
+     "niet te schatten: geen gebeurtenissen of geen variatie in blootstelling op het landmark"),
+    (r"not estimable: no events or no variation in the covariates",
+     "niet te schatten: geen gebeurtenissen of geen variatie in de covariaten"),
+    (r"suppressed: based on fewer than (\d+) people \(n < (\d+)\)",
+     "onderdrukt: gebaseerd op minder dan {0} personen (n < {1})"),
+    (r"suppressed: based on fewer than (\d+) people \(events < (\d+)\)",
+     "onderdrukt: gebaseerd op minder dan {0} personen (gebeurtenissen < {1})"),
+    (r"volunteers who stopped earlier count as not reached", "vrijwilligers die eerder stopten, tellen als niet gehaald"),
+    (r"within (\d+) months of the start", "binnen {0} maanden na de start"),
+    (r"contacts delivered per planned contact \(([\d.]+) a month\)",
+     "geleverde contacten per gepland contact ({0} per maand)"),
+    (r"(\d+) match\(es\) observed for less than (\d+) days not assessed",
+     "{0} koppeling(en) korter dan {1} dagen gevolgd: niet beoordeeld"),
+    (r"interval not computable \(fewer than 2 matches or no contacts\)",
+     "interval niet te berekenen (minder dan 2 koppelingen of geen contacten)"),
+    (r"participants never matched count as not matched in time",
+     "deelnemers die nooit gekoppeld zijn, tellen als niet op tijd gekoppeld"),
+    (r"target risk levels: (.+)", "risiconiveaus van de doelgroep: {0}"),
+    (r"programme description has no (\S+): not assessed", "programmabeschrijving vermeldt geen {0}: niet beoordeeld"),
+    (r"(\d+) match\(es\) with sex unknown or other not assessed",
+     "{0} koppeling(en) met geslacht onbekend of anders: niet beoordeeld"),
+    (r"(\d+) agreement\(s\) without a recorded outcome left out",
+     "{0} afspraak/afspraken zonder vastgelegde uitkomst weggelaten"),
+    (r"(\d+) volunteer\(s\) started too recently to assess", "{0} vrijwilliger(s) te kort geleden begonnen om te beoordelen"),
+    (r"no units to assess", "niets te beoordelen"),
+    (r"no indicator in the data measures this target \(or its data are absent\)",
+     "geen indicator in de gegevens meet dit doel (of de gegevens ontbreken)"),
+    (r"missing: (.+)", "ontbreekt: {0}"),
+    (r"all (\d+) items described", "alle {0} items beschreven"),
+    (r"quarters share people, so the interval is conservative",
+     "kwartalen delen personen, dus het interval is conservatief (te ruim)"),
+    (r"descriptive change, not an effect", "beschrijvende verandering, geen effect"),
+    (r"(\w+): (\d{4}Q[1-4]) to (\d{4}Q[1-4])", "{0}: {1} tot {2}"),
+]
+
+# columns whose values are labelled, by kind
+_VALUE_KIND: dict[str, str] = {
+    "estimand": "estimand", "indicator": "estimand", "endpoint": "endpoint", "group": "group",
+    "analysis": "analysis", "table": "code", "severity": "code", "target_source": "code", "unit": "code",
+    "programme_id": "programme", "note": "note",
+    "blocking": "bool", "required": "bool", "causal": "bool", "meets_target": "bool", "headline_eligible": "bool",
+}
+_YES_NO = {"en": ("yes", "no"), "nl": ("ja", "nee")}
+
+
+def _check_language(language: str) -> str:
+    if language not in ("nl", "en"):
+        raise ValueError(f"language must be 'nl' or 'en', got {language!r}")
+    return language
+
+
+def column_label(column: str, language: str = "nl") -> str:
+    """Header for a table column; the column name itself when it is not labelled."""
+    pair = COLUMNS.get(str(column))
+    return _pick(pair, language) if pair else str(column)
+
+
+def analysis_label(analysis: str, language: str = "nl") -> str:
+    """Words for an analysis name (``data_quality``, ``retention``, ...); the name when unknown."""
+    pair = ANALYSES.get(str(analysis))
+    return _pick(pair, language) if pair else str(analysis)
+
+
+def code_label(code: str, language: str = "nl") -> str:
+    """Words for a contract code, table name or covariate; the code itself when unknown."""
+    pair = CODES.get(str(code))
+    return _pick(pair, language) if pair else str(code)
+
+
+def value_label(value: str, language: str = "nl") -> str:
+    """Words for a group or subgroup value shown in a table.
+
+    Tries, in order: the result groups (:data:`GROUPS`), the codes
+    (:data:`CODES`), subgroup labels ``key=value`` and categorical covariates
+    ``key[value]`` (key from :data:`SUBGROUP_KEYS`, value from :data:`CODES`).
+    Anything else is returned unchanged.
+    """
+    name = str(value)
+    if name in GROUPS:
+        return group_label(name, language)
+    if name in CODES:
+        return code_label(name, language)
+    m = re.fullmatch(r"([a-z_]+)=(.+)", name) or re.fullmatch(r"([a-z_]+)\[(.+)\]", name)
+    if m and m.group(1) in SUBGROUP_KEYS:
+        return f"{_pick(SUBGROUP_KEYS[m.group(1)], language)}: {code_label(m.group(2), language)}"
+    return name
+
+
+def note_label(note: str, language: str = "nl") -> str:
+    """A note in the report's language.
+
+    Notes are written in English by the analyses, as parts separated by
+    ``"; "``. In Dutch each part matching a pattern of :data:`NOTES` is
+    replaced by its Dutch wording; other parts stay as written. English
+    returns the note unchanged.
+    """
+    text = "" if note is None else str(note)
+    if _check_language(language) == "en" or not text:
+        return text
+    out = []
+    for part in text.split("; "):
+        for pattern, dutch in NOTES:
+            m = re.fullmatch(pattern, part)
+            if m:
+                args = [_note_argument(a, language) for a in m.groups()]
+                part = dutch.format(*args)
+                break
+        out.append(part)
+    return "; ".join(out)
+
+
+def _note_argument(arg: str, language: str) -> str:
+    """A number, analysis name or list of codes captured from a note, in the report's language."""
+    if re.fullmatch(r"\d+\.\d+", arg):
+        return arg.replace(".", ",") if language == "nl" else arg
+    if arg in ANALYSES:
+        return analysis_label(arg, language)
+    items = [x.strip() for x in arg.split(",")]
+    if all(x in CODES for x in items):
+        return ", ".join(code_label(x, language) for x in items)
+    return arg
+
+
+def _value(kind: str, value: object, language: str) -> object:
+    if value is None or (isinstance(value, float) and value != value):
+        return value
+    if kind == "bool":
+        if isinstance(value, (bool, np.bool_)):
+            return _YES_NO[language][0] if value else _YES_NO[language][1]
+        return value
+    if not isinstance(value, str):
+        return value
+    if kind == "estimand":
+        return estimand_label(value, language)
+    if kind == "endpoint":
+        return endpoint_label(value, language) if value else value
+    if kind == "group":
+        return value_label(value, language)
+    if kind == "analysis":
+        return analysis_label(value, language)
+    if kind == "code":
+        return code_label(value, language)
+    if kind == "programme":
+        return group_label(value, language) if value == "all" else value
+    if kind == "note":
+        return note_label(value, language)
+    return value
+
+
+def _format_numbers(values: pd.Series, language: str, digits: int) -> pd.Series:
+    """Floats as text: ``digits`` decimals (none when every value is whole), decimal comma in Dutch, blank for NaN."""
+    finite = values[np.isfinite(values)]
+    whole = bool(len(finite)) and bool((finite == finite.round()).all())
+
+    def fmt(x: float) -> str:
+        if x != x:
+            return ""
+        if np.isinf(x):
+            return "∞" if x > 0 else "-∞"
+        s = f"{x:.0f}" if whole else f"{x:.{digits}f}"
+        return s.replace(".", ",") if language == "nl" else s
+
+    return values.map(fmt).astype(object)
+
+
+def display_table(df: pd.DataFrame, language: str = "nl", digits: int | None = 3) -> pd.DataFrame:
+    """A copy of a results or notebook table for a reader, in Dutch or English.
+
+    Display only: the files written for researchers keep the machine names
+    (``RESULT_COLUMNS``). The input frame is not modified.
+
+    - headers: known columns (:data:`COLUMNS`) get words; unknown columns
+      keep their name;
+    - values: measures (``estimand``, ``indicator``), outcomes
+      (``endpoint``), groups, analyses, table names and contract codes get
+      words (:func:`estimand_label`, :func:`endpoint_label`,
+      :func:`value_label`, ...); notes are translated part by part
+      (:func:`note_label`); true/false become yes/no (ja/nee). Unknown values
+      are shown as they are;
+    - numbers: floating-point columns become text with ``digits`` decimals
+      (no decimals when every value in the column is whole), a decimal comma
+      in Dutch and a blank for a missing value (``digits=None``: numbers are
+      left as they are). Suppressed cells (e.g. ``"<10"``) stay as shown.
+
+    Parameters
+    ----------
+    df : DataFrame
+        Any table; typically a results table or a notebook table.
+    language : {"nl", "en"}
+    digits : int or None
+
+    Returns
+    -------
+    DataFrame
+        Same rows and order, relabelled columns and values.
+    """
+    if not isinstance(df, pd.DataFrame):
+        raise TypeError(f"display_table expects a pandas DataFrame, got {type(df).__name__}")
+    _check_language(language)
+    out = df.copy()
+    for col in out.columns:
+        kind = _VALUE_KIND.get(str(col))
+        if kind is not None:
+            out[col] = out[col].map(lambda v, k=kind: _value(k, v, language))
+        elif digits is not None and pd.api.types.is_float_dtype(out[col]):
+            out[col] = _format_numbers(out[col], language, digits)
+    out.columns = [column_label(c, language) for c in out.columns]
+    return out

@@ -1,6 +1,7 @@
 """Readable labels at the report step: exact names, families and suffixes, both languages."""
 
 import pandas as pd
+import pytest
 
 from evaluation.labels import ESTIMANDS, endpoint_label, estimand_label, group_label
 
@@ -57,3 +58,108 @@ def test_report_keeps_only_the_prose_of_its_language():
     en = [c.source for c in clean_notebook_for_report(nb, language="en").cells]
     assert nl == ["Recidive", "both"] and en == ["Reoffending", "both"]
     assert len(clean_notebook_for_report(nb).cells) == 3  # no language: nothing dropped
+
+
+# ---------------------------------------------------------------- display_table
+
+def _results_frame():
+    from evaluation.results import make_results
+
+    return make_results([
+        {"programme_id": "all", "analysis": "retention", "estimand": "retention_12m", "endpoint": "VOLUNTEER_STOP",
+         "group": "risk_level=high", "estimate": 0.676905, "ci_lower": 0.622396, "ci_upper": float("nan"),
+         "n": 325, "events": 194, "method": "Kaplan-Meier", "causal": False,
+         "note": "only 7 units: imprecise; something unforeseen"},
+    ]).assign(extra_column=["kept"])
+
+
+def test_display_table_dutch_headers_values_and_numbers():
+    from evaluation.labels import display_table
+
+    shown = display_table(_results_frame(), "nl")
+    row = shown.iloc[0]
+    # headers: from COLUMNS; the unknown column keeps its name, in its place
+    assert list(shown.columns[:6]) == ["programma", "analyse", "maat", "uitkomst", "groep", "schatting"]
+    assert shown.columns[-1] == "extra_column" and row["extra_column"] == "kept"
+    # values: labels of estimand / endpoint / group (subgroup key and code) / analysis / causal
+    assert row["maat"] == "na 12 maanden nog actief"
+    assert row["uitkomst"] == "vrijwilligers die stoppen"
+    assert row["groep"] == "risiconiveau: hoog"
+    assert row["analyse"] == "behoud" and row["programma"] == "alle" and row["causaal"] == "nee"
+    # numbers: 3 decimals with a decimal comma, missing shown blank, integers untouched
+    assert row["schatting"] == "0,677" and row["95%-BI ondergrens"] == "0,622" and row["95%-BI bovengrens"] == ""
+    assert row["aantal (n)"] == 325  # integer column: left as it is
+    # note: the known part in Dutch, the unknown part as written
+    assert row["toelichting"] == "slechts 7 eenheden: onnauwkeurig; something unforeseen"
+
+
+def test_display_table_english_and_input_not_modified():
+    from evaluation.labels import display_table
+    from evaluation.results import RESULT_COLUMNS
+
+    df = _results_frame()
+    before = df.copy()
+    shown = display_table(df, "en", digits=2)
+    pd.testing.assert_frame_equal(df, before)  # display only: the caller's frame is untouched
+    assert list(df.columns) == RESULT_COLUMNS + ["extra_column"]
+    row = shown.iloc[0]
+    assert row["measure"] == "still active after 12 months" and row["group"] == "risk level: high"
+    assert row["estimate"] == "0.68" and row["causal"] == "no"
+    assert row["note"] == "only 7 units: imprecise; something unforeseen"  # English notes stay as written
+    unlabelled = display_table(pd.DataFrame({"xyz": ["a"], "rule": ["enum"]}), "nl")
+    assert list(unlabelled.columns) == ["xyz", "regel"] and unlabelled.iloc[0].tolist() == ["a", "enum"]
+    with pytest.raises(ValueError, match="language"):
+        display_table(df, "de")
+
+
+def test_every_result_column_has_a_header_in_both_languages():
+    from evaluation.labels import COLUMNS, column_label
+    from evaluation.results import RESULT_COLUMNS
+
+    for col in RESULT_COLUMNS:
+        assert col in COLUMNS, col
+        en, nl = column_label(col, "en"), column_label(col, "nl")
+        assert en and nl, col
+    # the headers a reader sees in the two reports differ for every result column but the
+    # ones that are the same word in both languages
+    same = {c for c in RESULT_COLUMNS if column_label(c, "en") == column_label(c, "nl")}
+    assert same == set(), same
+
+
+def test_notebook_tables_get_words():
+    """Columns of the data-quality, fidelity and trend tables and their codes (hand-picked rows)."""
+    from evaluation.labels import display_table
+
+    rec = pd.DataFrame({"table": ["justice_events", "(all tables)"], "rows_read": [10, 20],
+                        "blocking": [False, True], "share_accepted": [1.0, 0.95]})
+    shown = display_table(rec, "nl")
+    assert list(shown.columns) == ["tabel", "rijen gelezen", "tabel geweigerd", "aandeel goedgekeurd"]
+    assert shown["tabel"].tolist() == ["strafzaken", "(alle tabellen)"]
+    assert shown["tabel geweigerd"].tolist() == ["nee", "ja"]
+    assert shown["aandeel goedgekeurd"].tolist() == ["1,000", "0,950"]
+    fid = pd.DataFrame({"indicator": ["matched_within_8_weeks"], "target_source": ["not set"],
+                        "note": ["target risk levels: low, medium; 3 match(es) with sex unknown or other not assessed"]})
+    f = display_table(fid, "nl").iloc[0]
+    assert f["indicator"] == "deelnemers binnen 8 weken gekoppeld" and f["bron van het doel"] == "niet vastgelegd"
+    assert f["toelichting"] == ("risiconiveaus van de doelgroep: laag, gemiddeld; "
+                                "3 koppeling(en) met geslacht onbekend of anders: niet beoordeeld")
+    trend = pd.DataFrame({"estimand": ["change_hazard_ratio"], "group": ["recruitment_channel[education]"],
+                          "note": ["retention: 2026Q2 to 2026Q3; descriptive change, not an effect"]})
+    t = display_table(trend, "nl").iloc[0]
+    assert t["maat"] == "verandering t.o.v. het vorige kwartaal in: hazard ratio (programma t.o.v. vergelijking)"
+    assert t["groep"] == "wervingskanaal: onderwijs"
+    assert t["toelichting"] == "behoud: 2026Q2 tot 2026Q3; beschrijvende verandering, geen effect"
+    assert display_table(trend, "en").iloc[0]["measure"] == (
+        "change since the previous quarter in: hazard ratio (programme vs comparison)")
+
+
+def test_code_and_column_labels_differ_between_languages_where_words_differ():
+    """A missing translation shows as the same text twice; only names that are the same word in
+    both languages (indicator, COSA, peer mentoring) may repeat."""
+    from evaluation.labels import ANALYSES, CODES, COLUMNS, SUBGROUP_KEYS
+
+    allowed = {"indicator", "cosa", "peer_mentoring"}
+    for table in (COLUMNS, ANALYSES, CODES, SUBGROUP_KEYS):
+        for name, (en, nl) in table.items():
+            assert en and nl, name
+            assert en != nl or name in allowed, name
