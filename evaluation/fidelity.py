@@ -55,6 +55,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from evaluation.labels import estimand_label
 from evaluation.results import make_results
 from evaluation.retention import (
     DAYS_PER_MONTH,
@@ -723,8 +724,14 @@ def fidelity_results(table: pd.DataFrame) -> pd.DataFrame:
     return make_results(rows)
 
 
-def plot_fidelity(table: pd.DataFrame, title: str = "", xlabel: str = "observed share (95% CI) and target"):
-    """Dot-and-interval chart of the share indicators with the target marked; returns a Figure."""
+def plot_fidelity(table: pd.DataFrame, title: str = "", xlabel: str = "observed share (95% CI) and target",
+                  language: str | None = None):
+    """Dot-and-interval chart of the share indicators with the target marked; returns a Figure.
+
+    With ``language`` ("nl" or "en") the legend and the indicator names on the
+    axis are in words of that language (:func:`evaluation.labels.estimand_label`);
+    without it they are the machine names.
+    """
     from matplotlib.figure import Figure
 
     t = table.loc[table["unit"].isin(["share", "share of items"])].reset_index(drop=True)
@@ -735,10 +742,13 @@ def plot_fidelity(table: pd.DataFrame, title: str = "", xlabel: str = "observed 
     lo = np.where(np.isnan(t["ci_lower"].to_numpy(float)), obs, t["ci_lower"].to_numpy(float))
     hi = np.where(np.isnan(t["ci_upper"].to_numpy(float)), obs, t["ci_upper"].to_numpy(float))
     ax.hlines(y, lo, hi, color="#1f4e79")
-    ax.plot(obs, y, "o", color="#1f4e79", label="observed")
-    ax.plot(t["target"].to_numpy(float), y, "|", color="#c0504d", markersize=14, mew=2, label="target")
+    tx = _TEXT[language] if language in _TEXT else None
+    ax.plot(obs, y, "o", color="#1f4e79", label=tx["observed"] if tx else "observed")
+    ax.plot(t["target"].to_numpy(float), y, "|", color="#c0504d", markersize=14, mew=2,
+            label=tx["target"] if tx else "target")
     ax.set_yticks(y)
-    ax.set_yticklabels([f"{a} - {b}" for a, b in zip(t["programme_id"], t["indicator"], strict=True)], fontsize=7)
+    names = [estimand_label(b, language) if tx else b for b in t["indicator"]]
+    ax.set_yticklabels([f"{a} - {b}" for a, b in zip(t["programme_id"], names, strict=True)], fontsize=7)
     ax.set_xlim(-0.02, 1.02)
     ax.set_xlabel(xlabel)
     ax.set_ylim(-0.7, len(t) - 0.3)
@@ -761,6 +771,8 @@ _TEXT = {
         "none": "No fidelity indicator could be computed for this selection.",
         "xlabel": "observed share (95% CI); red mark = target",
         "figure": "Fidelity indicators against the programme's own targets",
+        "observed": "observed",
+        "target": "target",
     },
     "nl": {
         "title": "Programma-integriteit: uitgevoerd zoals beschreven?",
@@ -770,6 +782,8 @@ _TEXT = {
         "none": "Voor deze selectie kon geen enkele integriteitsindicator worden berekend.",
         "xlabel": "gemeten aandeel (95%-BI); rode streep = doel",
         "figure": "Integriteitsindicatoren tegen de eigen doelen van het programma",
+        "observed": "gemeten",
+        "target": "doel",
     },
 }
 
@@ -798,7 +812,7 @@ def fidelity_headline(table: pd.DataFrame, language: str = "nl", threshold: int 
             gap = shares["target"] - shares["observed"]
             w = shares.loc[gap.idxmax()]
             if gap.max() > 0:
-                sentences.append(tx["worst"].format(ind=w["indicator"], pid=w["programme_id"],
+                sentences.append(tx["worst"].format(ind=estimand_label(w["indicator"], language), pid=w["programme_id"],
                                                     obs=round(100 * w["observed"]), tgt=round(100 * w["target"])))
             below = (shares["ci_upper"] < shares["target"]).any()
             if below:
@@ -822,7 +836,7 @@ def fidelity_outputs(table: pd.DataFrame, output_dir: Any, language: str = "nl",
                                                              "events": "numerator"})
     shown = table.copy()
     shown.loc[shown["n"] < threshold, ["observed", "ci_lower", "ci_upper"]] = np.nan
-    figures = {"fidelity": plot_fidelity(shown, tx["figure"], tx["xlabel"])} if len(table) else {}
+    figures = {"fidelity": plot_fidelity(shown, tx["figure"], tx["xlabel"], language)} if len(table) else {}
     headline = fidelity_headline(table, language, threshold)
     files = write_outputs(output_dir, results, headline, {"fidelity_table": tab}, figures, threshold)
     return {"headline": headline, "files": files, "figures": [f for f in files if str(f).endswith(".png")],

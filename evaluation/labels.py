@@ -368,6 +368,9 @@ _VALUE_KIND: dict[str, str] = {
     "programme_id": "programme", "note": "note",
     "blocking": "bool", "required": "bool", "causal": "bool", "meets_target": "bool", "headline_eligible": "bool",
 }
+# estimates, limits and shares: always shown with decimals, even when whole (1,000 not 1)
+_DECIMAL_COLUMNS = {"estimate", "ci_lower", "ci_upper", "p_value", "share_accepted", "share_filled", "target",
+                    "observed", "annual_turnover"}
 _YES_NO = {"en": ("yes", "no"), "nl": ("ja", "nee")}
 
 
@@ -475,10 +478,14 @@ def _value(kind: str, value: object, language: str) -> object:
     return value
 
 
-def _format_numbers(values: pd.Series, language: str, digits: int) -> pd.Series:
-    """Floats as text: ``digits`` decimals (none when every value is whole), decimal comma in Dutch, blank for NaN."""
+def _format_numbers(values: pd.Series, language: str, digits: int, whole: bool = True) -> pd.Series:
+    """Floats as text: ``digits`` decimals, decimal comma in Dutch, blank for NaN.
+
+    With ``whole`` a column whose values are all whole numbers (counts stored
+    as floats) is shown without decimals.
+    """
     finite = values[np.isfinite(values)]
-    whole = bool(len(finite)) and bool((finite == finite.round()).all())
+    whole = whole and bool(len(finite)) and bool((finite == finite.round()).all())
 
     def fmt(x: float) -> str:
         if x != x:
@@ -506,9 +513,10 @@ def display_table(df: pd.DataFrame, language: str = "nl", digits: int | None = 3
       (:func:`note_label`); true/false become yes/no (ja/nee). Unknown values
       are shown as they are;
     - numbers: floating-point columns become text with ``digits`` decimals
-      (no decimals when every value in the column is whole), a decimal comma
+      (counts stored as floats without decimals), a decimal comma
       in Dutch and a blank for a missing value (``digits=None``: numbers are
-      left as they are). Suppressed cells (e.g. ``"<10"``) stay as shown.
+      left as they are). Missing values in text columns are shown blank;
+      suppressed cells (e.g. ``"<10"``) stay as shown.
 
     Parameters
     ----------
@@ -531,6 +539,8 @@ def display_table(df: pd.DataFrame, language: str = "nl", digits: int | None = 3
         if kind is not None:
             out[col] = out[col].map(lambda v, k=kind: _value(k, v, language))
         elif digits is not None and pd.api.types.is_float_dtype(out[col]):
-            out[col] = _format_numbers(out[col], language, digits)
+            out[col] = _format_numbers(out[col], language, digits, whole=str(col) not in _DECIMAL_COLUMNS)
+        if out[col].dtype == object:
+            out[col] = out[col].where(out[col].notna(), "")
     out.columns = [column_label(c, language) for c in out.columns]
     return out

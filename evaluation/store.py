@@ -269,3 +269,22 @@ def quarter_on_quarter(store: pd.DataFrame, exclude_analyses: Iterable[str] = ("
     if out.empty:
         out = make_results([]).reindex(columns=RESULT_COLUMNS + ["quarter_from", "quarter_to"])
     return out
+
+
+def changes_excluding_no_change(changes: pd.DataFrame) -> pd.DataFrame:
+    """Rows of :func:`quarter_on_quarter` whose 95% interval excludes "no change".
+
+    "No change" is 0 for a difference and 1 for a ratio (estimands compared on
+    the log scale, :func:`is_ratio_estimand` of the measure behind
+    ``change_<estimand>``). A row with a missing limit is not selected. For
+    display: with many measures, some of these are expected by chance alone
+    (about 5% of unchanged measures), and the change is descriptive.
+    """
+    if changes.empty:
+        return changes.copy()
+    base = changes["estimand"].astype(str).str.replace(r"^change_", "", regex=True)
+    no_change = base.map(lambda e: 1.0 if is_ratio_estimand(e) else 0.0)
+    lo = pd.to_numeric(changes["ci_lower"], errors="coerce")
+    hi = pd.to_numeric(changes["ci_upper"], errors="coerce")
+    both = lo.notna() & hi.notna()
+    return changes.loc[both & ((lo > no_change) | (hi < no_change))].copy()

@@ -137,6 +137,9 @@ def test_notebook_tables_get_words():
     assert shown["tabel"].tolist() == ["strafzaken", "(alle tabellen)"]
     assert shown["tabel geweigerd"].tolist() == ["nee", "ja"]
     assert shown["aandeel goedgekeurd"].tolist() == ["1,000", "0,950"]
+    # a count stored as float (NaN present) is shown without decimals; a share column that is all 1 keeps them
+    counts = display_table(pd.DataFrame({"rows_read": [3.0, float("nan")], "share_filled": [1.0, 1.0]}), "en")
+    assert counts["rows read"].tolist() == ["3", ""] and counts["share filled"].tolist() == ["1.000", "1.000"]
     fid = pd.DataFrame({"indicator": ["matched_within_8_weeks"], "target_source": ["not set"],
                         "note": ["target risk levels: low, medium; 3 match(es) with sex unknown or other not assessed"]})
     f = display_table(fid, "nl").iloc[0]
