@@ -852,11 +852,15 @@ def _stock_flow_lp(
     groups: Sequence[Any],
     parts: Sequence[Any],
     total_group: Any,
-    known_totals: bool,
+    known: Mapping[Any, Sequence[bool]],
+    first_known: bool,
     q0: int,
     q1: int,
 ) -> tuple[_BoundsLP, dict[tuple[Any, str], int]]:
     """The reader's linear programme of :func:`audit_rounding` on periods ``q0..q1`` of ``groups``.
+
+    ``known[g]``: whether group g's total inflow and total outflow are known; ``first_known``: whether
+    the first stocks are.
 
     Variables: per group the stocks ``S_q0..S_{q1+1}``, inflows and outflows of
     the periods. Outside the window every count is fixed at its true value
@@ -895,12 +899,14 @@ def _stock_flow_lp(
         s, j, lv = var[g]["S"][0], var[g]["J"][0], var[g]["L"][0]
         for q in range(w):
             add({os_ + q: 1.0, oj + q: 1.0, ol + q: -1.0, os_ + q + 1: -1.0}, 0.0)
-        if q0 > 0 or known_totals:  # the first stock: known, or fixed by the periods before the window
+        if q0 > 0 or first_known:  # the first stock: known, or fixed by the periods before the window
             add({os_: 1.0}, float(s[q0]))
-        if q1 < t_full - 1 or known_totals:
+        if q1 < t_full - 1 or all(known[g]):
             add({os_ + w: 1.0}, float(s[q1 + 1]))
-        if known_totals:  # totals known; outside the window the counts are fixed
+        # totals published elsewhere (at least `known_totals` people; outside the window the counts are fixed)
+        if known[g][0]:
             add({oj + q: 1.0 for q in range(w)}, float(j[q0:q1 + 1].sum()))
+        if known[g][1]:
             add({ol + q: 1.0 for q in range(w)}, float(lv[q0:q1 + 1].sum()))
     for k, m in (("S", w + 1), ("J", w), ("L", w)) if parts else ():
         for q in range(m):
@@ -934,11 +940,15 @@ def audit_rounding(
     * the rows of ``total_group`` are the sums of the other groups' rows
       (declared when the true counts add up, which is checked; otherwise a
       warning says the relation was left out);
-    * with ``known_totals``: each group's first stock, its total inflow and
-      its total outflow (hence its last stock) exactly, as other published
-      tables may give them (numbers of volunteers and of stops per
-      programme). The first and last stocks are then not audited: they are
-      known from those other tables, not from this one.
+    * with ``known_totals``: each group's first stock, and its total inflow
+      and its total outflow when they are at least ``threshold``, as other
+      published tables give them exactly (numbers of volunteers and of stops
+      per programme; smaller totals are shown there as ``"<10"``); a total
+      below ``threshold`` is still known when it is the total group's minus
+      all the others (differencing), and the unknown ones together add up
+      to a known residual. The last stock is then known when both totals
+      are; stocks known that way are not audited (other tables reveal them,
+      not this one).
 
     For every other true count from 1 to ``threshold - 1`` (each stock once),
     the smallest and largest value consistent with all of this are found by
@@ -958,10 +968,13 @@ def audit_rounding(
         as the start stock of its period or the end stock of the last),
         ``value``, ``published``, ``lower``, ``upper`` (every value in
         between is consistent with the publication), ``n_values`` (integers in
-        ``[lower, upper]``), ``protected`` (at least ``threshold - 1`` values
-        remain possible: the reader knows no more than ``"<threshold"`` would
-        tell) and ``method`` (``"window"`` inner bounds or ``"lp"`` exact
-        bounds).
+        ``[lower, upper]``), ``required`` and ``protected`` (``n_values >=
+        required``), ``method`` (``"window"`` inner bounds or ``"lp"`` exact
+        bounds). ``required`` is ``threshold - 1``, the values ``"<10"``
+        leaves open (1..9), or fewer when the totals known from other tables
+        already bound the count (a programme with 6 volunteers in all has at
+        most 6 joiners in a quarter, table or no table): the reader then
+        knows no more than ``"<threshold"`` plus those totals would tell.
     """
     base = _check_threshold(base)
     threshold = _check_threshold(threshold)
@@ -994,6 +1007,30 @@ def audit_rounding(
             warnings.warn(f"audit_rounding: the groups do not add up to {total_group!r}; that relation is not "
                           "declared", UserWarning, stacklevel=2)
             parts = []
+    # totals the reader knows from other tables: at least `threshold`, or derived from the total group
+    # minus the other groups; a count can never be shown to be better protected than those totals allow
+    known = {g: [bool(known_totals and var[g][k][0].sum() >= threshold) for k in "JL"] for g in chains}
+    cap = {g: [np.inf, np.inf] for g in chains}
+    for i, k in enumerate("JL"):
+        if parts:
+            unknown = [p for p in parts if not known[p][i]]
+            if known[total_group][i]:
+                residual = float(sum(var[p][k][0].sum() for p in unknown))
+                for p in unknown:
+                    cap[p][i] = residual
+                if len(unknown) == 1:
+                    known[unknown[0]][i] = True
+            elif known_totals and not unknown:
+                known[total_group][i] = True
+        for g in chains:
+            if known[g][i]:
+                cap[g][i] = float(var[g][k][0].sum())
+
+    def required(g: Any, k: str) -> float:
+        s0 = var[g]["S"][0][0] if known_totals else np.inf
+        c = {"J": cap[g][0], "L": min(cap[g][1], s0 + cap[g][0]), "S": s0 + cap[g][0]}[k]
+        return float(min(threshold - 1, c))
+
     components = [list(chains)] if parts else [[g] for g in chains]
     out = []
     for comp in components:
@@ -1003,7 +1040,7 @@ def audit_rounding(
             targets = []
             for g in comp:
                 labels = df[order].to_numpy()[chains[g][0]]
-                if (0 < q < t or not known_totals) and 0 < var[g]["S"][0][q] < threshold:
+                if (0 < q or not known_totals) and (q < t or not all(known[g])) and 0 < var[g]["S"][0][q] < threshold:
                     targets.append((g, "S", q, labels[q] if q < t else labels[t - 1], cols[0] if q < t else cols[3]))
                 for k, col in (("J", cols[1]), ("L", cols[2])):
                     if q < t and 0 < var[g][k][0][q] < threshold:
@@ -1013,7 +1050,7 @@ def audit_rounding(
             local = None
             if window is not None and t > 1:
                 q0, q1 = max(0, q - window), min(t - 1, q + window - (1 if q == t else 0))
-                local = (_stock_flow_lp(var, comp, parts, total_group, known_totals, q0, q1), q0)
+                local = (_stock_flow_lp(var, comp, parts, total_group, known, known_totals, q0, q1), q0)
             for g, k, qq, label, col in targets:
                 lower = upper = float("nan")
                 method = "lp"
@@ -1021,9 +1058,10 @@ def audit_rounding(
                     (lp, off), q0 = local
                     lower, upper = lp.bounds(off[(g, k)] + qq - q0)
                     method = "window"
-                if not np.isfinite(lower + upper) or _n_values(lower, upper) < threshold - 1:
+                need = required(g, k)
+                if not np.isfinite(lower + upper) or _n_values(lower, upper) < need:
                     if full is None:
-                        full = _stock_flow_lp(var, comp, parts, total_group, known_totals, 0, t - 1)
+                        full = _stock_flow_lp(var, comp, parts, total_group, known, known_totals, 0, t - 1)
                     lower, upper = full[0].bounds(full[1][(g, k)] + qq)
                     method = "lp"
                 x = var[g][k][0][qq]
@@ -1031,10 +1069,10 @@ def audit_rounding(
                 shown = lo_b + (base - 1.0) if lo_b > 0 else var[g][k][2][qq] - (base - 1.0)
                 nv = _n_values(lower, upper)
                 out.append({"group": g, order: label, "column": col, "value": int(x), "published": int(round(shown)),
-                            "lower": lower, "upper": upper, "n_values": nv, "protected": nv >= threshold - 1,
-                            "method": method})
+                            "lower": lower, "upper": upper, "n_values": nv, "required": int(need),
+                            "protected": nv >= need, "method": method})
     return pd.DataFrame(out, columns=["group", order, "column", "value", "published", "lower", "upper", "n_values",
-                                      "protected", "method"])
+                                      "required", "protected", "method"])
 
 
 def _n_values(lower: float, upper: float) -> int:

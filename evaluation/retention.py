@@ -1057,14 +1057,215 @@ def workforce_flow(
     return pd.concat(rows, ignore_index=True)
 
 
-def workforce_warnings(flow: pd.DataFrame) -> list[str]:
-    """Warnings of the latest quarter per group of :func:`workforce_flow` (empty list if none)."""
+_WF_TEXT: dict[str, dict[str, str]] = {
+    "en": {
+        "all": "all",
+        "consecutive": "active volunteers fell in {k} consecutive quarters",
+        "year": "active volunteers fell by {share} over four quarters",
+    },
+    "nl": {
+        "all": "alle programma's",
+        "consecutive": "het aantal actieve vrijwilligers daalde {k} kwartalen achter elkaar",
+        "year": "het aantal actieve vrijwilligers daalde in vier kwartalen met {share}",
+    },
+}
+
+
+def _wf_text(language: str) -> dict[str, str]:
+    if language not in _WF_TEXT:
+        raise ValueError(f"language must be 'nl' or 'en', got {language!r}")
+    return _WF_TEXT[language]
+
+
+def _published_warnings(f: pd.DataFrame, base: int, language: str, fall_quarters: int,
+                        fall_share_year: float) -> list[str]:
+    """Warnings of one group's rounded rows, from the published counts only.
+
+    A published count ``r`` stands for a true count in ``r - base + 1 ..
+    r + base - 1``. A quarter counts as a fall only when the stock certainly
+    fell (``end + base - 1 < start - base + 1``); the four-quarter decline is
+    reported only when it certainly exceeds ``fall_share_year``, as the range
+    of declines consistent with the rounded stocks.
+    """
+    tx = _wf_text(language)
+    start = f["active_start"].to_numpy(dtype=float)
+    end = f["active_end"].to_numpy(dtype=float)
+    slack = base - 1.0
+    fell = (end + slack < start - slack).astype(int)
+    run = pd.Series(fell).groupby((pd.Series(fell) == 0).cumsum()).cumsum().to_numpy()
     out = []
-    for g, sub in flow.groupby("group", sort=False):
+    for i in range(len(f)):
+        w = []
+        if np.isfinite(start[i]) and run[i] >= fall_quarters:
+            w.append(tx["consecutive"].format(k=int(run[i])))
+        if i >= 4 and np.isfinite(end[i]) and np.isfinite(end[i - 4]):
+            ago_lo, ago_hi = max(end[i - 4] - slack, 0.0), end[i - 4] + slack
+            now_lo, now_hi = max(end[i] - slack, 0.0), end[i] + slack
+            if ago_lo > 0 and now_hi < (1 - fall_share_year) * ago_lo:
+                lo = math.floor(100 * (1 - now_hi / ago_lo))
+                hi = math.ceil(100 * (1 - now_lo / ago_hi))
+                share = f"{lo}%" if lo == hi else (f"{lo} tot {hi}%" if language == "nl" else f"{lo} to {hi}%")
+                w.append(tx["year"].format(share=share))
+        out.append("; ".join(w))
+    return out
+
+
+def protect_workforce(
+    flow: pd.DataFrame,
+    threshold: int = 10,
+    base: int | None = None,
+    language: str = "en",
+    audit: bool = True,
+    min_turnover_stock: float | None = None,
+    fall_quarters: int = 2,
+    fall_share_year: float = 0.10,
+) -> pd.DataFrame:
+    """The publishable workforce-flow table: stocks and flows after controlled rounding.
+
+    Method
+    ------
+    Every count (``active_start``, ``joiners``, ``leavers``, ``active_end``)
+    of every group (all programmes and each programme) is moved to one of
+    its two neighbouring multiples of ``base`` (default: the disclosure
+    ``threshold``, 10) by :func:`evaluation.disclosure.round_stock_flow`, so
+    that ``active_end = active_start + joiners - leavers`` still holds
+    exactly in every published row and the end stock of a quarter is the
+    start stock of the next. Nothing is suppressed. A reader who knows the
+    rule learns of a count of 1 to 9 only that it lies in 0..9 (shown 0) or
+    1..19 (shown 10): no more than ``"<10"`` tells. Zeros stay 0, but a 0
+    no longer says that nobody joined.
+
+    Why not cell suppression: in a stock-flow table every flow is the
+    difference of two stocks, and the stocks of a quarter are chained to the
+    next, and the programme rows add up to the "all programmes" rows. A
+    suppressed joiners cell of 3 is then recovered as ``active_end -
+    active_start + leavers``; protecting it means suppressing stocks, which
+    chain into the neighbouring quarters and, through the totals, into
+    other programmes. At demo scale about half of all counts are 1..9
+    (programmes of 5 to 30 volunteers with 0-4 joiners a quarter), so most
+    cells of most programmes would be hidden. Rounding keeps every cell,
+    keeps the relations, and treats large and small groups alike (as ONS and
+    CBS round small counts). Coarsening to years would still leave most
+    flows of small programmes below 10.
+
+    Audit
+    -----
+    With ``audit=True`` the rounded table is checked by
+    :func:`evaluation.disclosure.audit_rounding`: linear programmes with
+    every relation declared (stock-flow identity, chaining, programmes adding
+    up to all programmes, and each programme's total joiners, leavers and
+    first and last stocks as known from other tables) must leave every true
+    count of 1..``threshold - 1`` at least ``threshold - 1`` possible
+    values. The counts of a group that fails are blanked (NaN) with a
+    warning; blanking only removes information. On synthetic data no group
+    has failed (``tests/test_workforce_disclosure.py``,
+    ``benchmarks/bench_disclosure.py``).
+
+    Derived columns
+    ---------------
+    ``annual_turnover`` is recomputed from the published counts (leavers
+    over four quarters divided by the mean published stock) and blanked where
+    that mean stock is below ``min_turnover_stock`` (default ``5 * base``):
+    below that, rounding alone can move the turnover by more than about 20
+    percentage points. ``warning`` is recomputed from the published stocks
+    (:func:`_published_warnings`): a fall is reported only when it is
+    certain given the rounding, and the four-quarter decline as the range
+    the rounded stocks allow.
+
+    Parameters
+    ----------
+    flow : DataFrame
+        From :func:`workforce_flow` (or an earlier result of this function:
+        rounding is idempotent).
+    threshold : int, default 10
+        Disclosure threshold (:data:`evaluation.disclosure.DEFAULT_THRESHOLD`).
+    base : int, optional
+        Rounding base; defaults to ``threshold``.
+    language : {"en", "nl"}
+        Language of the ``warning`` column.
+
+    Returns
+    -------
+    DataFrame
+        ``group``, ``quarter``, ``partial``, the four counts (rounded, nullable integers),
+        ``annual_turnover``, ``warning``, ``rounded_to`` (the base); ``attrs["rounding_base"]``.
+
+    References
+    ----------
+    Hundepool A et al. (2012). *Statistical Disclosure Control*, section 5.4. Wiley.
+    Cox LH (1987). A constructive procedure for unbiased controlled rounding. *JASA* 82:520-524.
+    """
+    from evaluation import disclosure
+
+    _wf_text(language)
+    b = threshold if base is None else base
+    cols = ["active_start", "joiners", "leavers", "active_end"]
+    _require_columns(flow, "workforce flow", ["group", "quarter", *cols])
+    min_stock = 5.0 * b if min_turnover_stock is None else float(min_turnover_stock)
+    keep = ["group", "quarter"] + (["partial"] if "partial" in flow.columns else []) + cols
+    src = flow[keep].reset_index(drop=True)
+    counts = src[cols].apply(pd.to_numeric, errors="coerce").astype(float)
+    # a group already blanked by an earlier call stays blank
+    blank = counts.isna().any(axis=1).groupby(src["group"]).transform("any").to_numpy()
+    pub = src.copy()
+    pub[cols] = counts
+    if (~blank).any():
+        rounded = disclosure.round_stock_flow(src.loc[~blank].astype({c: "int64" for c in cols}), base=b)
+        bad: list[str] = []
+        if audit and bool((counts.loc[~blank] % b != 0).any().any()):  # a table of multiples of b has no small counts
+            a = disclosure.audit_rounding(src.loc[~blank], rounded, base=b, threshold=threshold)
+            bad = sorted(set(a.loc[~a["protected"], "group"].astype(str)))
+        pub.loc[~blank, cols] = rounded[cols].astype(float).to_numpy()
+        if bad:
+            warnings.warn(f"workforce flow: after rounding, small counts of group(s) {', '.join(bad)} could still be "
+                          "narrowed down from the published table; their counts are not published", UserWarning,
+                          stacklevel=2)
+            pub.loc[pub["group"].astype(str).isin(bad), cols] = np.nan
+    turnover = []
+    warn = []
+    for _, f in pub.groupby("group", sort=False):
+        mean_stock = (f["active_start"] + f["active_end"]) / 2
+        lv4 = f["leavers"].rolling(4).sum()
+        st4 = mean_stock.rolling(4).mean()
+        turnover.append((lv4 / st4).where(st4 >= max(min_stock, 1e-9)))
+        warn.append(pd.Series(_published_warnings(f, b, language, fall_quarters, fall_share_year), index=f.index))
+    pub["annual_turnover"] = pd.concat(turnover).reindex(pub.index)
+    pub["warning"] = pd.concat(warn).reindex(pub.index)
+    for c in cols:
+        pub[c] = pub[c].astype("Int64")
+    pub["rounded_to"] = b
+    pub.attrs["rounding_base"] = b
+    return pub
+
+
+def _warning_rows(flow: pd.DataFrame, language: str, threshold: int) -> list[tuple[str, str, str]]:
+    """(group, quarter, text) of the latest quarter of each group with a published warning."""
+    pub = protect_workforce(flow, threshold=threshold, language=language)
+    out = []
+    for g, sub in pub.groupby("group", sort=False):
         last = sub.iloc[-1]
         if last["warning"]:
-            out.append(f"{g} ({last['quarter']}): {last['warning']}")
+            out.append((str(g), str(last["quarter"]), str(last["warning"])))
     return out
+
+
+def workforce_warnings(flow: pd.DataFrame, language: str = "en", threshold: int = 10) -> list[str]:
+    """Warnings of the latest quarter per group, from the published (rounded) workforce table.
+
+    ``flow`` is the table of :func:`workforce_flow` or of
+    :func:`protect_workforce`; the warnings are computed from the counts as
+    published by :func:`protect_workforce` (controlled rounding), so no
+    sentence reveals more than the table (e.g. a percentage decline of a
+    programme of three volunteers). Returns an empty list if there are none.
+
+    Parameters
+    ----------
+    flow : DataFrame
+    language : {"en", "nl"}, default "en"
+    threshold : int, default 10
+    """
+    tx = _wf_text(language)
+    return [f"{tx['all'] if g == 'all' else g} ({q}): {w}" for g, q, w in _warning_rows(flow, language, threshold)]
 
 
 # --------------------------------------------------------------------------------------
@@ -1477,19 +1678,24 @@ def plot_cuminc(curves: pd.DataFrame, title: str = "", xlabel: str = "months", y
 
 
 def plot_workforce(flow: pd.DataFrame, group: str = "all", title: str = "", ylabel: str = "active volunteers",
-                   labels: tuple[str, str] = ("joiners", "leavers"), threshold: int = 10):
+                   labels: tuple[str, str] = ("joiners", "leavers"), threshold: int = 10,
+                   note: str = "counts rounded to multiples of {base}"):
     """Active volunteers at the end of each quarter, with joiners and leavers as bars; returns a Figure.
 
-    Disclosure: counts from 1 to ``threshold - 1`` are not drawn (bars left out,
-    stock points blanked), as in the published table.
+    Disclosure: the figure draws the published table of :func:`protect_workforce`
+    (controlled rounding to multiples of ``threshold``), whatever it is given
+    (the raw :func:`workforce_flow` or the protected table), so it shows
+    exactly the numbers of the table and nothing more. ``note`` (with
+    ``{base}``) is printed in the corner.
     """
     from matplotlib.figure import Figure
 
-    f = flow.loc[flow["group"] == group]
+    pub = protect_workforce(flow, threshold=threshold)
+    f = pub.loc[pub["group"].astype(str) == group]
+    base = pub.attrs.get("rounding_base", threshold)
 
     def shown(col: str) -> np.ndarray:
-        v = f[col].to_numpy(dtype=float)
-        return np.where((v > 0) & (v < threshold), np.nan, v)
+        return f[col].to_numpy(dtype=float, na_value=np.nan)
 
     fig = Figure(figsize=(7, 4.5))
     ax = fig.add_subplot(111)
@@ -1504,7 +1710,7 @@ def plot_workforce(flow: pd.DataFrame, group: str = "all", title: str = "", ylab
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.legend(fontsize=8, frameon=False)
-    ax.text(0.99, 0.01, f"< {threshold}: -", transform=ax.transAxes, ha="right", va="bottom", fontsize=7,
+    ax.text(0.99, 0.01, note.format(base=base), transform=ax.transAxes, ha="right", va="bottom", fontsize=7,
             color="grey")
     fig.tight_layout()
     return fig
@@ -1636,6 +1842,7 @@ _TEXT: dict[str, dict[str, str]] = {
         "km_matches": "Matches without early ending, by programme",
         "cif_reasons": "Why volunteers stop (competing reasons)",
         "workforce": "Volunteer workforce per quarter (all programmes)",
+        "rounded_note": "counts rounded to multiples of {base}",
         "median": "Half of the volunteers had stopped after {m} months (95% CI {lo} to {hi}).",
         "median_not": "More than half of the volunteers were still active at the end of follow-up.",
         "ret12": "{p}% of volunteers were still active {h} months after their start (95% CI {lo}% to {hi}%), "
@@ -1662,6 +1869,7 @@ _TEXT: dict[str, dict[str, str]] = {
         "km_matches": "Koppelingen zonder voortijdig einde, per programma",
         "cif_reasons": "Waarom vrijwilligers stoppen (concurrerende redenen)",
         "workforce": "Vrijwilligersbestand per kwartaal (alle programma's)",
+        "rounded_note": "aantallen afgerond op veelvouden van {base}",
         "median": "De helft van de vrijwilligers was na {m} maanden gestopt (95%-BI {lo} tot {hi}).",
         "median_not": "Meer dan de helft van de vrijwilligers was aan het einde van de follow-up nog actief.",
         "ret12": "{p}% van de vrijwilligers was {h} maanden na de start nog actief (95%-BI {lo}% tot {hi}%), "
@@ -1875,8 +2083,13 @@ def retention_analysis(
     return out
 
 
-def retention_headline(analysis: Mapping[str, Any], language: str = "nl", threshold: int = 10) -> dict[str, Any]:
-    """``headline.json`` content: status, title and sentences (counts protected by :mod:`evaluation.disclosure`)."""
+def retention_headline(analysis: Mapping[str, Any], language: str = "nl", threshold: int = 10,
+                       workforce: pd.DataFrame | None = None) -> dict[str, Any]:
+    """``headline.json`` content: status, title and sentences (counts protected by :mod:`evaluation.disclosure`).
+
+    Workforce warnings come from the published (rounded) workforce table: ``workforce`` if given (the
+    output of :func:`protect_workforce`), else ``analysis["workforce"]`` protected here.
+    """
     from evaluation import disclosure
 
     tx = _lang(language)
@@ -1921,11 +2134,14 @@ def retention_headline(analysis: Mapping[str, Any], language: str = "nl", thresh
                                                    tx["less"] if r["estimate"] < 1 else tx["more"]),
                                                hr=_fmt(r["estimate"], language, 2), lo=_fmt(r["ci_lower"], language, 2),
                                                hi=_fmt(r["ci_upper"], language, 2)))
-    warns = workforce_warnings(analysis["workforce"]) if len(analysis["workforce"]) else []
+    wf = workforce if workforce is not None else analysis["workforce"]
+    warns = _warning_rows(wf, language, threshold) if len(wf) else []
+    warns = [(g, q, w) for g, q, w in warns if g == "all" or analysis["programme_id"] != "all"]
     if warns:
         status = "warning"
-        sentences.extend(("Waarschuwing vrijwilligersbestand: " if language == "nl" else "Workforce warning: ") + w
-                         for w in warns if w.startswith("all ") or analysis["programme_id"] != "all")
+        label = _wf_text(language)["all"]
+        sentences.extend(("Waarschuwing vrijwilligersbestand: " if language == "nl" else "Workforce warning: ")
+                         + f"{label if g == 'all' else g} ({q}): {w}" for g, q, w in warns)
     if len(ten) < SMALL_N:
         status = "warning"
         sentences.append(disclosure.protect_sentence(tx["small"], {"n": len(ten)}, threshold, language))
@@ -1982,7 +2198,6 @@ def retention_outputs(analysis: Mapping[str, Any], output_dir: Any, language: st
 
     Returns ``{"headline": ..., "files": [...], "figures": [png paths]}``.
     """
-    from evaluation import disclosure
 
     tx = _lang(language)
     figures = {}
@@ -1998,13 +2213,13 @@ def retention_outputs(analysis: Mapping[str, Any], output_dir: Any, language: st
                                         tx["months"], tx["match_running"], min_at_risk=threshold)
     tables = {}
     wf = analysis["workforce"]
+    wf_pub = None
     if len(wf):
-        figures["workforce"] = plot_workforce(wf, "all", tx["workforce"], tx["volunteers"],
-                                              (tx["joiners"], tx["leavers"]), threshold)
-        pub = wf.drop(columns=["quarter_start", "quarter_end"])
-        tables["workforce_flow"] = disclosure.suppress_table(
-            pub, ["active_start", "joiners", "leavers", "active_end"], threshold, by="group", totals="rows",
-            rate_cols={"annual_turnover": ["leavers", "active_start", "active_end"]})
-    headline = retention_headline(analysis, language, threshold)
+        # controlled rounding (see protect_workforce): table, figure and warnings show the same rounded counts
+        wf_pub = protect_workforce(wf, threshold=threshold, language=language)
+        figures["workforce"] = plot_workforce(wf_pub, "all", tx["workforce"], tx["volunteers"],
+                                              (tx["joiners"], tx["leavers"]), threshold, note=tx["rounded_note"])
+        tables["workforce_flow"] = wf_pub
+    headline = retention_headline(analysis, language, threshold, workforce=wf_pub)
     files = write_outputs(output_dir, analysis["results"], headline, tables, figures, threshold)
     return {"headline": headline, "files": files, "figures": [f for f in files if str(f).endswith(".png")]}
