@@ -158,13 +158,15 @@ def jdl_headline(numbers: dict, language: str = "en", n_events_programme: int | 
         if en:
             s1 = f"Of 100 typical participants, {x} reoffended {h} (95% CI {lo} to {hi})."
             s2 = f"The reference rate is {ref} per 100" + (
-                f" (95% CI {_int(100 * rlo)} to {_int(100 * rhi)})." if np.isfinite(rlo) else ".")
+                f" (95% CI {_int(100 * rlo)} to {_int(100 * rhi)})" if np.isfinite(rlo) else "") + (
+                f"; source: {numbers['reference_source']}." if numbers.get("reference_source") else ".")
             s3 = ("This is not a causal comparison: the reference group may differ from the participants in ways "
                   "that affect reoffending, so the difference cannot be attributed to the programme.")
         else:
             s1 = f"Van 100 typische deelnemers pleegden er {x} {h} een nieuw delict (95%-BI {lo} tot {hi})."
             s2 = f"Het referentiecijfer is {ref} per 100" + (
-                f" (95%-BI {_int(100 * rlo)} tot {_int(100 * rhi)})." if np.isfinite(rlo) else ".")
+                f" (95%-BI {_int(100 * rlo)} tot {_int(100 * rhi)})" if np.isfinite(rlo) else "") + (
+                f"; bron: {numbers['reference_source']}." if numbers.get("reference_source") else ".")
             s3 = ("Dit is geen causale vergelijking: de referentiegroep kan op punten die recidive beïnvloeden "
                   "verschillen van de deelnemers, dus het verschil kan niet aan het programma worden toegeschreven.")
         return {"status": status, "title": title, "sentences": sentences + [s1, s2, s3]}

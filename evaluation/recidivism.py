@@ -182,6 +182,12 @@ class RecidivismAnalysis:
         (a proportion) and its interval (optional).
     reference_horizon : int
         Horizon of the reference rate (default 365, the JDL one-year rate).
+    reference_endpoint : str
+        Endpoint the reference rate counts (default ``GENERAL``); the other
+        endpoints get no reference rows.
+    reference_source : str, optional
+        Publication and population of the reference rate, repeated in the
+        ``note`` of the reference rows.
     caliper_sd, replace, ratio : matching settings (0.2 SD of the logit PS,
         without replacement, 1:1).
     weighting : {"matching", "ipw"}
@@ -219,6 +225,8 @@ class RecidivismAnalysis:
         reference_rate: float | None = None,
         reference_ci: Sequence[float] | None = None,
         reference_horizon: int = 365,
+        reference_endpoint: str = "GENERAL",
+        reference_source: str | None = None,
         caliper_sd: float = 0.2,
         replace: bool = False,
         ratio: int = 1,
@@ -238,12 +246,22 @@ class RecidivismAnalysis:
             raise ValueError(f"weighting must be 'matching' or 'ipw', not {weighting!r}")
         if reference_ci is not None and len(reference_ci) != 2:
             raise ValueError("reference_ci must be a pair (lower, upper)")
+        if reference_rate is not None and reference_ci is not None and not (
+                0 <= reference_ci[0] <= reference_rate <= reference_ci[1] <= 1):
+            raise ValueError(f"reference_ci {tuple(reference_ci)} must contain reference_rate {reference_rate} "
+                             "and lie within [0, 1]")
+        if reference_rate is not None and reference_endpoint not in endpoints:
+            raise ValueError(f"reference_endpoint {reference_endpoint!r} is not one of the endpoints {tuple(endpoints)}")
         self.design = design
         self.horizons = tuple(int(h) for h in horizons)
+        if reference_rate is not None and int(reference_horizon) not in self.horizons:
+            raise ValueError(f"reference_horizon {reference_horizon} is not one of the horizons {self.horizons}")
         self.endpoints = tuple(endpoints)
         self.reference_rate = reference_rate
         self.reference_ci = tuple(reference_ci) if reference_ci is not None else None
         self.reference_horizon = int(reference_horizon)
+        self.reference_endpoint = reference_endpoint
+        self.reference_source = reference_source
         self.caliper_sd = caliper_sd
         self.replace = replace
         self.ratio = ratio
@@ -535,7 +553,8 @@ class RecidivismAnalysis:
                                           + (" (weighted)" if self.design == "matched" else ""),
                                    headline_eligible=tte_ok))
         if self.design == "descriptive":
-            if self.reference_rate is not None and h == self.reference_horizon:
+            if (self.reference_rate is not None and h == self.reference_horizon
+                    and endpoint == self.reference_endpoint):
                 rows += self._reference_rows(endpoint, h, crude["programme"])
             return rows
         (p1, se1, n1, k1), (p0, se0, n0, k0) = crude["programme"], crude["comparison"]
@@ -580,7 +599,7 @@ class RecidivismAnalysis:
             se_ref = 0.0
         note = "not causal: " + (
             "reference rate from another population; differences may reflect who takes part, not the programme"
-        )
+        ) + (f"; reference: {self.reference_source}" if self.reference_source else "")
         rows.append(self._base(endpoint, estimand=f"prevalence_{h}d_crude", group="reference", estimate=ref,
                                ci_lower=rlo, ci_upper=rhi, method="user-supplied reference rate", causal=False,
                                note=note))

@@ -182,8 +182,12 @@ def make_headline(analysis, language: str = "en", endpoint: str = "GENERAL", hor
     """The ``headline.json`` content for one analysis (JDL wording, disclosure-checked).
 
     Adds the analysis warnings (small sample, time-to-event gate) as status
-    ``warning``.
+    ``warning``. A descriptive analysis with a reference rate is headlined at
+    the reference rate's endpoint and horizon (the only place where the
+    programme's rate has something beside it).
     """
+    if analysis.design == "descriptive" and getattr(analysis, "reference_rate", None) is not None:
+        endpoint, horizon = analysis.reference_endpoint, analysis.reference_horizon
     try:
         num = headline_numbers(analysis.results_, endpoint=endpoint, horizon=horizon, design=analysis.design)
     except ValueError:
@@ -191,6 +195,8 @@ def make_headline(analysis, language: str = "en", endpoint: str = "GENERAL", hor
         return {"status": "not_estimable", "title": title, "sentences": [
             "Reoffending could not be estimated for this horizon." if language == "en" else
             "Recidive kon voor deze termijn niet worden geschat."]}
+    if "reference_rate" in num and getattr(analysis, "reference_source", None):
+        num["reference_source"] = analysis.reference_source
     d = analysis.dataset_
     ev = int(((d["endpoint"] == endpoint) & (d["group"] == "programme") & (d["cnsr"] == 0)).sum())
     h = jdl_headline(num, language, n_events_programme=ev)

@@ -58,7 +58,11 @@ programme has comparison persons and everyone in it (participants and
 comparison) was randomised, ``matched`` when it has comparison persons
 otherwise, ``descriptive`` when it has none. For all programmes together the
 common design is passed when all selected programmes share one, otherwise
-``descriptive`` (pooling different designs is not a causal comparison).
+``descriptive`` (pooling different designs is not a causal comparison). A
+programme with design ``descriptive`` and a ``reference_rate`` in
+``programmes.yaml`` also gets that published rate (:func:`reference_parameters`),
+which its recidivism report sets beside the participants' own rate, labelled
+non-causal.
 """
 
 from __future__ import annotations
@@ -89,7 +93,7 @@ from evaluation.store import check_quarter
 LOGGER_NAME = "evaluation.run"
 DEFAULT_NOTEBOOKS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 SCOPES = ("per_programme", "overall", "both")
-DERIVED = ("design", "results_store", "quarter")
+DERIVED = ("design", "reference", "results_store", "quarter")
 IDENTIFIER_FIELDS = ("participant_id", "volunteer_id", "match_id", "contact_id", "event_id", "session_id")
 KEY_LIBRARIES = (
     "numpy", "pandas", "scipy", "statsmodels", "lifelines", "matplotlib", "pyarrow", "papermill",
@@ -868,6 +872,32 @@ def _validation_stop_reasons(validation: Any, max_share: float, quarter_start: d
     return reasons
 
 
+def reference_parameters(programme: Mapping[str, Any]) -> dict[str, Any]:
+    """Recidivism notebook parameters from a programme's ``reference_rate`` entry (empty if it has none).
+
+    Passed only to programmes without comparison persons (design
+    ``descriptive``); the rate is then set beside the participants' own rate,
+    labelled non-causal. Raises ValueError when the interval does not contain
+    the rate (the JSON Schema cannot say that).
+    """
+    ref = programme.get("reference_rate")
+    if not ref:
+        return {}
+    pid = programme.get("programme_id")
+    rate = float(ref["rate"])
+    ci = None
+    if ref.get("ci_lower") is not None or ref.get("ci_upper") is not None:
+        if ref.get("ci_lower") is None or ref.get("ci_upper") is None:
+            raise ValueError(f"programmes.yaml, programme {pid!r}, field 'reference_rate': give both ci_lower and "
+                             "ci_upper, or neither")
+        ci = [float(ref["ci_lower"]), float(ref["ci_upper"])]
+        if not ci[0] <= rate <= ci[1]:
+            raise ValueError(f"programmes.yaml, programme {pid!r}, field 'reference_rate': the interval "
+                             f"{ci[0]}-{ci[1]} does not contain the rate {rate}")
+    return {"reference_rate": rate, "reference_ci": ci, "reference_horizon": int(ref["horizon_days"]),
+            "reference_endpoint": str(ref.get("endpoint", "GENERAL")), "reference_source": str(ref["source"])}
+
+
 def _programme_list(validation: Any) -> list[dict[str, Any]]:
     progs = getattr(validation, "programmes", None) or []
     out = []
@@ -1079,6 +1109,7 @@ def _run_in_build(*, build: Path, quarter: str, quarter_dir: Path, out_dir: Path
     designs = {p: derive_design(participants, p) for p in selected}
     overall_design = next(iter(set(designs.values()))) if len(set(designs.values())) == 1 else "descriptive"
     log.info("designs: %s; all programmes together: %s", designs, overall_design)
+    references = {p["programme_id"]: reference_parameters(p) for p in _programme_list(validation)}
 
     private = build / "_private"
     private.mkdir(mode=0o700)
@@ -1124,6 +1155,8 @@ def _run_in_build(*, build: Path, quarter: str, quarter_dir: Path, out_dir: Path
             params.update(spec.parameters)
             if "design" in spec.derived:
                 params["design"] = designs[pid] if pid != "all" else overall_design
+            if "reference" in spec.derived and pid != "all" and designs[pid] == "descriptive":
+                params.update(references.get(pid) or {})
             if "quarter" in spec.derived:
                 params["quarter"] = quarter
             if "results_store" in spec.derived:

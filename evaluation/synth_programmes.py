@@ -239,6 +239,13 @@ _CATALOGUE: list[dict[str, Any]] = [
             "reporting": {"risk_signals_to_supervisor": True},
             "recognition": [],
             "planned_dosage": {"contacts_per_month": 4, "duration_months": 6},
+            # no comparison group: a published rate stands beside the programme's own (not causal);
+            # synthetic, close to the truth of the catchment without selection (truth.json
+            # reference_rate.prevalence_730d = 0.454)
+            "reference_rate": {"rate": 0.45, "ci_lower": 0.44, "ci_upper": 0.46, "horizon_days": 730,
+                               "endpoint": "GENERAL",
+                               "source": "synthetic stand-in for a published WODC Recidivemonitor two-year rate "
+                                         "of comparable probation clients"},
             "tidier": _tidier(
                 brief_name="Peers Utrecht",
                 why="Social inclusion through peer support.",

@@ -141,6 +141,29 @@ def test_descriptive_is_not_causal():
     assert any("without a reference rate" in w for w in b.warnings_)
 
 
+def test_reference_rate_applies_to_its_endpoint_and_horizon_only():
+    data = rs.simulate(2, n=300, design="rct")
+    a = _fit("descriptive", data, reference_rate=0.45, reference_ci=(0.40, 0.50), reference_horizon=730,
+             reference_source="WODC table X", endpoints=("GENERAL", "SERIOUS"))
+    ref = a.results_[a.results_["group"].isin(["reference", "difference_vs_reference"])]
+    # a published two-year general rate says nothing about serious reoffending or the one-year rate
+    assert set(zip(ref["endpoint"], ref["estimand"], strict=True)) == {("GENERAL", "prevalence_730d_crude")}
+    assert ref["note"].str.endswith("reference: WODC table X").all()
+    # the headline of a descriptive programme with a reference is given at the reference's horizon
+    from evaluation import recidivism_outputs as ro
+
+    head = ro.make_headline(a, "en")
+    assert any(s.startswith("The reference rate is 45 per 100 (95% CI 40 to 50); source: WODC table X")
+               for s in head["sentences"]), head
+    assert any("reoffended within two years" in s for s in head["sentences"]), head
+    with pytest.raises(ValueError, match="must contain reference_rate"):
+        RecidivismAnalysis("descriptive", reference_rate=0.45, reference_ci=(0.46, 0.50))
+    with pytest.raises(ValueError, match="reference_horizon 180 is not one of the horizons"):
+        RecidivismAnalysis("descriptive", reference_rate=0.45, reference_horizon=180)
+    with pytest.raises(ValueError, match="reference_endpoint 'ANY'"):
+        RecidivismAnalysis("descriptive", reference_rate=0.45, reference_endpoint="ANY")
+
+
 def test_design_errors():
     data = rs.simulate(2, n=100, design="observational")
     with pytest.raises(ValueError, match="randomised"):

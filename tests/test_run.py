@@ -103,6 +103,36 @@ def test_derive_design_from_participants():
     assert runmod.derive_design(mixed, "A") == "matched"
 
 
+def test_reference_parameters_from_programmes_yaml():
+    ref = {"rate": 0.45, "ci_lower": 0.44, "ci_upper": 0.46, "horizon_days": 730, "source": "WODC 2024, table 3"}
+    assert runmod.reference_parameters({"programme_id": "P", "reference_rate": ref}) == {
+        "reference_rate": 0.45, "reference_ci": [0.44, 0.46], "reference_horizon": 730,
+        "reference_endpoint": "GENERAL", "reference_source": "WODC 2024, table 3"}
+    assert runmod.reference_parameters({"programme_id": "P"}) == {}
+    no_ci = {k: v for k, v in ref.items() if not k.startswith("ci_")}
+    assert runmod.reference_parameters({"programme_id": "P", "reference_rate": no_ci})["reference_ci"] is None
+    with pytest.raises(ValueError, match="programme 'P', field 'reference_rate': the interval 0.46-0.5 does not"):
+        runmod.reference_parameters({"programme_id": "P", "reference_rate": dict(ref, ci_lower=0.46, ci_upper=0.5)})
+    with pytest.raises(ValueError, match="give both ci_lower and ci_upper"):
+        runmod.reference_parameters({"programme_id": "P", "reference_rate": dict(no_ci, ci_lower=0.4)})
+
+
+def test_reference_rate_reaches_only_programmes_without_comparison(tmp_path):
+    intake = make_intake(tmp_path / "intake")
+    ref = {"rate": 0.45, "horizon_days": 730, "source": "WODC 2024, table 3"}
+    (intake / "programmes.yaml").write_text(yaml.safe_dump({"programmes": [
+        {"programme_id": "P1", "name": "Mentor Noord", "reference_rate": ref},
+        {"programme_id": "P2", "name": "COSA Zuid", "reference_rate": ref}]}))
+    reg = make_registry(tmp_path / "r.yaml", [dict(OK_BOTH, derived=["design", "reference"])])
+    result = run(intake, tmp_path / "reports", reg)
+    assert result.exit_code == 0
+    params = {j.job_id: j.parameters for j in result.jobs}
+    # P1 has a randomised comparison group: its own comparison, not a published rate; "all" pools designs
+    assert "reference_rate" not in params["P1/ok"] and "reference_rate" not in params["all/ok"]
+    assert params["P2/ok"]["design"] == "descriptive"
+    assert (params["P2/ok"]["reference_rate"], params["P2/ok"]["reference_horizon"]) == (0.45, 730)
+
+
 def test_scan_finds_planted_identifier_but_not_base64_or_short_numbers(tmp_path):
     (tmp_path / "a.csv").write_text("measure,value\nparticipants,12\n", encoding="utf-8")
     (tmp_path / "b.html").write_text("<p>see PX-1002.</p><img src='data:image/png;base64," + "QUJD" * 200 + "PX-1003'>")

@@ -70,7 +70,7 @@ def test_real_registry_is_valid():
     specs = runmod.load_registry(NOTEBOOKS / "registry.yaml")
     ids = [s.id for s in specs]
     assert ids == ["data_quality", "recidivism", "retention", "fidelity", "costs", "synthesis", "trends"]
-    assert next(s for s in specs if s.id == "recidivism").derived == ("design",)
+    assert next(s for s in specs if s.id == "recidivism").derived == ("design", "reference")
     assert next(s for s in specs if s.id == "trends").phase == 2
 
 
