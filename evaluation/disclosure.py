@@ -37,6 +37,18 @@ Secondary suppression
     a warning (do not publish that total, or merge categories). Secondary
     cells are shown as ``"c"`` (confidential), not ``"<10"``, because their
     true value is not small.
+Stock-flow tables
+    A table of stocks and flows per period (``start + in - out = end``, the
+    end stock of a period being the start stock of the next, groups adding
+    up to a total group) defeats cell suppression: a suppressed flow is the
+    difference of two stocks shown in neighbouring rows. Such tables are
+    published after *controlled rounding* (:func:`round_stock_flow`): each
+    count moves to a neighbouring multiple of the threshold with every
+    relation still exact, so a count of 1..9 is shown as 0 or 10 and nothing
+    is suppressed. :func:`audit_rounding` checks by linear programming, with
+    every relation and the totals published elsewhere declared, that each
+    true count of 1..9 keeps at least as many possible values as ``"<10"``
+    would leave.
 Rates, percentages, estimates
     A rate, percentage or confidence limit computed from a suppressed count is
     blanked (NaN) with it (``rate_cols``). In results tables
@@ -927,7 +939,7 @@ def audit_rounding(
     columns: Sequence[str] = STOCK_FLOW_COLUMNS,
     total_group: Any = "all",
     known_totals: bool = True,
-    window: int | None = 4,
+    window: int | None = 8,
 ) -> pd.DataFrame:
     """What a reader can infer about each small count of a rounded stock-flow table (the attacker's view).
 

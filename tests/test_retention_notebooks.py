@@ -87,6 +87,13 @@ def test_retention_notebook_all_programme_types(intake, programmes, tmp_path):
         assert f"programme_type={t}" in groups
     assert {"km_volunteers.png", "workforce.png", "cif_reasons.png"} <= {p.name for p in report.glob("*.png")}
     assert (report / "workforce_flow.csv").exists()
+    # the workforce table is published after controlled rounding to multiples of 10 (no suppression):
+    # every count is shown, a multiple of 10, and start + joiners - leavers = end still holds
+    wf = pd.read_csv(report / "workforce_flow.csv")
+    counts = wf[["active_start", "joiners", "leavers", "active_end"]]
+    assert counts.notna().all().all() and (counts % 10 == 0).all().all()
+    assert (counts["active_start"] + counts["joiners"] - counts["leavers"] == counts["active_end"]).all()
+    assert (wf["rounded_to"] == 10).all()
     # Dutch headline; the hazard ratio rows are labelled as not causal
     assert any("vrijwilligers" in s for s in head["sentences"])
     assert not res.loc[res["estimand"] == "hazard_ratio", "causal"].astype(str).eq("True").any()
