@@ -73,13 +73,14 @@ from scipy import stats
 from evaluation.results import make_results
 
 #: Default value of one volunteer hour, euros.
-DEFAULT_HOURLY_RATE_EUR = 14.40
+DEFAULT_HOURLY_RATE_EUR = 14.71
 #: Where the default hourly value comes from (shown in reports next to the figure).
 HOURLY_RATE_SOURCE = (
     "Replacement-cost valuation of volunteer time (Meijs, Huisman & Roza 2011, Erasmus Centre "
     "for Strategic Philanthropy; Movisie, 'De waarde van vrijwillige inzet') at a conservative "
     "lower bound: the Dutch statutory gross minimum wage per hour for employees aged 21 and over "
-    "(EUR 14.40 from 1 July 2025, Rijksoverheid). Check the current figure and override "
+    "(EUR 14.71 from 1 January 2026, Rijksoverheid; it changes every 1 January and 1 July). "
+    "Check the current figure and override "
     "hourly_rate_eur, e.g. with the gross hourly wage of a comparable professional for a full "
     "replacement value."
 )

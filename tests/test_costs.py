@@ -131,7 +131,7 @@ def test_cost_summary_support_hours_valued_when_asked():
     # default rate and its source are shown
     res = costs.cost_summary(c, p, k, m, v, s)
     note = _get(res, "A", "2026Q1", "volunteer_time_value_eur")["note"]
-    assert "minimum wage" in note and "14.40" in note
+    assert "minimum wage" in note and "14.71" in note
 
 
 def test_bad_cost_rows_name_table_row_and_field():
