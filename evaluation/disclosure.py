@@ -355,7 +355,10 @@ def suppression_mask(
         Identities that hold within every row, as ``{column: coefficient}``
         summing to zero, e.g. ``{"active_start": 1, "joiners": 1,
         "leavers": -1, "active_end": -1}`` for a stock-flow table. Each is
-        treated like a line with a known total.
+        treated like a line with a known total. Relations across rows (the
+        end stock of a quarter is the start stock of the next) are not
+        modelled: publish chained stock-flow tables with
+        :func:`round_stock_flow` instead.
 
     Returns
     -------

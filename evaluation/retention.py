@@ -987,8 +987,10 @@ def workforce_flow(
       quarters, or by more than ``fall_share_year`` over four quarters
       (Sweden's lay supervisors fell from about 4,500 to about 1,000).
 
-    Counts are of volunteers (not clients); pass the table through
-    :mod:`evaluation.disclosure` before publishing small programmes.
+    Counts are of volunteers (not clients), exact, and the ``warning`` text is
+    computed from them: this table is for analysis only. Publish it through
+    :func:`protect_workforce` (controlled rounding; :func:`plot_workforce` and
+    :func:`workforce_warnings` do so themselves).
     """
     table = "volunteers"
     _require_columns(volunteers, table, ["volunteer_id", "programme_id", "start_date", "end_date"])
@@ -1204,6 +1206,11 @@ def protect_workforce(
     min_stock = 5.0 * b if min_turnover_stock is None else float(min_turnover_stock)
     keep = ["group", "quarter"] + (["partial"] if "partial" in flow.columns else []) + cols
     src = flow[keep].reset_index(drop=True)
+    if src.empty:
+        out = src.assign(annual_turnover=pd.Series(dtype=float), warning=pd.Series(dtype=object),
+                         rounded_to=pd.Series(dtype="int64"))
+        out.attrs["rounding_base"] = b
+        return out
     counts = src[cols].apply(pd.to_numeric, errors="coerce").astype(float)
     # a group already blanked by an earlier call stays blank
     blank = counts.isna().any(axis=1).groupby(src["group"]).transform("any").to_numpy()

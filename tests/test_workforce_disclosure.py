@@ -315,3 +315,28 @@ def test_demo_scale_keeps_every_cell(tmp_path):
     # the "all programmes" stock stays close to the truth (within 9 of about 100)
     alls = pub["group"] == "all"
     assert (pub.loc[alls, "active_end"].astype(float) - flow.loc[alls, "active_end"]).abs().max() <= 9
+
+
+def test_headline_workforce_warning_comes_from_the_published_table():
+    from evaluation.results import make_results
+
+    rng = np.random.default_rng(11)
+    n = 800
+    start = pd.Timestamp("2021-01-01") + pd.to_timedelta(rng.integers(0, 700, n), unit="D")
+    end = (pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 365, n), unit="D")).where(
+        rng.random(n) < 0.85, pd.NaT)
+    v = pd.DataFrame({"volunteer_id": [f"L{i}" for i in range(n)], "programme_id": "LARGE", "start_date": start,
+                      "end_date": end})
+    flow = rt.workforce_flow(pd.concat([v, _volunteers(4, {"TINY": 5}, first="2023-01-01", last="2023-06-30",
+                                                       mean_years=0.5)], ignore_index=True), "2024-12-31")
+    analysis = {"results": make_results([]), "tenure": pd.DataFrame({"event": np.zeros(50)}), "workforce": flow,
+                "programme_id": "all"}
+    for language, prefix in (("en", "Workforce warning: all (2024Q4): "),
+                             ("nl", "Waarschuwing vrijwilligersbestand: alle programma's (2024Q4): ")):
+        head = rt.retention_headline(analysis, language=language)
+        assert head["status"] == "warning"
+        warn = [s for s in head["sentences"] if s.startswith(prefix)]
+        assert len(warn) == 1
+        # the same sentence as workforce_warnings gives for the "all programmes" group
+        assert warn[0][len(prefix):] == rt.workforce_warnings(flow, language=language)[0].split("): ", 1)[1]
+        assert not any("TINY" in s or "LARGE" in s for s in head["sentences"])  # programme_id "all": only "all"
