@@ -285,12 +285,16 @@ def headline(result: ValidationResult, programme_id: str = "all", language: str 
     status = "ok" if result.ok else ("not_estimable" if result.blocking else "warning")
     title = "Datakwaliteit van de intake" if nl else "Data quality of the intake"
     pct = f"{100 * share:.1f}".replace(".", "," if nl else ".")
+
+    def count(k: int) -> str:  # thousands separator: 72.679 in Dutch, 72,679 in English
+        return f"{k:,}".replace(",", ".") if nl else f"{k:,}"
+
     if nl:
-        sentences = [f"Van de {read} aangeleverde rijen in {len(rec)} tabellen zijn er {acc} ({pct}%) goedgekeurd "
-                     f"en {q} in quarantaine geplaatst."]
+        sentences = [f"Van de {count(read)} aangeleverde rijen in {len(rec)} tabellen zijn er {count(acc)} ({pct}%) "
+                     f"goedgekeurd en {count(q)} in quarantaine geplaatst."]
     else:
-        sentences = [f"Of {read} rows delivered in {len(rec)} tables, {acc} ({pct}%) passed validation "
-                     f"and {q} were quarantined."]
+        sentences = [f"Of {count(read)} rows delivered in {len(rec)} tables, {count(acc)} ({pct}%) passed validation "
+                     f"and {count(q)} were quarantined."]
     refused = rec.loc[rec["blocking"], "table"].tolist()
     if refused:
         sentences.append(("Geweigerde tabellen (analyses niet mogelijk): " if nl else
@@ -299,12 +303,14 @@ def headline(result: ValidationResult, programme_id: str = "all", language: str 
     err = counts[counts["severity"] == "error"].sort_values("n_rows", ascending=False, kind="mergesort")
     if len(err) and err["n_rows"].iloc[0] > 0:
         top = err.iloc[0]
-        sentences.append(f"Meest voorkomende fout: {top['rule']} in {top['table']} ({top['n_rows']} rijen)." if nl
-                          else f"Most frequent error: {top['rule']} in {top['table']} ({top['n_rows']} rows).")
+        k = int(top["n_rows"])
+        rows = ("rij" if k == 1 else "rijen") if nl else ("row" if k == 1 else "rows")
+        sentences.append(f"Meest voorkomende fout: {top['rule']} in {top['table']} ({count(k)} {rows})." if nl
+                         else f"Most frequent error: {top['rule']} in {top['table']} ({count(k)} {rows}).")
     n_warn = int((result.issues_all["severity"] == "warning").sum())
     if n_warn:
-        sentences.append(f"{n_warn} waarschuwingen (rijen wel gebruikt)." if nl
-                         else f"{n_warn} warnings (rows still used).")
+        sentences.append(f"{count(n_warn)} waarschuwingen (rijen wel gebruikt)." if nl
+                         else f"{count(n_warn)} warnings (rows still used).")
     sentences.append("Aantallen tellen rijen, geen personen." if nl else "Counts describe rows, not people.")
     if programme_id != "all":
         sentences.append(f"Programma: {programme_id}." if nl else f"Programme: {programme_id}.")

@@ -81,3 +81,22 @@ def test_fidelity_figure_and_headline_in_words():
     assert ax.get_yticklabels()[0].get_text() == "P1 - vrijwilligers op tijd begeleid"
     machine = fidelity.plot_fidelity(table).axes[0]  # no language: machine names, as before
     assert machine.get_yticklabels()[0].get_text() == "P1 - supervision_in_time"
+
+
+def test_quality_headline_counts_with_thousands_separator():
+    """Hand-worked: 12,000 of 12,345 rows accepted = 97.205% -> 97.2 (one decimal); 1,234 warnings."""
+    from types import SimpleNamespace
+
+    from evaluation import quality
+
+    rec = pd.DataFrame({"table": ["contacts", "matches"], "rows_read": [12000, 345], "rows_accepted": [11700, 300],
+                        "rows_quarantined": [300, 45], "blocking": [False, False]})
+    counts = pd.DataFrame({"table": ["contacts"], "rule": ["enum"], "severity": ["error"], "n_issues": [1500],
+                           "n_rows": [1300]})
+    result = SimpleNamespace(reconciliation=rec, ok=False, blocking=False, counts_by_rule=lambda: counts,
+                             issues_all=pd.DataFrame({"severity": ["warning"] * 1234}), language="nl")
+    nl = quality.headline(result, language="nl")["sentences"]
+    assert nl[0] == "Van de 12.345 aangeleverde rijen in 2 tabellen zijn er 12.000 (97,2%) goedgekeurd en 345 in quarantaine geplaatst."
+    assert "Meest voorkomende fout: enum in contacts (1.300 rijen)." in nl and "1.234 waarschuwingen (rijen wel gebruikt)." in nl
+    en = quality.headline(result, language="en")["sentences"]
+    assert en[0] == "Of 12,345 rows delivered in 2 tables, 12,000 (97.2%) passed validation and 345 were quarantined."
