@@ -1000,7 +1000,9 @@ def audit_rounding(
     if len(published) != len(df) or not published.index.equals(df.index):
         raise ValueError("audit_rounding: the published table must have the same rows (index) as the true table")
     pub = _stock_flow_chains(published, group, order, cols, "audit_rounding (published counts)")
+    # per group and kind (S stocks S_0..S_T, J inflows, L outflows): true values, reader's lower and upper bounds
     var: dict[Any, dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
+    shown: dict[tuple[Any, str], np.ndarray] = {}
     for g, (pos, s, j, lv) in chains.items():
         if g not in pub or not np.array_equal(pub[g][0], pos):
             raise ValueError(f"audit_rounding: group {g!r} has other rows in the published table")
@@ -1011,12 +1013,13 @@ def audit_rounding(
                 raise ValueError(f"audit_rounding: group {g!r}: published count {r[far[0]]} is {base} or more "
                                  f"away from the true count {x[far[0]]}")
             var[g][k] = (x.astype(float), np.maximum(0.0, r - (base - 1.0)), r + (base - 1.0))
+            shown[(g, k)] = r
+    labels = {g: df[order].to_numpy()[chains[g][0]] for g in chains}
     parts: list[Any] = []
     if total_group is not None and total_group in chains and len(chains) > 1:
         parts = [g for g in chains if g != total_group]
-        ref = df[order].to_numpy()[chains[total_group][0]]
         for g in parts:
-            if not np.array_equal(df[order].to_numpy()[chains[g][0]], ref):
+            if not np.array_equal(labels[g], labels[total_group]):
                 raise ValueError(f"audit_rounding: group {g!r} does not have the periods of {total_group!r}")
         if not all(np.array_equal(sum(var[g][k][0] for g in parts), var[total_group][k][0]) for k in "SJL"):
             warnings.warn(f"audit_rounding: the groups do not add up to {total_group!r}; that relation is not "
@@ -1054,12 +1057,12 @@ def audit_rounding(
         for q in range(t + 1):
             targets = []
             for g in comp:
-                labels = df[order].to_numpy()[chains[g][0]]
+                lab = labels[g]
                 if (0 < q or not known_totals) and (q < t or not all(known[g])) and 0 < var[g]["S"][0][q] < threshold:
-                    targets.append((g, "S", q, labels[q] if q < t else labels[t - 1], cols[0] if q < t else cols[3]))
+                    targets.append((g, "S", q, lab[q] if q < t else lab[t - 1], cols[0] if q < t else cols[3]))
                 for k, col in (("J", cols[1]), ("L", cols[2])):
                     if q < t and 0 < var[g][k][0][q] < threshold:
-                        targets.append((g, k, q, labels[q], col))
+                        targets.append((g, k, q, lab[q], col))
             if not targets:
                 continue
             local = None
@@ -1079,11 +1082,9 @@ def audit_rounding(
                         full = _stock_flow_lp(var, comp, parts, total_group, known, known_totals, 0, t - 1)
                     lower, upper = full[0].bounds(full[1][(g, k)] + qq)
                     method = "lp"
-                x = var[g][k][0][qq]
-                lo_b = var[g][k][1][qq]
-                shown = lo_b + (base - 1.0) if lo_b > 0 else var[g][k][2][qq] - (base - 1.0)
                 nv = _n_values(lower, upper)
-                out.append({"group": g, order: label, "column": col, "value": int(x), "published": int(round(shown)),
+                out.append({"group": g, order: label, "column": col, "value": int(var[g][k][0][qq]),
+                            "published": int(shown[(g, k)][qq]),
                             "lower": lower, "upper": upper, "n_values": nv, "required": int(need),
                             "protected": nv >= need, "method": method})
     return pd.DataFrame(out, columns=["group", order, "column", "value", "published", "lower", "upper", "n_values",

@@ -340,3 +340,46 @@ def test_headline_workforce_warning_comes_from_the_published_table():
         # the same sentence as workforce_warnings gives for the "all programmes" group
         assert warn[0][len(prefix):] == rt.workforce_warnings(flow, language=language)[0].split("): ", 1)[1]
         assert not any("TINY" in s or "LARGE" in s for s in head["sentences"])  # programme_id "all": only "all"
+
+
+def test_bounds_solver_and_its_fallback_agree():
+    # Hand-worked LP: x0 + x1 = 10 with 0 <= x0, x1 <= 9 gives x0 in [1, 9]; x0 - x2 = 0, x2 in [0, 4]
+    # then narrows x0 to [1, 4]. The warm-started HiGHS model and the linprog fallback must agree.
+    from scipy.sparse import coo_matrix
+
+    from evaluation.disclosure import _BoundsLP
+
+    a = coo_matrix(np.array([[1.0, 1.0, 0.0], [1.0, 0.0, -1.0]]))
+    b = np.array([10.0, 0.0])
+    fast = _BoundsLP(a, b, np.zeros(3), np.array([9.0, 9.0, 4.0]))
+    slow = _BoundsLP(a, b, np.zeros(3), np.array([9.0, 9.0, 4.0]))
+    slow.highs = None  # force scipy.optimize.linprog
+    for lp in (fast, slow):
+        assert lp.bounds(0) == pytest.approx((1.0, 4.0))
+        assert lp.bounds(1) == pytest.approx((6.0, 9.0))
+        assert lp.bounds(0) == pytest.approx((1.0, 4.0))  # re-solving after other objectives gives the same
+
+
+def test_single_programme_report_rounds_all_and_programme_alike():
+    # A report restricted to one programme has "all" rows equal to the programme's rows. Rounded
+    # independently they could differ (e.g. joiners 5 as 0 in one and 10 in the other), telling the
+    # reader that the count is 1..9; identical counts therefore get the identical rounding.
+    flow = rt.workforce_flow(_volunteers(8, {"ONLY": 40}), CUTOFF)
+    pub = rt.protect_workforce(flow)
+    a = pub.loc[pub["group"] == "all", COLS].reset_index(drop=True)
+    p = pub.loc[pub["group"] == "ONLY", COLS].reset_index(drop=True)
+    assert a.equals(p)
+    assert audit_rounding(flow, round_stock_flow(flow))["protected"].all()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [2, 3, 4])
+def test_demo_scale_audit_other_seeds(tmp_path, seed):
+    from evaluation.synth import generate_intake
+
+    intake = generate_intake(tmp_path / "demo", seed=seed, scale=1)
+    flow = rt.workforce_flow(pd.read_csv(intake / "volunteers.csv"), "2026-09-30")
+    pub = round_stock_flow(flow)
+    _check_published(flow, pub)
+    a = audit_rounding(flow, pub)
+    assert len(a) > 300 and a["protected"].all()
