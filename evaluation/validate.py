@@ -544,7 +544,7 @@ def _parse_text(sa: pd.Series, ftype: str, contract: Contract, missing_values: l
     """:func:`parse_column` on stripped pyarrow text, without the distinct-value shortcut."""
     import pyarrow as pa
 
-    missing = _mask(sa.isin(list(missing_values) + [""]))
+    missing = _isin_text(sa, list(missing_values) + [""])
     present = ~missing
     n = len(sa)
     bad = np.zeros(n, dtype=bool)
@@ -617,11 +617,10 @@ def _parse_text(sa: pd.Series, ftype: str, contract: Contract, missing_values: l
 # are then compared as Python strings.
 
 
-def _string_buffers(text: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    """``(starts, lengths, data)`` of a pyarrow string Series: cell ``i`` is the UTF-8
-    bytes ``data[starts[i]:starts[i] + lengths[i]]``; ``data`` has 64 zero bytes of
-    padding at the end. None when the column holds nulls (callers then use the
-    general path)."""
+def _offsets(text: pd.Series) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(offsets, data)`` of a pyarrow string Series without copying the bytes: cell ``i``
+    is ``data[offsets[i]:offsets[i + 1]]`` (UTF-8). None when the column holds nulls or
+    is not plain Arrow text (callers then use the general path)."""
     import pyarrow as pa
 
     arr = pa.array(_arrow(text).array)
@@ -631,13 +630,54 @@ def _string_buffers(text: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray
         return None
     bufs = arr.buffers()
     odt = np.int64 if pa.types.is_large_string(arr.type) else np.int32
-    offs = np.frombuffer(bufs[1], dtype=odt)[arr.offset: arr.offset + len(arr) + 1].astype(np.int64)
+    offs = np.frombuffer(bufs[1], dtype=odt)[arr.offset: arr.offset + len(arr) + 1]
+    data = np.frombuffer(bufs[2], dtype=np.uint8) if bufs[2] is not None else np.zeros(0, dtype=np.uint8)
+    return offs, data
+
+
+def _string_buffers(text: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """``(starts, lengths, data)`` of a pyarrow string Series: cell ``i`` is the UTF-8
+    bytes ``data[starts[i]:starts[i] + lengths[i]]``; ``data`` (a copy) has 64 zero
+    bytes of padding at the end. None as for :func:`_offsets`."""
+    od = _offsets(text)
+    if od is None:
+        return None
+    offs, raw = od
+    offs = offs.astype(np.int64)
     lo, hi = (int(offs[0]), int(offs[-1])) if len(offs) else (0, 0)
     data = np.zeros(hi - lo + 64, dtype=np.uint8)
     if hi > lo:
-        data[: hi - lo] = np.frombuffer(bufs[2], dtype=np.uint8)[lo:hi]
-    starts = offs[:-1] - lo
-    return starts, np.diff(offs), data
+        data[: hi - lo] = raw[lo:hi]
+    return offs[:-1] - lo, np.diff(offs), data
+
+
+def _needs_strip(text: pd.Series) -> bool:
+    """False when no cell can start or end with whitespace: every non-empty cell's
+    first and last byte is printable ASCII other than space (then stripping is a
+    no-op). True when in doubt (nulls, non-ASCII edges)."""
+    od = _offsets(text)
+    if od is None:
+        return True
+    offs, data = od
+    full = offs[1:] > offs[:-1]
+    if not full.any():
+        return False
+    edges = np.concatenate([data[offs[:-1][full]], data[offs[1:][full] - 1]])
+    return not bool(((edges > 0x20) & (edges < 0x7F)).all())
+
+
+def _isin_text(text: pd.Series, values: list[str]) -> np.ndarray:
+    """``text.isin(values)`` as a NumPy mask; on long columns only the cells whose byte
+    length equals that of some value are compared (lengths from the Arrow offsets)."""
+    od = _offsets(text) if len(text) > 1000 else None
+    if od is None:
+        return _mask(text.isin(values))
+    lengths = np.diff(od[0])
+    cand = np.flatnonzero(np.isin(lengths, [len(v.encode("utf-8")) for v in values]))
+    out = np.zeros(len(text), dtype=bool)
+    if len(cand):
+        out[cand] = _mask(text.iloc[cand].isin(values))
+    return out
 
 
 _WORD_MASKS = np.array([(1 << (8 * i)) - 1 for i in range(8)] + [(1 << 64) - 1], dtype=np.uint64)
@@ -760,6 +800,19 @@ class _TableState:
     available: bool = False  # rows usable as parents (present, not blocked)
     # string columns typed per distinct value: col -> (codes, values), typed[col] == values[codes]
     encoded: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    # key column -> (Index of its distinct non-missing values, row of the first occurrence of each)
+    key_index: dict[str, tuple[pd.Index, np.ndarray]] = field(default_factory=dict)
+
+    def first_rows(self, key: str) -> tuple[pd.Index, np.ndarray]:
+        """Distinct non-missing values of column ``key`` and the first row holding each
+        (the parent rows that lookups and foreign keys use), computed once per column."""
+        if key not in self.key_index:
+            col = self.typed[key]
+            rows = np.flatnonzero(col.notna().to_numpy())
+            if len(rows):
+                rows = rows[~pd.Series(col.to_numpy()[rows]).duplicated(keep="first").to_numpy()]
+            self.key_index[key] = (pd.Index(col.iloc[rows]), rows)
+        return self.key_index[key]
 
 
 def _per_value(state: _TableState, col: str, test) -> np.ndarray:
@@ -821,7 +874,7 @@ def _column_text(raw: RawTable, col: str, cache: dict[str, tuple], distinct: boo
             if 2 * len(uniq) <= len(text):
                 entry = (None, (codes, uniq.str.strip()))
         if entry[1] is None:
-            entry = (text.str.strip(), None)
+            entry = (text.str.strip() if _needs_strip(text) else text, None)
         cache[col] = entry
     return cache[col]
 
@@ -839,6 +892,9 @@ def _byte_length_is(text: pd.Series, k: int) -> bool:
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    od = _offsets(text)
+    if od is not None:
+        return bool((np.diff(od[0]) == k).any())
     return bool(pc.any(pc.equal(pc.binary_length(pa.array(_arrow(text).array)), k)).as_py())
 
 
@@ -988,7 +1044,7 @@ def _still_valid(issues: _Issues, table: str, fname: str, n: int) -> np.ndarray:
     return ok
 
 
-def _lookup(child_keys: pd.Series, parent: pd.DataFrame, parent_key: str, parent_field: str | list[str],
+def _lookup(child_keys: pd.Series, parent: _TableState, parent_key: str, parent_field: str | list[str],
             child_encoded: tuple[np.ndarray, np.ndarray] | None = None):
     """Value(s) of ``parent_field`` of the first parent row with the child's key (NA if none).
 
@@ -996,22 +1052,35 @@ def _lookup(child_keys: pd.Series, parent: pd.DataFrame, parent_key: str, parent
     see ``_per_value``), then positional takes; a list of fields gives a list
     of Series.
     """
+    out, codes = _lookup_distinct(child_keys, parent, parent_key, parent_field, child_encoded)
+    if codes is not None:
+        out = [_expand(s, codes, child_keys.index) for s in out]
+    return out[0] if isinstance(parent_field, str) else out
+
+
+def _lookup_distinct(child_keys: pd.Series, parent: _TableState, parent_key: str, parent_field: str | list[str],
+                     child_encoded: tuple[np.ndarray, np.ndarray] | None = None):
+    """:func:`_lookup` before expansion: ``(list of Series, codes)``; with ``child_encoded``
+    the Series hold one value per distinct key and ``codes`` maps rows to them, else
+    they are per row and ``codes`` is None."""
     fields = [parent_field] if isinstance(parent_field, str) else list(parent_field)
-    p = parent[[parent_key, *fields]].dropna(subset=[parent_key])
-    p = p.drop_duplicates(subset=[parent_key], keep="first")
+    keys, rows = parent.first_rows(parent_key)
+    codes = None
     if child_encoded is None:
-        pos = pd.Index(p[parent_key]).get_indexer(child_keys)
+        pos = keys.get_indexer(child_keys)
+        index = child_keys.index
     else:
         codes, values = child_encoded
-        pos = pd.Index(p[parent_key]).get_indexer(values)[codes]
+        pos = keys.get_indexer(values)
+        index = pd.RangeIndex(len(pos))
     found = pos >= 0
     out = []
     for f in fields:
-        col = p[f]
-        taken = col.iloc[np.where(found, pos, 0)] if len(col) else col.reindex(range(len(pos)))
-        taken = pd.Series(taken.to_numpy(), index=child_keys.index, dtype=col.dtype)
+        col = parent.typed[f]
+        taken = col.iloc[rows[np.where(found, pos, 0)]] if len(rows) else col.iloc[:0].reindex(range(len(pos)))
+        taken = pd.Series(taken.to_numpy(), index=index, dtype=col.dtype)
         out.append(taken.where(found))
-    return out[0] if isinstance(parent_field, str) else out
+    return out, codes
 
 
 def _year(dates: pd.Series) -> pd.Series:
@@ -1054,12 +1123,12 @@ def _apply_rules(
     for rule in state.resource.rules:
         kind, rid, sev = rule["kind"], rule["id"], rule["severity"]
         msgs = (rule["message_en"], rule["message_nl"])
-        parent_df = None
+        parent_st = None
         if "parent" in rule:
             ps = states.get(rule["parent"])
             if ps is None or not ps.available:
                 continue  # reported once as a table-level warning by the FK step
-            parent_df = ps.typed
+            parent_st = ps
         if kind == "date_order":
             viol = _b(t[rule["later"]] < t[rule["earlier"]])
             issues.rows(name, data, viol, rule["later"], rid, sev, msgs)
@@ -1093,26 +1162,38 @@ def _apply_rules(
             for f in rule["fields"]:
                 issues.rows(name, data, _b(t[f] > cutoff), f, rid, sev, msgs)
         elif kind == "parent_value":
-            pv = _lookup(t[rule["key"]], parent_df, rule["parent_key"], rule["parent_field"], state.encoded.get(rule["key"]))
+            pv = _lookup(t[rule["key"]], parent_st, rule["parent_key"], rule["parent_field"], state.encoded.get(rule["key"]))
             viol = pv.notna().to_numpy() & ~pv.isin(rule["allowed"]).to_numpy()
             issues.rows(name, data, viol, rule["key"], rid, sev, msgs)
         elif kind == "parent_date_order":
-            pdate = _lookup(t[rule["key"]], parent_df, rule["parent_key"], rule["parent_date"], state.encoded.get(rule["key"]))
+            pdate = _lookup(t[rule["key"]], parent_st, rule["parent_key"], rule["parent_date"], state.encoded.get(rule["key"]))
             if rule.get("relation", "not_before") != "not_before":
                 raise ValueError(f"rule {rid}: unknown relation {rule.get('relation')!r}")
             viol = _b(t[rule["field"]] < pdate)
             issues.rows(name, data, viol, rule["field"], rid, sev, msgs)
         elif kind == "parent_period":
             key = t[rule["key"]]
-            pstart, pend = _lookup(key, parent_df, rule["parent_key"], [rule["parent_start"], rule["parent_end"]], state.encoded.get(rule["key"]))
+            (pstart, pend), codes = _lookup_distinct(
+                key, parent_st, rule["parent_key"], [rule["parent_start"], rule["parent_end"]], state.encoded.get(rule["key"])
+            )
             tol = pd.Timedelta(days=int(rule.get("start_tolerance_days", 0)))
+            # per parent (distinct key): has a parent, earliest and latest allowed date
             has_parent = pstart.notna().to_numpy()
-            pend = pend.where(pend.notna(), cutoff)  # open end: up to the cutoff
+            lo = pstart - tol
+            hi = pend.where(pend.notna(), cutoff)  # open end: up to the cutoff
             d = t[rule["field"]]
-            viol = has_parent & (_b(d < pstart - tol) | _b(d > pend))
+            if codes is not None and all(x.dtype == "datetime64[ns]" for x in (d, lo, hi)):
+                # NumPy on the rows (NaT compares False, as pandas' NA -> False below)
+                lo, hi, dn = lo.to_numpy()[codes], hi.to_numpy()[codes], d.to_numpy()
+                viol = has_parent[codes] & ((dn < lo) | (dn > hi))
+            else:
+                if codes is not None:
+                    has_parent = has_parent[codes]
+                    lo, hi = _expand(lo, codes, key.index), _expand(hi, codes, key.index)
+                viol = has_parent & (_b(d < lo) | _b(d > hi))
             issues.rows(name, data, viol, rule["field"], rid, sev, msgs)
         elif kind == "after_birth":
-            by = _lookup(t[rule["key"]], parent_df, rule["parent_key"], rule["birth_year"], state.encoded.get(rule["key"]))
+            by = _lookup(t[rule["key"]], parent_st, rule["parent_key"], rule["birth_year"], state.encoded.get(rule["key"]))
             viol = _b(_year(t[rule["field"]]) < pd.array(by, dtype="Int64"))
             issues.rows(name, data, viol, rule["field"], rid, sev, msgs)
         elif kind == "no_overlap":
@@ -1145,11 +1226,11 @@ def _check_foreign_keys(
         cf = [cf] if isinstance(cf, str) else list(cf)
         pf = [pf] if isinstance(pf, str) else list(pf)
         complete = np.logical_and.reduce([_notna(state, c) for c in cf])
-        pkeys = ps.typed[pf].dropna()
         if len(cf) == 1:
-            found = _per_value(state, cf[0], lambda x, pk=pkeys[pf[0]]: x.isin(pk).to_numpy())
+            pkeys = ps.first_rows(pf[0])[0]
+            found = _per_value(state, cf[0], lambda x, pk=pkeys: x.isin(pk).to_numpy())
         else:
-            idx = pd.MultiIndex.from_frame(pkeys)
+            idx = pd.MultiIndex.from_frame(ps.typed[pf].dropna())
             found = pd.MultiIndex.from_frame(t[cf]).isin(idx)
         viol = complete & ~found
         label = ",".join(cf)
@@ -1169,7 +1250,8 @@ def _filter_rows(df: pd.DataFrame, keep: np.ndarray) -> pd.DataFrame:
     cols = {}
     for c in df.columns:
         arr = df[c].array
-        cols[c] = arr.to_numpy()[keep] if isinstance(arr, pd.arrays.NumpyExtensionArray) else arr[keep]
+        # (np.asarray: NumpyExtensionArray.to_numpy would scan an object column for missing values)
+        cols[c] = np.asarray(arr)[keep] if isinstance(arr, pd.arrays.NumpyExtensionArray) else arr[keep]
     return pd.DataFrame(cols, copy=False)
 
 
