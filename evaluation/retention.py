@@ -1124,8 +1124,6 @@ def protect_workforce(
 ) -> pd.DataFrame:
     """The publishable workforce-flow table: stocks and flows after controlled rounding.
 
-    Method
-    ------
     Every count (``active_start``, ``joiners``, ``leavers``, ``active_end``)
     of every group (all programmes and each programme) is moved to one of
     its two neighbouring multiples of ``base`` (default: the disclosure
@@ -1137,54 +1135,28 @@ def protect_workforce(
     1..19 (shown 10): no more than ``"<10"`` tells. Zeros stay 0, but a 0
     no longer says that nobody joined.
 
-    Why not cell suppression: in a stock-flow table every flow is the
-    difference of two stocks, and the stocks of a quarter are chained to the
-    next, and the programme rows add up to the "all programmes" rows. A
-    suppressed joiners cell of 3 is then recovered as ``active_end -
-    active_start + leavers``; protecting it means suppressing stocks, which
-    chain into the neighbouring quarters and, through the totals, into
-    other programmes. At demo scale about half of all counts are 1..9
-    (programmes of 5 to 30 volunteers with 0-4 joiners a quarter), so most
-    cells of most programmes would be hidden. Rounding keeps every cell,
-    keeps the relations, and treats large and small groups alike (as ONS and
-    CBS round small counts). Coarsening to years would still leave most
-    flows of small programmes below 10.
-
-    Audit
-    -----
-    With ``audit=True`` the rounded table is checked by
-    :func:`evaluation.disclosure.audit_rounding`: linear programmes with
-    every relation declared (stock-flow identity, chaining, programmes adding
-    up to all programmes, and each programme's total joiners, leavers and
-    first and last stocks as known from other tables) must leave every true
-    count of 1..``threshold - 1`` at least ``threshold - 1`` possible
-    values. The counts of a group that fails are blanked (NaN) with a
-    warning; blanking only removes information. On synthetic data no group
-    has failed (``tests/test_workforce_disclosure.py``,
-    ``benchmarks/bench_disclosure.py``).
-
-    Derived columns
-    ---------------
-    ``annual_turnover`` is recomputed from the published counts (leavers
-    over four quarters divided by the mean published stock) and blanked where
-    that mean stock is below ``min_turnover_stock`` (default ``5 * base``):
-    below that, rounding alone can move the turnover by more than about 20
-    percentage points. ``warning`` is recomputed from the published stocks
-    (:func:`_published_warnings`): a fall is reported only when it is
-    certain given the rounding, and the four-quarter decline as the range
-    the rounded stocks allow.
-
     Parameters
     ----------
     flow : DataFrame
         From :func:`workforce_flow` (or an earlier result of this function:
-        rounding is idempotent).
+        rounding is idempotent, and a table of multiples of ``base`` has no
+        small counts left to audit).
     threshold : int, default 10
         Disclosure threshold (:data:`evaluation.disclosure.DEFAULT_THRESHOLD`).
     base : int, optional
         Rounding base; defaults to ``threshold``.
-    language : {"en", "nl"}
+    language : {"en", "nl"}, default "en"
         Language of the ``warning`` column.
+    audit : bool, default True
+        Check the rounded table with :func:`evaluation.disclosure.audit_rounding`
+        and blank (NaN, with a warning) the counts of any group in which a
+        small count could be narrowed down (see Notes).
+    min_turnover_stock : float, optional
+        Smallest published four-quarter mean stock for which the turnover is
+        shown; default ``5 * base``.
+    fall_quarters, fall_share_year
+        Warning rules, as in :func:`workforce_flow`, applied to the published
+        counts.
 
     Returns
     -------
@@ -1192,9 +1164,43 @@ def protect_workforce(
         ``group``, ``quarter``, ``partial``, the four counts (rounded, nullable integers),
         ``annual_turnover``, ``warning``, ``rounded_to`` (the base); ``attrs["rounding_base"]``.
 
+    Notes
+    -----
+    *Why not cell suppression.* In a stock-flow table every flow is the
+    difference of two stocks, the stocks of a quarter are chained to the
+    next, and the programme rows add up to the "all programmes" rows. A
+    suppressed joiners cell of 3 is then recovered as ``active_end -
+    active_start + leavers``, with a suppressed stock read off the
+    neighbouring quarter; protecting it means suppressing stocks, which
+    chain into the neighbouring quarters and, through the totals, into other
+    programmes. At demo scale about half of all counts are 1..9 (programmes
+    of 5 to 30 volunteers with 0-4 joiners a quarter), so most cells of most
+    programmes would be hidden. Rounding keeps every cell, keeps the
+    relations, and treats large and small groups alike (as ONS and CBS round
+    small counts). Coarsening does not help: summed to years, 82% of the
+    programmes' joiners and leavers counts at demo scale are still 1..9.
+
+    *Audit.* Linear programmes with every relation declared (stock-flow
+    identity, chaining, programmes adding up to all programmes, and each
+    programme's total joiners and leavers as published elsewhere) must leave
+    every true count of 1..``threshold - 1`` at least ``threshold - 1``
+    possible values, or as many as those totals allow by themselves.
+    Blanking a failing group only removes information. On synthetic data no
+    group has failed (``tests/test_workforce_disclosure.py``,
+    ``benchmarks/bench_disclosure.py``).
+
+    *Derived columns.* ``annual_turnover`` is recomputed from the published
+    counts (leavers over four quarters divided by the mean published stock)
+    and blanked where that mean stock is below ``min_turnover_stock``: below
+    ``5 * base`` rounding alone can move the turnover by more than about 20
+    percentage points. ``warning`` is recomputed from the published stocks
+    (:func:`_published_warnings`): a fall is reported only when it is
+    certain given the rounding, and the four-quarter decline as the range
+    the rounded stocks allow, so no sentence reveals more than the table.
+
     References
     ----------
-    Hundepool A et al. (2012). *Statistical Disclosure Control*, section 5.4. Wiley.
+    Hundepool A et al. (2012). *Statistical Disclosure Control*, sections 4.3 and 5.4. Wiley.
     Cox LH (1987). A constructive procedure for unbiased controlled rounding. *JASA* 82:520-524.
     """
     from evaluation import disclosure
