@@ -68,6 +68,7 @@ TEXT: dict[str, dict[str, str]] = {
             "kolom 'Causaal' zegt welke. Kleine aantallen zijn onderdrukt."
         ),
         "notebook": "Analyse",
+        "more_rows": "… nog {k} rijen in results.csv (de belangrijkste maten staan bovenaan)",
         "figures": "Figuren",
         "tables": "Tabellen",
         "language_other": "English",
@@ -109,6 +110,7 @@ TEXT: dict[str, dict[str, str]] = {
             "suppressed."
         ),
         "notebook": "Analysis",
+        "more_rows": "… {k} more rows in results.csv (the key measures are listed first)",
         "figures": "Figures",
         "tables": "Tables",
         "language_other": "Nederlands",
@@ -298,12 +300,27 @@ def _truthy(value: Any) -> bool:
         return False
 
 
+def key_rows_first(df: pd.DataFrame) -> pd.DataFrame:
+    """Order a notebook's results for the index: the main endpoint (``GENERAL``, or rows without an
+    endpoint) first, and within that comparisons (difference, ratio) before the groups' own levels;
+    otherwise the notebook's order is kept (stable sort)."""
+    if df.empty:
+        return df
+    endpoint = df["endpoint"] if "endpoint" in df else pd.Series("", index=df.index)
+    main = endpoint.isna() | endpoint.astype(str).isin(["", "GENERAL", "nan"])
+    group = df["group"].astype(str) if "group" in df else pd.Series("", index=df.index)
+    comparison = group.str.startswith("difference") | df.get("estimand", group).astype(str).str.contains(
+        "ratio", regex=False)
+    rank = (~main).astype(int) * 2 + (~comparison).astype(int)
+    return df.assign(_rank=rank.to_numpy()).sort_values("_rank", kind="stable").drop(columns="_rank")
+
+
 def _results_table(df: pd.DataFrame, language: str, max_rows: int) -> str:
     if df.empty:
         return f"<p>{text('no_results', language)}</p>"
     t = TEXT[language]
     rows = []
-    for _, r in df.head(max_rows).iterrows():
+    for _, r in key_rows_first(df).head(max_rows).iterrows():
         lo, hi = format_number(r.get("ci_lower"), language), format_number(r.get("ci_upper"), language)
         ci = f"{lo} – {hi}" if lo or hi else ""
         endpoint = r.get("endpoint")
@@ -312,7 +329,6 @@ def _results_table(df: pd.DataFrame, language: str, max_rows: int) -> str:
             measure += f" ({endpoint_label(endpoint, language)})"
         rows.append(
             "<tr>"
-            f"<td>{html.escape(str(r.get('analysis', '')))}</td>"
             f"<td>{html.escape(measure)}</td>"
             f"<td>{html.escape(group_label(str(r.get('group', '')), language))}</td>"
             f"<td class='num'>{format_number(r.get('estimate'), language)}</td>"
@@ -323,9 +339,9 @@ def _results_table(df: pd.DataFrame, language: str, max_rows: int) -> str:
         )
     more = ""
     if len(df) > max_rows:
-        more = f"<p class='meta'>… {len(df) - max_rows} more rows in results.csv</p>"
+        more = f"<p class='meta'>{html.escape(t['more_rows'].format(k=len(df) - max_rows))}</p>"
     head = (
-        f"<tr><th>{t['notebook']}</th><th>{t['estimand']}</th><th>{t['group']}</th><th>{t['estimate']}</th>"
+        f"<tr><th>{t['estimand']}</th><th>{t['group']}</th><th>{t['estimate']}</th>"
         f"<th>{t['ci']}</th><th>{t['n']}</th><th>{t['causal']}</th></tr>"
     )
     return f"<table>{head}{''.join(rows)}</table>{more}"

@@ -101,3 +101,21 @@ def test_index_page_english_with_failure_and_escaping(tmp_path):
 def test_trend_headline_wording():
     empty = pd.DataFrame(columns=["quarter"])
     assert report.trend_headline(empty, pd.DataFrame(), "nl")["status"] == "not_estimable"
+
+
+def test_index_table_lists_key_measures_first_and_counts_the_rest_in_its_language():
+    from evaluation.report import _results_table, key_rows_first
+
+    rows = [("prevalence_365d_km", "SERIOUS", "programme"), ("prevalence_365d_km", "GENERAL", "programme"),
+            ("prevalence_365d_km", "GENERAL", "difference"), ("hazard_ratio", "GENERAL", "programme vs comparison"),
+            ("prevalence_365d_km", "SERIOUS", "difference")]
+    df = pd.DataFrame([{"analysis": "recidivism", "estimand": e, "endpoint": p, "group": g, "estimate": 0.1,
+                        "ci_lower": 0.0, "ci_upper": 0.2, "n": 100, "causal": True} for e, p, g in rows])
+    ordered = key_rows_first(df)
+    # main endpoint first, comparisons before levels; the notebook's order kept within each rank
+    assert list(ordered.index) == [2, 3, 1, 4, 0]
+    assert key_rows_first(df.drop(columns="endpoint")).index[0] == 2  # no endpoint column: comparisons first
+    html = _results_table(df, "nl", 2)
+    assert "… nog 3 rijen in results.csv" in html and "more rows" not in html
+    assert "<th>Analyse</th>" not in html  # the section heading already names the analysis
+    assert "… 3 more rows in results.csv" in _results_table(df, "en", 2)
