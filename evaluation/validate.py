@@ -684,15 +684,15 @@ _WORD_MASKS = np.array([(1 << (8 * i)) - 1 for i in range(8)] + [(1 << 64) - 1],
 
 
 def _text_hash(starts: np.ndarray, lengths: np.ndarray, data: np.ndarray) -> np.ndarray:
-    """A 64-bit hash per cell of its length and first 64 bytes (equal text -> equal hash)."""
+    """A 64-bit hash per cell of its length and first 64 bytes (equal text -> equal hash;
+    unequal text may collide, so callers compare candidates exactly)."""
     words = np.ndarray(shape=(len(data) - 7,), dtype="<u8", buffer=data, strides=(1,))  # 8 bytes at each offset
-    h = lengths.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
     n_words = min((int(lengths.max()) + 7) // 8, 8) if len(lengths) else 0
-    for j in range(n_words):
-        rest = np.clip(lengths - 8 * j, 0, 8)
-        w = words[np.minimum(starts + 8 * j, len(words) - 1)] & _WORD_MASKS[rest]
-        h = (h ^ w) * np.uint64(0xBF58476D1CE4E5B9)
-        h ^= h >> np.uint64(31)
+    h = lengths.astype(np.uint64)
+    for j in range(n_words):  # (data has 64 bytes of padding: starts + 8 * j stays inside)
+        rest = lengths if n_words == 1 else np.clip(lengths - 8 * j, 0, 8)
+        w = words[starts + 8 * j if j else starts] & _WORD_MASKS[rest]
+        h = (h * np.uint64(0x9E3779B97F4A7C15)) ^ w
     return h
 
 
@@ -702,19 +702,28 @@ def _duplicated_text(bufs: tuple | None, values: np.ndarray, rows: np.ndarray) -
     ``values`` are the cells of the text with buffers ``bufs`` (from
     :func:`_string_buffers`) as Python objects, equal text <=> equal value.
     Rows whose hash is unique among ``rows`` (found by sorting the hashes)
-    cannot be duplicates; the remaining candidates are compared exactly, in
-    file order. ``bufs=None``: all rows are compared as Python objects.
+    cannot be duplicates; the remaining candidates (rows whose hash bucket
+    holds a repeated hash) are compared exactly, in file order. ``bufs=None``:
+    all rows are compared as Python objects.
     """
     out = np.zeros(len(values), dtype=bool)
-    pos = np.flatnonzero(rows)
+    everywhere = bool(rows.all())
+    pos = None if everywhere else np.flatnonzero(rows)
     if bufs is not None:
-        h = _text_hash(*bufs)[pos]
+        h = _text_hash(*bufs)
+        if pos is not None:
+            h = h[pos]
         srt = np.sort(h)
-        repeated = np.unique(srt[1:][srt[1:] == srt[:-1]])
+        repeated = srt[1:][srt[1:] == srt[:-1]]
         if not len(repeated):
             return out
-        at = np.minimum(np.searchsorted(repeated, h), len(repeated) - 1)
-        pos = pos[repeated[at] == h]
+        bits = 22  # a 4 MB table of hash buckets: a cheap superset of the rows with a repeated hash
+        bucket = np.zeros(1 << bits, dtype=bool)
+        bucket[(repeated & np.uint64((1 << bits) - 1)).astype(np.intp)] = True
+        cand = np.flatnonzero(bucket[(h & np.uint64((1 << bits) - 1)).astype(np.intp)])
+        pos = cand if pos is None else pos[cand]
+    elif pos is None:
+        pos = np.arange(len(values))
     if len(pos):
         out[pos] = pd.Series(values[pos]).duplicated(keep="first").to_numpy()
     return out
@@ -776,8 +785,15 @@ def _fullmatch(text: pd.Series, regex: str, bufs: tuple | None = None) -> np.nda
     ok &= first[data[starts]]
     # bytes outside the class of the cell's tail: translate to 1 (else 0) in one C pass
     flags = data[: len(data) - 64].tobytes().translate(bytes((~rest).astype(np.uint8)))
-    if flags.count(1):
-        bad = np.flatnonzero(np.frombuffer(flags, dtype=np.uint8))
+    n_bad = flags.count(1)
+    if n_bad:
+        if n_bad < 10_000:  # a few: C-speed find from one to the next
+            bad, at = np.empty(n_bad, dtype=np.int64), -1
+            for i in range(n_bad):
+                at = flags.find(1, at + 1)
+                bad[i] = at
+        else:
+            bad = np.flatnonzero(np.frombuffer(flags, dtype=np.uint8))
         cell = np.searchsorted(starts, bad, side="right") - 1  # empty cells hold no bytes
         ok[cell[bad > starts[cell]]] = False  # (a cell's first byte is checked against ``first``)
     return ok
@@ -1009,7 +1025,11 @@ def _type_and_check_fields(
         # a value that broke its own constraint must not trigger other rules (no cascade)
         broken = valid & ~_still_valid(issues, name, fname, n)
         if broken.any():
-            typed[fname] = tv.mask(broken)
+            vals = np.asarray(tv.array) if tv.dtype == object else None
+            if vals is not None and vals.flags.writeable:  # tv is this function's own new column
+                vals[broken] = np.nan  # in place, as tv.mask(broken) would set it
+            else:
+                typed[fname] = tv.mask(broken)
         if encoded is not None and ftype == "string" and encoded_out is not None:
             codes, values = encoded[0], np.append(encoded[2].to_numpy(dtype=object), None)
             if broken.any():
