@@ -26,7 +26,7 @@ from typing import Any
 
 import pandas as pd
 
-from evaluation.labels import endpoint_label, estimand_label, group_label
+from evaluation.labels import analysis_label, endpoint_label, estimand_label, group_label
 
 LANGUAGES = ("nl", "en")
 
@@ -246,7 +246,9 @@ def render_html(executed_path: str | Path, html_path: str | Path,
         exclude_output_prompt=True,
         embed_images=True,
     )
-    body, _ = exporter.from_notebook_node(nb)
+    title = next((line[2:].strip() for c in nb.cells if c.cell_type == "markdown"
+                  for line in c.source.splitlines() if line.startswith("# ")), "")
+    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title or ("Report" if language == "en" else "Rapport")}})
     lang = _check_language(language)
     body = re.sub(r"<html[^>]*>", f'<html lang="{lang}">', body, count=1)
     # self-contained: no scripts fetched from the internet (require.js, MathJax CDN)
@@ -466,7 +468,7 @@ TREND_TEXT = {
         "title": "Ontwikkeling over de kwartalen",
         "one_quarter": "De resultatenopslag bevat pas één kwartaal ({q}); ontwikkelingen zijn zichtbaar vanaf het tweede kwartaal.",
         "empty": "De resultatenopslag bevat nog geen resultaten.",
-        "summary": "{k} van de {m} maten veranderden tussen {a} en {b} met een interval dat geen verandering uitsluit.",
+        "summary": "{k} van de {m} maten veranderden tussen {a} en {b}: hun 95%-interval sluit 'geen verandering' uit.",
         "caveat": ("Dit is een beschrijving, geen effect. Opeenvolgende kwartalen bevatten grotendeels dezelfde mensen; "
                    "het interval is daarom ruim (conservatief). Bij veel maten zijn enkele 'veranderingen' door toeval te verwachten."),
         "quarter": "kwartaal",
@@ -475,7 +477,7 @@ TREND_TEXT = {
         "title": "Change across quarters",
         "one_quarter": "The results store holds only one quarter ({q}); trends become visible from the second quarter on.",
         "empty": "The results store holds no results yet.",
-        "summary": "{k} of {m} measures changed between {a} and {b} with an interval that excludes no change.",
+        "summary": "{k} of {m} measures changed between {a} and {b}: their 95% interval excludes 'no change'.",
         "caveat": ("This is a description, not an effect. Successive quarters contain largely the same people, so the "
                    "interval is wide (conservative). With many measures, some 'changes' are expected by chance."),
         "quarter": "quarter",
@@ -518,13 +520,15 @@ def plot_trends(history: pd.DataFrame, output_dir: str | Path, language: str = "
         for (pid, grp), line in g.groupby(["programme_id", "group"], sort=True, dropna=False):
             line = line.sort_values("quarter")
             x = line["quarter"].map(pos).to_numpy()
-            ax.plot(x, line["estimate"].to_numpy(dtype=float), marker="o", label=f"{pid} · {grp}")
+            ax.plot(x, line["estimate"].to_numpy(dtype=float), marker="o",
+                    label=f"{pid} · {group_label(str(grp), language)}")
             lo, hi = line["ci_lower"].to_numpy(dtype=float), line["ci_upper"].to_numpy(dtype=float)
             ax.fill_between(x, lo, hi, alpha=0.2)
         ax.set_xticks(range(len(quarters)), quarters)
         ax.set_xlabel(TREND_TEXT[language]["quarter"])
-        endpoint = f" ({key[2]})" if key[2] else ""
-        ax.set_title(f"{key[0]}: {key[1]}{endpoint}", fontsize=10)
+        endpoint = f" ({endpoint_label(str(key[2]), language)})" if isinstance(key[2], str) and key[2] else ""
+        ax.set_title(f"{analysis_label(str(key[0]), language)}: {estimand_label(str(key[1]), language)}{endpoint}",
+                     fontsize=10)
         if is_ratio := bool(re.search(r"ratio", str(key[1]))):
             ax.axhline(1.0, color="grey", lw=0.8, ls="--")
         if not is_ratio and str(key[1]).startswith(("difference", "risk_difference", "rmst_difference")):
@@ -546,9 +550,9 @@ def trend_headline(history: pd.DataFrame, changes: pd.DataFrame, language: str =
     quarters = sorted(history["quarter"].unique())
     if len(quarters) < 2 or changes.empty:
         return {"status": "not_estimable", "title": t["title"], "sentences": [t["one_quarter"].format(q=quarters[-1])]}
-    ratio = changes["estimand"].str.contains("ratio")
-    no_change = ratio.map({True: 1.0, False: 0.0})
-    moved = ((changes["ci_lower"] > no_change) | (changes["ci_upper"] < no_change)).sum()
+    from evaluation.store import changes_excluding_no_change
+
+    moved = len(changes_excluding_no_change(changes))
     a, b = changes["quarter_from"].iloc[0], changes["quarter_to"].iloc[0]
     return {"status": "ok", "title": t["title"],
             "sentences": [t["summary"].format(k=int(moved), m=len(changes), a=a, b=b), t["caveat"]]}

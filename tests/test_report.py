@@ -64,6 +64,7 @@ def test_render_html_without_code_or_traceback(tmp_path):
     assert "An Exception was encountered" not in body
     assert '<html lang="en">' in body and body.count("lang=") == 1
     assert 'src="http' not in body  # self-contained: no external scripts (require.js, MathJax)
+    assert "<title>Title for readers</title>" in body  # the page is named after the notebook's first heading
 
 
 def test_index_page_english_with_failure_and_escaping(tmp_path):
@@ -101,6 +102,16 @@ def test_index_page_english_with_failure_and_escaping(tmp_path):
 def test_trend_headline_wording():
     empty = pd.DataFrame(columns=["quarter"])
     assert report.trend_headline(empty, pd.DataFrame(), "nl")["status"] == "not_estimable"
+    history = pd.DataFrame({"quarter": ["2026Q2", "2026Q3"]})
+    # hand-checked: a hazard ratio whose change (a ratio) lies above 1 moved; a difference whose interval
+    # holds 0 did not; a row with a missing limit is not counted (the trends table shows the same rows)
+    changes = pd.DataFrame({"estimand": ["change_hazard_ratio", "change_prevalence_365d_km", "change_share"],
+                            "ci_lower": [1.1, -0.1, None], "ci_upper": [1.5, 0.05, 0.5],
+                            "quarter_from": "2026Q2", "quarter_to": "2026Q3"})
+    head = report.trend_headline(history, changes, "en")
+    assert head["sentences"][0] == ("1 of 3 measures changed between 2026Q2 and 2026Q3: their 95% interval "
+                                    "excludes 'no change'.")
+    assert report.trend_headline(history, changes, "nl")["sentences"][0].startswith("1 van de 3 maten veranderden")
 
 
 def test_index_table_lists_key_measures_first_and_counts_the_rest_in_its_language():
