@@ -234,9 +234,9 @@ def _frame_from_records(
 
 def read_csv_table(path: Path, name: str) -> RawTable:
     """Read one CSV table as text, detecting encoding, separator and decimal comma."""
-    records = _read_utf8_csv_arrow(path)
-    if records is not None:
-        records, encoding, sep = records
+    fast, arrow_tried = _read_utf8_csv_arrow(path)
+    if fast is not None:
+        records, encoding, sep = fast
     else:
         try:
             raw = path.read_bytes()
@@ -248,7 +248,9 @@ def read_csv_table(path: Path, name: str) -> RawTable:
         header_line = _header_line(text)
         sep = sniff_separator(header_line, path)
         # (a UTF-8 file Arrow refused once is refused again: straight to pandas)
-        records = None if encoding.startswith("utf-8") else _read_csv_arrow(raw, text, encoding, sep, header_line)
+        records = None if arrow_tried and encoding.startswith("utf-8") else _read_csv_arrow(
+            raw, text, encoding, sep, header_line
+        )
         if records is None:
             records = _read_csv_pandas(text, sep, path)
     data, trailing = _frame_from_records(records, path)
@@ -267,8 +269,9 @@ def read_csv_table(path: Path, name: str) -> RawTable:
 _LINE_END = re.compile(rb"[\r\n]")
 
 
-def _read_utf8_csv_arrow(path: Path) -> tuple[pd.DataFrame, str, str] | None:
-    """Fast path for UTF-8 files: ``(records, encoding, separator)`` without decoding the file in Python.
+def _read_utf8_csv_arrow(path: Path) -> tuple[tuple[pd.DataFrame, str, str] | None, bool]:
+    """Fast path for UTF-8 files: ``(records, encoding, separator)`` without decoding the file in Python,
+    and whether Arrow parsed (or tried to parse) the file.
 
     The file is memory-mapped (not copied); only the header record is decoded
     (to sniff the separator). Arrow checks that every cell is valid UTF-8
@@ -283,16 +286,16 @@ def _read_utf8_csv_arrow(path: Path) -> tuple[pd.DataFrame, str, str] | None:
 
     try:
         if path.stat().st_size == 0:
-            return None
+            return None, False
         with pa.memory_map(str(path), "r") as mapped:
             return _read_utf8_buffer(mapped.read_buffer(), path)
     except (OSError, pa.ArrowException):
-        return None
+        return None, False
 
 
-def _read_utf8_buffer(buf, path: Path) -> tuple[pd.DataFrame, str, str] | None:
+def _read_utf8_buffer(buf, path: Path) -> tuple[tuple[pd.DataFrame, str, str] | None, bool]:
     """:func:`_read_utf8_csv_arrow` on the file's bytes (a pyarrow Buffer)."""
-    head = buf.slice(0, 1 << 20).to_pybytes()
+    head = buf.slice(0, min(buf.size, 1 << 20)).to_pybytes()
     off = 3 if head.startswith(b"\xef\xbb\xbf") else 0
     # end of the header record: the first line break outside double quotes (as _header_line)
     end, quotes, at = None, 0, off
@@ -304,17 +307,17 @@ def _read_utf8_buffer(buf, path: Path) -> tuple[pd.DataFrame, str, str] | None:
             break
     if end is None:
         if len(head) < buf.size:  # header longer than the first MB (or an unclosed quote)
-            return None
+            return None, False
         end = len(head)
     try:
         header_line = head[off:end].decode("utf-8")
         if not header_line or header_line.isspace():
-            return None
+            return None, False
         sep = sniff_separator(header_line, path)
     except (UnicodeDecodeError, IntakeError):  # the general path reports it (after any decoding error)
-        return None
+        return None, False
     records = _read_csv_arrow(buf.slice(off), "", "utf-8", sep, header_line)
-    return None if records is None else (records, "utf-8-sig" if off else "utf-8", sep)
+    return (None if records is None else (records, "utf-8-sig" if off else "utf-8", sep)), True
 
 
 def _read_csv_arrow(raw, text: str, encoding: str, sep: str, header_line: str) -> pd.DataFrame | None:
