@@ -89,9 +89,12 @@ def test_patterns_outside_the_simple_form_use_the_regex(regex):
 
 
 def test_isin_text_equals_isin():
-    text = pd.Series(["NA", "N/", "ÑA", "", "n.v.t.", "n.v.t", "NA "] * 300, dtype="string[pyarrow]")
-    for values in (["", "NA", "n.v.t."], ["ÑA"], ["zz"]):
-        np.testing.assert_array_equal(V._isin_text(text, values), text.isin(values).to_numpy(dtype=bool))
+    long = pd.Series(["NA", "N/", "ÑA", "", "n.v.t.", "n.v.t", "NA "] * 300, dtype="string[pyarrow]")
+    short = pd.Series(["NA", None, "ÑA", "", "x"], dtype="string[pyarrow]")  # Arrow's is_in, nulls -> False
+    for text in (long, short, short.iloc[1:]):
+        for values in (["", "NA", "n.v.t."], ["ÑA"], ["zz"]):
+            ref = text.isin(values).fillna(False).to_numpy(dtype=bool)
+            np.testing.assert_array_equal(V._isin_text(text, values), ref)
 
 
 @pytest.mark.parametrize(
