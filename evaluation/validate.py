@@ -473,7 +473,7 @@ def _dictionary(sa: pd.Series) -> tuple[np.ndarray, pd.Series]:
 
     arr = pa.array(_arrow(sa).array)
     if isinstance(arr, pa.ChunkedArray):  # one dictionary for the whole column
-        arr = arr.combine_chunks()
+        arr = arr.chunk(0) if arr.num_chunks == 1 else arr.combine_chunks()
     enc = pc.dictionary_encode(arr, null_encoding="encode")
     codes = enc.indices.to_numpy(zero_copy_only=False).astype(np.intp, copy=False)
     uniq = pd.Series(pd.arrays.ArrowStringArray(enc.dictionary))
