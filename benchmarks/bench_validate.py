@@ -18,7 +18,10 @@ and wall time; the headline ratio is on CPU time, because the machine is shared
 and wall time depends on the other jobs running. Ours is the median of ``--repeat``
 runs (default 3, about a second each); frictionless runs once (about half a minute).
 
-Usage: ``python benchmarks/bench_validate.py [--rows N] [--errors K] [--repeat R] [--skip-frictionless]``
+``--phases`` also prints the median CPU time of each validator phase (read, column text,
+typing and field checks, foreign keys, rules, rest).
+
+Usage: ``python benchmarks/bench_validate.py [--rows N] [--errors K] [--repeat R] [--phases] [--skip-frictionless]``
 """
 
 from __future__ import annotations
@@ -142,6 +145,57 @@ def run_ours(folder: Path, repeat: int = 3) -> tuple[tuple[float, float], set[tu
     return elapsed, found, res
 
 
+PHASES = {
+    "read_intake": "read the files (CSV parse, text columns)",
+    "_check_columns": "column text (strip, distinct values) and table-level checks",
+    "_type_and_check_fields": "typing and field checks (type, required, enum, pattern, range, unique)",
+    "_check_foreign_keys": "foreign keys",
+    "_apply_rules": "cross-field and cross-table rules",
+}
+
+
+def run_phases(folder: Path, repeat: int = 3) -> dict[str, float]:
+    """Median CPU seconds per phase of ``validate_intake`` (all tables), by wrapping the
+    validator's phase functions for the duration of the runs; ``rest`` is what remains
+    (issue table, accepted/quarantine split, reconciliation)."""
+    import evaluation.validate as v
+
+    spent: dict[str, float] = {}
+    originals = {name: getattr(v, name) for name in PHASES if hasattr(v, name)}
+
+    def timed(name, fn):
+        def wrapper(*args, **kwargs):
+            t0 = time.process_time()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                spent[name] = spent.get(name, 0.0) + time.process_time() - t0
+        return wrapper
+
+    runs: dict[str, list[float]] = {}
+    try:
+        for name, fn in originals.items():
+            setattr(v, name, timed(name, fn))
+        v.validate_intake(FIXTURE)
+        for _ in range(max(1, repeat)):
+            spent.clear()
+            t0 = time.process_time()
+            res = v.validate_intake(folder)
+            total = time.process_time() - t0
+            del res
+            for name in originals:
+                runs.setdefault(name, []).append(spent.get(name, 0.0))
+            runs.setdefault("rest", []).append(total - sum(spent.values()))
+            runs.setdefault("total", []).append(total)
+    finally:
+        for name, fn in originals.items():
+            setattr(v, name, fn)
+    out = {name: float(np.median(vals)) for name, vals in runs.items()}
+    for name, sec in out.items():
+        print(f"  phase {name:<24} {sec:6.3f} s CPU  {PHASES.get(name, '')}")
+    return out
+
+
 def run_frictionless(folder: Path) -> tuple[tuple[float, float], set[tuple[int, str, str]]]:
     import frictionless
 
@@ -166,6 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--errors", type=int, default=300)
     ap.add_argument("--skip-frictionless", action="store_true")
     ap.add_argument("--repeat", type=int, default=3, help="runs of ours (median reported; frictionless runs once)")
+    ap.add_argument("--phases", action="store_true", help="also print the median CPU time per validator phase")
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="bench_validate_") as tmp:
         folder = Path(tmp) / "intake"
@@ -181,6 +236,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ours: found {len(ours)} single-table errors in contacts; equal to planted: {ours == planted}")
         other = res.errors[~((res.errors["table"] == "contacts") & res.errors["rule"].isin(FIELD_RULES))]
         print(f"ours: other errors (cascades/false alarms): {len(other)}")
+        del res
+        if args.phases:
+            print(f"ours: median CPU per phase over {args.repeat} runs (phase timers add a little):")
+            run_phases(folder, args.repeat)
         if args.skip_frictionless:
             return 0
         (fl_wall, fl_cpu), fl = run_frictionless(folder)

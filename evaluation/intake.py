@@ -343,7 +343,8 @@ def _read_csv_arrow(raw, text: str, encoding: str, sep: str, header_line: str) -
                 delimiter=sep, quote_char='"', double_quote=True, newlines_in_values=True, ignore_empty_lines=False
             ),
             convert_options=pacsv.ConvertOptions(
-                column_types={n: pa.string() for n in names},
+                # large_string: what pandas' Arrow string arrays hold (no cast when converting)
+                column_types={n: pa.large_string() for n in names},
                 strings_can_be_null=False,
                 quoted_strings_can_be_null=False,
             ),
@@ -352,7 +353,7 @@ def _read_csv_arrow(raw, text: str, encoding: str, sep: str, header_line: str) -
         return None
     # one chunk per column: later row takes and hashing would otherwise concatenate the blocks each time
     table = table.combine_chunks()
-    return table.to_pandas(types_mapper={pa.string(): pd.StringDtype("pyarrow")}.get)
+    return table.to_pandas(types_mapper={pa.large_string(): pd.StringDtype("pyarrow")}.get)
 
 
 def _read_csv_pandas(text: str, sep: str, path: Path) -> pd.DataFrame:
