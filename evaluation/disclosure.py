@@ -55,10 +55,10 @@ Rates, percentages, estimates
     (:func:`protect_results`), an estimate whose ``n`` is below the threshold
     is blanked (estimate, CI, p-value) and flagged in ``note`` and in a
     ``suppressed`` column; ``events`` with ``0 < events < threshold`` are
-    shown as ``"<10"`` while the estimate is kept (an estimate based on at least
-    ``threshold`` people is publishable; note that a proportion with its ``n``
-    lets a reader recompute a small number of events; pass
-    ``blank_few_events=True`` to blank such estimates as well).
+    shown as ``"<10"`` and the estimate is blanked too (a proportion with its
+    ``n`` would give the small number of events back; CBS output rules apply
+    the minimum of 10 to the numerator as well), and so is a difference
+    whose group levels include a blanked one.
 Numbers at risk
     Under Kaplan-Meier plots, counts ``1..threshold-1`` become ``"<10"``; zero
     stays 0 (nobody left under follow-up reveals nothing beyond the end of the
@@ -1101,17 +1101,24 @@ def _n_values(lower: float, upper: float) -> int:
 def protect_results(
     results_df: pd.DataFrame,
     threshold: int = DEFAULT_THRESHOLD,
-    blank_few_events: bool = False,
+    blank_few_events: bool = True,
 ) -> pd.DataFrame:
     """Protect a results table (:data:`evaluation.results.RESULT_COLUMNS`).
 
     Rows whose ``n`` is below ``threshold`` have ``estimate``, ``ci_lower``,
     ``ci_upper`` and ``p_value`` blanked (NaN), ``n`` and ``events`` shown as
     ``"<10"``, a note appended and ``suppressed`` = True. ``events`` with
-    ``0 < events < threshold`` are shown as ``"<10"``; with
-    ``blank_few_events=True`` their estimates are blanked too. Rows with a
-    missing ``n`` (e.g. meta-analytic summaries of published studies) are left
-    as they are.
+    ``0 < events < threshold`` are shown as ``"<10"`` and, by default, their
+    estimates are blanked too: a proportion with its ``n`` gives the number
+    of events back (0.096 of 83 is 8 people), as CBS output rules for
+    microdata recognise by applying the minimum of 10 to the numerator as
+    well. ``blank_few_events=False`` keeps such estimates (only for tables
+    that are not published). A ``difference`` row (``group`` starting with
+    ``difference``) is blanked when any row of its family (same
+    ``programme_id``, ``analysis``, ``estimand``, ``endpoint``) is blanked:
+    the difference and the other group's level would give the blanked level
+    back. Rows with a missing ``n`` (e.g. meta-analytic summaries of published
+    studies) are left as they are.
 
     Returns
     -------
@@ -1131,6 +1138,15 @@ def protect_results(
     small_n = (n < threshold).fillna(False).to_numpy(dtype=bool) | _already_protected(results_df["n"])
     few_ev = ((ev > 0) & (ev < threshold)).fillna(False).to_numpy(dtype=bool) | _already_protected(results_df["events"])
     blank = small_n | (few_ev if blank_few_events else np.zeros(len(out), dtype=bool))
+    by_family = np.zeros(len(out), dtype=bool)
+    family_cols = [c for c in ("programme_id", "analysis", "estimand", "endpoint") if c in results_df.columns]
+    if "group" in results_df.columns and blank.any():
+        fam = results_df[family_cols].astype(str).agg("\x1f".join, axis=1) if family_cols else pd.Series(
+            "", index=results_df.index)
+        blanked_families = set(fam[blank])
+        is_difference = results_df["group"].astype(str).str.startswith("difference").to_numpy()
+        by_family = is_difference & fam.isin(blanked_families).to_numpy() & ~blank
+        blank = blank | by_family
     for col in ("estimate", "ci_lower", "ci_upper", "p_value"):
         out[col] = pd.to_numeric(out[col], errors="coerce").astype(float)
         out.loc[blank, col] = np.nan
@@ -1150,9 +1166,12 @@ def protect_results(
     out["events"] = show(ev, few_ev | (small_n & (ev > 0).fillna(False).to_numpy(dtype=bool)))
     notes = out["note"].fillna("").astype(str).to_numpy().copy()
     for i in np.flatnonzero(blank):
-        reason = f"n < {threshold}" if small_n[i] else f"events < {threshold}"
-        text = f"suppressed: based on fewer than {threshold} people ({reason})"
-        if "suppressed: based on fewer than" not in notes[i]:
+        if by_family[i]:
+            text = f"suppressed: a group it compares is based on fewer than {threshold} people or events"
+        else:
+            reason = f"n < {threshold}" if small_n[i] else f"events < {threshold}"
+            text = f"suppressed: based on fewer than {threshold} people ({reason})"
+        if "suppressed: " not in notes[i]:
             notes[i] = f"{notes[i]}; {text}" if notes[i] else text
     out["note"] = notes
     out["suppressed"] = blank

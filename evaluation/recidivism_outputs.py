@@ -195,6 +195,21 @@ def make_headline(analysis, language: str = "en", endpoint: str = "GENERAL", hor
         return {"status": "not_estimable", "title": title, "sentences": [
             "Reoffending could not be estimated for this horizon." if language == "en" else
             "Recidive kon voor deze termijn niet worden geschat."]}
+    source = "crude" if num.get("source") == "crude" else "km"
+    published = disclosure.protect_results(analysis.results_)
+    behind = published[(published["endpoint"] == endpoint)
+                       & (published["estimand"] == f"prevalence_{horizon}d_{source}")
+                       & published["group"].isin(["programme", "comparison", "difference"])]
+    if behind["suppressed"].astype(bool).any():
+        # a rate from fewer than 10 reoffenders (or people) would give their number back
+        title = "Reoffending" if language == "en" else "Recidive"
+        return {"status": "warning", "title": title, "sentences": [
+            "The headline rate rests on fewer than 10 people (participants, or participants who reoffended) in "
+            "at least one group and is not published, to protect small numbers; the full report shows what can "
+            "be shown." if language == "en" else
+            "Het cijfer voor de kernboodschap berust in minstens één groep op minder dan 10 mensen (deelnemers, "
+            "of deelnemers die recidiveerden) en wordt niet gepubliceerd, om kleine aantallen te beschermen; het "
+            "volledige rapport toont wat wel kan worden getoond."]}
     if "reference_rate" in num and getattr(analysis, "reference_source", None):
         num["reference_source"] = analysis.reference_source
     d = analysis.dataset_

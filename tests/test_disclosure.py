@@ -182,16 +182,16 @@ def test_protect_results():
     assert out.loc[0, "n"] == "<10" and out.loc[0, "events"] == "<10"
     assert out.loc[0, ["estimate", "ci_lower", "ci_upper", "p_value"]].isna().all()
     assert bool(out.loc[0, "suppressed"]) and "fewer than 10" in out.loc[0, "note"]
-    # B: n = 50 -> estimate kept, events 4 -> "<10", existing note kept
-    assert out.loc[1, "estimate"] == 0.08 and out.loc[1, "n"] == 50 and out.loc[1, "events"] == "<10"
-    assert not bool(out.loc[1, "suppressed"]) and out.loc[1, "note"] == "observational"
+    # B: n = 50, events 4 -> "<10", and the estimate blanked too (0.08 x 50 would give the 4 events back)
+    assert np.isnan(out.loc[1, "estimate"]) and out.loc[1, "n"] == 50 and out.loc[1, "events"] == "<10"
+    assert bool(out.loc[1, "suppressed"]) and out.loc[1, "note"].startswith("observational; suppressed")
     # C: untouched
     assert out.loc[2, "n"] == 300 and out.loc[2, "events"] == 120 and out.loc[2, "estimate"] == 0.8
     # D: n unknown (published studies) -> left alone
     assert out.loc[3, "estimate"] == 0.9 and not bool(out.loc[3, "suppressed"])
-    # strict variant blanks B's estimate as well (0.08 x 50 would reveal 4 events)
-    strict = protect_results(res, blank_few_events=True)
-    assert np.isnan(strict.loc[1, "estimate"]) and bool(strict.loc[1, "suppressed"])
+    # the unpublished variant keeps B's estimate
+    loose = protect_results(res, blank_few_events=False)
+    assert loose.loc[1, "estimate"] == 0.08 and not bool(loose.loc[1, "suppressed"])
     # input untouched
     assert res.loc[0, "estimate"] == 0.5
 
@@ -392,3 +392,21 @@ def test_stock_flow_relation_hand_worked():
     assert plain.loc[0, cols].tolist() == [40, "<10", 12, 32]
     with pytest.raises(ValueError, match="not count columns"):
         suppress_table(df, cols, totals="none", relations=[{"active_start": 1, "stock": -1}])
+
+
+def test_protect_results_blanks_a_difference_that_would_give_a_blanked_level_back():
+    """Hand-worked: programme 8 of 83 (blanked), comparison 30 of 100 (0.30), difference 0.096 - 0.30.
+    Publishing the difference and the comparison would give 0.096 back, and x 83 the 8 events."""
+    rows = [{"programme_id": "P", "analysis": "recidivism", "estimand": "prevalence_365d_crude",
+             "endpoint": "GENERAL", "group": g, "estimate": e, "ci_lower": e - 0.05, "ci_upper": e + 0.05,
+             "p_value": np.nan, "n": n, "events": k, "note": ""}
+            for g, e, n, k in [("programme", 8 / 83, 83, 8), ("comparison", 0.30, 100, 30),
+                               ("difference", 8 / 83 - 0.30, 183, 38)]]
+    # another endpoint of the same programme with enough events keeps its difference
+    rows += [dict(r, endpoint="SERIOUS", events=r["events"] + 20) for r in rows]
+    out = protect_results(pd.DataFrame(rows))
+    general = out[out["endpoint"] == "GENERAL"].set_index("group")
+    assert general["suppressed"].to_dict() == {"programme": True, "comparison": False, "difference": True}
+    assert np.isnan(general.loc["difference", "estimate"]) and general.loc["difference", "events"] == 38
+    assert "a group it compares" in general.loc["difference", "note"]
+    assert not out[out["endpoint"] == "SERIOUS"]["suppressed"].any()
