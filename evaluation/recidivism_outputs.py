@@ -39,14 +39,16 @@ LABELS = {
            "cif_title": "New case, with death and emigration as competing events ({ep})",
            "balance": "Covariate balance", "overlap": "Overlap of propensity scores", "before": "before matching/weighting",
            "after": "after matching/weighting", "smd": "absolute standardised mean difference",
-           "ps": "propensity score", "people": "number of people"},
+           "ps": "propensity score", "people": "number of people",
+           "few_events": "{g}: not shown (fewer than {t} new cases)"},
     "nl": {"programme": "programma", "comparison": "vergelijkingsgroep", "days": "dagen sinds start follow-up",
            "surv": "aandeel zonder nieuwe zaak", "cif": "cumulatieve incidentie van een nieuwe zaak",
            "at_risk": "Aantal at risk", "km_title": "Tijd tot eerste nieuwe zaak ({ep})",
            "cif_title": "Nieuwe zaak, met overlijden en emigratie als concurrerende gebeurtenissen ({ep})",
            "balance": "Balans van kenmerken", "overlap": "Overlap van propensity scores", "before": "voor matching/weging",
            "after": "na matching/weging", "smd": "absoluut gestandaardiseerd verschil in gemiddelden",
-           "ps": "propensity score", "people": "aantal personen"},
+           "ps": "propensity score", "people": "aantal personen",
+           "few_events": "{g}: niet getoond (minder dan {t} nieuwe zaken)"},
 }
 KEY_ESTIMANDS = ("prevalence_365d_crude", "prevalence_730d_crude", "prevalence_365d_km", "prevalence_730d_km",
                  "hazard_ratio", "hazard_ratio_adjusted", "rmst_730d", "rate_ratio", "cases_per_person_year",
@@ -64,6 +66,8 @@ def km_figure(analysis, endpoint: str = "GENERAL", language: str = "en", thresho
 
     Each curve stops at the last time with at least ``threshold`` people at
     risk (disclosure rule); numbers at risk below the threshold show ``<10``.
+    A curve with 1 to ``threshold - 1`` steps (event times) is not drawn: its
+    steps would count the new cases that the results tables show as ``<10``.
     """
     from matplotlib.figure import Figure
 
@@ -80,6 +84,9 @@ def km_figure(analysis, endpoint: str = "GENERAL", language: str = "en", thresho
         k = km[km["group"] == g]
         stop = disclosure.last_time_with_min_at_risk(k["time"], k["n_risk"], threshold)
         k = k[k["time"] <= stop] if np.isfinite(stop) else k.iloc[0:0]
+        if 0 < int((k["n_event"] > 0).sum()) < threshold:
+            ax.plot([], [], color=f"C{i}", ls=":", label=lab["few_events"].format(g=lab[g], t=threshold))
+            continue
         t = np.concatenate([[0.0], k["time"].to_numpy()])
         s = np.concatenate([[1.0], k["survival"].to_numpy()])
         lo = np.concatenate([[1.0], k["ci_lower"].to_numpy()])
@@ -109,8 +116,13 @@ def km_figure(analysis, endpoint: str = "GENERAL", language: str = "en", thresho
     return fig
 
 
-def cif_figure(analysis, endpoint: str = "GENERAL", language: str = "en"):
-    """Aalen-Johansen cumulative incidence of a new case by group (deaths/emigrations compete)."""
+def cif_figure(analysis, endpoint: str = "GENERAL", language: str = "en",
+               threshold: int = disclosure.DEFAULT_THRESHOLD):
+    """Aalen-Johansen cumulative incidence of a new case by group (deaths/emigrations compete).
+
+    A curve with 1 to ``threshold - 1`` steps is not drawn (its steps would
+    count the new cases).
+    """
     from matplotlib.figure import Figure
 
     lab = _lab(language)
@@ -121,6 +133,9 @@ def cif_figure(analysis, endpoint: str = "GENERAL", language: str = "en"):
         cif = cif[(cif["endpoint"] == endpoint) & (cif["cause"] == 1)]
     for i, g in enumerate(g for g in ("programme", "comparison") if len(cif) and g in set(cif["group"])):
         c = cif[cif["group"] == g]
+        if 0 < int((np.diff(np.concatenate([[0.0], c["estimate"].to_numpy(float)])) > 0).sum()) < threshold:
+            ax.plot([], [], color=f"C{i}", ls=":", label=lab["few_events"].format(g=lab[g], t=threshold))
+            continue
         t = np.concatenate([[0.0], c["time"].to_numpy()])
         f = np.concatenate([[0.0], c["estimate"].to_numpy()])
         ax.step(t, f, where="post", color=f"C{i}", label=lab[g])

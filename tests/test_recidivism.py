@@ -207,3 +207,27 @@ def test_cumulative_incidence_competing(rct):
         assert _row(km, "cumulative_incidence_730d", grp)["estimate"] == pytest.approx(f)
     gray = _row(km, "gray_test", "difference")
     assert 0 <= gray["p_value"] <= 1 and "1 df" in gray["method"]
+
+
+def test_figures_leave_out_curves_whose_steps_would_count_fewer_than_10_new_cases():
+    """A Kaplan-Meier or cumulative-incidence curve with 1-9 steps shows how many new cases there were,
+    which the results tables show as "<10"; such a curve is replaced by a legend entry."""
+    from evaluation import recidivism_outputs as ro
+
+    data = rs.simulate(2, n=60, design="rct")
+    a = _fit("rct", data, endpoints=("GENERAL", "SPECIAL"))
+    # seed 2, n = 60: GENERAL has 16 and 15 visible steps, SPECIAL 7 and 8 (counted from a.km_ below)
+    for endpoint, drawn in [("GENERAL", True), ("SPECIAL", False)]:
+        fig = ro.km_figure(a, endpoint, "en")
+        ax = fig.axes[0]
+        labels = ax.get_legend_handles_labels()[1]
+        curves = [line for line in ax.get_lines() if len(line.get_xdata()) > 0]
+        for g, label in [("programme", "programme"), ("comparison", "comparison group")]:
+            k = a.km_[(a.km_["endpoint"] == endpoint) & (a.km_["group"] == g)]
+            assert (int((k["n_event"] > 0).sum()) >= 10) == drawn
+            assert (label in labels) == drawn
+            assert (f"{label}: not shown (fewer than 10 new cases)" in labels) == (not drawn)
+        assert len(curves) == (2 if drawn else 0)
+        cif = ro.cif_figure(a, endpoint, "nl").axes[0]
+        assert ("programma: niet getoond (minder dan 10 nieuwe zaken)" in cif.get_legend_handles_labels()[1]) == (
+            not drawn)
