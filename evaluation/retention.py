@@ -1634,11 +1634,14 @@ def completion_proportions(
 
 
 def plot_km(data: pd.DataFrame, by: str = "programme_id", title: str = "", xlabel: str = "months",
-            ylabel: str = "still active", max_groups: int = 8, min_at_risk: int = 10):
+            ylabel: str = "still active", max_groups: int = 8, min_at_risk: int = 10,
+            few_events: str = "{group}: not shown (fewer than {t} endings)"):
     """Kaplan-Meier step curves per group (months on the x axis); returns a matplotlib Figure.
 
     Each curve stops at the last time with at least ``min_at_risk`` units at risk
-    (disclosure rule; groups with fewer from the start are not drawn).
+    (disclosure rule; groups with fewer from the start are not drawn). A curve
+    with 1 to ``min_at_risk - 1`` steps is replaced by a legend entry
+    (``few_events``): its steps would count the endings.
     """
     from matplotlib.figure import Figure
 
@@ -1649,6 +1652,9 @@ def plot_km(data: pd.DataFrame, by: str = "programme_id", title: str = "", xlabe
         km = sv.KaplanMeier().fit(sub["time"].to_numpy(float), sub["event"].to_numpy(int), label=str(level))
         tab = km.table_.loc[km.table_["n_risk"] >= min_at_risk]
         if tab.empty:
+            continue
+        if 0 < int((tab["n_event"] > 0).sum()) < min_at_risk:
+            ax.plot([], [], ls=":", label=few_events.format(group=level, t=min_at_risk))
             continue
         t = np.r_[0.0, tab["time"].to_numpy(float)] / DAYS_PER_MONTH
         s = np.r_[1.0, tab["survival"].to_numpy(float)]
@@ -1666,10 +1672,11 @@ def plot_km(data: pd.DataFrame, by: str = "programme_id", title: str = "", xlabe
 
 
 def plot_cuminc(curves: pd.DataFrame, title: str = "", xlabel: str = "months", ylabel: str = "cumulative incidence",
-                min_at_risk: int = 10):
+                min_at_risk: int = 10, few_events: str = "{group}: not shown (fewer than {t} endings)"):
     """Cumulative incidence curves per reason from :func:`competing_reasons`; returns a Figure.
 
-    Curves stop at the last time with at least ``min_at_risk`` units at risk.
+    Curves stop at the last time with at least ``min_at_risk`` units at risk; a
+    curve with 1 to ``min_at_risk - 1`` steps is replaced by a legend entry.
     """
     from matplotlib.figure import Figure
 
@@ -1679,6 +1686,9 @@ def plot_cuminc(curves: pd.DataFrame, title: str = "", xlabel: str = "months", y
         if "n_risk" in sub.columns:
             sub = sub.loc[sub["n_risk"] >= min_at_risk]
         if sub.empty:
+            continue
+        if 0 < int((np.diff(np.r_[0.0, sub["estimate"].to_numpy(float)]) > 0).sum()) < min_at_risk:
+            ax.plot([], [], ls=":", label=few_events.format(group=reason, t=min_at_risk))
             continue
         t = np.r_[0.0, sub["time"].to_numpy(float)] / DAYS_PER_MONTH
         ax.step(t, np.r_[0.0, sub["estimate"].to_numpy(float)], where="post", label=str(reason))
@@ -1856,6 +1866,7 @@ _TEXT: dict[str, dict[str, str]] = {
         "cif_reasons": "Why volunteers stop (competing reasons)",
         "workforce": "Volunteer workforce per quarter (all programmes)",
         "rounded_note": "counts rounded to multiples of {base}",
+        "few_events": "{group}: not shown (fewer than {t} endings)",
         "median": "Half of the volunteers had stopped after {m} months (95% CI {lo} to {hi}).",
         "median_not": "More than half of the volunteers were still active at the end of follow-up.",
         "ret12": "{p}% of volunteers were still active {h} months after their start (95% CI {lo}% to {hi}%), "
@@ -1883,6 +1894,7 @@ _TEXT: dict[str, dict[str, str]] = {
         "cif_reasons": "Waarom vrijwilligers stoppen (concurrerende redenen)",
         "workforce": "Vrijwilligersbestand per kwartaal (alle programma's)",
         "rounded_note": "aantallen afgerond op veelvouden van {base}",
+        "few_events": "{group}: niet getoond (minder dan {t} beëindigingen)",
         "median": "De helft van de vrijwilligers was na {m} maanden gestopt (95%-BI {lo} tot {hi}).",
         "median_not": "Meer dan de helft van de vrijwilligers was aan het einde van de follow-up nog actief.",
         "ret12": "{p}% van de vrijwilligers was {h} maanden na de start nog actief (95%-BI {lo}% tot {hi}%), "
@@ -2216,14 +2228,15 @@ def retention_outputs(analysis: Mapping[str, Any], output_dir: Any, language: st
     figures = {}
     if len(analysis["tenure"]):
         figures["km_volunteers"] = plot_km(analysis["tenure"], "programme_id", tx["km_volunteers"], tx["months"],
-                                           tx["active"], min_at_risk=threshold)
+                                           tx["active"], min_at_risk=threshold, few_events=tx["few_events"])
     if len(analysis["reason_curves"]):
         figures["cif_reasons"] = plot_cuminc(analysis["reason_curves"], tx["cif_reasons"], tx["months"], tx["cuminc"],
-                                             min_at_risk=threshold)
+                                             min_at_risk=threshold, few_events=tx["few_events"])
     md = analysis["matches"]
     if len(md) and md["circle_id"].isna().any():
         figures["km_matches"] = plot_km(md.loc[md["circle_id"].isna()], "programme_id", tx["km_matches"],
-                                        tx["months"], tx["match_running"], min_at_risk=threshold)
+                                        tx["months"], tx["match_running"], min_at_risk=threshold,
+                                        few_events=tx["few_events"])
     tables = {}
     wf = analysis["workforce"]
     wf_pub = None

@@ -346,3 +346,20 @@ def test_support_for_unknown_volunteer_and_match_errors_name_the_row():
     with pytest.raises(ValueError, match="lies after the extract's cutoff"):
         rt.analysis_cutoff("2025-12-31", "2026-01-31")
     assert rt.analysis_cutoff("2025-12-31", "2025-06-30") == pd.Timestamp("2025-06-30")
+
+
+def test_km_and_cuminc_figures_leave_out_curves_that_would_count_fewer_than_10_endings():
+    """Hand-made: programme A has 30 volunteers of whom 5 stopped (5 steps: the curve would count them),
+    B has 30 of whom 20 stopped at distinct times; only B is drawn, A gets a legend entry."""
+
+
+    a = pd.DataFrame({"programme_id": "A", "time": np.arange(1, 31) * 20.0, "event": [1] * 5 + [0] * 25})
+    b = pd.DataFrame({"programme_id": "B", "time": np.arange(1, 31) * 20.0, "event": [1] * 20 + [0] * 10})
+    ax = rt.plot_km(pd.concat([a, b]), "programme_id", min_at_risk=10).axes[0]
+    labels = ax.get_legend_handles_labels()[1]
+    assert labels == ["A: not shown (fewer than 10 endings)", "B (n=30)"]
+    assert [len(line.get_xdata()) > 0 for line in ax.get_lines()] == [False, True]
+    curves = pd.DataFrame({"reason": ["moved"] * 3 + ["burnout"] * 12, "time": np.arange(1, 16) * 10.0,
+                           "estimate": np.r_[np.arange(1, 4) / 40, np.arange(1, 13) / 40]})
+    labels = rt.plot_cuminc(curves, min_at_risk=10).axes[0].get_legend_handles_labels()[1]
+    assert labels == ["moved: not shown (fewer than 10 endings)", "burnout"]
