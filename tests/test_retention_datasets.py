@@ -351,8 +351,6 @@ def test_support_for_unknown_volunteer_and_match_errors_name_the_row():
 def test_km_and_cuminc_figures_leave_out_curves_that_would_count_fewer_than_10_endings():
     """Hand-made: programme A has 30 volunteers of whom 5 stopped (5 steps: the curve would count them),
     B has 30 of whom 20 stopped at distinct times; only B is drawn, A gets a legend entry."""
-
-
     a = pd.DataFrame({"programme_id": "A", "time": np.arange(1, 31) * 20.0, "event": [1] * 5 + [0] * 25})
     b = pd.DataFrame({"programme_id": "B", "time": np.arange(1, 31) * 20.0, "event": [1] * 20 + [0] * 10})
     ax = rt.plot_km(pd.concat([a, b]), "programme_id", min_at_risk=10).axes[0]
