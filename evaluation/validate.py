@@ -733,10 +733,12 @@ def _duplicated_text(bufs: tuple | None, values: np.ndarray, rows: np.ndarray) -
         repeated = srt[1:][srt[1:] == srt[:-1]]
         if not len(repeated):
             return out
-        bits = 22  # a 4 MB table of hash buckets: a cheap superset of the rows with a repeated hash
-        bucket = np.zeros(1 << bits, dtype=bool)
-        bucket[(repeated & np.uint64((1 << bits) - 1)).astype(np.intp)] = True
-        cand = np.flatnonzero(bucket[(h & np.uint64((1 << bits) - 1)).astype(np.intp)])
+        # a 4 MB table of hash buckets (multiply-shift: the top bits of h * odd constant) gives a
+        # cheap superset of the rows with a repeated hash
+        mix, shift = np.uint64(0x9E3779B97F4A7C15), np.uint64(64 - 22)
+        bucket = np.zeros(1 << 22, dtype=bool)
+        bucket[((repeated * mix) >> shift).astype(np.intp)] = True
+        cand = np.flatnonzero(bucket[((h * mix) >> shift).astype(np.intp)])
         pos = cand if pos is None else pos[cand]
     elif pos is None:
         pos = np.arange(len(values))
