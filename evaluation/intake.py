@@ -198,18 +198,19 @@ def _frame_from_records(
         raise IntakeError(f"{path}: the file is empty (no header line)")
     if not isinstance(records, pd.DataFrame):
         df = df.fillna("").astype(str)
-    header = [str(h).replace("\ufeff", "").strip() for h in df.iloc[0].tolist()]
+    # work on the column arrays: row-wise pandas access costs ~1 ms per column on wide tables
+    arrays = [df[c].array for c in df.columns]  # (the readers' column labels are distinct positions)
+    header = [str(a[0]).replace("\ufeff", "").strip() for a in arrays]
+    data = [a[1:] for a in arrays]  # (zero-copy slices)
     # drop empty trailing header cells that have no data beneath them
-    body = df.iloc[1:]
     keep = [
         i
         for i, h in enumerate(header)
-        if h != "" or (body.iloc[:, i] != "").any()
+        if h != "" or (pd.Series(data[i], copy=False) != "").any()
     ]
     if len(keep) != len(header):
-        df = df.iloc[:, keep]
         header = [header[i] for i in keep]
-        body = df.iloc[1:]
+        data = [data[i] for i in keep]
     empty_names = [i + 1 for i, h in enumerate(header) if h == ""]
     if empty_names:
         raise IntakeError(f"{path}: column(s) {empty_names} have no name in the header row")
@@ -218,17 +219,17 @@ def _frame_from_records(
         raise IntakeError(f"{path}: duplicate column name(s) in the header: {', '.join(dupes)}")
     if ROW_COLUMN in header:
         raise IntakeError(f"{path}: column name {ROW_COLUMN!r} is reserved")
-    n = len(body)
-    cols = {ROW_COLUMN: np.arange(first_row + 1, first_row + 1 + n, dtype=np.int64)}
-    cols.update({h: body.iloc[:, i].array for i, h in enumerate(header)})
-    body = pd.DataFrame(cols, index=pd.RangeIndex(n), copy=False)
+    n = df.shape[0] - 1
     # trailing rows where every cell is empty are not data (scan back from the end)
-    cut = len(body)
-    while cut > 0 and header and all(str(v).strip() == "" for v in body.iloc[cut - 1][header].tolist()):
+    cut = n
+    while cut > 0 and header and all(str(a[cut - 1]).strip() == "" for a in data):
         cut -= 1
-    trailing = len(body) - cut
+    trailing = n - cut
     if trailing:
-        body = body.iloc[:cut]
+        data = [a[:cut] for a in data]
+    cols = {ROW_COLUMN: np.arange(first_row + 1, first_row + 1 + cut, dtype=np.int64)}
+    cols.update(dict(zip(header, data, strict=True)))
+    body = pd.DataFrame(cols, index=pd.RangeIndex(cut), copy=False)
     return body, trailing
 
 

@@ -884,9 +884,13 @@ def _table_order(contract: Contract) -> list[str]:
     return order
 
 
-def _empty_typed(res: Resource) -> pd.DataFrame:
+def _empty_typed(res: Resource, only: list[str] | None = None) -> pd.DataFrame:
+    """No rows, the contract's columns and dtypes (``only``: just these fields)."""
     dtypes = {"integer": "Int64", "number": "float64", "boolean": "boolean", "date": "datetime64[ns]"}
-    cols = {f["name"]: pd.Series([], dtype=dtypes.get(f["type"], object)) for f in res.fields}
+    cols = {
+        f["name"]: pd.Series([], dtype=dtypes.get(f["type"], object))
+        for f in res.fields if only is None or f["name"] in only
+    }
     cols[ROW_COLUMN] = pd.Series([], dtype=np.int64)
     return pd.DataFrame(cols)
 
@@ -991,7 +995,7 @@ def _type_and_check_fields(
         fname, ftype = f["name"], f["type"]
         cons = f.get("constraints", {})
         if fname not in data.columns:
-            typed[fname] = _empty_typed(res)[fname].reindex(range(n))
+            typed[fname] = _empty_typed(res, [fname])[fname].reindex(range(n))
             missing_masks[fname] = np.ones(n, dtype=bool)
             continue
         # distinct-value typing pays off unless the values are meant to be distinct
