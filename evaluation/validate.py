@@ -615,15 +615,16 @@ def _parse_text(sa: pd.Series, ftype: str, contract: Contract, missing_values: l
     return typed, missing, bad
 
 
-
 # ------------------------------------------------- byte-level checks on Arrow text
 #
-# Two checks on columns meant to hold distinct values (identifiers), where the
-# per-distinct-value shortcut does not apply, work on the Arrow string buffers
-# with NumPy instead of per-cell Python/regex calls. Both are exact: the pattern
-# check only takes patterns it can decide byte by byte (else the regex runs),
-# and the duplicate check only uses a hash to find candidate rows, whose values
-# are then compared as Python strings.
+# Columns meant to hold distinct values (identifiers), where the per-distinct-value
+# shortcut does not apply, are checked on their Arrow string buffers with NumPy
+# instead of per-cell Python/regex calls. Every shortcut is exact: the pattern check
+# only takes patterns it can decide byte by byte (else the regex runs), the
+# duplicate check uses a hash only to find candidate rows, whose values are then
+# compared as Python strings, and the missing-value, strip and length gates only
+# skip work that provably changes nothing (tests/test_validate_speed_paths.py
+# compares each with the general path).
 
 
 def _offsets(text: pd.Series) -> tuple[np.ndarray, np.ndarray] | None:
@@ -638,6 +639,8 @@ def _offsets(text: pd.Series) -> tuple[np.ndarray, np.ndarray] | None:
     if arr.null_count or not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
         return None
     bufs = arr.buffers()
+    if len(arr) == 0 or bufs[1] is None:
+        return np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.uint8)
     odt = np.int64 if pa.types.is_large_string(arr.type) else np.int32
     offs = np.frombuffer(bufs[1], dtype=odt)[arr.offset: arr.offset + len(arr) + 1]
     data = np.frombuffer(bufs[2], dtype=np.uint8) if bufs[2] is not None else np.zeros(0, dtype=np.uint8)
@@ -815,6 +818,7 @@ def _fullmatch(text: pd.Series, regex: str, bufs: tuple | None = None) -> np.nda
         cell = np.searchsorted(starts, bad, side="right") - 1  # empty cells hold no bytes
         ok[cell[bad > starts[cell]]] = False  # (a cell's first byte is checked against ``first``)
     return ok
+
 
 def _limit(value: Any, ftype: str) -> Any:
     if ftype == "date":

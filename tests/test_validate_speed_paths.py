@@ -109,6 +109,19 @@ def test_strip_is_skipped_only_when_it_changes_nothing(edge):
         assert V._needs_strip(text)
 
 
+def test_empty_and_sliced_text():
+    empty = pd.Series([], dtype="string[pyarrow]")
+    assert not V._needs_strip(empty) and not V._byte_length_is(empty, 0)
+    assert V._isin_text(empty, [""]).tolist() == []
+    # a slice not starting at the array's first cell (as the CSV reader's body below the header)
+    sliced = pd.Series([" header", "k1", "k2 "] * 700, dtype="string[pyarrow]").iloc[1:]
+    assert V._needs_strip(sliced)
+    np.testing.assert_array_equal(V._isin_text(sliced, ["k1"]), (sliced == "k1").to_numpy(dtype=bool))
+    np.testing.assert_array_equal(
+        V._fullmatch(sliced, ID_PATTERN), sliced.str.fullmatch(ID_PATTERN).to_numpy(dtype=bool)
+    )
+
+
 def test_plain_ascii_ids_need_no_strip_and_byte_lengths_are_exact():
     text = pd.Series([f"k{i}" for i in range(2000)] + ["123456789", "12é34567"], dtype="string[pyarrow]")
     assert not V._needs_strip(text)
