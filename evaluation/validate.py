@@ -1028,7 +1028,7 @@ def _type_and_check_fields(
             allowed = [str(v) for v in cons["enum"]]
             enum_values = cons["enum"]
             viol = valid & ~(
-                _text_mask(text, encoded, lambda x, e=enum_values: _mask(x.isin([str(v) for v in e])))
+                _text_mask(text, encoded, lambda x, e=enum_values: _isin_text(x, [str(v) for v in e]))
                 if ftype == "string" else tv.isin(enum_values).to_numpy()
             )
             issues.rows(name, data, viol, fname, "enum", "error", _msg("enum", field=fname, allowed=", ".join(allowed)))
