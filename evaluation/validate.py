@@ -1155,8 +1155,10 @@ def _b(x: Any) -> np.ndarray:
     # the two results comparisons give, without pandas' fillna (a copy and ~0.1 ms per call)
     if isinstance(arr, pd.arrays.BooleanArray):
         return arr.to_numpy(dtype=bool, na_value=False)
-    if isinstance(arr, pd.arrays.NumpyExtensionArray | np.ndarray) and arr.dtype == bool:
-        return np.array(arr, dtype=bool)
+    if isinstance(arr, pd.arrays.NumpyExtensionArray):
+        arr = np.asarray(arr)  # (no copy)
+    if isinstance(arr, np.ndarray) and arr.dtype == bool:
+        return arr.copy()
     if hasattr(x, "fillna"):
         x = x.fillna(False)
     return np.array(x, dtype=bool)

@@ -296,3 +296,22 @@ def test_plain_utf8_csv_is_not_decoded_in_python(tmp_path, monkeypatch):
     monkeypatch.setattr(intake, "_decode", lambda raw, p: pytest.fail("the whole file was decoded"))
     t = intake.read_csv_table(path, "contacts")
     assert t.encoding == "utf-8" and t.data["opmerking"].tolist() == ["café", "a,b"]
+
+
+def test_boolean_masks_equal_fillna():
+    # _b/_mask skip pandas' fillna for the two kinds comparisons return; the result must equal it
+    cases = [
+        pd.Series([True, None, False], dtype="boolean"),
+        pd.Series([True, False, True]),
+        np.array([False, True]),
+        pd.array([True, None], dtype="boolean"),
+        pd.Series([1.0, np.nan, 3.0]) > 2,
+        pd.Series(["a", None, "b"], dtype="string[pyarrow]").str.fullmatch("a"),
+        pd.Series([True, None], dtype="bool[pyarrow]"),
+    ]
+    for x in cases:
+        ref = np.asarray(x.fillna(False) if hasattr(x, "fillna") else x, dtype=bool)
+        got = V._b(x)
+        np.testing.assert_array_equal(got, ref)
+        got[:] = False  # always a new array: the input is unchanged
+        np.testing.assert_array_equal(np.asarray(x.fillna(False) if hasattr(x, "fillna") else x, dtype=bool), ref)
