@@ -426,15 +426,26 @@ def intake_identifiers(validation: Any) -> dict[str, set[str]]:
 # --------------------------------------------------------------------------- staging of accepted rows
 
 def _cell_text(series: pd.Series) -> pd.Series:
+    """One typed column as CSV text (object: str or None), vectorised: ISO dates, true/false,
+    integers, floats in their shortest round-trip form (as ``repr``)."""
+    import numpy as np
+
+    if series.dtype == object:  # text: missing values (None, NaN) become empty cells in Arrow
+        return series
+    missing = series.isna().to_numpy()
     if pd.api.types.is_datetime64_any_dtype(series):
-        return series.dt.strftime("%Y-%m-%d")
-    if pd.api.types.is_bool_dtype(series) or str(series.dtype) == "boolean":
-        return series.map(lambda v: "" if pd.isna(v) else ("true" if v else "false"))
-    if str(series.dtype) == "Int64":
-        return series.astype("string")
-    if pd.api.types.is_float_dtype(series):
-        return series.map(lambda v: "" if pd.isna(v) else repr(float(v)))
-    return series
+        days = series.to_numpy(dtype="datetime64[ns]").astype("datetime64[D]")
+        out = np.datetime_as_string(days, unit="D").astype(object)
+    elif pd.api.types.is_bool_dtype(series) or str(series.dtype) == "boolean":
+        out = np.where(series.fillna(False).to_numpy(dtype=bool), "true", "false").astype(object)
+    elif str(series.dtype) == "Int64":
+        out = series.astype("string").to_numpy(dtype=object, na_value=None)
+    elif pd.api.types.is_float_dtype(series):
+        out = series.to_numpy(dtype=float).astype(str).astype(object)
+    else:
+        return series.astype(object).where(~missing, None)
+    out[missing] = None
+    return pd.Series(out, index=series.index, dtype=object)
 
 
 def stage_accepted_intake(validation: Any, intake_dir: Path, target: Path) -> Path:
@@ -444,6 +455,8 @@ def stage_accepted_intake(validation: Any, intake_dir: Path, target: Path) -> Pa
     dropped; ``programmes.yaml`` is copied and ``extract.yaml`` copied with
     ``format: csv``. Returns ``target``.
     """
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
     import yaml
 
     from evaluation.schema import load_contract
@@ -453,8 +466,10 @@ def stage_accepted_intake(validation: Any, intake_dir: Path, target: Path) -> Pa
     for name, df in (validation.tables or {}).items():
         fname = contract.resources[name].descriptor.get("path", f"{name}.csv") if name in contract.resources else f"{name}.csv"
         out = df.drop(columns=[c for c in df.columns if c.startswith("_")])
-        out = out.apply(_cell_text)
-        out.to_csv(target / Path(fname).name, index=False, na_rep="")
+        text = pa.Table.from_pandas(pd.DataFrame({c: _cell_text(out[c]) for c in out.columns}, index=out.index),
+                                    preserve_index=False)
+        text = text.cast(pa.schema([pa.field(c, pa.string()) for c in text.column_names]))
+        pacsv.write_csv(text, target / Path(fname).name)
     prog = intake_dir / "programmes.yaml"
     if prog.is_file():
         shutil.copy2(prog, target / "programmes.yaml")
