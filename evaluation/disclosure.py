@@ -1378,7 +1378,7 @@ def collect_identifiers(validation_result_or_intake_dir: Any) -> dict[str, set[s
         for col in df.columns:
             if col in found:
                 vals = df[col].dropna().astype(str).str.strip()
-                found[col].update(v for v in vals if v)
+                found[col].update(vals[vals != ""].tolist())
     return found
 
 

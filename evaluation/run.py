@@ -94,7 +94,6 @@ LOGGER_NAME = "evaluation.run"
 DEFAULT_NOTEBOOKS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 SCOPES = ("per_programme", "overall", "both")
 DERIVED = ("design", "reference", "results_store", "quarter")
-IDENTIFIER_FIELDS = ("participant_id", "volunteer_id", "match_id", "contact_id", "event_id", "session_id")
 KEY_LIBRARIES = (
     "numpy", "pandas", "scipy", "statsmodels", "lifelines", "matplotlib", "pyarrow", "papermill",
     "nbconvert", "nbclient", "nbformat", "ipykernel", "jupyter_client", "pyyaml", "jsonschema",
@@ -323,21 +322,6 @@ class RunResult:
 
 # --------------------------------------------------------------------------- privacy
 
-def collect_identifiers(validation: Any, fields: Sequence[str] = IDENTIFIER_FIELDS) -> dict[str, set[str]]:
-    """Identifier values in the intake (accepted and quarantined rows), per field."""
-    found: dict[str, set[str]] = {}
-    for attr in ("tables", "quarantine"):
-        tables = getattr(validation, attr, None) or {}
-        for df in tables.values():
-            if not isinstance(df, pd.DataFrame):
-                continue
-            for f in fields:
-                if f in df.columns:
-                    vals = df[f].dropna().astype(str).str.strip()
-                    found.setdefault(f, set()).update(v for v in vals if v)
-    return found
-
-
 _TOKEN = re.compile(r"[A-Za-z0-9_.:-]+")
 _BASE64_RUN = re.compile(r"[A-Za-z0-9+/=\s\\n]{400,}")
 _TEXT_SUFFIXES = {".csv", ".json", ".html", ".htm", ".ipynb", ".svg", ".txt", ".log", ".md", ".tsv", ".xml"}
@@ -412,15 +396,11 @@ def privacy_scan(root: str | Path, identifiers: Mapping[str, set[str]]) -> list[
 
 
 def intake_identifiers(validation: Any) -> dict[str, set[str]]:
-    """Identifier values of the intake, via :func:`evaluation.disclosure.collect_identifiers` when present."""
-    try:
-        from evaluation.disclosure import collect_identifiers as collect
-    except ImportError:
-        return collect_identifiers(validation)
-    found = collect(validation)
-    for field, values in collect_identifiers(validation).items():
-        found.setdefault(field, set()).update(values)
-    return found
+    """Identifier values of the intake (accepted and quarantined rows), per kind
+    (:func:`evaluation.disclosure.collect_identifiers`)."""
+    from evaluation.disclosure import collect_identifiers
+
+    return collect_identifiers(validation)
 
 
 # --------------------------------------------------------------------------- staging of accepted rows
