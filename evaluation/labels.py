@@ -334,6 +334,24 @@ NOTES: list[tuple[str, str]] = [
     (r"suppressed: based on fewer than (\d+) people \(events < (\d+)\)",
      "onderdrukt: gebaseerd op minder dan {0} personen (gebeurtenissen < {1})"),
     (r"volunteers who stopped earlier count as not reached", "vrijwilligers die eerder stopten, tellen als niet gehaald"),
+    (r"suppressed: a group it compares is based on fewer than (\d+) people or events",
+     "onderdrukt: een groep waarmee wordt vergeleken, berust op minder dan {0} personen of gebeurtenissen"),
+    (r"descriptive design without a reference rate: only the programme's own rates are reported",
+     "beschrijvende opzet zonder referentiecijfer: alleen de eigen cijfers van het programma worden getoond"),
+    (r"matching: (\S+) of (\d+) programme participants found no comparison person within the caliper "
+     r"\(([\d.]+) SD of the logit PS\) and are left out",
+     "matching: {0} van de {1} deelnemers vonden geen vergelijkingspersoon binnen de caliper ({2} SD van de "
+     "logit van de propensity score) en vallen weg"),
+    (r"the estimate then describes the matched participants only",
+     "de schatting beschrijft dan alleen de gematchte deelnemers"),
+    (r"(\S+) programme participants had no comparison person within the caliper and are not in the matched analysis",
+     "{0} deelnemers hadden geen vergelijkingspersoon binnen de caliper en zitten niet in de gematchte analyse"),
+    (r"justice_events: (\d+) counted case\(s\) lack custodial_days and are not counted as custodial: the "
+     r"custodial rate is a lower bound",
+     "justice_events: bij {0} meegetelde zaak/zaken ontbreekt custodial_days; die tellen niet als vrijheidsstraf, dus "
+     "het cijfer voor recidive met vrijheidsstraf is een ondergrens"),
+    (r"(\d+) row\(s\) have a missing covariate and are left out of the Cox model",
+     "{0} rij(en) met een ontbrekende covariaat zijn weggelaten uit het Cox-model"),
     (r"within (\d+) months of the start", "binnen {0} maanden na de start"),
     (r"contacts delivered per planned contact \(([\d.]+) a month\)",
      "geleverde contacten per gepland contact ({0} per maand)"),
@@ -438,6 +456,13 @@ def note_label(note: str, language: str = "nl") -> str:
                 break
         out.append(part)
     return "; ".join(out)
+
+
+def warning_line(message: str, language: str = "nl") -> str:
+    """A warning for a report: ``Warning: ...`` / ``Waarschuwing: ...``, the message through
+    :func:`note_label` (known English warnings get their Dutch wording)."""
+    word = "Warning" if _check_language(language) == "en" else "Waarschuwing"
+    return f"{word}: {note_label(message, language)}"
 
 
 def _note_argument(arg: str, language: str) -> str:

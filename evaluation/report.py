@@ -26,7 +26,13 @@ from typing import Any
 
 import pandas as pd
 
-from evaluation.labels import analysis_label, endpoint_label, estimand_label, group_label
+from evaluation.labels import (
+    analysis_label,
+    endpoint_label,
+    estimand_label,
+    group_label,
+    warning_line,
+)
 
 LANGUAGES = ("nl", "en")
 
@@ -187,7 +193,9 @@ def clean_notebook_for_report(nb: Any, replacements: Mapping[str, str] | None = 
     - papermill's red "An Exception was encountered" cells are removed;
     - error outputs become one line ``Name: message`` (no traceback);
     - stderr streams keep only ``...Warning: message`` lines (without the
-      file path and source line Python prints), other stderr text is dropped.
+      file path and source line Python prints), other stderr text is dropped;
+      with ``language`` they read ``Waarschuwing: ...`` / ``Warning: ...``
+      with known messages in that language (:func:`labels.warning_line`).
     The executed notebook kept for audit is not changed.
     """
     nb = copy.deepcopy(nb)
@@ -207,7 +215,9 @@ def clean_notebook_for_report(nb: Any, replacements: Mapping[str, str] | None = 
                     kept = []
                     for raw in str(out.get("text", "")).splitlines():
                         m = _WARNING_LINE.match(raw)
-                        if m:
+                        if m and language:
+                            kept.append(warning_line(m.group(2), language))
+                        elif m:
                             kept.append(f"{m.group(1)}: {m.group(2)}")
                     if kept:
                         outputs.append({"output_type": "stream", "name": "stdout", "text": "\n".join(kept) + "\n"})

@@ -130,3 +130,18 @@ def test_index_table_lists_key_measures_first_and_counts_the_rest_in_its_languag
     assert "… nog 3 rijen in results.csv" in html and "more rows" not in html
     assert "<th>Analyse</th>" not in html  # the section heading already names the analysis
     assert "… 3 more rows in results.csv" in _results_table(df, "en", 2)
+
+
+def test_warnings_in_a_report_read_in_its_language():
+    nb = _failed_notebook()
+    nb.cells[2].outputs[0]["text"] = (
+        "/x/evaluation/retention.py:170: UserWarning: 786 row(s) have a missing covariate and are left out of "
+        "the Cox model\n  warnings.warn(\n")
+    nl = report.clean_notebook_for_report(nb, language="nl").cells[1].outputs[0]["text"]
+    assert nl == "Waarschuwing: 786 rij(en) met een ontbrekende covariaat zijn weggelaten uit het Cox-model\n"
+    en = report.clean_notebook_for_report(nb, language="en").cells[1].outputs[0]["text"]
+    assert en == "Warning: 786 row(s) have a missing covariate and are left out of the Cox model\n"
+    # an unknown warning keeps its English words under the Dutch label
+    nb.cells[2].outputs[0]["text"] = "/x/y.py:1: RuntimeWarning: something new\n"
+    assert report.clean_notebook_for_report(nb, language="nl").cells[1].outputs[0]["text"] == (
+        "Waarschuwing: something new\n")
