@@ -1178,6 +1178,68 @@ def protect_results(
     return out
 
 
+def differencing_audit(
+    results: pd.DataFrame,
+    total: str = "all",
+    threshold: int = DEFAULT_THRESHOLD,
+    count_cols: Sequence[str] = ("n", "events"),
+    keys: Sequence[str] = ("notebook", "analysis", "estimand", "endpoint", "group"),
+) -> pd.DataFrame:
+    """Small counts of programmes that the "all programmes" row would give back by subtraction.
+
+    A published results table of a quarter holds, for the same measure (the
+    ``keys``), one row per programme and one for all programmes together
+    (``programme_id == total``). Where the programmes add up to the total, a
+    programme count shown as ``"<10"`` is the total minus the programmes
+    shown: exact when it is the only one hidden in its line, narrowed when
+    few are. Whether a line adds up cannot be seen from the published table
+    (designs differ: a matched analysis counts matched participants), so a
+    line is flagged when its hidden counts are *consistent* with adding up
+    (each 1..threshold-1, summing to total minus the shown ones): a flag is
+    a possible disclosure, to be judged, not a proven one.
+
+    Returns
+    -------
+    DataFrame
+        One row per flagged (line, count column): the ``keys``, ``column``,
+        ``hidden`` (number of hidden programme counts in the line),
+        ``lower``, ``upper`` (the range each hidden count keeps if the line
+        adds up) and ``exact`` (lower == upper). Holds no programme ids or
+        values beyond what the table itself shows.
+    """
+    threshold = _check_threshold(threshold)
+    cols = ["column", "hidden", "lower", "upper", "exact"]
+    present = [k for k in keys if k in results.columns]
+    if results.empty or "programme_id" not in results.columns:
+        return pd.DataFrame(columns=present + cols)
+    rows = []
+    for key, line in results.groupby(present, sort=True, dropna=False):
+        key = key if isinstance(key, tuple) else (key,)
+        tot = line[line["programme_id"].astype(str) == total]
+        progs = line[line["programme_id"].astype(str) != total]
+        if len(tot) != 1 or progs.empty:
+            continue
+        for c in count_cols:
+            if c not in line.columns:
+                continue
+            hidden = _already_protected(progs[c])
+            total_value = pd.to_numeric(tot[c], errors="coerce").iloc[0]
+            if not hidden.any() or not np.isfinite(total_value):
+                continue
+            shown = pd.to_numeric(progs.loc[~hidden, c], errors="coerce")
+            if shown.isna().any():
+                continue
+            k, rest = int(hidden.sum()), float(total_value - shown.sum())
+            if not k <= rest <= k * (threshold - 1):
+                continue  # the line does not add up: nothing follows from the total
+            lower = max(1.0, rest - (k - 1) * (threshold - 1))
+            upper = min(threshold - 1.0, rest - (k - 1))
+            if upper - lower + 1 < threshold - 1:
+                rows.append(dict(zip(present, key, strict=True)) | {
+                    "column": c, "hidden": k, "lower": lower, "upper": upper, "exact": lower == upper})
+    return pd.DataFrame(rows, columns=present + cols)
+
+
 def protect_numbers_at_risk(
     table: pd.DataFrame,
     threshold: int = DEFAULT_THRESHOLD,

@@ -1215,6 +1215,15 @@ def _run_in_build(*, build: Path, quarter: str, quarter_dir: Path, out_dir: Path
     all_results = combined_results()
     all_results.to_csv(build / "results.csv", index=False)
     store.stage_partition(pending_store, quarter, all_results, run_id)
+    from evaluation.disclosure import differencing_audit
+
+    differencing = differencing_audit(all_results)
+    if len(differencing):
+        # counts and measures only: the flagged ranges themselves would be the disclosure
+        log.warning("disclosure: %d small programme count(s) in %d measure line(s) could be narrowed (%d exactly) "
+                    "by subtracting the other programmes from 'all programmes', if those lines add up: %s",
+                    int(differencing["hidden"].sum()), len(differencing), int(differencing["exact"].sum()),
+                    sorted({f"{r.notebook}:{r.estimand}" for r in differencing.itertuples()})[:20])
 
     jobs_summary = [dataclasses.asdict(j.result) | {"title": _title(next(s for s in specs if s.id == j.result.notebook), language)}
                     for j in job_list]
@@ -1258,6 +1267,10 @@ def _run_in_build(*, build: Path, quarter: str, quarter_dir: Path, out_dir: Path
             "platform": platform.platform(),
             "libraries": library_versions(),
         },
+        "disclosure": {"differencing_lines_flagged": len(differencing),
+                       "differencing_exact": int(differencing["exact"].sum()) if len(differencing) else 0,
+                       "note": "programme counts shown as <10 that 'all programmes' minus the other programmes "
+                               "could narrow, if the line adds up (disclosure.differencing_audit); not blocking"},
         "privacy_scan": {"identifier_fields": sorted(identifiers),
                          "identifier_values": int(sum(len(v) for v in identifiers.values()))},
     }

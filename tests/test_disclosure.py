@@ -410,3 +410,28 @@ def test_protect_results_blanks_a_difference_that_would_give_a_blanked_level_bac
     assert np.isnan(general.loc["difference", "estimate"]) and general.loc["difference", "events"] == 38
     assert "a group it compares" in general.loc["difference", "note"]
     assert not out[out["endpoint"] == "SERIOUS"]["suppressed"].any()
+
+
+def test_differencing_audit_flags_small_counts_the_total_gives_back():
+    """Hand-worked lines (threshold 10):
+    A: P1 50, P2 <10, P3 30, all 87 -> P2 = 87 - 80 = 7 exactly.
+    B: P1 <10, P2 <10, P3 30, all 47 -> the two hidden sum to 17, so each is 8 or 9 (narrowed, not exact).
+    C: P1 <10, P2 <10, P3 30, all 40 -> they sum to 10: each 1..9, nothing learnt.
+    D: P1 50, P2 <10, all 40 -> cannot add up (a matched analysis counts fewer): nothing follows."""
+    from evaluation.disclosure import differencing_audit
+
+    def line(estimand, values):
+        return [{"notebook": "recidivism", "analysis": "recidivism", "estimand": estimand, "endpoint": "GENERAL",
+                 "group": "programme", "programme_id": pid, "n": v, "events": np.nan} for pid, v in values]
+
+    res = pd.DataFrame(
+        line("A", [("P1", 50), ("P2", "<10"), ("P3", 30), ("all", 87)])
+        + line("B", [("P1", "<10"), ("P2", "<10"), ("P3", 30), ("all", 47)])
+        + line("C", [("P1", "<10"), ("P2", "<10"), ("P3", 30), ("all", 40)])
+        + line("D", [("P1", 50), ("P2", "<10"), ("all", 40)]))
+    audit = differencing_audit(res).set_index("estimand")
+    assert sorted(audit.index) == ["A", "B"]
+    assert audit.loc["A", ["hidden", "lower", "upper", "exact"]].tolist() == [1, 7.0, 7.0, True]
+    assert audit.loc["B", ["hidden", "lower", "upper", "exact"]].tolist() == [2, 8.0, 9.0, False]
+    assert (audit["column"] == "n").all()
+    assert differencing_audit(res[res["programme_id"] != "all"]).empty  # no total, no subtraction
