@@ -15,7 +15,7 @@ import pandas as pd
 
 # exact estimand names: (English, Dutch)
 ESTIMANDS: dict[str, tuple[str, str]] = {
-    "hazard_ratio": ("hazard ratio (programme vs comparison)", "hazard ratio (programma t.o.v. vergelijking)"),
+    "hazard_ratio": ("hazard ratio", "hazardratio"),
     "hazard_ratio_adjusted": ("hazard ratio, adjusted for intake characteristics", "hazard ratio, gecorrigeerd voor kenmerken bij instroom"),
     "hazard_ratio_landmark": ("hazard ratio, landmark analysis", "hazard ratio, landmarkanalyse"),
     "rate_ratio": ("ratio of new cases per year at risk", "verhouding nieuwe zaken per jaar at risk"),

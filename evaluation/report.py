@@ -31,6 +31,7 @@ from evaluation.labels import (
     endpoint_label,
     estimand_label,
     group_label,
+    value_label,
     warning_line,
 )
 
@@ -327,6 +328,15 @@ def key_rows_first(df: pd.DataFrame) -> pd.DataFrame:
     return df.assign(_rank=rank.to_numpy()).sort_values("_rank", kind="stable").drop(columns="_rank")
 
 
+def _group_words(group: str, estimand: str, language: str) -> str:
+    """The group of a result row in words: a ratio's ``difference`` row compares the programme with the
+    comparison group; covariate terms and subgroups (``recruitment_channel[education]``) in words."""
+    if group == "difference" and "ratio" in estimand:
+        return "programme vs comparison group" if language == "en" else "programma t.o.v. vergelijkingsgroep"
+    words = group_label(group, language)
+    return value_label(group, language) if words == group else words
+
+
 def _results_table(df: pd.DataFrame, language: str, max_rows: int) -> str:
     if df.empty:
         return f"<p>{text('no_results', language)}</p>"
@@ -342,7 +352,7 @@ def _results_table(df: pd.DataFrame, language: str, max_rows: int) -> str:
         rows.append(
             "<tr>"
             f"<td>{html.escape(measure)}</td>"
-            f"<td>{html.escape(group_label(str(r.get('group', '')), language))}</td>"
+            f"<td>{html.escape(_group_words(str(r.get('group', '')), str(r.get('estimand', '')), language))}</td>"
             f"<td class='num'>{format_number(r.get('estimate'), language)}</td>"
             f"<td class='num'>{ci}</td>"
             f"<td class='num'>{format_number(r.get('n'), language)}</td>"

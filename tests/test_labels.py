@@ -7,7 +7,7 @@ from evaluation.labels import ESTIMANDS, endpoint_label, estimand_label, group_l
 
 
 def test_exact_family_and_suffix_labels():
-    assert estimand_label("hazard_ratio", "en") == "hazard ratio (programme vs comparison)"
+    assert estimand_label("hazard_ratio", "en") == "hazard ratio"
     assert estimand_label("prevalence_730d_crude", "nl") == "recidive binnen 730 dagen (personen met volledige follow-up)"
     assert estimand_label("retention_12m", "en") == "still active after 12 months"
     # suffix on top of a family: the base is labelled first
@@ -149,11 +149,11 @@ def test_notebook_tables_get_words():
     trend = pd.DataFrame({"estimand": ["change_hazard_ratio"], "group": ["recruitment_channel[education]"],
                           "note": ["retention: 2026Q2 to 2026Q3; descriptive change, not an effect"]})
     t = display_table(trend, "nl").iloc[0]
-    assert t["maat"] == "verandering t.o.v. het vorige kwartaal in: hazard ratio (programma t.o.v. vergelijking)"
+    assert t["maat"] == "verandering t.o.v. het vorige kwartaal in: hazardratio"
     assert t["groep"] == "wervingskanaal: onderwijs"
     assert t["toelichting"] == "behoud: 2026Q2 tot 2026Q3; beschrijvende verandering, geen effect"
     assert display_table(trend, "en").iloc[0]["measure"] == (
-        "change since the previous quarter in: hazard ratio (programme vs comparison)")
+        "change since the previous quarter in: hazard ratio")
 
 
 def test_code_and_column_labels_differ_between_languages_where_words_differ():

@@ -145,3 +145,14 @@ def test_warnings_in_a_report_read_in_its_language():
     nb.cells[2].outputs[0]["text"] = "/x/y.py:1: RuntimeWarning: something new\n"
     assert report.clean_notebook_for_report(nb, language="nl").cells[1].outputs[0]["text"] == (
         "Waarschuwing: something new\n")
+
+
+def test_index_groups_in_words_for_ratios_and_covariate_terms():
+    from evaluation.report import _group_words
+
+    # a ratio's "difference" row is a comparison, not a subtraction
+    assert _group_words("difference", "hazard_ratio", "nl") == "programma t.o.v. vergelijkingsgroep"
+    assert _group_words("difference", "prevalence_365d_km", "en") == "difference (programme minus comparison)"
+    # a covariate term of the volunteer-stopping model, and an unknown group kept as given
+    assert _group_words("recruitment_channel[education]", "hazard_ratio", "nl") == "wervingskanaal: onderwijs"
+    assert _group_words("something_new", "x", "en") == "something_new"
