@@ -350,6 +350,15 @@ NOTES: list[tuple[str, str]] = [
      r"custodial rate is a lower bound",
      "justice_events: bij {0} meegetelde zaak/zaken ontbreekt custodial_days; die tellen niet als vrijheidsstraf, dus "
      "het cijfer voor recidive met vrijheidsstraf is een ondergrens"),
+    (r"not estimable: the likelihood is monotone \(no events in one level of this covariate\)",
+     "niet te schatten: de likelihood is monotoon (geen gebeurtenissen in één niveau van dit kenmerk)"),
+    (r"CoxModel: a coefficient exceeds 20 on the log scale", "Cox-model: een coëfficiënt is groter dan 20 op de log-schaal"),
+    (r"the likelihood is probably monotone \(no events in one covariate level\)",
+     "de likelihood is waarschijnlijk monotoon (geen gebeurtenissen in één niveau van een kenmerk); de hazardratio "
+     "van dat kenmerk is niet te schatten"),
+    (r"CoxModel: (\d+) events for (\d+) covariates \(fewer than 10 per covariate\)",
+     "Cox-model: {0} gebeurtenissen voor {1} covariaten (minder dan 10 per covariaat)"),
+    (r"estimates may be unstable", "de schattingen kunnen instabiel zijn"),
     (r"(\d+) row\(s\) have a missing covariate and are left out of the Cox model",
      "{0} rij(en) met een ontbrekende covariaat zijn weggelaten uit het Cox-model"),
     (r"within (\d+) months of the start", "binnen {0} maanden na de start"),

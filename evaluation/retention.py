@@ -527,6 +527,10 @@ def _cox_rows(
         if small:
             note.append(f"only {int(model.events_)} events: imprecise, read as exploratory")
         note.append("observational association, not a causal effect")
+        # |log HR| > 20: the likelihood is monotone (no stops in one level), the estimate is an artefact
+        degenerate = not np.isfinite(float(r["coef"])) or abs(float(r["coef"])) > 20
+        if degenerate:
+            note.append("not estimable: the likelihood is monotone (no events in one level of this covariate)")
         rows.append(
             {
                 "programme_id": programme_id,
@@ -534,10 +538,10 @@ def _cox_rows(
                 "estimand": "hazard_ratio",
                 "endpoint": endpoint,
                 "group": t,
-                "estimate": float(r["hazard_ratio"]),
-                "ci_lower": float(r["ci_lower"]),
-                "ci_upper": float(r["ci_upper"]),
-                "p_value": float(r["p_value"]),
+                "estimate": np.nan if degenerate else float(r["hazard_ratio"]),
+                "ci_lower": np.nan if degenerate else float(r["ci_lower"]),
+                "ci_upper": np.nan if degenerate else float(r["ci_upper"]),
+                "p_value": np.nan if degenerate else float(r["p_value"]),
                 "n": n_units,
                 "events": int(model.events_),
                 "method": method,
@@ -1682,6 +1686,8 @@ def plot_cuminc(curves: pd.DataFrame, title: str = "", xlabel: str = "months", y
 
     fig = Figure(figsize=(7, 4.5))
     ax = fig.add_subplot(111)
+    ax.set_ylim(0, 1)
+    ax.set_xlim(left=0)
     for reason, sub in curves.groupby("reason", sort=False):
         if "n_risk" in sub.columns:
             sub = sub.loc[sub["n_risk"] >= min_at_risk]

@@ -361,3 +361,27 @@ def test_km_and_cuminc_figures_leave_out_curves_that_would_count_fewer_than_10_e
                            "estimate": np.r_[np.arange(1, 4) / 40, np.arange(1, 13) / 40]})
     labels = rt.plot_cuminc(curves, min_at_risk=10).axes[0].get_legend_handles_labels()[1]
     assert labels == ["moved: not shown (fewer than 10 endings)", "burnout"]
+
+
+def test_a_covariate_level_without_stops_gives_no_hazard_ratio():
+    """Hand-made: the 15 volunteers with x = 1 never stop, so the partial likelihood is monotone in x and
+    its log hazard ratio runs off to minus infinity; a number like HR 0.000 (0.000-0.000) must not be
+    published, the row says it is not estimable instead. z is an ordinary covariate and keeps its estimate."""
+    import warnings
+
+    from evaluation.survival import CoxModel
+
+    rng = np.random.default_rng(7)
+    n = 45
+    d = pd.DataFrame({"time": rng.integers(30, 700, n).astype(float), "x": [1] * 15 + [0] * 30,
+                      "z": rng.normal(size=n)})
+    d["stop"] = np.where(d["x"] == 1, 0, (rng.random(n) < 0.8).astype(int))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = CoxModel().fit(d, "time", "stop", ["x", "z"])
+    assert abs(float(model.summary_.set_index("term").loc["x", "coef"])) > 20  # the premise
+    rows = rt._cox_rows(model, ["x", "z"], "P", "retention", "VOLUNTEER_STOP", "Cox", [], n)
+    rows = rows[rows["estimand"] == "hazard_ratio"].set_index("group")
+    assert rows.loc["x", ["estimate", "ci_lower", "ci_upper", "p_value"]].isna().all()
+    assert "not estimable: the likelihood is monotone" in rows.loc["x", "note"]
+    assert np.isfinite(rows.loc["z", "estimate"]) and "not estimable" not in rows.loc["z", "note"]
