@@ -350,6 +350,9 @@ NOTES: list[tuple[str, str]] = [
      r"custodial rate is a lower bound",
      "justice_events: bij {0} meegetelde zaak/zaken ontbreekt custodial_days; die tellen niet als vrijheidsstraf, dus "
      "het cijfer voor recidive met vrijheidsstraf is een ondergrens"),
+    (r"only (\d+) events: imprecise, read as exploratory", "slechts {0} gebeurtenissen: onnauwkeurig, lees als verkennend"),
+    (r"(\w+): levels (.+) \(fewer than (\d+) rows\) pooled",
+     "{0}: niveaus {1} (minder dan {2} rijen) samengevoegd"),
     (r"not estimable: the likelihood is monotone \(no events in one level of this covariate\)",
      "niet te schatten: de likelihood is monotoon (geen gebeurtenissen in één niveau van dit kenmerk)"),
     (r"CoxModel: a coefficient exceeds 20 on the log scale", "Cox-model: een coëfficiënt is groter dan 20 op de log-schaal"),

@@ -476,7 +476,7 @@ def _design(
             small = [x for x, k in unit_counts.items() if k < min_level_size and x != ref]
             if small:
                 lev = lev.where(~lev.isin(small), "other_small")
-                notes.append(f"{c}: levels {sorted(map(str, small))} (fewer than {min_level_size} rows) pooled")
+                notes.append(f"{c}: levels {', '.join(sorted(map(str, small)))} (fewer than {min_level_size} rows) pooled")
             if ref not in set(lev.dropna()):
                 ref = lev.value_counts().index[0] if lev.notna().any() else ref
                 notes.append(f"{c}: reference level {ref!r}")
