@@ -374,6 +374,29 @@ NOTES: list[tuple[str, str]] = [
      r"custodial rate is a lower bound",
      "justice_events: bij {0} meegetelde zaak/zaken ontbreekt custodial_days; die tellen niet als vrijheidsstraf, dus "
      "het cijfer voor recidive met vrijheidsstraf is een ondergrens"),
+    (r"([A-Z_]+): (\S+) programme participants reoffended \(fewer than (\d+)\): time-to-event results are not "
+     r"headline results",
+     "{0}: {1} deelnemers recidiveerden (minder dan {2}): resultaten over de tijd tot recidive zijn geen "
+     "kernresultaten"),
+    (r"only (\S+) programme participants in the analysis \(the Justice Data Lab requires at least (\d+)\): "
+     r"results are imprecise and indicative only",
+     "slechts {0} deelnemers in de analyse (het Justice Data Lab vraagt er minstens {1}): de resultaten zijn "
+     "onnauwkeurig en alleen indicatief"),
+    (r"all programmes pooled: programme types differ", "alle programma's samen: de programmatypen verschillen"),
+    (r"for matching the propensity model includes the programme, but comparison persons may come from another "
+     r"programme's pool",
+     "bij matching bevat het propensitymodel het programma, maar vergelijkingspersonen kunnen uit de pool van een "
+     "ander programma komen"),
+    (r"balance: \|SMD\| >= ([\d.]+) after adjustment for (\d+) covariate\(s\): (.+)",
+     "balans: |SMD| >= {0} na correctie bij {1} kenmerk(en): {2}"),
+    (r"the comparison may be biased", "de vergelijking kan vertekend zijn"),
+    (r"propensity model: maximum likelihood did not converge \(separation: some covariate pattern occurs in one "
+     r"group only\)",
+     "propensitymodel: de maximum-likelihoodschatting convergeerde niet (scheiding: een combinatie van kenmerken "
+     "komt maar in één groep voor)"),
+    (r"a lightly penalised fit was used\. Check overlap\.", "er is een licht bestrafte schatting gebruikt; controleer de overlap."),
+    (r"([A-Z_]+): no events, cumulative incidence not estimated",
+     "{0}: geen gebeurtenissen, cumulatieve incidentie niet geschat"),
     (r"only (\d+) events: imprecise, read as exploratory", "slechts {0} gebeurtenissen: onnauwkeurig, lees als verkennend"),
     (r"(\w+): levels (.+) \(fewer than (\d+) rows\) pooled",
      "{0}: niveaus {1} (minder dan {2} rijen) samengevoegd"),

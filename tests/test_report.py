@@ -156,3 +156,16 @@ def test_index_groups_in_words_for_ratios_and_covariate_terms():
     # a covariate term of the volunteer-stopping model, and an unknown group kept as given
     assert _group_words("recruitment_channel[education]", "hazard_ratio", "nl") == "wervingskanaal: onderwijs"
     assert _group_words("something_new", "x", "en") == "something_new"
+
+
+def test_recidivism_warnings_read_in_dutch():
+    from evaluation.labels import warning_line
+
+    assert warning_line("GENERAL: 13 programme participants reoffended (fewer than 30): time-to-event results are "
+                        "not headline results", "nl") == (
+        "Waarschuwing: GENERAL: 13 deelnemers recidiveerden (minder dan 30): resultaten over de tijd tot recidive "
+        "zijn geen kernresultaten")
+    nl = warning_line("balance: |SMD| >= 0.1 after adjustment for 2 covariate(s): age_at_intake, prior_cases; "
+                      "the comparison may be biased", "nl")
+    assert nl == ("Waarschuwing: balans: |SMD| >= 0,1 na correctie bij 2 kenmerk(en): age_at_intake, prior_cases; "
+                  "de vergelijking kan vertekend zijn")
