@@ -1078,9 +1078,7 @@ _WF_TEXT: dict[str, dict[str, str]] = {
 
 
 def _wf_text(language: str) -> dict[str, str]:
-    if language not in _WF_TEXT:
-        raise ValueError(f"language must be 'nl' or 'en', got {language!r}")
-    return _WF_TEXT[language]
+    return _lang(language, _WF_TEXT)
 
 
 def _published_warnings(f: pd.DataFrame, base: int, language: str, fall_quarters: int,
@@ -1918,10 +1916,12 @@ _TEXT: dict[str, dict[str, str]] = {
 }
 
 
-def _lang(language: str) -> dict[str, str]:
-    if language not in _TEXT:
+def _lang(language: str, texts: dict[str, dict[str, str]] | None = None) -> dict[str, str]:
+    """The texts of one language (``_TEXT`` unless another table is given)."""
+    texts = _TEXT if texts is None else texts
+    if language not in texts:
         raise ValueError(f"language must be 'nl' or 'en', got {language!r}")
-    return _TEXT[language]
+    return texts[language]
 
 
 def _fmt(x: float, language: str, digits: int = 1) -> str:
