@@ -370,7 +370,7 @@ NOTES: list[tuple[str, str]] = [
      "de schatting beschrijft dan alleen de gematchte deelnemers"),
     (r"(\S+) programme participants had no comparison person within the caliper and are not in the matched analysis",
      "{0} deelnemers hadden geen vergelijkingspersoon binnen de caliper en zitten niet in de gematchte analyse"),
-    (r"justice_events: (\d+) counted case\(s\) lack custodial_days and are not counted as custodial: the "
+    (r"justice_events: (\S+) counted case\(s\) lack custodial_days and are not counted as custodial: the "
      r"custodial rate is a lower bound",
      "justice_events: bij {0} meegetelde zaak/zaken ontbreekt custodial_days; die tellen niet als vrijheidsstraf, dus "
      "het cijfer voor recidive met vrijheidsstraf is een ondergrens"),
@@ -387,7 +387,7 @@ NOTES: list[tuple[str, str]] = [
      r"programme's pool",
      "bij matching bevat het propensitymodel het programma, maar vergelijkingspersonen kunnen uit de pool van een "
      "ander programma komen"),
-    (r"balance: \|SMD\| >= ([\d.]+) after adjustment for (\d+) covariate\(s\): (.+)",
+    (r"balance: \|SMD\| >= ([\d.]+) after adjustment for (\S+) covariate\(s\): (.+)",
      "balans: |SMD| >= {0} na correctie bij {1} kenmerk(en): {2}"),
     (r"the comparison may be biased", "de vergelijking kan vertekend zijn"),
     (r"propensity model: maximum likelihood did not converge \(separation: some covariate pattern occurs in one "

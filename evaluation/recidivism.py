@@ -277,7 +277,7 @@ class RecidivismAnalysis:
         self._z = stats.norm.ppf(0.5 + conf_level / 2)
 
     # ------------------------------------------------------------------ fit
-    def fit(self, data: Any, programme_id: str, cutoff_date: Any = None) -> RecidivismAnalysis:
+    def fit(self, data: Any, programme_id: str, cutoff_date: Any = None, warn: bool = True) -> RecidivismAnalysis:
         """Derive the analysis dataset, adjust for the design and estimate; returns self.
 
         Parameters
@@ -288,6 +288,9 @@ class RecidivismAnalysis:
         programme_id : str
         cutoff_date : date-like, optional
             Defaults to the ValidationResult's cutoff date.
+        warn : bool
+            Raise one UserWarning summarising ``warnings_`` (default). A
+            caller that shows ``warnings_`` itself (the notebook) passes False.
         """
         tables, programmes = _tables(data)
         if cutoff_date is None:
@@ -344,7 +347,7 @@ class RecidivismAnalysis:
         for c in caught:
             self.warnings_.append(str(c.message))
         self.warnings_ = [_protect_small_numbers(m) for m in dict.fromkeys(self.warnings_)]
-        if self.warnings_:
+        if self.warnings_ and warn:
             warnings.warn(
                 f"RecidivismAnalysis ({self.programme_id}): {len(self.warnings_)} warning(s), see .warnings_: "
                 + " | ".join(self.warnings_[:3]) + (" | ..." if len(self.warnings_) > 3 else ""),

@@ -231,3 +231,12 @@ def test_figures_leave_out_curves_whose_steps_would_count_fewer_than_10_new_case
         cif = ro.cif_figure(a, endpoint, "nl").axes[0]
         assert ("programma: niet getoond (minder dan 10 nieuwe zaken)" in cif.get_legend_handles_labels()[1]) == (
             not drawn)
+
+
+def test_fit_without_summary_warning_keeps_warnings_for_the_caller():
+    data = rs.simulate(2, n=40, design="rct")  # fewer than 60 participants: there are warnings
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        a = RecidivismAnalysis("rct", endpoints=("GENERAL",)).fit(data, "P1", data["cutoff_date"], warn=False)
+    assert a.warnings_  # still there for the notebook to print, in the report's language
+    assert not [c for c in caught if "RecidivismAnalysis (P1)" in str(c.message)]
