@@ -333,8 +333,7 @@ def _group_words(group: str, estimand: str, language: str) -> str:
     comparison group; covariate terms and subgroups (``recruitment_channel[education]``) in words."""
     if group == "difference" and "ratio" in estimand:
         return "programme vs comparison group" if language == "en" else "programma t.o.v. vergelijkingsgroep"
-    words = group_label(group, language)
-    return value_label(group, language) if words == group else words
+    return value_label(group, language)  # result groups first, then codes, subgroups and covariate terms
 
 
 def _results_table(df: pd.DataFrame, language: str, max_rows: int) -> str:
