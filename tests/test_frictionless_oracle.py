@@ -138,3 +138,19 @@ def test_clean_table_agrees(tmp_path):
 @pytest.mark.parametrize("seed", range(3, 23))
 def test_same_errors_as_frictionless_many_seeds(tmp_path, seed):
     _compare(tmp_path, seed)
+
+
+def test_benchmark_round_ratios_pair_each_frictionless_run_with_the_runs_around_it():
+    """Hand-worked: round 1 divides 40 by the median of (1, 1, 2, 2) = 1.5; round 2 divides
+    30 by the median of (2, 2, 1, 3) = 2 -- a slow block only affects the rounds next to it."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_validate.py"
+    spec = importlib.util.spec_from_file_location("bench_validate", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    got = bench.round_ratios([40.0, 30.0], [[1.0, 1.0], [2.0, 2.0], [1.0, 3.0]])
+    assert got == pytest.approx([40 / 1.5, 15.0])
+    with pytest.raises(IndexError):  # a round needs a block after it
+        bench.round_ratios([40.0, 30.0], [[1.0], [2.0]])
