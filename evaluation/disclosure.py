@@ -1098,6 +1098,182 @@ def _n_values(lower: float, upper: float) -> int:
     return int(max(0.0, np.floor(upper + 1e-7) - np.ceil(lower - 1e-7) + 1))
 
 
+#: Columns that identify one published measure (a "line"): the rows of the programmes and the row of
+#: all programmes together (``programme_id == "all"``) with the same values describe the same measure.
+LINE_KEYS: tuple[str, ...] = ("analysis", "estimand", "endpoint", "group")
+#: Optional results column naming the count columns (comma-separated) of a row of all programmes that
+#: must be withheld (set by :func:`withhold_pooled`, honoured by :func:`protect_results`).
+WITHHOLD_COLUMN = "withhold"
+
+
+def _narrowed_range(k: int, rest: float, threshold: int) -> tuple[float, float] | None:
+    """Range each of ``k`` hidden counts (each 1..threshold-1) keeps when together they are ``rest``;
+    None when the line cannot add up (``rest`` outside ``k..k*(threshold-1)``) or nothing is learnt."""
+    if not k <= rest <= k * (threshold - 1):
+        return None
+    lower = max(1.0, rest - (k - 1) * (threshold - 1))
+    upper = min(threshold - 1.0, rest - (k - 1))
+    return (lower, upper) if upper - lower + 1 < threshold - 1 else None
+
+
+def _line_labels(df: pd.DataFrame, keys: Sequence[str]) -> np.ndarray:
+    """One string per row naming its line (missing key values as empty text)."""
+    if not keys:
+        return np.full(len(df), "", dtype=object)
+    parts = [df[k].astype(object).where(df[k].notna(), "").astype(str) for k in keys]
+    return parts[0].str.cat(parts[1:], sep="\x1f").to_numpy(dtype=object) if len(parts) > 1 else \
+        parts[0].to_numpy(dtype=object)
+
+
+def _published_programme_counts(df: pd.DataFrame, keys: Sequence[str], total: str,
+                                count_cols: Sequence[str]) -> pd.DataFrame:
+    """Programme rows of a *published* results table: line, programme, each count as shown
+    (NaN when hidden) and whether it is hidden (a marker such as "<10" or "c")."""
+    rows = df[df["programme_id"].astype(str) != total]
+    out = pd.DataFrame({"line": _line_labels(rows, keys), "pid": rows["programme_id"].astype(str).to_numpy()})
+    for c in count_cols:
+        col = rows[c] if c in rows.columns else pd.Series(np.nan, index=rows.index)
+        hidden = _already_protected(col)
+        out[c] = pd.to_numeric(col.where(~hidden, np.nan), errors="coerce").to_numpy(dtype=float)
+        out[f"{c}_hidden"] = hidden
+    return out
+
+
+def _pooled_withheld(
+    results: pd.DataFrame,
+    counts: Mapping[str, pd.Series],
+    hidden: Mapping[str, np.ndarray],
+    others: pd.DataFrame | None,
+    threshold: int,
+    total: str = "all",
+    keys: Sequence[str] = LINE_KEYS,
+) -> dict[str, np.ndarray]:
+    """Count cells of the rows of all programmes that would give a programme's hidden count back.
+
+    ``counts``/``hidden``: per count column, the true counts of ``results`` and which of its cells
+    will be hidden when published; ``others``: published programme rows from other tables (their
+    markers say what is hidden). Programme rows of ``results`` come first where both hold the same
+    programme and line. A pooled cell is withheld when its line has a hidden programme count, every
+    other programme count of the line is shown, and subtracting the shown ones from it narrows a
+    hidden count below 1..threshold-1 (see :func:`differencing_audit`).
+    """
+    out = {c: np.zeros(len(results), dtype=bool) for c in counts}
+    if "programme_id" not in results.columns or results.empty:
+        return out
+    pid = results["programme_id"].astype(str).to_numpy()
+    pooled = pid == total
+    if not pooled.any():
+        return out
+    present = [k for k in keys if k in results.columns]
+    lines = _line_labels(results, present)
+    own = pd.DataFrame({"line": lines[~pooled], "pid": pid[~pooled]})
+    for c in counts:
+        own[c] = np.where(hidden[c][~pooled], np.nan, counts[c].to_numpy(dtype=float)[~pooled])
+        own[f"{c}_hidden"] = hidden[c][~pooled]
+    frames = [own]
+    if others is not None and len(others):
+        lacking = [k for k in present + ["programme_id"] if k not in others.columns]
+        if lacking:
+            raise ValueError(f"programme results for the disclosure check lack column(s) {lacking}")
+        frames.append(_published_programme_counts(others, present, total, list(counts)))
+    progs = pd.concat(frames, ignore_index=True).drop_duplicates(["line", "pid"], keep="first")
+    if progs.empty:
+        return out
+    for c in counts:
+        h = progs[f"{c}_hidden"].to_numpy(dtype=bool)
+        v = progs[c].to_numpy(dtype=float)
+        agg = pd.DataFrame({"line": progs["line"].to_numpy(), "k": h.astype(int),
+                            "shown": np.where(h, 0.0, np.nan_to_num(v)),
+                            "unknown": (~h & np.isnan(v)).astype(int)}).groupby("line").sum()
+        if not (agg["k"] > 0).any():
+            continue
+        tot = counts[c].to_numpy(dtype=float)
+        for i in np.flatnonzero(pooled & ~hidden[c] & np.isfinite(tot)):
+            if lines[i] not in agg.index:
+                continue
+            k, shown, unknown = agg.loc[lines[i], ["k", "shown", "unknown"]]
+            if k and not unknown and _narrowed_range(int(k), float(tot[i] - shown), threshold) is not None:
+                out[c][i] = True
+    return out
+
+
+def _withhold_requested(results: pd.DataFrame, col: str) -> np.ndarray:
+    """Cells named in the :data:`WITHHOLD_COLUMN` of ``results`` (all False without it)."""
+    if WITHHOLD_COLUMN not in results.columns:
+        return np.zeros(len(results), dtype=bool)
+    named = results[WITHHOLD_COLUMN].fillna("").astype(str).str.split(",")
+    return named.map(lambda parts: col in {p.strip() for p in parts}).to_numpy(dtype=bool)
+
+
+def _hidden_counts(results: pd.DataFrame, threshold: int, what: str):
+    """True ``n`` and ``events`` (markers as NaN) and which cells publication hides:
+    ``n`` below the threshold; ``events`` of 1..threshold-1, or any events of a hidden ``n``."""
+    n = _counts_as_float(results, ["n"], what, allow_markers=True)["n"]
+    ev = _counts_as_float(results, ["events"], what, allow_markers=True)["events"]
+    small_n = (n < threshold).fillna(False).to_numpy(dtype=bool) | _already_protected(results["n"])
+    few_ev = ((ev > 0) & (ev < threshold)).fillna(False).to_numpy(dtype=bool) | _already_protected(results["events"])
+    ev_hidden = few_ev | (small_n & (ev > 0).fillna(False).to_numpy(dtype=bool))
+    return n, ev, small_n, few_ev, ev_hidden
+
+
+def withhold_pooled(
+    results: pd.DataFrame,
+    programme_results: pd.DataFrame | str | os.PathLike | None,
+    threshold: int = DEFAULT_THRESHOLD,
+    total: str = "all",
+) -> pd.DataFrame:
+    """Mark the counts of all programmes together that would give a programme's small count back.
+
+    A report of all programmes publishes, per measure, a total whose programme rows are published
+    in the programmes' own reports. Where a programme count is shown as ``"<10"`` there, the total
+    minus the programmes shown gives it back (exactly, or narrowed). This marks such cells of the
+    rows with ``programme_id == total`` in :data:`WITHHOLD_COLUMN`; :func:`protect_results` then
+    shows them as ``"c"`` (secondary suppression) and blanks the row's estimate. Programme rows of
+    ``results`` itself are used as well (protected as :func:`protect_results` would).
+
+    Parameters
+    ----------
+    results : DataFrame
+        Results (:data:`evaluation.results.RESULT_COLUMNS`) of one analysis, unprotected.
+    programme_results : DataFrame, path of a CSV file, or None
+        The programmes' published rows of the same analysis (e.g. their ``results.csv`` files
+        together). None: only the programme rows of ``results`` are used.
+
+    Returns
+    -------
+    DataFrame
+        Copy of ``results`` with :data:`WITHHOLD_COLUMN` ("" or e.g. ``"events"``); the numbers
+        themselves are unchanged (the analysis keeps using them).
+    """
+    threshold = _check_threshold(threshold)
+    for col in ("programme_id", "n", "events"):
+        if col not in results.columns:
+            raise ValueError(f"withhold_pooled: results table has no column {col!r}")
+    others = None
+    if isinstance(programme_results, (str, os.PathLike)):
+        path = Path(programme_results)
+        if not path.is_file():
+            raise FileNotFoundError(f"withhold_pooled: programme results {path} not found")
+        try:
+            others = pd.read_csv(path, dtype={"programme_id": str, "endpoint": str, "group": str,
+                                              "n": object, "events": object})
+        except pd.errors.EmptyDataError:
+            others = None
+    elif programme_results is not None:
+        others = programme_results
+    n, ev, small_n, _, ev_hidden = _hidden_counts(results, threshold, "withhold_pooled")
+    found = _pooled_withheld(results, {"n": n, "events": ev}, {"n": small_n, "events": ev_hidden}, others,
+                             threshold, total)
+    out = results.copy()
+    previous = [_withhold_requested(results, c) for c in ("n", "events")]
+    out[WITHHOLD_COLUMN] = [
+        ",".join(c for c, m, p in zip(("n", "events"), (found["n"][i], found["events"][i]),
+                                       (previous[0][i], previous[1][i]), strict=True) if m or p)
+        for i in range(len(out))
+    ]
+    return out
+
+
 def protect_results(
     results_df: pd.DataFrame,
     threshold: int = DEFAULT_THRESHOLD,
@@ -1120,6 +1296,14 @@ def protect_results(
     back. Rows with a missing ``n`` (e.g. meta-analytic summaries of published
     studies) are left as they are.
 
+    Rows of all programmes together (``programme_id == "all"``) get secondary
+    suppression: a count of theirs is shown as ``"c"``, and the row blanked,
+    when subtracting the programme rows of the same measure (same
+    :data:`LINE_KEYS`) in this table would give a hidden programme count back
+    (exactly or narrowed; see :func:`differencing_audit`), or when the
+    :data:`WITHHOLD_COLUMN` names it (:func:`withhold_pooled`, for programme
+    rows published in other reports). That column is not in the output.
+
     Returns
     -------
     DataFrame
@@ -1130,14 +1314,18 @@ def protect_results(
     for col in ("n", "events", "estimate", "ci_lower", "ci_upper", "p_value", "note"):
         if col not in results_df.columns:
             raise ValueError(f"protect_results: results table has no column {col!r} (use evaluation.results.make_results)")
-    out = results_df.copy()
-    n = _counts_as_float(results_df, ["n"], "protect_results", allow_markers=True)["n"]
-    ev = _counts_as_float(results_df, ["events"], "protect_results", allow_markers=True)["events"]
+    out = results_df.drop(columns=[WITHHOLD_COLUMN], errors="ignore")
     marker = _marker(threshold)
-    # cells already shown as "<10" (a second pass over protected results) stay protected
-    small_n = (n < threshold).fillna(False).to_numpy(dtype=bool) | _already_protected(results_df["n"])
-    few_ev = ((ev > 0) & (ev < threshold)).fillna(False).to_numpy(dtype=bool) | _already_protected(results_df["events"])
-    blank = small_n | (few_ev if blank_few_events else np.zeros(len(out), dtype=bool))
+    # cells already shown as "<10" or "c" (a second pass over protected results) stay protected
+    n, ev, small_n, few_ev, ev_hidden = _hidden_counts(results_df, threshold, "protect_results")
+    # secondary suppression of the rows of all programmes (programme rows in this table, and cells
+    # marked by withhold_pooled from the programmes' own reports)
+    withheld = _pooled_withheld(results_df, {"n": n, "events": ev}, {"n": small_n, "events": ev_hidden}, None,
+                                threshold)
+    withheld = {c: (m | _withhold_requested(results_df, c)) & ~(small_n if c == "n" else ev_hidden)
+                for c, m in withheld.items()}
+    by_total = withheld["n"] | withheld["events"]
+    blank = small_n | (few_ev if blank_few_events else np.zeros(len(out), dtype=bool)) | by_total
     by_family = np.zeros(len(out), dtype=bool)
     family_cols = [c for c in ("programme_id", "analysis", "estimand", "endpoint") if c in results_df.columns]
     if "group" in results_df.columns and blank.any():
@@ -1151,23 +1339,32 @@ def protect_results(
         out[col] = pd.to_numeric(out[col], errors="coerce").astype(float)
         out.loc[blank, col] = np.nan
 
-    def show(values: pd.Series, small: np.ndarray) -> pd.Series:
+    def show(col: str, values: pd.Series, small: np.ndarray) -> pd.Series:
         res = []
-        for val, s in zip(values.to_numpy(), small, strict=True):
-            if s:
+        given = results_df[col].to_numpy(dtype=object)
+        done = _already_protected(results_df[col])
+        for val, s, w, g, d in zip(values.to_numpy(), small, withheld[col], given, done, strict=True):
+            if d:
+                res.append(g.strip())  # the marker of an earlier pass ("<10" or "c")
+            elif s:
                 res.append(marker)
+            elif w:
+                res.append(SECONDARY_MARKER)
             elif np.isnan(val):
                 res.append(np.nan)
             else:
                 res.append(_show_count(val))
         return pd.Series(res, index=out.index, dtype=object)
 
-    out["n"] = show(n, small_n)
-    out["events"] = show(ev, few_ev | (small_n & (ev > 0).fillna(False).to_numpy(dtype=bool)))
+    out["n"] = show("n", n, small_n)
+    out["events"] = show("events", ev, ev_hidden)
     notes = out["note"].fillna("").astype(str).to_numpy().copy()
     for i in np.flatnonzero(blank):
         if by_family[i]:
             text = f"suppressed: a group it compares is based on fewer than {threshold} people or events"
+        elif by_total[i] and not (small_n[i] or few_ev[i]):
+            text = (f"suppressed: withheld so that a programme's count below {threshold} cannot be derived "
+                    "from this total")
         else:
             reason = f"n < {threshold}" if small_n[i] else f"events < {threshold}"
             text = f"suppressed: based on fewer than {threshold} people ({reason})"
@@ -1196,7 +1393,10 @@ def differencing_audit(
     (designs differ: a matched analysis counts matched participants), so a
     line is flagged when its hidden counts are *consistent* with adding up
     (each 1..threshold-1, summing to total minus the shown ones): a flag is
-    a possible disclosure, to be judged, not a proven one.
+    a possible disclosure, to be judged, not a proven one. A programme row
+    published twice (in its own report and in the report of all programmes)
+    counts once. :func:`protect_results` and :func:`withhold_pooled` withhold
+    the total in such lines, so a quarter's results should give no flags.
 
     Returns
     -------
@@ -1216,7 +1416,8 @@ def differencing_audit(
     for key, line in results.groupby(present, sort=True, dropna=False):
         key = key if isinstance(key, tuple) else (key,)
         tot = line[line["programme_id"].astype(str) == total]
-        progs = line[line["programme_id"].astype(str) != total]
+        # a programme's row can be published twice (its own report and the report of all programmes)
+        progs = line[line["programme_id"].astype(str) != total].drop_duplicates("programme_id")
         if len(tot) != 1 or progs.empty:
             continue
         for c in count_cols:
@@ -1229,12 +1430,11 @@ def differencing_audit(
             shown = pd.to_numeric(progs.loc[~hidden, c], errors="coerce")
             if shown.isna().any():
                 continue
-            k, rest = int(hidden.sum()), float(total_value - shown.sum())
-            if not k <= rest <= k * (threshold - 1):
-                continue  # the line does not add up: nothing follows from the total
-            lower = max(1.0, rest - (k - 1) * (threshold - 1))
-            upper = min(threshold - 1.0, rest - (k - 1))
-            if upper - lower + 1 < threshold - 1:
+            k = int(hidden.sum())
+            # None: the line does not add up (nothing follows from the total) or nothing is learnt
+            narrowed = _narrowed_range(k, float(total_value - shown.sum()), threshold)
+            if narrowed is not None:
+                lower, upper = narrowed
                 rows.append(dict(zip(present, key, strict=True)) | {
                     "column": c, "hidden": k, "lower": lower, "upper": upper, "exact": lower == upper})
     return pd.DataFrame(rows, columns=present + cols)

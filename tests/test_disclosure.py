@@ -14,6 +14,7 @@ from evaluation.disclosure import (
     DisclosureError,
     audit_suppression,
     check_sentences,
+    differencing_audit,
     last_time_with_min_at_risk,
     protect_count,
     protect_numbers_at_risk,
@@ -21,6 +22,7 @@ from evaluation.disclosure import (
     protect_sentence,
     suppress_table,
     suppression_mask,
+    withhold_pooled,
 )
 from evaluation.results import make_results
 
@@ -418,7 +420,7 @@ def test_differencing_audit_flags_small_counts_the_total_gives_back():
     B: P1 <10, P2 <10, P3 30, all 47 -> the two hidden sum to 17, so each is 8 or 9 (narrowed, not exact).
     C: P1 <10, P2 <10, P3 30, all 40 -> they sum to 10: each 1..9, nothing learnt.
     D: P1 50, P2 <10, all 40 -> cannot add up (a matched analysis counts fewer): nothing follows."""
-    from evaluation.disclosure import differencing_audit
+
 
     def line(estimand, values):
         return [{"notebook": "recidivism", "analysis": "recidivism", "estimand": estimand, "endpoint": "GENERAL",
@@ -435,3 +437,76 @@ def test_differencing_audit_flags_small_counts_the_total_gives_back():
     assert audit.loc["B", ["hidden", "lower", "upper", "exact"]].tolist() == [2, 8.0, 9.0, False]
     assert (audit["column"] == "n").all()
     assert differencing_audit(res[res["programme_id"] != "all"]).empty  # no total, no subtraction
+
+
+def _line_rows(estimand, values, group="programme"):
+    """Result rows of one measure: (programme_id, n, events); estimate = events / n."""
+    return [{"programme_id": pid, "analysis": "recidivism", "estimand": estimand, "endpoint": "GENERAL",
+             "group": group, "estimate": (k / n if isinstance(k, (int, float)) else np.nan), "ci_lower": np.nan,
+             "ci_upper": np.nan, "p_value": np.nan, "n": n, "events": k, "note": ""} for pid, n, k in values]
+
+
+def test_protect_results_withholds_a_total_that_gives_a_programme_count_back():
+    """Hand-worked lines (threshold 10), programme rows and the row of all programmes in one table:
+    A: events 50, 7 (shown "<10"), 30; all 87 -> 87 - 80 = 7: the total's events are withheld ("c").
+    B: events 5 and 5 hidden, 30 shown; all 40 -> the hidden sum to 10: each is 1..9, total shown.
+    C: events 50, 7; all 40 -> cannot add up (e.g. a matched analysis): total shown.
+    D: nothing hidden: total shown."""
+    res = pd.DataFrame(
+        _line_rows("A", [("P1", 100, 50), ("P2", 60, 7), ("P3", 80, 30), ("all", 240, 87)])
+        + _line_rows("B", [("P1", 100, 5), ("P2", 60, 5), ("P3", 80, 30), ("all", 240, 40)])
+        + _line_rows("C", [("P1", 100, 50), ("P2", 60, 7), ("all", 240, 40)])
+        + _line_rows("D", [("P1", 100, 50), ("P2", 60, 17), ("all", 160, 67)]))
+    out = protect_results(res)
+    total = out[out["programme_id"] == "all"].set_index("estimand")
+    assert total["events"].tolist() == ["c", 40, 40, 67]
+    assert total["suppressed"].tolist() == [True, False, False, False]
+    assert np.isnan(total.loc["A", "estimate"]) and total.loc["A", "n"] == 240  # n itself is not withheld
+    assert "cannot be derived from this total" in total.loc["A", "note"]
+    # the programmes' own rows are protected as before (P2's 7 is "<10"), nothing more
+    a = out[(out["estimand"] == "A") & (out["programme_id"] != "all")].set_index("programme_id")
+    assert a["events"].tolist() == [50, "<10", 30] and a["suppressed"].tolist() == [False, True, False]
+    # a second pass keeps the markers and adds nothing
+    again = protect_results(out)
+    assert again["events"].tolist() == out["events"].tolist()
+    assert again["note"].tolist() == out["note"].tolist()
+    # and no line is left that the audit would flag
+    assert differencing_audit(out.assign(notebook="recidivism")).empty
+    assert set(differencing_audit(protect_results(res.assign(withhold="")).assign(notebook="r"))["estimand"]) == set()
+
+
+def test_withhold_pooled_uses_the_programmes_published_reports(tmp_path):
+    """The report of all programmes holds only the total (87 events); the programmes' own reports
+    published 50, "<10" and 30 (hand-worked as line A above). Without those reports nothing is
+    withheld; with them (as a frame or a CSV file) the total's events are, and the audit of
+    everything published together finds nothing."""
+    progs = protect_results(pd.DataFrame(_line_rows("A", [("P1", 100, 50), ("P2", 60, 7), ("P3", 80, 30)])))
+    pooled = pd.DataFrame(_line_rows("A", [("all", 240, 87)]))
+    assert protect_results(pooled)["events"].tolist() == [87]
+    marked = withhold_pooled(pooled, progs)
+    assert marked["withhold"].tolist() == ["events"] and marked["events"].tolist() == [87]  # numbers unchanged
+    shown = protect_results(marked)
+    assert shown["events"].tolist() == ["c"] and shown["suppressed"].tolist() == [True]
+    assert "withhold" not in shown.columns
+    path = tmp_path / "programmes.csv"
+    progs.to_csv(path, index=False)
+    assert withhold_pooled(pooled, path)["withhold"].tolist() == ["events"]
+    published = pd.concat([progs, shown], ignore_index=True).assign(notebook="recidivism")
+    assert differencing_audit(published).empty
+    flagged = differencing_audit(pd.concat([progs, protect_results(pooled)]).assign(notebook="recidivism"))
+    assert flagged[["column", "lower", "upper"]].values.tolist() == [["events", 7.0, 7.0]]
+    # another measure, or a line that does not add up, is not touched
+    other = pooled.assign(estimand="B")
+    assert withhold_pooled(other, progs)["withhold"].tolist() == [""]
+    with pytest.raises(FileNotFoundError, match="not found"):
+        withhold_pooled(pooled, tmp_path / "missing.csv")
+    with pytest.raises(ValueError, match="lack column"):
+        withhold_pooled(pooled, progs.drop(columns=["group"]))
+
+
+def test_differencing_audit_counts_a_programme_published_twice_once():
+    """Hand-worked: P2's row appears in its own report and in the report of all programmes;
+    counting it twice (50 + 50 + 30 = 130 > 87) would hide that 87 - 80 = 7."""
+    rows = _line_rows("A", [("P1", 100, 50), ("P1", 100, 50), ("P2", 60, "<10"), ("P3", 80, 30), ("all", 240, 87)])
+    audit = differencing_audit(pd.DataFrame(rows).assign(notebook="recidivism"))
+    assert audit[["column", "lower", "upper", "exact"]].values.tolist() == [["events", 7.0, 7.0, True]]
