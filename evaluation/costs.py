@@ -833,6 +833,7 @@ def costs_analysis(
     seed: int = 20260930,
     n_sim: int = 100_000,
     threshold: int = 10,
+    programme_results: Any = None,
 ) -> dict[str, Any]:
     """Everything the costs notebook shows, for one programme or all.
 
@@ -840,6 +841,12 @@ def costs_analysis(
     has a comparison group, the recidivism analysis
     (:func:`evaluation.meta.recidivism_effects`) and
     :func:`cost_effectiveness` on the 2-year prevalence difference.
+
+    For all programmes, counts of all programmes that would give a
+    programme's ``"<10"`` back by subtraction (from the programme rows of this
+    analysis and ``programme_results``, the programmes' published cost rows:
+    a DataFrame or CSV path) are withheld in the results, the unit-cost table
+    and the headline (:func:`evaluation.disclosure.withhold_pooled`).
 
     Returns
     -------
@@ -883,6 +890,12 @@ def costs_analysis(
             ce = cost_effectiveness(cs, eff, cost_per_reoffence_eur=cost_per_reoffence_eur, n_sim=n_sim, seed=seed)
             results.append(ce)
     res = pd.concat(results, ignore_index=True)
+    withheld_total = False
+    if programme_id == "all":
+        res = disclosure.withhold_pooled(res, programme_results, threshold)
+        active = res[(res["programme_id"] == "all") & (res["estimand"] == "cost_per_active_participant_eur")
+                     & (res["period"] == "total") & (res["group"] == "all")]
+        withheld_total = bool(active[disclosure.WITHHOLD_COLUMN].map(lambda w: "n" in w.split(",")).any())
     # tables: unit costs per programme over the whole period; totals per quarter
     tot = cs[(cs["period"] == "total") & (cs["group"] == "all")]
     unit = tot.pivot_table(index="programme_id", columns="estimand", values="estimate", aggfunc="first")
@@ -890,11 +903,14 @@ def costs_analysis(
     unit["participants_active"] = n_act
     unit = unit.reset_index()
     small = pd.to_numeric(unit["participants_active"], errors="coerce") < threshold
+    # the total of all programmes minus the programmes shown would give a hidden "<10" back
+    hide_total = (unit["programme_id"] == "all").to_numpy() & withheld_total
     for col in ("cost_per_active_participant_eur", "cost_per_completed_trajectory_eur"):
         if col in unit.columns:
-            unit.loc[small, col] = np.nan
-    unit["participants_active"] = [disclosure.protect_count(x, threshold, language) if pd.notna(x) else ""
-                                   for x in unit["participants_active"]]
+            unit.loc[small | hide_total, col] = np.nan
+    unit["participants_active"] = [
+        disclosure.SECONDARY_MARKER if h else (disclosure.protect_count(x, threshold, language) if pd.notna(x) else "")
+        for x, h in zip(unit["participants_active"], hide_total, strict=True)]
     qc = quarterly_costs(tables["costs"], cutoff_date)
     if programme_id != "all":
         qc = qc[qc.programme_id == programme_id]
@@ -919,7 +935,7 @@ def costs_analysis(
     value, _, _ = val("volunteer_time_value_eur")
     q0, q1 = (sorted(qc_in.quarter.unique())[0], sorted(qc_in.quarter.unique())[-1]) if len(qc_in) else ("", "")
     pc = disclosure.protect_count(n_active, threshold, language) if pd.notna(n_active) else "?"
-    few = pd.notna(n_active) and n_active < threshold
+    few = (pd.notna(n_active) and n_active < threshold) or withheld_total
     s = []
     if language == "nl":
         s.append(f"Van {q0} tot en met {q1} zijn voor {label} {_eur(total, 'nl')} aan kosten geregistreerd.")
@@ -938,7 +954,13 @@ def costs_analysis(
             s.append(f"Volunteers spent {_num(hours, 'en')} hours in contact with participants, valued at "
                      f"{_eur(value, 'en')} at {_eur(hourly_rate_eur, 'en', 2)} per hour.")
     status = "ok"
-    if few:
+    if few and withheld_total and not (pd.notna(n_active) and n_active < threshold):
+        status = "warning"
+        s.append("De kosten per deelnemer van alle programma's samen worden niet getoond: met de cijfers van de "
+                 "afzonderlijke programma's zouden ze een klein aantal deelnemers prijsgeven." if language == "nl"
+                 else "Costs per participant of all programmes together are not shown: with the programmes' own "
+                 "figures they would reveal a small number of participants.")
+    elif few:
         status = "warning"
         s.append("Te weinig deelnemers om kosten per deelnemer te tonen." if language == "nl"
                  else "Too few participants to show costs per participant.")

@@ -360,6 +360,8 @@ NOTES: list[tuple[str, str]] = [
     (r"volunteers who stopped earlier count as not reached", "vrijwilligers die eerder stopten, tellen als niet gehaald"),
     (r"suppressed: a group it compares is based on fewer than (\d+) people or events",
      "onderdrukt: een groep waarmee wordt vergeleken, berust op minder dan {0} personen of gebeurtenissen"),
+    (r"suppressed: withheld so that a programme's count below (\d+) cannot be derived from this total",
+     "onderdrukt: achtergehouden zodat een aantal onder {0} van een programma niet uit dit totaal af te leiden is"),
     (r"descriptive design without a reference rate: only the programme's own rates are reported",
      "beschrijvende opzet zonder referentiecijfer: alleen de eigen cijfers van het programma worden getoond"),
     (r"matching: (\S+) of (\d+) programme participants found no comparison person within the caliper "

@@ -277,7 +277,8 @@ class RecidivismAnalysis:
         self._z = stats.norm.ppf(0.5 + conf_level / 2)
 
     # ------------------------------------------------------------------ fit
-    def fit(self, data: Any, programme_id: str, cutoff_date: Any = None, warn: bool = True) -> RecidivismAnalysis:
+    def fit(self, data: Any, programme_id: str, cutoff_date: Any = None, warn: bool = True,
+            programme_results: Any = None) -> RecidivismAnalysis:
         """Derive the analysis dataset, adjust for the design and estimate; returns self.
 
         Parameters
@@ -291,6 +292,12 @@ class RecidivismAnalysis:
         warn : bool
             Raise one UserWarning summarising ``warnings_`` (default). A
             caller that shows ``warnings_`` itself (the notebook) passes False.
+        programme_results : DataFrame or path of a CSV file, optional
+            For ``programme_id == "all"``: the programmes' published recidivism
+            rows. Counts of all programmes that would give a programme's
+            ``"<10"`` back by subtraction are marked in ``results_["withhold"]``
+            (:func:`evaluation.disclosure.withhold_pooled`) and withheld on
+            publication; the estimates themselves are unchanged.
         """
         tables, programmes = _tables(data)
         if cutoff_date is None:
@@ -344,6 +351,10 @@ class RecidivismAnalysis:
             )
             self._adjust(ds)
             self._estimate()
+        if programme_results is not None and self.programme_id == "all":
+            from evaluation.disclosure import withhold_pooled
+
+            self.results_ = withhold_pooled(self.results_, programme_results)
         for c in caught:
             self.warnings_.append(str(c.message))
         self.warnings_ = [_protect_small_numbers(m) for m in dict.fromkeys(self.warnings_)]
@@ -513,10 +524,14 @@ class RecidivismAnalysis:
             tab["note"] = caveat
         at = cif.at(list(self.horizons))
         n_by = e.groupby("group").size()
+        groups = e["group"].to_numpy(object)
+        times = e["time"].to_numpy(float)
         for r in at.itertuples():
+            # new cases by the horizon: the estimate with its n would give them back (disclosure)
+            k = int(((code == 1) & (times <= r.time) & (groups == r.group)).sum())
             self._cif_rows.append(self._base(
                 endpoint, estimand=f"cumulative_incidence_{int(r.time)}d", group=r.group, estimate=r.estimate,
-                ci_lower=r.ci_lower, ci_upper=r.ci_upper, n=int(n_by.get(r.group, 0)),
+                ci_lower=r.ci_lower, ci_upper=r.ci_upper, n=int(n_by.get(r.group, 0)), events=k,
                 method="Aalen-Johansen cumulative incidence, death and emigration competing (cmprsk::cuminc)",
                 causal=bool(self.causal_) and not caveat, note=caveat))
         if len(cif.gray_test_):

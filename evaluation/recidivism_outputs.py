@@ -40,7 +40,8 @@ LABELS = {
            "balance": "Covariate balance", "overlap": "Overlap of propensity scores", "before": "before matching/weighting",
            "after": "after matching/weighting", "smd": "absolute standardised mean difference",
            "ps": "propensity score", "people": "number of people",
-           "few_events": "{g}: not shown (fewer than {t} new cases)"},
+           "few_events": "{g}: not shown (fewer than {t} new cases)",
+           "withheld": "{g}: not shown (with the programmes' own figures it would reveal a small number)"},
     "nl": {"programme": "programma", "comparison": "vergelijkingsgroep", "days": "dagen sinds start follow-up",
            "surv": "aandeel zonder nieuwe zaak", "cif": "cumulatieve incidentie van een nieuwe zaak",
            "at_risk": "Aantal at risk", "km_title": "Tijd tot eerste nieuwe zaak ({ep})",
@@ -48,7 +49,9 @@ LABELS = {
            "balance": "Balans van kenmerken", "overlap": "Overlap van propensity scores", "before": "voor matching/weging",
            "after": "na matching/weging", "smd": "absoluut gestandaardiseerd verschil in gemiddelden",
            "ps": "propensity score", "people": "aantal personen",
-           "few_events": "{g}: niet getoond (minder dan {t} nieuwe zaken)"},
+           "few_events": "{g}: niet getoond (minder dan {t} nieuwe zaken)",
+           "withheld": "{g}: niet getoond (met de cijfers van de programma's zelf zou een klein aantal af te "
+                       "leiden zijn)"},
 }
 KEY_ESTIMANDS = ("prevalence_365d_crude", "prevalence_730d_crude", "prevalence_365d_km", "prevalence_730d_km",
                  "hazard_ratio", "hazard_ratio_adjusted", "rmst_730d", "rate_ratio", "cases_per_person_year",
@@ -86,6 +89,9 @@ def km_figure(analysis, endpoint: str = "GENERAL", language: str = "en", thresho
         k = k[k["time"] <= stop] if np.isfinite(stop) else k.iloc[0:0]
         if 0 < int((k["n_event"] > 0).sum()) < threshold:
             ax.plot([], [], color=f"C{i}", ls=":", label=lab["few_events"].format(g=lab[g], t=threshold))
+            continue
+        if _curve_withheld(analysis, endpoint, g):
+            ax.plot([], [], color=f"C{i}", ls=":", label=lab["withheld"].format(g=lab[g]))
             continue
         t = np.concatenate([[0.0], k["time"].to_numpy()])
         s = np.concatenate([[1.0], k["survival"].to_numpy()])
@@ -136,6 +142,9 @@ def cif_figure(analysis, endpoint: str = "GENERAL", language: str = "en",
         if 0 < int((np.diff(np.concatenate([[0.0], c["estimate"].to_numpy(float)])) > 0).sum()) < threshold:
             ax.plot([], [], color=f"C{i}", ls=":", label=lab["few_events"].format(g=lab[g], t=threshold))
             continue
+        if _curve_withheld(analysis, endpoint, g):
+            ax.plot([], [], color=f"C{i}", ls=":", label=lab["withheld"].format(g=lab[g]))
+            continue
         t = np.concatenate([[0.0], c["time"].to_numpy()])
         f = np.concatenate([[0.0], c["estimate"].to_numpy()])
         ax.step(t, f, where="post", color=f"C{i}", label=lab[g])
@@ -175,11 +184,19 @@ def key_results(analysis, endpoint: str | None = None) -> pd.DataFrame:
     return disclosure.protect_results(r)[cols + ["suppressed"]].reset_index(drop=True)
 
 
-def cumulative_incidence_at(analysis, times=None) -> pd.DataFrame:
-    """Aalen-Johansen cumulative incidence (cause 1 = new case) at the horizons, per endpoint and group."""
+def cumulative_incidence_at(analysis, times=None, threshold: int = disclosure.DEFAULT_THRESHOLD) -> pd.DataFrame:
+    """Aalen-Johansen cumulative incidence (cause 1 = new case) at the horizons, per endpoint and group.
+
+    Protected like the results: a value is blanked when the results row
+    ``cumulative_incidence_<h>d`` of its endpoint and group is suppressed
+    (fewer than ``threshold`` people or new cases: the share times the
+    group's size would give them back), or missing for a horizon the
+    results do not hold.
+    """
     times = list(analysis.horizons if times is None else times)
+    cols = ["endpoint", "group", "time", "estimate", "ci_lower", "ci_upper"]
     if not len(analysis.cif_):
-        return pd.DataFrame(columns=["endpoint", "group", "time", "estimate", "ci_lower", "ci_upper"])
+        return pd.DataFrame(columns=cols)
     rows = []
     for (ep, g), c in analysis.cif_[analysis.cif_["cause"] == 1].groupby(["endpoint", "group"]):
         tt = c["time"].to_numpy()
@@ -187,7 +204,25 @@ def cumulative_incidence_at(analysis, times=None) -> pd.DataFrame:
             i = np.searchsorted(tt, h, "right") - 1
             vals = {col: (float(c[col].iloc[i]) if i >= 0 else 0.0) for col in ("estimate", "ci_lower", "ci_upper")}
             rows.append({"endpoint": ep, "group": g, "time": h, **vals})
-    return pd.DataFrame(rows)
+    out = pd.DataFrame(rows, columns=cols)
+    res = analysis.results_
+    res = res[res["estimand"].astype(str).str.fullmatch(r"cumulative_incidence_\d+d")]
+    pub = disclosure.protect_results(res, threshold=threshold) if len(res) else res.assign(suppressed=[])
+    shown = {(r.endpoint, r.group, int(str(r.estimand).split("_")[-1][:-1]))
+             for r in pub[~pub["suppressed"].astype(bool)].itertuples()}
+    keep = np.array([(r.endpoint, r.group, int(r.time)) in shown for r in out.itertuples()], dtype=bool)
+    out.loc[~keep, ["estimate", "ci_lower", "ci_upper"]] = np.nan
+    return out
+
+
+def _curve_withheld(analysis, endpoint: str, group: str) -> bool:
+    """Whether a count behind this endpoint's curve of ``group`` is withheld (report of all
+    programmes: the curve would give a programme's small count back, see ``withhold_pooled``)."""
+    res = analysis.results_
+    if disclosure.WITHHOLD_COLUMN not in res.columns:
+        return False
+    mine = res[(res["endpoint"] == endpoint) & (res["group"] == group)]
+    return bool((mine[disclosure.WITHHOLD_COLUMN].fillna("").astype(str) != "").any())
 
 
 _NO_COMPARISON = ("There is no comparison group", "Er is geen vergelijkingsgroep")
@@ -274,7 +309,7 @@ def write_outputs(analysis, output_dir: str | Path, language: str = "en", headli
     tables = {
         "key_results": key_results(analysis),
         "numbers_at_risk": disclosure.protect_numbers_at_risk(analysis.at_risk_, threshold=threshold),
-        "cumulative_incidence": cumulative_incidence_at(analysis),
+        "cumulative_incidence": cumulative_incidence_at(analysis, threshold=threshold),
     }
     if analysis.balance_ is not None:
         tables["balance"] = analysis.balance_

@@ -46,6 +46,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from evaluation.disclosure import WITHHOLD_COLUMN
 from evaluation.proportions import wilson_interval  # noqa: F401  (re-exported)
 from evaluation.results import make_results
 
@@ -1674,12 +1675,16 @@ def plot_km(data: pd.DataFrame, by: str = "programme_id", title: str = "", xlabe
 
 
 def plot_cuminc(curves: pd.DataFrame, title: str = "", xlabel: str = "months", ylabel: str = "cumulative incidence",
-                min_at_risk: int = 10, few_events: str = "{group}: not shown (fewer than {t} endings)"):
+                min_at_risk: int = 10, few_events: str = "{group}: not shown (fewer than {t} endings)",
+                withheld: Iterable[str] = (), withheld_label: str = "{group}: not shown"):
     """Cumulative incidence curves per reason from :func:`competing_reasons`; returns a Figure.
 
     Curves stop at the last time with at least ``min_at_risk`` units at risk; a
-    curve with 1 to ``min_at_risk - 1`` steps is replaced by a legend entry.
+    curve with 1 to ``min_at_risk - 1`` steps, or of a reason in ``withheld``
+    (its results are withheld, see :func:`evaluation.disclosure.withhold_pooled`),
+    is replaced by a legend entry.
     """
+    withheld = {str(w) for w in withheld}
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(7, 4.5))
@@ -1693,6 +1698,9 @@ def plot_cuminc(curves: pd.DataFrame, title: str = "", xlabel: str = "months", y
             continue
         if 0 < int((np.diff(np.r_[0.0, sub["estimate"].to_numpy(float)]) > 0).sum()) < min_at_risk:
             ax.plot([], [], ls=":", label=few_events.format(group=reason, t=min_at_risk))
+            continue
+        if str(reason) in withheld:
+            ax.plot([], [], ls=":", label=withheld_label.format(group=reason))
             continue
         t = np.r_[0.0, sub["time"].to_numpy(float)] / DAYS_PER_MONTH
         ax.step(t, np.r_[0.0, sub["estimate"].to_numpy(float)], where="post", label=str(reason))
@@ -1871,6 +1879,7 @@ _TEXT: dict[str, dict[str, str]] = {
         "workforce": "Volunteer workforce per quarter (all programmes)",
         "rounded_note": "counts rounded to multiples of {base}",
         "few_events": "{group}: not shown (fewer than {t} endings)",
+        "withheld": "{group}: not shown (with the programmes' own figures it would reveal a small number)",
         "median": "Half of the volunteers had stopped after {m} months (95% CI {lo} to {hi}).",
         "median_not": "More than half of the volunteers were still active at the end of follow-up.",
         "ret12": "{p}% of volunteers were still active {h} months after their start (95% CI {lo}% to {hi}%), "
@@ -1899,6 +1908,8 @@ _TEXT: dict[str, dict[str, str]] = {
         "workforce": "Vrijwilligersbestand per kwartaal (alle programma's)",
         "rounded_note": "aantallen afgerond op veelvouden van {base}",
         "few_events": "{group}: niet getoond (minder dan {t} beëindigingen)",
+        "withheld": "{group}: niet getoond (met de cijfers van de programma's zelf zou een klein aantal af te "
+                    "leiden zijn)",
         "median": "De helft van de vrijwilligers was na {m} maanden gestopt (95%-BI {lo} tot {hi}).",
         "median_not": "Meer dan de helft van de vrijwilligers was aan het einde van de follow-up nog actief.",
         "ret12": "{p}% van de vrijwilligers was {h} maanden na de start nog actief (95%-BI {lo}% tot {hi}%), "
@@ -2008,6 +2019,7 @@ def retention_analysis(
     horizons_months: Sequence[float] = (6, 12, 24),
     landmark_months: float = 3,
     match_landmark_days: float = 60,
+    programme_results: Any = None,
 ) -> dict[str, Any]:
     """Run every retention analysis of issue 4 on validated tables; returns a dict.
 
@@ -2019,6 +2031,12 @@ def retention_analysis(
     ``circles``, ``participants`` (row-level analysis datasets: never
     publish these), ``reason_curves`` (Aalen-Johansen curves), ``notes``
     (analyses skipped and why).
+
+    ``programme_results`` (for ``programme_id == "all"``): the programmes'
+    published retention rows (DataFrame or CSV path). Counts of all
+    programmes that would give a programme's ``"<10"`` back by subtraction
+    are marked in ``results["withhold"]`` and withheld on publication
+    (:func:`evaluation.disclosure.withhold_pooled`); estimates are unchanged.
     """
     t, progs = select_programme(tables, programmes, programme_id)
     cutoff = _cutoff(cutoff_date)
@@ -2111,6 +2129,10 @@ def retention_analysis(
         out["participants"] = empty
     parts = [x for x in parts if len(x)]
     out["results"] = pd.concat(parts, ignore_index=True) if parts else make_results([])
+    if programme_results is not None and programme_id == "all":
+        from evaluation.disclosure import withhold_pooled
+
+        out["results"] = withhold_pooled(out["results"], programme_results)
     return out
 
 
@@ -2236,8 +2258,13 @@ def retention_outputs(analysis: Mapping[str, Any], output_dir: Any, language: st
         figures["km_volunteers"] = plot_km(analysis["tenure"], "programme_id", tx["km_volunteers"], tx["months"],
                                            tx["active"], min_at_risk=threshold, few_events=tx["few_events"])
     if len(analysis["reason_curves"]):
+        res = analysis["results"]
+        marks = res.get(WITHHOLD_COLUMN, pd.Series("", index=res.index)).fillna("").astype(str)
+        withheld = set(res.loc[(marks != "") & (res["endpoint"] == "VOLUNTEER_STOP")
+                               & (res["programme_id"].astype(str) == str(analysis["programme_id"])), "group"])
         figures["cif_reasons"] = plot_cuminc(analysis["reason_curves"], tx["cif_reasons"], tx["months"], tx["cuminc"],
-                                             min_at_risk=threshold, few_events=tx["few_events"])
+                                             min_at_risk=threshold, few_events=tx["few_events"], withheld=withheld,
+                                             withheld_label=tx["withheld"])
     md = analysis["matches"]
     if len(md) and md["circle_id"].isna().any():
         figures["km_matches"] = plot_km(md.loc[md["circle_id"].isna()], "programme_id", tx["km_matches"],

@@ -30,8 +30,14 @@ does, in order:
    timeout (papermill ``execution_timeout``), a kernel start timeout and a
    wall-clock limit after which its process tree is killed (papermill can
    hang after the last cell or at kernel start: papermill issues #711, #684);
-   the whole run has an outer ``timeout``. Notebooks with ``phase: 2`` (the
-   trends notebook) run after the others and see this quarter's results.
+   the whole run has an outer ``timeout``. A notebook of all programmes
+   with the derived parameter ``programme_results`` runs after the
+   programmes' notebooks of its phase and gets their published results (a
+   CSV of this notebook's programme rows), so that its totals can withhold
+   what would give a programme's small count back by subtraction
+   (:func:`evaluation.disclosure.withhold_pooled`). Notebooks with
+   ``phase: 2`` (the trends notebook) run after the others and see this
+   quarter's results.
    A failing notebook does not stop the others.
 5. **Report**: each executed notebook kept as ``notebook.ipynb`` and rendered
    to ``report.html`` without code; ``index.html``; ``results.csv`` with all
@@ -93,7 +99,9 @@ from evaluation.store import check_quarter
 LOGGER_NAME = "evaluation.run"
 DEFAULT_NOTEBOOKS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 SCOPES = ("per_programme", "overall", "both")
-DERIVED = ("design", "reference", "results_store", "quarter")
+#: Parameters that are paths: the manifest records their file names only.
+PATH_PARAMETERS = ("intake_dir", "output_dir", "reports_dir", "pending_results", "programme_results")
+DERIVED = ("design", "reference", "results_store", "quarter", "programme_results")
 KEY_LIBRARIES = (
     "numpy", "pandas", "scipy", "statsmodels", "lifelines", "matplotlib", "pyarrow", "papermill",
     "nbconvert", "nbclient", "nbformat", "ipykernel", "jupyter_client", "pyyaml", "jsonschema",
@@ -201,7 +209,8 @@ def load_registry(path: str | Path) -> list[NotebookSpec]:
             phase: 1                  # 2 = after all phase-1 notebooks (trends)
             title: {nl: ..., en: ...} # optional
             parameters: {}            # extra literal parameters
-            derived: [design]         # parameters the run derives: design, results_store, quarter
+            derived: [design]         # parameters the run derives: design, reference, results_store,
+                                      # quarter, programme_results
 
     Raises ValueError naming the file, the entry and the field when an entry
     is malformed.
@@ -612,6 +621,7 @@ class _Job:
     spec: dict[str, Any]
     phase: int
     wall_limit: float
+    after_programmes: bool = False  # (a job of all programmes that reads the programmes' results)
     started_at: float = 0.0
 
 
@@ -1158,11 +1168,14 @@ def _run_in_build(*, build: Path, quarter: str, quarter_dir: Path, out_dir: Path
                 params["reports_dir"] = str(out_dir)
                 params["pending_results"] = str(pending_store)
                 params["quarter"] = quarter
+            after = "programme_results" in spec.derived and pid == "all" and spec.scope == "both"
+            if after:
+                params["programme_results"] = str(private / "programme_results" / f"{spec.id}.csv")
             limit = notebook_timeout or spec.timeout
             jr = JobResult(job_id=f"{pid}/{spec.id}", notebook=spec.id, programme_id=pid, folder=folder,
-                           parameters={k: (v if k not in ("intake_dir", "output_dir", "reports_dir", "pending_results")
-                                           else Path(v).name) for k, v in params.items()})
-            job_list.append(_Job(result=jr, phase=spec.phase, wall_limit=limit + start_timeout + kill_grace, spec={
+                           parameters={k: (v if k not in PATH_PARAMETERS else Path(v).name) for k, v in params.items()})
+            job_list.append(_Job(result=jr, phase=spec.phase, after_programmes=after,
+                                 wall_limit=limit + start_timeout + kill_grace, spec={
                 "input": str(notebooks_dir / spec.file), "output_dir": str(build / folder), "parameters": params,
                 "cwd": str(notebooks_dir), "execution_timeout": int(limit), "start_timeout": int(start_timeout),
                 "language": language, "replacements": replacements,
@@ -1195,15 +1208,33 @@ def _run_in_build(*, build: Path, quarter: str, quarter_dir: Path, out_dir: Path
             return empty
         return pd.concat(frames, ignore_index=True)
 
-    # phase 2 notebooks read this quarter's phase-1 results through the pending partition
-    phase1 = [j for j in job_list if j.phase == 1]
-    phase2 = [j for j in job_list if j.phase == 2]
+    def write_programme_results(step: list[_Job]) -> None:
+        """The published programme rows of each notebook, for its job of all programmes."""
+        folder = private / "programme_results"
+        folder.mkdir(exist_ok=True)
+        done = combined_results()
+        for j in step:
+            rows = done[(done["notebook"] == j.result.notebook) & (done["programme_id"].astype(str) != "all")]
+            rows.to_csv(folder / f"{j.result.notebook}.csv", index=False)
+
+    # jobs of all programmes whose totals must not give a programme's small count back run after the
+    # programmes' jobs; phase 2 notebooks read this quarter's phase-1 results through the pending partition
+    steps = []
+    for phase in (1, 2):
+        steps.append([j for j in job_list if j.phase == phase and not j.after_programmes])
+        steps.append([j for j in job_list if j.phase == phase and j.after_programmes])
     pool = _WorkerPool(min(jobs, len(job_list)), work, log)
     try:
-        finished = _run_jobs(phase1, pool, deadline, log, progress, work)
-        if finished and phase2:
-            store.stage_partition(pending_store, quarter, combined_results(), run_id)
-            finished = _run_jobs(phase2, pool, deadline, log, progress, work)
+        finished, staged = True, False
+        for step in steps:
+            if not finished or not step:
+                continue
+            if step[0].phase == 2 and not staged:
+                store.stage_partition(pending_store, quarter, combined_results(), run_id)
+                staged = True
+            if step[0].after_programmes:
+                write_programme_results(step)
+            finished = _run_jobs(step, pool, deadline, log, progress, work)
     finally:
         pool.close()
     if not finished:

@@ -248,3 +248,32 @@ def test_zero_width_effect_interval_is_not_estimable_not_an_error():
     assert len(out) == 1
     assert np.isnan(out["estimate"].iloc[0])
     assert "zero-width" in out["note"].iloc[0]
+
+
+def test_total_of_all_programmes_withheld_when_it_gives_a_small_programme_back():
+    """Hand-worked: A has 4 active participants (shown "<10"), B gets 12 more (13 active); all
+    programmes 17, and 17 - 13 = A's 4. The unit-cost table and the headline of all programmes then
+    show no cost per participant of all programmes, and results.csv withholds its n ("c")."""
+    from evaluation import disclosure
+
+    c, p, v, m, k, s = tables()
+    extra = pd.DataFrame({"participant_id": [f"b{i}" for i in range(2, 14)], "programme_id": "B", "group": "programme",
+                          "intake_date": D("2026-01-05"), "programme_end_date": pd.NaT, "programme_end_reason": None})
+    p = pd.concat([p, extra], ignore_index=True)
+    data = {"tables": {"costs": c, "participants": p, "contacts": k, "matches": m, "volunteers": v},
+            "programmes": []}
+    out = costs.costs_analysis(data, programme_id="all", cutoff_date="2026-09-30", with_effects=False)
+    unit = out["tables"]["unit_costs"].set_index("programme_id")
+    assert unit["participants_active"].to_dict() == {"A": "fewer than 10", "B": "13", "all": "c"}
+    assert np.isnan(unit.loc["all", "cost_per_active_participant_eur"])
+    assert unit.loc["B", "cost_per_active_participant_eur"] == pytest.approx(500 / 13)
+    assert out["headline"]["status"] == "warning"
+    assert any("would reveal a small number" in x for x in out["headline"]["sentences"])
+    assert not any("per participant (" in x for x in out["headline"]["sentences"])
+    pub = disclosure.protect_results(out["results"])
+    row = pub[(pub.programme_id == "all") & (pub.estimand == "cost_per_active_participant_eur")
+              & (pub.group == "all")].iloc[0]
+    assert row["n"] == "c" and np.isnan(row["estimate"]) and row["suppressed"]
+    # B alone: nothing to withhold in its own report
+    own = costs.costs_analysis(data, programme_id="B", cutoff_date="2026-09-30", with_effects=False)
+    assert "would reveal" not in " ".join(own["headline"]["sentences"])

@@ -166,3 +166,27 @@ def test_code_and_column_labels_differ_between_languages_where_words_differ():
         for name, (en, nl) in table.items():
             assert en and nl, name
             assert en != nl or name in allowed, name
+
+
+def test_suppression_notes_of_protect_results_read_in_dutch():
+    """Every note protect_results writes (primary, difference, withheld total) has Dutch wording."""
+    import numpy as np
+    import pandas as pd
+
+    from evaluation.disclosure import protect_results
+    from evaluation.labels import note_label
+
+    def row(pid, group, n, k):
+        return {"programme_id": pid, "analysis": "recidivism", "estimand": "prevalence_365d_crude",
+                "endpoint": "GENERAL", "group": group, "estimate": 0.3, "ci_lower": np.nan, "ci_upper": np.nan,
+                "p_value": np.nan, "n": n, "events": k, "note": ""}
+
+    res = pd.DataFrame([row("P1", "programme", 5, 2), row("P2", "programme", 83, 8), row("P2", "comparison", 90, 30),
+                        row("P2", "difference", 173, 38), row("P3", "programme", 100, 50),
+                        row("all", "programme", 188, 60)])
+    notes = [n for n in protect_results(res)["note"] if n]
+    # P1 (n < 10), P2 (events < 10), P2's difference, and the total: its n gives P1's back (188 - 83 - 100 = 5)
+    assert len(notes) == 4 and "cannot be derived from this total" in notes[-1]
+    for n in notes:
+        dutch = note_label(n, "nl")
+        assert dutch.startswith("onderdrukt: ") and "suppressed" not in dutch, n

@@ -240,3 +240,61 @@ def test_fit_without_summary_warning_keeps_warnings_for_the_caller():
         a = RecidivismAnalysis("rct", endpoints=("GENERAL",)).fit(data, "P1", data["cutoff_date"], warn=False)
     assert a.warnings_  # still there for the notebook to print, in the report's language
     assert not [c for c in caught if "RecidivismAnalysis (P1)" in str(c.message)]
+
+
+def test_cumulative_incidence_counts_its_new_cases_and_is_blanked_with_fewer_than_10():
+    """The cumulative incidence at a horizon times the group size gives its number of new cases back,
+    so its results row carries them (counted here from the analysis dataset: cnsr 0 with time <= h)
+    and the published table blanks the values whose row is suppressed."""
+    from evaluation import recidivism_outputs as ro
+
+    data = rs.simulate(2, n=60, design="rct")
+    a = _fit("rct", data, endpoints=("GENERAL", "SPECIAL"))
+    d = a.dataset_
+    seen = set()
+    for r in a.results_[a.results_["estimand"].str.startswith("cumulative_incidence_")].itertuples():
+        h = int(r.estimand.split("_")[-1][:-1])
+        e = d[(d["endpoint"] == r.endpoint) & (d["group"] == r.group)]
+        assert r.events == int(((e["cnsr"] == 0) & (e["time"] <= h)).sum())
+        seen.add((r.endpoint, r.group, h, r.events < 10))
+    assert {s[3] for s in seen} == {True, False}  # this seed has both kinds (SPECIAL has fewer than 10)
+    table = ro.cumulative_incidence_at(a)
+    for ep, g, h, few in seen:
+        row = table[(table["endpoint"] == ep) & (table["group"] == g) & (table["time"] == h)].iloc[0]
+        assert np.isnan(row["estimate"]) == few and np.isnan(row["ci_upper"]) == few
+
+
+def test_pooled_curves_and_rows_withheld_when_the_programmes_would_give_a_count_back():
+    """The report of all programmes (programme_id "all", hand-built programme rows): SPECIAL's new
+    cases within 365 days are hidden for P2 ("<10") and shown for P1; the total minus P1 gives P2's
+    count back when the line adds up, so the total is withheld, and so are its SPECIAL curves."""
+    from evaluation import disclosure
+    from evaluation import recidivism_outputs as ro
+
+    data = rs.simulate(4, n=200, design="rct")
+    data["participants"]["programme_id"] = "P1"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        pooled = RecidivismAnalysis("descriptive", endpoints=("GENERAL", "SPECIAL")).fit(
+            data, "all", data["cutoff_date"])
+    row = _row(pooled.results_, "prevalence_365d_crude", "programme", "SPECIAL")
+    total = int(row["events"])
+    assert total == 11  # (seed 4): P1 shows 10, so P2 = 11 - 10 = 1 exactly
+    progs = pd.DataFrame([dict(row[["analysis", "estimand", "endpoint", "group", "n"]]) | {
+        "programme_id": pid, "events": ev} for pid, ev in [("P1", total - 1), ("P2", "<10")]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        again = RecidivismAnalysis("descriptive", endpoints=("GENERAL", "SPECIAL")).fit(
+            data, "all", data["cutoff_date"], programme_results=progs)
+    pub = disclosure.protect_results(again.results_)
+    special = pub[(pub["estimand"] == "prevalence_365d_crude") & (pub["endpoint"] == "SPECIAL")].iloc[0]
+    assert special["events"] == "c" and bool(special["suppressed"]) and np.isnan(special["estimate"])
+    general = pub[(pub["estimand"] == "prevalence_365d_crude") & (pub["endpoint"] == "GENERAL")].iloc[0]
+    assert not bool(general["suppressed"])
+    labels = ro.km_figure(again, "SPECIAL", "en").axes[0].get_legend_handles_labels()[1]
+    assert any("not shown (with the programmes' own figures" in lab for lab in labels)
+    assert "programme" in ro.km_figure(again, "GENERAL", "en").axes[0].get_legend_handles_labels()[1]
+    # without the programmes' rows nothing is withheld
+    assert not disclosure.protect_results(pooled.results_)["suppressed"][
+        lambda s: pooled.results_["endpoint"].eq("SPECIAL") & pooled.results_["estimand"].eq("prevalence_365d_crude")
+    ].any()

@@ -361,6 +361,10 @@ def test_km_and_cuminc_figures_leave_out_curves_that_would_count_fewer_than_10_e
                            "estimate": np.r_[np.arange(1, 4) / 40, np.arange(1, 13) / 40]})
     labels = rt.plot_cuminc(curves, min_at_risk=10).axes[0].get_legend_handles_labels()[1]
     assert labels == ["moved: not shown (fewer than 10 endings)", "burnout"]
+    # a reason whose total of all programmes is withheld (withhold_pooled) is not drawn either
+    ax = rt.plot_cuminc(curves, min_at_risk=10, withheld={"burnout"}, withheld_label="{group}: withheld").axes[0]
+    assert ax.get_legend_handles_labels()[1] == ["moved: not shown (fewer than 10 endings)", "burnout: withheld"]
+    assert not any(len(line.get_xdata()) for line in ax.get_lines())
 
 
 def test_a_covariate_level_without_stops_gives_no_hazard_ratio():

@@ -70,7 +70,8 @@ def test_real_registry_is_valid():
     specs = runmod.load_registry(NOTEBOOKS / "registry.yaml")
     ids = [s.id for s in specs]
     assert ids == ["data_quality", "recidivism", "retention", "fidelity", "costs", "synthesis", "trends"]
-    assert next(s for s in specs if s.id == "recidivism").derived == ("design", "reference")
+    assert next(s for s in specs if s.id == "recidivism").derived == ("design", "reference", "programme_results")
+    assert {s.id for s in specs if "programme_results" in s.derived} == {"recidivism", "retention", "costs"}
     assert next(s for s in specs if s.id == "trends").phase == 2
 
 
@@ -98,6 +99,8 @@ def test_end_to_end_with_real_notebooks(tmp_path):
     assert set(s["quarter"]) == {"2026Q3"} and {"COSA-TRIAL", "PEER-UT", "all"} <= set(s["programme_id"])
     m = json.loads((q / "manifest.json").read_text())
     assert m["designs"]["COSA-TRIAL"] == "rct" and m["privacy_scan"]["findings"] == 0
+    # totals of all programmes that would give a programme's "<10" back are withheld
+    assert m["disclosure"]["differencing_lines_flagged"] == 0
     # same intake and parameters -> the same numbers
     again = runmod.run_quarter(small_intake, "2026Q3", out, programmes="COSA-TRIAL,PEER-UT", jobs=2,
                                progress=False, force=True)
