@@ -621,7 +621,8 @@ class _Job:
     spec: dict[str, Any]
     phase: int
     wall_limit: float
-    after_programmes: bool = False  # (a job of all programmes that reads the programmes' results)
+    needs: tuple[_Job, ...] = ()  # jobs that must have ended before this one starts
+    prepare: Any = None  # called just before the job starts (e.g. writes the programmes' results)
     started_at: float = 0.0
 
 
@@ -702,13 +703,25 @@ def _run_jobs(jobs: list[_Job], pool: _WorkerPool, deadline: float | None, log: 
     bar = tqdm(total=len(jobs), file=sys.stderr, disable=not progress, unit="notebook", desc="notebooks")
     timed_out = False
     queue = list(jobs)
+
+    def ready() -> int | None:
+        """Index of the first queued job whose ``needs`` have all ended."""
+        return next((i for i, j in enumerate(queue) if all(d.result.status != "pending" for d in j.needs)), None)
+
     try:
         while queue or any(w.job is not None for w in pool.workers):
             while queue and not timed_out:
+                k = ready()
+                if k is None:
+                    if not any(w.job is not None for w in pool.workers):
+                        raise RuntimeError(f"jobs wait for jobs that never run: {[j.result.job_id for j in queue]}")
+                    break
                 w = pool.idle_worker()
                 if w is None:
                     break
-                j = queue.pop(0)
+                j = queue.pop(k)
+                if j.prepare is not None:
+                    j.prepare()
                 spec_path = work_dir / f"job-{len(os.listdir(work_dir))}-{j.result.notebook}.json"
                 j.spec["status_path"] = str(spec_path.with_suffix(".status.json"))
                 spec_path.write_text(json.dumps(j.spec), encoding="utf-8")
@@ -1145,6 +1158,7 @@ def _run_in_build(*, build: Path, quarter: str, quarter_dir: Path, out_dir: Path
     replacements = {str(private): "<intake>", str(intake_dir): "<intake>", str(build): "<report>",
                     str(out_dir): "<reports>", str(notebooks_dir): "<notebooks>"}
     job_list: list[_Job] = []
+    waits_for_programmes: set[str] = set()
     for spec in specs:
         targets = []
         if spec.scope in ("per_programme", "both"):
@@ -1174,7 +1188,9 @@ def _run_in_build(*, build: Path, quarter: str, quarter_dir: Path, out_dir: Path
             limit = notebook_timeout or spec.timeout
             jr = JobResult(job_id=f"{pid}/{spec.id}", notebook=spec.id, programme_id=pid, folder=folder,
                            parameters={k: (v if k not in PATH_PARAMETERS else Path(v).name) for k, v in params.items()})
-            job_list.append(_Job(result=jr, phase=spec.phase, after_programmes=after,
+            if after:
+                waits_for_programmes.add(jr.job_id)
+            job_list.append(_Job(result=jr, phase=spec.phase,
                                  wall_limit=limit + start_timeout + kill_grace, spec={
                 "input": str(notebooks_dir / spec.file), "output_dir": str(build / folder), "parameters": params,
                 "cwd": str(notebooks_dir), "execution_timeout": int(limit), "start_timeout": int(start_timeout),
@@ -1208,33 +1224,32 @@ def _run_in_build(*, build: Path, quarter: str, quarter_dir: Path, out_dir: Path
             return empty
         return pd.concat(frames, ignore_index=True)
 
-    def write_programme_results(step: list[_Job]) -> None:
-        """The published programme rows of each notebook, for its job of all programmes."""
-        folder = private / "programme_results"
-        folder.mkdir(exist_ok=True)
-        done = combined_results()
-        for j in step:
-            rows = done[(done["notebook"] == j.result.notebook) & (done["programme_id"].astype(str) != "all")]
-            rows.to_csv(folder / f"{j.result.notebook}.csv", index=False)
+    def programme_results_writer(job: _Job):
+        """The published programme rows of the job's notebook, for its job of all programmes."""
+        def write() -> None:
+            folder = private / "programme_results"
+            folder.mkdir(exist_ok=True)
+            done = combined_results()
+            rows = done[(done["notebook"] == job.result.notebook) & (done["programme_id"].astype(str) != "all")]
+            rows.to_csv(folder / f"{job.result.notebook}.csv", index=False)
+        return write
 
-    # jobs of all programmes whose totals must not give a programme's small count back run after the
-    # programmes' jobs; phase 2 notebooks read this quarter's phase-1 results through the pending partition
-    steps = []
-    for phase in (1, 2):
-        steps.append([j for j in job_list if j.phase == phase and not j.after_programmes])
-        steps.append([j for j in job_list if j.phase == phase and j.after_programmes])
+    # a job of all programmes whose totals must not give a programme's small count back starts when the
+    # programmes' jobs of its notebook have ended; phase 2 notebooks read this quarter's phase-1 results
+    # through the pending partition
+    for j in job_list:
+        if j.result.job_id in waits_for_programmes:
+            j.needs = tuple(o for o in job_list if o.result.notebook == j.result.notebook
+                            and o.result.programme_id != "all" and o.phase == j.phase)
+            j.prepare = programme_results_writer(j)
+    phase1 = [j for j in job_list if j.phase == 1]
+    phase2 = [j for j in job_list if j.phase == 2]
     pool = _WorkerPool(min(jobs, len(job_list)), work, log)
     try:
-        finished, staged = True, False
-        for step in steps:
-            if not finished or not step:
-                continue
-            if step[0].phase == 2 and not staged:
-                store.stage_partition(pending_store, quarter, combined_results(), run_id)
-                staged = True
-            if step[0].after_programmes:
-                write_programme_results(step)
-            finished = _run_jobs(step, pool, deadline, log, progress, work)
+        finished = _run_jobs(phase1, pool, deadline, log, progress, work)
+        if finished and phase2:
+            store.stage_partition(pending_store, quarter, combined_results(), run_id)
+            finished = _run_jobs(phase2, pool, deadline, log, progress, work)
     finally:
         pool.close()
     if not finished:
