@@ -31,9 +31,9 @@ does, in order:
    wall-clock limit after which its process tree is killed (papermill can
    hang after the last cell or at kernel start: papermill issues #711, #684);
    the whole run has an outer ``timeout``. A notebook of all programmes
-   with the derived parameter ``programme_results`` runs after the
-   programmes' notebooks of its phase and gets their published results (a
-   CSV of this notebook's programme rows), so that its totals can withhold
+   with the derived parameter ``programme_results`` starts when the
+   programmes' jobs of the same notebook have ended and gets their published
+   results (a CSV of this notebook's programme rows), so that its totals can withhold
    what would give a programme's small count back by subtraction
    (:func:`evaluation.disclosure.withhold_pooled`). Notebooks with
    ``phase: 2`` (the trends notebook) run after the others and see this
