@@ -1116,26 +1116,64 @@ def _narrowed_range(k: int, rest: float, threshold: int) -> tuple[float, float] 
     return (lower, upper) if upper - lower + 1 < threshold - 1 else None
 
 
+def _key_text(col: pd.Series) -> pd.Series:
+    """Key values as text: numbers written alike (90, 90.0 and "90.0" are one value), missing as ""."""
+    num = pd.to_numeric(col, errors="coerce") if not pd.api.types.is_bool_dtype(col) else col.astype(float) * np.nan
+    text = col.astype(object).where(col.notna(), "").astype(str)
+    return text.where(num.isna(), num.map(lambda x: f"{x:.12g}"))
+
+
 def _line_labels(df: pd.DataFrame, keys: Sequence[str]) -> np.ndarray:
     """One string per row naming its line (missing key values as empty text)."""
     if not keys:
         return np.full(len(df), "", dtype=object)
-    parts = [df[k].astype(object).where(df[k].notna(), "").astype(str) for k in keys]
+    parts = [_key_text(df[k]) for k in keys]
     return parts[0].str.cat(parts[1:], sep="\x1f").to_numpy(dtype=object) if len(parts) > 1 else \
         parts[0].to_numpy(dtype=object)
 
 
-def _published_programme_counts(df: pd.DataFrame, keys: Sequence[str], total: str,
-                                count_cols: Sequence[str]) -> pd.DataFrame:
-    """Programme rows of a *published* results table: line, programme, each count as shown
-    (NaN when hidden) and whether it is hidden (a marker such as "<10" or "c")."""
-    rows = df[df["programme_id"].astype(str) != total]
-    out = pd.DataFrame({"line": _line_labels(rows, keys), "pid": rows["programme_id"].astype(str).to_numpy()})
+def _published_parts(df: pd.DataFrame, keys: Sequence[str], count_cols: Sequence[str],
+                     part: str = "programme_id") -> pd.DataFrame:
+    """Rows of a *published* table of parts: line, part, each count as shown (NaN when hidden)
+    and whether it is hidden (a marker such as "<10" or "c")."""
+    out = pd.DataFrame({"line": _line_labels(df, keys), "pid": df[part].astype(str).to_numpy()})
     for c in count_cols:
-        col = rows[c] if c in rows.columns else pd.Series(np.nan, index=rows.index)
+        col = df[c] if c in df.columns else pd.Series(np.nan, index=df.index)
         hidden = _already_protected(col)
         out[c] = pd.to_numeric(col.where(~hidden, np.nan), errors="coerce").to_numpy(dtype=float)
         out[f"{c}_hidden"] = hidden
+    return out
+
+
+def _withheld_totals(
+    lines: np.ndarray,
+    counts: Mapping[str, np.ndarray],
+    hidden: Mapping[str, np.ndarray],
+    parts: pd.DataFrame,
+    threshold: int,
+) -> dict[str, np.ndarray]:
+    """Total cells (``lines``, true ``counts``, ``hidden`` on publication) that would give a hidden
+    part back: their line has a hidden part, every other part of the line is shown, and the total
+    minus the shown parts narrows a hidden count below 1..threshold-1. ``parts``: as
+    :func:`_published_parts` (one row per line and part)."""
+    out = {c: np.zeros(len(lines), dtype=bool) for c in counts}
+    if parts.empty or not len(lines):
+        return out
+    for c in counts:
+        h = parts[f"{c}_hidden"].to_numpy(dtype=bool)
+        if not h.any():
+            continue
+        v = parts[c].to_numpy(dtype=float)
+        agg = pd.DataFrame({"line": parts["line"].to_numpy(), "k": h.astype(int),
+                            "shown": np.where(h, 0.0, np.nan_to_num(v)),
+                            "unknown": (~h & np.isnan(v)).astype(int)}).groupby("line").sum()
+        tot = np.asarray(counts[c], dtype=float)
+        for i in np.flatnonzero(~hidden[c] & np.isfinite(tot)):
+            if lines[i] not in agg.index:
+                continue
+            k, shown, unknown = agg.loc[lines[i], ["k", "shown", "unknown"]]
+            if k and not unknown and _narrowed_range(int(k), float(tot[i] - shown), threshold) is not None:
+                out[c][i] = True
     return out
 
 
@@ -1153,9 +1191,7 @@ def _pooled_withheld(
     ``counts``/``hidden``: per count column, the true counts of ``results`` and which of its cells
     will be hidden when published; ``others``: published programme rows from other tables (their
     markers say what is hidden). Programme rows of ``results`` come first where both hold the same
-    programme and line. A pooled cell is withheld when its line has a hidden programme count, every
-    other programme count of the line is shown, and subtracting the shown ones from it narrows a
-    hidden count below 1..threshold-1 (see :func:`differencing_audit`).
+    programme and line (see :func:`_withheld_totals` and :func:`differencing_audit`).
     """
     out = {c: np.zeros(len(results), dtype=bool) for c in counts}
     if "programme_id" not in results.columns or results.empty:
@@ -1175,26 +1211,32 @@ def _pooled_withheld(
         lacking = [k for k in present + ["programme_id"] if k not in others.columns]
         if lacking:
             raise ValueError(f"programme results for the disclosure check lack column(s) {lacking}")
-        frames.append(_published_programme_counts(others, present, total, list(counts)))
+        others = others[others["programme_id"].astype(str) != total]
+        frames.append(_published_parts(others, present, list(counts)))
     progs = pd.concat(frames, ignore_index=True).drop_duplicates(["line", "pid"], keep="first")
-    if progs.empty:
-        return out
+    found = _withheld_totals(lines[pooled], {c: counts[c].to_numpy(dtype=float)[pooled] for c in counts},
+                             {c: hidden[c][pooled] for c in counts}, progs, threshold)
     for c in counts:
-        h = progs[f"{c}_hidden"].to_numpy(dtype=bool)
-        v = progs[c].to_numpy(dtype=float)
-        agg = pd.DataFrame({"line": progs["line"].to_numpy(), "k": h.astype(int),
-                            "shown": np.where(h, 0.0, np.nan_to_num(v)),
-                            "unknown": (~h & np.isnan(v)).astype(int)}).groupby("line").sum()
-        if not (agg["k"] > 0).any():
-            continue
-        tot = counts[c].to_numpy(dtype=float)
-        for i in np.flatnonzero(pooled & ~hidden[c] & np.isfinite(tot)):
-            if lines[i] not in agg.index:
-                continue
-            k, shown, unknown = agg.loc[lines[i], ["k", "shown", "unknown"]]
-            if k and not unknown and _narrowed_range(int(k), float(tot[i] - shown), threshold) is not None:
-                out[c][i] = True
+        out[c][pooled] = found[c]
     return out
+
+
+def _read_published(source: Any, what: str, name: str = "results.csv") -> pd.DataFrame | None:
+    """A published table given as a DataFrame, a CSV file, or a folder holding ``name`` (None when
+    the folder has no such file or the file is empty)."""
+    if source is None or isinstance(source, pd.DataFrame):
+        return source
+    path = Path(source)
+    if path.is_dir():
+        path = path / name
+        if not path.is_file():
+            return None
+    elif not path.is_file():
+        raise FileNotFoundError(f"{what}: programme results {path} not found")
+    try:
+        return pd.read_csv(path, dtype=object)
+    except pd.errors.EmptyDataError:
+        return None
 
 
 def _withhold_requested(results: pd.DataFrame, col: str) -> np.ndarray:
@@ -1235,7 +1277,7 @@ def withhold_pooled(
     ----------
     results : DataFrame
         Results (:data:`evaluation.results.RESULT_COLUMNS`) of one analysis, unprotected.
-    programme_results : DataFrame, path of a CSV file, or None
+    programme_results : DataFrame, path of a CSV file or of a folder with ``results.csv``, or None
         The programmes' published rows of the same analysis (e.g. their ``results.csv`` files
         together). None: only the programme rows of ``results`` are used.
 
@@ -1249,18 +1291,7 @@ def withhold_pooled(
     for col in ("programme_id", "n", "events"):
         if col not in results.columns:
             raise ValueError(f"withhold_pooled: results table has no column {col!r}")
-    others = None
-    if isinstance(programme_results, (str, os.PathLike)):
-        path = Path(programme_results)
-        if not path.is_file():
-            raise FileNotFoundError(f"withhold_pooled: programme results {path} not found")
-        try:
-            others = pd.read_csv(path, dtype={"programme_id": str, "endpoint": str, "group": str,
-                                              "n": object, "events": object})
-        except pd.errors.EmptyDataError:
-            others = None
-    elif programme_results is not None:
-        others = programme_results
+    others = _read_published(programme_results, "withhold_pooled")
     n, ev, small_n, _, ev_hidden = _hidden_counts(results, threshold, "withhold_pooled")
     found = _pooled_withheld(results, {"n": n, "events": ev}, {"n": small_n, "events": ev_hidden}, others,
                              threshold, total)
@@ -1440,6 +1471,48 @@ def differencing_audit(
     return pd.DataFrame(rows, columns=present + cols)
 
 
+def withhold_pooled_table(
+    table: pd.DataFrame,
+    programme_tables: pd.DataFrame | str | os.PathLike | None,
+    keys: Sequence[str],
+    count_cols: Sequence[str],
+    threshold: int = DEFAULT_THRESHOLD,
+    name: str | None = None,
+) -> pd.DataFrame:
+    """:func:`withhold_pooled` for a count table of all programmes other than a results table.
+
+    ``table`` holds true counts of all programmes together, one row per ``keys``;
+    ``programme_tables`` the programmes' published versions of it, with a
+    ``programme_id`` column (a DataFrame, a CSV file, or a folder holding the
+    CSV file ``name``). A count of ``table`` is marked in
+    :data:`WITHHOLD_COLUMN` where, minus the programmes shown, it would give a
+    hidden (``"<10"``) programme count back; :func:`protect_numbers_at_risk`
+    then shows it as ``"c"``. Without programme tables nothing is marked.
+    """
+    threshold = _check_threshold(threshold)
+    missing = [c for c in list(keys) + list(count_cols) if c not in table.columns]
+    if missing:
+        raise ValueError(f"withhold_pooled_table: table has no column(s) {missing}")
+    parts = _read_published(programme_tables, "withhold_pooled_table", name or "")
+    out = table.copy()
+    marks = [[] for _ in range(len(out))]
+    if parts is not None and len(parts):
+        lacking = [c for c in list(keys) + ["programme_id"] if c not in parts.columns]
+        if lacking:
+            raise ValueError(f"withhold_pooled_table: programme tables lack column(s) {lacking}")
+        counts = _counts_as_float(table, list(count_cols), "withhold_pooled_table", allow_markers=True)
+        hidden = {c: (((counts[c] > 0) & (counts[c] < threshold)).fillna(False).to_numpy(dtype=bool)
+                      | _already_protected(table[c])) for c in count_cols}
+        found = _withheld_totals(_line_labels(table, keys), {c: counts[c].to_numpy() for c in count_cols}, hidden,
+                                 _published_parts(parts, keys, count_cols).drop_duplicates(["line", "pid"]),
+                                 threshold)
+        for c in count_cols:
+            for i in np.flatnonzero(found[c]):
+                marks[i].append(c)
+    out[WITHHOLD_COLUMN] = [",".join(m) for m in marks]
+    return out
+
+
 def protect_numbers_at_risk(
     table: pd.DataFrame,
     threshold: int = DEFAULT_THRESHOLD,
@@ -1448,8 +1521,10 @@ def protect_numbers_at_risk(
     """Protect a Kaplan-Meier numbers-at-risk table.
 
     Counts ``1..threshold-1`` become ``"<10"``; zero stays 0 (see module
-    docstring). No secondary suppression: numbers at risk are not additive
-    cells of a table with a published total.
+    docstring). Numbers at risk are not additive cells of one table, but the
+    table of all programmes is the sum of the programmes' tables: counts
+    named in a :data:`WITHHOLD_COLUMN` (:func:`withhold_pooled_table`) are
+    shown as ``"c"``. Markers of an earlier pass are kept.
 
     Parameters
     ----------
@@ -1465,13 +1540,17 @@ def protect_numbers_at_risk(
             count_cols = ["n_risk"]
         else:
             count_cols = [c for c in table.columns if c != "time" and pd.api.types.is_numeric_dtype(table[c])]
+    count_cols = [c for c in count_cols if c != WITHHOLD_COLUMN]
     values = _counts_as_float(table, list(count_cols), "protect_numbers_at_risk", allow_markers=True)
-    out = table.copy()
+    out = table.drop(columns=[WITHHOLD_COLUMN], errors="ignore")
     marker = _marker(threshold)
     for c in count_cols:
         done = _already_protected(table[c])
+        given = table[c].to_numpy(dtype=object)
+        withheld = _withhold_requested(table, c)
         out[c] = pd.Series(
-            [marker if (d or 0 < x < threshold) else _show_count(x) for x, d in zip(values[c].to_numpy(), done, strict=True)],
+            [given[i].strip() if d else (marker if 0 < x < threshold else (SECONDARY_MARKER if w else _show_count(x)))
+             for i, (x, d, w) in enumerate(zip(values[c].to_numpy(), done, withheld, strict=True))],
             index=out.index,
             dtype=object,
         )

@@ -69,9 +69,11 @@ research: introducing the E-value. *Ann. Intern. Med.* 167, 268-274.
 from __future__ import annotations
 
 import math
+import os
 import re
 import warnings
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -292,12 +294,14 @@ class RecidivismAnalysis:
         warn : bool
             Raise one UserWarning summarising ``warnings_`` (default). A
             caller that shows ``warnings_`` itself (the notebook) passes False.
-        programme_results : DataFrame or path of a CSV file, optional
+        programme_results : DataFrame, CSV path or folder, optional
             For ``programme_id == "all"``: the programmes' published recidivism
-            rows. Counts of all programmes that would give a programme's
-            ``"<10"`` back by subtraction are marked in ``results_["withhold"]``
-            (:func:`evaluation.disclosure.withhold_pooled`) and withheld on
-            publication; the estimates themselves are unchanged.
+            rows (a folder: their ``results.csv`` and, if present,
+            ``numbers_at_risk.csv`` with a ``programme_id`` column). Counts of
+            all programmes that would give a programme's ``"<10"`` back by
+            subtraction are marked in ``results_["withhold"]`` and
+            ``at_risk_["withhold"]`` (:mod:`evaluation.disclosure`) and
+            withheld on publication; the estimates themselves are unchanged.
         """
         tables, programmes = _tables(data)
         if cutoff_date is None:
@@ -352,9 +356,12 @@ class RecidivismAnalysis:
             self._adjust(ds)
             self._estimate()
         if programme_results is not None and self.programme_id == "all":
-            from evaluation.disclosure import withhold_pooled
+            from evaluation.disclosure import withhold_pooled, withhold_pooled_table
 
             self.results_ = withhold_pooled(self.results_, programme_results)
+            if isinstance(programme_results, (str, os.PathLike)) and Path(programme_results).is_dir():
+                self.at_risk_ = withhold_pooled_table(self.at_risk_, programme_results, ("endpoint", "group", "time"),
+                                                      ("n_risk",), name="numbers_at_risk.csv")
         for c in caught:
             self.warnings_.append(str(c.message))
         self.warnings_ = [_protect_small_numbers(m) for m in dict.fromkeys(self.warnings_)]

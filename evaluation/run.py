@@ -33,7 +33,8 @@ does, in order:
    the whole run has an outer ``timeout``. A notebook of all programmes
    with the derived parameter ``programme_results`` starts when the
    programmes' jobs of the same notebook have ended and gets their published
-   results (a CSV of this notebook's programme rows), so that its totals can withhold
+   outputs (a folder: ``results.csv`` with this notebook's programme rows, and
+   each CSV table of their reports with a ``programme_id`` column), so that its totals can withhold
    what would give a programme's small count back by subtraction
    (:func:`evaluation.disclosure.withhold_pooled`). Notebooks with
    ``phase: 2`` (the trends notebook) run after the others and see this
@@ -1184,7 +1185,7 @@ def _run_in_build(*, build: Path, quarter: str, quarter_dir: Path, out_dir: Path
                 params["quarter"] = quarter
             after = "programme_results" in spec.derived and pid == "all" and spec.scope == "both"
             if after:
-                params["programme_results"] = str(private / "programme_results" / f"{spec.id}.csv")
+                params["programme_results"] = str(private / "programme_results" / spec.id)
             limit = notebook_timeout or spec.timeout
             jr = JobResult(job_id=f"{pid}/{spec.id}", notebook=spec.id, programme_id=pid, folder=folder,
                            parameters={k: (v if k not in PATH_PARAMETERS else Path(v).name) for k, v in params.items()})
@@ -1225,13 +1226,30 @@ def _run_in_build(*, build: Path, quarter: str, quarter_dir: Path, out_dir: Path
         return pd.concat(frames, ignore_index=True)
 
     def programme_results_writer(job: _Job):
-        """The published programme rows of the job's notebook, for its job of all programmes."""
+        """The programmes' published outputs of the job's notebook, for its job of all programmes:
+        ``results.csv`` (their results rows) and every other CSV table of their reports, each
+        concatenated with a ``programme_id`` column."""
         def write() -> None:
-            folder = private / "programme_results"
-            folder.mkdir(exist_ok=True)
+            folder = Path(job.spec["parameters"]["programme_results"])
+            folder.mkdir(parents=True, exist_ok=True)
             done = combined_results()
             rows = done[(done["notebook"] == job.result.notebook) & (done["programme_id"].astype(str) != "all")]
-            rows.to_csv(folder / f"{job.result.notebook}.csv", index=False)
+            rows.to_csv(folder / "results.csv", index=False)
+            tables: dict[str, list[pd.DataFrame]] = {}
+            for o in job.needs:
+                if o.result.status != "ok":
+                    continue
+                for f in sorted((build / o.result.folder).glob("*.csv")):
+                    if f.name == "results.csv":
+                        continue
+                    try:
+                        t = pd.read_csv(f, dtype=object)
+                    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError):
+                        continue
+                    t.insert(0, "programme_id", o.result.programme_id)
+                    tables.setdefault(f.name, []).append(t)
+            for name, parts in tables.items():
+                pd.concat(parts, ignore_index=True).to_csv(folder / name, index=False)
         return write
 
     # a job of all programmes whose totals must not give a programme's small count back starts when the

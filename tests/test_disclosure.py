@@ -510,3 +510,33 @@ def test_differencing_audit_counts_a_programme_published_twice_once():
     rows = _line_rows("A", [("P1", 100, 50), ("P1", 100, 50), ("P2", 60, "<10"), ("P3", 80, 30), ("all", 240, 87)])
     audit = differencing_audit(pd.DataFrame(rows).assign(notebook="recidivism"))
     assert audit[["column", "lower", "upper", "exact"]].values.tolist() == [["events", 7.0, 7.0, True]]
+
+
+def test_numbers_at_risk_of_all_programmes_withheld_where_they_give_a_programme_back(tmp_path):
+    """Hand-worked numbers at risk (threshold 10): at day 90 P1 shows 40 and P2 "<10", all 47 ->
+    P2 = 7 exactly, so the total at day 90 is withheld ("c"); at day 0 nothing is hidden; at day
+    180 both are hidden and sum to 11 (each 2..9: narrowed), so that total is withheld too.
+    Times written 90.0 by the analysis and 90 in a CSV are one line."""
+    from evaluation.disclosure import withhold_pooled_table
+
+    pooled = pd.DataFrame({"endpoint": "GENERAL", "group": "programme", "time": [0.0, 90.0, 180.0],
+                           "n_risk": [80, 47, 11]})
+    progs = pd.DataFrame({"programme_id": ["P1", "P1", "P1", "P2", "P2", "P2"], "endpoint": "GENERAL",
+                          "group": "programme", "time": ["0", "90", "180", "0", "90", "180"],
+                          "n_risk": ["60", "40", "<10", "20", "<10", "<10"]})
+    marked = withhold_pooled_table(pooled, progs, ("endpoint", "group", "time"), ("n_risk",))
+    assert marked["withhold"].tolist() == ["", "n_risk", "n_risk"]
+    shown = protect_numbers_at_risk(marked)
+    assert shown["n_risk"].tolist() == [80, "c", "c"] and "withhold" not in shown.columns
+    assert protect_numbers_at_risk(shown)["n_risk"].tolist() == [80, "c", "c"]  # a second pass keeps them
+    # a folder holding the programmes' CSV table (as the quarterly run hands it over)
+    progs.to_csv(tmp_path / "numbers_at_risk.csv", index=False)
+    again = withhold_pooled_table(pooled, tmp_path, ("endpoint", "group", "time"), ("n_risk",),
+                                  name="numbers_at_risk.csv")
+    assert again["withhold"].tolist() == ["", "n_risk", "n_risk"]
+    # no programme tables: nothing withheld; withhold_pooled reads results.csv from the same folder
+    assert withhold_pooled_table(pooled, None, ("endpoint", "group", "time"), ("n_risk",))["withhold"].tolist() == [
+        "", "", ""]
+    assert withhold_pooled(pd.DataFrame(_line_rows("A", [("all", 240, 87)])), tmp_path)["withhold"].tolist() == [""]
+    with pytest.raises(ValueError, match="lack column"):
+        withhold_pooled_table(pooled, progs.drop(columns=["programme_id"]), ("endpoint", "group", "time"), ("n_risk",))

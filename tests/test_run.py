@@ -454,16 +454,18 @@ def test_cli_parser_and_exit_code_for_missing_intake(tmp_path, capsys):
 
 def test_job_of_all_programmes_runs_after_them_and_gets_their_results(tmp_path):
     """With the derived parameter ``programme_results``, all/ok starts after P1/ok and P2/ok ended
-    and reads their published rows (2 estimands x 2 programmes; counts from PARTICIPANTS: 3 and 2);
-    the manifest records the file name only."""
+    and reads their published rows (2 estimands x 2 programmes; counts from PARTICIPANTS: 3 and 2)
+    and tables; the manifest records the folder name only."""
     intake = make_intake(tmp_path / "intake")
     reg = make_registry(tmp_path / "registry.yaml", [dict(OK_BOTH, derived=["design", "programme_results"])])
     result = run(intake, tmp_path / "reports", reg, jobs=2)
     assert result.exit_code == 0, result.messages
     jobs = {j.job_id: j for j in result.jobs}
     assert jobs["all/ok"].started >= max(jobs["P1/ok"].ended, jobs["P2/ok"].ended)
-    assert jobs["all/ok"].parameters["programme_results"] == "ok.csv"
+    assert jobs["all/ok"].parameters["programme_results"] == "ok"
     assert "programme_results" not in jobs["P1/ok"].parameters
     seen = pd.read_csv(tmp_path / "reports" / "2026Q3" / "all" / "ok" / "programmes_seen.csv")
     got = seen[seen["estimand"] == "participants"].set_index("programme_id")["estimate"].to_dict()
     assert got == {"P1": 3.0, "P2": 2.0} and len(seen) == 4
+    # and their other tables, each row with its programme: count_table.csv holds the same count
+    assert (seen["value"] == seen["programme_id"].map({"P1": 3, "P2": 2})).all()
