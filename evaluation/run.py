@@ -722,7 +722,13 @@ def _run_jobs(jobs: list[_Job], pool: _WorkerPool, deadline: float | None, log: 
                     break
                 j = queue.pop(k)
                 if j.prepare is not None:
-                    j.prepare()
+                    try:
+                        j.prepare()
+                    except Exception as exc:  # the job fails, not the run
+                        j.result.status, j.result.error = "failed", f"PrepareError: {type(exc).__name__}: {exc}"
+                        log.error("%s: could not prepare its inputs: %s", j.result.job_id, j.result.error)
+                        bar.update(1)
+                        continue
                 spec_path = work_dir / f"job-{len(os.listdir(work_dir))}-{j.result.notebook}.json"
                 j.spec["status_path"] = str(spec_path.with_suffix(".status.json"))
                 spec_path.write_text(json.dumps(j.spec), encoding="utf-8")
@@ -1246,7 +1252,8 @@ def _run_in_build(*, build: Path, quarter: str, quarter_dir: Path, out_dir: Path
                         t = pd.read_csv(f, dtype=object)
                     except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError):
                         continue
-                    t.insert(0, "programme_id", o.result.programme_id)
+                    if "programme_id" not in t.columns:  # (tables of a programme report may name it already)
+                        t.insert(0, "programme_id", o.result.programme_id)
                     tables.setdefault(f.name, []).append(t)
             for name, parts in tables.items():
                 pd.concat(parts, ignore_index=True).to_csv(folder / name, index=False)

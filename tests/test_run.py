@@ -469,3 +469,38 @@ def test_job_of_all_programmes_runs_after_them_and_gets_their_results(tmp_path):
     assert got == {"P1": 3.0, "P2": 2.0} and len(seen) == 4
     # and their other tables, each row with its programme: count_table.csv holds the same count
     assert (seen["value"] == seen["programme_id"].map({"P1": 3, "P2": 2})).all()
+    assert (seen["people"] == seen["value"]).all()  # by_programme.csv named its programme itself
+
+
+def test_job_waits_for_its_needs_and_a_failing_preparation_fails_only_that_job(tmp_path):
+    """Scheduling by hand: 'pooled' needs 'a' and 'b' and starts after both ended (its prepare sees
+    them ended); 'broken' cannot prepare its inputs: it fails with the reason, the others run."""
+    import logging
+
+    work = tmp_path / "jobs"
+    work.mkdir()
+
+    def job(name: str) -> runmod._Job:
+        spec = {"input": str(FIXTURES / "sleeps.ipynb"), "output_dir": str(tmp_path / name),
+                "parameters": {"sleep_seconds": 0}, "cwd": str(FIXTURES), "execution_timeout": 120,
+                "start_timeout": 60, "language": "nl", "replacements": {}}
+        return runmod._Job(result=runmod.JobResult(name, "sleeps", "all", name), spec=spec, phase=1, wall_limit=120)
+
+    a, b, pooled, broken = job("a"), job("b"), job("pooled"), job("broken")
+    seen = []
+    pooled.needs, pooled.prepare = (a, b), lambda: seen.append((a.result.status, b.result.status))
+
+    def fail():
+        raise ValueError("no programme results")
+
+    broken.prepare = fail
+    jobs = [pooled, broken, a, b]  # queue order puts the pooled job first: it must still wait
+    pool = runmod._WorkerPool(2, work, logging.getLogger("test-needs"))
+    try:
+        assert runmod._run_jobs(jobs, pool, None, logging.getLogger("test-needs"), False, work)
+    finally:
+        pool.close()
+    assert seen == [("ok", "ok")]
+    assert [j.result.status for j in jobs] == ["ok", "failed", "ok", "ok"]
+    assert broken.result.error == "PrepareError: ValueError: no programme results"
+    assert pooled.result.started >= max(a.result.ended, b.result.ended)
