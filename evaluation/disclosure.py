@@ -1104,6 +1104,8 @@ LINE_KEYS: tuple[str, ...] = ("analysis", "estimand", "endpoint", "group")
 #: Optional results column naming the count columns (comma-separated) of a row of all programmes that
 #: must be withheld (set by :func:`withhold_pooled`, honoured by :func:`protect_results`).
 WITHHOLD_COLUMN = "withhold"
+#: Start of the note of a results row withheld by secondary suppression of a total.
+WITHHELD_NOTE = "suppressed: withheld so that"
 
 
 def _narrowed_range(k: int, rest: float, threshold: int) -> tuple[float, float] | None:
@@ -1394,8 +1396,7 @@ def protect_results(
         if by_family[i]:
             text = f"suppressed: a group it compares is based on fewer than {threshold} people or events"
         elif by_total[i] and not (small_n[i] or few_ev[i]):
-            text = (f"suppressed: withheld so that a programme's count below {threshold} cannot be derived "
-                    "from this total")
+            text = f"{WITHHELD_NOTE} a programme's count below {threshold} cannot be derived from this total"
         else:
             reason = f"n < {threshold}" if small_n[i] else f"events < {threshold}"
             text = f"suppressed: based on fewer than {threshold} people ({reason})"

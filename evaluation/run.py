@@ -1286,9 +1286,13 @@ def _run_in_build(*, build: Path, quarter: str, quarter_dir: Path, out_dir: Path
     all_results = combined_results()
     all_results.to_csv(build / "results.csv", index=False)
     store.stage_partition(pending_store, quarter, all_results, run_id)
-    from evaluation.disclosure import differencing_audit
+    from evaluation.disclosure import WITHHELD_NOTE, differencing_audit
 
     differencing = differencing_audit(all_results)
+    totals_withheld = {str(nb): int(k) for nb, k in all_results[
+        (all_results["programme_id"].astype(str) == "all")
+        & all_results["note"].fillna("").astype(str).str.contains(WITHHELD_NOTE, regex=False)
+    ].groupby("notebook").size().items()}
     if len(differencing):
         # counts and measures only: the flagged ranges themselves would be the disclosure
         log.warning("disclosure: %d small programme count(s) in %d measure line(s) could be narrowed (%d exactly) "
@@ -1340,8 +1344,11 @@ def _run_in_build(*, build: Path, quarter: str, quarter_dir: Path, out_dir: Path
         },
         "disclosure": {"differencing_lines_flagged": len(differencing),
                        "differencing_exact": int(differencing["exact"].sum()) if len(differencing) else 0,
+                       "totals_withheld": totals_withheld,
                        "note": "programme counts shown as <10 that 'all programmes' minus the other programmes "
-                               "could narrow, if the line adds up (disclosure.differencing_audit); not blocking"},
+                               "could narrow, if the line adds up (disclosure.differencing_audit); not blocking. "
+                               "totals_withheld: per notebook, rows of all programmes withheld so that they "
+                               "do not give a programme's small count back (disclosure.withhold_pooled)"},
         "privacy_scan": {"identifier_fields": sorted(identifiers),
                          "identifier_values": int(sum(len(v) for v in identifiers.values()))},
     }

@@ -101,6 +101,11 @@ def test_end_to_end_with_real_notebooks(tmp_path):
     assert m["designs"]["COSA-TRIAL"] == "rct" and m["privacy_scan"]["findings"] == 0
     # totals of all programmes that would give a programme's "<10" back are withheld
     assert m["disclosure"]["differencing_lines_flagged"] == 0
+    published = pd.read_csv(q / "results.csv", dtype={"n": object, "events": object})
+    withheld = published[(published["programme_id"] == "all")
+                         & published["note"].fillna("").str.contains("suppressed: withheld so that")]
+    assert m["disclosure"]["totals_withheld"] == withheld.groupby("notebook").size().to_dict()
+    assert (withheld["n"].eq("c") | withheld["events"].eq("c")).all()
     # same intake and parameters -> the same numbers
     again = runmod.run_quarter(small_intake, "2026Q3", out, programmes="COSA-TRIAL,PEER-UT", jobs=2,
                                progress=False, force=True)
