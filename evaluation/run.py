@@ -623,7 +623,7 @@ class _Job:
     phase: int
     wall_limit: float
     needs: tuple[_Job, ...] = ()  # jobs that must have ended before this one starts
-    prepare: Any = None  # called just before the job starts (e.g. writes the programmes' results)
+    prepare: Callable[[], None] | None = None  # called just before the job starts (writes its inputs)
     started_at: float = 0.0
 
 
