@@ -23,7 +23,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from evaluation.survival import CoxModel
+from evaluation.stats.survival import CoxModel
 
 COVS = ["treated", "age", "priors", "female"]
 

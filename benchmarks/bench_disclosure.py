@@ -3,18 +3,18 @@
 Random two-way tables of counts (rows 2-6, columns 1-5, counts 0-39, row and
 column totals published). For each table: suppression without the audit
 (two per line only) and with it; a primary cell is *pinned* when the linear
-programming audit (:func:`evaluation.disclosure.audit_suppression`) leaves
+programming audit (:func:`evaluation.publish.disclosure.audit_suppression`) leaves
 fewer than two feasible integers. Prints the share of pinned primary cells,
 the share of cells suppressed, warnings, and milliseconds per table.
 
 Second part: the published volunteer workforce-flow table (stocks and flows per
-group and quarter, :func:`evaluation.retention.workforce_flow`). At demo scale
+group and quarter, :func:`evaluation.analyses.retention.workforce_flow`). At demo scale
 (``evaluation synth --scale 1``: 8 programmes + all, 43 quarters) and at a
 national-like size (10 programmes + all, 40 quarters, about 11,000 volunteers,
 simulated directly): the share of count cells shown and the seconds taken by
 the old cell suppression (``suppress_table(..., totals="rows")``), and by the
-controlled rounding (:func:`evaluation.disclosure.round_stock_flow`) with its
-audit (:func:`evaluation.disclosure.audit_rounding`, every relation declared).
+controlled rounding (:func:`evaluation.publish.disclosure.round_stock_flow`) with its
+audit (:func:`evaluation.publish.disclosure.audit_rounding`, every relation declared).
 For the old suppression it also counts the primary cells a reader recovers
 exactly through the chaining ``active_end(q) = active_start(q+1)`` (the
 stock-flow leak).
@@ -33,7 +33,7 @@ import pandas as pd
 
 
 def run(n_tables: int = 200, seed: int = 1) -> dict[str, float]:
-    from evaluation.disclosure import audit_suppression, suppression_mask
+    from evaluation.publish.disclosure import audit_suppression, suppression_mask
 
     rng = np.random.default_rng(seed)
     stats = {"primary": 0, "pinned_naive": 0, "pinned_audit": 0, "cells": 0, "sup_naive": 0, "sup_audit": 0,
@@ -107,8 +107,8 @@ def _chain_leaks(out: pd.DataFrame) -> int:
 
 
 def workforce(label: str, volunteers: pd.DataFrame, cutoff: str, skip_old: bool = False) -> dict[str, float]:
-    from evaluation import retention as rt
-    from evaluation.disclosure import audit_rounding, round_stock_flow, suppress_table
+    from evaluation.analyses import retention as rt
+    from evaluation.publish.disclosure import audit_rounding, round_stock_flow, suppress_table
 
     flow = rt.workforce_flow(volunteers, cutoff)
     vals = flow[COLS].to_numpy()
@@ -152,7 +152,7 @@ if __name__ == "__main__":
     import tempfile
     from pathlib import Path
 
-    from evaluation.synth import generate_intake
+    from evaluation.synth.generate import generate_intake
 
     with tempfile.TemporaryDirectory(prefix="bench_disclosure_") as tmp:
         intake = generate_intake(Path(tmp) / "demo", seed=1, scale=1)

@@ -1,4 +1,4 @@
-"""Calibration of evaluation.meta over many simulated data sets (prints numbers, never fails on them).
+"""Calibration of evaluation.stats.meta over many simulated data sets (prints numbers, never fails on them).
 
 1. Type I error of the Knapp-Hartung moderator test (organisation model, 3 levels)
    when effects do NOT differ by moderator: yi ~ N(theta + u_i, se_i^2), u_i ~ N(0, tau2),
@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from evaluation import meta
+from evaluation.stats import meta
 
 
 def main(n_seeds: int = 2000) -> None:

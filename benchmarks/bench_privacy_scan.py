@@ -1,4 +1,4 @@
-"""Speed of :func:`evaluation.disclosure.scan_outputs` with many identifiers.
+"""Speed of :func:`evaluation.publish.disclosure.scan_outputs` with many identifiers.
 
 Builds a report folder of about ``mb`` megabytes of HTML/CSV/JSON text and
 ``n_ids`` pseudonymised identifiers (a few planted), then times the scan
@@ -20,7 +20,7 @@ import numpy as np
 
 
 def run(n_ids: int = 50_000, mb: float = 5.0) -> dict[str, float]:
-    from evaluation.disclosure import scan_outputs
+    from evaluation.publish.disclosure import scan_outputs
 
     rng = np.random.default_rng(1)
     ids = {f"P-{x:016x}" for x in rng.integers(0, 2**63, size=n_ids)}

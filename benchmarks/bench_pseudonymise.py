@@ -1,8 +1,8 @@
 """Speed of ``evaluation pseudonymise`` on a synthetic intake.
 
-Generates an intake with :func:`evaluation.synth.generate_intake` (``scale``
+Generates an intake with :func:`evaluation.synth.generate.generate_intake` (``scale``
 1 = demo size, about 70,000 rows over all tables), adds name and BSN columns
-to participants, and times :func:`evaluation.pseudonymise.pseudonymise_intake`
+to participants, and times :func:`evaluation.intake.pseudonymise.pseudonymise_intake`
 (reading, HMAC of every distinct id, writing owner-only CSV). Prints seconds
 and rows per second.
 
@@ -21,8 +21,8 @@ import pandas as pd
 
 
 def run(scale: float = 1.0) -> dict[str, float]:
-    from evaluation.pseudonymise import create_key_file, pseudonymise_intake
-    from evaluation.synth import generate_intake
+    from evaluation.intake.pseudonymise import create_key_file, pseudonymise_intake
+    from evaluation.synth.generate import generate_intake
 
     with tempfile.TemporaryDirectory() as d:
         raw = Path(d) / "raw"

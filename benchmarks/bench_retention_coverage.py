@@ -1,9 +1,9 @@
 """Coverage of the volunteer-stopping Cox model with time-varying support, over many seeds.
 
-Data: :func:`evaluation.retention.simulate_volunteer_retention` (known log
+Data: :func:`evaluation.analyses.retention.simulate_volunteer_retention` (known log
 hazard ratios; training, supervision and recognition switching on at random
 delays after the start). For each seed the counting-process Cox model
-(:func:`evaluation.retention.stopping_cox`) and the naive baseline coding are
+(:func:`evaluation.analyses.retention.stopping_cox`) and the naive baseline coding are
 fitted; the script prints, per term, the mean estimate against the truth, the
 coverage of the 95% CI (target 0.95, acceptable 0.90-0.98) and the naive
 coding's bias, plus the time per fit.
@@ -22,7 +22,7 @@ import pandas as pd
 
 
 def run(n_seeds: int = 200, n: int = 1500) -> pd.DataFrame:
-    from evaluation import retention as rt
+    from evaluation.analyses import retention as rt
 
     rows = []
     t_fit = 0.0

@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/bench_run.py [--scale 40] [--jobs 2] [--programmes all]
                                              [--workdir DIR] [--fixture-notebooks] [--keep]
 
-Generates the intake with ``evaluation.synth.generate_intake(scale=...)``
+Generates the intake with ``evaluation.synth.generate.generate_intake(scale=...)``
 (scale 40: 50,000 participants, 100,000 comparison persons, ~10,000
 volunteers, ~1.5 million contacts), then times ``run_quarter`` (validation,
 all notebooks of ``notebooks/registry.yaml`` for every programme and all
@@ -110,8 +110,8 @@ def main() -> int:
                     help="use <workdir>/intake if it exists (generated earlier with the same seed and scale)")
     args = ap.parse_args()
 
-    from evaluation.run import load_registry, run_quarter
-    from evaluation.synth import generate_intake
+    from evaluation.pipeline.run import load_registry, run_quarter
+    from evaluation.synth.generate import generate_intake
 
     work = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="bench_run_"))
     work.mkdir(parents=True, exist_ok=True)

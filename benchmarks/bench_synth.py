@@ -1,4 +1,4 @@
-"""Benchmark: national-scale synthetic intake (evaluation.synth).
+"""Benchmark: national-scale synthetic intake (evaluation.synth.generate).
 
 Generates ``--scale 40`` (50,000 participants, 100,000 comparison persons,
 ~10,000 volunteers, ~1.5 million contacts) as CSV and Parquet and prints
@@ -12,7 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from evaluation.synth import generate_intake
+from evaluation.synth.generate import generate_intake
 
 SCALE = 40
 TARGET_SECONDS = 180.0

@@ -8,7 +8,7 @@ required, enum, minimum, maximum, pattern, unique), then
 1. times ``validate_intake`` on the whole folder (all tables, all checks incl.
    foreign keys and cross-table rules: contacts dominate) and reports rows/s;
 2. times ``frictionless.validate`` (default settings) on ``contacts.csv`` alone
-   with the same Table Schema (:func:`evaluation.validate.to_frictionless_schema`;
+   with the same Table Schema (:func:`evaluation.validation.validate.to_frictionless_schema`;
    single-table checks only, so the comparison favours frictionless);
 3. prints the speed ratio (target: ours >= 30x faster) and whether both found
    the same (row, field) errors, and whether both equal the planted set.
@@ -44,8 +44,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from evaluation.schema import load_contract
-from evaluation.validate import to_frictionless_schema, validate_intake
+from evaluation.contract.schema import load_contract
+from evaluation.validation.validate import to_frictionless_schema, validate_intake
 
 FIELD_RULES = {"type", "required", "enum", "minimum", "maximum", "pattern", "unique"}
 FIXTURE = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "intake_clean"
@@ -164,7 +164,7 @@ def run_phases(folder: Path, repeat: int = 3) -> dict[str, float]:
     """Median CPU seconds per phase of ``validate_intake`` (all tables), by wrapping the
     validator's phase functions for the duration of the runs; ``rest`` is what remains
     (issue table, accepted/quarantine split, reconciliation)."""
-    import evaluation.validate as v
+    import evaluation.validation.validate as v
 
     spent: dict[str, float] = {}
     originals = {name: getattr(v, name) for name in PHASES if hasattr(v, name)}

@@ -12,10 +12,10 @@ import importlib
 import sys
 
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "validate": ("evaluation.validate", "check an intake folder against the data contract"),
-    "synth": ("evaluation.synth", "write a synthetic intake with known true effects"),
-    "run": ("evaluation.run", "quarterly run: validate, execute all notebooks, build the report"),
-    "pseudonymise": ("evaluation.pseudonymise", "replace direct identifiers in raw exports by keyed pseudonyms"),
+    "validate": ("evaluation.validation.validate", "check an intake folder against the data contract"),
+    "synth": ("evaluation.synth.generate", "write a synthetic intake with known true effects"),
+    "run": ("evaluation.pipeline.run", "quarterly run: validate, execute all notebooks, build the report"),
+    "pseudonymise": ("evaluation.intake.pseudonymise", "replace direct identifiers in raw exports by keyed pseudonyms"),
 }
 
 

@@ -152,7 +152,7 @@ def marginal_att_log_hr(beta: float = np.log(0.7), design: str = "observational"
     both arms, with the simulator's censoring (1-3 years of follow-up, death
     competing as censoring for the cause-specific hazard).
     """
-    from evaluation.survival import CoxModel
+    from evaluation.stats.survival import CoxModel
 
     rng = np.random.default_rng(seed)
     cov = _covariates(rng, n)
@@ -181,7 +181,7 @@ def coverage_run(seeds, n: int = 600, beta: float = np.log(0.7), designs=("rct",
     """
     import warnings
 
-    from evaluation.recidivism import RecidivismAnalysis
+    from evaluation.analyses.recidivism import RecidivismAnalysis
 
     truth_m = marginal_att_log_hr(beta, n=truth_draws)
     rows = []

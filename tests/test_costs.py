@@ -1,4 +1,4 @@
-"""Tests of evaluation.costs on hand-built tables with hand-worked answers."""
+"""Tests of evaluation.analyses.costs on hand-built tables with hand-worked answers."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from evaluation import costs
-from evaluation.results import RESULT_COLUMNS
+from evaluation.analyses import costs
+from evaluation.contract.results import RESULT_COLUMNS
 
 D = pd.Timestamp
 
@@ -236,8 +236,8 @@ def test_zero_width_effect_interval_is_not_estimable_not_an_error():
     """Tiny data with no reoffences in either group give RD = 0 with CI [0, 0]
     (seen in a quarterly run at scale 0.1); the programme is listed as not
     estimable instead of stopping the notebook."""
-    from evaluation.costs import cost_effectiveness
-    from evaluation.results import make_results
+    from evaluation.analyses.costs import cost_effectiveness
+    from evaluation.contract.results import make_results
 
     cost = make_results([{"programme_id": "P1", "analysis": "costs", "estimand": "cost_per_active_participant_eur",
                           "group": "programme", "estimate": 1200.0, "n": 40}])
@@ -254,7 +254,7 @@ def test_total_of_all_programmes_withheld_when_it_gives_a_small_programme_back()
     """Hand-worked: A has 4 active participants (shown "<10"), B gets 12 more (13 active); all
     programmes 17, and 17 - 13 = A's 4. The unit-cost table and the headline of all programmes then
     show no cost per participant of all programmes, and results.csv withholds its n ("c")."""
-    from evaluation import disclosure
+    from evaluation.publish import disclosure
 
     c, p, v, m, k, s = tables()
     extra = pd.DataFrame({"participant_id": [f"b{i}" for i in range(2, 14)], "programme_id": "B", "group": "programme",

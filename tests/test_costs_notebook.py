@@ -13,8 +13,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from evaluation import disclosure
-from evaluation.results import RESULT_COLUMNS
+from evaluation.contract.results import RESULT_COLUMNS
+from evaluation.publish import disclosure
 
 papermill = pytest.importorskip("papermill")
 
@@ -23,7 +23,7 @@ NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 
 @pytest.fixture(scope="module")
 def intake(tmp_path_factory):
-    from evaluation.synth import generate_intake
+    from evaluation.synth.generate import generate_intake
 
     return generate_intake(tmp_path_factory.mktemp("intake"), seed=5, scale=0.1)
 

@@ -15,9 +15,9 @@ import pandas as pd
 import pytest
 from _intake_fixtures import CLEAN, copy_clean, plant
 
-from evaluation import quality
-from evaluation.results import RESULT_COLUMNS
-from evaluation.validate import validate_intake
+from evaluation.contract.results import RESULT_COLUMNS
+from evaluation.validation import quality
+from evaluation.validation.validate import validate_intake
 
 NB = Path(__file__).resolve().parent.parent / "notebooks" / "00_data_quality.ipynb"
 

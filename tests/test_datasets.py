@@ -1,4 +1,4 @@
-"""Derivation tests for evaluation.datasets on hand-built typed tables.
+"""Derivation tests for evaluation.datasets.recidivism on hand-built typed tables.
 
 Every expected number below is worked out by hand in the comments.
 """
@@ -10,7 +10,7 @@ import warnings
 import pandas as pd
 import pytest
 
-from evaluation.datasets import ENDPOINTS, programme_dropout, recidivism_endpoints
+from evaluation.datasets.recidivism import ENDPOINTS, programme_dropout, recidivism_endpoints
 
 D = pd.Timestamp
 CUTOFF = "2024-12-31"

@@ -1,4 +1,4 @@
-"""Tests for evaluation.designs.
+"""Tests for evaluation.stats.designs.
 
 Matching is checked against R MatchIt 4.5.1 (tests/r/matchit_reference.R ->
 tests/r/matchit_reference.csv, matchit_reference_ps.csv) on the fixture
@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from evaluation.designs import (
+from evaluation.stats.designs import (
     balance_table,
     check_design,
     design_matrix,

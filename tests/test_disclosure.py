@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from evaluation.disclosure import (
+from evaluation.contract.results import make_results
+from evaluation.publish.disclosure import (
     DisclosureError,
     audit_suppression,
     check_sentences,
@@ -24,7 +25,6 @@ from evaluation.disclosure import (
     suppression_mask,
     withhold_pooled,
 )
-from evaluation.results import make_results
 
 
 def _lines_ok(mask: pd.DataFrame, by: pd.Series | None = None) -> bool:
@@ -285,7 +285,7 @@ def test_protection_is_idempotent_and_keeps_non_integer_n():
 
 
 def test_numbers_at_risk_from_survival_module():
-    survival = pytest.importorskip("evaluation.survival")
+    survival = pytest.importorskip("evaluation.stats.survival")
     # 12 people in "p" followed 100..1200 days, 5 in "c": hand count at t = 0, 600, 1150:
     # p: 12, 7 (600..1200 -> 700,...,1200 plus 600 itself = 7), 1; c: 5, 0, 0
     durations = list(range(100, 1201, 100)) + [50, 60, 70, 80, 90]
@@ -517,7 +517,7 @@ def test_numbers_at_risk_of_all_programmes_withheld_where_they_give_a_programme_
     P2 = 7 exactly, so the total at day 90 is withheld ("c"); at day 0 nothing is hidden; at day
     180 both are hidden and sum to 11 (each 2..9: narrowed), so that total is withheld too.
     Times written 90.0 by the analysis and 90 in a CSV are one line."""
-    from evaluation.disclosure import withhold_pooled_table
+    from evaluation.publish.disclosure import withhold_pooled_table
 
     pooled = pd.DataFrame({"endpoint": "GENERAL", "group": "programme", "time": [0.0, 90.0, 180.0],
                            "n_risk": [80, 47, 11]})

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from evaluation import fidelity as fd
+from evaluation.analyses import fidelity as fd
 
 CUTOFF = "2025-12-31"
 NA = pd.NA
@@ -201,7 +201,7 @@ def test_results_shape_and_bad_input():
     t = fd.fidelity_table(_tables(), PROGRAMMES, CUTOFF, programme_id="P")
     assert set(t["programme_id"]) == {"P"}
     res = fd.fidelity_results(t)
-    from evaluation.results import RESULT_COLUMNS
+    from evaluation.contract.results import RESULT_COLUMNS
 
     assert list(res.columns[: len(RESULT_COLUMNS)]) == RESULT_COLUMNS
     assert (res["causal"] == False).all() and (res["analysis"] == "fidelity").all()  # noqa: E712

@@ -5,8 +5,8 @@ pseudonyms) gets ~40 single-table errors planted at random (type, required,
 enum, minimum, maximum, pattern, unique). Then:
 
 * ``frictionless.validate`` on that one CSV with the contract's schema
-  converted by :func:`evaluation.validate.to_frictionless_schema`, and
-* our :func:`evaluation.validate.validate_intake` on the whole intake,
+  converted by :func:`evaluation.validation.validate.to_frictionless_schema`, and
+* our :func:`evaluation.validation.validate.validate_intake` on the whole intake,
   restricted to field-level issues in ``participants``,
 
 must find exactly the same set of (row, field, rule), which must also equal the
@@ -23,8 +23,8 @@ import pandas as pd
 import pytest
 from _intake_fixtures import copy_clean, read_text_table, write_text_table
 
-from evaluation.schema import load_contract
-from evaluation.validate import to_frictionless_schema, validate_intake
+from evaluation.contract.schema import load_contract
+from evaluation.validation.validate import to_frictionless_schema, validate_intake
 
 frictionless = pytest.importorskip("frictionless")
 

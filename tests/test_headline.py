@@ -1,4 +1,4 @@
-"""Wording tests for evaluation.headline (JDL style, Dutch and English)."""
+"""Wording tests for evaluation.publish.headline (JDL style, Dutch and English)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from evaluation.headline import headline_numbers, jdl_headline
-from evaluation.recidivism import power_two_proportions
-from evaluation.results import make_results
+from evaluation.analyses.recidivism import power_two_proportions
+from evaluation.contract.results import make_results
+from evaluation.publish.headline import headline_numbers, jdl_headline
 
 
 def _numbers(p1, p0, lo, hi, n=200, design="rct", causal=True, p=0.01):
@@ -77,7 +77,7 @@ def test_counts_below_ten_are_not_published():
     assert any(s.startswith("Fewer than 10 participants reoffended") for s in en["sentences"])
     nl = jdl_headline(num, "nl", n_events_programme=3)
     assert any(s.startswith("Minder dan 10 deelnemers recidiveerden") for s in nl["sentences"])
-    from evaluation.disclosure import check_sentences
+    from evaluation.publish.disclosure import check_sentences
 
     check_sentences(en["sentences"] + nl["sentences"])  # raises on "3 participants"
 
@@ -149,10 +149,10 @@ def test_pooled_descriptive_headline_does_not_claim_there_is_no_comparison_group
     have one). Seen in the demo report of 2026Q3."""
     import warnings
 
-    from evaluation import recidivism_outputs as ro
-    from evaluation.recidivism import RecidivismAnalysis
-    from evaluation.synth import generate_intake
-    from evaluation.validate import validate_intake
+    from evaluation.analyses.recidivism import RecidivismAnalysis
+    from evaluation.publish import recidivism_outputs as ro
+    from evaluation.synth.generate import generate_intake
+    from evaluation.validation.validate import validate_intake
 
     v = validate_intake(generate_intake(tmp_path / "intake", seed=11, scale=0.1))
     with warnings.catch_warnings():

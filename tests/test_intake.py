@@ -17,9 +17,9 @@ import pandas as pd
 import pytest
 from _intake_fixtures import CLEAN, copy_clean, read_text_table
 
-from evaluation.intake import IntakeError, read_intake, sniff_separator
-from evaluation.schema import load_contract
-from evaluation.validate import validate_intake
+from evaluation.contract.schema import load_contract
+from evaluation.intake.read import IntakeError, read_intake, sniff_separator
+from evaluation.validation.validate import validate_intake
 
 CONTRACT = load_contract()
 REMARK = "geëvalueerd; café, één"  # non-ASCII text (and separators) in an extra column
@@ -114,7 +114,7 @@ def test_csv_dialects_read_to_identical_typed_tables(tmp_path, ref, sep, encodin
 
 
 def test_dutch_cells_parse_as_expected():
-    from evaluation.validate import parse_column
+    from evaluation.validation.validate import parse_column
 
     mv = CONTRACT.resources["participants"].descriptor["schema"]["missingValues"]
     num, miss, bad = parse_column(pd.Series(["12,5", "3", "-0,25", "1.234,5", "n.v.t.", "1e3"]), "number", CONTRACT, mv, True)

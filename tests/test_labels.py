@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from evaluation.labels import ESTIMANDS, endpoint_label, estimand_label, group_label
+from evaluation.publish.labels import ESTIMANDS, endpoint_label, estimand_label, group_label
 
 
 def test_exact_family_and_suffix_labels():
@@ -31,7 +31,7 @@ def test_every_estimand_in_a_demo_like_results_table_gets_words_in_both_language
 
 
 def test_index_table_uses_labels(tmp_path):
-    from evaluation.report import _results_table
+    from evaluation.publish.report import _results_table
 
     df = pd.DataFrame([{"analysis": "recidivism", "estimand": "prevalence_365d_km", "endpoint": "GENERAL",
                         "group": "comparison", "estimate": 0.31, "ci_lower": 0.25, "ci_upper": 0.37,
@@ -46,7 +46,7 @@ def test_report_keeps_only_the_prose_of_its_language():
     shows only the one asked for, and untagged cells always."""
     import nbformat
 
-    from evaluation.report import clean_notebook_for_report
+    from evaluation.publish.report import clean_notebook_for_report
 
     nb = nbformat.v4.new_notebook()
     nb.cells = [
@@ -63,7 +63,7 @@ def test_report_keeps_only_the_prose_of_its_language():
 # ---------------------------------------------------------------- display_table
 
 def _results_frame():
-    from evaluation.results import make_results
+    from evaluation.contract.results import make_results
 
     return make_results([
         {"programme_id": "all", "analysis": "retention", "estimand": "retention_12m", "endpoint": "VOLUNTEER_STOP",
@@ -74,7 +74,7 @@ def _results_frame():
 
 
 def test_display_table_dutch_headers_values_and_numbers():
-    from evaluation.labels import display_table
+    from evaluation.publish.labels import display_table
 
     shown = display_table(_results_frame(), "nl")
     row = shown.iloc[0]
@@ -94,8 +94,8 @@ def test_display_table_dutch_headers_values_and_numbers():
 
 
 def test_display_table_english_and_input_not_modified():
-    from evaluation.labels import display_table
-    from evaluation.results import RESULT_COLUMNS
+    from evaluation.contract.results import RESULT_COLUMNS
+    from evaluation.publish.labels import display_table
 
     df = _results_frame()
     before = df.copy()
@@ -113,8 +113,8 @@ def test_display_table_english_and_input_not_modified():
 
 
 def test_every_result_column_has_a_header_in_both_languages():
-    from evaluation.labels import COLUMNS, column_label
-    from evaluation.results import RESULT_COLUMNS
+    from evaluation.contract.results import RESULT_COLUMNS
+    from evaluation.publish.labels import COLUMNS, column_label
 
     for col in RESULT_COLUMNS:
         assert col in COLUMNS, col
@@ -128,7 +128,7 @@ def test_every_result_column_has_a_header_in_both_languages():
 
 def test_notebook_tables_get_words():
     """Columns of the data-quality, fidelity and trend tables and their codes (hand-picked rows)."""
-    from evaluation.labels import display_table
+    from evaluation.publish.labels import display_table
 
     rec = pd.DataFrame({"table": ["justice_events", "(all tables)"], "rows_read": [10, 20],
                         "blocking": [False, True], "share_accepted": [1.0, 0.95]})
@@ -159,7 +159,7 @@ def test_notebook_tables_get_words():
 def test_code_and_column_labels_differ_between_languages_where_words_differ():
     """A missing translation shows as the same text twice; only names that are the same word in
     both languages (indicator, COSA, peer mentoring) may repeat."""
-    from evaluation.labels import ANALYSES, CODES, COLUMNS, SUBGROUP_KEYS
+    from evaluation.publish.labels import ANALYSES, CODES, COLUMNS, SUBGROUP_KEYS
 
     allowed = {"indicator", "cosa", "peer_mentoring"}
     for table in (COLUMNS, ANALYSES, CODES, SUBGROUP_KEYS):
@@ -173,8 +173,8 @@ def test_suppression_notes_of_protect_results_read_in_dutch():
     import numpy as np
     import pandas as pd
 
-    from evaluation.disclosure import protect_results
-    from evaluation.labels import note_label
+    from evaluation.publish.disclosure import protect_results
+    from evaluation.publish.labels import note_label
 
     def row(pid, group, n, k):
         return {"programme_id": pid, "analysis": "recidivism", "estimand": "prevalence_365d_crude",

@@ -1,4 +1,4 @@
-"""Tests of evaluation.meta against R metafor and on simulated data.
+"""Tests of evaluation.stats.meta against R metafor and on simulated data.
 
 Reference values: tests/r/meta_reference.R (metafor 3.8.1, REML converged to
 threshold 1e-12, Q-profile tau2 interval with tol 1e-12) run on
@@ -17,8 +17,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from evaluation import meta
-from evaluation.results import RESULT_COLUMNS
+from evaluation.contract.results import RESULT_COLUMNS
+from evaluation.stats import meta
 
 HERE = Path(__file__).resolve().parent
 FIX = HERE / "fixtures"

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from evaluation import meta
-from evaluation.results import make_results
+from evaluation.contract.results import make_results
+from evaluation.stats import meta
 
 FIX = Path(__file__).resolve().parent / "fixtures"
 Z = 1.959963984540054

@@ -13,8 +13,9 @@ import nbformat
 import pandas as pd
 import pytest
 
-from evaluation import fidelity, store
-from evaluation.results import make_results
+from evaluation.analyses import fidelity
+from evaluation.contract.results import make_results
+from evaluation.pipeline import store
 
 NB_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 NOTEBOOKS = ["00_data_quality", "20_retention", "30_fidelity", "60_trends"]
@@ -87,7 +88,7 @@ def test_quality_headline_counts_with_thousands_separator():
     """Hand-worked: 12,000 of 12,345 rows accepted = 97.205% -> 97.2 (one decimal); 1,234 warnings."""
     from types import SimpleNamespace
 
-    from evaluation import quality
+    from evaluation.validation import quality
 
     rec = pd.DataFrame({"table": ["contacts", "matches"], "rows_read": [12000, 345], "rows_accepted": [11700, 300],
                         "rows_quarantined": [300, 45], "blocking": [False, False]})

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from evaluation.disclosure import (
+from evaluation.publish.disclosure import (
     DisclosureError,
     assert_no_identifiers,
     collect_identifiers,
@@ -128,7 +128,7 @@ def test_short_numeric_ids_warn_and_are_not_searched(tmp_path):
 
 
 def test_collect_identifiers_from_validation_result_and_folder():
-    validate = pytest.importorskip("evaluation.validate")
+    validate = pytest.importorskip("evaluation.validation.validate")
     intake = Path(__file__).parent / "fixtures" / "intake_clean"
     if not intake.exists():
         pytest.skip("validator's clean fixture not present")

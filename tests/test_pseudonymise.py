@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from evaluation import pseudonymise as ps
+from evaluation.intake import pseudonymise as ps
 
 RAW = Path(__file__).parent / "fixtures" / "raw_export_identifiers"
 KEY_HEX = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
@@ -133,7 +133,7 @@ def test_identifiers_dropped_birth_year_derived_and_report(tmp_path):
 
 
 def test_raw_export_refused_by_validation_and_accepted_after(tmp_path):
-    validate = pytest.importorskip("evaluation.validate")
+    validate = pytest.importorskip("evaluation.validation.validate")
     raw = validate.validate_intake(RAW)
     refused = raw.issues[raw.issues["rule"] == "identifier_column"]
     assert {"Naam", "BSN", "Geboortedatum", "adres", "voornaam", "e-mail"} <= set(refused["field"])
@@ -249,16 +249,16 @@ def test_output_folder_must_differ_from_input(tmp_path):
 
 
 def test_identifier_names_normalised_as_the_validator_does():
-    validate = pytest.importorskip("evaluation.validate")
+    validate = pytest.importorskip("evaluation.validation.validate")
     for name in ["Geboorte-datum", "E_mail", " BSN ", "date.of.birth", "Post code", "participant_id"]:
         assert ps.normalise_name(name) == validate.normalise_column_name(name)
 
 
 def test_synthetic_intake_with_identifiers_keeps_its_structure(tmp_path):
-    # End-to-end on a small synthetic intake (evaluation.synth), with direct identifiers
+    # End-to-end on a small synthetic intake (evaluation.synth.generate), with direct identifiers
     # added as a source system would export them; linkage must survive exactly:
     # the number of matches, events and contacts per person is unchanged.
-    synth = pytest.importorskip("evaluation.synth")
+    synth = pytest.importorskip("evaluation.synth.generate")
     raw = tmp_path / "raw"
     synth.generate_intake(raw, seed=3, scale=0.04)
     if hasattr(synth, "add_identifier_columns"):
@@ -278,7 +278,7 @@ def test_synthetic_intake_with_identifiers_keeps_its_structure(tmp_path):
         assert not set(before[table][col]) & set(after[table][col])
     # same rows, same order, non-id columns unchanged
     pd.testing.assert_series_equal(before["justice_events"]["offence_date"], after["justice_events"]["offence_date"])
-    validate = pytest.importorskip("evaluation.validate")
+    validate = pytest.importorskip("evaluation.validation.validate")
     res = validate.validate_intake(out)
     assert not res.reconciliation["blocking"].any()
     assert not (res.issues["rule"] == "identifier_column").any()

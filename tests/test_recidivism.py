@@ -1,4 +1,4 @@
-"""Tests for evaluation.recidivism.RecidivismAnalysis.
+"""Tests for evaluation.analyses.recidivism.RecidivismAnalysis.
 
 Reference values: R survival 3.5 (tests/r/recidivism_reference.R ->
 recidivism_reference.csv) on the analysis data this module builds; hand-worked
@@ -18,12 +18,12 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 import recidivism_sim as rs  # noqa: E402
 
-from evaluation.recidivism import (  # noqa: E402
+from evaluation.analyses.recidivism import (  # noqa: E402
     RecidivismAnalysis,
     rate_per_person_year,
     wilson_interval,
 )
-from evaluation.results import RESULT_COLUMNS  # noqa: E402
+from evaluation.contract.results import RESULT_COLUMNS  # noqa: E402
 
 R_DIR = Path(__file__).parent / "r"
 
@@ -150,7 +150,7 @@ def test_reference_rate_applies_to_its_endpoint_and_horizon_only():
     assert set(zip(ref["endpoint"], ref["estimand"], strict=True)) == {("GENERAL", "prevalence_730d_crude")}
     assert ref["note"].str.endswith("reference: WODC table X").all()
     # the headline of a descriptive programme with a reference is given at the reference's horizon
-    from evaluation import recidivism_outputs as ro
+    from evaluation.publish import recidivism_outputs as ro
 
     head = ro.make_headline(a, "en")
     assert any(s.startswith("The reference rate is 45 per 100 (95% CI 40 to 50); source: WODC table X")
@@ -212,7 +212,7 @@ def test_cumulative_incidence_competing(rct):
 def test_figures_leave_out_curves_whose_steps_would_count_fewer_than_10_new_cases():
     """A Kaplan-Meier or cumulative-incidence curve with 1-9 steps shows how many new cases there were,
     which the results tables show as "<10"; such a curve is replaced by a legend entry."""
-    from evaluation import recidivism_outputs as ro
+    from evaluation.publish import recidivism_outputs as ro
 
     data = rs.simulate(2, n=60, design="rct")
     a = _fit("rct", data, endpoints=("GENERAL", "SPECIAL"))
@@ -246,7 +246,7 @@ def test_cumulative_incidence_counts_its_new_cases_and_is_blanked_with_fewer_tha
     """The cumulative incidence at a horizon times the group size gives its number of new cases back,
     so its results row carries them (counted here from the analysis dataset: cnsr 0 with time <= h)
     and the published table blanks the values whose row is suppressed."""
-    from evaluation import recidivism_outputs as ro
+    from evaluation.publish import recidivism_outputs as ro
 
     data = rs.simulate(2, n=60, design="rct")
     a = _fit("rct", data, endpoints=("GENERAL", "SPECIAL"))
@@ -268,8 +268,8 @@ def test_pooled_curves_and_rows_withheld_when_the_programmes_would_give_a_count_
     """The report of all programmes (programme_id "all", hand-built programme rows): SPECIAL's new
     cases within 365 days are hidden for P2 ("<10") and shown for P1; the total minus P1 gives P2's
     count back when the line adds up, so the total is withheld, and so are its SPECIAL curves."""
-    from evaluation import disclosure
-    from evaluation import recidivism_outputs as ro
+    from evaluation.publish import disclosure
+    from evaluation.publish import recidivism_outputs as ro
 
     data = rs.simulate(4, n=200, design="rct")
     data["participants"]["programme_id"] = "P1"

@@ -1,6 +1,6 @@
 """The recidivism notebook runs end to end (papermill) for each design on a small synthetic intake.
 
-Uses evaluation.synth at scale 0.15 (MENT-RDM: matched, COSA-TRIAL: rct,
+Uses evaluation.synth.generate at scale 0.15 (MENT-RDM: matched, COSA-TRIAL: rct,
 PEER-UT: descriptive) and checks the documented outputs.
 """
 
@@ -13,14 +13,14 @@ import nbformat
 import pandas as pd
 import pytest
 
-from evaluation.results import RESULT_COLUMNS
+from evaluation.contract.results import RESULT_COLUMNS
 
 NB = Path(__file__).resolve().parent.parent / "notebooks" / "10_recidivism.ipynb"
 
 
 @pytest.fixture(scope="module")
 def intake(tmp_path_factory):
-    from evaluation.synth import generate_intake
+    from evaluation.synth.generate import generate_intake
 
     return generate_intake(tmp_path_factory.mktemp("intake"), seed=3, scale=0.15)
 
@@ -94,7 +94,7 @@ def test_notebook_runs_for_each_design(intake, tmp_path, programme_id, design, e
             assert not any(i in text for i in ids), f.name
     # and no identifier value of any kind (participant, volunteer, match, contact, event ids) anywhere,
     # including PNG metadata and the executed notebook (issue 6)
-    from evaluation import disclosure
+    from evaluation.publish import disclosure
 
     disclosure.assert_no_identifiers(out, disclosure.collect_identifiers(intake))
     disclosure.assert_no_identifiers(tmp_path, disclosure.collect_identifiers(intake))

@@ -1,4 +1,4 @@
-"""Tests of the report step (evaluation.report): wording, numbers, clean HTML, the index page."""
+"""Tests of the report step (evaluation.publish.report): wording, numbers, clean HTML, the index page."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import nbformat
 import pandas as pd
 import pytest
 
-from evaluation import report
-from evaluation.results import make_results
+from evaluation.contract.results import make_results
+from evaluation.publish import report
 
 
 def test_format_number_dutch_and_english():
@@ -115,7 +115,7 @@ def test_trend_headline_wording():
 
 
 def test_index_table_lists_key_measures_first_and_counts_the_rest_in_its_language():
-    from evaluation.report import _results_table, key_rows_first
+    from evaluation.publish.report import _results_table, key_rows_first
 
     rows = [("prevalence_365d_km", "SERIOUS", "programme"), ("prevalence_365d_km", "GENERAL", "programme"),
             ("prevalence_365d_km", "GENERAL", "difference"), ("hazard_ratio", "GENERAL", "programme vs comparison"),
@@ -148,7 +148,7 @@ def test_warnings_in_a_report_read_in_its_language():
 
 
 def test_index_groups_in_words_for_ratios_and_covariate_terms():
-    from evaluation.report import _group_words
+    from evaluation.publish.report import _group_words
 
     # a ratio's "difference" row is a comparison, not a subtraction
     assert _group_words("difference", "hazard_ratio", "nl") == "programma t.o.v. vergelijkingsgroep"
@@ -159,7 +159,7 @@ def test_index_groups_in_words_for_ratios_and_covariate_terms():
 
 
 def test_recidivism_warnings_read_in_dutch():
-    from evaluation.labels import warning_line
+    from evaluation.publish.labels import warning_line
 
     assert warning_line("GENERAL: 13 programme participants reoffended (fewer than 30): time-to-event results are "
                         "not headline results", "nl") == (

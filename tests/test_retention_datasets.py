@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from evaluation import retention as rt
+from evaluation.analyses import retention as rt
 
 CUTOFF = "2025-12-31"
 NA = pd.NA
@@ -373,7 +373,7 @@ def test_a_covariate_level_without_stops_gives_no_hazard_ratio():
     published, the row says it is not estimable instead. z is an ordinary covariate and keeps its estimate."""
     import warnings
 
-    from evaluation.survival import CoxModel
+    from evaluation.stats.survival import CoxModel
 
     rng = np.random.default_rng(7)
     n = 45

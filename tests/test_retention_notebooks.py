@@ -1,6 +1,6 @@
 """The retention and fidelity notebooks run end to end through papermill on a small synthetic intake.
 
-One intake from :func:`evaluation.synth.generate_intake` (it holds programmes of
+One intake from :func:`evaluation.synth.generate.generate_intake` (it holds programmes of
 all four types: mentoring, peer mentoring, COSA, restorative justice) is made
 once per module in a temporary folder. Each notebook runs for ``"all"`` (every
 programme type in one run; the outputs are checked for rows of every type). The
@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from evaluation.results import RESULT_COLUMNS
+from evaluation.contract.results import RESULT_COLUMNS
 
 papermill = pytest.importorskip("papermill")
 
@@ -28,7 +28,7 @@ TYPES = ("mentoring", "peer_mentoring", "cosa", "restorative_justice")
 
 @pytest.fixture(scope="module")
 def intake(tmp_path_factory):
-    from evaluation.synth import generate_intake
+    from evaluation.synth.generate import generate_intake
 
     path = generate_intake(tmp_path_factory.mktemp("intake"), seed=5, scale=0.05)
     _INTAKE[:] = [path]
@@ -70,7 +70,7 @@ def _check_common(report: Path) -> tuple[pd.DataFrame, dict]:
         cols = pd.read_csv(csv, nrows=0).columns
         assert not [c for c in cols if c.endswith("_id") and c != "programme_id"], csv.name
     # no identifier value of any kind from the intake in any output file (issue 6)
-    from evaluation import disclosure
+    from evaluation.publish import disclosure
 
     disclosure.assert_no_identifiers(report, disclosure.collect_identifiers(_INTAKE[0]))
     # disclosure: no published estimate rests on fewer than 10 units
@@ -111,7 +111,7 @@ def test_fidelity_notebook_all_programme_types(intake, programmes, tmp_path):
 
 @pytest.fixture(scope="module")
 def validated(intake):
-    from evaluation.validate import validate_intake
+    from evaluation.validation.validate import validate_intake
 
     return validate_intake(intake, language="en")
 
@@ -120,7 +120,7 @@ def validated(intake):
 def test_notebook_calls_per_programme_type(validated, tmp_path, ptype):
     import warnings
 
-    from evaluation import fidelity, retention
+    from evaluation.analyses import fidelity, retention
 
     pid = next(p["programme_id"] for p in validated.programmes if p["programme_type"] == ptype)
     cutoff = retention.analysis_cutoff(validated.cutoff_date, None)

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from evaluation import retention as rt
+from evaluation.analyses import retention as rt
 
 HERE = Path(__file__).resolve().parent
 FIX = pd.read_csv(HERE / "fixtures" / "retention_cuminc_fixture.csv").assign(programme_id="P1")

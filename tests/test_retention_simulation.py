@@ -1,6 +1,6 @@
 """Recovery of known mechanism effects on volunteer stopping, and the immortal-time bias of the naive coding.
 
-Data come from :func:`evaluation.retention.simulate_volunteer_retention`, a
+Data come from :func:`evaluation.analyses.retention.simulate_volunteer_retention`, a
 vectorised generator written for this module (synth's intake has the same
 structure but its truth is checked by synth's own tests): known log hazard
 ratios, support switching on at random delays after the start, exact draws
@@ -15,7 +15,7 @@ import warnings
 import numpy as np
 import pytest
 
-from evaluation import retention as rt
+from evaluation.analyses import retention as rt
 
 
 def _fit(sim, naive=False):
@@ -92,7 +92,7 @@ def test_coverage_over_many_seeds():
 
 
 def test_synth_intake_mechanisms_are_recovered(tmp_path):
-    """evaluation.synth's intake (Weibull baseline, time-varying support, truth.json) at scale 4 (~1,000 volunteers).
+    """evaluation.synth.generate's intake (Weibull baseline, time-varying support, truth.json) at scale 4 (~1,000 volunteers).
 
     Read straight from the CSV files (typed by hand: dates and booleans) to keep the test fast; the
     validator's typing is tested elsewhere.
@@ -101,7 +101,7 @@ def test_synth_intake_mechanisms_are_recovered(tmp_path):
 
     import pandas as pd
 
-    from evaluation.synth import generate_intake
+    from evaluation.synth.generate import generate_intake
 
     p = generate_intake(tmp_path / "intake", seed=11, scale=4.0)
     v = pd.read_csv(p / "volunteers.csv", parse_dates=["start_date", "end_date"])

@@ -1,4 +1,4 @@
-"""Tests of the quarterly run (evaluation.run) against tiny fixture notebooks.
+"""Tests of the quarterly run (evaluation.pipeline.run) against tiny fixture notebooks.
 
 The fixture notebooks live in tests/fixtures/notebooks/: ``ok`` counts the
 participants and writes results/headline/figure/table, ``fails`` raises
@@ -27,8 +27,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from evaluation import run as runmod
-from evaluation.store import read_store
+from evaluation.pipeline import run as runmod
+from evaluation.pipeline.store import read_store
 
 FIXTURES = Path(__file__).parent / "fixtures" / "notebooks"
 sys.path.insert(0, str(FIXTURES))
@@ -387,7 +387,7 @@ KILL_SCRIPT = textwrap.dedent("""
     import sys
     sys.path.insert(0, {fixtures!r})
     from fake_validator import fake_validate
-    from evaluation.run import run_quarter
+    from evaluation.pipeline.run import run_quarter
     r = run_quarter({intake!r}, "2026Q3", {out!r}, notebooks_dir={fixtures!r}, registry={reg!r},
                     validator=fake_validate, progress=False, jobs=2)
     sys.exit(r.exit_code)

@@ -1,7 +1,7 @@
 """The quarterly run with the real validator, synthetic intake and (when present) the real notebooks.
 
 tests/test_run.py covers the orchestration with fixture notebooks; here the
-pieces of the other modules are wired in: evaluation.validate, evaluation.synth
+pieces of the other modules are wired in: evaluation.validation.validate, evaluation.synth.generate
 and notebooks/registry.yaml.
 """
 
@@ -14,12 +14,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from evaluation import run as runmod
 from evaluation.cli import main as cli_main
-from evaluation.store import read_store
+from evaluation.pipeline import run as runmod
+from evaluation.pipeline.store import read_store
 
-synth = pytest.importorskip("evaluation.synth")
-validate = pytest.importorskip("evaluation.validate")
+synth = pytest.importorskip("evaluation.synth.generate")
+validate = pytest.importorskip("evaluation.validation.validate")
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 
 

@@ -11,7 +11,7 @@ import jsonschema
 import pytest
 import yaml
 
-from evaluation.schema import load_contract, schema_dir
+from evaluation.contract.schema import load_contract, schema_dir
 
 RULE_KEYS_NAMING_FIELDS = {
     "field", "earlier", "later", "when_present", "date", "birth_year", "start", "end",

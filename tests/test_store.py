@@ -1,4 +1,4 @@
-"""Tests of the results store (evaluation.store) and the trends notebook (notebooks/60_trends.ipynb).
+"""Tests of the results store (evaluation.pipeline.store) and the trends notebook (notebooks/60_trends.ipynb).
 
 Reference values are hand-worked (written out in each test).
 """
@@ -12,8 +12,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from evaluation import store
-from evaluation.results import make_results
+from evaluation.contract.results import make_results
+from evaluation.pipeline import store
 
 Z = 1.959963984540054  # 97.5% normal quantile
 
@@ -56,7 +56,7 @@ def test_pending_partition_replaces_its_quarter(tmp_path):
 
 
 def test_suppressed_counts_are_kept_as_published(tmp_path):
-    from evaluation.disclosure import protect_results
+    from evaluation.publish.disclosure import protect_results
 
     small = rows().assign(n=[8, 240], events=[3, 70])
     protected = protect_results(small)  # n < 10 -> estimate blanked, n shown as "<10"

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from evaluation.survival import CumulativeIncidence, KaplanMeier
+from evaluation.stats.survival import CumulativeIncidence, KaplanMeier
 
 HERE = Path(__file__).resolve().parent
 DATA = pd.read_csv(HERE / "fixtures" / "survival_competing.csv")

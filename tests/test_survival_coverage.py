@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from evaluation.survival import CoxModel, KaplanMeier, rmst_difference
+from evaluation.stats.survival import CoxModel, KaplanMeier, rmst_difference
 
 TAU = 365.0
 LAM1, LAM0 = 1 / 700, 1 / 400

@@ -15,8 +15,8 @@ import pandas as pd
 import pytest
 from lifelines.datasets import load_rossi
 
-from evaluation.results import RESULT_COLUMNS
-from evaluation.survival import CoxModel
+from evaluation.contract.results import RESULT_COLUMNS
+from evaluation.stats.survival import CoxModel
 
 HERE = Path(__file__).resolve().parent
 COX = pd.read_csv(HERE / "fixtures" / "survival_cox.csv")

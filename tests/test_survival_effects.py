@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from evaluation.results import RESULT_COLUMNS
-from evaluation.survival import e_value, negative_binomial_rate_ratio
+from evaluation.contract.results import RESULT_COLUMNS
+from evaluation.stats.survival import e_value, negative_binomial_rate_ratio
 
 HERE = Path(__file__).resolve().parent
 COUNTS = pd.read_csv(HERE / "fixtures" / "survival_counts.csv")

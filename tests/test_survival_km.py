@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from evaluation.results import RESULT_COLUMNS
-from evaluation.survival import (
+from evaluation.contract.results import RESULT_COLUMNS
+from evaluation.stats.survival import (
     KaplanMeier,
     kaplan_meier_by_group,
     numbers_at_risk,

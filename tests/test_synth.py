@@ -1,4 +1,4 @@
-"""Tests of the synthetic intake generator (evaluation.synth).
+"""Tests of the synthetic intake generator (evaluation.synth.generate).
 
 Reference values are the generator's own documented targets (METHODS.md
 section 5 and 6): 2-year general recidivism among comparison persons 35-55%,
@@ -21,8 +21,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from evaluation import synth
-from evaluation.schema import load_contract
+from evaluation.contract.schema import load_contract
+from evaluation.synth import generate as synth
 
 CUTOFF = pd.Timestamp("2026-09-30")
 
@@ -267,7 +267,7 @@ def test_population_truth_small_sample_agrees_with_cache():
 
 # ----------------------------------------------------------------- validation
 def test_demo_validates_without_errors(demo):
-    from evaluation.validate import validate_intake
+    from evaluation.validation.validate import validate_intake
 
     res = validate_intake(demo)
     errors = res.issues[res.issues.severity == "error"]
@@ -278,7 +278,7 @@ def test_demo_validates_without_errors(demo):
 
 @pytest.mark.parametrize("fmt,seed,scale", [("csv", 3, 0.25), ("parquet", 4, 0.25), ("xlsx", 5, 0.1)])
 def test_all_formats_validate_without_errors(tmp_path, fmt, seed, scale):
-    from evaluation.validate import validate_intake
+    from evaluation.validation.validate import validate_intake
 
     out = synth.generate_intake(tmp_path, seed=seed, scale=scale, fmt=fmt)
     res = validate_intake(out)
@@ -293,7 +293,7 @@ def test_all_formats_validate_without_errors(tmp_path, fmt, seed, scale):
 
 # ----------------------------------------------------------------- planted errors
 def _planted_vs_found(out: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    from evaluation.validate import validate_intake
+    from evaluation.validation.validate import validate_intake
 
     planted = pd.read_csv(out / "planted_errors.csv", dtype=str, keep_default_na=False)
     res = validate_intake(out)
@@ -338,8 +338,8 @@ def test_planted_errors_same_rows_in_typed_formats(tmp_path, fmt):
 
 
 def test_identifier_columns_block_the_table(tmp_path):
-    from evaluation.synth_errors import add_identifier_columns, bsn_is_valid
-    from evaluation.validate import validate_intake
+    from evaluation.synth.errors import add_identifier_columns, bsn_is_valid
+    from evaluation.validation.validate import validate_intake
 
     out = synth.generate_intake(tmp_path, seed=23, scale=0.05)
     add_identifier_columns(out)
@@ -357,8 +357,8 @@ def test_identifier_columns_block_the_table(tmp_path):
 
 
 def test_three_formats_carry_the_same_cells(tmp_path):
-    """CSV, Parquet and Excel of one seed read back (evaluation.intake) to identical text tables."""
-    from evaluation.intake import read_intake
+    """CSV, Parquet and Excel of one seed read back (evaluation.intake.read) to identical text tables."""
+    from evaluation.intake.read import read_intake
 
     raw = {f: read_intake(synth.generate_intake(tmp_path / f, seed=9, scale=0.05, fmt=f)) for f in synth.FORMATS}
     assert raw["xlsx"].fmt == "xlsx" and raw["parquet"].fmt == "parquet"

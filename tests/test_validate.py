@@ -16,8 +16,8 @@ import pytest
 from _intake_fixtures import CLEAN, copy_clean, plant, read_text_table, write_text_table
 
 from evaluation import cli
-from evaluation.intake import IntakeError, read_intake
-from evaluation.validate import (
+from evaluation.intake.read import IntakeError, read_intake
+from evaluation.validation.validate import (
     ISSUE_COLUMNS,
     bsn_like,
     normalise_column_name,
@@ -385,12 +385,12 @@ def test_issue_values_are_the_delivered_text(tmp_path):
     assert np.issubdtype(res.tables["participants"]["_row"].dtype, np.integer)
 
 
-# ------------------------------------------------------ synthetic intakes (evaluation.synth)
+# ------------------------------------------------------ synthetic intakes (evaluation.synth.generate)
 
 
 @pytest.fixture(scope="module")
 def synth_intakes(tmp_path_factory):
-    synth = pytest.importorskip("evaluation.synth")
+    synth = pytest.importorskip("evaluation.synth.generate")
     base = tmp_path_factory.mktemp("synth")
     return {fmt: synth.generate_intake(base / fmt, seed=11, scale=0.05, fmt=fmt) for fmt in ("csv", "parquet", "xlsx")}
 
@@ -409,8 +409,8 @@ def test_clean_synthetic_intake_validates_in_every_format(synth_intakes):
 
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
 def test_every_planted_synthetic_error_is_found(tmp_path, fmt):
-    synth = pytest.importorskip("evaluation.synth")
-    pytest.importorskip("evaluation.synth_errors")
+    synth = pytest.importorskip("evaluation.synth.generate")
+    pytest.importorskip("evaluation.synth.errors")
     folder = synth.generate_intake(tmp_path / "dirty", seed=5, scale=0.05, fmt=fmt, inject_errors=True)
     planted = pd.read_csv(folder / "planted_errors.csv", dtype={"value": str}, keep_default_na=False)
     res = validate_intake(folder)

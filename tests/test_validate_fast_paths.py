@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 from _intake_fixtures import copy_clean, read_text_table, write_text_table
 
-from evaluation.schema import load_contract
-from evaluation.validate import parse_column, validate_intake
+from evaluation.contract.schema import load_contract
+from evaluation.validation.validate import parse_column, validate_intake
 
 CONTRACT = load_contract()
 MV = ["", "NA", "n.v.t."]

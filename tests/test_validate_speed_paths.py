@@ -17,9 +17,9 @@ import pandas as pd
 import pytest
 from _intake_fixtures import copy_clean, read_text_table, write_text_table
 
-import evaluation.intake as intake
-import evaluation.validate as V
-from evaluation.schema import load_contract
+import evaluation.intake.read as intake
+import evaluation.validation.validate as V
+from evaluation.contract.schema import load_contract
 
 CONTRACT = load_contract()
 ID_PATTERN = "[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}"  # the contract's identifier pattern without ^...$

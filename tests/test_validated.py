@@ -1,6 +1,6 @@
-"""The run's validation cache (evaluation.validated): same result as validating afresh, stale caches ignored.
+"""The run's validation cache (evaluation.validation.cache): same result as validating afresh, stale caches ignored.
 
-Reference: the uncached path, ``evaluation.validate.validate_intake``, on the
+Reference: the uncached path, ``evaluation.validation.validate.validate_intake``, on the
 same folders. No tolerances: everything is compared exactly (values, dtypes,
 index).
 """
@@ -15,12 +15,12 @@ import pandas as pd
 import pytest
 from _intake_fixtures import plant
 
-from evaluation import quality
-from evaluation import run as runmod
-from evaluation.validate import validate_intake
-from evaluation.validated import CACHE_DIRNAME, load_validated, write_validated_cache
+from evaluation.pipeline import run as runmod
+from evaluation.validation import quality
+from evaluation.validation.cache import CACHE_DIRNAME, load_validated, write_validated_cache
+from evaluation.validation.validate import validate_intake
 
-synth = pytest.importorskip("evaluation.synth")
+synth = pytest.importorskip("evaluation.synth.generate")
 
 
 @pytest.fixture(scope="module")

@@ -1,8 +1,8 @@
 """Disclosure control of the published volunteer workforce-flow table (stocks and flows per quarter).
 
 The table is published after controlled rounding to multiples of the threshold
-(evaluation.disclosure.round_stock_flow, evaluation.retention.protect_workforce) and audited
-with every relation declared (evaluation.disclosure.audit_rounding). Reference values are
+(evaluation.publish.disclosure.round_stock_flow, evaluation.analyses.retention.protect_workforce) and audited
+with every relation declared (evaluation.publish.disclosure.audit_rounding). Reference values are
 hand-worked (the dynamic programme of the rounding, the reader's recomputation) or come from
 brute-force enumeration; each test says which.
 """
@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from evaluation import retention as rt
-from evaluation.disclosure import (
+from evaluation.analyses import retention as rt
+from evaluation.publish.disclosure import (
     DEFAULT_THRESHOLD,
     audit_rounding,
     round_stock_flow,
@@ -300,7 +300,7 @@ def test_warnings_use_published_counts_in_both_languages():
 
 
 def test_demo_scale_keeps_every_cell(tmp_path):
-    from evaluation.synth import generate_intake
+    from evaluation.synth.generate import generate_intake
 
     intake = generate_intake(tmp_path / "demo", seed=1, scale=1)
     v = pd.read_csv(intake / "volunteers.csv")
@@ -318,7 +318,7 @@ def test_demo_scale_keeps_every_cell(tmp_path):
 
 
 def test_headline_workforce_warning_comes_from_the_published_table():
-    from evaluation.results import make_results
+    from evaluation.contract.results import make_results
 
     rng = np.random.default_rng(11)
     n = 800
@@ -347,7 +347,7 @@ def test_bounds_solver_and_its_fallback_agree():
     # then narrows x0 to [1, 4]. The warm-started HiGHS model and the linprog fallback must agree.
     from scipy.sparse import coo_matrix
 
-    from evaluation.disclosure import _BoundsLP
+    from evaluation.publish.disclosure import _BoundsLP
 
     a = coo_matrix(np.array([[1.0, 1.0, 0.0], [1.0, 0.0, -1.0]]))
     b = np.array([10.0, 0.0])
@@ -375,7 +375,7 @@ def test_single_programme_report_rounds_all_and_programme_alike():
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", [2, 3, 4])
 def test_demo_scale_audit_other_seeds(tmp_path, seed):
-    from evaluation.synth import generate_intake
+    from evaluation.synth.generate import generate_intake
 
     intake = generate_intake(tmp_path / "demo", seed=seed, scale=1)
     flow = rt.workforce_flow(pd.read_csv(intake / "volunteers.csv"), "2026-09-30")

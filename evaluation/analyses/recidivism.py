@@ -1,0 +1,857 @@
+"""Recidivism estimates for one programme under one of three designs.
+
+:class:`RecidivismAnalysis` turns validated tables into the recidivism
+results table (:data:`evaluation.contract.results.RESULT_COLUMNS`): prevalence of
+reoffending at 1 and 2 years (crude among people with the full horizon of
+follow-up, and Kaplan-Meier based), cumulative incidence with death and
+emigration as competing risks, frequency per person-year at risk with a
+negative-binomial rate ratio, Cox hazard ratios (unadjusted and adjusted),
+a proportional-hazards test, RMST at 730 days, the E-value, and the
+subgroups the study names, each with its 95% interval.
+
+Designs and what they estimate
+------------------------------
+``rct``
+    Randomised comparison: differences estimate the causal effect of being
+    offered the programme (intention to treat); ``causal=True``. The
+    unadjusted Cox HR is a marginal HR; the adjusted Cox HR a conditional one.
+``matched`` with ``weighting="matching"``
+    1:``ratio`` nearest-neighbour caliper matching on the logit PS
+    (:func:`evaluation.stats.designs.match_nearest`); estimates describe the
+    matched programme participants (ATT). Cox and rate models use matching
+    weights and a robust SE clustered on the matched set (``subclass``;
+    person id when matching with replacement). The adjusted Cox model adds
+    the covariates to the matched analysis (doubly robust in spirit, but its
+    HR is conditional).
+``matched`` with ``weighting="ipw"``
+    ATT inverse-probability weights (:func:`evaluation.stats.designs.ipw_weights`),
+    robust (sandwich) SE per person.
+``descriptive``
+    No comparison group: the programme's prevalence with its interval next to
+    the user's reference rate (and interval); ``causal=False`` and the note
+    says "not causal".
+
+Causal labelling (decision)
+---------------------------
+For matching/IPW, ``causal`` is True only when after adjustment every
+covariate has ``|SMD| < 0.1`` and overlap is adequate (at most 10% of
+participants outside the comparison PS range); the note always states that
+the causal reading assumes no unmeasured confounding (all common causes of
+taking part and reoffending are among the intake covariates), which the
+data cannot check. Otherwise ``causal`` is False with the reason.
+
+Subgroups (the study's questions; exploratory)
+----------------------------------------------
+Restorative justice: drug vs other index offences (the study finds RJ less
+effective for drug offences); mentoring and peer mentoring: by risk level.
+Each gives a Cox HR per subgroup and a Wald test of the programme x subgroup
+interaction(s). COSA: the SPECIAL endpoint is a new *sexual* offence for
+COSA programmes (whatever the index category), so COSA's sexual recidivism is
+the SPECIAL rows of the results.
+
+Gates (JDL)
+-----------
+Fewer than 60 programme participants: every row's note carries a warning and
+:attr:`RecidivismAnalysis.warnings_` lists it. Fewer than 30 programme
+participants with the event: time-to-event rows (hazard ratios, RMST,
+Kaplan-Meier prevalence) get ``headline_eligible=False``.
+
+References
+----------
+Ministry of Justice (2023). *Justice Data Lab: methodology paper.*
+Wartna et al. (2011). *Recidivemonitor.* WODC.
+Austin, P.C. (2014). The use of propensity score methods with survival or
+time-to-event outcomes. *Statistics in Medicine* 33, 1242-1258.
+VanderWeele, T.J. & Ding, P. (2017). Sensitivity analysis in observational
+research: introducing the E-value. *Ann. Intern. Med.* 167, 268-274.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from evaluation.contract.results import make_results
+from evaluation.datasets.recidivism import COVARIATES, ENDPOINTS, recidivism_endpoints
+from evaluation.stats import survival as sv
+from evaluation.stats.designs import (
+    SMD_THRESHOLD,
+    balance_table,
+    check_design,
+    design_matrix,
+    ipw_weights,
+    match_nearest,
+    overlap_summary,
+    propensity_scores,
+)
+from evaluation.stats.proportions import wilson_interval  # noqa: F401  (re-exported)
+
+MIN_PARTICIPANTS = 60
+MIN_EVENTS = 30
+SUBGROUPS = {
+    "restorative_justice": ("index_offence_category", "drugs vs other index offences"),
+    "mentoring": ("risk_level", "risk level"),
+    "peer_mentoring": ("risk_level", "risk level"),
+}
+NO_CONFOUNDING_NOTE = (
+    "causal reading assumes no unmeasured confounding (all common causes of taking part and reoffending are "
+    "among the intake covariates) and adequate overlap; estimand ATT"
+)
+
+
+def _tables(data: Any) -> tuple[Mapping[str, pd.DataFrame], list[dict]]:
+    if hasattr(data, "tables"):
+        return data.tables, list(getattr(data, "programmes", []) or [])
+    if isinstance(data, Mapping):
+        return data, []
+    raise ValueError("RecidivismAnalysis.fit: pass a ValidationResult or a mapping of table name -> DataFrame")
+
+
+def _protect_small_numbers(message: str) -> str:
+    """Replace stand-alone counts 1-9 in a message by "<10" (messages can reach a report)."""
+    return re.sub(r"(?<![\w.:/-])([1-9])(?![\w.:/%-])", "<10", message)
+
+
+def _wprop(y: np.ndarray, w: np.ndarray) -> tuple[float, float, float]:
+    """Weighted proportion, its SE (Kish effective n) and the effective n."""
+    sw = w.sum()
+    if sw <= 0:
+        return np.nan, np.nan, 0.0
+    p = float((w * y).sum() / sw)
+    n_eff = float(sw**2 / (w**2).sum())
+    return p, math.sqrt(max(p * (1 - p), 0.0) / n_eff), n_eff
+
+
+def rate_per_person_year(counts: np.ndarray, exposure_years: np.ndarray, w: np.ndarray, conf_level: float = 0.95):
+    """Ratio estimator sum(w y) / sum(w t) with a robust (sandwich) SE.
+
+    Var(r) = sum w_i^2 (y_i - r t_i)^2 / (sum w_i t_i)^2, which does not
+    assume Poisson variation (robust to overdispersion); interval on the log
+    scale. Returns (rate, lower, upper).
+    """
+    tt = (w * exposure_years).sum()
+    if tt <= 0:
+        return np.nan, np.nan, np.nan
+    r = float((w * counts).sum() / tt)
+    if r == 0:
+        return 0.0, 0.0, np.nan
+    se = math.sqrt(float((w**2 * (counts - r * exposure_years) ** 2).sum())) / tt
+    z = stats.norm.ppf(0.5 + conf_level / 2)
+    f = math.exp(z * se / r)
+    return r, r / f, r * f
+
+
+def power_two_proportions(p1: float, p0: float, alpha: float = 0.05, power: float = 0.80) -> float:
+    """Participants per group to detect p1 vs p0 (two-sided test of two proportions).
+
+    Fleiss (1981) formula without continuity correction, equal group sizes:
+    ``n = (z_{1-a/2} sqrt(2 pbar qbar) + z_{power} sqrt(p1 q1 + p0 q0))^2 / (p1 - p0)^2``
+    with ``pbar = (p1 + p0) / 2``. Returns ``inf`` when p1 == p0.
+    """
+    if not (0 <= p1 <= 1 and 0 <= p0 <= 1):
+        raise ValueError("power_two_proportions: proportions must lie in [0, 1]")
+    d = abs(p1 - p0)
+    if d == 0:
+        return math.inf
+    za = stats.norm.ppf(1 - alpha / 2)
+    zb = stats.norm.ppf(power)
+    pbar = (p1 + p0) / 2
+    n = (za * math.sqrt(2 * pbar * (1 - pbar)) + zb * math.sqrt(p1 * (1 - p1) + p0 * (1 - p0))) ** 2 / d**2
+    return float(math.ceil(n))
+
+
+class RecidivismAnalysis:
+    """Recidivism evaluation of one programme (see the module docstring).
+
+    Parameters
+    ----------
+    design : {"rct", "matched", "descriptive"}
+    horizons : sequence of int
+        Prevalence horizons in days (default 365 and 730).
+    endpoints : sequence of str
+        Endpoints from :data:`evaluation.datasets.recidivism.ENDPOINTS`.
+    reference_rate, reference_ci : float, (float, float)
+        Descriptive design: reference prevalence at ``reference_horizon`` days
+        (a proportion) and its interval (optional).
+    reference_horizon : int
+        Horizon of the reference rate (default 365, the JDL one-year rate).
+    reference_endpoint : str
+        Endpoint the reference rate counts (default ``GENERAL``); the other
+        endpoints get no reference rows.
+    reference_source : str, optional
+        Publication and population of the reference rate, repeated in the
+        ``note`` of the reference rows.
+    caliper_sd, replace, ratio : matching settings (0.2 SD of the logit PS,
+        without replacement, 1:1).
+    weighting : {"matching", "ipw"}
+        Adjustment for design ``matched``.
+    conf_level : float
+    seed : int
+        Used only for random tie-breaking order in matching (``order="random"``).
+    serious_threshold_years, very_serious_threshold_years, count_start_day :
+        Passed to :func:`evaluation.datasets.recidivism.recidivism_endpoints`.
+    covariates : sequence of str
+        Intake covariates for the PS and the adjusted Cox model.
+    rmst_tau : int
+        RMST horizon (default 730 days).
+    programme_type : str, optional
+        ``mentoring``, ``peer_mentoring``, ``cosa`` or ``restorative_justice``;
+        taken from ``programmes.yaml`` when fit gets a ValidationResult.
+
+    Attributes (after ``fit``)
+    --------------------------
+    results_ : DataFrame (RESULT_COLUMNS + ``headline_eligible``)
+    dataset_ : DataFrame  ADTTE rows of the analysis population with
+        ``weight`` and ``cluster`` (row-level: never publish)
+    km_ : DataFrame  Kaplan-Meier tables by endpoint and group
+    at_risk_ : DataFrame  numbers at risk (endpoint, group, time, n_risk)
+    cif_ : DataFrame  cumulative incidence (endpoint, group, cause, time, estimate, ...)
+    balance_, overlap_, ps_ : design diagnostics (None for rct/descriptive)
+    warnings_ : list of str
+    """
+
+    def __init__(
+        self,
+        design: str,
+        horizons: Sequence[int] = (365, 730),
+        endpoints: Sequence[str] = ENDPOINTS,
+        reference_rate: float | None = None,
+        reference_ci: Sequence[float] | None = None,
+        reference_horizon: int = 365,
+        reference_endpoint: str = "GENERAL",
+        reference_source: str | None = None,
+        caliper_sd: float = 0.2,
+        replace: bool = False,
+        ratio: int = 1,
+        weighting: str = "matching",
+        conf_level: float = 0.95,
+        seed: int = 20260930,
+        serious_threshold_years: float = 4,
+        very_serious_threshold_years: float = 8,
+        count_start_day: bool = False,
+        covariates: Sequence[str] = COVARIATES,
+        rmst_tau: int = 730,
+        programme_type: str | None = None,
+    ):
+        if design not in ("rct", "matched", "descriptive"):
+            raise ValueError(f"design must be 'rct', 'matched' or 'descriptive', not {design!r}")
+        if weighting not in ("matching", "ipw"):
+            raise ValueError(f"weighting must be 'matching' or 'ipw', not {weighting!r}")
+        if reference_ci is not None and len(reference_ci) != 2:
+            raise ValueError("reference_ci must be a pair (lower, upper)")
+        if reference_rate is not None and reference_ci is not None and not (
+                0 <= reference_ci[0] <= reference_rate <= reference_ci[1] <= 1):
+            raise ValueError(f"reference_ci {tuple(reference_ci)} must contain reference_rate {reference_rate} "
+                             "and lie within [0, 1]")
+        if reference_rate is not None and reference_endpoint not in endpoints:
+            raise ValueError(f"reference_endpoint {reference_endpoint!r} is not one of the endpoints {tuple(endpoints)}")
+        self.design = design
+        self.horizons = tuple(int(h) for h in horizons)
+        if reference_rate is not None and int(reference_horizon) not in self.horizons:
+            raise ValueError(f"reference_horizon {reference_horizon} is not one of the horizons {self.horizons}")
+        self.endpoints = tuple(endpoints)
+        self.reference_rate = reference_rate
+        self.reference_ci = tuple(reference_ci) if reference_ci is not None else None
+        self.reference_horizon = int(reference_horizon)
+        self.reference_endpoint = reference_endpoint
+        self.reference_source = reference_source
+        self.caliper_sd = caliper_sd
+        self.replace = replace
+        self.ratio = ratio
+        self.weighting = weighting
+        self.conf_level = conf_level
+        self.seed = seed
+        self.serious_threshold_years = serious_threshold_years
+        self.very_serious_threshold_years = very_serious_threshold_years
+        self.count_start_day = count_start_day
+        self.covariates = tuple(covariates)
+        self.rmst_tau = rmst_tau
+        self.programme_type = programme_type
+        self._z = stats.norm.ppf(0.5 + conf_level / 2)
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, data: Any, programme_id: str, cutoff_date: Any = None, warn: bool = True,
+            programme_results: Any = None) -> RecidivismAnalysis:
+        """Derive the analysis dataset, adjust for the design and estimate; returns self.
+
+        Parameters
+        ----------
+        data : ValidationResult or mapping
+            Typed tables ``participants``, ``justice_events``,
+            ``detention_periods`` (see docs/ARCHITECTURE.md).
+        programme_id : str
+        cutoff_date : date-like, optional
+            Defaults to the ValidationResult's cutoff date.
+        warn : bool
+            Raise one UserWarning summarising ``warnings_`` (default). A
+            caller that shows ``warnings_`` itself (the notebook) passes False.
+        programme_results : DataFrame, CSV path or folder, optional
+            For ``programme_id == "all"``: the programmes' published recidivism
+            rows (a folder: their ``results.csv`` and, if present,
+            ``numbers_at_risk.csv`` with a ``programme_id`` column). Counts of
+            all programmes that would give a programme's ``"<10"`` back by
+            subtraction are marked in ``results_["withhold"]`` and
+            ``at_risk_["withhold"]`` (:mod:`evaluation.publish.disclosure`) and
+            withheld on publication; the estimates themselves are unchanged.
+        """
+        tables, programmes = _tables(data)
+        if cutoff_date is None:
+            cutoff_date = getattr(data, "cutoff_date", None)
+            if cutoff_date is None:
+                raise ValueError("RecidivismAnalysis.fit: cutoff_date is required with plain tables")
+        self.cutoff_date_ = pd.Timestamp(cutoff_date)
+        self.programme_id = str(programme_id)
+        ptype = self.programme_type
+        for prog in programmes:
+            if str(prog.get("programme_id")) == self.programme_id:
+                ptype = ptype or prog.get("programme_type")
+        self.programme_type_ = ptype
+        for name in ("participants", "justice_events"):
+            if name not in tables:
+                raise ValueError(f"RecidivismAnalysis.fit: table {name!r} is missing")
+        parts = tables["participants"]
+        if self.programme_id != "all":
+            parts = parts[parts["programme_id"].astype(str) == self.programme_id]
+        if parts.empty:
+            raise ValueError(f"table 'participants': no rows for programme_id {self.programme_id!r}")
+        if self.design == "descriptive":
+            parts = parts[parts["group"] == "programme"]
+        if self.design == "descriptive" and self.reference_rate is None:
+            check_design(parts, "descriptive", reference_rate=0.0)  # checks the participants only
+        else:
+            check_design(parts, self.design, self.reference_rate)
+        ids = set(parts["participant_id"].astype(str))
+        ev = tables["justice_events"]
+        ev = ev[ev["participant_id"].astype(str).isin(ids)]
+        det = tables.get("detention_periods")
+        if det is not None and len(det):
+            det = det[det["participant_id"].astype(str).isin(ids)]
+        if self.programme_id == "all":
+            special = {str(p["programme_id"]): "sexual" for p in programmes if p.get("programme_type") == "cosa"}
+        else:
+            special = {self.programme_id: "sexual"} if ptype == "cosa" else None
+        self.warnings_: list[str] = []
+        if self.design == "descriptive" and self.reference_rate is None:
+            self.warnings_.append("descriptive design without a reference rate: only the programme's own rates "
+                                  "are reported")
+        if self.programme_id == "all":
+            self.warnings_.append("all programmes pooled: programme types differ; for matching the propensity "
+                                  "model includes the programme, but comparison persons may come from another "
+                                  "programme's pool")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            ds = recidivism_endpoints(
+                parts, ev, det, self.cutoff_date_, self.serious_threshold_years, self.very_serious_threshold_years,
+                count_start_day=self.count_start_day, endpoints=self.endpoints, special_categories=special,
+            )
+            self._adjust(ds)
+            self._estimate()
+        if programme_results is not None and self.programme_id == "all":
+            from evaluation.publish.disclosure import withhold_pooled, withhold_pooled_table
+
+            self.results_ = withhold_pooled(self.results_, programme_results)
+            if isinstance(programme_results, (str, os.PathLike)) and Path(programme_results).is_dir():
+                self.at_risk_ = withhold_pooled_table(self.at_risk_, programme_results, ("endpoint", "group", "time"),
+                                                      ("n_risk",), name="numbers_at_risk.csv")
+        for c in caught:
+            self.warnings_.append(str(c.message))
+        self.warnings_ = [_protect_small_numbers(m) for m in dict.fromkeys(self.warnings_)]
+        if self.warnings_ and warn:
+            warnings.warn(
+                f"RecidivismAnalysis ({self.programme_id}): {len(self.warnings_)} warning(s), see .warnings_: "
+                + " | ".join(self.warnings_[:3]) + (" | ..." if len(self.warnings_) > 3 else ""),
+                UserWarning, stacklevel=2,
+            )
+        return self
+
+    # ------------------------------------------------------------ adjustment
+    def _adjust(self, ds: pd.DataFrame) -> None:
+        person = ds[ds["endpoint"] == self.endpoints[0]].set_index("participant_id")
+        treated = person["group"] == "programme"
+        self.ps_ = self.balance_ = self.overlap_ = self.matching_ = None
+        self.causal_ = self.design == "rct"
+        self.causal_note_ = "randomised comparison (intention to treat)" if self.design == "rct" else ""
+        w = pd.Series(1.0, index=person.index)
+        cluster = pd.Series(person.index, index=person.index)
+        self.method_suffix_ = ""
+        if self.design == "matched":
+            covs = list(self.covariates) + (["programme_id"] if self.programme_id == "all" else [])
+            ps = propensity_scores(person, covs, treated)
+            self.ps_ = ps
+            self.overlap_ = overlap_summary(ps["ps"], treated)
+            if self.weighting == "matching":
+                m = match_nearest(ps["ps"], treated, caliper_sd=self.caliper_sd, replace=self.replace,
+                                  ratio=self.ratio, seed=self.seed)
+                self.matching_ = m
+                w = m["weight"]
+                if not self.replace:
+                    cluster = m["subclass"].astype("string").fillna("unmatched")
+                self.method_suffix_ = (
+                    f"nearest-neighbour matching 1:{self.ratio} on logit PS, caliper {self.caliper_sd} SD"
+                    + (", with replacement" if self.replace else "")
+                )
+                n_unm = int((treated & ~m["matched"]).sum())
+                if n_unm:
+                    self.warnings_.append(
+                        f"{n_unm} programme participants had no comparison person within the caliper and are "
+                        "not in the matched analysis"
+                    )
+            else:
+                w = ipw_weights(ps["ps"], treated, estimand="ATT")
+                self.method_suffix_ = "ATT inverse-probability weights (stabilised)"
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                self.balance_ = balance_table(person, covs, treated, weights=w.to_numpy())
+            for c in caught:
+                self.warnings_.append(str(c.message))
+            good_balance = not bool((self.balance_["smd_after"].abs() >= SMD_THRESHOLD).any())
+            good_overlap = not bool(self.overlap_["poor_overlap"].any())
+            self.causal_ = good_balance and good_overlap
+            reasons = []
+            if not good_balance:
+                reasons.append(f"some |SMD| >= {SMD_THRESHOLD} after adjustment")
+            if not good_overlap:
+                reasons.append("poor overlap of propensity scores")
+            self.causal_note_ = NO_CONFOUNDING_NOTE + (
+                f"; not labelled causal: {' and '.join(reasons)}" if reasons else ""
+            )
+        elif self.design == "descriptive":
+            self.causal_note_ = "not causal: programme participants compared with a reference rate"
+        if self.programme_id == "all":
+            self.causal_note_ = "; ".join(filter(None, [
+                self.causal_note_, "all programmes pooled: an average over programmes of different types"]))
+        keep = w > 0
+        ds = ds[ds["participant_id"].map(keep).astype(bool)].copy()
+        ds["weight"] = ds["participant_id"].map(w).astype(float)
+        ds["cluster"] = ds["participant_id"].map(cluster).astype(str)
+        ds["treated"] = (ds["group"] == "programme").astype(float)
+        self.dataset_ = ds.reset_index(drop=True)
+        self.n_programme_ = int((ds[ds["endpoint"] == self.endpoints[0]]["group"] == "programme").sum())
+        self.n_comparison_ = int((ds[ds["endpoint"] == self.endpoints[0]]["group"] == "comparison").sum())
+        if self.n_programme_ < MIN_PARTICIPANTS:
+            self.warnings_.append(
+                f"only {self.n_programme_} programme participants in the analysis (the Justice Data Lab requires at "
+                f"least {MIN_PARTICIPANTS}): results are imprecise and indicative only"
+            )
+
+    # ------------------------------------------------------------ estimates
+    def _base(self, endpoint: str, **kw) -> dict:
+        note = self.causal_note_
+        if self.n_programme_ < MIN_PARTICIPANTS:
+            note = f"WARNING fewer than {MIN_PARTICIPANTS} participants; " + note
+        extra = kw.pop("note", "")
+        rec = {"programme_id": self.programme_id, "analysis": "recidivism", "endpoint": endpoint,
+               "causal": bool(self.causal_), "note": "; ".join(filter(None, [note, extra])),
+               "headline_eligible": True}
+        rec.update(kw)
+        return rec
+
+    def _estimate(self) -> None:
+        rows: list[dict] = []
+        self._cif_rows: list[dict] = []
+        km_parts, risk_parts, cif_parts = [], [], []
+        ds = self.dataset_
+        weighted = self.design == "matched"
+        for endpoint in self.endpoints:
+            e = ds[ds["endpoint"] == endpoint]
+            prog_events = int(((e["group"] == "programme") & (e["cnsr"] == 0)).sum())
+            tte_ok = prog_events >= MIN_EVENTS
+            if not tte_ok:
+                self.warnings_.append(
+                    f"{endpoint}: {prog_events} programme participants reoffended (fewer than {MIN_EVENTS}): "
+                    "time-to-event results are not headline results"
+                )
+            groups = ["programme"] if self.design == "descriptive" else ["programme", "comparison"]
+            durations = e["time"].to_numpy(float)
+            event = (e["cnsr"] == 0).to_numpy(int)
+            w = e["weight"].to_numpy(float)
+            grp = e["group"].to_numpy(object)
+            # Kaplan-Meier by group, numbers at risk
+            km = sv.kaplan_meier_by_group(durations, event, grp, weights=w if weighted else None,
+                                          conf_level=self.conf_level)
+            km_parts.append(km.assign(endpoint=endpoint))
+            risk_times = np.arange(0, max(self.horizons) + 1, 90)
+            risk_parts.append(sv.numbers_at_risk(durations, grp, risk_times).assign(endpoint=endpoint))
+            kms = {}
+            for g in groups:
+                m = grp == g
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", UserWarning)
+                    kms[g] = sv.KaplanMeier(self.conf_level).fit(durations[m], event[m],
+                                                                 weights=w[m] if weighted else None, label=g)
+            # cumulative incidence with competing risks (death/emigration)
+            cif_parts.append(self._cif(e, endpoint))
+            for h in self.horizons:
+                rows += self._prevalence_rows(e, endpoint, h, kms, groups, tte_ok)
+            if self.design == "descriptive":
+                rows += self._frequency_rows(e, endpoint, groups)
+                continue
+            rows += self._frequency_rows(e, endpoint, groups)
+            rows += self._cox_rows(e, endpoint, tte_ok)
+            rows += self._rmst_rows(e, endpoint, tte_ok)
+        rows += self._cif_rows
+        rows += self._subgroup_rows()
+        res = make_results(rows)
+        if "headline_eligible" not in res:
+            res["headline_eligible"] = True
+        res["headline_eligible"] = res["headline_eligible"].fillna(True).astype(bool)
+        self.results_ = res
+        self.km_ = pd.concat(km_parts, ignore_index=True)
+        self.at_risk_ = pd.concat(risk_parts, ignore_index=True)
+        self.cif_ = pd.concat([c for c in cif_parts if c is not None], ignore_index=True) if any(
+            c is not None for c in cif_parts) else pd.DataFrame()
+
+    def _cif(self, e: pd.DataFrame, endpoint: str) -> pd.DataFrame | None:
+        ci_cls = getattr(sv, "CumulativeIncidence", None)
+        if ci_cls is None:
+            self.warnings_.append("cumulative incidence not computed: survival.CumulativeIncidence is not available")
+            return None
+        code = np.select([e["cnsr"] == 0, e["cnsr"].isin([2, 3])], [1, 2], 0)
+        if not (code == 1).any():
+            self.warnings_.append(f"{endpoint}: no events, cumulative incidence not estimated")
+            return None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            cif = ci_cls().fit(e["time"].to_numpy(float), code, cause=1, groups=e["group"].to_numpy(object))
+        tab = cif.table_.copy()
+        tab["endpoint"] = endpoint
+        needs_weights = not np.allclose(e["weight"], 1.0) if self.design == "matched" else False
+        caveat = ("Aalen-Johansen estimate without the matching/IPW weights: a description, not adjusted"
+                  if needs_weights else "")
+        if caveat:
+            tab["note"] = caveat
+        at = cif.at(list(self.horizons))
+        n_by = e.groupby("group").size()
+        groups = e["group"].to_numpy(object)
+        times = e["time"].to_numpy(float)
+        for r in at.itertuples():
+            # new cases by the horizon: the estimate with its n would give them back (disclosure)
+            k = int(((code == 1) & (times <= r.time) & (groups == r.group)).sum())
+            self._cif_rows.append(self._base(
+                endpoint, estimand=f"cumulative_incidence_{int(r.time)}d", group=r.group, estimate=r.estimate,
+                ci_lower=r.ci_lower, ci_upper=r.ci_upper, n=int(n_by.get(r.group, 0)), events=k,
+                method="Aalen-Johansen cumulative incidence, death and emigration competing (cmprsk::cuminc)",
+                causal=bool(self.causal_) and not caveat, note=caveat))
+        if len(cif.gray_test_):
+            g = cif.gray_test_[cif.gray_test_["cause"] == 1].iloc[0]
+            self._cif_rows.append(self._base(
+                endpoint, estimand="gray_test", group="difference", estimate=float(g["statistic"]),
+                p_value=float(g["p_value"]), n=len(e), events=int((code == 1).sum()),
+                method=f"Gray's test of equal cumulative incidence, chi-square on {int(g['df'])} df",
+                causal=bool(self.causal_) and not caveat, note=caveat, headline_eligible=False))
+        return tab
+
+    def _prevalence_rows(self, e, endpoint, h, kms, groups, tte_ok) -> list[dict]:
+        rows = []
+        full = (e["origin_date"] + pd.Timedelta(days=h)) <= self.cutoff_date_
+        y = ((e["cnsr"] == 0) & (e["time"] <= h)).to_numpy(float)
+        crude = {}
+        for g in groups:
+            m = (e["group"] == g).to_numpy() & full.to_numpy()
+            wg = e["weight"].to_numpy(float)[m]
+            p, se, neff = _wprop(y[m], wg)
+            if self.design == "matched" and not np.allclose(wg, 1):
+                lo, hi = p - self._z * se, p + self._z * se
+                meth = "weighted proportion, Wald interval with Kish effective n"
+            else:
+                lo, hi = wilson_interval(y[m].sum(), m.sum(), self.conf_level)
+                meth = "proportion, Wilson interval"
+            crude[g] = (p, se, int(m.sum()), int(y[m].sum()))
+            rows.append(self._base(endpoint, estimand=f"prevalence_{h}d_crude", group=g, estimate=p,
+                                   ci_lower=lo, ci_upper=hi, n=int(m.sum()), events=int(y[m].sum()),
+                                   method=f"{meth}; people with {h} days of potential follow-up before the cutoff "
+                                          "(deaths/emigrations without a new case count as not reoffended)"))
+            km = kms[g].survival_at([h]).iloc[0]
+            rows.append(self._base(endpoint, estimand=f"prevalence_{h}d_km", group=g, estimate=1 - km["estimate"],
+                                   ci_lower=1 - km["ci_upper"], ci_upper=1 - km["ci_lower"],
+                                   n=int((e["group"] == g).sum()), events=int(((e["group"] == g) & (y == 1)).sum()),
+                                   method="1 - Kaplan-Meier at horizon, log-log interval"
+                                          + (" (weighted)" if self.design == "matched" else ""),
+                                   headline_eligible=tte_ok))
+        if self.design == "descriptive":
+            if (self.reference_rate is not None and h == self.reference_horizon
+                    and endpoint == self.reference_endpoint):
+                rows += self._reference_rows(endpoint, h, crude["programme"])
+            return rows
+        (p1, se1, n1, k1), (p0, se0, n0, k0) = crude["programme"], crude["comparison"]
+        d = p1 - p0
+        se = math.sqrt(se1**2 + se0**2)
+        pval = float(2 * stats.norm.sf(abs(d) / se)) if se > 0 else np.nan
+        rows.append(self._base(endpoint, estimand=f"prevalence_{h}d_crude", group="difference", estimate=d,
+                               ci_lower=d - self._z * se, ci_upper=d + self._z * se, p_value=pval, n=n1 + n0,
+                               events=k1 + k0, method="difference of proportions, Wald interval"
+                               + (" (weighted, Kish effective n)" if self.design == "matched" else ""), se=se))
+        s1 = kms["programme"].survival_at([h]).iloc[0]
+        s0 = kms["comparison"].survival_at([h]).iloc[0]
+        se_s = [self._km_se(kms[g], h) for g in ("programme", "comparison")]
+        dk = (1 - s1["estimate"]) - (1 - s0["estimate"])
+        sek = math.sqrt(se_s[0] ** 2 + se_s[1] ** 2)
+        pk = float(2 * stats.norm.sf(abs(dk) / sek)) if sek > 0 else np.nan
+        rows.append(self._base(endpoint, estimand=f"prevalence_{h}d_km", group="difference", estimate=dk,
+                               ci_lower=dk - self._z * sek, ci_upper=dk + self._z * sek, p_value=pk,
+                               n=len(e), events=int(y.sum()),
+                               method="difference of 1 - Kaplan-Meier, Greenwood SE, Wald interval",
+                               headline_eligible=tte_ok, se=sek))
+        return rows
+
+    @staticmethod
+    def _km_se(km, h) -> float:
+        tab = km.table_
+        idx = np.searchsorted(tab["time"].to_numpy(), h, "right") - 1
+        if idx < 0:
+            return 0.0
+        se = float(tab["std_err"].iloc[idx])
+        return se if np.isfinite(se) else 0.0
+
+    def _reference_rows(self, endpoint, h, crude) -> list[dict]:
+        p, se, n, k = crude
+        ref = float(self.reference_rate)
+        rows = []
+        if self.reference_ci is not None:
+            rlo, rhi = self.reference_ci
+            se_ref = (rhi - rlo) / (2 * self._z)
+        else:
+            rlo = rhi = np.nan
+            se_ref = 0.0
+        note = "not causal: " + (
+            "reference rate from another population; differences may reflect who takes part, not the programme"
+        ) + (f"; reference: {self.reference_source}" if self.reference_source else "")
+        rows.append(self._base(endpoint, estimand=f"prevalence_{h}d_crude", group="reference", estimate=ref,
+                               ci_lower=rlo, ci_upper=rhi, method="user-supplied reference rate", causal=False,
+                               note=note))
+        d = p - ref
+        sed = math.sqrt(se**2 + se_ref**2)
+        pval = float(2 * stats.norm.sf(abs(d) / sed)) if sed > 0 else np.nan
+        rows.append(self._base(endpoint, estimand=f"prevalence_{h}d_crude", group="difference_vs_reference",
+                               estimate=d, ci_lower=d - self._z * sed, ci_upper=d + self._z * sed, p_value=pval,
+                               n=n, events=k, causal=False, note=note + (
+                                   "" if self.reference_ci is not None else
+                                   "; reference rate taken as exact (no interval given)"),
+                               method="programme proportion minus reference rate, Wald interval"))
+        return rows
+
+    def _frequency_rows(self, e, endpoint, groups) -> list[dict]:
+        rows = []
+        years = e["exposure_days"].to_numpy(float) / 365.25
+        counts = e["n_events"].to_numpy(float)
+        w = e["weight"].to_numpy(float)
+        for g in groups:
+            m = (e["group"] == g).to_numpy()
+            r, lo, hi = rate_per_person_year(counts[m], years[m], w[m], self.conf_level)
+            rows.append(self._base(endpoint, estimand="cases_per_person_year", group=g, estimate=r, ci_lower=lo,
+                                   ci_upper=hi, n=int(m.sum()), events=int(counts[m].sum()),
+                                   method="cases per person-year at risk (detention days excluded), ratio "
+                                          "estimator with robust SE"))
+        if self.design == "descriptive":
+            return rows
+        nb = getattr(sv, "negative_binomial_rate_ratio", None)
+        if nb is None:
+            rows.append(self._base(endpoint, estimand="rate_ratio", group="difference", note="not estimated: "
+                                   "survival.negative_binomial_rate_ratio is not available", headline_eligible=False))
+            return rows
+        ok = years > 0
+        tr = e["treated"].to_numpy(float)
+        few = min(counts[ok & (tr == 1)].sum(), counts[ok & (tr == 0)].sum())
+        if few < 10:
+            rows.append(self._base(endpoint, estimand="rate_ratio", group="difference", n=int(ok.sum()),
+                                   events=int(counts[ok].sum()), headline_eligible=False,
+                                   note="not estimated: fewer than 10 new cases in a group (negative binomial "
+                                        "model unstable)"))
+            return rows
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                rr = nb(counts[ok], years[ok], e["treated"].to_numpy(float)[ok],
+                        weights=w[ok] if self.design == "matched" else None,
+                        cluster=e["cluster"].to_numpy()[ok] if self.design == "matched" else None)
+            for c in caught:
+                self.warnings_.append(f"{endpoint} rate ratio: {c.message}")
+            rec = rr.iloc[0].to_dict()
+            base = self._base(endpoint, estimand="rate_ratio", group="difference")
+            base.update({k: rec[k] for k in ("estimate", "ci_lower", "ci_upper", "p_value", "method") if k in rec})
+            base["n"], base["events"] = int(ok.sum()), int(counts[ok].sum())
+            if rec.get("note"):
+                base["note"] = f"{base['note']}; {rec['note']}"
+            if (~ok).any():
+                base["note"] += f"; {int((~ok).sum())} person(s) with no time at risk left out"
+            rows.append(base)
+        except (ValueError, np.linalg.LinAlgError) as exc:
+            rows.append(self._base(endpoint, estimand="rate_ratio", group="difference",
+                                   note=f"not estimable: {exc}", headline_eligible=False))
+        return rows
+
+    def _cox(self, e: pd.DataFrame, covs: list[str], X: pd.DataFrame | None = None):
+        df = pd.DataFrame({"time": e["time"].to_numpy(float), "event": (e["cnsr"] == 0).to_numpy(int),
+                           "treated": e["treated"].to_numpy(float), "weight": e["weight"].to_numpy(float),
+                           "cluster": e["cluster"].to_numpy()})
+        if X is not None:
+            for c in X.columns:
+                df[c] = X[c].to_numpy(float)
+        weighted = self.design == "matched"
+        cluster = "cluster" if (weighted and not (self.weighting == "matching" and self.replace)) else None
+        if weighted and self.weighting == "matching" and self.replace:
+            df["cluster"] = e["participant_id"].to_numpy()
+            cluster = "cluster"
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model = sv.CoxModel(conf_level=self.conf_level).fit(
+                df, "time", "event", covs, weights_col="weight" if weighted else None, cluster_col=cluster,
+                robust=True if weighted else None)
+        return model, [str(c.message) for c in caught]
+
+    def _cox_rows(self, e, endpoint, tte_ok) -> list[dict]:
+        rows = []
+        if e[e["cnsr"] == 0]["treated"].nunique() < 2:
+            return [self._base(endpoint, estimand=est, group="difference", headline_eligible=False,
+                               n=len(e), events=int((e["cnsr"] == 0).sum()),
+                               note="not estimable: no events in one of the groups")
+                    for est in ("hazard_ratio", "hazard_ratio_adjusted")]
+        design_note = "" if not self.method_suffix_ else f" after {self.method_suffix_}"
+        try:
+            cox, msgs = self._cox(e, ["treated"])
+            rec = cox.to_results("treated", **self._base(endpoint, estimand="hazard_ratio",
+                                                         headline_eligible=tte_ok)).iloc[0].to_dict()
+            rec["method"] += design_note + ("; marginal HR" if self.design != "rct" else "")
+            rows.append(rec)
+            rows += self._ph_rows(cox, endpoint)
+            rows += self._evalue_rows(rec, endpoint, float((e["cnsr"] == 0).mean()))
+        except (ValueError, np.linalg.LinAlgError) as exc:
+            rows.append(self._base(endpoint, estimand="hazard_ratio", group="difference",
+                                   note=f"not estimable: {exc}", headline_eligible=False))
+        X = design_matrix(e, self.covariates)
+        X.columns = [f"x{i}" for i in range(X.shape[1])]
+        try:
+            cox_a, msgs = self._cox(e, ["treated", *X.columns], X)
+            rec = cox_a.to_results("treated", **self._base(endpoint, estimand="hazard_ratio_adjusted",
+                                                           headline_eligible=tte_ok)).iloc[0].to_dict()
+            rec["method"] += design_note + f"; adjusted for {len(self.covariates)} intake covariates (conditional HR)"
+            if msgs:
+                rec["note"] += "; " + _protect_small_numbers("; ".join(sorted(set(msgs))))[:300]
+            rows.append(rec)
+        except (ValueError, np.linalg.LinAlgError) as exc:
+            rows.append(self._base(endpoint, estimand="hazard_ratio_adjusted", group="difference",
+                                   note=f"not estimable: {exc}", headline_eligible=False))
+        return rows
+
+    def _ph_rows(self, cox, endpoint) -> list[dict]:
+        if not hasattr(cox, "ph_test"):
+            return [self._base(endpoint, estimand="ph_test", group="difference", headline_eligible=False,
+                               note="proportional-hazards test not available in survival.CoxModel")]
+        ph = cox.ph_test()
+        r = ph[ph["term"] == "treated"].iloc[0]
+        return [self._base(endpoint, estimand="ph_test", group="difference", estimate=float(r["statistic"]),
+                           p_value=float(r["p_value"]), method="Grambsch-Therneau test (cox.zph, KM transform), "
+                           "chi-square statistic", headline_eligible=False,
+                           note=("hazards may not be proportional: read the HR as an average over follow-up"
+                                 if r["p_value"] < 0.05 else ""))]
+
+    def _evalue_rows(self, rec, endpoint, share_events) -> list[dict]:
+        ev = getattr(sv, "e_value", None)
+        if ev is None or not np.isfinite(rec["estimate"]):
+            return []
+        rare = share_events < 0.15
+        v = ev(rec["estimate"], rec["ci_lower"], rec["ci_upper"], rare_outcome=rare)
+        return [self._base(endpoint, estimand="e_value", group="difference", estimate=v["e_value"],
+                           ci_lower=np.nan, ci_upper=v["e_value_ci"],
+                           method="E-value for the hazard ratio (VanderWeele & Ding 2017)"
+                                  + ("" if rare else ", HR converted to RR for a common outcome")
+                                  + "; ci_upper holds the E-value of the interval limit closest to 1",
+                           headline_eligible=False)]
+
+    def _rmst_rows(self, e, endpoint, tte_ok) -> list[dict]:
+        weighted = self.design == "matched"
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                r = sv.rmst_difference(e["time"].to_numpy(float), (e["cnsr"] == 0).to_numpy(int),
+                                       e["group"].to_numpy(object), self.rmst_tau,
+                                       weights=e["weight"].to_numpy(float) if weighted else None,
+                                       conf_level=self.conf_level)
+        except ValueError as exc:
+            return [self._base(endpoint, estimand=f"rmst_{self.rmst_tau}d", group="difference",
+                               note=f"not estimable: {exc}", headline_eligible=False)]
+        out = []
+        for rec in r.to_dict("records"):
+            base = self._base(endpoint, headline_eligible=tte_ok)
+            note = "; ".join(filter(None, [base["note"], rec.get("note", "")]))
+            rec.update({k: base[k] for k in ("programme_id", "analysis", "endpoint", "causal", "headline_eligible")})
+            rec["note"] = note
+            out.append(rec)
+        return out
+
+    # ------------------------------------------------------------ subgroups
+    def _subgroup_rows(self) -> list[dict]:
+        ptype = self.programme_type_
+        if self.design == "descriptive" or ptype not in SUBGROUPS or "GENERAL" not in self.endpoints:
+            return []
+        col, label = SUBGROUPS[ptype]
+        e = self.dataset_[self.dataset_["endpoint"] == "GENERAL"].copy()
+        if ptype == "restorative_justice":
+            e["_sub"] = np.where(e[col] == "drugs", "drugs", "other")
+        else:
+            e["_sub"] = e[col].astype(str)
+        levels = sorted(e["_sub"].unique())
+        rows = []
+        for lev in levels:
+            s = e[e["_sub"] == lev]
+            n_ev = int((s["cnsr"] == 0).sum())
+            ev_by_arm = s[s["cnsr"] == 0]["treated"].nunique()
+            if s["treated"].nunique() < 2 or ev_by_arm < 2:
+                rows.append(self._base("GENERAL", estimand="hazard_ratio", group=f"subgroup {col}={lev}",
+                                       n=len(s), events=n_ev, headline_eligible=False,
+                                       note="not estimable: one group only, or no events in one group, in this "
+                                            "subgroup"))
+                continue
+            try:
+                cox, _ = self._cox(s, ["treated"])
+                rec = cox.to_results("treated", **self._base("GENERAL", estimand="hazard_ratio",
+                                                             group=f"subgroup {col}={lev}",
+                                                             headline_eligible=False)).iloc[0].to_dict()
+                rows.append(rec)
+            except (ValueError, np.linalg.LinAlgError) as exc:
+                rows.append(self._base("GENERAL", estimand="hazard_ratio", group=f"subgroup {col}={lev}",
+                                       note=f"not estimable: {exc}", headline_eligible=False))
+        if len(levels) < 2:
+            return rows
+        ref = levels[-1] if ptype == "restorative_justice" else levels[0]
+        inter = []
+        for lev in levels:
+            if lev == ref:
+                continue
+            e[f"sub_{lev}"] = (e["_sub"] == lev).astype(float)
+            e[f"int_{lev}"] = e[f"sub_{lev}"] * e["treated"]
+            inter.append(lev)
+        covs = ["treated"] + [f"sub_{v}" for v in inter] + [f"int_{v}" for v in inter]
+        try:
+            cox, _ = self._cox(e, covs, e[covs[1:]])
+            k = [covs.index(f"int_{v}") for v in inter]
+            b = cox.params_.to_numpy()[k]
+            V = (cox.robust_var_ if cox.robust_var_ is not None else cox.var_)[np.ix_(k, k)]
+            stat = float(b @ np.linalg.solve(V, b))
+            p = float(stats.chi2.sf(stat, len(k)))
+            rows.append(self._base("GENERAL", estimand="interaction_test", group=f"by {col}", estimate=stat,
+                                   p_value=p, n=len(e), events=int((e["cnsr"] == 0).sum()),
+                                   method=f"Wald test of programme x {label} interaction(s) in a Cox model, "
+                                          f"chi-square on {len(k)} df (reference level {ref})",
+                                   headline_eligible=False,
+                                   note="subgroup results are exploratory"))
+        except (ValueError, np.linalg.LinAlgError) as exc:
+            rows.append(self._base("GENERAL", estimand="interaction_test", group=f"by {col}",
+                                   note=f"not estimable: {exc}", headline_eligible=False))
+        return rows
+
+    # ------------------------------------------------------------ helpers
+    def headline_numbers(self, endpoint: str = "GENERAL", horizon: int = 365) -> dict:
+        """Numbers the JDL headline needs (see :func:`evaluation.publish.headline.jdl_headline`)."""
+        from evaluation.publish.headline import headline_numbers
+
+        return headline_numbers(self.results_, endpoint=endpoint, horizon=horizon, design=self.design)

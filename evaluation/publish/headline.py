@@ -1,0 +1,248 @@
+"""Justice Data Lab style headline sentences, in Dutch and English.
+
+The only place where recidivism numbers become sentences. Numbers come from
+the results table of :class:`evaluation.analyses.recidivism.RecidivismAnalysis`
+(``estimand = prevalence_<h>d_crude`` or ``_km``), are expressed per 100
+typical participants and rounded to whole people.
+
+Wording rules (Ministry of Justice, Justice Data Lab methodology)
+-----------------------------------------------------------------
+* "Of 100 typical participants, X reoffended within one year, N fewer/more
+  than in the comparison group (95% CI a to b)."
+* A difference whose interval includes zero is *not statistically
+  significant*: the headline says the data are compatible with no
+  difference and how many participants would be needed to detect a
+  difference of the observed size, never that the programme "does not work".
+  Sample size per group (equal groups, two-sided alpha 0.05, power 80%;
+  Fleiss 1981, without continuity correction):
+  ``n = (z_{0.975} sqrt(2 pbar qbar) + z_{0.80} sqrt(p1 q1 + p0 q0))^2 / (p1 - p0)^2``.
+* Fewer than 60 participants: a caution sentence comes first and the status
+  is ``warning``.
+* Descriptive design: the programme's rate next to the reference rate, with
+  the statement that this is not a causal comparison.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from evaluation.analyses.recidivism import MIN_PARTICIPANTS, power_two_proportions
+from evaluation.publish.disclosure import protect_count
+
+_HORIZON_WORDS = {
+    "en": {365: "within one year", 730: "within two years"},
+    "nl": {365: "binnen een jaar", 730: "binnen twee jaar"},
+}
+
+
+def _horizon(h: int, language: str) -> str:
+    words = _HORIZON_WORDS[language]
+    if h in words:
+        return words[h]
+    return f"within {h} days" if language == "en" else f"binnen {h} dagen"
+
+
+def _int(x: float) -> int:
+    """Round half away from zero (people, not banker's rounding)."""
+    return int(math.floor(abs(x) + 0.5)) * (1 if x >= 0 else -1)
+
+
+def _num(n: float, language: str) -> str:
+    s = f"{int(n):,}"
+    return s.replace(",", ".") if language == "nl" else s
+
+
+def _cap(s: str) -> str:
+    return s[:1].upper() + s[1:]
+
+
+def _people(n: float, language: str) -> str:
+    """A count of people for a sentence; below 10 it becomes "fewer than 10" (disclosure)."""
+    c = protect_count(int(n), language=language)
+    return _num(int(n), language) if c.isdigit() else c
+
+
+def headline_numbers(results: pd.DataFrame, endpoint: str = "GENERAL", horizon: int = 365,
+                     design: str | None = None) -> dict:
+    """Pick the numbers for the headline from a recidivism results table.
+
+    Uses the crude prevalence (people with the full horizon of follow-up)
+    when at least 60 programme participants have it, else the Kaplan-Meier
+    prevalence (everyone) unless that row is not ``headline_eligible``
+    (fewer than 30 reoffending participants: then the crude one); the
+    ``source`` key records which.
+
+    Returns
+    -------
+    dict with ``p_programme, p_comparison, difference, ci_lower, ci_upper,
+    p_value, n_programme, n_comparison, reference_rate, reference_ci,
+    source, design, horizon, causal``.
+    """
+    r = results[(results["endpoint"] == endpoint)]
+    if design is None:
+        design = "descriptive" if (r["group"] == "reference").any() else "comparison"
+    out = {"design": design, "horizon": horizon}
+    crude = r[r["estimand"] == f"prevalence_{horizon}d_crude"].set_index("group")
+    km = r[r["estimand"] == f"prevalence_{horizon}d_km"].set_index("group")
+    if "programme" not in crude.index:
+        raise ValueError(f"headline: no prevalence_{horizon}d rows for endpoint {endpoint!r} in the results")
+    km_ok = "programme" in km.index and bool(km.loc["programme"].get("headline_eligible", True))
+    use_crude = float(crude.loc["programme", "n"]) >= MIN_PARTICIPANTS or not km_ok
+    tab = crude if use_crude else km
+    out["source"] = "crude" if use_crude else "kaplan_meier"
+    out["p_programme"] = float(tab.loc["programme", "estimate"])
+    out["ci_programme"] = (float(tab.loc["programme", "ci_lower"]), float(tab.loc["programme", "ci_upper"]))
+    out["n_programme"] = int(crude.loc["programme", "n"]) if use_crude else int(km.loc["programme", "n"])
+    out["causal"] = bool(tab.loc["programme", "causal"])
+    if "reference" in crude.index:
+        ref = crude.loc["reference"]
+        out["reference_rate"] = float(ref["estimate"])
+        out["reference_ci"] = (float(ref["ci_lower"]), float(ref["ci_upper"]))
+        out["causal"] = False
+        return out
+    if "comparison" in tab.index:
+        out["p_comparison"] = float(tab.loc["comparison", "estimate"])
+        out["n_comparison"] = int(tab.loc["comparison", "n"])
+        d = tab.loc["difference"]
+        out.update(difference=float(d["estimate"]), ci_lower=float(d["ci_lower"]), ci_upper=float(d["ci_upper"]),
+                   p_value=float(d["p_value"]), causal=bool(d["causal"]))
+    return out
+
+
+def _ci_phrase(lo_fewer: int, hi_fewer: int, language: str) -> str:
+    """Interval of 'fewer' counts; opposite signs are written out as more/fewer."""
+    a, b = sorted((lo_fewer, hi_fewer))
+    lab = "95% CI" if language == "en" else "95%-BI"
+    to = "to" if language == "en" else "tot"
+    if a >= 0 or b <= 0:
+        a, b = sorted((abs(a), abs(b)))
+        return f"({lab} {a} {to} {b})"
+    more, fewer = ("more", "fewer") if language == "en" else ("meer", "minder")
+    return f"({lab} {abs(a)} {more} {to} {b} {fewer})"
+
+
+def jdl_headline(numbers: dict, language: str = "en", n_events_programme: int | None = None) -> dict:
+    """Headline sentences from :func:`headline_numbers` output.
+
+    Returns ``{"status": "ok"|"warning"|"not_estimable", "title": str,
+    "sentences": [str, ...]}`` as the notebook contract's ``headline.json``.
+    """
+    if language not in ("en", "nl"):
+        raise ValueError(f"language must be 'en' or 'nl', not {language!r}")
+    en = language == "en"
+    h = _horizon(int(numbers.get("horizon", 365)), language)
+    sentences: list[str] = []
+    status = "ok"
+    n = numbers.get("n_programme", 0)
+    title = "Reoffending" if en else "Recidive"
+    if not np.isfinite(numbers.get("p_programme", np.nan)):
+        return {"status": "not_estimable", "title": title,
+                "sentences": ["Reoffending could not be estimated." if en else "Recidive kon niet worden geschat."]}
+    if n < MIN_PARTICIPANTS:
+        status = "warning"
+        sentences.append(
+            f"Caution: {'only ' if n >= 10 else ''}{_people(n, language)} participants could be analysed; at least {MIN_PARTICIPANTS} are "
+            "needed for a reliable estimate, so the figures below are indicative only."
+            if en else
+            f"Let op: er konden {'maar ' if n >= 10 else ''}{_people(n, language)} deelnemers worden geanalyseerd; voor een betrouwbare "
+            f"schatting zijn er minstens {MIN_PARTICIPANTS} nodig, dus de cijfers hieronder zijn alleen indicatief."
+        )
+    x = _int(100 * numbers["p_programme"])
+    if "reference_rate" in numbers:
+        lo, hi = (_int(100 * v) for v in numbers["ci_programme"])
+        ref = _int(100 * numbers["reference_rate"])
+        rlo, rhi = numbers.get("reference_ci", (np.nan, np.nan))
+        if en:
+            s1 = f"Of 100 typical participants, {x} reoffended {h} (95% CI {lo} to {hi})."
+            s2 = f"The reference rate is {ref} per 100" + (
+                f" (95% CI {_int(100 * rlo)} to {_int(100 * rhi)})" if np.isfinite(rlo) else "") + (
+                f"; source: {numbers['reference_source']}." if numbers.get("reference_source") else ".")
+            s3 = ("This is not a causal comparison: the reference group may differ from the participants in ways "
+                  "that affect reoffending, so the difference cannot be attributed to the programme.")
+        else:
+            s1 = f"Van 100 typische deelnemers pleegden er {x} {h} een nieuw delict (95%-BI {lo} tot {hi})."
+            s2 = f"Het referentiecijfer is {ref} per 100" + (
+                f" (95%-BI {_int(100 * rlo)} tot {_int(100 * rhi)})" if np.isfinite(rlo) else "") + (
+                f"; bron: {numbers['reference_source']}." if numbers.get("reference_source") else ".")
+            s3 = ("Dit is geen causale vergelijking: de referentiegroep kan op punten die recidive beïnvloeden "
+                  "verschillen van de deelnemers, dus het verschil kan niet aan het programma worden toegeschreven.")
+        return {"status": status, "title": title, "sentences": sentences + [s1, s2, s3]}
+    if numbers.get("design") == "descriptive":
+        lo, hi = (_int(100 * v) for v in numbers["ci_programme"])
+        s1 = (f"Of 100 typical participants, {x} reoffended {h} (95% CI {lo} to {hi})." if en else
+              f"Van 100 typische deelnemers pleegden er {x} {h} een nieuw delict (95%-BI {lo} tot {hi}).")
+        s2 = ("There is no comparison group and no reference rate was supplied, so this figure cannot be compared "
+              "and says nothing about the programme's effect." if en else
+              "Er is geen vergelijkingsgroep en er is geen referentiecijfer opgegeven, dus dit cijfer kan niet "
+              "worden vergeleken en zegt niets over het effect van het programma.")
+        return {"status": "warning", "title": title, "sentences": sentences + [s1, s2]}
+    if "difference" not in numbers:
+        return {"status": "not_estimable", "title": title, "sentences": sentences + [
+            "No comparison group estimate is available." if en else "Er is geen schatting voor de vergelijkingsgroep."]}
+    d = numbers["difference"]
+    fewer = _int(-100 * d)  # positive = fewer reoffenders among participants
+    lo_f, hi_f = _int(-100 * numbers["ci_upper"]), _int(-100 * numbers["ci_lower"])
+    ci = _ci_phrase(lo_f, hi_f, language)
+    if fewer == 0:
+        comp = ("the same as in the comparison group" if en else "evenveel als in de vergelijkingsgroep")
+        s1 = (f"Of 100 typical participants, {x} reoffended {h}, {comp} {ci}." if en else
+              f"Van 100 typische deelnemers pleegden er {x} {h} een nieuw delict, {comp} {ci}.")
+    elif en:
+        s1 = (f"Of 100 typical participants, {x} reoffended {h}, {abs(fewer)} "
+              f"{'fewer' if fewer > 0 else 'more'} than in the comparison group {ci}.")
+    else:
+        s1 = (f"Van 100 typische deelnemers pleegden er {x} {h} een nieuw delict, {abs(fewer)} "
+              f"{'minder' if fewer > 0 else 'meer'} dan in de vergelijkingsgroep {ci}.")
+    sentences.append(s1)
+    significant = numbers["ci_lower"] > 0 or numbers["ci_upper"] < 0
+    if significant:
+        sentences.append(
+            "This difference is statistically significant (p = {:.3f}).".format(numbers["p_value"]) if en else
+            "Dit verschil is statistisch significant (p = {}).".format(f"{numbers['p_value']:.3f}".replace(".", ","))
+        )
+    else:
+        need = power_two_proportions(numbers["p_programme"], numbers["p_comparison"])
+        if math.isinf(need):
+            more = ("The data are compatible with no difference; a difference of zero cannot be powered for."
+                    if en else
+                    "De gegevens passen bij geen verschil; voor een verschil van nul bestaat geen steekproefomvang.")
+        elif en:
+            more = (f"This difference is not statistically significant: the data are also compatible with no "
+                    f"difference. To detect a difference of this size with 80% power (two-sided alpha 0.05), "
+                    f"about {_num(need, language)} participants and as many comparison persons would be needed "
+                    f"(this analysis has {_people(n, language)} participants). This does not show that the programme "
+                    "has no effect; more participants are needed.")
+        else:
+            more = (f"Dit verschil is niet statistisch significant: de gegevens passen ook bij geen verschil. Om een "
+                    f"verschil van deze omvang met 80% onderscheidend vermogen (tweezijdig alfa 0,05) aan te tonen, "
+                    f"zijn ongeveer {_num(need, language)} deelnemers en evenveel vergelijkingspersonen nodig (deze "
+                    f"analyse heeft {_people(n, language)} deelnemers). Dit betekent niet dat het programma geen effect "
+                    "heeft; er zijn meer deelnemers nodig.")
+        sentences.append(more)
+    if numbers.get("design") != "rct":
+        if numbers.get("causal", False):
+            sentences.append(
+                "The comparison group was matched or weighted on intake characteristics; reading the difference as "
+                "the programme's effect assumes that no unmeasured difference between the groups affects "
+                "reoffending." if en else
+                "De vergelijkingsgroep is gematcht of gewogen op kenmerken bij instroom; het verschil is alleen het "
+                "effect van het programma als geen ongemeten verschil tussen de groepen de recidive beïnvloedt."
+            )
+        else:
+            sentences.append(
+                "After adjustment the groups still differ on measured characteristics (or overlap poorly), so this "
+                "difference is not a causal estimate of the programme's effect." if en else
+                "Na correctie verschillen de groepen nog op gemeten kenmerken (of overlappen ze slecht), dus dit "
+                "verschil is geen causale schatting van het effect van het programma."
+            )
+    if n_events_programme is not None and n_events_programme < 30:
+        sentences.append(
+            _cap(f"{'only ' if n_events_programme >= 10 else ''}{_people(n_events_programme, language)} participants "
+                 "reoffended, too few (under 30) to report time to reoffending as a headline.") if en else
+            _cap(f"{'maar ' if n_events_programme >= 10 else ''}{_people(n_events_programme, language)} deelnemers "
+                 "recidiveerden, te weinig (minder dan 30) om de tijd tot recidive als hoofdresultaat te melden.")
+        )
+    return {"status": status, "title": title, "sentences": sentences}

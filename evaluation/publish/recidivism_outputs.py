@@ -1,0 +1,348 @@
+"""Figures, publishable tables and files of the recidivism notebook.
+
+Everything that leaves :class:`evaluation.analyses.recidivism.RecidivismAnalysis` for a
+report goes through here and through :mod:`evaluation.publish.disclosure`:
+
+* ``results.csv``: the results table after
+  :func:`evaluation.publish.disclosure.protect_results` (estimates based on fewer than
+  10 people blanked);
+* ``headline.json``: the JDL headline (:mod:`evaluation.publish.headline`), checked by
+  :func:`evaluation.publish.disclosure.check_sentences`;
+* tables (CSV): key results, numbers at risk (small counts as ``<10``),
+  cumulative incidence at the horizons, balance and overlap summaries (no
+  row-level data);
+* figures (PNG and SVG): Kaplan-Meier curves with the numbers-at-risk table
+  underneath (curves stop where fewer than 10 people remain at risk),
+  cumulative incidence with competing risks, Love plot, PS overlap.
+
+Figures use matplotlib's object-oriented API (no pyplot state, no global
+style change).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from evaluation.publish import disclosure, writer
+from evaluation.publish.headline import headline_numbers, jdl_headline
+from evaluation.stats.designs import love_plot, overlap_plot
+
+LABELS = {
+    "en": {"programme": "programme", "comparison": "comparison group", "days": "days since start of follow-up",
+           "surv": "proportion without a new case", "cif": "cumulative incidence of a new case",
+           "at_risk": "Numbers at risk", "km_title": "Time to first new case ({ep})",
+           "cif_title": "New case, with death and emigration as competing events ({ep})",
+           "balance": "Covariate balance", "overlap": "Overlap of propensity scores", "before": "before matching/weighting",
+           "after": "after matching/weighting", "smd": "absolute standardised mean difference",
+           "ps": "propensity score", "people": "number of people",
+           "few_events": "{g}: not shown (fewer than {t} new cases)",
+           "withheld": "{g}: not shown (with the programmes' own figures it would reveal a small number)"},
+    "nl": {"programme": "programma", "comparison": "vergelijkingsgroep", "days": "dagen sinds start follow-up",
+           "surv": "aandeel zonder nieuwe zaak", "cif": "cumulatieve incidentie van een nieuwe zaak",
+           "at_risk": "Aantal at risk", "km_title": "Tijd tot eerste nieuwe zaak ({ep})",
+           "cif_title": "Nieuwe zaak, met overlijden en emigratie als concurrerende gebeurtenissen ({ep})",
+           "balance": "Balans van kenmerken", "overlap": "Overlap van propensity scores", "before": "voor matching/weging",
+           "after": "na matching/weging", "smd": "absoluut gestandaardiseerd verschil in gemiddelden",
+           "ps": "propensity score", "people": "aantal personen",
+           "few_events": "{g}: niet getoond (minder dan {t} nieuwe zaken)",
+           "withheld": "{g}: niet getoond (met de cijfers van de programma's zelf zou een klein aantal af te "
+                       "leiden zijn)"},
+}
+KEY_ESTIMANDS = ("prevalence_365d_crude", "prevalence_730d_crude", "prevalence_365d_km", "prevalence_730d_km",
+                 "hazard_ratio", "hazard_ratio_adjusted", "rmst_730d", "rate_ratio", "cases_per_person_year",
+                 "e_value", "ph_test", "interaction_test")
+
+
+def _lab(language: str) -> dict:
+    if language not in LABELS:
+        raise ValueError(f"language must be 'en' or 'nl', not {language!r}")
+    return LABELS[language]
+
+
+def km_figure(analysis, endpoint: str = "GENERAL", language: str = "en", threshold: int = disclosure.DEFAULT_THRESHOLD):
+    """Kaplan-Meier curves by group with the numbers-at-risk table under the plot.
+
+    Each curve stops at the last time with at least ``threshold`` people at
+    risk (disclosure rule); numbers at risk below the threshold show ``<10``.
+    A curve with 1 to ``threshold - 1`` steps (event times) is not drawn: its
+    steps would count the new cases that the results tables show as ``<10``.
+    """
+    from matplotlib.figure import Figure
+
+    lab = _lab(language)
+    km = analysis.km_[analysis.km_["endpoint"] == endpoint]
+    risk = analysis.at_risk_[analysis.at_risk_["endpoint"] == endpoint]
+    risk = disclosure.protect_numbers_at_risk(risk, threshold=threshold)
+    groups = [g for g in ("programme", "comparison") if g in set(km["group"])]
+    fig = Figure(figsize=(8, 5.5))
+    gs = fig.add_gridspec(2, 1, height_ratios=[4, 1], hspace=0.35)
+    ax = fig.add_subplot(gs[0])
+    tmax = float(risk["time"].max())
+    for i, g in enumerate(groups):
+        k = km[km["group"] == g]
+        stop = disclosure.last_time_with_min_at_risk(k["time"], k["n_risk"], threshold)
+        k = k[k["time"] <= stop] if np.isfinite(stop) else k.iloc[0:0]
+        if 0 < int((k["n_event"] > 0).sum()) < threshold:
+            ax.plot([], [], color=f"C{i}", ls=":", label=lab["few_events"].format(g=lab[g], t=threshold))
+            continue
+        if _curve_withheld(analysis, endpoint, g):
+            ax.plot([], [], color=f"C{i}", ls=":", label=lab["withheld"].format(g=lab[g]))
+            continue
+        t = np.concatenate([[0.0], k["time"].to_numpy()])
+        s = np.concatenate([[1.0], k["survival"].to_numpy()])
+        lo = np.concatenate([[1.0], k["ci_lower"].to_numpy()])
+        hi = np.concatenate([[1.0], k["ci_upper"].to_numpy()])
+        ax.step(t, s, where="post", color=f"C{i}", label=lab[g])
+        ax.fill_between(t, lo, hi, step="post", color=f"C{i}", alpha=0.15, linewidth=0)
+    ax.set_xlim(-0.04 * tmax, 1.04 * tmax)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel(lab["days"])
+    ax.set_ylabel(lab["surv"])
+    ax.set_title(lab["km_title"].format(ep=endpoint))
+    ax.legend(loc="lower left", fontsize=8)
+    tab = fig.add_subplot(gs[1], sharex=ax)
+    tab.set_ylim(-0.5, len(groups) - 0.5)
+    for i, g in enumerate(groups):
+        r = risk[risk["group"] == g]
+        for t, n in zip(r["time"], r["n_risk"], strict=True):
+            tab.text(t, len(groups) - 1 - i, str(n), ha="center", va="center", fontsize=8, color=f"C{i}")
+    tab.set_yticks(range(len(groups)))
+    tab.set_yticklabels([lab[g] for g in reversed(groups)], fontsize=8)
+    tab.set_title(lab["at_risk"], fontsize=9, loc="left")
+    tab.tick_params(axis="x", labelbottom=False, length=0)
+    for side in ("top", "right", "bottom", "left"):
+        tab.spines[side].set_visible(False)
+    tab.tick_params(axis="y", length=0)
+    fig.subplots_adjust(left=0.2, right=0.96)
+    return fig
+
+
+def cif_figure(analysis, endpoint: str = "GENERAL", language: str = "en",
+               threshold: int = disclosure.DEFAULT_THRESHOLD):
+    """Aalen-Johansen cumulative incidence of a new case by group (deaths/emigrations compete).
+
+    A curve with 1 to ``threshold - 1`` steps is not drawn (its steps would
+    count the new cases).
+    """
+    from matplotlib.figure import Figure
+
+    lab = _lab(language)
+    fig = Figure(figsize=(8, 4.5))
+    ax = fig.subplots()
+    cif = analysis.cif_
+    if len(cif):
+        cif = cif[(cif["endpoint"] == endpoint) & (cif["cause"] == 1)]
+    for i, g in enumerate(g for g in ("programme", "comparison") if len(cif) and g in set(cif["group"])):
+        c = cif[cif["group"] == g]
+        if 0 < int((np.diff(np.concatenate([[0.0], c["estimate"].to_numpy(float)])) > 0).sum()) < threshold:
+            ax.plot([], [], color=f"C{i}", ls=":", label=lab["few_events"].format(g=lab[g], t=threshold))
+            continue
+        if _curve_withheld(analysis, endpoint, g):
+            ax.plot([], [], color=f"C{i}", ls=":", label=lab["withheld"].format(g=lab[g]))
+            continue
+        t = np.concatenate([[0.0], c["time"].to_numpy()])
+        f = np.concatenate([[0.0], c["estimate"].to_numpy()])
+        ax.step(t, f, where="post", color=f"C{i}", label=lab[g])
+    ax.set_ylim(0, 1)
+    ax.set_xlabel(lab["days"])
+    ax.set_ylabel(lab["cif"])
+    ax.set_title(lab["cif_title"].format(ep=endpoint), fontsize=10)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def balance_figures(analysis, language: str = "en") -> dict:
+    """Love plot and PS-overlap plot (empty dict for rct/descriptive designs)."""
+    if analysis.balance_ is None:
+        return {}
+    lab = _lab(language)
+    person = analysis.ps_
+    return {
+        "love_plot": love_plot(analysis.balance_, labels={"before": lab["before"], "after": lab["after"],
+                                                          "xlabel": lab["smd"], "title": lab["balance"]}),
+        "overlap": overlap_plot(person["ps"], person["treated"], labels={
+            "programme": lab["programme"], "comparison": lab["comparison"], "xlabel": lab["ps"],
+            "ylabel": lab["people"], "title": lab["overlap"]}),
+    }
+
+
+def key_results(analysis, endpoint: str | None = None) -> pd.DataFrame:
+    """The main rows of the results table (optionally one endpoint), protected for publication."""
+    r = analysis.results_
+    r = r[r["estimand"].isin(KEY_ESTIMANDS)]
+    if endpoint is not None:
+        r = r[r["endpoint"] == endpoint]
+    cols = ["endpoint", "estimand", "group", "estimate", "ci_lower", "ci_upper", "p_value", "n", "events", "causal",
+            "headline_eligible"]
+    return disclosure.protect_results(r)[cols + ["suppressed"]].reset_index(drop=True)
+
+
+def cumulative_incidence_at(analysis, times=None, threshold: int = disclosure.DEFAULT_THRESHOLD) -> pd.DataFrame:
+    """Aalen-Johansen cumulative incidence (cause 1 = new case) at the horizons, per endpoint and group.
+
+    Protected like the results: a value is blanked when the results row
+    ``cumulative_incidence_<h>d`` of its endpoint and group is suppressed
+    (fewer than ``threshold`` people or new cases: the share times the
+    group's size would give them back), or missing for a horizon the
+    results do not hold.
+    """
+    times = list(analysis.horizons if times is None else times)
+    cols = ["endpoint", "group", "time", "estimate", "ci_lower", "ci_upper"]
+    if not len(analysis.cif_):
+        return pd.DataFrame(columns=cols)
+    rows = []
+    for (ep, g), c in analysis.cif_[analysis.cif_["cause"] == 1].groupby(["endpoint", "group"]):
+        tt = c["time"].to_numpy()
+        for h in times:
+            i = np.searchsorted(tt, h, "right") - 1
+            vals = {col: (float(c[col].iloc[i]) if i >= 0 else 0.0) for col in ("estimate", "ci_lower", "ci_upper")}
+            rows.append({"endpoint": ep, "group": g, "time": h, **vals})
+    out = pd.DataFrame(rows, columns=cols)
+    res = analysis.results_
+    res = res[res["estimand"].astype(str).str.fullmatch(r"cumulative_incidence_\d+d")]
+    pub = disclosure.protect_results(res, threshold=threshold) if len(res) else res.assign(suppressed=[])
+    shown = {(r.endpoint, r.group, int(str(r.estimand).split("_")[-1][:-1]))
+             for r in pub[~pub["suppressed"].astype(bool)].itertuples()}
+    keep = np.array([(r.endpoint, r.group, int(r.time)) in shown for r in out.itertuples()], dtype=bool)
+    out.loc[~keep, ["estimate", "ci_lower", "ci_upper"]] = np.nan
+    return out
+
+
+def _curve_withheld(analysis, endpoint: str, group: str) -> bool:
+    """Whether a count behind this endpoint's curve of ``group`` is withheld (report of all
+    programmes: the curve would give a programme's small count back, see ``withhold_pooled``)."""
+    res = analysis.results_
+    if disclosure.WITHHOLD_COLUMN not in res.columns:
+        return False
+    mine = res[(res["endpoint"] == endpoint) & (res["group"] == group)]
+    return bool((mine[disclosure.WITHHOLD_COLUMN].fillna("").astype(str) != "").any())
+
+
+_NO_COMPARISON = ("There is no comparison group", "Er is geen vergelijkingsgroep")
+
+
+def make_headline(analysis, language: str = "en", endpoint: str = "GENERAL", horizon: int = 365) -> dict:
+    """The ``headline.json`` content for one analysis (JDL wording, disclosure-checked).
+
+    Adds the analysis warnings (small sample, time-to-event gate) as status
+    ``warning``. A descriptive analysis with a reference rate is headlined at
+    the reference rate's endpoint and horizon (the only place where the
+    programme's rate has something beside it).
+    """
+    if analysis.design == "descriptive" and getattr(analysis, "reference_rate", None) is not None:
+        endpoint, horizon = analysis.reference_endpoint, analysis.reference_horizon
+    try:
+        num = headline_numbers(analysis.results_, endpoint=endpoint, horizon=horizon, design=analysis.design)
+    except ValueError:
+        title = "Reoffending" if language == "en" else "Recidive"
+        return {"status": "not_estimable", "title": title, "sentences": [
+            "Reoffending could not be estimated for this horizon." if language == "en" else
+            "Recidive kon voor deze termijn niet worden geschat."]}
+    source = "crude" if num.get("source") == "crude" else "km"
+    published = disclosure.protect_results(analysis.results_)
+    behind = published[(published["endpoint"] == endpoint)
+                       & (published["estimand"] == f"prevalence_{horizon}d_{source}")
+                       & published["group"].isin(["programme", "comparison", "difference"])]
+    if behind["suppressed"].astype(bool).any():
+        # a rate from fewer than 10 reoffenders (or people) would give their number back
+        title = "Reoffending" if language == "en" else "Recidive"
+        return {"status": "warning", "title": title, "sentences": [
+            "The headline rate rests on fewer than 10 people (participants, or participants who reoffended) in "
+            "at least one group and is not published, to protect small numbers; the full report shows what can "
+            "be shown." if language == "en" else
+            "Het cijfer voor de kernboodschap berust in minstens één groep op minder dan 10 mensen (deelnemers, "
+            "of deelnemers die recidiveerden) en wordt niet gepubliceerd, om kleine aantallen te beschermen; het "
+            "volledige rapport toont wat wel kan worden getoond."]}
+    if "reference_rate" in num and getattr(analysis, "reference_source", None):
+        num["reference_source"] = analysis.reference_source
+    d = analysis.dataset_
+    ev = int(((d["endpoint"] == endpoint) & (d["group"] == "programme") & (d["cnsr"] == 0)).sum())
+    h = jdl_headline(num, language, n_events_programme=ev)
+    if getattr(analysis, "programme_id", None) == "all" and analysis.design == "descriptive":
+        # all programmes pooled: some may have comparison groups, but pooled over different designs
+        # the only honest figure is the participants' own rate
+        h["sentences"] = [s for s in h["sentences"] if not s.startswith(_NO_COMPARISON)] + [
+            "All programmes pooled: the programmes differ in design, so this is the participants' own rate, "
+            "not an effect; see each programme and the synthesis for comparisons." if language == "en" else
+            "Alle programma's samen: de programma's verschillen in opzet, dus dit is het eigen cijfer van de "
+            "deelnemers, geen effect; zie de afzonderlijke programma's en de synthese voor vergelijkingen."]
+    if analysis.warnings_ and h["status"] == "ok":
+        h["status"] = "warning"
+    disclosure.check_sentences(h["sentences"])
+    return h
+
+
+def write_outputs(analysis, output_dir: str | Path, language: str = "en", headline: dict | None = None,
+                  threshold: int = disclosure.DEFAULT_THRESHOLD,
+                  km_endpoints: tuple[str, ...] = ("GENERAL", "SPECIAL")) -> dict[str, Any]:
+    """Write results.csv, headline.json, tables (CSV) and figures (PNG+SVG) into ``output_dir``.
+
+    Kaplan-Meier figures are drawn for ``km_endpoints`` (those analysed);
+    every endpoint is in the tables. Returns a dict name -> path(s). Nothing
+    row-level is written.
+    """
+    folder = Path(output_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    written: dict[str, Any] = {}
+    res = disclosure.protect_results(analysis.results_, threshold=threshold)
+    written["results"] = writer.write_table(folder / "results.csv", res)
+    h = headline if headline is not None else make_headline(analysis, language)
+    written["headline"] = writer.write_json(folder / "headline.json", h)
+    tables = {
+        "key_results": key_results(analysis),
+        "numbers_at_risk": disclosure.protect_numbers_at_risk(analysis.at_risk_, threshold=threshold),
+        "cumulative_incidence": cumulative_incidence_at(analysis, threshold=threshold),
+    }
+    if analysis.balance_ is not None:
+        tables["balance"] = analysis.balance_
+        ov = analysis.overlap_.copy()
+        ov["n"] = disclosure.protect_numbers_at_risk(ov[["n"]].rename(columns={"n": "n_risk"}),
+                                                     threshold=threshold)["n_risk"]
+        tables["overlap"] = ov
+    for name, tab in tables.items():
+        written[name] = writer.write_table(folder / f"{name}.csv", tab)
+    figs = {f"km_{ep}": km_figure(analysis, ep, language, threshold) for ep in analysis.endpoints
+            if ep in km_endpoints}
+    figs["cumulative_incidence_GENERAL" if "GENERAL" in analysis.endpoints else
+         f"cumulative_incidence_{analysis.endpoints[0]}"] = cif_figure(
+        analysis, "GENERAL" if "GENERAL" in analysis.endpoints else analysis.endpoints[0], language)
+    figs.update(balance_figures(analysis, language))
+    for name, fig in figs.items():
+        written[name] = writer.write_figure(folder, name, fig, dpi=120)
+    return written
+
+
+def data_summary(analysis, threshold: int = disclosure.DEFAULT_THRESHOLD) -> pd.DataFrame:
+    """Who is in the analysis: people, new cases, deaths/emigrations and follow-up per group (protected)."""
+    d = analysis.dataset_
+    first = d[d["endpoint"] == analysis.endpoints[0]]
+    rows = []
+    for g, x in first.groupby("group"):
+        rows.append({
+            "group": g,
+            "people": len(x),
+            "full_1y_follow_up": int((x["origin_date"] + pd.Timedelta(days=365) <= analysis.cutoff_date_).sum()),
+            "died_or_emigrated": int((x["fu_end_date"] < analysis.cutoff_date_).sum()),
+            "median_follow_up_days": float(x["fu_days"].median()),
+            "person_years_at_risk": round(float(x["exposure_days"].sum()) / 365.25, 1),
+        })
+    out = pd.DataFrame(rows)
+    return disclosure.protect_numbers_at_risk(out, threshold=threshold,
+                                              count_cols=["people", "full_1y_follow_up", "died_or_emigrated"])
+
+
+def as_image(fig):
+    """PNG of a Figure for display in a notebook (IPython ``Image``)."""
+    import io
+
+    from IPython.display import Image
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    return Image(data=buf.getvalue())

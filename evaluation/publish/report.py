@@ -1,0 +1,607 @@
+"""Report step: wording (nl/en), number formatting, HTML rendering and the quarter index.
+
+Executed notebooks are rendered to self-contained HTML without code cells
+(nbconvert ``HTMLExporter`` with ``exclude_input``, ``exclude_input_prompt``,
+``exclude_output_prompt`` and ``embed_images``). Error outputs are reduced to
+the exception name and message: tracebacks (which carry file paths and,
+potentially, data values) never reach a report. The quarter's ``index.html``
+links every programme and shows each notebook's headline and key estimates,
+read from the notebook's ``headline.json`` and ``results.csv``.
+
+Nothing here computes a statistic; the numbers shown are the notebooks'
+results, formatted. Every estimate is shown with its 95% interval and the
+``causal`` flag of the design that produced it.
+"""
+
+from __future__ import annotations
+
+import copy
+import html
+import json
+import math
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from evaluation.publish.labels import (
+    analysis_label,
+    endpoint_label,
+    estimand_label,
+    group_label,
+    value_label,
+    warning_line,
+)
+
+LANGUAGES = ("nl", "en")
+
+TEXT: dict[str, dict[str, str]] = {
+    "nl": {
+        "title": "Kwartaalrapportage vrijwilligersprogramma's reclassering",
+        "quarter": "Kwartaal",
+        "cutoff": "Peildatum",
+        "cutoff_quarter_end": "einde van het kwartaal",
+        "cutoff_extract": "peildatum van het extract (eerder dan het einde van het kwartaal)",
+        "run": "Run",
+        "generated": "Gemaakt",
+        "all_programmes": "Alle programma's samen",
+        "programme": "Programma",
+        "status_ok": "gelukt",
+        "status_failed": "mislukt",
+        "status_timeout": "afgebroken (tijdslimiet)",
+        "status_skipped": "niet uitgevoerd",
+        "headline_ok": "resultaat",
+        "headline_warning": "let op",
+        "headline_not_estimable": "niet te schatten",
+        "report": "volledig rapport",
+        "error": "Fout",
+        "estimand": "Maat",
+        "group": "Groep",
+        "estimate": "Schatting",
+        "ci": "95%-betrouwbaarheidsinterval",
+        "n": "Aantal",
+        "causal": "Causaal",
+        "yes": "ja",
+        "no": "nee (beschrijvend, geen oorzakelijk verband)",
+        "no_results": "Geen resultaten.",
+        "manifest": "Herkomst en controle (manifest.json)",
+        "failures": "Eén of meer analyses zijn mislukt; zie hieronder. De overige analyses zijn wel uitgevoerd.",
+        "intro": (
+            "Deze pagina vat de analyses van dit kwartaal samen. Elke schatting staat met haar "
+            "95%-betrouwbaarheidsinterval. Alleen uitkomsten uit een gerandomiseerd experiment of "
+            "een gematchte vergelijking kunnen als effect van het programma worden gelezen; de "
+            "kolom 'Causaal' zegt welke. Kleine aantallen zijn onderdrukt."
+        ),
+        "notebook": "Analyse",
+        "more_rows": "… nog {k} rijen in results.csv (de belangrijkste maten staan bovenaan)",
+        "figures": "Figuren",
+        "tables": "Tabellen",
+        "language_other": "English",
+    },
+    "en": {
+        "title": "Quarterly report: volunteer programmes in probation",
+        "quarter": "Quarter",
+        "cutoff": "Cutoff date",
+        "cutoff_quarter_end": "end of the quarter",
+        "cutoff_extract": "the extract's cutoff date (earlier than the end of the quarter)",
+        "run": "Run",
+        "generated": "Generated",
+        "all_programmes": "All programmes together",
+        "programme": "Programme",
+        "status_ok": "completed",
+        "status_failed": "failed",
+        "status_timeout": "stopped (time limit)",
+        "status_skipped": "not run",
+        "headline_ok": "result",
+        "headline_warning": "caution",
+        "headline_not_estimable": "not estimable",
+        "report": "full report",
+        "error": "Error",
+        "estimand": "Measure",
+        "group": "Group",
+        "estimate": "Estimate",
+        "ci": "95% confidence interval",
+        "n": "N",
+        "causal": "Causal",
+        "yes": "yes",
+        "no": "no (descriptive, not a causal comparison)",
+        "no_results": "No results.",
+        "manifest": "Provenance and audit (manifest.json)",
+        "failures": "One or more analyses failed; see below. The other analyses did complete.",
+        "intro": (
+            "This page summarises this quarter's analyses. Every estimate is shown with its 95% "
+            "confidence interval. Only results from a randomised trial or a matched comparison can be "
+            "read as an effect of the programme; the 'Causal' column says which. Small counts are "
+            "suppressed."
+        ),
+        "notebook": "Analysis",
+        "more_rows": "… {k} more rows in results.csv (the key measures are listed first)",
+        "figures": "Figures",
+        "tables": "Tables",
+        "language_other": "Nederlands",
+    },
+}
+
+
+def _check_language(language: str) -> str:
+    if language not in LANGUAGES:
+        raise ValueError(f"language must be one of {LANGUAGES}, got {language!r}")
+    return language
+
+
+def text(key: str, language: str = "nl") -> str:
+    """Fixed report wording in Dutch (default) or English."""
+    return TEXT[_check_language(language)][key]
+
+
+def format_number(value: Any, language: str = "nl", digits: int = 2) -> str:
+    """Format a number for a reader: decimal comma in Dutch, blank for missing.
+
+    Whole numbers are shown without decimals; other values with ``digits``
+    decimals.
+    """
+    _check_language(language)
+    if value is None:
+        return ""
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        return html.escape(str(value))
+    if math.isnan(x):
+        return ""
+    if math.isinf(x):
+        return "∞" if x > 0 else "-∞"
+    s = f"{x:.0f}" if float(x).is_integer() and abs(x) < 1e15 else f"{x:.{digits}f}"
+    if language == "nl":
+        s = s.replace(".", ",")
+    return s
+
+
+# --------------------------------------------------------------------------- rendering
+
+_WARNING_LINE = re.compile(r"^.*?:\d+: (\w*Warning): (.*)$")
+_PAPERMILL_ERROR_TAG = "papermill-error-cell-tag"
+
+
+def sanitize_error(ename: str, evalue: str, replacements: Mapping[str, str] | None = None,
+                   max_chars: int = 300) -> str:
+    """Reduce an exception to ``"Name: message"`` without paths or tracebacks.
+
+    Known folders (``replacements``: path -> placeholder) are replaced, any
+    other absolute path is shortened to its last component, and the message
+    is cut at ``max_chars`` characters.
+    """
+    msg = str(evalue or "")
+    for path, placeholder in (replacements or {}).items():
+        if path:
+            msg = msg.replace(str(path), placeholder)
+    msg = re.sub(r"(?<![\w.])/(?:[^\s/'\"]+/)+([^\s/'\"]+)", r"\1", msg)
+    msg = " ".join(msg.split())
+    if len(msg) > max_chars:
+        msg = msg[: max_chars - 1] + "…"
+    return f"{ename}: {msg}" if msg else str(ename)
+
+
+def clean_notebook_for_report(nb: Any, replacements: Mapping[str, str] | None = None,
+                              language: str | None = None) -> Any:
+    """Return a copy of an executed notebook fit for a reader.
+
+    - with ``language``, cells tagged ``lang-nl`` or ``lang-en`` for the
+      other language are removed, so a notebook can carry its prose in both
+      languages and each report shows one (untagged cells are always kept);
+    - papermill's red "An Exception was encountered" cells are removed;
+    - error outputs become one line ``Name: message`` (no traceback);
+    - stderr streams keep only ``...Warning: message`` lines (without the
+      file path and source line Python prints), other stderr text is dropped;
+      with ``language`` they read ``Waarschuwing: ...`` / ``Warning: ...``
+      with known messages in that language (:func:`labels.warning_line`).
+    The executed notebook kept for audit is not changed.
+    """
+    nb = copy.deepcopy(nb)
+    cells = []
+    other = {"nl": "lang-en", "en": "lang-nl"}.get(language or "", None)
+    for cell in nb.cells:
+        tags = cell.get("metadata", {}).get("tags", [])
+        if _PAPERMILL_ERROR_TAG in tags or (other is not None and other in tags):
+            continue
+        if cell.get("cell_type") == "code":
+            outputs = []
+            for out in cell.get("outputs", []):
+                if out.get("output_type") == "error":
+                    line = sanitize_error(out.get("ename", "Error"), out.get("evalue", ""), replacements)
+                    outputs.append({"output_type": "stream", "name": "stdout", "text": line + "\n"})
+                elif out.get("output_type") == "stream" and out.get("name") == "stderr":
+                    kept = []
+                    for raw in str(out.get("text", "")).splitlines():
+                        m = _WARNING_LINE.match(raw)
+                        if m and language:
+                            kept.append(warning_line(m.group(2), language))
+                        elif m:
+                            kept.append(f"{m.group(1)}: {m.group(2)}")
+                    if kept:
+                        outputs.append({"output_type": "stream", "name": "stdout", "text": "\n".join(kept) + "\n"})
+                else:
+                    outputs.append(out)
+            cell["outputs"] = outputs
+        cells.append(cell)
+    nb.cells = cells
+    return nb
+
+
+def render_html(executed_path: str | Path, html_path: str | Path,
+                replacements: Mapping[str, str] | None = None, language: str = "nl") -> Path:
+    """Render an executed notebook to self-contained HTML without code.
+
+    Parameters
+    ----------
+    executed_path : path
+        The executed ``.ipynb`` (kept unchanged for audit).
+    html_path : path
+        Where to write the HTML.
+    replacements : mapping, optional
+        Paths to hide in error messages (path -> placeholder).
+    language : {"nl", "en"}
+        Sets the ``lang`` attribute of the page and keeps only the prose
+        cells of that language (cells tagged ``lang-nl`` / ``lang-en``).
+    """
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    nb = nbformat.read(str(executed_path), as_version=4)
+    nb = clean_notebook_for_report(nb, replacements, language=_check_language(language))
+    exporter = HTMLExporter(
+        exclude_input=True,
+        exclude_input_prompt=True,
+        exclude_output_prompt=True,
+        embed_images=True,
+    )
+    title = next((line[2:].strip() for c in nb.cells if c.cell_type == "markdown"
+                  for line in c.source.splitlines() if line.startswith("# ")), "")
+    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title or ("Report" if language == "en" else "Rapport")}})
+    lang = _check_language(language)
+    body = re.sub(r"<html[^>]*>", f'<html lang="{lang}">', body, count=1)
+    # self-contained: no scripts fetched from the internet (require.js, MathJax CDN)
+    body = re.sub(r"<script[^>]*\ssrc=\"https?://[^\"]*\"[^>]*>\s*</script>", "", body)
+    out = Path(html_path)
+    out.write_text(body, encoding="utf-8")
+    return out
+
+
+# --------------------------------------------------------------------------- index page
+
+_CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;max-width:70rem;margin:2rem auto;padding:0 1rem;color:#222}
+h1{font-size:1.6rem}h2{font-size:1.3rem;border-bottom:1px solid #ccc;padding-bottom:.2rem;margin-top:2rem}
+h3{font-size:1.05rem;margin-bottom:.3rem}
+table{border-collapse:collapse;margin:.4rem 0 1rem 0;font-size:.9rem}
+td,th{border:1px solid #ddd;padding:.2rem .5rem;text-align:left}td.num{text-align:right}
+.status-ok{color:#1a7f37}.status-failed,.status-timeout{color:#b42318;font-weight:bold}
+.status-skipped{color:#666}.warning{color:#9a6700}.error{background:#fff1f0;padding:.4rem;border-left:3px solid #b42318}
+.meta{color:#555;font-size:.9rem}
+"""
+
+
+def _read_headline(folder: Path) -> dict[str, Any] | None:
+    p = folder / "headline.json"
+    if not p.is_file():
+        return None
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _read_results(folder: Path) -> pd.DataFrame:
+    p = folder / "results.csv"
+    if not p.is_file():
+        return pd.DataFrame()
+    try:
+        return pd.read_csv(p, keep_default_na=True)
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError):
+        return pd.DataFrame()
+
+
+def _truthy(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in {"true", "1", "yes", "ja"}
+    try:
+        return bool(value) and not (isinstance(value, float) and math.isnan(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def key_rows_first(df: pd.DataFrame) -> pd.DataFrame:
+    """Order a notebook's results for the index: the main endpoint (``GENERAL``, or rows without an
+    endpoint) first, and within that comparisons (difference, ratio) before the groups' own levels;
+    otherwise the notebook's order is kept (stable sort)."""
+    if df.empty:
+        return df
+    endpoint = df["endpoint"] if "endpoint" in df else pd.Series("", index=df.index)
+    main = endpoint.isna() | endpoint.astype(str).isin(["", "GENERAL", "nan"])
+    group = df["group"].astype(str) if "group" in df else pd.Series("", index=df.index)
+    comparison = group.str.startswith("difference") | df.get("estimand", group).astype(str).str.contains(
+        "ratio", regex=False)
+    rank = (~main).astype(int) * 2 + (~comparison).astype(int)
+    return df.assign(_rank=rank.to_numpy()).sort_values("_rank", kind="stable").drop(columns="_rank")
+
+
+def _group_words(group: str, estimand: str, language: str) -> str:
+    """The group of a result row in words: a ratio's ``difference`` row compares the programme with the
+    comparison group; covariate terms and subgroups (``recruitment_channel[education]``) in words."""
+    if group == "difference" and "ratio" in estimand:
+        return "programme vs comparison group" if language == "en" else "programma t.o.v. vergelijkingsgroep"
+    return value_label(group, language)  # result groups first, then codes, subgroups and covariate terms
+
+
+def _results_table(df: pd.DataFrame, language: str, max_rows: int) -> str:
+    if df.empty:
+        return f"<p>{text('no_results', language)}</p>"
+    t = TEXT[language]
+    rows = []
+    for _, r in key_rows_first(df).head(max_rows).iterrows():
+        lo, hi = format_number(r.get("ci_lower"), language), format_number(r.get("ci_upper"), language)
+        ci = f"{lo} – {hi}" if lo or hi else ""
+        endpoint = r.get("endpoint")
+        measure = estimand_label(str(r.get("estimand", "")), language)
+        if isinstance(endpoint, str) and endpoint:
+            measure += f" ({endpoint_label(endpoint, language)})"
+        rows.append(
+            "<tr>"
+            f"<td>{html.escape(measure)}</td>"
+            f"<td>{html.escape(_group_words(str(r.get('group', '')), str(r.get('estimand', '')), language))}</td>"
+            f"<td class='num'>{format_number(r.get('estimate'), language)}</td>"
+            f"<td class='num'>{ci}</td>"
+            f"<td class='num'>{format_number(r.get('n'), language)}</td>"
+            f"<td>{t['yes'] if _truthy(r.get('causal')) else t['no']}</td>"
+            "</tr>"
+        )
+    more = ""
+    if len(df) > max_rows:
+        more = f"<p class='meta'>{html.escape(t['more_rows'].format(k=len(df) - max_rows))}</p>"
+    head = (
+        f"<tr><th>{t['estimand']}</th><th>{t['group']}</th><th>{t['estimate']}</th>"
+        f"<th>{t['ci']}</th><th>{t['n']}</th><th>{t['causal']}</th></tr>"
+    )
+    return f"<table>{head}{''.join(rows)}</table>{more}"
+
+
+def build_index(
+    quarter_dir: str | Path,
+    quarter: str,
+    jobs: Sequence[Mapping[str, Any]],
+    language: str = "nl",
+    cutoff_date: str | None = None,
+    cutoff_source: str = "quarter_end",
+    run_id: str = "",
+    programme_names: Mapping[str, str] | None = None,
+    max_rows: int = 12,
+) -> Path:
+    """Write ``index.html`` for a quarter: every programme, every notebook.
+
+    Parameters
+    ----------
+    quarter_dir : path
+        The quarter folder being built; job folders are relative to it.
+    quarter : str
+        e.g. ``"2026Q3"``.
+    jobs : sequence of mappings
+        One per executed notebook with keys ``programme_id`` (``"all"`` for
+        all programmes together), ``notebook`` (id), ``title``, ``folder``
+        (relative to ``quarter_dir``), ``status`` (``ok``/``failed``/
+        ``timeout``/``skipped``) and ``error`` (``"Name: message"``).
+    language : {"nl", "en"}
+    cutoff_date, cutoff_source : str
+        The analysis cutoff and where it came from (``quarter_end`` or
+        ``extract``); stated on the page.
+    run_id : str
+    programme_names : mapping, optional
+        programme_id -> name for headings.
+    max_rows : int
+        Result rows shown per notebook (the rest is in its results.csv).
+
+    Returns
+    -------
+    Path of the written ``index.html``.
+    """
+    _check_language(language)
+    t = TEXT[language]
+    qdir = Path(quarter_dir)
+    names = dict(programme_names or {})
+    order: list[str] = []
+    for j in jobs:
+        if j["programme_id"] not in order:
+            order.append(j["programme_id"])
+    order.sort(key=lambda p: (p != "all", p))
+
+    parts = [
+        f"<!DOCTYPE html><html lang='{language}'><head><meta charset='utf-8'>",
+        f"<title>{html.escape(t['title'])} {html.escape(quarter)}</title><style>{_CSS}</style></head><body>",
+        f"<h1>{html.escape(t['title'])}: {html.escape(quarter)}</h1>",
+    ]
+    cutoff_text = t["cutoff_quarter_end"] if cutoff_source == "quarter_end" else t["cutoff_extract"]
+    parts.append(
+        f"<p class='meta'>{t['quarter']}: {html.escape(quarter)} · {t['cutoff']}: "
+        f"{html.escape(str(cutoff_date or ''))} ({cutoff_text}) · {t['run']}: {html.escape(run_id)} · "
+        f"<a href='manifest.json'>{t['manifest']}</a></p>"
+    )
+    parts.append(f"<p>{html.escape(t['intro'])}</p>")
+    if any(j.get("status") != "ok" for j in jobs):
+        parts.append(f"<p class='error'>{html.escape(t['failures'])}</p>")
+    parts.append("<ul>")
+    for pid in order:
+        label = t["all_programmes"] if pid == "all" else f"{names.get(pid, pid)} ({pid})"
+        parts.append(f"<li><a href='#p-{html.escape(pid)}'>{html.escape(label)}</a></li>")
+    parts.append("</ul>")
+
+    for pid in order:
+        label = t["all_programmes"] if pid == "all" else f"{t['programme']} {names.get(pid, pid)} ({pid})"
+        parts.append(f"<h2 id='p-{html.escape(pid)}'>{html.escape(label)}</h2>")
+        for j in [j for j in jobs if j["programme_id"] == pid]:
+            folder = qdir / j["folder"]
+            status = j.get("status", "skipped")
+            status_text = t.get(f"status_{status}", status)
+            headline = _read_headline(folder) if status == "ok" else None
+            title = (headline or {}).get("title") or j.get("title") or j["notebook"]
+            rel = j["folder"].rstrip("/")
+            link = f" · <a href='{html.escape(rel)}/report.html'>{t['report']}</a>" if (folder / "report.html").is_file() else ""
+            parts.append(
+                f"<h3>{html.escape(str(title))} <span class='status-{html.escape(status)}'>"
+                f"[{html.escape(status_text)}]</span>{link}</h3>"
+            )
+            if status != "ok":
+                parts.append(f"<p class='error'>{t['error']}: {html.escape(str(j.get('error') or ''))}</p>")
+                continue
+            if headline:
+                hstatus = str(headline.get("status", "ok"))
+                cls = "warning" if hstatus != "ok" else ""
+                label_h = t.get(f"headline_{hstatus}", hstatus)
+                sentences = headline.get("sentences") or []
+                parts.append(f"<p class='{cls}'><em>{html.escape(label_h)}</em>: " +
+                             " ".join(html.escape(str(s)) for s in sentences) + "</p>")
+            parts.append(_results_table(_read_results(folder), language, max_rows))
+            figs = sorted(p.name for p in folder.glob("*.png"))
+            if figs:
+                links = " ".join(
+                    f"<a href='{html.escape(rel)}/{html.escape(f)}'>{html.escape(f[:-4])}</a> "
+                    f"(<a href='{html.escape(rel)}/{html.escape(f[:-4])}.svg'>svg</a>)"
+                    for f in figs
+                )
+                parts.append(f"<p class='meta'>{t['figures']}: {links}</p>")
+            tables = sorted(p.name for p in folder.glob("*.csv") if p.name != "results.csv")
+            if tables:
+                links = " ".join(f"<a href='{html.escape(rel)}/{html.escape(f)}'>{html.escape(f)}</a>" for f in tables)
+                parts.append(f"<p class='meta'>{t['tables']}: {links}</p>")
+    parts.append("</body></html>")
+    out = qdir / "index.html"
+    out.write_text("\n".join(parts), encoding="utf-8")
+    return out
+
+
+# --------------------------------------------------------------------------- trends across quarters
+
+TREND_TEXT = {
+    "nl": {
+        "title": "Ontwikkeling over de kwartalen",
+        "one_quarter": "De resultatenopslag bevat pas één kwartaal ({q}); ontwikkelingen zijn zichtbaar vanaf het tweede kwartaal.",
+        "empty": "De resultatenopslag bevat nog geen resultaten.",
+        "summary": "{k} van de {m} maten veranderden tussen {a} en {b}: hun 95%-interval sluit 'geen verandering' uit.",
+        "caveat": ("Dit is een beschrijving, geen effect. Opeenvolgende kwartalen bevatten grotendeels dezelfde mensen; "
+                   "het interval is daarom ruim (conservatief). Bij veel maten zijn enkele 'veranderingen' door toeval te verwachten."),
+        "quarter": "kwartaal",
+    },
+    "en": {
+        "title": "Change across quarters",
+        "one_quarter": "The results store holds only one quarter ({q}); trends become visible from the second quarter on.",
+        "empty": "The results store holds no results yet.",
+        "summary": "{k} of {m} measures changed between {a} and {b}: their 95% interval excludes 'no change'.",
+        "caveat": ("This is a description, not an effect. Successive quarters contain largely the same people, so the "
+                   "interval is wide (conservative). With many measures, some 'changes' are expected by chance."),
+        "quarter": "quarter",
+    },
+}
+
+
+def _slug(*parts: Any) -> str:
+    s = "_".join(str(p) for p in parts if p not in (None, "") and not (isinstance(p, float) and math.isnan(p)))
+    return re.sub(r"[^A-Za-z0-9]+", "_", s).strip("_").lower()[:80] or "measure"
+
+
+def plot_trends(history: pd.DataFrame, output_dir: str | Path, language: str = "nl",
+                max_figures: int = 24, min_quarters: int = 2) -> list[Path]:
+    """One figure per measure across quarters, with 95% CI bands; PNG and SVG.
+
+    A measure is (analysis, estimand, endpoint); each (programme_id, group)
+    is a line with its interval as a band. Only measures seen in at least
+    ``min_quarters`` quarters are drawn, at most ``max_figures`` of them
+    (sorted by analysis, estimand, endpoint). Returns the PNG paths.
+    """
+    from matplotlib.figure import Figure
+
+    _check_language(language)
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if history.empty:
+        return []
+    quarters = sorted(history["quarter"].unique())
+    pos = {q: i for i, q in enumerate(quarters)}
+    paths = []
+    keys = ["analysis", "estimand", "endpoint"]
+    for key, g in history.groupby(keys, sort=True, dropna=False):
+        if g["quarter"].nunique() < min_quarters:
+            continue
+        if len(paths) >= max_figures:
+            break
+        fig = Figure(figsize=(6.5, 3.6))
+        ax = fig.add_subplot()
+        for (pid, grp), line in g.groupby(["programme_id", "group"], sort=True, dropna=False):
+            line = line.sort_values("quarter")
+            x = line["quarter"].map(pos).to_numpy()
+            ax.plot(x, line["estimate"].to_numpy(dtype=float), marker="o",
+                    label=f"{pid} · {group_label(str(grp), language)}")
+            lo, hi = line["ci_lower"].to_numpy(dtype=float), line["ci_upper"].to_numpy(dtype=float)
+            ax.fill_between(x, lo, hi, alpha=0.2)
+        ax.set_xticks(range(len(quarters)), quarters)
+        ax.set_xlabel(TREND_TEXT[language]["quarter"])
+        endpoint = f" ({endpoint_label(str(key[2]), language)})" if isinstance(key[2], str) and key[2] else ""
+        ax.set_title(f"{analysis_label(str(key[0]), language)}: {estimand_label(str(key[1]), language)}{endpoint}",
+                     fontsize=10)
+        if is_ratio := bool(re.search(r"ratio", str(key[1]))):
+            ax.axhline(1.0, color="grey", lw=0.8, ls="--")
+        if not is_ratio and str(key[1]).startswith(("difference", "risk_difference", "rmst_difference")):
+            ax.axhline(0.0, color="grey", lw=0.8, ls="--")
+        ax.legend(fontsize=7, loc="best")
+        fig.tight_layout()
+        stem = "trend_" + _slug(*key)
+        fig.savefig(out / f"{stem}.png", dpi=110, metadata={"Software": None})
+        fig.savefig(out / f"{stem}.svg", metadata={"Date": None})
+        paths.append(out / f"{stem}.png")
+    return paths
+
+
+def trend_headline(history: pd.DataFrame, changes: pd.DataFrame, language: str = "nl") -> dict[str, Any]:
+    """``headline.json`` content for the trends notebook."""
+    t = TREND_TEXT[_check_language(language)]
+    if history.empty:
+        return {"status": "not_estimable", "title": t["title"], "sentences": [t["empty"]]}
+    quarters = sorted(history["quarter"].unique())
+    if len(quarters) < 2 or changes.empty:
+        return {"status": "not_estimable", "title": t["title"], "sentences": [t["one_quarter"].format(q=quarters[-1])]}
+    from evaluation.pipeline.store import changes_excluding_no_change
+
+    moved = len(changes_excluding_no_change(changes))
+    a, b = changes["quarter_from"].iloc[0], changes["quarter_to"].iloc[0]
+    return {"status": "ok", "title": t["title"],
+            "sentences": [t["summary"].format(k=int(moved), m=len(changes), a=a, b=b), t["caveat"]]}
+
+
+def write_trend_outputs(output_dir: str | Path, history: pd.DataFrame, changes: pd.DataFrame,
+                        language: str = "nl") -> dict[str, Path]:
+    """Write the trends notebook's ``results.csv``, ``headline.json`` and ``trend_table.csv``.
+
+    ``trend_table.csv`` is the store's aggregate estimates per quarter (no
+    per-person rows); ``results.csv`` holds the quarter-on-quarter changes.
+    """
+    from evaluation.contract.results import RESULT_COLUMNS
+
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    changes[RESULT_COLUMNS].to_csv(out / "results.csv", index=False)
+    cols = ["quarter", "programme_id", "analysis", "estimand", "endpoint", "group",
+            "estimate", "ci_lower", "ci_upper", "n", "causal"]
+    history[cols].to_csv(out / "trend_table.csv", index=False)
+    (out / "headline.json").write_text(json.dumps(trend_headline(history, changes, language), ensure_ascii=False),
+                                       encoding="utf-8")
+    return {"results": out / "results.csv", "headline": out / "headline.json", "table": out / "trend_table.csv"}
+
+
+def show_figures(paths: Sequence[str | Path]) -> None:
+    """Display saved PNG figures in a notebook (no-op outside IPython)."""
+    try:
+        from IPython.display import Image, display
+    except ImportError:  # pragma: no cover
+        return
+    for p in paths:
+        display(Image(filename=str(p)))

@@ -1,0 +1,152 @@
+"""The one way out: every file a report folder holds is written here.
+
+A notebook or the quarterly run hands its results, headline, aggregate tables
+and figures to :func:`publish_outputs`; this module applies, in order,
+
+1. disclosure control (:func:`evaluation.publish.disclosure.protect_results`
+   on the results, :func:`~evaluation.publish.disclosure.check_sentences` on
+   the headline) with the one threshold :data:`THRESHOLD`;
+2. the identifier check: a table with a column named like an identifier
+   (``participant_id``, ``volunteer_id``, ...) is refused, because nothing
+   row-level may leave the package;
+3. CSV formula neutralisation (:func:`neutralise_csv_cell`), so that no
+   spreadsheet evaluates a cell a supplier controls;
+4. file modes: files are created readable by others (0o644), never
+   executable, and never written through a symbolic link.
+
+See ``docs/methods.md`` (disclosure rules) and ``docs/privacy.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from evaluation.publish import disclosure
+
+THRESHOLD = disclosure.DEFAULT_THRESHOLD
+"""Minimum count that is published (counts 1..THRESHOLD-1 are shown as ``<THRESHOLD``)."""
+
+HEADLINE_STATUSES = frozenset({"ok", "warning", "not_estimable"})
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"^[+-]?(?:\d+(?:[.,]\d*)?|[.,]\d+)(?:[eE][+-]?\d+)?$")
+
+
+def neutralise_csv_cell(value: Any) -> Any:
+    """Return ``value`` so that no spreadsheet reads it as a formula.
+
+    A text cell that starts with ``=``, ``+``, ``-``, ``@``, tab or carriage
+    return gets a leading apostrophe (OWASP "CSV injection"), unless it is a
+    plain number such as ``-1.5`` (which a spreadsheet reads as a number, not a
+    formula). Non-text values are returned unchanged.
+    """
+    if isinstance(value, str) and value.startswith(_FORMULA_START) and not _PLAIN_NUMBER.match(value):
+        return "'" + value
+    return value
+
+
+def neutralise_table(df: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``df`` whose text cells and column names are neutralised (see :func:`neutralise_csv_cell`)."""
+    out = df.copy()
+    for col in out.columns:
+        if out[col].dtype == object or pd.api.types.is_string_dtype(out[col]):
+            out[col] = out[col].map(neutralise_csv_cell)
+    out.columns = [neutralise_csv_cell(str(c)) for c in out.columns]
+    return out
+
+
+def _identifier_columns(df: pd.DataFrame) -> list[str]:
+    kinds = {k.lower() for k in disclosure.ID_KINDS}
+    return [str(c) for c in df.columns
+            if str(c).lower() in kinds or (str(c).lower().endswith("_id") and str(c).lower() != "programme_id")]
+
+
+def _open_new(path: Path, binary: bool = False):
+    """Open ``path`` for writing, refusing to follow a symbolic link at the final component."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(path, flags, 0o644)
+    try:
+        os.fchmod(fd, 0o644)
+    except OSError:  # pragma: no cover - platforms without fchmod
+        pass
+    return os.fdopen(fd, "wb" if binary else "w", encoding=None if binary else "utf-8",
+                     newline=None if binary else "")
+
+
+def write_table(path: str | os.PathLike, df: pd.DataFrame) -> Path:
+    """Write an aggregate table as CSV (identifier columns refused, formulas neutralised)."""
+    path = Path(path)
+    ids = _identifier_columns(df)
+    if ids:
+        raise ValueError(f"table {path.stem!r} has identifier column(s) {ids}: row-level data may not be published")
+    with _open_new(path) as fh:
+        neutralise_table(df).to_csv(fh, index=False)
+    return path
+
+
+def write_json(path: str | os.PathLike, data: Any) -> Path:
+    """Write ``data`` as UTF-8 JSON (sorted as given, indented)."""
+    path = Path(path)
+    with _open_new(path) as fh:
+        fh.write(json.dumps(data, ensure_ascii=False, indent=2))
+    return path
+
+
+def write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write text that is already safe for its format (rendered HTML, Markdown)."""
+    path = Path(path)
+    with _open_new(path) as fh:
+        fh.write(text)
+    return path
+
+
+def write_figure(output_dir: str | os.PathLike, name: str, fig: Any, dpi: int = 110) -> list[Path]:
+    """Save a matplotlib figure as ``NAME.png`` and ``NAME.svg`` (no software or date metadata)."""
+    out = Path(output_dir)
+    png, svg = out / f"{name}.png", out / f"{name}.svg"
+    with _open_new(png, binary=True) as fh:
+        fig.savefig(fh, format="png", dpi=dpi, metadata={"Software": None})
+    with _open_new(svg, binary=True) as fh:
+        fig.savefig(fh, format="svg", metadata={"Date": None})
+    return [png, svg]
+
+
+def publish_outputs(
+    output_dir: str | os.PathLike,
+    results: pd.DataFrame,
+    headline: Mapping[str, Any],
+    tables: Mapping[str, pd.DataFrame] | None = None,
+    figures: Mapping[str, Any] | None = None,
+    threshold: int = THRESHOLD,
+    dpi: int = 110,
+) -> dict[str, Any]:
+    """Publish a notebook's outputs into ``output_dir`` through disclosure control.
+
+    Writes ``results.csv`` (``RESULT_COLUMNS`` through
+    :func:`~evaluation.publish.disclosure.protect_results`), ``headline.json``
+    (status ``ok``, ``warning`` or ``not_estimable``; sentences checked with
+    :func:`~evaluation.publish.disclosure.check_sentences`), ``NAME.csv`` for
+    every aggregate table and ``NAME.png`` + ``NAME.svg`` for every figure.
+
+    Returns a dict name -> path (figures: list of paths).
+    """
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if headline.get("status") not in HEADLINE_STATUSES:
+        raise ValueError(f"headline status must be ok, warning or not_estimable, got {headline.get('status')!r}")
+    disclosure.check_sentences(headline.get("sentences", []), threshold=threshold)
+    written: dict[str, Any] = {}
+    written["results"] = write_table(out / "results.csv", disclosure.protect_results(results, threshold=threshold))
+    written["headline"] = write_json(out / "headline.json", dict(headline))
+    for name, df in (tables or {}).items():
+        written[name] = write_table(out / f"{name}.csv", df)
+    for name, fig in (figures or {}).items():
+        written[name] = write_figure(out, name, fig, dpi=dpi)
+    return written

@@ -1,0 +1,530 @@
+"""Comparison designs: design checks, propensity scores, matching, IPW, balance.
+
+Three designs are supported (METHODS.md section 2):
+
+``rct``
+    Randomised trial: both groups randomised; the comparison is causal by design.
+``matched``
+    Observational comparison pool: a propensity score (PS) from a logistic
+    model on intake covariates, then nearest-neighbour caliper matching on the
+    logit of the PS (the UK Justice Data Lab approach) or inverse-probability
+    weighting. The estimand is the average effect on the treated (ATT). A
+    causal reading rests on *no unmeasured confounding* (all common causes of
+    taking part and reoffending are among the covariates) and on overlap.
+``descriptive``
+    No comparison group: the programme's rate is compared with a user-supplied
+    reference rate; never causal.
+
+References
+----------
+Rosenbaum, P.R. & Rubin, D.B. (1985). Constructing a control group using
+multivariate matched sampling methods that incorporate the propensity score.
+*The American Statistician* 39, 33-38.
+Austin, P.C. (2011). Optimal caliper widths for propensity-score matching.
+*Pharmaceutical Statistics* 10, 150-161 (caliper 0.2 SD of the logit).
+Ho, D., Imai, K., King, G. & Stuart, E. (2011). MatchIt. *J. Stat. Softw.* 42(8).
+Austin, P.C. & Stuart, E.A. (2015). Moving towards best practice when using
+inverse probability of treatment weighting. *Statistics in Medicine* 34, 3661-3679.
+Cole, S.R. & Hernan, M.A. (2008). Constructing inverse probability weights for
+marginal structural models. *Am. J. Epidemiol.* 168, 656-664.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from evaluation.datasets.recidivism import COVARIATES
+
+DESIGNS = ("rct", "matched", "descriptive")
+SMD_THRESHOLD = 0.1
+OVERLAP_THRESHOLD = 0.10
+
+
+def _row_label(df: pd.DataFrame, idx) -> str:
+    return f"row {df.loc[idx, '_row']}" if "_row" in df.columns else f"index {idx}"
+
+
+def check_design(participants: pd.DataFrame, design: str, reference_rate: float | None = None) -> None:
+    """Check that the data support the requested design; raise ``ValueError`` if not.
+
+    * ``rct``: both groups present and every person's ``assignment`` is
+      ``randomised``.
+    * ``matched``: at least one programme participant and one comparison
+      person.
+    * ``descriptive``: at least one programme participant and a
+      ``reference_rate`` (a proportion in [0, 1]).
+    """
+    if design not in DESIGNS:
+        raise ValueError(f"design must be one of {DESIGNS}, not {design!r}")
+    for col in ("group",) + (("assignment",) if design == "rct" else ()):
+        if col not in participants.columns:
+            raise ValueError(f"table 'participants' lacks column {col!r} needed for design {design!r}")
+    n_prog = int((participants["group"] == "programme").sum())
+    n_comp = int((participants["group"] == "comparison").sum())
+    if n_prog == 0:
+        raise ValueError(f"table 'participants': no programme participants for design {design!r}")
+    if design == "rct":
+        if n_comp == 0:
+            raise ValueError("design 'rct' needs a randomised comparison group, but table 'participants' has none")
+        bad = participants["assignment"] != "randomised"
+        if bad.any():
+            idx = participants.index[bad.to_numpy()][0]
+            raise ValueError(
+                f"design 'rct' requires randomised assignment in both groups: table 'participants', "
+                f"{_row_label(participants, idx)}, field 'assignment' is {participants.loc[idx, 'assignment']!r} "
+                f"({int(bad.sum())} person(s) not randomised); use design 'matched' instead"
+            )
+    elif design == "matched":
+        if n_comp == 0:
+            raise ValueError(
+                "design 'matched' needs comparison persons (group 'comparison') in table 'participants', "
+                "but there are none; use design 'descriptive' with a reference rate"
+            )
+    else:
+        if reference_rate is None:
+            raise ValueError("design 'descriptive' needs a reference_rate (e.g. a published national rate)")
+        if not 0 <= float(reference_rate) <= 1:
+            raise ValueError(f"reference_rate must be a proportion between 0 and 1, not {reference_rate}")
+
+
+def design_matrix(df: pd.DataFrame, covariates: Sequence[str] = COVARIATES) -> pd.DataFrame:
+    """Numeric model matrix for the PS model with missing values handled explicitly.
+
+    Numeric (and 0/1 boolean) columns: missing values are set to the observed
+    mean and a ``<name>_missing`` indicator is added (missing-indicator
+    method; it keeps everyone in the model and balances missingness
+    patterns). Text/categorical columns: one dummy per level, with missing as
+    its own level ``missing``, dropping the most frequent level as reference.
+    Constant columns are dropped.
+    """
+    cols = {}
+    for c in covariates:
+        if c not in df.columns:
+            raise ValueError(f"propensity model: covariate {c!r} is not a column of the analysis data")
+        s = df[c]
+        if pd.api.types.is_bool_dtype(s) or pd.api.types.is_numeric_dtype(s):
+            x = pd.to_numeric(s.astype("Float64"), errors="coerce").astype(float)
+            miss = x.isna()
+            if miss.all():
+                continue
+            if miss.any():
+                cols[f"{c}_missing"] = miss.astype(float)
+                x = x.fillna(x.mean())
+            cols[c] = x
+        else:
+            lev = s.astype(object).where(s.notna(), "missing").astype(str)
+            counts = lev.value_counts()
+            ref = counts.index[0]
+            for level in sorted(counts.index):
+                if level != ref:
+                    cols[f"{c}[{level}]"] = (lev == level).astype(float)
+    X = pd.DataFrame(cols, index=df.index)
+    return X.loc[:, X.nunique() > 1]
+
+
+def propensity_scores(
+    df: pd.DataFrame, covariates: Sequence[str] = COVARIATES, treated: Sequence[bool] | pd.Series | None = None
+) -> pd.DataFrame:
+    """Propensity score from a logistic regression (statsmodels) on intake covariates.
+
+    Estimand: P(programme | covariates), the probability of being a programme
+    participant given the covariates, used for matching/weighting (ATT).
+
+    Parameters
+    ----------
+    df : DataFrame
+        One row per person with the covariates (e.g. one endpoint's rows of
+        :func:`evaluation.datasets.recidivism.recidivism_endpoints`).
+    covariates : sequence of str
+        Covariate columns (default :data:`evaluation.datasets.recidivism.COVARIATES`).
+    treated : bool array, optional
+        Treatment indicator; defaults to ``df["group"] == "programme"``.
+
+    Returns
+    -------
+    DataFrame
+        Indexed like ``df``: ``treated`` (bool), ``ps``, ``distance`` (logit
+        of the PS). ``attrs["coefficients"]`` holds the fitted model terms and
+        ``attrs["method"]`` says whether the unpenalised maximum-likelihood fit
+        or (after separation) a lightly ridge-penalised fit was used.
+    """
+    from statsmodels.discrete.discrete_model import Logit
+    from statsmodels.genmod import families
+    from statsmodels.genmod.generalized_linear_model import GLM
+
+    t = (df["group"] == "programme") if treated is None else pd.Series(np.asarray(treated, dtype=bool), index=df.index)
+    t = t.astype(bool)
+    if t.all() or not t.any():
+        raise ValueError("propensity model needs both programme participants and comparison persons")
+    X = design_matrix(df, covariates)
+    X.insert(0, "const", 1.0)
+    y = t.astype(float).to_numpy()
+    method = "logistic regression (maximum likelihood)"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            res = Logit(y, X).fit(disp=0, maxiter=200)
+        params = res.params
+        if not np.all(np.isfinite(params)) or np.max(np.abs(params.iloc[1:])) > 15:
+            raise np.linalg.LinAlgError("quasi-separation")
+    except Exception:  # separation or non-convergence: fall back to a ridge fit  # noqa: BLE001
+        res = GLM(y, X, family=families.Binomial()).fit_regularized(alpha=1e-3, L1_wt=0.0)
+        params = pd.Series(res.params, index=X.columns)
+        method = "logistic regression, ridge-penalised (alpha=0.001) after (quasi-)separation"
+        warnings.warn(
+            "propensity model: maximum likelihood did not converge (separation: some covariate pattern occurs "
+            "in one group only); a lightly penalised fit was used. Check overlap.",
+            UserWarning,
+            stacklevel=2,
+        )
+    lin = X.to_numpy() @ np.asarray(params)
+    out = pd.DataFrame({"treated": t.to_numpy(), "ps": 1 / (1 + np.exp(-lin)), "distance": lin}, index=df.index)
+    out.attrs["coefficients"] = pd.Series(np.asarray(params), index=X.columns)
+    out.attrs["method"] = method
+    return out
+
+
+def match_nearest(
+    ps: Sequence[float] | pd.Series,
+    treated: Sequence[bool] | pd.Series,
+    caliper_sd: float | None = 0.2,
+    replace: bool = False,
+    ratio: int = 1,
+    seed: int | None = None,
+    order: str = "largest",
+    on: str = "logit",
+) -> pd.DataFrame:
+    """Greedy nearest-neighbour matching on the logit of the PS with a caliper.
+
+    Algorithm (as R ``MatchIt::matchit(method="nearest", distance="glm",
+    link="linear.logit", caliper=0.2, m.order="largest")``): the distance is
+    the logit of the PS (``on="logit"``; ``on="ps"`` uses the PS itself); the
+    caliper is ``caliper_sd`` times the standard deviation (n-1) of the
+    distance over all units. Treated units are taken in descending PS order
+    (``order="largest"``; ``"smallest"``, ``"data"`` or ``"random"`` with
+    ``seed``); each takes the nearest available control; a treated unit whose
+    nearest available control lies outside the caliper stays unmatched. With
+    ``ratio > 1`` matching runs in rounds (every treated unit gets its first
+    control before any gets a second). Without replacement a control is used
+    once; with replacement controls may be reused. Ties in distance go to the
+    control that comes first in the data.
+
+    Returns
+    -------
+    DataFrame
+        Indexed like ``ps``: ``treated``, ``distance``, ``matched`` (bool),
+        ``subclass`` (matched-set id, Int64; NA when unmatched, and for
+        controls when ``replace=True`` because a control can belong to several
+        sets), ``weight`` (ATT matching weights as MatchIt: treated 1; a
+        control gets the sum over its sets of 1/k (k = controls in the set),
+        rescaled so that control weights sum to the number of matched
+        controls; unmatched 0) and ``times_used``. ``attrs["pairs"]`` lists
+        (subclass, treated_index, control_index); ``attrs["caliper"]`` the
+        caliper on the distance scale.
+    """
+    ps = pd.Series(ps).astype(float)
+    t = pd.Series(np.asarray(treated, dtype=bool), index=ps.index)
+    if ps.isna().any() or ((ps <= 0) | (ps >= 1)).any():
+        raise ValueError("match_nearest: propensity scores must lie strictly between 0 and 1 (no missing values)")
+    if ratio < 1 or int(ratio) != ratio:
+        raise ValueError("match_nearest: ratio must be a positive integer")
+    d = np.log(ps / (1 - ps)).to_numpy() if on == "logit" else ps.to_numpy()
+    tr = t.to_numpy()
+    cal = np.inf if caliper_sd is None else float(caliper_sd) * float(np.std(d, ddof=1))
+    ti = np.flatnonzero(tr)
+    ci = np.flatnonzero(~tr)
+    if order == "largest":
+        ti = ti[np.argsort(-ps.to_numpy()[ti], kind="stable")]
+    elif order == "smallest":
+        ti = ti[np.argsort(ps.to_numpy()[ti], kind="stable")]
+    elif order == "random":
+        ti = np.random.default_rng(seed).permutation(ti)
+    elif order != "data":
+        raise ValueError("order must be 'largest', 'smallest', 'data' or 'random'")
+    available = np.ones(len(ci), dtype=bool)
+    dc = d[ci]
+    sets: dict[int, list[int]] = {int(i): [] for i in ti}
+    active = {int(i) for i in ti}
+    for _ in range(int(ratio)):
+        for i in ti:
+            i = int(i)
+            if i not in active:
+                continue
+            dist = np.abs(dc - d[i])
+            mask = available.copy()
+            if replace and sets[i]:
+                mask[np.isin(ci, sets[i])] = False
+            if not mask.any():
+                active.discard(i)
+                continue
+            dist = np.where(mask, dist, np.inf)
+            j = int(np.argmin(dist))  # first minimum = first in data order
+            if dist[j] > cal:
+                active.discard(i)  # no (further) control within the caliper
+                continue
+            sets[i].append(int(ci[j]))
+            if not replace:
+                available[j] = False
+    n = len(ps)
+    matched = np.zeros(n, dtype=bool)
+    subclass = pd.array([pd.NA] * n, dtype="Int64")
+    weight = np.zeros(n)
+    used = np.zeros(n, dtype=int)
+    pairs = []
+    sc = 0
+    for i in sorted(k for k, v in sets.items() if v):  # subclass numbered in data order of treated units
+        sc += 1
+        controls = sets[i]
+        matched[i] = True
+        subclass[i] = sc
+        weight[i] = 1.0
+        for c in controls:
+            matched[c] = True
+            used[c] += 1
+            weight[c] += 1.0 / len(controls)
+            if not replace:
+                subclass[c] = sc
+            pairs.append((sc, ps.index[i], ps.index[c]))
+        used[i] = 1
+    cmask = matched & ~tr
+    if cmask.any():
+        weight[cmask] *= cmask.sum() / weight[cmask].sum()
+    out = pd.DataFrame(
+        {"treated": tr, "distance": d, "matched": matched, "subclass": subclass, "weight": weight, "times_used": used},
+        index=ps.index,
+    )
+    out.attrs["pairs"] = pd.DataFrame(pairs, columns=["subclass", "treated_index", "control_index"])
+    out.attrs["caliper"] = cal
+    n_unmatched = int((tr & ~matched).sum())
+    if n_unmatched:
+        warnings.warn(
+            f"matching: {n_unmatched} of {int(tr.sum())} programme participants found no comparison person within "
+            f"the caliper ({caliper_sd} SD of the logit PS) and are left out; the estimate then describes the "
+            "matched participants only",
+            UserWarning,
+            stacklevel=2,
+        )
+    return out
+
+
+def ipw_weights(
+    ps: Sequence[float] | pd.Series,
+    treated: Sequence[bool] | pd.Series,
+    estimand: str = "ATT",
+    stabilise: bool = True,
+    truncate_quantile: float | None = None,
+) -> pd.Series:
+    """Inverse-probability-of-treatment weights.
+
+    ATT: treated 1, controls ``ps / (1 - ps)``; stabilised by multiplying the
+    control weights by ``(1 - p) / p`` with ``p`` the share treated, so that
+    control weights sum to about the number of controls (Austin & Stuart 2015).
+    ATE: ``1 / ps`` and ``1 / (1 - ps)``, stabilised by the marginal shares
+    ``p`` and ``1 - p`` (Cole & Hernan 2008). Stabilisation rescales the
+    weights within each group and does not change a weighted estimate; it
+    makes the weights readable (mean about 1).
+
+    Trimming: none by default. ``truncate_quantile=q`` (e.g. 0.99) truncates
+    weights above the q-th quantile of each group's weights to that quantile
+    (weight truncation, Cole & Hernan 2008); this trades a little bias for
+    variance and changes the estimand slightly, so it is reported.
+    """
+    ps = pd.Series(ps).astype(float)
+    t = pd.Series(np.asarray(treated, dtype=bool), index=ps.index)
+    if ps.isna().any() or ((ps <= 0) | (ps >= 1)).any():
+        raise ValueError("ipw_weights: propensity scores must lie strictly between 0 and 1 (no missing values)")
+    p = t.mean()
+    if estimand == "ATT":
+        w = np.where(t, 1.0, ps / (1 - ps))
+        if stabilise:
+            w = np.where(t, w, w * (1 - p) / p)
+    elif estimand == "ATE":
+        w = np.where(t, 1 / ps, 1 / (1 - ps))
+        if stabilise:
+            w = np.where(t, w * p, w * (1 - p))
+    else:
+        raise ValueError("estimand must be 'ATT' or 'ATE'")
+    w = pd.Series(w, index=ps.index, name="weight")
+    if truncate_quantile is not None:
+        for g in (True, False):
+            m = t == g
+            cap = w[m].quantile(truncate_quantile)
+            w[m] = w[m].clip(upper=cap)
+    return w
+
+
+def _wmean_var(x: np.ndarray, w: np.ndarray) -> tuple[float, float]:
+    ok = ~np.isnan(x) & (w > 0)
+    x, w = x[ok], w[ok]
+    if len(x) == 0 or w.sum() == 0:
+        return np.nan, np.nan
+    m = np.average(x, weights=w)
+    if len(x) < 2:
+        return m, np.nan
+    # unbiased weighted variance with frequency-type correction (equals the usual s^2 for unit weights)
+    v1, v2 = w.sum(), (w**2).sum()
+    var = (w * (x - m) ** 2).sum() / (v1 - v2 / v1)
+    return m, var
+
+
+def balance_table(
+    df: pd.DataFrame,
+    covariates: Sequence[str],
+    treated: Sequence[bool] | pd.Series,
+    weights: Sequence[float] | pd.Series | None = None,
+) -> pd.DataFrame:
+    """Covariate balance before and after adjustment.
+
+    For each model-matrix column (see :func:`design_matrix`; categories as
+    dummies, missingness as indicators, all variables standardised as MatchIt
+    does): group means, the standardised mean difference and the variance
+    ratio, unadjusted and weighted by ``weights`` (matching weights with 0 for
+    unmatched units, or IPW weights).
+
+    SMD definition: ``(mean_treated - mean_comparison) / s_pooled`` with
+    ``s_pooled = sqrt((s2_treated + s2_comparison) / 2)`` computed on the
+    **unadjusted** sample, and the same denominator used before and after
+    adjustment (cobalt ``s.d.denom="pooled"``), so that a change in SMD
+    reflects only a change in means. Variance ratio: treated over comparison
+    variance (weighted after adjustment), for non-binary variables only.
+    ``|SMD| >= 0.1`` after adjustment is flagged (``imbalanced``) and warned.
+    """
+    X = design_matrix(df, covariates)
+    X = X.loc[:, [not c.endswith("_missing") or X[c].sum() > 0 for c in X.columns]]
+    t = np.asarray(treated, dtype=bool)
+    w = np.ones(len(X)) if weights is None else np.asarray(weights, dtype=float)
+    one = np.ones(len(X))
+    rows = []
+    for col in X.columns:
+        x = X[col].to_numpy(dtype=float)
+        binary = set(np.unique(x[~np.isnan(x)])) <= {0.0, 1.0}
+        mt0, vt0 = _wmean_var(x[t], one[t])
+        mc0, vc0 = _wmean_var(x[~t], one[~t])
+        sd = np.sqrt((vt0 + vc0) / 2)
+        mt1, vt1 = _wmean_var(x[t], w[t])
+        mc1, vc1 = _wmean_var(x[~t], w[~t])
+        smd0 = (mt0 - mc0) / sd if sd > 0 else 0.0
+        smd1 = (mt1 - mc1) / sd if sd > 0 else 0.0
+        rows.append(
+            {
+                "covariate": col,
+                "binary": binary,
+                "mean_programme": mt0,
+                "mean_comparison": mc0,
+                "smd_before": smd0,
+                "variance_ratio_before": np.nan if binary or vc0 == 0 else vt0 / vc0,
+                "mean_programme_adjusted": mt1,
+                "mean_comparison_adjusted": mc1,
+                "smd_after": smd1,
+                "variance_ratio_after": np.nan if binary or not vc1 else vt1 / vc1,
+            }
+        )
+    out = pd.DataFrame(rows)
+    if weights is not None and len(out):
+        out["imbalanced"] = out["smd_after"].abs() >= SMD_THRESHOLD
+        bad = out.loc[out["imbalanced"], "covariate"].tolist()
+        if bad:
+            warnings.warn(
+                f"balance: |SMD| >= {SMD_THRESHOLD} after adjustment for {len(bad)} covariate(s): "
+                f"{', '.join(bad[:8])}{' ...' if len(bad) > 8 else ''}; the comparison may be biased",
+                UserWarning,
+                stacklevel=2,
+            )
+    else:
+        out["imbalanced"] = out["smd_before"].abs() >= SMD_THRESHOLD
+    return out
+
+
+def overlap_summary(ps: Sequence[float] | pd.Series, treated: Sequence[bool] | pd.Series) -> pd.DataFrame:
+    """Common-support summary of the propensity score.
+
+    Returns one row per group (``programme``, ``comparison``) with n, min,
+    quartiles, max of the PS and the share of the group outside the other
+    group's PS range. Warns when more than 10% of programme participants lie
+    outside the comparison group's range (poor overlap: matching will drop
+    them and IPW weights become extreme).
+    """
+    ps = np.asarray(ps, dtype=float)
+    t = np.asarray(treated, dtype=bool)
+    rows = []
+    for name, m, other in (("programme", t, ~t), ("comparison", ~t, t)):
+        x, o = ps[m], ps[other]
+        outside = float(np.mean((x < o.min()) | (x > o.max()))) if len(o) and len(x) else np.nan
+        q = np.quantile(x, [0, 0.25, 0.5, 0.75, 1]) if len(x) else [np.nan] * 5
+        rows.append(
+            {"group": name, "n": int(m.sum()), "ps_min": q[0], "ps_q25": q[1], "ps_median": q[2], "ps_q75": q[3],
+             "ps_max": q[4], "share_outside_other_range": outside}
+        )
+    out = pd.DataFrame(rows)
+    share = out.loc[0, "share_outside_other_range"]
+    out["poor_overlap"] = False
+    if share > OVERLAP_THRESHOLD:
+        out.loc[0, "poor_overlap"] = True
+        warnings.warn(
+            f"overlap: {share:.0%} of programme participants have a propensity score outside the comparison "
+            "group's range; estimates rely on extrapolation or describe only part of the participants",
+            UserWarning,
+            stacklevel=2,
+        )
+    return out
+
+
+def love_plot(balance: pd.DataFrame, threshold: float = SMD_THRESHOLD, labels: dict | None = None):
+    """Love plot of absolute SMDs before and after adjustment; returns a Figure.
+
+    Uses the object-oriented matplotlib API (no pyplot state, no style change).
+    ``labels`` may map legend keys ``before``/``after``/``title``/``xlabel`` to
+    translated text.
+    """
+    from matplotlib.figure import Figure
+
+    lab = {"before": "before adjustment", "after": "after adjustment", "xlabel": "absolute standardised mean difference",
+           "title": "Covariate balance"}
+    lab.update(labels or {})
+    b = balance.iloc[::-1]
+    fig = Figure(figsize=(7, max(2.5, 0.28 * len(b) + 1.2)))
+    ax = fig.subplots()
+    y = np.arange(len(b))
+    ax.scatter(b["smd_before"].abs(), y, marker="o", facecolors="none", edgecolors="0.4", label=lab["before"])
+    ax.scatter(b["smd_after"].abs(), y, marker="o", color="C0", label=lab["after"])
+    ax.axvline(threshold, color="C3", linestyle="--", linewidth=1)
+    ax.set_yticks(y)
+    ax.set_yticklabels(b["covariate"], fontsize=8)
+    ax.set_xlabel(lab["xlabel"])
+    ax.set_title(lab["title"])
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def overlap_plot(ps: Sequence[float], treated: Sequence[bool], labels: dict | None = None):
+    """Histograms of the propensity score by group (mirrored); returns a Figure."""
+    from matplotlib.figure import Figure
+
+    lab = {"programme": "programme", "comparison": "comparison", "xlabel": "propensity score",
+           "ylabel": "number of people", "title": "Overlap of propensity scores"}
+    lab.update(labels or {})
+    ps = np.asarray(ps, dtype=float)
+    t = np.asarray(treated, dtype=bool)
+    bins = np.linspace(0, 1, 26)
+    fig = Figure(figsize=(7, 4))
+    ax = fig.subplots()
+    h1, _ = np.histogram(ps[t], bins)
+    h0, _ = np.histogram(ps[~t], bins)
+    width = np.diff(bins)
+    ax.bar(bins[:-1], h1, width=width, align="edge", color="C0", label=lab["programme"])
+    ax.bar(bins[:-1], -h0, width=width, align="edge", color="0.6", label=lab["comparison"])
+    ax.axhline(0, color="black", linewidth=0.5)
+    ticks = ax.get_yticks()
+    ax.set_yticks(ticks)
+    ax.set_yticklabels([f"{abs(int(v))}" for v in ticks])
+    ax.set_xlabel(lab["xlabel"])
+    ax.set_ylabel(lab["ylabel"])
+    ax.set_title(lab["title"])
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
