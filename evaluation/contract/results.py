@@ -13,6 +13,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+SUPPRESSION_THRESHOLD: int = 10
+"""The one disclosure threshold: a count of people from 1 to ``SUPPRESSION_THRESHOLD - 1`` is never
+published (docs/methods.md, section 'Disclosure control'). Every step that needs it (the publishing
+step's disclosure control, and analyses that flag small numbers) reads this constant."""
+
 RESULT_COLUMNS: list[str] = [
     "programme_id",  # programme the estimate describes, or "all"
     "analysis",  # e.g. "recidivism", "retention", "fidelity", "costs", "synthesis"

@@ -1,0 +1,64 @@
+"""Numbers in the reader's language: the one place where a number becomes text.
+
+Dutch uses a decimal comma and a full stop between thousands (``4.802,73``);
+English the other way round (``4,802.73``). Missing values become an empty
+string; infinities become ``∞`` / ``-∞``. Every sentence, table and page of a
+report formats its numbers through these functions.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+LANGUAGES: tuple[str, ...] = ("nl", "en")
+DEFAULT_LANGUAGE = "nl"
+"""Reports are Dutch unless asked otherwise (Dutch government publications)."""
+
+
+def check_language(language: str) -> str:
+    """Return ``language`` if it is ``"nl"`` or ``"en"``, else raise ValueError."""
+    if language not in LANGUAGES:
+        raise ValueError(f"language must be one of {LANGUAGES}, got {language!r}")
+    return language
+
+
+def number(value: Any, language: str = DEFAULT_LANGUAGE, digits: int = 0, thousands: bool = True) -> str:
+    """``value`` with ``digits`` decimals, in the reader's notation.
+
+    Parameters
+    ----------
+    value : number or None
+        NaN and None give ``""``; infinities give ``"∞"`` or ``"-∞"``.
+    language : {"nl", "en"}
+    digits : int
+        Fixed number of decimals.
+    thousands : bool
+        Group thousands (``12.345`` in Dutch, ``12,345`` in English).
+    """
+    check_language(language)
+    if value is None:
+        return ""
+    x = float(value)
+    if math.isnan(x):
+        return ""
+    if math.isinf(x):
+        return "∞" if x > 0 else "-∞"
+    s = f"{x:,.{digits}f}" if thousands else f"{x:.{digits}f}"
+    if language == "nl":
+        s = s.replace(",", "\0").replace(".", ",").replace("\0", ".")
+    return s
+
+
+def euro(value: Any, language: str = DEFAULT_LANGUAGE, digits: int = 0) -> str:
+    """An amount in euros: ``€ 1.234`` (nl) or ``EUR 1,234`` (en); empty for a missing amount."""
+    s = number(value, language, digits)
+    if not s or s in {"∞", "-∞"}:
+        return s
+    return ("€ " if language == "nl" else "EUR ") + s
+
+
+def percent(share: Any, language: str = DEFAULT_LANGUAGE, digits: int = 0) -> str:
+    """A share in [0, 1] as a percentage: ``31%`` (en) or ``31%`` with a decimal comma in Dutch."""
+    s = number(None if share is None else float(share) * 100, language, digits)
+    return s + "%" if s and s not in {"∞", "-∞"} else s
