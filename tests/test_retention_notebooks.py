@@ -69,7 +69,7 @@ def _check_common(report: Path) -> tuple[pd.DataFrame, dict]:
     for csv in report.glob("*.csv"):
         cols = pd.read_csv(csv, nrows=0).columns
         assert not [c for c in cols if c.endswith("_id") and c != "programme_id"], csv.name
-    # no identifier value of any kind from the intake in any output file (issue 6)
+    # no identifier value of any kind from the intake in any output file (docs/methods.md, section 'Disclosure control')
     from evaluation.publish import disclosure
 
     disclosure.assert_no_identifiers(report, disclosure.collect_identifiers(_INTAKE[0]))

@@ -1,7 +1,7 @@
 """Tests of the synthetic intake generator (evaluation.synth.generate).
 
-Reference values are the generator's own documented targets (METHODS.md
-section 5 and 6): 2-year general recidivism among comparison persons 35-55%,
+Reference values are the generator's own documented targets (docs/methods.md,
+section 'Published reference figures'): 2-year general recidivism among comparison persons 35-55%,
 30-50% of mentoring matches ending early, annual volunteer turnover 20-35%,
 and the non-collapsibility of the hazard ratio (Gail, Wieand & Piantadosi
 1984): for a non-null conditional effect the marginal HR lies closer to 1.

@@ -1,4 +1,4 @@
-"""The validator's speed shortcuts give exactly the plain results (issue 2 benchmark work).
+"""The validator's speed shortcuts give exactly the plain results.
 
 ``parse_column`` types a column once per distinct value and expands the result
 to the rows when values repeat (``encode``); these tests compare that path with

@@ -1,4 +1,4 @@
-"""Implementation fidelity against each programme's own description (issue 4).
+"""Implementation fidelity against each programme's own description (docs/methods.md, section 'Implementation fidelity').
 
 Each indicator compares what was delivered with what the programme says it
 delivers in ``programmes.yaml`` (``data_schema/programme.schema.json``): the

@@ -1,6 +1,6 @@
-"""Retention of volunteers, matches and participants (issue 4).
+"""Retention of volunteers, matches and participants.
 
-Retention is measured as survival (METHODS.md section 5): time from a
+Retention is measured as survival (docs/methods.md, section 'Retention'): time from a
 volunteer's start to stopping, time from a match's start to its early end, and
 time from a participant's intake to dropout, with the reason for ending as a
 competing risk. This module derives the ADTTE-style analysis datasets from the
@@ -2021,7 +2021,7 @@ def retention_analysis(
     match_landmark_days: float = 60,
     programme_results: Any = None,
 ) -> dict[str, Any]:
-    """Run every retention analysis of issue 4 on validated tables; returns a dict.
+    """Run every retention analysis on validated tables; returns a dict.
 
     Keys: ``results`` (RESULT_COLUMNS rows: KM medians and retention by
     programme, programme type and organisation model; competing reasons;

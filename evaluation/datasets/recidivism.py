@@ -1,4 +1,4 @@
-"""Analysis datasets in the style of CDISC ADaM ADTTE (METHODS.md sections 1 and 3).
+"""Recidivism analysis datasets, CDISC ADaM ADTTE style (docs/methods.md, section 'Analysis datasets').
 
 One row per person and endpoint, with origin date, end date, time in days, a
 censoring flag, a description, time at risk and the covariates used later, so

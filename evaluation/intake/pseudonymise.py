@@ -1,6 +1,6 @@
 """Keyed pseudonymisation of raw exports (``evaluation pseudonymise``).
 
-Identifiers never reach the analysis (METHODS.md section 7). This step runs
+Identifiers never reach the analysis (docs/methods.md, section 'Disclosure control'). This step runs
 at the data supplier, before the intake is handed over:
 
 * the id columns of every table (``participant_id``, ``volunteer_id``,
