@@ -9,6 +9,7 @@ the :class:`Contract`.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -25,8 +26,6 @@ def schema_dir() -> Path:
     installed wheel finds it; the environment variable
     ``EVALUATION_SCHEMA_DIR`` may point elsewhere.
     """
-    import os
-
     env = os.environ.get(SCHEMA_DIR_ENV)
     if env:
         return Path(env)
