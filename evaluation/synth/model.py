@@ -264,3 +264,68 @@ def _special_share(ptype: str, index_cat: np.ndarray, treated: np.ndarray) -> np
         eff = TYPE_EFFECTS["cosa"]
         return np.where(treated, COSA_SEXUAL_SHARE * eff["hr_sexual"] / eff["hr_general"], COSA_SEXUAL_SHARE)
     return P_SAME_CATEGORY + (1 - P_SAME_CATEGORY) * NEW_CASE_MIX[index_cat]
+
+
+def _match_reason(kind: np.ndarray, breason: np.ndarray) -> np.ndarray:
+    out = np.empty(len(kind), dtype=object)
+    out[kind == 0] = "planned_completion"
+    out[kind == 1] = breason[kind == 1]
+    out[kind == 2] = "participant_reoffended"
+    out[(kind == 3) | (kind == 4)] = "other"
+    out[kind == 5] = "volunteer_withdrew"
+    return out
+
+
+def _programme_reason(kind: np.ndarray, breason: np.ndarray) -> np.ndarray:
+    bmap = {"participant_withdrew": "dropped_out", "volunteer_withdrew": "other",
+            "ended_by_professional": "excluded", "other": "other"}
+    out = np.empty(len(kind), dtype=object)
+    out[kind == 0] = "completed"
+    b = kind == 1
+    out[b] = np.array([bmap[x] for x in breason[b]], dtype=object)
+    out[kind == 2] = "reoffended"
+    out[kind == 3] = "died"
+    out[kind == 4] = "moved"
+    out[kind == 5] = "other"
+    return out
+
+
+def _tv_weibull_times(E: np.ndarray, fixed: np.ndarray, switches: list[tuple[np.ndarray, float]],
+                      h_ref: float, t_ref: float, shape: float) -> np.ndarray:
+    """Event times of a Weibull PH model with covariates that switch from 0 to 1.
+
+    Cumulative baseline hazard ``h_ref * (t / t_ref)**shape``; switch ``j`` (time
+    ``s_j`` in days, -1 = never) adds ``coef_j`` to the log hazard for ``t > s_j``.
+    Inversion of the piecewise cumulative hazard (Austin 2012) given unit
+    exponential draws ``E``.
+    """
+    n = len(E)
+    times = np.stack([np.where(s >= 0, s.astype(float), np.inf) for s, _ in switches], axis=1)
+    bps = np.sort(times, axis=1)
+    lam0 = lambda t: h_ref * np.power(t / t_ref, shape)  # noqa: E731
+    acc = np.zeros(n)
+    out = np.full(n, np.nan)
+    prev = np.zeros(n)
+    with np.errstate(invalid="ignore", over="ignore"):
+        for j in range(len(switches) + 1):
+            nxt = bps[:, j] if j < len(switches) else np.full(n, np.inf)
+            eta = fixed.copy()
+            for (_s, coef), col in zip(switches, times.T, strict=True):
+                eta = eta + coef * (col <= prev)
+            inc = np.exp(eta) * (lam0(nxt) - lam0(prev))
+            inc = np.where(np.isnan(inc), 0.0, inc)  # inf - inf for empty intervals
+            hit = np.isnan(out) & (acc + inc >= E)
+            target = lam0(prev[hit]) + (E[hit] - acc[hit]) / np.exp(eta[hit])
+            out[hit] = t_ref * np.power(target / h_ref, 1.0 / shape)
+            acc = acc + inc
+            prev = np.where(np.isfinite(nxt), nxt, prev)
+    return out
+
+
+def _special_share_rows(P: dict[str, np.ndarray], who: np.ndarray) -> np.ndarray:
+    out = np.empty(len(who))
+    ptype = P["ptype"][who]
+    for t in TYPE_EFFECTS:
+        m = ptype == t
+        out[m] = _special_share(t, P["index_cat"][who[m]], P["treated"][who[m]])
+    return out
