@@ -51,6 +51,15 @@ Decisions (documented here because results depend on them)
 * ``plausible_age`` is reported on the ``birth_year`` field; ``parent_*`` and
   ``after_birth`` rules on the rule's ``field`` (``parent_value`` on ``key``).
 
+Where the parts are
+-------------------
+This module assembles the result (:func:`validate_intake`,
+:class:`ValidationResult`) and holds the command line. The checks are in
+:mod:`evaluation.validation.rules`, their messages in
+:mod:`evaluation.validation.issues`, the Arrow and byte-level typing and
+matching in :mod:`evaluation.validation.fastpaths`, and the private output
+files in :mod:`evaluation.validation.outputs`.
+
 References
 ----------
 Frictionless Data Table Schema specification, https://specs.frictionlessdata.io/table-schema/
