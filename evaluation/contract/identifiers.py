@@ -6,7 +6,7 @@ A BSN has nine digits and passes the eleven-test: with weights 9, 8, 7, 6,
 the arithmetic but is no number and does not count. The validator (which
 refuses a column of such values), the identifier scan of the publishing
 step and the synthetic identifiers of the test data all use this one check
-(docs/methods.md, section 'Disclosure rules').
+(docs/methods.md, section 'Disclosure control').
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ symbolic link as the target file or folder is refused (``O_NOFOLLOW``):
 whoever can plant a link could otherwise redirect row-level data to a place
 of their choosing. What goes into a report folder goes through
 :mod:`evaluation.publish.writer` instead (docs/methods.md, section
-'Disclosure rules').
+'Disclosure control').
 """
 
 from __future__ import annotations
