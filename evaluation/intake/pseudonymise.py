@@ -395,7 +395,7 @@ def pseudonymise_intake(
         ``pseudonymisation_report.json`` in ``out_dir`` with the key's
         fingerprint, never the key).
     """
-    from evaluation.publish.disclosure import private_dir, write_private
+    from evaluation.intake.private import private_dir, write_private
 
     src, dst = Path(in_dir), Path(out_dir)
     if not src.is_dir():

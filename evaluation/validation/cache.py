@@ -101,7 +101,7 @@ def write_validated_cache(validation: Any, intake_dir: str | os.PathLike) -> Pat
     Path
         The cache folder ``<intake_dir>/.validated`` (mode 0700; files 0600).
     """
-    from evaluation.publish.disclosure import private_dir, write_private
+    from evaluation.intake.private import private_dir, write_private
 
     intake_dir = Path(intake_dir)
     if not intake_dir.is_dir():
