@@ -1,5 +1,5 @@
 """Reports in one language: the prose of the data-quality, retention, fidelity and trends notebooks
-comes in lang-en / lang-nl twin cells, their tables go through labels.display_table, and the
+comes in lang-en / lang-nl twin cells, their tables go through labels.html_table (labelled, HTML-escaped), and the
 display helpers behind them (store.changes_excluding_no_change, the fidelity figure and headline)
 speak the report's language.
 """
@@ -46,7 +46,7 @@ def test_prose_cells_are_language_twins(name):
             assert " / " not in heading, (name, heading)
     # every table the notebook shows is relabelled for the reader
     code = "\n".join(c.source for c in cells if c.cell_type == "code")
-    assert "display_table(" in code, name
+    assert "html_table(" in code and "display_table(" not in code, name  # labelled and HTML-escaped
     assert all(not c.get("outputs") and c.get("execution_count") is None for c in cells if c.cell_type == "code")
 
 
