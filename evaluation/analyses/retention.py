@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from evaluation.analyses.retention_cox import SMALL_N, match_cox, stopping_cox, training_landmark
-from evaluation.contract.results import make_results
+from evaluation.contract.results import SUPPRESSION_THRESHOLD, make_results
 from evaluation.datasets.retention import (
     DAYS_PER_MONTH,
     MATCH_BREAKDOWN_CAUSES,
@@ -186,7 +186,7 @@ def km_summary(
             beyond = _horizon_days(h) > max_t
             if beyond:
                 hn.append("horizon beyond the longest follow-up: not estimable")
-            elif r["n_risk"] < 10:
+            elif r["n_risk"] < SUPPRESSION_THRESHOLD:
                 hn.append(f"only {int(r['n_risk'])} still at risk at {h:g} months")
             rows.append(
                 {

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from evaluation.contract.results import make_results
+from evaluation.contract.results import SUPPRESSION_THRESHOLD, make_results
 from evaluation.datasets.retention import (
     DAYS_PER_MONTH,
     _bool01,
@@ -46,7 +46,7 @@ def _design(
     df: pd.DataFrame,
     covariates: Sequence[str],
     categorical: Mapping[str, str] | None = None,
-    min_level_size: int = 10,
+    min_level_size: int = SUPPRESSION_THRESHOLD,
 ) -> tuple[pd.DataFrame, list[str], list[str]]:
     """Numeric design columns for a Cox model, with complete cases only.
 
@@ -192,7 +192,7 @@ def stopping_cox(
     ),
     channel_reference: str = "local_network",
     programme_id: str = "all",
-    min_level_size: int = 10,
+    min_level_size: int = SUPPRESSION_THRESHOLD,
     conf_level: float = 0.95,
     strata_col: str | None = "programme_id",
 ) -> tuple[Any, pd.DataFrame]:
