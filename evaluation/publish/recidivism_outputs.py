@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from evaluation.contract.results import SUPPRESSION_THRESHOLD
 from evaluation.publish import disclosure, writer
 from evaluation.publish.headline import headline_numbers, jdl_headline
 from evaluation.stats.designs import love_plot, overlap_plot
@@ -63,7 +64,7 @@ def _lab(language: str) -> dict:
     return LABELS[language]
 
 
-def km_figure(analysis, endpoint: str = "GENERAL", language: str = "en", threshold: int = disclosure.DEFAULT_THRESHOLD):
+def km_figure(analysis, endpoint: str = "GENERAL", language: str = "en", threshold: int = SUPPRESSION_THRESHOLD):
     """Kaplan-Meier curves by group with the numbers-at-risk table under the plot.
 
     Each curve stops at the last time with at least ``threshold`` people at
@@ -122,7 +123,7 @@ def km_figure(analysis, endpoint: str = "GENERAL", language: str = "en", thresho
 
 
 def cif_figure(analysis, endpoint: str = "GENERAL", language: str = "en",
-               threshold: int = disclosure.DEFAULT_THRESHOLD):
+               threshold: int = SUPPRESSION_THRESHOLD):
     """Aalen-Johansen cumulative incidence of a new case by group (deaths/emigrations compete).
 
     A curve with 1 to ``threshold - 1`` steps is not drawn (its steps would
@@ -183,7 +184,7 @@ def key_results(analysis, endpoint: str | None = None) -> pd.DataFrame:
     return disclosure.protect_results(r)[cols + ["suppressed"]].reset_index(drop=True)
 
 
-def cumulative_incidence_at(analysis, times=None, threshold: int = disclosure.DEFAULT_THRESHOLD) -> pd.DataFrame:
+def cumulative_incidence_at(analysis, times=None, threshold: int = SUPPRESSION_THRESHOLD) -> pd.DataFrame:
     """Aalen-Johansen cumulative incidence (cause 1 = new case) at the horizons, per endpoint and group.
 
     Protected like the results: a value is blanked when the results row
@@ -279,7 +280,7 @@ def make_headline(analysis, language: str = "en", endpoint: str = "GENERAL", hor
 
 
 def write_outputs(analysis, output_dir: str | Path, language: str = "en", headline: dict | None = None,
-                  threshold: int = disclosure.DEFAULT_THRESHOLD,
+                  threshold: int = SUPPRESSION_THRESHOLD,
                   km_endpoints: tuple[str, ...] = ("GENERAL", "SPECIAL")) -> dict[str, Any]:
     """Write results.csv, headline.json, tables (CSV) and figures (PNG+SVG) into ``output_dir``.
 
@@ -318,7 +319,7 @@ def write_outputs(analysis, output_dir: str | Path, language: str = "en", headli
     return written
 
 
-def data_summary(analysis, threshold: int = disclosure.DEFAULT_THRESHOLD) -> pd.DataFrame:
+def data_summary(analysis, threshold: int = SUPPRESSION_THRESHOLD) -> pd.DataFrame:
     """Who is in the analysis: people, new cases, deaths/emigrations and follow-up per group (protected)."""
     d = analysis.dataset_
     first = d[d["endpoint"] == analysis.endpoints[0]]

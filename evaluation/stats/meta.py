@@ -1222,7 +1222,7 @@ def recidivism_effects(
         if n_late:
             from evaluation.publish.disclosure import protect_count
 
-            msgs.insert(0, f"{protect_count(n_late)} person(s) whose follow-up starts after the cutoff "
+            msgs.insert(0, f"{protect_count(n_late, language='en')} person(s) whose follow-up starts after the cutoff "
                            f"{cutoff.date()} are excluded (no follow-up yet)")
         status.append({"programme_id": pid, "design": design, "status": "ok", "reason": "",
                        "warnings": "; ".join(msgs)})
