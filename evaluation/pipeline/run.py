@@ -95,6 +95,7 @@ from typing import Any
 
 import pandas as pd
 
+from evaluation.datasets.design import derive_design
 from evaluation.pipeline.store import check_quarter
 
 LOGGER_NAME = "evaluation.pipeline.run"
@@ -268,25 +269,6 @@ def _title(spec: NotebookSpec, language: str) -> str:
         t = json.loads(spec.title)
         return str(t.get(language) or t.get("en") or spec.id)
     return spec.title or spec.id
-
-
-def derive_design(participants: pd.DataFrame | None, programme_id: str) -> str:
-    """Recidivism design of one programme from the accepted participants table.
-
-    ``rct`` when the programme has comparison persons and every person of the
-    programme (both groups) has ``assignment == "randomised"``; ``matched``
-    when it has comparison persons otherwise (observational pool: matching or
-    weighting); ``descriptive`` when it has no comparison persons.
-    """
-    if participants is None or participants.empty or "group" not in participants.columns:
-        return "descriptive"
-    rows = participants[participants["programme_id"] == programme_id]
-    comparison = rows["group"] == "comparison"
-    if not comparison.any():
-        return "descriptive"
-    if "assignment" in rows.columns and (rows["assignment"] == "randomised").all():
-        return "rct"
-    return "matched"
 
 
 # --------------------------------------------------------------------------- results of a run
