@@ -21,14 +21,16 @@ style change).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from evaluation.analyses.recidivism import headline_numbers
 from evaluation.publish import disclosure, writer
-from evaluation.publish.headline import headline_numbers, jdl_headline
+from evaluation.publish.headline import jdl_headline
 from evaluation.stats.designs import love_plot, overlap_plot
 
 LABELS = {
@@ -225,6 +227,30 @@ def _curve_withheld(analysis, endpoint: str, group: str) -> bool:
 
 
 _NO_COMPARISON = ("There is no comparison group", "Er is geen vergelijkingsgroep")
+
+
+def withhold_pooled_counts(analysis, programme_results: Any) -> None:
+    """Mark the counts of all programmes that would give a programme's ``"<10"`` back (disclosure).
+
+    For an analysis of ``programme_id == "all"`` and the programmes' published
+    recidivism rows ``programme_results`` (a DataFrame, a CSV path, or a
+    folder with their ``results.csv`` and, if present, ``numbers_at_risk.csv``
+    with a ``programme_id`` column): ``analysis.results_`` and
+    ``analysis.at_risk_`` get the ``withhold`` marks of
+    :func:`evaluation.publish.disclosure.withhold_pooled` (and
+    :func:`~evaluation.publish.disclosure.withhold_pooled_table`), which
+    :func:`write_outputs`, :func:`make_headline` and :func:`km_figure` then
+    withhold. The estimates are unchanged. Call it before anything is shown
+    or written; nothing happens for a single programme or without
+    ``programme_results``.
+    """
+    if programme_results is None or getattr(analysis, "programme_id", None) != "all":
+        return
+    analysis.results_ = disclosure.withhold_pooled(analysis.results_, programme_results)
+    if isinstance(programme_results, (str, os.PathLike)) and Path(programme_results).is_dir():
+        analysis.at_risk_ = disclosure.withhold_pooled_table(
+            analysis.at_risk_, programme_results, ("endpoint", "group", "time"), ("n_risk",),
+            name="numbers_at_risk.csv")
 
 
 def make_headline(analysis, language: str = "en", endpoint: str = "GENERAL", horizon: int = 365) -> dict:
