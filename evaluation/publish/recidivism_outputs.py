@@ -21,14 +21,19 @@ style change).
 
 from __future__ import annotations
 
+import inspect
 import os
+import warnings
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from evaluation.analyses.recidivism import headline_numbers
+from evaluation.analyses.recidivism import RecidivismAnalysis, headline_numbers
+from evaluation.contract.results import make_results
+from evaluation.datasets.design import derive_design
 from evaluation.publish import disclosure, writer
 from evaluation.publish.headline import jdl_headline
 from evaluation.stats.designs import love_plot, overlap_plot
@@ -372,3 +377,64 @@ def as_image(fig):
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100)
     return Image(data=buf.getvalue())
+
+
+def report_results(validated: Any, programme_ids: Sequence[str] | None = None, cutoff_date: Any = None,
+                   settings: Mapping[str, Any] | None = None,
+                   threshold: int = disclosure.DEFAULT_THRESHOLD) -> pd.DataFrame:
+    """The rows each programme's recidivism report publishes, for costs and synthesis run by hand.
+
+    The quarterly run hands costs and synthesis the recidivism reports'
+    own ``results.csv`` (parameter ``recidivism_results``). Without it this
+    function makes the same rows: for each programme,
+    :class:`~evaluation.analyses.recidivism.RecidivismAnalysis` with the
+    design the run derives (:func:`evaluation.datasets.design.derive_design`)
+    and ``settings`` (the registry's recidivism parameters, e.g.
+    ``weighting``, ``horizons``, ``serious_threshold_years``, and the run's
+    ``seed``), through :func:`~evaluation.publish.disclosure.protect_results`.
+    People whose follow-up starts after ``cutoff_date`` are left out (no
+    follow-up yet). Programmes without a comparison group and programmes
+    whose analysis fails get no rows (their status is given by
+    :func:`evaluation.analyses.synthesis.recidivism_inputs`).
+    """
+    tables = validated.tables if hasattr(validated, "tables") else validated["tables"]
+    programmes = list(getattr(validated, "programmes", None) or (
+        validated.get("programmes", []) if isinstance(validated, Mapping) else []))
+    if cutoff_date is None:
+        cutoff_date = getattr(validated, "cutoff_date", None)
+    if cutoff_date is None:
+        raise ValueError("report_results: cutoff_date is required")
+    cutoff = pd.Timestamp(cutoff_date)
+    settings = dict(settings or {})
+    known = set(inspect.signature(RecidivismAnalysis.__init__).parameters) - {"self", "design"}
+    unknown = sorted(set(settings) - known)
+    if unknown:
+        raise ValueError(f"report_results: {unknown} are not settings of the recidivism analysis")
+    parts = tables["participants"]
+    start = pd.to_datetime(parts["follow_up_start"]) if "follow_up_start" in parts.columns else None
+    late = pd.to_datetime(parts["intake_date"]) > cutoff
+    if start is not None:
+        late |= start > cutoff
+    data = {"tables": {**tables, "participants": parts[~late.fillna(False).to_numpy(dtype=bool)]},
+            "programmes": programmes}
+    ids = list(programme_ids) if programme_ids is not None else [str(p["programme_id"]) for p in programmes]
+    frames = []
+    for pid in ids:
+        design = derive_design(parts, pid)
+        if design == "descriptive":
+            continue
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                ra = RecidivismAnalysis(design, **settings).fit(_Tables(data, cutoff), pid, cutoff, warn=False)
+        except (ValueError, RuntimeError, np.linalg.LinAlgError):
+            continue
+        frames.append(disclosure.protect_results(ra.results_, threshold=threshold))
+    return pd.concat(frames, ignore_index=True) if frames else make_results([])
+
+
+class _Tables:
+    """Tables and programmes in the shape :meth:`RecidivismAnalysis.fit` reads."""
+
+    def __init__(self, data: Mapping[str, Any], cutoff: pd.Timestamp):
+        self.tables, self.programmes, self.cutoff_date = data["tables"], data["programmes"], cutoff
