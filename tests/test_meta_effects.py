@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from evaluation.contract.results import make_results
 from evaluation.analyses import synthesis
+from evaluation.contract.results import make_results
 from evaluation.publish import synthesis_outputs as so
 from evaluation.stats import meta
 
