@@ -8,19 +8,23 @@ differed from the recidivism report's numbers.
 
 from __future__ import annotations
 
+import sys
 import warnings
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 import pytest
 
-import recidivism_sim as rs
 from evaluation.analyses.costs import CostsAnalysis, cost_per_reoffence_avoided
 from evaluation.analyses.recidivism import RecidivismAnalysis
 from evaluation.analyses.synthesis import recidivism_inputs
 from evaluation.publish import disclosure
 from evaluation.publish import recidivism_outputs as ro
+
+sys.path.insert(0, str(Path(__file__).parent))
+import recidivism_sim as rs  # noqa: E402
 
 SETTINGS = {"weighting": "ipw", "serious_threshold_years": 2, "horizons": [365, 730], "seed": 20260930}
 
