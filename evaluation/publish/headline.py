@@ -33,6 +33,7 @@ from evaluation.analyses.recidivism import (  # noqa: F401  (headline_numbers re
     headline_numbers,
 )
 from evaluation.publish.disclosure import protect_count
+from evaluation.publish.formatting import DEFAULT_LANGUAGE, check_language, number
 from evaluation.stats.proportions import power_two_proportions
 
 _HORIZON_WORDS = {
@@ -54,8 +55,7 @@ def _int(x: float) -> int:
 
 
 def _num(n: float, language: str) -> str:
-    s = f"{int(n):,}"
-    return s.replace(",", ".") if language == "nl" else s
+    return number(int(n), language)
 
 
 def _cap(s: str) -> str:
@@ -80,14 +80,13 @@ def _ci_phrase(lo_fewer: int, hi_fewer: int, language: str) -> str:
     return f"({lab} {abs(a)} {more} {to} {b} {fewer})"
 
 
-def jdl_headline(numbers: dict, language: str = "en", n_events_programme: int | None = None) -> dict:
+def jdl_headline(numbers: dict, language: str = DEFAULT_LANGUAGE, n_events_programme: int | None = None) -> dict:
     """Headline sentences from :func:`headline_numbers` output.
 
     Returns ``{"status": "ok"|"warning"|"not_estimable", "title": str,
     "sentences": [str, ...]}`` as the notebook contract's ``headline.json``.
     """
-    if language not in ("en", "nl"):
-        raise ValueError(f"language must be 'en' or 'nl', not {language!r}")
+    check_language(language)
     en = language == "en"
     h = _horizon(int(numbers.get("horizon", 365)), language)
     sentences: list[str] = []

@@ -32,9 +32,10 @@ import numpy as np
 import pandas as pd
 
 from evaluation.analyses.recidivism import RecidivismAnalysis, headline_numbers
-from evaluation.contract.results import make_results
+from evaluation.contract.results import SUPPRESSION_THRESHOLD, make_results
 from evaluation.datasets.design import derive_design
 from evaluation.publish import disclosure, writer
+from evaluation.publish.formatting import DEFAULT_LANGUAGE
 from evaluation.publish.headline import jdl_headline
 from evaluation.stats.designs import love_plot, overlap_plot
 
@@ -70,7 +71,7 @@ def _lab(language: str) -> dict:
     return LABELS[language]
 
 
-def km_figure(analysis, endpoint: str = "GENERAL", language: str = "en", threshold: int = disclosure.DEFAULT_THRESHOLD):
+def km_figure(analysis, endpoint: str = "GENERAL", language: str = DEFAULT_LANGUAGE, threshold: int = SUPPRESSION_THRESHOLD):
     """Kaplan-Meier curves by group with the numbers-at-risk table under the plot.
 
     Each curve stops at the last time with at least ``threshold`` people at
@@ -128,8 +129,8 @@ def km_figure(analysis, endpoint: str = "GENERAL", language: str = "en", thresho
     return fig
 
 
-def cif_figure(analysis, endpoint: str = "GENERAL", language: str = "en",
-               threshold: int = disclosure.DEFAULT_THRESHOLD):
+def cif_figure(analysis, endpoint: str = "GENERAL", language: str = DEFAULT_LANGUAGE,
+               threshold: int = SUPPRESSION_THRESHOLD):
     """Aalen-Johansen cumulative incidence of a new case by group (deaths/emigrations compete).
 
     A curve with 1 to ``threshold - 1`` steps is not drawn (its steps would
@@ -164,7 +165,7 @@ def cif_figure(analysis, endpoint: str = "GENERAL", language: str = "en",
     return fig
 
 
-def balance_figures(analysis, language: str = "en") -> dict:
+def balance_figures(analysis, language: str = DEFAULT_LANGUAGE) -> dict:
     """Love plot and PS-overlap plot (empty dict for rct/descriptive designs)."""
     if analysis.balance_ is None:
         return {}
@@ -190,7 +191,7 @@ def key_results(analysis, endpoint: str | None = None) -> pd.DataFrame:
     return disclosure.protect_results(r)[cols + ["suppressed"]].reset_index(drop=True)
 
 
-def cumulative_incidence_at(analysis, times=None, threshold: int = disclosure.DEFAULT_THRESHOLD) -> pd.DataFrame:
+def cumulative_incidence_at(analysis, times=None, threshold: int = SUPPRESSION_THRESHOLD) -> pd.DataFrame:
     """Aalen-Johansen cumulative incidence (cause 1 = new case) at the horizons, per endpoint and group.
 
     Protected like the results: a value is blanked when the results row
@@ -258,7 +259,7 @@ def withhold_pooled_counts(analysis, programme_results: Any) -> None:
             name="numbers_at_risk.csv")
 
 
-def make_headline(analysis, language: str = "en", endpoint: str = "GENERAL", horizon: int = 365) -> dict:
+def make_headline(analysis, language: str = DEFAULT_LANGUAGE, endpoint: str = "GENERAL", horizon: int = 365) -> dict:
     """The ``headline.json`` content for one analysis (JDL wording, disclosure-checked).
 
     Adds the analysis warnings (small sample, time-to-event gate) as status
@@ -309,8 +310,8 @@ def make_headline(analysis, language: str = "en", endpoint: str = "GENERAL", hor
     return h
 
 
-def write_outputs(analysis, output_dir: str | Path, language: str = "en", headline: dict | None = None,
-                  threshold: int = disclosure.DEFAULT_THRESHOLD,
+def write_outputs(analysis, output_dir: str | Path, language: str = DEFAULT_LANGUAGE, headline: dict | None = None,
+                  threshold: int = SUPPRESSION_THRESHOLD,
                   km_endpoints: tuple[str, ...] = ("GENERAL", "SPECIAL")) -> dict[str, Any]:
     """Write results.csv, headline.json, tables (CSV) and figures (PNG+SVG) into ``output_dir``.
 
@@ -349,7 +350,7 @@ def write_outputs(analysis, output_dir: str | Path, language: str = "en", headli
     return written
 
 
-def data_summary(analysis, threshold: int = disclosure.DEFAULT_THRESHOLD) -> pd.DataFrame:
+def data_summary(analysis, threshold: int = SUPPRESSION_THRESHOLD) -> pd.DataFrame:
     """Who is in the analysis: people, new cases, deaths/emigrations and follow-up per group (protected)."""
     d = analysis.dataset_
     first = d[d["endpoint"] == analysis.endpoints[0]]
@@ -381,7 +382,7 @@ def as_image(fig):
 
 def report_results(validated: Any, programme_ids: Sequence[str] | None = None, cutoff_date: Any = None,
                    settings: Mapping[str, Any] | None = None,
-                   threshold: int = disclosure.DEFAULT_THRESHOLD) -> pd.DataFrame:
+                   threshold: int = SUPPRESSION_THRESHOLD) -> pd.DataFrame:
     """The rows each programme's recidivism report publishes, for costs and synthesis run by hand.
 
     The quarterly run hands costs and synthesis the recidivism reports'
