@@ -95,14 +95,16 @@ from typing import Any
 
 import pandas as pd
 
+from evaluation.datasets.design import derive_design
 from evaluation.pipeline.store import check_quarter
 
 LOGGER_NAME = "evaluation.pipeline.run"
 DEFAULT_NOTEBOOKS_DIR = Path(__file__).resolve().parent / "notebooks"
 SCOPES = ("per_programme", "overall", "both")
 #: Parameters that are paths: the manifest records their file names only.
-PATH_PARAMETERS = ("intake_dir", "output_dir", "reports_dir", "pending_results", "programme_results")
-DERIVED = ("design", "reference", "results_store", "quarter", "programme_results")
+PATH_PARAMETERS = ("intake_dir", "output_dir", "reports_dir", "pending_results", "programme_results",
+                   "recidivism_results")
+DERIVED = ("design", "reference", "results_store", "quarter", "programme_results", "recidivism_results")
 KEY_LIBRARIES = (
     "numpy", "pandas", "scipy", "statsmodels", "lifelines", "matplotlib", "pyarrow", "papermill",
     "nbconvert", "nbclient", "nbformat", "ipykernel", "jupyter_client", "pyyaml", "jsonschema",
@@ -268,25 +270,6 @@ def _title(spec: NotebookSpec, language: str) -> str:
         t = json.loads(spec.title)
         return str(t.get(language) or t.get("en") or spec.id)
     return spec.title or spec.id
-
-
-def derive_design(participants: pd.DataFrame | None, programme_id: str) -> str:
-    """Recidivism design of one programme from the accepted participants table.
-
-    ``rct`` when the programme has comparison persons and every person of the
-    programme (both groups) has ``assignment == "randomised"``; ``matched``
-    when it has comparison persons otherwise (observational pool: matching or
-    weighting); ``descriptive`` when it has no comparison persons.
-    """
-    if participants is None or participants.empty or "group" not in participants.columns:
-        return "descriptive"
-    rows = participants[participants["programme_id"] == programme_id]
-    comparison = rows["group"] == "comparison"
-    if not comparison.any():
-        return "descriptive"
-    if "assignment" in rows.columns and (rows["assignment"] == "randomised").all():
-        return "rct"
-    return "matched"
 
 
 # --------------------------------------------------------------------------- results of a run
@@ -1192,6 +1175,8 @@ def _run_in_build(*, build: Path, quarter: str, quarter_dir: Path, out_dir: Path
             after = "programme_results" in spec.derived and pid == "all" and spec.scope == "both"
             if after:
                 params["programme_results"] = str(private / "programme_results" / spec.id)
+            if "recidivism_results" in spec.derived:
+                params["recidivism_results"] = str(private / "recidivism_results" / f"{pid}-{spec.id}")
             limit = notebook_timeout or spec.timeout
             jr = JobResult(job_id=f"{pid}/{spec.id}", notebook=spec.id, programme_id=pid, folder=folder,
                            parameters={k: (v if k not in PATH_PARAMETERS else Path(v).name) for k, v in params.items()})
@@ -1267,6 +1252,29 @@ def _run_in_build(*, build: Path, quarter: str, quarter_dir: Path, out_dir: Path
             j.needs = tuple(o for o in job_list if o.result.notebook == j.result.notebook
                             and o.result.programme_id != "all" and o.phase == j.phase)
             j.prepare = programme_results_writer(j)
+    # costs and synthesis use the recidivism reports of this run (same design, horizons and settings): their
+    # jobs start when the recidivism jobs of their programme(s) have ended and get those reports' results.csv
+    def recidivism_results_writer(job: _Job, sources: list[_Job], before: Callable[[], None] | None):
+        def write() -> None:
+            if before is not None:
+                before()
+            folder = Path(job.spec["parameters"]["recidivism_results"])
+            folder.mkdir(parents=True, exist_ok=True)
+            frames = [pd.read_csv(p, dtype=str, keep_default_na=False) for o in sources
+                      if o.result.status == "ok" and (p := build / o.result.folder / "results.csv").is_file()
+                      and p.stat().st_size > 0]
+            (pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()).to_csv(
+                folder / "results.csv", index=False)
+            pd.DataFrame([{"programme_id": o.result.programme_id, "design": o.spec["parameters"].get("design", ""),
+                           "status": o.result.status} for o in sources]).to_csv(folder / "programmes.csv", index=False)
+        return write
+
+    for j in job_list:
+        if "recidivism_results" in j.spec["parameters"]:
+            sources = [o for o in job_list if o.result.notebook == "recidivism" and o.result.programme_id != "all"
+                       and j.result.programme_id in ("all", o.result.programme_id)]
+            j.needs = (*j.needs, *sources)
+            j.prepare = recidivism_results_writer(j, sources, j.prepare)
     phase1 = [j for j in job_list if j.phase == 1]
     phase2 = [j for j in job_list if j.phase == 2]
     pool = _WorkerPool(min(jobs, len(job_list)), work, log)
