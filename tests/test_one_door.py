@@ -43,7 +43,7 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("pipeline/run.py", "write"): "PENDING: combined per-notebook results.csv -> publish.writer",
     # figures rendered into memory for display in a notebook, never a file
     ("publish/recidivism_outputs.py", "as_image"): "in-memory PNG buffer for display, no file",
-    ("analyses/costs.py", "display_figure"): "in-memory PNG buffer for display, no file",
+    ("publish/synthesis_outputs.py", "display_figure"): "in-memory PNG buffer for display, no file",
 }
 
 _METHODS = {"to_csv", "savefig", "write_text", "write_bytes", "to_parquet", "to_excel", "to_json", "to_html",

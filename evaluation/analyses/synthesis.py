@@ -10,7 +10,7 @@ volunteer stopping rate, pools them with a random-effects meta-analysis
 (:func:`evaluation.stats.meta.random_effects`) and tests the moderators
 (meta-regression). Wording, figures and files are made by
 :mod:`evaluation.publish.synthesis_outputs`. See docs/methods.md, section
-'Synthesis across programmes'.
+'Cross-programme synthesis'.
 """
 
 from __future__ import annotations

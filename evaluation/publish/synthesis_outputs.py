@@ -4,7 +4,7 @@ Everything that leaves :class:`evaluation.analyses.synthesis.SynthesisAnalysis`
 for a report goes through :func:`synthesis_outputs` (disclosure control of the
 per-programme table, forest plots, the headline in Dutch or English) and
 :func:`evaluation.publish.writer.publish_outputs`. See docs/methods.md,
-section 'Synthesis across programmes'.
+section 'Cross-programme synthesis'.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ plain arrays of effects and standard errors, so they do not depend on how
 the effects were estimated; the cross-programme synthesis that assembles
 them from results tables and ``programmes.yaml`` is
 :mod:`evaluation.analyses.synthesis`. See docs/methods.md, section
-'Synthesis across programmes'.
+'Cross-programme synthesis'.
 
 Estimators follow R ``metafor`` (Viechtbauer 2010) exactly: the tests in
 ``tests/test_meta.py`` compare with ``rma()`` to 1e-6.
