@@ -119,6 +119,8 @@ from evaluation.publish.disclosure import (
 from evaluation.publish.formatting import DEFAULT_LANGUAGE, LANGUAGES, check_language
 from evaluation.publish.report import build_index
 from evaluation.publish.writer import write_json, write_table, write_text
+from evaluation.validation.cache import write_validated_cache
+from evaluation.validation.validate import ValidationResult
 
 LOGGER_NAME = "evaluation.pipeline.run"
 EXIT_OK, EXIT_FAILED, EXIT_VALIDATION, EXIT_EXISTS = 0, 1, 2, 3
@@ -399,10 +401,6 @@ def _run_in_build(*, build: Path, quarter: str, quarter_dir: Path, out_dir: Path
     nb_intake = intake_dir
     if stage_accepted and getattr(validation, "tables", None):
         nb_intake = stage_accepted_intake(validation, intake_dir, private / "intake")
-        # imported here: the validator loads jsonschema (about 2 s), which a refused run does not need
-        from evaluation.validation.cache import write_validated_cache
-        from evaluation.validation.validate import ValidationResult
-
         if isinstance(validation, ValidationResult):  # not for the stand-in validators of the tests
             c0 = time.perf_counter()
             write_validated_cache(validation, nb_intake)

@@ -21,17 +21,17 @@ from typing import Any
 
 import pandas as pd
 
+from evaluation.contract.schema import load_contract
+
 # the one private writer (moves to evaluation.intake.private; same signatures)
 from evaluation.publish.disclosure import private_dir, write_private
 from evaluation.publish.formatting import DEFAULT_LANGUAGE
 from evaluation.publish.writer import write_table, write_text
+from evaluation.validation.validate import validate_intake, write_validation_outputs
 
 
 def default_validator(path: Path, language: str = DEFAULT_LANGUAGE) -> Any:
-    """:func:`evaluation.validation.validate.validate_intake` (imported when a run validates)."""
-    # imported here: the validator loads jsonschema (about 2 s), which `evaluation run --help` does not need
-    from evaluation.validation.validate import validate_intake
-
+    """:func:`evaluation.validation.validate.validate_intake`."""
     return validate_intake(path, language=language)
 
 
@@ -43,9 +43,6 @@ def write_failed_validation(validation: Any, out_dir: Path, quarter: str, reason
     (row-level: owner-only file); always ``STOPPED.txt`` with the reasons.
     The folder may quote row numbers and values of the intake: it is never shared.
     """
-    # imported here: the validator loads jsonschema (about 2 s), which a run that is refused does not need
-    from evaluation.validation.validate import write_validation_outputs
-
     target = out_dir / f"{quarter}.failed-validation"
     if target.exists():
         shutil.rmtree(target)
@@ -134,8 +131,6 @@ def stage_accepted_intake(validation: Any, intake_dir: Path, target: Path) -> Pa
     import pyarrow as pa
     import pyarrow.csv as pacsv
     import yaml
-
-    from evaluation.contract.schema import load_contract
 
     contract = load_contract()
     target = private_dir(target)

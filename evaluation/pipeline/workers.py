@@ -35,6 +35,9 @@ from evaluation.pipeline.manifest import iso, utcnow
 
 # the one private writer (moves to evaluation.intake.private; same signatures)
 from evaluation.publish.disclosure import write_private
+from evaluation.publish.formatting import DEFAULT_LANGUAGE
+from evaluation.publish.report import render_html, sanitize_error
+from evaluation.publish.writer import write_text
 
 Clock = Callable[[], float]
 
@@ -98,10 +101,6 @@ def execute_job(spec: Mapping[str, Any]) -> dict[str, Any]:
     """
     import nbformat
     import papermill as pm
-
-    from evaluation.publish.formatting import DEFAULT_LANGUAGE
-    from evaluation.publish.report import render_html, sanitize_error
-    from evaluation.publish.writer import write_text
 
     out_dir = Path(spec["output_dir"])
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -180,8 +179,6 @@ def serve_main(parent_pid: int) -> int:
     """
     _watch_parent(parent_pid)
     import papermill  # noqa: F401 - imported once for all jobs of this worker
-
-    import evaluation.publish.report  # noqa: F401
 
     for line in sys.stdin:
         spec_path = line.strip()
