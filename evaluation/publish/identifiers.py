@@ -24,8 +24,8 @@ from typing import Any
 
 import pandas as pd
 
-from evaluation.contract.schema import load_contract
 from evaluation.contract.identifiers import is_bsn
+from evaluation.contract.schema import load_contract
 from evaluation.intake.pseudonymise import read_tables
 from evaluation.publish.cells import DisclosureError
 

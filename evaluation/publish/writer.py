@@ -94,6 +94,17 @@ def write_table(path: str | os.PathLike, df: pd.DataFrame) -> Path:
     return path
 
 
+def write_parquet(path: str | os.PathLike, df: pd.DataFrame) -> Path:
+    """Write an aggregate table as Parquet (identifier columns refused; 0644; no symlink followed)."""
+    path = Path(path)
+    ids = _identifier_columns(df)
+    if ids:
+        raise ValueError(f"table {path.stem!r} has identifier column(s) {ids}: row-level data may not be published")
+    with _open_new(path, binary=True) as fh:
+        df.to_parquet(fh, index=False)
+    return path
+
+
 def write_json(path: str | os.PathLike, data: Any) -> Path:
     """Write ``data`` as UTF-8 JSON (sorted as given, indented)."""
     path = Path(path)

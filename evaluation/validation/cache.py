@@ -93,7 +93,7 @@ def write_validated_cache(validation: ValidationResult, intake_dir: str | os.Pat
     ----------
     validation : evaluation.validation.validate.ValidationResult
         The validation of the delivered intake whose accepted rows were
-        written to ``intake_dir`` by :func:`evaluation.pipeline.run.stage_accepted_intake`
+        written to ``intake_dir`` by :func:`evaluation.pipeline.staging.stage_accepted_intake`
         (same tables, same row order).
     intake_dir : path
         The staged folder. Write the cache after the staged files, and do not
