@@ -65,10 +65,14 @@ def neutralise_table(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+#: ``*_id`` columns that name no person: the programme an estimate describes, and the run that made it
+NOT_PERSON_IDS = frozenset({"programme_id", "run_id"})
+
+
 def _identifier_columns(df: pd.DataFrame) -> list[str]:
     kinds = {k.lower() for k in ID_KINDS}
     return [str(c) for c in df.columns
-            if str(c).lower() in kinds or (str(c).lower().endswith("_id") and str(c).lower() != "programme_id")]
+            if str(c).lower() in kinds or (str(c).lower().endswith("_id") and str(c).lower() not in NOT_PERSON_IDS)]
 
 
 def _open_new(path: Path, binary: bool = False):
