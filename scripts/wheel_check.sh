@@ -11,6 +11,8 @@ cd "$(dirname "$0")/.."
 REPO=$(pwd -P)
 BUILD_PY=${1:-.venv/bin/python}
 SEED=7301   # a seed no test uses
+# scale 0.2: at 0.05 some programmes are too small for every analysis and three notebooks fail
+SCALE=0.2
 
 rm -rf dist
 "$BUILD_PY" -m pip wheel --quiet --no-deps -w dist .
@@ -42,7 +44,7 @@ case "$kernel" in
   *) echo "wheel-check: the python3 kernel comes from $kernel, not from the wheel's venv" >&2; exit 1;;
 esac
 
-"$EV" synth --out "$WORK/intake" --seed "$SEED" --scale 0.05
+"$EV" synth --out "$WORK/intake" --seed "$SEED" --scale "$SCALE"
 "$EV" run --intake "$WORK/intake" --quarter 2026Q3 --out "$WORK/reports" --jobs 2
 for f in index.html manifest.json; do
   if [ ! -s "$WORK/reports/2026Q3/$f" ]; then
