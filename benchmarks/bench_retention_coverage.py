@@ -23,6 +23,8 @@ import pandas as pd
 
 def run(n_seeds: int = 200, n: int = 1500) -> pd.DataFrame:
     from evaluation.analyses import retention as rt
+    from evaluation.analyses import retention_cox as cox
+    from evaluation.datasets import retention as ds
 
     rows = []
     t_fit = 0.0
@@ -31,10 +33,10 @@ def run(n_seeds: int = 200, n: int = 1500) -> pd.DataFrame:
         t0 = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            ep = rt.volunteer_episodes(sim["volunteers"], sim["volunteer_support"], sim["cutoff_date"])
-            _, res = rt.stopping_cox(ep)
-            nv = rt.naive_baseline_coding(sim["volunteers"], sim["volunteer_support"], sim["cutoff_date"])
-            _, naive = rt.stopping_cox(nv)
+            ep = ds.volunteer_episodes(sim["volunteers"], sim["volunteer_support"], sim["cutoff_date"])
+            _, res = cox.stopping_cox(ep)
+            nv = ds.naive_baseline_coding(sim["volunteers"], sim["volunteer_support"], sim["cutoff_date"])
+            _, naive = cox.stopping_cox(nv)
         t_fit += time.perf_counter() - t0
         r = res.loc[res["estimand"] == "hazard_ratio"].set_index("group")
         nr = naive.loc[naive["estimand"] == "hazard_ratio"].set_index("group")

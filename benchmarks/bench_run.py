@@ -110,7 +110,8 @@ def main() -> int:
                     help="use <workdir>/intake if it exists (generated earlier with the same seed and scale)")
     args = ap.parse_args()
 
-    from evaluation.pipeline.run import load_registry, run_quarter
+    from evaluation.pipeline.quarter import run_quarter
+    from evaluation.pipeline.registry import load_registry
     from evaluation.synth.generate import generate_intake
 
     work = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="bench_run_"))

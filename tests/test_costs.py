@@ -224,9 +224,9 @@ def test_costs_analysis_without_costs_is_not_estimable():
     c, p, v, m, k, s = tables()
     data = {"tables": {"costs": c, "participants": p, "contacts": k, "matches": m, "volunteers": v},
             "programmes": []}
-    out = costs.costs_analysis(data, programme_id="C", cutoff_date="2026-09-30", with_effects=False)
+    out = _report(data, "C")
     assert out["headline"]["status"] == "not_estimable" and "(C)" in out["headline"]["sentences"][0]
-    out = costs.costs_analysis(data, programme_id="A", cutoff_date="2026-09-30", with_effects=False, language="nl")
+    out = _report(data, "A", "nl")
     assert out["headline"]["status"] == "warning"  # fewer than 10 participants: no per-participant cost shown
     assert not any("per deelnemer (" in x for x in out["headline"]["sentences"])
     assert np.isnan(out["tables"]["unit_costs"]["cost_per_active_participant_eur"].iloc[0])
@@ -262,7 +262,7 @@ def test_total_of_all_programmes_withheld_when_it_gives_a_small_programme_back()
     p = pd.concat([p, extra], ignore_index=True)
     data = {"tables": {"costs": c, "participants": p, "contacts": k, "matches": m, "volunteers": v},
             "programmes": []}
-    out = costs.costs_analysis(data, programme_id="all", cutoff_date="2026-09-30", with_effects=False)
+    out = _report(data, "all")
     unit = out["tables"]["unit_costs"].set_index("programme_id")
     assert unit["participants_active"].to_dict() == {"A": "fewer than 10", "B": "13", "all": "c"}
     assert np.isnan(unit.loc["all", "cost_per_active_participant_eur"])
@@ -275,5 +275,13 @@ def test_total_of_all_programmes_withheld_when_it_gives_a_small_programme_back()
               & (pub.group == "all")].iloc[0]
     assert row["n"] == "c" and np.isnan(row["estimate"]) and row["suppressed"]
     # B alone: nothing to withhold in its own report
-    own = costs.costs_analysis(data, programme_id="B", cutoff_date="2026-09-30", with_effects=False)
+    own = _report(data, "B")
     assert "would reveal" not in " ".join(own["headline"]["sentences"])
+
+
+def _report(data, programme_id, language="en"):
+    """The costs report as the notebook makes it: CostsAnalysis, then the publishing step."""
+    from evaluation.publish.costs_outputs import costs_outputs
+
+    analysis = costs.CostsAnalysis(with_effects=False).fit(data, programme_id, "2026-09-30")
+    return costs_outputs(analysis, language)

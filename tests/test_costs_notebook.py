@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -84,6 +85,8 @@ def test_costs_notebook_one_programme_with_effect_in_dutch(intake, tmp_path):
     assert len(ce) == 1
     # either a significant effect with a point ratio, or none and a note saying why
     row = ce.iloc[0]
-    assert pd.notna(row["estimate"]) or "not statistically significant" in row["note"] or "no reduction" in row["note"]
-    assert {"probability_break_even", "break_even_risk_reduction"} <= set(res.estimand)
+    # (seed 5, scale 0.1, this cutoff) RJ-MED's recidivism report withholds its 2-year difference (fewer than
+    # 10 participants reoffended): costs use only what that report publishes, so no ratio and no break-even
+    assert np.isnan(row["estimate"]) and "no recidivism effect" in row["note"]
+    assert "probability_break_even" not in set(res.estimand)
     assert any("geregistreerd" in s for s in head["sentences"])

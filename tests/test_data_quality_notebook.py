@@ -16,6 +16,7 @@ import pytest
 from _intake_fixtures import CLEAN, copy_clean, plant
 
 from evaluation.contract.results import RESULT_COLUMNS
+from evaluation.publish import quality_outputs
 from evaluation.validation import quality
 from evaluation.validation.validate import validate_intake
 
@@ -60,7 +61,7 @@ def test_quality_tables_on_planted_error(tmp_path):
     compp = quality.completeness(res, by_programme=True)
     m = compp[(compp["table"] == "participants") & (compp["field"] == "programme_end_date")].set_index("programme_id")
     assert m.loc["P1", "n_filled"] == 1 and m.loc["P1", "n_rows"] == 3 and m.loc["RJ1", "n_filled"] == 1
-    head = quality.headline(res, language="en")
+    head = quality_outputs.quality_headline(res, language="en")
     assert head["status"] == "warning"
     assert "30 (96.8%) passed validation" in head["sentences"][0]
 

@@ -10,7 +10,7 @@ import warnings
 import pandas as pd
 import pytest
 
-from evaluation.datasets.recidivism import ENDPOINTS, programme_dropout, recidivism_endpoints
+from evaluation.datasets.recidivism import ENDPOINTS, recidivism_endpoints
 
 D = pd.Timestamp
 CUTOFF = "2024-12-31"
@@ -187,16 +187,17 @@ def test_errors_name_table_row_field():
         recidivism_endpoints(_participants(), _events(), None, CUTOFF, endpoints=("GENERAL", "ANY"))
 
 
-def test_programme_dropout():
-    p = _participants()
-    p["programme_end_date"] = [D("2023-03-01"), pd.NaT, D("2023-12-01"), D("2025-02-01"), D("2023-05-01")]
-    p["programme_end_reason"] = ["dropped_out", None, "completed", "excluded", "moved"]
-    ds = programme_dropout(p, CUTOFF).set_index("participant_id")
-    assert list(ds.index) == ["P1", "P3", "P4", "P5"]  # P2 is a comparison person
-    assert ds.loc["P1", "cnsr"] == 0 and ds.loc["P1", "time"] == 59  # Jan 31 + Feb 28
-    assert ds.loc["P3", "cnsr"] == 4  # completion competes
-    assert ds.loc["P4", "cnsr"] == 1 and ds.loc["P4", "time"] == 730  # ended after the cutoff: censored there
-    assert ds.loc["P5", "cnsr"] == 3
-    p.loc[0, "programme_end_reason"] = None
-    with pytest.raises(ValueError, match=r"row 2.*programme_end_reason"):
-        programme_dropout(p, CUTOFF)
+
+def test_derive_design_from_participants():
+    # hand-worked: A randomised both groups -> rct; B observational comparison -> matched; C no comparison
+    from evaluation.datasets.design import derive_design
+
+    df = pd.DataFrame({"programme_id": ["A", "A", "B", "B", "C"],
+                       "group": ["programme", "comparison", "programme", "comparison", "programme"],
+                       "assignment": ["randomised", "randomised", "observational", "observational", "observational"]})
+    assert derive_design(df, "A") == "rct"
+    assert derive_design(df, "B") == "matched"
+    assert derive_design(df, "C") == "descriptive"
+    mixed = df.assign(assignment=["randomised", "observational", "x", "x", "x"])
+    assert derive_design(mixed, "A") == "matched"
+    assert derive_design(None, "A") == "descriptive"

@@ -1,7 +1,7 @@
-"""Small-cell suppression, protection of results, numbers at risk and sentences.
+"""Protection of results, pooled totals, numbers at risk and sentences.
 
 Reference values are hand-worked from the rules in the module docstring of
-evaluation/disclosure.py (threshold 10 unless stated); each test says how.
+evaluation/publish/disclosure.py (threshold 10 unless stated); each test says how.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import pytest
 from evaluation.contract.results import make_results
 from evaluation.publish.disclosure import (
     DisclosureError,
-    audit_suppression,
     check_sentences,
     differencing_audit,
     last_time_with_min_at_risk,
@@ -21,149 +20,8 @@ from evaluation.publish.disclosure import (
     protect_numbers_at_risk,
     protect_results,
     protect_sentence,
-    suppress_table,
-    suppression_mask,
     withhold_pooled,
 )
-
-
-def _lines_ok(mask: pd.DataFrame, by: pd.Series | None = None) -> bool:
-    """Every row and every column (within by-groups) has 0 or >= 2 suppressed cells."""
-    sup = mask != ""
-    groups = [sup] if by is None else [sup[by == g] for g in by.unique()]
-    for g in groups:
-        if len(g) >= 2 and ((g.sum(axis=0) == 1).any()):
-            return False
-    if sup.shape[1] >= 2 and (sup.sum(axis=1) == 1).any():
-        return False
-    return True
-
-
-def test_one_way_table_with_total_gets_secondary_cell():
-    # Hand-worked: published total 88 = 3 + 12 + 48 + 25. "a" = 3 is primary (<10).
-    # Alone it could be recovered as 88 - 12 - 48 - 25, so the smallest other
-    # non-zero count, b = 12, is suppressed as secondary ("c").
-    df = pd.DataFrame({"category": ["a", "b", "c", "d"], "n": [3, 12, 48, 25]})
-    out = suppress_table(df, "n")
-    assert out["n"].tolist() == ["<10", "c", 48, 25]
-    assert out["suppressed"].tolist() == [True, True, False, False]
-    # the analysis table is untouched
-    assert df["n"].tolist() == [3, 12, 48, 25]
-
-
-def test_one_way_without_total_has_no_secondary():
-    df = pd.DataFrame({"category": ["a", "b", "c"], "n": [3, 12, 48]})
-    out = suppress_table(df, "n", totals="none")
-    assert out["n"].tolist() == ["<10", 12, 48]
-
-
-def test_zero_is_shown_and_not_chosen_as_secondary_when_a_count_is_available():
-    # Hand-worked: 0 is not a small cell (describes nobody); primary 4; the
-    # secondary is the smallest NON-ZERO other cell (30), not the zero.
-    df = pd.DataFrame({"n": [0, 4, 30, 55]})
-    out = suppress_table(df, "n")
-    assert out["n"].tolist() == [0, "<10", "c", 55]
-    out0 = suppress_table(df, "n", suppress_zero=True)
-    # zero and 4 are both primary: two suppressed cells, nothing more needed
-    assert out0["n"].tolist() == ["<10", "<10", 30, 55]
-
-
-def test_two_way_table_hand_worked_rectangle():
-    # Rows R1..R3 x columns X, Y, Z, row and column totals published.
-    #        X   Y   Z
-    #   R1   3  20  30
-    #   R2  15  45  40
-    #   R3  22  18  50
-    # Primary: R1/X = 3. Column X has one suppressed cell -> candidates R2/X (15),
-    # R3/X (22), neither row has a suppressed cell yet -> smallest: R2/X.
-    # Row R1 has one -> candidates R1/Y (20), R1/Z (30) -> R1/Y.
-    # Row R2 has one (R2/X) -> candidates R2/Y (45) and R2/Z (40); column Y already
-    # has exactly one suppressed cell (R1/Y), so R2/Y fixes both lines and is
-    # preferred over the smaller R2/Z. Result: the 2x2 rectangle R1-R2 x X-Y;
-    # every row and column now has 0 or 2 suppressed cells.
-    df = pd.DataFrame({"row": ["R1", "R2", "R3"], "X": [3, 15, 22], "Y": [20, 45, 18], "Z": [30, 40, 50]})
-    mask = suppression_mask(df, ["X", "Y", "Z"])
-    assert mask.to_numpy().tolist() == [
-        ["primary", "secondary", ""],
-        ["secondary", "secondary", ""],
-        ["", "", ""],
-    ]
-    out = suppress_table(df, ["X", "Y", "Z"])
-    assert out.loc[0, ["X", "Y", "Z"]].tolist() == ["<10", "c", 30]
-    assert out.loc[1, ["X", "Y", "Z"]].tolist() == ["c", "c", 40]
-    assert out.loc[2, ["X", "Y", "Z"]].tolist() == [22, 18, 50]
-
-
-def test_suppressed_cell_cannot_be_recovered_from_margins():
-    # For the table above, enumerate all non-negative integer tables with the same
-    # published margins and the same shown cells: the primary cell must be
-    # consistent with more than one value (it is not recoverable).
-    x = np.array([[3, 20, 30], [15, 45, 40], [22, 18, 50]])
-    mask = suppression_mask(pd.DataFrame(x, columns=list("XYZ")), list("XYZ")).to_numpy() != ""
-    rows, cols = x.sum(axis=1), x.sum(axis=0)
-    cells = list(zip(*np.nonzero(mask), strict=True))
-    feasible = set()
-    for a in range(0, 80):
-        # one degree of freedom in a 2x2 rectangle: choose R1/X, the rest follows
-        t = x.copy()
-        t[0, 0] = a
-        t[0, 1] = rows[0] - t[0, 2] - t[0, 0]
-        t[1, 0] = cols[0] - t[2, 0] - t[0, 0]
-        t[1, 1] = rows[1] - t[1, 2] - t[1, 0]
-        if (t >= 0).all() and (t.sum(axis=0) == cols).all() and (t.sum(axis=1) == rows).all():
-            if 1 <= t[0, 0] <= 9:  # what "<10" tells the reader
-                feasible.add(t[0, 0])
-    assert sorted(cells) == [(0, 0), (0, 1), (1, 0), (1, 1)]
-    assert feasible == set(range(1, 10))
-
-
-def test_two_way_random_tables_every_line_has_zero_or_two():
-    rng = np.random.default_rng(7)
-    for _ in range(30):
-        x = rng.integers(0, 40, size=(5, 4))
-        df = pd.DataFrame(x, columns=list("abcd"))
-        mask = suppression_mask(df, list("abcd"))
-        assert _lines_ok(mask)
-        # every primary cell is a count 1..9 and every count 1..9 is primary
-        assert ((mask == "primary").to_numpy() == ((x > 0) & (x < 10))).all()
-
-
-def test_by_groups_are_separate_tables():
-    # Hand-worked: programme A: 5, 40, 60 -> 5 primary, 40 secondary;
-    # programme B: 30, 50 -> nothing (no cross-programme total assumed).
-    df = pd.DataFrame({"programme_id": ["A", "A", "A", "B", "B"], "n": [5, 40, 60, 30, 50]})
-    out = suppress_table(df, "n", by="programme_id")
-    assert out["n"].tolist() == ["<10", "c", 60, 30, 50]
-    mask = suppression_mask(df, "n", by="programme_id")
-    assert _lines_ok(mask, df["programme_id"])
-
-
-def test_rates_are_blanked_with_their_counts():
-    # Hand-worked: n = 6 (primary) and 25 (secondary, smallest other); the percentages
-    # computed from them are blanked; 70 and its 40% are shown.
-    df = pd.DataFrame({"group": ["a", "b", "c"], "n": [6, 25, 70], "pct_reoffended": [50.0, 20.0, 40.0]})
-    out = suppress_table(df, "n", rate_cols={"pct_reoffended": "n"})
-    assert out["n"].tolist() == ["<10", "c", 70]
-    assert np.isnan(out["pct_reoffended"][0]) and np.isnan(out["pct_reoffended"][1])
-    assert out["pct_reoffended"][2] == 40.0
-
-
-def test_threshold_is_a_parameter():
-    df = pd.DataFrame({"n": [4, 7, 30, 60]})
-    out = suppress_table(df, "n", threshold=5)
-    # 4 < 5 primary; 7 is the smallest other -> secondary
-    assert out["n"].tolist() == ["<5", "c", 30, 60]
-
-
-def test_bad_counts_are_refused_with_row_and_column():
-    with pytest.raises(ValueError, match=r"column 'n', row 1: count 'abc'"):
-        suppress_table(pd.DataFrame({"n": [12, "abc"]}), "n")
-    with pytest.raises(ValueError, match="negative count"):
-        suppress_table(pd.DataFrame({"n": [12, -1]}), "n")
-    with pytest.raises(ValueError, match="not in table"):
-        suppress_table(pd.DataFrame({"n": [12]}), "m")
-    with pytest.raises(ValueError, match="threshold"):
-        suppress_table(pd.DataFrame({"n": [12]}), "n", threshold=0)
 
 
 def test_protect_results():
@@ -219,11 +77,12 @@ def test_numbers_at_risk():
 
 def test_protect_count_and_sentence():
     assert protect_count(40) == "40"
-    assert protect_count(4) == "fewer than 10"
-    assert protect_count(4, language="nl") == "minder dan 10"
+    assert protect_count(4, language="en") == "fewer than 10"
+    assert protect_count(4) == "minder dan 10"  # the one language default is Dutch
     assert protect_count(0) == "0"
-    assert protect_count("<10") == "fewer than 10"
-    s = protect_sentence("{n} participants, of whom {k} reoffended ({pct} %).", {"n": 40, "k": 4}, pct="10")
+    assert protect_count("<10", language="en") == "fewer than 10"
+    s = protect_sentence("{n} participants, of whom {k} reoffended ({pct} %).", {"n": 40, "k": 4}, language="en",
+                         pct="10")
     assert s == "40 participants, of whom fewer than 10 reoffended (10 %)."
     nl = protect_sentence("{n} deelnemers, van wie {k} opnieuw.", {"n": 40, "k": 4}, language="nl")
     assert nl == "40 deelnemers, van wie minder dan 10 opnieuw."
@@ -242,27 +101,6 @@ def test_check_sentences():
         check_sentences("Bij 4 jonge vrouwen werd de begeleiding beëindigd.")
     with pytest.raises(DisclosureError):
         check_sentences("Van de 5 deelnemers in Zwolle stopten er 2.")
-
-
-def test_complement_recipe_protects_small_non_event_counts():
-    # Hand-worked (docstring recipe): A: 35 of 40 reoffended -> 5 did not (primary).
-    # Column no_event has one suppressed cell -> smallest other: B (30).
-    # Row A has one -> A/events (35). Row B has one -> B/events (20), preferred because
-    # column events then has two. C (50, 60) stays shown.
-    df = pd.DataFrame({"group": ["A", "B", "C"], "n": [40, 50, 110], "events": [35, 20, 50]})
-    parts = df.assign(no_event=df.n - df.events)
-    out = suppress_table(parts, ["events", "no_event"])
-    assert out["events"].tolist() == ["c", "c", 50]
-    assert out["no_event"].tolist() == ["<10", "c", 60]
-
-
-def test_unprotectable_cell_warns():
-    # one-way table whose other cells are unknown (NaN): the "<10" cell equals total - nothing,
-    # no secondary cell exists -> warning rather than false reassurance
-    df = pd.DataFrame({"n": [4, np.nan, np.nan]})
-    with pytest.warns(UserWarning, match="can still be recovered from the published totals"):
-        out = suppress_table(df, "n")
-    assert out["n"].tolist() == ["<10", None, None]
 
 
 def test_protection_is_idempotent_and_keeps_non_integer_n():
@@ -297,103 +135,6 @@ def test_numbers_at_risk_from_survival_module():
     assert out[("p", 0)] == 12
     assert out[("p", 600)] == "<10" and out[("p", 1150)] == "<10"
     assert out[("c", 0)] == "<10" and out[("c", 600)] == 0
-
-
-def test_audit_bounds_hand_worked_rectangle():
-    # Rectangle of the two-way example: a = R1/X (primary, 1..9), secondary cells >= 10.
-    # Published margins give R1/Y = 23 - a, R2/X = 18 - a, R2/Y = 42 + a.
-    # R2/X >= 10 -> a <= 8; so a in [1, 8], R1/Y in [15, 22], R2/X in [10, 17], R2/Y in [43, 50].
-    df = pd.DataFrame({"X": [3, 15, 22], "Y": [20, 45, 18], "Z": [30, 40, 50]})
-    a = audit_suppression(df, ["X", "Y", "Z"]).set_index(["row", "column"])
-    assert a.loc[(0, "X"), ["lower", "upper"]].tolist() == pytest.approx([1, 8])
-    assert a.loc[(0, "Y"), ["lower", "upper"]].tolist() == pytest.approx([15, 22])
-    assert a.loc[(1, "X"), ["lower", "upper"]].tolist() == pytest.approx([10, 17])
-    assert a.loc[(1, "Y"), ["lower", "upper"]].tolist() == pytest.approx([43, 50])
-    assert not a["exact"].any()
-
-
-def test_two_small_cells_that_pin_each_other_get_a_third():
-    # Hand-worked: one-way table with total 128 = 9 + 9 + 50 + 60. The two primaries satisfy
-    # "two per line", but a + b = 18 with a, b <= 9 forces a = b = 9. The audit finds this and
-    # suppresses the smallest non-small cell (50): then a + b + c = 68 with c >= 10, a, b in 1..9.
-    df = pd.DataFrame({"n": [9, 9, 50, 60]})
-    before = audit_suppression(df, "n", mask=suppression_mask(df, "n", audit=False))
-    assert before["exact"].all()
-    out = suppress_table(df, "n")
-    assert out["n"].tolist() == ["<10", "<10", "c", 60]
-    after = audit_suppression(df, "n")
-    assert not after["exact"].any()
-    assert after.loc[0, ["lower", "upper"]].tolist() == pytest.approx([1, 9])
-
-
-def test_six_cycle_exposure_is_repaired():
-    # Found by the random audit: the two-per-line pass leaves a 6-cycle through three
-    # primaries at their upper bound, which pins them (9, 8, 9). The audit adds a rectangle.
-    x = np.array([[17, 39, 15], [10, 9, 33], [8, 24, 9], [32, 28, 25], [17, 14, 37]])
-    df = pd.DataFrame(x, columns=list("abc"))
-    naive = audit_suppression(df, list("abc"), mask=suppression_mask(df, list("abc"), audit=False))
-    assert naive.loc[naive["status"] == "primary", "exact"].any()
-    audited = audit_suppression(df, list("abc"))
-    assert not audited.loc[audited["status"] == "primary", "exact"].any()
-    assert _lines_ok(suppression_mask(df, list("abc")))
-
-
-def _exposed_without_warning(seed: int, n_tables: int) -> tuple[int, int]:
-    import warnings
-
-    rng = np.random.default_rng(seed)
-    silent, primaries = 0, 0
-    for _ in range(n_tables):
-        x = rng.integers(0, 40, size=(rng.integers(2, 6), rng.integers(1, 5)))
-        df = pd.DataFrame(x, columns=[f"c{j}" for j in range(x.shape[1])])
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            mask = suppression_mask(df, list(df.columns))
-        a = audit_suppression(df, list(df.columns), mask=mask)
-        prim = a[a["status"] == "primary"]
-        primaries += len(prim)
-        if prim["exact"].any() and not caught:
-            silent += 1
-    return silent, primaries
-
-
-def test_no_silent_exposure_quick():
-    # Property: after suppression, either no primary cell can be pinned by a reader, or a
-    # warning was given. 15 random tables (the slow test runs 400).
-    silent, primaries = _exposed_without_warning(11, 15)
-    assert primaries > 0 and silent == 0
-
-
-@pytest.mark.slow
-def test_no_silent_exposure_many_tables():
-    silent, primaries = _exposed_without_warning(12, 400)
-    assert primaries > 500 and silent == 0
-
-
-def test_stock_flow_relation_hand_worked():
-    # Per row: active_start + joiners - leavers - active_end = 0 (no totals across rows).
-    # Row 0: 40 + 4 - 12 - 32. joiners = 4 is primary; alone in its relation it would be
-    #   32 - 40 + 12 = 4, so the smallest other cell (leavers 12) is secondary; then the reader
-    #   knows joiners = leavers - 8 with leavers >= 10: joiners in 2..9 (not pinned).
-    # Row 1: 32 + 9 - 1 - 40. Two primaries: joiners - leavers = 8 with both in 1..9 pins
-    #   joiners = 9 and leavers = 1; the audit suppresses the smallest other cell of the relation
-    #   (active_start 32): then joiners can be 1..9 again.
-    df = pd.DataFrame({"quarter": ["Q1", "Q2"], "active_start": [40, 32], "joiners": [4, 9], "leavers": [12, 1],
-                       "active_end": [32, 40]})
-    cols = ["active_start", "joiners", "leavers", "active_end"]
-    rel = [{"active_start": 1, "joiners": 1, "leavers": -1, "active_end": -1}]
-    out = suppress_table(df, cols, totals="none", relations=rel)
-    assert out.loc[0, cols].tolist() == [40, "<10", "c", 32]
-    assert out.loc[1, cols].tolist() == ["c", "<10", "<10", 40]
-    a = audit_suppression(df, cols, totals="none", relations=rel).set_index(["row", "column"])
-    assert a.loc[(0, "joiners"), ["lower", "upper"]].tolist() == pytest.approx([2, 9])
-    assert a.loc[(1, "joiners"), ["lower", "upper"]].tolist() == pytest.approx([1, 9])
-    assert not a["exact"].any()
-    # without the relation, nothing but the primaries would be hidden (and they would be recoverable)
-    plain = suppress_table(df, cols, totals="none")
-    assert plain.loc[0, cols].tolist() == [40, "<10", 12, 32]
-    with pytest.raises(ValueError, match="not count columns"):
-        suppress_table(df, cols, totals="none", relations=[{"active_start": 1, "stock": -1}])
 
 
 def test_protect_results_blanks_a_difference_that_would_give_a_blanked_level_back():

@@ -8,7 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from evaluation.analyses import synthesis
 from evaluation.contract.results import make_results
+from evaluation.publish import synthesis_outputs as so
 from evaluation.stats import meta
 
 FIX = Path(__file__).resolve().parent / "fixtures"
@@ -43,7 +45,7 @@ def recid_results():
 
 
 def test_programme_effects_se_from_ci():
-    eff = meta.programme_effects(recid_results(), programmes(), quarter="2026Q3").set_index(["programme_id", "estimand"])
+    eff = synthesis.programme_effects(recid_results(), programmes(), quarter="2026Q3").set_index(["programme_id", "estimand"])
     p1 = eff.loc[("P1", "hazard_ratio")]
     # hand: log(0.8) = -0.22314; SE = (log 1.0 - log 0.64) / (2 x 1.959964) = 0.446287 / 3.919928 = 0.1138508
     assert p1["yi"] == pytest.approx(np.log(0.8))
@@ -61,11 +63,11 @@ def test_programme_effects_se_from_ci():
 def test_programme_effects_refuses_unknown_programme_and_duplicates():
     r = recid_results()
     with pytest.raises(ValueError, match="not described in programmes.yaml"):
-        meta.programme_effects(r, programmes(("P1", "P2")))
+        synthesis.programme_effects(r, programmes(("P1", "P2")))
     with pytest.raises(ValueError, match="more than one row"):
-        meta.programme_effects(r, programmes(), group=None)
+        synthesis.programme_effects(r, programmes(), group=None)
     with pytest.raises(ValueError, match="lacks"):
-        meta.programme_effects(r, [{"programme_id": "P1"}])
+        synthesis.programme_effects(r, [{"programme_id": "P1"}])
 
 
 def test_volunteer_stopping_effects_hand_computed():
@@ -76,7 +78,7 @@ def test_volunteer_stopping_effects_hand_computed():
         "start_date": [D("2025-01-01"), D("2025-01-01"), D("2025-06-01")],
         "end_date": [D("2025-07-02"), pd.NaT, pd.NaT],
     })
-    eff = meta.volunteer_stopping_effects(vol, programmes(), cutoff_date="2026-01-01").set_index("programme_id")
+    eff = synthesis.volunteer_stopping_effects(vol, programmes(), cutoff_date="2026-01-01").set_index("programme_id")
     # P1: 1 stop; person-time (182 + 365) days / 365.25 = 1.497604 years
     py = (182 + 365) / 365.25
     assert eff.loc["P1", "person_years"] == pytest.approx(py)
@@ -97,7 +99,7 @@ def _fixture_effects():
 
 def test_synthesise_matches_core_functions():
     eff = _fixture_effects()
-    syn = meta.synthesise(eff)
+    syn = synthesis.synthesise(eff)
     res = meta.random_effects(eff["yi"], eff["sei"], knapp_hartung=True)
     pooled = syn["results"].query("estimand == 'hazard_ratio' and group == 'pooled'").iloc[0]
     assert pooled["estimate"] == pytest.approx(np.exp(res.estimate))
@@ -107,22 +109,22 @@ def test_synthesise_matches_core_functions():
     test_row = syn["results"].query("estimand == 'hazard_ratio_moderator_test' and group == 'organisation_model'").iloc[0]
     assert test_row["p_value"] == pytest.approx(tab["QM_p"].iloc[0])
     assert not syn["results"]["causal"].astype(bool).any()
-    s = meta.moderation_sentences(syn, "hazard_ratio")
+    s = so.moderation_sentences(syn, "hazard_ratio", "en")
     assert any("organisation model" in x for x in s) and "not proof" in s[-1]
     assert "p = " in s[0]
 
 
 def test_synthesise_too_few_programmes_is_not_estimable():
     eff = _fixture_effects().iloc[:2]
-    syn = meta.synthesise(eff)
+    syn = synthesis.synthesise(eff)
     row = syn["results"].iloc[0]
     assert np.isnan(row["estimate"]) and "not estimable" in row["note"]
-    assert "could not be carried out" in meta.moderation_sentences(syn, "hazard_ratio")[0]
+    assert "could not be carried out" in so.moderation_sentences(syn, "hazard_ratio", "en")[0]
 
 
 def test_forest_plot_returns_sorted_figure():
     eff = _fixture_effects()
-    fig = meta.forest_plot(eff["programme_id"], eff["yi"], eff["sei"], transform="exp", xlabel="hazard ratio")
+    fig = so.forest_plot(eff["programme_id"], eff["yi"], eff["sei"], transform="exp", xlabel="hazard ratio")
     ax = fig.axes[0]
     labels = [t.get_text() for t in ax.get_yticklabels()]
     # top of the plot (first tick, highest y) = largest effect; the pooled row last

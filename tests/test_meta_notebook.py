@@ -24,12 +24,43 @@ def intake(tmp_path_factory):
     return generate_intake(tmp_path_factory.mktemp("intake"), seed=5, scale=0.1)
 
 
+def _recidivism_results(intake: Path, folder: Path) -> Path:
+    """The programmes' published recidivism rows, as the quarterly run hands them to the synthesis.
+
+    Subgroup rows are left out: at this scale a small subgroup blanks the programme's whole hazard-ratio
+    family in ``protect_results``, and the test needs effects to pool.
+    """
+    import warnings
+
+    from evaluation.analyses.recidivism import RecidivismAnalysis
+    from evaluation.datasets.design import derive_design
+    from evaluation.validation.cache import load_validated
+
+    v = load_validated(intake, language="en")
+    frames = []
+    for p in v.programmes:
+        design = derive_design(v.tables["participants"], p["programme_id"])
+        if design == "descriptive":
+            continue
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                res = RecidivismAnalysis(design, seed=1).fit(v, p["programme_id"], warn=False).results_
+        except ValueError:  # that programme's report fails at this scale: the synthesis names it
+            continue
+        frames.append(disclosure.protect_results(res[~res["group"].astype(str).str.startswith("subgroup")]))
+    folder.mkdir()
+    pd.concat(frames).to_csv(folder / "results.csv", index=False)
+    return folder
+
+
 def test_synthesis_notebook_overall(intake, tmp_path):
     report = tmp_path / "report"
     papermill.execute_notebook(
         str(NOTEBOOKS / "50_synthesis.ipynb"), str(tmp_path / "executed.ipynb"),
         parameters={"intake_dir": str(intake), "programme_id": "all", "language": "en",
-                    "output_dir": str(report), "cutoff_date": None, "seed": 1, "quarter": "2026Q3"},
+                    "output_dir": str(report), "cutoff_date": None, "seed": 1, "quarter": "2026Q3",
+                    "recidivism_results": str(_recidivism_results(intake, tmp_path / "recidivism"))},
         kernel_name="python3", cwd=str(NOTEBOOKS), progress_bar=False,
     )
     res = pd.read_csv(report / "results.csv")
@@ -51,9 +82,13 @@ def test_synthesis_notebook_overall(intake, tmp_path):
     # but at scale 0.1 the interval is wide: only check it is a plausible ratio
     assert 0.2 < pooled["estimate"] < 2.0
     assert not np.isnan(res[res.estimand == "volunteer_stopping_rate"]["estimate"].iloc[0])
-    for name in ("forest_hazard_ratio", "forest_prevalence_730d_crude"):
-        assert (report / f"{name}.png").exists() and (report / f"{name}.svg").exists()
     eff = pd.read_csv(report / "programme_effects.csv")
+    for est in ("hazard_ratio", "prevalence_730d_crude"):
+        # a forest plot where at least two programmes' published effects can be shown
+        shown = eff[(eff.estimand == est) & eff["estimate"].notna()]
+        name = f"forest_{est}"
+        assert ((report / f"{name}.png").exists() and (report / f"{name}.svg").exists()) == (len(shown) >= 2)
+    assert (report / "forest_hazard_ratio.png").exists()
     assert not [c for c in eff.columns if c.endswith("_id") and c != "programme_id"]
     assert "PEER-UT" not in set(eff.loc[eff.estimand == "hazard_ratio", "programme_id"])  # no comparison group
     # no identifier value of the intake anywhere in the outputs (CSV, JSON, PNG/SVG text)

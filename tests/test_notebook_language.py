@@ -1,5 +1,5 @@
 """Reports in one language: the prose of the data-quality, retention, fidelity and trends notebooks
-comes in lang-en / lang-nl twin cells, their tables go through labels.display_table, and the
+comes in lang-en / lang-nl twin cells, their tables go through labels.html_table (labelled, HTML-escaped), and the
 display helpers behind them (store.changes_excluding_no_change, the fidelity figure and headline)
 speak the report's language.
 """
@@ -13,9 +13,9 @@ import nbformat
 import pandas as pd
 import pytest
 
-from evaluation.analyses import fidelity
 from evaluation.contract.results import make_results
 from evaluation.pipeline import store
+from evaluation.publish import fidelity_outputs
 
 NB_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 NOTEBOOKS = ["00_data_quality", "20_retention", "30_fidelity", "60_trends"]
@@ -46,7 +46,7 @@ def test_prose_cells_are_language_twins(name):
             assert " / " not in heading, (name, heading)
     # every table the notebook shows is relabelled for the reader
     code = "\n".join(c.source for c in cells if c.cell_type == "code")
-    assert "display_table(" in code, name
+    assert "html_table(" in code and "display_table(" not in code, name  # labelled and HTML-escaped
     assert all(not c.get("outputs") and c.get("execution_count") is None for c in cells if c.cell_type == "code")
 
 
@@ -71,16 +71,16 @@ def test_fidelity_figure_and_headline_in_words():
          "target_source": "programme description", "observed": 0.5, "ci_lower": 0.3, "ci_upper": 0.7,
          "numerator": 10, "n": 20, "unit": "share", "meets_target": False, "note": ""},
     ])
-    head = fidelity.fidelity_headline(table, "nl")
+    head = fidelity_outputs.fidelity_headline(table, "nl")
     # 0.5 against 1.0: 50% observed, target 100%; the indicator is named in words, not by its code
     assert "Het verst onder het doel: vrijwilligers op tijd begeleid bij P1 (50% gemeten tegen een doel van 100%)." \
         in head["sentences"]
-    assert "volunteers supervised in time in P1" in " ".join(fidelity.fidelity_headline(table, "en")["sentences"])
-    fig = fidelity.plot_fidelity(table, "t", "x", language="nl")
+    assert "volunteers supervised in time in P1" in " ".join(fidelity_outputs.fidelity_headline(table, "en")["sentences"])
+    fig = fidelity_outputs.plot_fidelity(table, "t", "x", language="nl")
     ax = fig.axes[0]
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["gemeten", "doel"]
     assert ax.get_yticklabels()[0].get_text() == "P1 - vrijwilligers op tijd begeleid"
-    machine = fidelity.plot_fidelity(table).axes[0]  # no language: machine names, as before
+    machine = fidelity_outputs.plot_fidelity(table).axes[0]  # no language: machine names, as before
     assert machine.get_yticklabels()[0].get_text() == "P1 - supervision_in_time"
 
 
@@ -88,7 +88,7 @@ def test_quality_headline_counts_with_thousands_separator():
     """Hand-worked: 12,000 of 12,345 rows accepted = 97.205% -> 97.2 (one decimal); 1,234 warnings."""
     from types import SimpleNamespace
 
-    from evaluation.validation import quality
+    from evaluation.publish import quality_outputs
 
     rec = pd.DataFrame({"table": ["contacts", "matches"], "rows_read": [12000, 345], "rows_accepted": [11700, 300],
                         "rows_quarantined": [300, 45], "blocking": [False, False]})
@@ -96,8 +96,8 @@ def test_quality_headline_counts_with_thousands_separator():
                            "n_rows": [1300]})
     result = SimpleNamespace(reconciliation=rec, ok=False, blocking=False, counts_by_rule=lambda: counts,
                              issues_all=pd.DataFrame({"severity": ["warning"] * 1234}), language="nl")
-    nl = quality.headline(result, language="nl")["sentences"]
+    nl = quality_outputs.quality_headline(result, language="nl")["sentences"]
     assert nl[0] == "Van de 12.345 aangeleverde rijen in 2 tabellen zijn er 12.000 (97,2%) goedgekeurd en 345 in quarantaine geplaatst."
     assert "Meest voorkomende fout: enum in contacts (1.300 rijen)." in nl and "1.234 waarschuwingen (rijen wel gebruikt)." in nl
-    en = quality.headline(result, language="en")["sentences"]
+    en = quality_outputs.quality_headline(result, language="en")["sentences"]
     assert en[0] == "Of 12,345 rows delivered in 2 tables, 12,000 (97.2%) passed validation and 345 were quarantined."

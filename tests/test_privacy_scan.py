@@ -10,13 +10,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from evaluation.intake.private import private_dir, write_private
 from evaluation.publish.disclosure import (
     DisclosureError,
     assert_no_identifiers,
     collect_identifiers,
-    private_dir,
     scan_outputs,
-    write_private,
 )
 
 CLEAN_INTAKE = Path(__file__).parent / "fixtures" / "raw_export_identifiers"

@@ -93,7 +93,7 @@ def test_notebook_runs_for_each_design(intake, tmp_path, programme_id, design, e
             text = f.read_text(encoding="utf-8")
             assert not any(i in text for i in ids), f.name
     # and no identifier value of any kind (participant, volunteer, match, contact, event ids) anywhere,
-    # including PNG metadata and the executed notebook (issue 6)
+    # including PNG metadata and the executed notebook (docs/methods.md, section 'Disclosure control')
     from evaluation.publish import disclosure
 
     disclosure.assert_no_identifiers(out, disclosure.collect_identifiers(intake))

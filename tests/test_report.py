@@ -108,10 +108,16 @@ def test_trend_headline_wording():
     changes = pd.DataFrame({"estimand": ["change_hazard_ratio", "change_prevalence_365d_km", "change_share"],
                             "ci_lower": [1.1, -0.1, None], "ci_upper": [1.5, 0.05, 0.5],
                             "quarter_from": "2026Q2", "quarter_to": "2026Q3"})
-    head = report.trend_headline(history, changes, "en")
+    from evaluation.pipeline.store import changes_excluding_no_change
+
+    clear = changes_excluding_no_change(changes)
+    head = report.trend_headline(history, changes, "en", clear=clear)
     assert head["sentences"][0] == ("1 of 3 measures changed between 2026Q2 and 2026Q3: their 95% interval "
                                     "excludes 'no change'.")
-    assert report.trend_headline(history, changes, "nl")["sentences"][0].startswith("1 van de 3 maten veranderden")
+    assert report.trend_headline(history, changes, "nl", clear=clear)["sentences"][0].startswith(
+        "1 van de 3 maten veranderden")
+    with pytest.raises(ValueError, match="clear="):
+        report.trend_headline(history, changes, "en")
 
 
 def test_index_table_lists_key_measures_first_and_counts_the_rest_in_its_language():

@@ -11,6 +11,10 @@ import pandas as pd
 import pytest
 
 from evaluation.analyses import retention as rt
+from evaluation.analyses import retention_cox as cox
+from evaluation.datasets import retention as rds
+from evaluation.publish import figures as figs
+from evaluation.publish import workforce as wfo
 
 CUTOFF = "2025-12-31"
 NA = pd.NA
@@ -47,7 +51,7 @@ def _support() -> pd.DataFrame:
 
 
 def test_tenure_times_censoring_and_reasons():
-    ten = rt.volunteer_tenure(_volunteers(), CUTOFF).set_index("volunteer_id")
+    ten = rds.volunteer_tenure(_volunteers(), CUTOFF).set_index("volunteer_id")
     # V1: 2025-01-01 -> 2025-04-11 = 31 + 28 + 31 + 10 = 100 days, stopped
     assert ten.loc["V1", "time"] == 100 and ten.loc["V1", "event"] == 1 and ten.loc["V1", "cnsr"] == 0
     assert ten.loc["V1", "end_reason"] == "time_constraints"
@@ -68,7 +72,7 @@ def test_tenure_start_after_cutoff_is_left_out_with_a_warning():
                                                 "end_date": pd.to_datetime([None]), "end_reason": [None],
                                                 "_row": [7]})], ignore_index=True)
     with pytest.warns(UserWarning, match="1 row"):
-        ten = rt.volunteer_tenure(v, CUTOFF)
+        ten = rds.volunteer_tenure(v, CUTOFF)
     assert "V5" not in set(ten["volunteer_id"]) and len(ten) == 5
 
 
@@ -86,11 +90,11 @@ def test_tenure_bad_input_names_table_row_and_field(change, message):
     for k, val in change.items():
         v.loc[0, k] = val
     with pytest.raises(ValueError, match=message):
-        rt.volunteer_tenure(v, CUTOFF)
+        rds.volunteer_tenure(v, CUTOFF)
 
 
 def test_episodes_split_at_first_support_dates():
-    ep = rt.volunteer_episodes(_volunteers(), _support(), CUTOFF)
+    ep = rds.volunteer_episodes(_volunteers(), _support(), CUTOFF)
     v1 = ep.loc[ep["volunteer_id"] == "V1"].reset_index(drop=True)
     # first basic training 2025-01-31 = day 30 (the later E3 training is ignored); first supervision
     # 2025-03-02 = day 60; stop day 100. Rows (0,30] untrained, (30,60] trained, (60,100] trained+supervised.
@@ -109,7 +113,7 @@ def test_episodes_split_at_first_support_dates():
     v2 = ep.loc[ep["volunteer_id"] == "V2"]
     assert v2[["start", "stop", "recognition", "event"]].to_numpy().tolist() == [[0, 334, 0, 0], [334, 364, 1, 0]]
     # one event per stopped volunteer, total time preserved
-    ten = rt.volunteer_tenure(_volunteers(), CUTOFF)
+    ten = rds.volunteer_tenure(_volunteers(), CUTOFF)
     assert ep.groupby("volunteer_id")["event"].sum().sum() == ten["event"].sum() == 3
     np.testing.assert_allclose(
         (ep["stop"] - ep["start"]).groupby(ep["volunteer_id"]).sum().sort_index().to_numpy(),
@@ -118,7 +122,7 @@ def test_episodes_split_at_first_support_dates():
 
 
 def test_naive_coding_counts_later_training_from_the_start():
-    nv = rt.naive_baseline_coding(_volunteers(), _support(), CUTOFF).set_index("volunteer_id")
+    nv = rds.naive_baseline_coding(_volunteers(), _support(), CUTOFF).set_index("volunteer_id")
     # V1 was trained on day 30 but the naive coding calls the whole 100 days "trained"
     assert nv.loc["V1", "basic_training"] == 1 and nv.loc["V1", "start"] == 0 and nv.loc["V1", "stop"] == 100
     # recognition on the stop day (V6) is not before the stop
@@ -127,9 +131,9 @@ def test_naive_coding_counts_later_training_from_the_start():
 
 
 def test_landmark_dataset_keeps_only_those_at_risk():
-    ten = rt.volunteer_tenure(_volunteers(), CUTOFF)
-    first = rt._first_support_dates(_support(), pd.Timestamp(CUTOFF))["basic_training"]
-    lm = rt.landmark_dataset(ten, first, 91.0, exposure_name="trained")
+    ten = rds.volunteer_tenure(_volunteers(), CUTOFF)
+    first = rds._first_support_dates(_support(), pd.Timestamp(CUTOFF))["basic_training"]
+    lm = rds.landmark_dataset(ten, first, 91.0, exposure_name="trained")
     # at risk after day 91: V1 (100), V2 (364), V3 (213); V4 (0.5) and V6 (90) ended before
     assert sorted(lm["volunteer_id"]) == ["V1", "V2", "V3"]
     assert lm.attrs["excluded_before_landmark"] == 2
@@ -147,7 +151,7 @@ def test_workforce_flow_hand_worked():
             "end_date": pd.to_datetime([None, "2025-02-15", "2025-08-01", None]),
         }
     )
-    f = rt.workforce_flow(v, "2025-09-30", by=None).set_index("quarter")
+    f = rds.workforce_flow(v, "2025-09-30", by=None).set_index("quarter")
     assert list(f.index) == ["2024Q4", "2025Q1", "2025Q2", "2025Q3"]
     exp = {  # quarter: active_start, joiners, leavers, active_end
         "2024Q4": (0, 1, 0, 1),  # B joins
@@ -172,7 +176,7 @@ def test_workforce_warning_when_stock_falls():
             "end_date": pd.to_datetime([None, "2024-05-01", "2024-08-01"]),
         }
     )
-    f = rt.workforce_flow(v, "2025-03-31", by="programme_id")
+    f = rds.workforce_flow(v, "2025-03-31", by="programme_id")
     a = f.loc[f["group"] == "all"].set_index("quarter")
     # 2024Q2: 3 -> 2, 2024Q3: 2 -> 1: two consecutive falls
     assert "2 consecutive quarters" in a.loc["2024Q3", "warning"]
@@ -182,8 +186,8 @@ def test_workforce_warning_when_stock_falls():
     # The published warnings come from the published (rounded) table: with 3 volunteers every published
     # stock is 0 (true 0..9), so no fall is certain and no sentence is given. The old sentence
     # "fell by 67%" revealed the exact stocks 3 -> 1 of this programme.
-    assert rt.workforce_warnings(f) == []
-    assert rt.workforce_warnings(f, language="nl") == []
+    assert wfo.workforce_warnings(f) == []
+    assert wfo.workforce_warnings(f, language="nl") == []
     # stock identity in every quarter
     assert (f["active_end"] == f["active_start"] + f["joiners"] - f["leavers"]).all()
 
@@ -235,7 +239,7 @@ def _match_tables():
 
 def test_match_duration_hand_worked():
     m, p, v = _match_tables()
-    md = rt.match_duration(m, p, v, PROGRAMMES, CUTOFF).set_index("match_id")
+    md = rds.match_duration(m, p, v, PROGRAMMES, CUTOFF).set_index("match_id")
     # M1: ends 2025-03-01 (day 59) before its planned end 2025-07-01: early, by the volunteer
     assert (md.loc["M1", "time"], md.loc["M1", "event"], md.loc["M1", "cnsr"]) == (59, 1, 0)
     assert md.loc["M1", "early_cause"] == "volunteer_withdrew"
@@ -258,8 +262,8 @@ def test_match_duration_hand_worked():
 
 def test_circle_level_duration():
     m, p, v = _match_tables()
-    md = rt.match_duration(m, p, v, PROGRAMMES, CUTOFF)
-    c = rt.circle_duration(md, CUTOFF).set_index("circle_id")
+    md = rds.match_duration(m, p, v, PROGRAMMES, CUTOFF)
+    c = rds.circle_duration(md, CUTOFF).set_index("circle_id")
     # K1: members end 2025-03-01, 05-01, 06-01 -> circle ends with the last, 2025-06-01 = day 151,
     # before its planned end 2025-12-31: early; cause = reason of the last member (volunteer_withdrew)
     assert (c.loc["K1", "time"], c.loc["K1", "event"], c.loc["K1", "early_cause"]) == (151, 1, "volunteer_withdrew")
@@ -272,14 +276,14 @@ def test_circle_level_duration():
 
 def test_contacts_landmark_counts_first_60_days():
     m, p, v = _match_tables()
-    md = rt.match_duration(m, p, v, PROGRAMMES, CUTOFF)
+    md = rds.match_duration(m, p, v, PROGRAMMES, CUTOFF)
     contacts = pd.DataFrame(
         {
             "match_id": ["M2", "M2", "M2", "M1"],
             "contact_date": pd.to_datetime(["2025-01-05", "2025-03-01", "2025-03-05", "2025-01-10"]),
         }
     )
-    lm = rt.contacts_landmark(md, contacts, landmark_days=60).set_index("match_id")
+    lm = rds.contacts_landmark(md, contacts, landmark_days=60).set_index("match_id")
     # M1 ended on day 59 -> not at risk at day 60; M5 reached its planned end on day 28 -> out
     assert "M1" not in lm.index and "M5" not in lm.index
     # M2: contacts on day 4 and 59 (2025-03-01) are in the first 60 days, day 63 is not:
@@ -302,7 +306,7 @@ def test_participant_retention_and_completion_shares():
             "programme_end_reason": ["dropped_out", "completed", "dropped_out", "moved", None, "completed", None],
         }
     )
-    pr = rt.participant_retention(p, CUTOFF).set_index("participant_id")
+    pr = rds.participant_retention(p, CUTOFF).set_index("participant_id")
     assert "c0" not in pr.index  # comparison people are not programme participants
     assert pr.loc["q0", "time"] == 59 and pr.loc["q0", "end_cause"] == "dropped_out"
     assert pr.loc["q3", "end_cause"] == "other_end"
@@ -334,18 +338,18 @@ def test_support_for_unknown_volunteer_and_match_errors_name_the_row():
     s.loc[2, "volunteer_id"] = "V99"
     s["_row"] = [2, 3, 4, 5, 6, 7]
     with pytest.raises(ValueError, match=r"table 'volunteer_support', row 4, field 'volunteer_id': volunteer 'V99'"):
-        rt.volunteer_episodes(_volunteers(), s, CUTOFF)
+        rds.volunteer_episodes(_volunteers(), s, CUTOFF)
     m, p, v = _match_tables()
     m.loc[1, "participant_id"] = "nobody"
     with pytest.raises(ValueError, match=r"table 'matches', row index 1, field 'participant_id': not in participants"):
-        rt.match_duration(m, p, v, PROGRAMMES, CUTOFF)
+        rds.match_duration(m, p, v, PROGRAMMES, CUTOFF)
     m, p, v = _match_tables()
     m.loc[0, "end_date"] = pd.Timestamp("2024-01-01")
     with pytest.raises(ValueError, match=r"field 'end_date': end_date lies before start_date"):
-        rt.match_duration(m, p, v, PROGRAMMES, CUTOFF)
+        rds.match_duration(m, p, v, PROGRAMMES, CUTOFF)
     with pytest.raises(ValueError, match="lies after the extract's cutoff"):
-        rt.analysis_cutoff("2025-12-31", "2026-01-31")
-    assert rt.analysis_cutoff("2025-12-31", "2025-06-30") == pd.Timestamp("2025-06-30")
+        rds.analysis_cutoff("2025-12-31", "2026-01-31")
+    assert rds.analysis_cutoff("2025-12-31", "2025-06-30") == pd.Timestamp("2025-06-30")
 
 
 def test_km_and_cuminc_figures_leave_out_curves_that_would_count_fewer_than_10_endings():
@@ -353,16 +357,16 @@ def test_km_and_cuminc_figures_leave_out_curves_that_would_count_fewer_than_10_e
     B has 30 of whom 20 stopped at distinct times; only B is drawn, A gets a legend entry."""
     a = pd.DataFrame({"programme_id": "A", "time": np.arange(1, 31) * 20.0, "event": [1] * 5 + [0] * 25})
     b = pd.DataFrame({"programme_id": "B", "time": np.arange(1, 31) * 20.0, "event": [1] * 20 + [0] * 10})
-    ax = rt.plot_km(pd.concat([a, b]), "programme_id", min_at_risk=10).axes[0]
+    ax = figs.plot_km(pd.concat([a, b]), "programme_id", min_at_risk=10).axes[0]
     labels = ax.get_legend_handles_labels()[1]
     assert labels == ["A: not shown (fewer than 10 endings)", "B (n=30)"]
     assert [len(line.get_xdata()) > 0 for line in ax.get_lines()] == [False, True]
     curves = pd.DataFrame({"reason": ["moved"] * 3 + ["burnout"] * 12, "time": np.arange(1, 16) * 10.0,
                            "estimate": np.r_[np.arange(1, 4) / 40, np.arange(1, 13) / 40]})
-    labels = rt.plot_cuminc(curves, min_at_risk=10).axes[0].get_legend_handles_labels()[1]
+    labels = figs.plot_cuminc(curves, min_at_risk=10).axes[0].get_legend_handles_labels()[1]
     assert labels == ["moved: not shown (fewer than 10 endings)", "burnout"]
     # a reason whose total of all programmes is withheld (withhold_pooled) is not drawn either
-    ax = rt.plot_cuminc(curves, min_at_risk=10, withheld={"burnout"}, withheld_label="{group}: withheld").axes[0]
+    ax = figs.plot_cuminc(curves, min_at_risk=10, withheld={"burnout"}, withheld_label="{group}: withheld").axes[0]
     assert ax.get_legend_handles_labels()[1] == ["moved: not shown (fewer than 10 endings)", "burnout: withheld"]
     assert not any(len(line.get_xdata()) for line in ax.get_lines())
 
@@ -384,7 +388,7 @@ def test_a_covariate_level_without_stops_gives_no_hazard_ratio():
         warnings.simplefilter("ignore")
         model = CoxModel().fit(d, "time", "stop", ["x", "z"])
     assert abs(float(model.summary_.set_index("term").loc["x", "coef"])) > 20  # the premise
-    rows = rt._cox_rows(model, ["x", "z"], "P", "retention", "VOLUNTEER_STOP", "Cox", [], n)
+    rows = cox._cox_rows(model, ["x", "z"], "P", "retention", "VOLUNTEER_STOP", "Cox", [], n)
     rows = rows[rows["estimand"] == "hazard_ratio"].set_index("group")
     assert rows.loc["x", ["estimate", "ci_lower", "ci_upper", "p_value"]].isna().all()
     assert "not estimable: the likelihood is monotone" in rows.loc["x", "note"]

@@ -69,7 +69,7 @@ def _check_common(report: Path) -> tuple[pd.DataFrame, dict]:
     for csv in report.glob("*.csv"):
         cols = pd.read_csv(csv, nrows=0).columns
         assert not [c for c in cols if c.endswith("_id") and c != "programme_id"], csv.name
-    # no identifier value of any kind from the intake in any output file (issue 6)
+    # no identifier value of any kind from the intake in any output file (docs/methods.md, section 'Disclosure control')
     from evaluation.publish import disclosure
 
     disclosure.assert_no_identifiers(report, disclosure.collect_identifiers(_INTAKE[0]))
@@ -120,24 +120,26 @@ def validated(intake):
 def test_notebook_calls_per_programme_type(validated, tmp_path, ptype):
     import warnings
 
-    from evaluation.analyses import fidelity, retention
+    from evaluation.analyses.fidelity import FidelityAnalysis
+    from evaluation.analyses.retention import RetentionAnalysis
+    from evaluation.publish.fidelity_outputs import fidelity_outputs
+    from evaluation.publish.retention_outputs import retention_outputs
 
     pid = next(p["programme_id"] for p in validated.programmes if p["programme_type"] == ptype)
-    cutoff = retention.analysis_cutoff(validated.cutoff_date, None)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # small-sample warnings are expected on this tiny intake
-        analysis = retention.retention_analysis(validated.tables, validated.programmes, cutoff, programme_id=pid,
-                                                horizons_months=[6, 12])
-        retention.retention_outputs(analysis, tmp_path / "ret", language="en")
-        table = fidelity.fidelity_table(validated.tables, validated.programmes, cutoff, programme_id=pid)
-        fidelity.fidelity_outputs(table, tmp_path / "fid", language="nl")
+        analysis = RetentionAnalysis().fit(validated, pid, config={"horizons_months": [6, 12]})
+        retention_outputs(analysis, tmp_path / "ret", language="en")
+        fid = FidelityAnalysis().fit(validated, pid)
+        fidelity_outputs(fid, tmp_path / "fid", language="nl")
+    table = fid.table_
     for sub in ("ret", "fid"):
         res, _ = _check_common(tmp_path / sub)
         assert set(res["programme_id"]) <= {pid, "all"} and len(res)
     assert set(table["programme_id"]) == {pid}
     if ptype == "cosa":
         assert "circle_size_at_least_3" in set(table["indicator"])
-        assert "CIRCLE_EARLY_END" in set(analysis["results"]["endpoint"])
+        assert "CIRCLE_EARLY_END" in set(analysis.results_["endpoint"])
     if ptype == "restorative_justice":
         assert "rj_agreement_reached" in set(table["indicator"])
 

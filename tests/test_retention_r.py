@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 from evaluation.analyses import retention as rt
+from evaluation.datasets import retention as rds
 
 HERE = Path(__file__).resolve().parent
 FIX = pd.read_csv(HERE / "fixtures" / "retention_cuminc_fixture.csv").assign(programme_id="P1")
@@ -30,7 +31,7 @@ def test_cumulative_incidence_per_reason_agrees_with_cmprsk():
         # estimates printed by R to full double precision; 1e-6 allows for the CSV round trip
         assert row["estimate"] == pytest.approx(r["estimate"], abs=1e-6)
         # variance: value of the stored curve at the horizon (step function) against cmprsk's var
-        c = curves.loc[(curves["reason"] == r["reason"]) & (curves["time"] <= r["months"] * rt.DAYS_PER_MONTH)]
+        c = curves.loc[(curves["reason"] == r["reason"]) & (curves["time"] <= r["months"] * rds.DAYS_PER_MONTH)]
         assert c["variance"].iloc[-1] == pytest.approx(r["variance"], rel=1e-5)
         assert row["ci_lower"] < row["estimate"] < row["ci_upper"]
     # the reasons add up to 1 - KM of stopping for any reason at 12 months (Aalen-Johansen identity)
@@ -45,7 +46,7 @@ def test_median_tenure_and_retention_agree_with_survfit():
     med = s.loc[("all", "median_months")]
     # R quantile(survfit, 0.5): 295 (157, 391) days; we report months
     np.testing.assert_allclose(
-        np.array([med["estimate"], med["ci_lower"], med["ci_upper"]]) * rt.DAYS_PER_MONTH,
+        np.array([med["estimate"], med["ci_lower"], med["ci_upper"]]) * rds.DAYS_PER_MONTH,
         [ref["median"], ref["lower"], ref["upper"]],
         atol=1e-9,
     )

@@ -16,16 +16,18 @@ import numpy as np
 import pytest
 
 from evaluation.analyses import retention as rt
+from evaluation.analyses import retention_cox as cox
+from evaluation.datasets import retention as rds
 
 
 def _fit(sim, naive=False):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if naive:
-            data = rt.naive_baseline_coding(sim["volunteers"], sim["volunteer_support"], sim["cutoff_date"])
+            data = rds.naive_baseline_coding(sim["volunteers"], sim["volunteer_support"], sim["cutoff_date"])
         else:
-            data = rt.volunteer_episodes(sim["volunteers"], sim["volunteer_support"], sim["cutoff_date"])
-        _, res = rt.stopping_cox(data)
+            data = rds.volunteer_episodes(sim["volunteers"], sim["volunteer_support"], sim["cutoff_date"])
+        _, res = cox.stopping_cox(data)
     return res.loc[res["estimand"] == "hazard_ratio"].set_index("group")
 
 
@@ -62,7 +64,7 @@ def test_landmark_at_3_months_has_no_immortal_time_bias():
     sim = rt.simulate_volunteer_retention(3000, 8, log_hr=log_hr)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        res = rt.training_landmark(sim["volunteers"], sim["volunteer_support"], sim["cutoff_date"], landmark_months=3)
+        res = cox.training_landmark(sim["volunteers"], sim["volunteer_support"], sim["cutoff_date"], landmark_months=3)
     r = res.loc[res["estimand"] == "hazard_ratio_landmark"].set_index("group").loc["basic_training_by_landmark"]
     # training has no effect; supervision and recognition (correlated with time, not with early training)
     # still act after the landmark but are independent of the exposure, so the CI should cover 1
@@ -145,8 +147,8 @@ def test_cause_specific_match_model_recovers_its_hazard_ratio():
                          "time": t, "event": event, "early_cause": cause, "goals_agreed": goals.astype(float)})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        cs = rt.match_cox(rows, covariates=("goals_agreed",), causes=["participant_withdrew"])
-        allc = rt.match_cox(rows, covariates=("goals_agreed",))
+        cs = cox.match_cox(rows, covariates=("goals_agreed",), causes=["participant_withdrew"])
+        allc = cox.match_cox(rows, covariates=("goals_agreed",))
     cs_row = cs.loc[cs["estimand"] == "hazard_ratio"].iloc[0]
     all_row = allc.loc[allc["estimand"] == "hazard_ratio"].iloc[0]
     assert cs_row["events"] == int((cause == "participant_withdrew").sum())

@@ -1,8 +1,9 @@
-"""Tests of the quarterly run (evaluation.pipeline.run) against tiny fixture notebooks.
+"""Tests of the quarterly run (evaluation.pipeline.quarter and its modules) against tiny fixture notebooks.
 
 The fixture notebooks live in tests/fixtures/notebooks/: ``ok`` counts the
 participants and writes results/headline/figure/table, ``fails`` raises
-ValueError, ``sleeps`` sleeps (timeouts). The intake is validated by a small
+ValueError, ``sleeps`` sleeps (timeouts) and, given ``marker``, first writes its
+kernel's pid to that file, so that a test can act when the kernel is running. The intake is validated by a small
 stand-in (fixtures/notebooks/fake_validator.py) so these tests do not depend
 on the validator; tests/test_run_real.py runs the real validator and notebooks.
 
@@ -27,7 +28,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from evaluation.pipeline import run as runmod
+from evaluation.datasets.design import derive_design
+from evaluation.pipeline import plan, quarter, registry, workers
 from evaluation.pipeline.store import read_store
 
 FIXTURES = Path(__file__).parent / "fixtures" / "notebooks"
@@ -65,30 +67,30 @@ FAILS_OVERALL = {"id": "fails", "file": "fails.ipynb", "scope": "overall", "time
 def run(intake, out, registry, **kw):
     kw.setdefault("progress", False)
     kw.setdefault("validator", fake_validate)
-    return runmod.run_quarter(intake, "2026Q3", out, notebooks_dir=FIXTURES, registry=registry, **kw)
+    return quarter.run_quarter(intake, "2026Q3", out, notebooks_dir=FIXTURES, registry=registry, **kw)
 
 
 # --------------------------------------------------------------------------- pure helpers
 
 def test_quarter_bounds_hand_checked():
-    assert runmod.quarter_bounds("2026Q3") == (pd.Timestamp("2026-07-01").date(), pd.Timestamp("2026-09-30").date())
-    assert runmod.quarter_bounds("2024Q1")[1] == pd.Timestamp("2024-03-31").date()
-    assert runmod.quarter_bounds("2026Q4") == (pd.Timestamp("2026-10-01").date(), pd.Timestamp("2026-12-31").date())
+    assert quarter.quarter_bounds("2026Q3") == (pd.Timestamp("2026-07-01").date(), pd.Timestamp("2026-09-30").date())
+    assert quarter.quarter_bounds("2024Q1")[1] == pd.Timestamp("2024-03-31").date()
+    assert quarter.quarter_bounds("2026Q4") == (pd.Timestamp("2026-10-01").date(), pd.Timestamp("2026-12-31").date())
     with pytest.raises(ValueError, match="2026Q3"):
-        runmod.quarter_bounds("2026-Q3")
+        quarter.quarter_bounds("2026-Q3")
 
 
 def test_registry_errors_name_file_entry_and_field(tmp_path):
     reg = make_registry(tmp_path / "r.yaml", [OK_BOTH, {"id": "x", "file": "x.ipynb", "scope": "weekly", "timeout": 5}])
     with pytest.raises(ValueError, match=r"r\.yaml: notebooks entry 2 \(x\): field 'scope'"):
-        runmod.load_registry(reg)
+        registry.load_registry(reg)
     reg = make_registry(tmp_path / "r.yaml", [{"id": "x", "file": "x.ipynb", "scope": "both"}])
     with pytest.raises(ValueError, match="entry 1: field 'timeout' is required"):
-        runmod.load_registry(reg)
+        registry.load_registry(reg)
     reg = make_registry(tmp_path / "r.yaml", [dict(OK_BOTH, derived=["colour"])])
     with pytest.raises(ValueError, match="unknown name"):
-        runmod.load_registry(reg)
-    specs = runmod.load_registry(make_registry(tmp_path / "r.yaml", [OK_BOTH]))
+        registry.load_registry(reg)
+    specs = registry.load_registry(make_registry(tmp_path / "r.yaml", [OK_BOTH]))
     assert specs[0].derived == ("design",) and specs[0].phase == 1
 
 
@@ -96,25 +98,25 @@ def test_derive_design_from_participants():
     df = pd.DataFrame({"programme_id": ["A", "A", "B", "B", "C"],
                        "group": ["programme", "comparison", "programme", "comparison", "programme"],
                        "assignment": ["randomised", "randomised", "observational", "observational", "observational"]})
-    assert runmod.derive_design(df, "A") == "rct"
-    assert runmod.derive_design(df, "B") == "matched"
-    assert runmod.derive_design(df, "C") == "descriptive"
+    assert derive_design(df, "A") == "rct"
+    assert derive_design(df, "B") == "matched"
+    assert derive_design(df, "C") == "descriptive"
     mixed = df.assign(assignment=["randomised", "observational", "x", "x", "x"])
-    assert runmod.derive_design(mixed, "A") == "matched"
+    assert derive_design(mixed, "A") == "matched"
 
 
 def test_reference_parameters_from_programmes_yaml():
     ref = {"rate": 0.45, "ci_lower": 0.44, "ci_upper": 0.46, "horizon_days": 730, "source": "WODC 2024, table 3"}
-    assert runmod.reference_parameters({"programme_id": "P", "reference_rate": ref}) == {
+    assert plan.reference_parameters({"programme_id": "P", "reference_rate": ref}) == {
         "reference_rate": 0.45, "reference_ci": [0.44, 0.46], "reference_horizon": 730,
         "reference_endpoint": "GENERAL", "reference_source": "WODC 2024, table 3"}
-    assert runmod.reference_parameters({"programme_id": "P"}) == {}
+    assert plan.reference_parameters({"programme_id": "P"}) == {}
     no_ci = {k: v for k, v in ref.items() if not k.startswith("ci_")}
-    assert runmod.reference_parameters({"programme_id": "P", "reference_rate": no_ci})["reference_ci"] is None
+    assert plan.reference_parameters({"programme_id": "P", "reference_rate": no_ci})["reference_ci"] is None
     with pytest.raises(ValueError, match="programme 'P', field 'reference_rate': the interval 0.46-0.5 does not"):
-        runmod.reference_parameters({"programme_id": "P", "reference_rate": dict(ref, ci_lower=0.46, ci_upper=0.5)})
+        plan.reference_parameters({"programme_id": "P", "reference_rate": dict(ref, ci_lower=0.46, ci_upper=0.5)})
     with pytest.raises(ValueError, match="give both ci_lower and ci_upper"):
-        runmod.reference_parameters({"programme_id": "P", "reference_rate": dict(no_ci, ci_lower=0.4)})
+        plan.reference_parameters({"programme_id": "P", "reference_rate": dict(no_ci, ci_lower=0.4)})
 
 
 def test_reference_rate_reaches_only_programmes_without_comparison(tmp_path):
@@ -131,15 +133,6 @@ def test_reference_rate_reaches_only_programmes_without_comparison(tmp_path):
     assert "reference_rate" not in params["P1/ok"] and "reference_rate" not in params["all/ok"]
     assert params["P2/ok"]["design"] == "descriptive"
     assert (params["P2/ok"]["reference_rate"], params["P2/ok"]["reference_horizon"]) == (0.45, 730)
-
-
-def test_scan_finds_planted_identifier_but_not_base64_or_short_numbers(tmp_path):
-    (tmp_path / "a.csv").write_text("measure,value\nparticipants,12\n", encoding="utf-8")
-    (tmp_path / "b.html").write_text("<p>see PX-1002.</p><img src='data:image/png;base64," + "QUJD" * 200 + "PX-1003'>")
-    (tmp_path / "c.png").write_bytes(b"PX-1001")  # binary files are not text-scanned
-    ids = {"participant_id": {"PX-1001", "PX-1002", "PX-1003", "12"}}
-    findings = runmod.scan_for_identifiers(tmp_path, ids)
-    assert findings == [{"file": "b.html", "line": 1, "field": "participant_id"}]
 
 
 # --------------------------------------------------------------------------- end to end
@@ -169,6 +162,12 @@ def test_run_layout_and_failed_notebook(first_run):
         assert (q / rel).is_file(), rel
     # nothing private or temporary is published
     assert not (q / "_private").exists() and not list(q.rglob("participants.csv"))
+    assert not (q / "_log").exists() and not (q / "owner.json").exists() and not (q / ".store.parquet").exists()
+    # the files the run itself publishes come through the one writer: readable by others, not executable
+    for rel in ["manifest.json", "run.log", "results.csv", "validation/reconciliation.csv",
+                "P1/ok/notebook.ipynb", "P1/ok/report.html", "all/fails/report.html"]:
+        assert (q / rel).stat().st_mode & 0o777 == 0o644, rel
+    assert "finished P1/ok: ok" in (q / "run.log").read_text(encoding="utf-8")
     assert not list(out.glob(".tmp-*"))
     status = {j.job_id: j.status for j in result.jobs}
     assert status == {"P1/ok": "ok", "P2/ok": "ok", "all/ok": "ok", "all/fails": "failed", "all/bad": "failed"}
@@ -283,6 +282,8 @@ def test_blocking_validation_stops_with_exit_2(tmp_path):
     assert not (tmp_path / "reports" / "2026Q3").exists()
     report = tmp_path / "reports" / "2026Q3.failed-validation"
     assert (report / "STOPPED.txt").read_text().count("blocking errors: rules missing_table") == 1
+    assert report.stat().st_mode & 0o777 == 0o700  # internal: it may quote values of the intake
+    assert (report / "issues.csv").stat().st_mode & 0o777 == 0o600  # the stand-in's issues, row-level
     assert not list((tmp_path / "reports").glob(".tmp-*"))
 
 
@@ -324,17 +325,39 @@ def test_planted_identifier_blocks_publication(tmp_path):
     assert read_store(out).empty
 
 
+def _kernel_gone(pid: int) -> bool:
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def _wait_for(condition, seconds: float, what: str) -> None:
+    """Poll ``condition`` until it holds; fail after a generous ``seconds`` (a loaded machine is slow)."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what} did not happen within {seconds:.0f} s")
+        time.sleep(0.2)
+
+
 def test_notebook_timeout_reported_as_timeout(tmp_path):
+    """papermill's cell timeout (3 s) stops a cell that would sleep 10 minutes: the job is a timeout
+    with papermill's own error, not the scheduler's wall-clock kill (limit 3 + 120 + 30 s)."""
     # (that the other notebooks complete when one fails is shown by first_run)
     intake = make_intake(tmp_path / "intake")
     reg = make_registry(tmp_path / "r.yaml", [
-        {"id": "sleeps", "file": "sleeps.ipynb", "scope": "overall", "timeout": 3, "parameters": {"sleep_seconds": 60}},
+        {"id": "sleeps", "file": "sleeps.ipynb", "scope": "overall", "timeout": 3,
+         "parameters": {"sleep_seconds": 600, "marker": str(tmp_path / "sleeping")}},
     ])
-    t0 = time.monotonic()
     result = run(intake, tmp_path / "reports", reg)
-    assert time.monotonic() - t0 < 45  # 3 s cell limit, far below the 60 s sleep
     job = result.jobs[0]
-    assert job.status == "timeout" and "Timeout" in job.error, (job.status, job.error)
+    assert job.status == "timeout" and "CellTimeoutError" in job.error, (job.status, job.error)
+    assert "was stopped" not in job.error  # not the wall-clock kill
+    assert (tmp_path / "sleeping").is_file()  # the cell did start sleeping before it was cut off
+    assert job.seconds < 600  # so the sleep was interrupted, not waited out
     assert result.exit_code == 1 and result.status == "published"
     index = (tmp_path / "reports" / "2026Q3" / "index.html").read_text(encoding="utf-8")
     assert "afgebroken (tijdslimiet)" in index
@@ -343,43 +366,51 @@ def test_notebook_timeout_reported_as_timeout(tmp_path):
 def test_outer_timeout_kills_and_publishes_nothing(tmp_path):
     intake = make_intake(tmp_path / "intake")
     reg = make_registry(tmp_path / "r.yaml", [
-        {"id": "sleeps", "file": "sleeps.ipynb", "scope": "overall", "timeout": 300, "parameters": {"sleep_seconds": 120}},
+        {"id": "sleeps", "file": "sleeps.ipynb", "scope": "overall", "timeout": 900, "parameters": {"sleep_seconds": 600}},
     ])
     t0 = time.monotonic()
     result = run(intake, tmp_path / "reports", reg, timeout=8)
-    assert time.monotonic() - t0 < 30
+    assert time.monotonic() - t0 < 300  # far below the 10-minute sleep: the run was stopped
     assert result.exit_code == 1 and result.status == "timeout"
+    assert [(j.status, j.error) for j in result.jobs] == [("timeout", "TimeoutError: run timeout reached")]
     assert not (tmp_path / "reports" / "2026Q3").exists() and not list((tmp_path / "reports").glob(".tmp-*"))
 
 
 def test_worker_pool_reuses_workers_and_replaces_a_killed_one(tmp_path):
-    """One worker process runs notebook after notebook; one killed at its wall-clock limit is replaced."""
+    """One worker process runs notebook after notebook; one killed at its wall-clock limit is replaced.
+
+    The scheduler's clock is a fake: it jumps 10,000 s ahead once notebook c has started its
+    hour-long sleep (c writes a marker file then), so c exceeds its 600 s limit at that moment
+    however slow the machine is, and only the scheduler's kill can stop it (cell timeout 3600 s).
+    """
     import logging
 
     work = tmp_path / "jobs"
     work.mkdir()
+    marker = tmp_path / "c-sleeping"
 
-    def job(name: str, sleep: int, wall: float) -> runmod._Job:
+    def job(name: str, sleep: int, **params) -> workers.Job:
         spec = {"input": str(FIXTURES / "sleeps.ipynb"), "output_dir": str(tmp_path / name),
-                "parameters": {"sleep_seconds": sleep}, "cwd": str(FIXTURES), "execution_timeout": 120,
-                "start_timeout": 60, "language": "nl", "replacements": {}}
-        return runmod._Job(result=runmod.JobResult(name, "sleeps", "all", name), spec=spec, phase=1, wall_limit=wall)
+                "parameters": {"sleep_seconds": sleep, **params}, "cwd": str(FIXTURES), "execution_timeout": 3600,
+                "start_timeout": 120, "language": "nl", "replacements": {}}
+        return workers.Job(result=workers.JobResult(name, "sleeps", "all", name), spec=spec, phase=1, wall_limit=600)
 
-    # the third notebook sleeps far past its wall-clock limit (its cell timeout is 120 s, so only the
-    # scheduler's kill can stop it)
-    jobs = [job("a", 0, 120), job("b", 0, 120), job("c", 60, 6), job("d", 0, 120)]
-    pool = runmod._WorkerPool(1, work, logging.getLogger("test-pool"))
-    t0 = time.monotonic()
+    def clock() -> float:
+        return time.monotonic() + (10_000 if marker.exists() else 0)
+
+    jobs = [job("a", 0), job("b", 0), job("c", 3600, marker=str(marker)), job("d", 0)]
+    pool = workers.WorkerPool(1, work, logging.getLogger("test-pool"))
     try:
-        assert runmod._run_jobs(jobs, pool, None, logging.getLogger("test-pool"), False, work)
+        assert workers.run_jobs(jobs, pool, None, logging.getLogger("test-pool"), clock=clock)
     finally:
         pool.close()
-    assert time.monotonic() - t0 < 50
     assert [j.result.status for j in jobs] == ["ok", "ok", "timeout", "ok"], [j.result.error for j in jobs]
-    assert "exceeded 6 s" in jobs[2].result.error
+    assert jobs[2].result.error == "TimeoutError: notebook exceeded 600 s and was stopped"
+    _wait_for(lambda: _kernel_gone(int(marker.read_text())), 60, "the killed notebook's kernel ending")
     # four notebooks, two processes: a, b, c shared the first worker; d ran in its replacement
     assert pool._started == 2 and pool.workers == []
     assert all((tmp_path / n / "report.html").is_file() for n in "abd")
+    assert not (tmp_path / "c" / "report.html").exists()
     assert all(j.result.cell_seconds is not None for j in jobs if j.result.status == "ok")
 
 
@@ -387,7 +418,7 @@ KILL_SCRIPT = textwrap.dedent("""
     import sys
     sys.path.insert(0, {fixtures!r})
     from fake_validator import fake_validate
-    from evaluation.pipeline.run import run_quarter
+    from evaluation.pipeline.quarter import run_quarter
     r = run_quarter({intake!r}, "2026Q3", {out!r}, notebooks_dir={fixtures!r}, registry={reg!r},
                     validator=fake_validate, progress=False, jobs=2)
     sys.exit(r.exit_code)
@@ -408,33 +439,31 @@ def _worker_pids(marker: str) -> list[int]:
 
 
 def test_killed_run_leaves_no_partial_quarter_and_rerun_succeeds(tmp_path):
+    """A run killed (SIGKILL) in the middle, i.e. one notebook done and the other's kernel sleeping
+    (it writes a marker file then): no quarter is published, its workers and their kernels stop by
+    themselves, and the next run cleans up and publishes."""
     intake = make_intake(tmp_path / "intake")
     out = tmp_path / "reports"
+    marker = tmp_path / "sleeping"
     reg = make_registry(tmp_path / "r.yaml", [
         dict(OK_BOTH, scope="overall"),
-        {"id": "sleeps", "file": "sleeps.ipynb", "scope": "overall", "timeout": 300, "parameters": {"sleep_seconds": 120}},
+        {"id": "sleeps", "file": "sleeps.ipynb", "scope": "overall", "timeout": 900,
+         "parameters": {"sleep_seconds": 600, "marker": str(marker)}},
     ])
     script = tmp_path / "run.py"
     script.write_text(KILL_SCRIPT.format(fixtures=str(FIXTURES), intake=str(intake), out=str(out), reg=str(reg)))
     proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    # wait until the sleeping notebook is running (halfway), then kill the run hard
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if list(out.glob(".tmp-2026Q3-*/all/ok/results.csv")):
-            break
-        time.sleep(0.2)
-    else:
-        proc.kill()
-        pytest.fail("the run did not reach the middle within 60 s")
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    try:
+        _wait_for(lambda: marker.is_file() and list(out.glob(".tmp-2026Q3-*/all/ok/results.csv")), 180,
+                  "the run reaching its middle")
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
     assert not (out / "2026Q3").exists()
     assert list(out.glob(".tmp-2026Q3-*"))  # a leftover build folder, cleaned by the next run
-    # the orphaned notebook workers notice their run is gone and stop (with their kernels)
-    stop = time.monotonic() + 20
-    while _worker_pids(str(out)) and time.monotonic() < stop:
-        time.sleep(0.5)
-    assert _worker_pids(str(out)) == []
+    # the orphaned notebook workers notice their run is gone and stop, with their kernels
+    _wait_for(lambda: _worker_pids(str(out)) == [], 120, "the orphaned workers stopping")
+    _wait_for(lambda: _kernel_gone(int(marker.read_text())), 60, "the orphaned kernel stopping")
     rerun = run(intake, out, make_registry(tmp_path / "r2.yaml", [dict(OK_BOTH, scope="overall")]))
     assert rerun.exit_code == 0 and (out / "2026Q3" / "index.html").is_file()
     assert not list(out.glob(".tmp-2026Q3-*"))
@@ -444,11 +473,11 @@ def test_cli_parser_and_exit_code_for_missing_intake(tmp_path, capsys):
     import argparse
 
     p = argparse.ArgumentParser()
-    runmod.configure_parser(p)
+    quarter.configure_parser(p)
     args = p.parse_args(["--intake", str(tmp_path / "nope"), "--quarter", "2026Q3", "--out", str(tmp_path / "r"),
                          "--jobs", "2", "--language", "en", "--no-progress"])
     assert args.jobs == 2 and args.max_quarantine_share == 0.05 and args.programmes == "all"
-    assert runmod.main(args) == 2
+    assert quarter.main(args) == 2
     assert "intake folder not found" in capsys.readouterr().err
 
 
@@ -480,11 +509,11 @@ def test_job_waits_for_its_needs_and_a_failing_preparation_fails_only_that_job(t
     work = tmp_path / "jobs"
     work.mkdir()
 
-    def job(name: str) -> runmod._Job:
+    def job(name: str) -> workers.Job:
         spec = {"input": str(FIXTURES / "sleeps.ipynb"), "output_dir": str(tmp_path / name),
                 "parameters": {"sleep_seconds": 0}, "cwd": str(FIXTURES), "execution_timeout": 120,
                 "start_timeout": 60, "language": "nl", "replacements": {}}
-        return runmod._Job(result=runmod.JobResult(name, "sleeps", "all", name), spec=spec, phase=1, wall_limit=120)
+        return workers.Job(result=workers.JobResult(name, "sleeps", "all", name), spec=spec, phase=1, wall_limit=120)
 
     a, b, pooled, broken = job("a"), job("b"), job("pooled"), job("broken")
     seen = []
@@ -495,9 +524,9 @@ def test_job_waits_for_its_needs_and_a_failing_preparation_fails_only_that_job(t
 
     broken.prepare = fail
     jobs = [pooled, broken, a, b]  # queue order puts the pooled job first: it must still wait
-    pool = runmod._WorkerPool(2, work, logging.getLogger("test-needs"))
+    pool = workers.WorkerPool(2, work, logging.getLogger("test-needs"))
     try:
-        assert runmod._run_jobs(jobs, pool, None, logging.getLogger("test-needs"), False, work)
+        assert workers.run_jobs(jobs, pool, None, logging.getLogger("test-needs"))
     finally:
         pool.close()
     assert seen == [("ok", "ok")]

@@ -15,7 +15,8 @@ import pandas as pd
 import pytest
 
 from evaluation.cli import main as cli_main
-from evaluation.pipeline import run as runmod
+from evaluation.datasets.design import derive_design
+from evaluation.pipeline import manifest, quarter, registry, staging
 from evaluation.pipeline.store import read_store
 
 synth = pytest.importorskip("evaluation.synth.generate")
@@ -30,7 +31,7 @@ def small_intake(tmp_path_factory):
 
 def test_staged_accepted_rows_revalidate_identically(small_intake, tmp_path):
     v = validate.validate_intake(small_intake, language="en")
-    staged = runmod.stage_accepted_intake(v, small_intake, tmp_path / "staged")
+    staged = staging.stage_accepted_intake(v, small_intake, tmp_path / "staged")
     v2 = validate.validate_intake(staged, language="en")
     cols = ["table", "rows_read", "rows_accepted", "rows_quarantined", "blocking"]
     expected = v.reconciliation[cols].assign(rows_read=v.reconciliation["rows_accepted"], rows_quarantined=0)
@@ -43,7 +44,7 @@ def test_staged_accepted_rows_revalidate_identically(small_intake, tmp_path):
         pd.testing.assert_frame_equal(a, b, check_dtype=True, obj=name)
     # design per programme, from the participants table (see the registry): the synthetic COSA trial is
     # randomised with a control group, PEER-UT has no comparison persons
-    designs = {p["programme_id"]: runmod.derive_design(v.tables["participants"], p["programme_id"]) for p in v.programmes}
+    designs = {p["programme_id"]: derive_design(v.tables["participants"], p["programme_id"]) for p in v.programmes}
     assert designs["COSA-TRIAL"] == "rct" and designs["PEER-UT"] == "descriptive" and designs["MENT-RDM"] == "matched"
 
 
@@ -67,7 +68,7 @@ def test_cli_blocking_error_exit_2_with_validation_report(small_intake, tmp_path
 
 
 def test_real_registry_is_valid():
-    specs = runmod.load_registry(NOTEBOOKS / "registry.yaml")
+    specs = registry.load_registry(NOTEBOOKS / "registry.yaml")
     ids = [s.id for s in specs]
     assert ids == ["data_quality", "recidivism", "retention", "fidelity", "costs", "synthesis", "trends"]
     assert next(s for s in specs if s.id == "recidivism").derived == ("design", "reference", "programme_results")
@@ -76,7 +77,7 @@ def test_real_registry_is_valid():
 
 
 def _missing_notebooks() -> list[str]:
-    return [s.file for s in runmod.load_registry(NOTEBOOKS / "registry.yaml") if not (NOTEBOOKS / s.file).is_file()]
+    return [s.file for s in registry.load_registry(NOTEBOOKS / "registry.yaml") if not (NOTEBOOKS / s.file).is_file()]
 
 
 @pytest.mark.slow
@@ -87,7 +88,7 @@ def test_end_to_end_with_real_notebooks(tmp_path):
     # the demo scale: at scale 0.1 some programmes are too small for every analysis
     small_intake = synth.generate_intake(tmp_path / "intake", seed=20260930, scale=1)
     out = tmp_path / "reports"
-    result = runmod.run_quarter(small_intake, "2026Q3", out, programmes="COSA-TRIAL,PEER-UT", jobs=2, progress=False)
+    result = quarter.run_quarter(small_intake, "2026Q3", out, programmes="COSA-TRIAL,PEER-UT", jobs=2, progress=False)
     failed = {j.job_id: j.error for j in result.jobs if j.status != "ok"}
     assert result.exit_code == 0, failed
     q = out / "2026Q3"
@@ -107,7 +108,7 @@ def test_end_to_end_with_real_notebooks(tmp_path):
     assert m["disclosure"]["totals_withheld"] == withheld.groupby("notebook").size().to_dict()
     assert (withheld["n"].eq("c") | withheld["events"].eq("c")).all()
     # same intake and parameters -> the same numbers
-    again = runmod.run_quarter(small_intake, "2026Q3", out, programmes="COSA-TRIAL,PEER-UT", jobs=2,
+    again = quarter.run_quarter(small_intake, "2026Q3", out, programmes="COSA-TRIAL,PEER-UT", jobs=2,
                                progress=False, force=True)
     assert again.exit_code == 0
     assert (again.replaced_dir / "results.csv").read_bytes() == (q / "results.csv").read_bytes()
@@ -125,13 +126,13 @@ def test_end_to_end_real_validator_fixture_notebook_and_trends(small_intake, tmp
         " derived: [results_store]}\n"
     )
     out = tmp_path / "reports"
-    result = runmod.run_quarter(small_intake, "2026Q3", out, programmes="COSA-TRIAL", jobs=2, progress=False,
+    result = quarter.run_quarter(small_intake, "2026Q3", out, programmes="COSA-TRIAL", jobs=2, progress=False,
                                 notebooks_dir=fixtures, registry=reg, language="en")
     assert result.exit_code == 0, [(j.job_id, j.error) for j in result.jobs]
     q = out / "2026Q3"
     m = json.loads((q / "manifest.json").read_text())
     for f in m["intake"]["files"]:
-        assert f["sha256"] == runmod.sha256_file(small_intake / f["file"])
+        assert f["sha256"] == manifest.sha256_file(small_intake / f["file"])
     assert {r["table"] for r in m["reconciliation"]} >= {"participants", "contacts", "justice_events"}
     # identifiers of every kind were collected from the real tables and none was found in the outputs
     assert m["privacy_scan"]["identifier_values"] > 5000 and m["privacy_scan"]["findings"] == 0

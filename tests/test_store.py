@@ -29,10 +29,18 @@ def rows(quarter_shift: float = 0.0) -> pd.DataFrame:
     ]).assign(notebook="recidivism")
 
 
-def test_write_read_roundtrip_and_replace(tmp_path):
-    store.write_partition(tmp_path, "2026Q2", rows(), "run-a")
-    store.write_partition(tmp_path, "2026Q3", rows(0.05), "run-b")
-    assert (tmp_path / "results_store" / "quarter=2026Q3" / "part.parquet").is_file()
+def put(reports: Path, quarter: str, results: pd.DataFrame, run_id: str) -> Path:
+    """Stage and publish a quarter's partition, as a quarterly run does."""
+    staged = store.stage_partition(reports / f"staged-{quarter}.parquet", quarter, results, run_id)
+    return store.publish_partition(staged, reports, quarter)
+
+
+def test_publish_read_roundtrip_and_replace(tmp_path):
+    put(tmp_path, "2026Q2", rows(), "run-a")
+    put(tmp_path, "2026Q3", rows(0.05), "run-b")
+    part = tmp_path / "results_store" / "quarter=2026Q3" / "part.parquet"
+    assert part.is_file() and part.stat().st_mode & 0o777 == 0o644  # published: readable by others
+    assert (tmp_path / "staged-2026Q3.parquet").stat().st_mode & 0o777 == 0o600  # staged: private
     s = store.read_store(tmp_path)
     assert list(s.columns) == store.STORE_COLUMNS
     assert list(s["quarter"]) == ["2026Q2", "2026Q2", "2026Q3", "2026Q3"]
@@ -40,7 +48,7 @@ def test_write_read_roundtrip_and_replace(tmp_path):
     assert s["estimate"].dtype == "float64"
     assert s["n"].tolist() == ["240", "120", "240", "120"]  # counts kept as published text
     # replacing a quarter (a --force rerun) does not append
-    store.write_partition(tmp_path, "2026Q3", rows(0.10).iloc[:1], "run-c")
+    put(tmp_path, "2026Q3", rows(0.10).iloc[:1], "run-c")
     s = store.read_store(tmp_path)
     assert len(s) == 3 and set(s.loc[s.quarter == "2026Q3", "run_id"]) == {"run-c"}
     assert store.read_store(tmp_path, quarters=["2026Q2"])["quarter"].unique().tolist() == ["2026Q2"]
@@ -48,8 +56,8 @@ def test_write_read_roundtrip_and_replace(tmp_path):
 
 
 def test_pending_partition_replaces_its_quarter(tmp_path):
-    store.write_partition(tmp_path, "2026Q2", rows(), "run-a")
-    store.write_partition(tmp_path, "2026Q3", rows(), "run-old")
+    put(tmp_path, "2026Q2", rows(), "run-a")
+    put(tmp_path, "2026Q3", rows(), "run-old")
     pending = store.stage_partition(tmp_path / "pending.parquet", "2026Q3", rows(0.05).iloc[:1], "run-new")
     s = store.read_store(tmp_path, pending=pending)
     assert len(s) == 3 and set(s.loc[s.quarter == "2026Q3", "run_id"]) == {"run-new"}
@@ -60,7 +68,7 @@ def test_suppressed_counts_are_kept_as_published(tmp_path):
 
     small = rows().assign(n=[8, 240], events=[3, 70])
     protected = protect_results(small)  # n < 10 -> estimate blanked, n shown as "<10"
-    store.write_partition(tmp_path, "2026Q3", protected, "r")
+    put(tmp_path, "2026Q3", protected, "r")
     s = store.read_store(tmp_path).set_index("estimand")
     assert s.loc["prevalence_1y", "n"] == "<10" and pd.isna(s.loc["prevalence_1y", "estimate"])
     assert s.loc["hazard_ratio", "n"] == "240" and s.loc["hazard_ratio", "events"] == "70"
@@ -78,15 +86,15 @@ def test_empty_store_and_bad_input(tmp_path):
     with pytest.raises(ValueError, match="missing result columns"):
         store.normalise_results(rows().drop(columns=["ci_lower"]), "2026Q3", "r")
     with pytest.raises(ValueError, match="2026Q3"):
-        store.write_partition(tmp_path, "2026-3", rows(), "r")
+        put(tmp_path, "2026-3", rows(), "r")
 
 
 def test_quarter_on_quarter_hand_worked(tmp_path):
-    store.write_partition(tmp_path, "2026Q2", rows(), "a")
+    put(tmp_path, "2026Q2", rows(), "a")
     later = rows()
     later.loc[0, ["estimate", "ci_lower", "ci_upper"]] = [0.25, 0.17, 0.33]
     later.loc[1, ["estimate", "ci_lower", "ci_upper"]] = [0.70, 0.56, 0.875]
-    store.write_partition(tmp_path, "2026Q3", later, "b")
+    put(tmp_path, "2026Q3", later, "b")
     ch = store.quarter_on_quarter(store.read_store(tmp_path)).set_index("estimand")
     # difference: SEs from the CIs: (0.40-0.20)/(2z) and (0.33-0.17)/(2z); independence
     se = math.sqrt((0.20 / (2 * Z)) ** 2 + (0.16 / (2 * Z)) ** 2)
@@ -105,7 +113,7 @@ def test_quarter_on_quarter_hand_worked(tmp_path):
 
 
 def test_quarter_on_quarter_needs_two_quarters(tmp_path):
-    store.write_partition(tmp_path, "2026Q3", rows(), "a")
+    put(tmp_path, "2026Q3", rows(), "a")
     assert store.quarter_on_quarter(store.read_store(tmp_path)).empty
 
 
@@ -113,7 +121,7 @@ def test_trends_notebook_on_a_two_quarter_store(tmp_path):
     import papermill as pm
 
     reports = tmp_path / "reports"
-    store.write_partition(reports, "2026Q2", rows(), "a")
+    put(reports, "2026Q2", rows(), "a")
     later = rows()
     later.loc[0, ["estimate", "ci_lower", "ci_upper"]] = [0.10, 0.05, 0.15]  # clearly lower
     pending = store.stage_partition(tmp_path / "pending.parquet", "2026Q3", later, "b")

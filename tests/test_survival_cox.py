@@ -72,7 +72,7 @@ def test_cox_matches_r_coxph(variant):
 
 
 def test_rossi_reproduces_published_table():
-    # METHODS.md section 6 (Rossi et al. 1980 data; Fox & Weisberg's Cox appendix):
+    # docs/methods.md, section 'Published reference figures' (Rossi et al. 1980 data; Fox & Weisberg's Cox appendix):
     # coefficients to the 4 printed decimals, SE of fin to 4 decimals, LR 33.27 on 7 df.
     rossi = load_rossi()
     cov = ["fin", "age", "race", "wexp", "mar", "paro", "prio"]

@@ -1,7 +1,7 @@
 """Tests of the synthetic intake generator (evaluation.synth.generate).
 
-Reference values are the generator's own documented targets (METHODS.md
-section 5 and 6): 2-year general recidivism among comparison persons 35-55%,
+Reference values are the generator's own documented targets (docs/methods.md,
+section 'Published reference figures'): 2-year general recidivism among comparison persons 35-55%,
 30-50% of mentoring matches ending early, annual volunteer turnover 20-35%,
 and the non-collapsibility of the hazard ratio (Gail, Wieand & Piantadosi
 1984): for a non-null conditional effect the marginal HR lies closer to 1.
@@ -23,6 +23,7 @@ import yaml
 
 from evaluation.contract.schema import load_contract
 from evaluation.synth import generate as synth
+from evaluation.synth import model
 
 CUTOFF = pd.Timestamp("2026-09-30")
 
@@ -370,7 +371,9 @@ def test_three_formats_carry_the_same_cells(tmp_path):
 
 
 def test_xlsx_refuses_more_rows_than_a_sheet_holds(tmp_path, monkeypatch):
-    monkeypatch.setattr(synth, "XLSX_MAX_ROWS", 100)
+    from evaluation.synth import writers
+
+    monkeypatch.setattr(writers, "XLSX_MAX_ROWS", 100)
     with pytest.raises(ValueError, match="more than an Excel sheet holds"):
         synth.generate_intake(tmp_path, seed=1, scale=0.05, fmt="xlsx")
 
@@ -417,9 +420,9 @@ def _first_event_frame(folder: Path) -> pd.DataFrame:
 
 
 def _conditional_truth() -> dict[str, float]:
-    eff = synth.TYPE_EFFECTS
-    out = {k: v for k, v in synth.OUTCOME_COEF.items()}
-    out.update({f"cat_{c}": v for c, v in synth.INDEX_COEF.items() if c != "violence"})
+    eff = model.TYPE_EFFECTS
+    out = {k: v for k, v in model.OUTCOME_COEF.items()}
+    out.update({f"cat_{c}": v for c, v in model.INDEX_COEF.items() if c != "violence"})
     out.update({"tr_mentoring": math.log(eff["mentoring"]["hr_general"]),
                 "tr_peer_mentoring": math.log(eff["peer_mentoring"]["hr_general"]),
                 "tr_cosa": math.log(eff["cosa"]["hr_general"]),
@@ -481,7 +484,7 @@ def _volunteer_fits(folder: Path) -> tuple[pd.DataFrame, pd.Series]:
     cp, naive = _volunteer_counting_process(folder)
     tv = CoxTimeVaryingFitter().fit(cp, id_col="id", start_col="start", stop_col="stop", event_col="event")
     nv = CoxPHFitter().fit(naive, "T", "E")
-    truth = pd.Series(synth.VOLUNTEER_COEF)
+    truth = pd.Series(model.VOLUNTEER_COEF)
     return pd.DataFrame({"coef": tv.params_, "se": tv.standard_errors_, "truth": truth}), nv.params_
 
 
@@ -502,7 +505,7 @@ def test_time_varying_cox_recovers_volunteer_effects_and_naive_coding_is_biased(
     z = (res.coef - res.truth) / res.se
     assert (z.abs() < 3.5).all(), res.assign(z=z).to_string()
     # immortal time: 'ever trained' at baseline looks far more protective than the truth
-    assert naive["ever_basic_training"] < synth.VOLUNTEER_COEF["basic_training"] - 0.3
+    assert naive["ever_basic_training"] < model.VOLUNTEER_COEF["basic_training"] - 0.3
     assert naive["ever_basic_training"] < res.coef["basic_training"] - 0.3
 
 
@@ -571,7 +574,7 @@ def test_match_breakdown_model_recoverable_from_the_tables(demo):
         "programme": m.participant_id.map(p.programme_id),
     })
     fit = CoxPHFitter().fit(x, "T", "E", strata=["programme"])
-    truth = pd.Series(synth.MATCH_COEF)
+    truth = pd.Series(model.MATCH_COEF)
     z = (fit.params_ - truth) / fit.standard_errors_
     assert x.E.sum() > 100
     assert (z.abs() < 3.5).all(), pd.DataFrame({"coef": fit.params_, "truth": truth, "z": z}).to_string()
@@ -589,3 +592,35 @@ def test_refuses_to_overwrite_a_real_intake(tmp_path):
     out = synth.generate_intake(tmp_path / "s", seed=1, scale=0.05, fmt="parquet")
     synth.generate_intake(out, seed=1, scale=0.05, fmt="csv")
     assert not list(out.glob("*.parquet"))
+
+
+def test_xlsx_cells_are_typed_and_text_that_looks_like_a_formula_stays_text(tmp_path):
+    """The workbook (openpyxl) holds typed cells; a planted text value such as ``=1+1`` is never a formula."""
+    import datetime as dt
+
+    import openpyxl
+
+    from evaluation.synth.writers import _write_xlsx
+
+    contract = load_contract()
+    text = {n: pd.DataFrame({f: pd.Series([], dtype=object) for f in r.field_names})
+            for n, r in contract.resources.items()}
+    row = {f: "" for f in contract.resources["participants"].field_names}
+    row.update(participant_id="=1+1", programme_id="#N/A", birth_year="1980", intake_date="2024-02-29",
+               detained_at_intake="false", risk_score="12.5", prior_cases="3")
+    text["participants"] = pd.DataFrame([row], dtype=object)
+    _write_xlsx(tmp_path / "a.xlsx", text, {"participants": set()}, contract)
+    _write_xlsx(tmp_path / "b.xlsx", text, {"participants": set()}, contract)
+    assert (tmp_path / "a.xlsx").read_bytes() == (tmp_path / "b.xlsx").read_bytes()  # reproducible
+    wb = openpyxl.load_workbook(tmp_path / "a.xlsx")
+    assert wb.sheetnames == list(contract.resources)
+    ws = wb["participants"]
+    header = [c.value for c in ws[1]]
+    cells = dict(zip(header, ws[2], strict=False))
+    assert cells["participant_id"].data_type == "s" and cells["participant_id"].value == "=1+1"
+    assert cells["programme_id"].data_type == "s" and cells["programme_id"].value == "#N/A"
+    assert cells["birth_year"].value == 1980 and isinstance(cells["birth_year"].value, int)
+    assert cells["intake_date"].value == dt.datetime(2024, 2, 29) and cells["intake_date"].number_format == "yyyy-mm-dd"
+    assert cells["detained_at_intake"].value is False
+    assert cells["risk_score"].value == 12.5 and cells["prior_cases"].value == 3
+    assert cells["group"].value is None  # missing -> empty cell

@@ -242,7 +242,7 @@ def test_bsn_values_are_refused_even_under_an_innocent_name(tmp_path):
     df["reference"] = ["111222333", "123456782", "", "999999990"]  # 3 of 3 filled: 2 pass, 999999990? see below
     # 999999990: 9*(9+8+7+6+5+4+3+2) - 0 = 396 = 36*11 -> passes; so 3 of 3 filled cells look like BSNs
     write_text_table(folder, "participants", df)
-    res = validate_intake(folder)
+    res = validate_intake(folder, language="en")
     iss = res.issues[res.issues["rule"] == "identifier_column"]
     assert iss["field"].tolist() == ["reference"]
     assert "3 of 3" in iss["message"].iloc[0]

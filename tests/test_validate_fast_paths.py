@@ -1,4 +1,4 @@
-"""The validator's speed shortcuts give exactly the plain results (issue 2 benchmark work).
+"""The validator's speed shortcuts give exactly the plain results.
 
 ``parse_column`` types a column once per distinct value and expands the result
 to the rows when values repeat (``encode``); these tests compare that path with
@@ -90,7 +90,7 @@ def test_repeated_bsn_like_values_are_counted_per_row(tmp_path):
     # -> 35 of 40 filled cells look like a BSN (> half): the table is refused.
     df["reference"] = [" 111222333"] * 20 + ["123456782"] * 15 + ["123456789"] * 5 + [""] * 20
     write_text_table(folder, "contacts", df)
-    res = validate_intake(folder)
+    res = validate_intake(folder, language="en")
     iss = res.issues[res.issues["rule"] == "identifier_column"]
     assert iss["field"].tolist() == ["reference"]
     assert "35 of 40" in iss["message"].iloc[0]

@@ -18,7 +18,8 @@ import pytest
 from _intake_fixtures import copy_clean, read_text_table, write_text_table
 
 import evaluation.intake.read as intake
-import evaluation.validation.validate as V
+import evaluation.validation.fastpaths as V
+import evaluation.validation.validate as VV
 from evaluation.contract.schema import load_contract
 
 CONTRACT = load_contract()
@@ -143,7 +144,7 @@ def test_filter_rows_equals_boolean_indexing():
         "_row": np.arange(2, n + 2),
     })
     keep = np.arange(n) % 7 != 3
-    got = V._filter_rows(df, keep)
+    got = VV._filter_rows(df, keep)
     ref = df[keep].reset_index(drop=True)
     pd.testing.assert_frame_equal(got, ref)
     assert [type(v) for v in got["s"]] == [type(v) for v in ref["s"]]  # None stays None, NaN stays NaN
@@ -206,7 +207,7 @@ def _tricky_intake(tmp_path):
 
 def test_whole_intake_shortcuts_equal_general_paths(tmp_path, monkeypatch):
     folder = _tricky_intake(tmp_path)
-    fast = V.validate_intake(folder)
+    fast = VV.validate_intake(folder)
     err = fast.errors[fast.errors["table"] == "contacts"]
     got = set(zip(err["row"].astype(int), err["field"], err["rule"], strict=True))
     # hand-derived from the plants above (source row = index + 2)
@@ -221,12 +222,12 @@ def test_whole_intake_shortcuts_equal_general_paths(tmp_path, monkeypatch):
     # general paths: no Arrow buffers (regex, pandas duplicated/isin/strip) and no per-key encoding
     # (lookups, foreign keys and rules row by row)
     monkeypatch.setattr(V, "_offsets", lambda text: None)
-    orig = V._type_and_check_fields
+    orig = VV._type_and_check_fields
     monkeypatch.setattr(
-        V, "_type_and_check_fields",
+        VV, "_type_and_check_fields",
         lambda name, raw, res, contract, issues, cache, encoded_out=None: orig(name, raw, res, contract, issues, cache),
     )
-    plain = V.validate_intake(folder)
+    plain = VV.validate_intake(folder)
     _assert_same(_snapshot(fast), _snapshot(plain))
 
 

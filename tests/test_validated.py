@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from _intake_fixtures import plant
 
-from evaluation.pipeline import run as runmod
+from evaluation.pipeline import staging
 from evaluation.validation import quality
 from evaluation.validation.cache import CACHE_DIRNAME, load_validated, write_validated_cache
 from evaluation.validation.validate import validate_intake
@@ -40,7 +40,7 @@ def validation(delivered):
 @pytest.fixture()
 def staged(validation, delivered, tmp_path):
     """The run's staging: accepted rows as CSV, then the cache (what run_quarter does)."""
-    folder = runmod.stage_accepted_intake(validation, delivered, tmp_path / "private" / "intake")
+    folder = staging.stage_accepted_intake(validation, delivered, tmp_path / "private" / "intake")
     write_validated_cache(validation, folder)
     return folder
 

@@ -1,8 +1,8 @@
 """Disclosure control of the published volunteer workforce-flow table (stocks and flows per quarter).
 
 The table is published after controlled rounding to multiples of the threshold
-(evaluation.publish.disclosure.round_stock_flow, evaluation.analyses.retention.protect_workforce) and audited
-with every relation declared (evaluation.publish.disclosure.audit_rounding). Reference values are
+(evaluation.publish.rounding.round_stock_flow, evaluation.publish.workforce.protect_workforce) and audited
+with every relation declared (evaluation.publish.rounding.audit_rounding). Reference values are
 hand-worked (the dynamic programme of the rounding, the reader's recomputation) or come from
 brute-force enumeration; each test says which.
 """
@@ -16,13 +16,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from evaluation.analyses import retention as rt
-from evaluation.publish.disclosure import (
-    DEFAULT_THRESHOLD,
-    audit_rounding,
-    round_stock_flow,
-    suppress_table,
-)
+from evaluation.datasets import retention as rds
+from evaluation.publish import figures as figs
+from evaluation.publish import retention_outputs as rout
+from evaluation.publish import workforce as wfo
+from evaluation.publish.rounding import audit_rounding, round_stock_flow
 
 COLS = ["active_start", "joiners", "leavers", "active_end"]
 
@@ -58,21 +56,11 @@ CUTOFF = "2025-06-30"
 # ------------------------------------------------------------------------------------------
 
 
-def test_old_suppression_leaks_and_rounding_does_not():
+def test_rounding_keeps_the_relations_and_protects_small_counts():
+    """Hand-worked: the stock-flow table of _hand_flow. Cell suppression (removed) left joiners 3 and
+    leavers 5 recoverable from the neighbouring stocks; the rounded table keeps every relation and
+    leaves every small count at least as uncertain as "<10"."""
     flow = _hand_flow()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        old = suppress_table(flow, COLS, DEFAULT_THRESHOLD, by="group", totals="rows",
-                             rate_cols={"annual_turnover": ["leavers", "active_start", "active_end"]})
-    # The old call (retention_outputs before this change): joiners 3 is primary; the smallest other
-    # cell of its row, active_end 13, is secondary ("c"). But active_end of 2025Q1 is active_start of
-    # 2025Q2, shown as 13, so joiners = 13 - 30 + 20 = 3 exactly. Likewise 2025Q3: active_start "c"
-    # = active_end of 2025Q2 = 16, so leavers = 16 + 24 - 35 = 5 exactly.
-    assert old.loc[0, COLS].tolist() == [30, "<10", 20, "c"]
-    assert old.loc[2, COLS].tolist() == ["c", 24, "<10", 35]
-    assert old.loc[1, "active_start"] - old.loc[0, "active_start"] + old.loc[0, "leavers"] == 3
-    assert old.loc[1, "active_end"] + old.loc[2, "joiners"] - old.loc[2, "active_end"] == 5
-
     new = round_stock_flow(flow)
     # Controlled rounding by hand (dynamic programme over the stock roundings, cost = total |change|):
     # S0 = 30 and L0 = 20 are multiples and stay. 30 + J0 - S1 = 20 with J0 in {0, 10}, S1 in {10, 20}:
@@ -164,8 +152,8 @@ def _check_published(flow: pd.DataFrame, pub: pd.DataFrame, base: int = 10) -> N
 
 @pytest.mark.parametrize("seed", [1, 2])
 def test_audit_with_relations_passes_on_synthetic_data(seed):
-    flow = rt.workforce_flow(_volunteers(seed, SIZES), CUTOFF)
-    pub = rt.protect_workforce(flow)
+    flow = rds.workforce_flow(_volunteers(seed, SIZES), CUTOFF)
+    pub = wfo.protect_workforce(flow)
     _check_published(flow, pub)
     assert pub[COLS].notna().all().all()  # no group had to be blanked
     a = audit_rounding(flow, round_stock_flow(flow))
@@ -176,7 +164,7 @@ def test_audit_with_relations_passes_on_synthetic_data(seed):
 def test_window_bounds_lie_inside_exact_bounds():
     # The windowed audit fixes counts outside the window at their true values: a restriction of the
     # reader's feasible set, so its intervals must lie inside the exact (whole-table) intervals.
-    flow = rt.workforce_flow(_volunteers(3, {"A": 12, "B": 30}, first="2022-01-01"), CUTOFF)
+    flow = rds.workforce_flow(_volunteers(3, {"A": 12, "B": 30}, first="2022-01-01"), CUTOFF)
     pub = round_stock_flow(flow)
     win = audit_rounding(flow, pub, window=1).set_index(["group", "quarter", "column"])
     exact = audit_rounding(flow, pub, window=None).set_index(["group", "quarter", "column"])
@@ -207,7 +195,7 @@ def test_audit_catches_a_pinned_count():
 @pytest.mark.parametrize("seed", range(10, 20))
 def test_audit_passes_many_seeds(seed):
     sizes = {"TINY": 4 + seed % 5, "SMALL": 15 + seed, "MID": 50 + 3 * seed, "LARGE": 300 + 20 * seed}
-    flow = rt.workforce_flow(_volunteers(seed, sizes, mean_years=1 + seed % 3), CUTOFF)
+    flow = rds.workforce_flow(_volunteers(seed, sizes, mean_years=1 + seed % 3), CUTOFF)
     pub = round_stock_flow(flow)
     _check_published(flow, pub)
     assert audit_rounding(flow, pub)["protected"].all()
@@ -219,8 +207,8 @@ def test_audit_passes_many_seeds(seed):
 
 
 def test_large_programme_keeps_its_cells_and_turnover():
-    flow = rt.workforce_flow(_volunteers(5, {"LARGE": 2000, "SMALL": 20}, mean_years=3), CUTOFF)
-    pub = rt.protect_workforce(flow)
+    flow = rds.workforce_flow(_volunteers(5, {"LARGE": 2000, "SMALL": 20}, mean_years=3), CUTOFF)
+    pub = wfo.protect_workforce(flow)
     big = pub.loc[pub["group"] == "LARGE"].reset_index(drop=True)
     true = flow.loc[flow["group"] == "LARGE"].reset_index(drop=True)
     assert big[COLS].notna().all().all()
@@ -238,8 +226,8 @@ def test_large_programme_keeps_its_cells_and_turnover():
 
 
 def test_turnover_is_computed_from_published_counts():
-    flow = rt.workforce_flow(_volunteers(2, SIZES), CUTOFF)
-    pub = rt.protect_workforce(flow)
+    flow = rds.workforce_flow(_volunteers(2, SIZES), CUTOFF)
+    pub = wfo.protect_workforce(flow)
     for _, g in pub.groupby("group"):
         v = g[COLS].astype(float)
         mean_stock = ((v["active_start"] + v["active_end"]) / 2).rolling(4).mean()
@@ -252,10 +240,10 @@ def test_turnover_is_computed_from_published_counts():
 
 
 def test_figure_shows_the_published_counts_only():
-    flow = rt.workforce_flow(_volunteers(1, SIZES), CUTOFF)
-    pub = rt.protect_workforce(flow)
+    flow = rds.workforce_flow(_volunteers(1, SIZES), CUTOFF)
+    pub = wfo.protect_workforce(flow)
     for group in ("all", "SMALL"):
-        fig = rt.plot_workforce(flow, group)  # given the raw flow, it still draws the rounded table
+        fig = figs.plot_workforce(flow, group)  # given the raw flow, it still draws the rounded table
         ax = fig.axes[0]
         p = pub.loc[pub["group"] == group]
         line = ax.get_lines()[0].get_ydata()
@@ -280,15 +268,15 @@ def test_warnings_use_published_counts_in_both_languages():
     v = pd.DataFrame({"volunteer_id": [f"L{i}" for i in range(n)], "programme_id": "LARGE", "start_date": start,
                       "end_date": end})
     tiny = _volunteers(4, {"TINY": 5}, first="2023-01-01", last="2023-06-30", mean_years=0.5)
-    flow = rt.workforce_flow(pd.concat([v, tiny], ignore_index=True), "2024-12-31")
-    en = rt.workforce_warnings(flow)
-    nl = rt.workforce_warnings(flow, language="nl")
+    flow = rds.workforce_flow(pd.concat([v, tiny], ignore_index=True), "2024-12-31")
+    en = wfo.workforce_warnings(flow, language="en")
+    nl = wfo.workforce_warnings(flow, language="nl")
     assert any(w.startswith("LARGE (2024Q4): ") and "fell by" in w for w in en)
     assert any(w.startswith("alle programma's (2024Q4): ") and "daalde" in w for w in nl)
     assert not any("TINY" in w for w in en + nl)  # 5 volunteers: no sentence about their decline
     # the stated range of declines follows from the published stocks a year apart (true values are
     # within 9 of them): (1 - (now + 9) / (ago - 9), 1 - (now - 9) / (ago + 9)), in whole percents
-    pub = rt.protect_workforce(flow).query("group == 'LARGE'").set_index("quarter")
+    pub = wfo.protect_workforce(flow).query("group == 'LARGE'").set_index("quarter")
     ago, now = float(pub.loc["2023Q4", "active_end"]), float(pub.loc["2024Q4", "active_end"])
     lo, hi = int(np.floor(100 * (1 - (now + 9) / (ago - 9)))), int(np.ceil(100 * (1 - (now - 9) / (ago + 9))))
     assert any(f"fell by {lo} to {hi}% over four quarters" in w for w in en)
@@ -296,7 +284,7 @@ def test_warnings_use_published_counts_in_both_languages():
     share = 1 - true.loc["2024Q4", "active_end"] / true.loc["2023Q4", "active_end"]
     assert lo <= 100 * share <= hi
     with pytest.raises(ValueError, match="language"):
-        rt.workforce_warnings(flow, language="de")
+        wfo.workforce_warnings(flow, language="de")
 
 
 def test_demo_scale_keeps_every_cell(tmp_path):
@@ -304,12 +292,12 @@ def test_demo_scale_keeps_every_cell(tmp_path):
 
     intake = generate_intake(tmp_path / "demo", seed=1, scale=1)
     v = pd.read_csv(intake / "volunteers.csv")
-    flow = rt.workforce_flow(v, "2026-09-30")
+    flow = rds.workforce_flow(v, "2026-09-30")
     vals = flow[COLS].to_numpy()
     assert ((vals > 0) & (vals < 10)).mean() > 0.4  # the old suppression had to hide most of these
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no group blanked by the audit
-        pub = rt.protect_workforce(flow)
+        pub = wfo.protect_workforce(flow)
     assert pub[COLS].notna().all().all()
     _check_published(flow, pub)
     # the "all programmes" stock stays close to the truth (within 9 of about 100)
@@ -318,6 +306,7 @@ def test_demo_scale_keeps_every_cell(tmp_path):
 
 
 def test_headline_workforce_warning_comes_from_the_published_table():
+    from evaluation.analyses.retention import RetentionAnalysis
     from evaluation.contract.results import make_results
 
     rng = np.random.default_rng(11)
@@ -327,18 +316,19 @@ def test_headline_workforce_warning_comes_from_the_published_table():
         rng.random(n) < 0.85, pd.NaT)
     v = pd.DataFrame({"volunteer_id": [f"L{i}" for i in range(n)], "programme_id": "LARGE", "start_date": start,
                       "end_date": end})
-    flow = rt.workforce_flow(pd.concat([v, _volunteers(4, {"TINY": 5}, first="2023-01-01", last="2023-06-30",
+    flow = rds.workforce_flow(pd.concat([v, _volunteers(4, {"TINY": 5}, first="2023-01-01", last="2023-06-30",
                                                        mean_years=0.5)], ignore_index=True), "2024-12-31")
-    analysis = {"results": make_results([]), "tenure": pd.DataFrame({"event": np.zeros(50)}), "workforce": flow,
-                "programme_id": "all"}
+    analysis = RetentionAnalysis()
+    analysis.results_, analysis.tenure_, analysis.programme_id = make_results([]), pd.DataFrame({"event": np.zeros(50)}), "all"
+    analysis.tables_ = {"workforce_flow": flow}
     for language, prefix in (("en", "Workforce warning: all (2024Q4): "),
                              ("nl", "Waarschuwing vrijwilligersbestand: alle programma's (2024Q4): ")):
-        head = rt.retention_headline(analysis, language=language)
+        head = rout.retention_headline(analysis, language=language)
         assert head["status"] == "warning"
         warn = [s for s in head["sentences"] if s.startswith(prefix)]
         assert len(warn) == 1
         # the same sentence as workforce_warnings gives for the "all programmes" group
-        assert warn[0][len(prefix):] == rt.workforce_warnings(flow, language=language)[0].split("): ", 1)[1]
+        assert warn[0][len(prefix):] == wfo.workforce_warnings(flow, language=language)[0].split("): ", 1)[1]
         assert not any("TINY" in s or "LARGE" in s for s in head["sentences"])  # programme_id "all": only "all"
 
 
@@ -347,7 +337,7 @@ def test_bounds_solver_and_its_fallback_agree():
     # then narrows x0 to [1, 4]. The warm-started HiGHS model and the linprog fallback must agree.
     from scipy.sparse import coo_matrix
 
-    from evaluation.publish.disclosure import _BoundsLP
+    from evaluation.publish.rounding import _BoundsLP
 
     a = coo_matrix(np.array([[1.0, 1.0, 0.0], [1.0, 0.0, -1.0]]))
     b = np.array([10.0, 0.0])
@@ -364,8 +354,8 @@ def test_single_programme_report_rounds_all_and_programme_alike():
     # A report restricted to one programme has "all" rows equal to the programme's rows. Rounded
     # independently they could differ (e.g. joiners 5 as 0 in one and 10 in the other), telling the
     # reader that the count is 1..9; identical counts therefore get the identical rounding.
-    flow = rt.workforce_flow(_volunteers(8, {"ONLY": 40}), CUTOFF)
-    pub = rt.protect_workforce(flow)
+    flow = rds.workforce_flow(_volunteers(8, {"ONLY": 40}), CUTOFF)
+    pub = wfo.protect_workforce(flow)
     a = pub.loc[pub["group"] == "all", COLS].reset_index(drop=True)
     p = pub.loc[pub["group"] == "ONLY", COLS].reset_index(drop=True)
     assert a.equals(p)
@@ -378,7 +368,7 @@ def test_demo_scale_audit_other_seeds(tmp_path, seed):
     from evaluation.synth.generate import generate_intake
 
     intake = generate_intake(tmp_path / "demo", seed=seed, scale=1)
-    flow = rt.workforce_flow(pd.read_csv(intake / "volunteers.csv"), "2026-09-30")
+    flow = rds.workforce_flow(pd.read_csv(intake / "volunteers.csv"), "2026-09-30")
     pub = round_stock_flow(flow)
     _check_published(flow, pub)
     a = audit_rounding(flow, pub)

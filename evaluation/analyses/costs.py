@@ -61,15 +61,23 @@ cost-effectiveness studies. Annu Rev Public Health 23:377-401.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
+from evaluation.analyses.synthesis import recidivism_inputs
 from evaluation.contract.results import make_results
+from evaluation.datasets.costs import (  # noqa: F401  (re-exported: the costs' building blocks)
+    participant_activity,
+    participants_active_in,
+    quarter_bounds,
+    quarter_label,
+    quarterly_costs,
+    volunteer_hours,
+)
 
 #: Default value of one volunteer hour, euros.
 DEFAULT_HOURLY_RATE_EUR = 14.71
@@ -91,269 +99,6 @@ COST_PER_REOFFENCE_SOURCE = (
     "cost-of-crime estimates for the programme's offence mix)"
 )
 _Z975 = float(stats.norm.ppf(0.975))
-
-
-# ---------------------------------------------------------------------------
-# helpers
-# ---------------------------------------------------------------------------
-
-
-def _need(df: pd.DataFrame | None, table: str, cols: Sequence[str]) -> pd.DataFrame:
-    if df is None:
-        raise ValueError(f"table {table!r} is needed but was not given")
-    miss = [c for c in cols if c not in df.columns]
-    if miss:
-        raise ValueError(f"table {table!r} lacks column(s) {miss}")
-    return df
-
-
-def _rows(df: pd.DataFrame, mask: np.ndarray | pd.Series) -> list:
-    mask = np.asarray(mask, dtype=bool)
-    if "_row" in df.columns:
-        return df.loc[mask, "_row"].tolist()[:10]
-    return (np.flatnonzero(mask) + 2).tolist()[:10]  # header = row 1
-
-
-def _check_missing(df: pd.DataFrame, table: str, cols: Sequence[str]) -> None:
-    for c in cols:
-        bad = df[c].isna().to_numpy()
-        if bad.any():
-            raise ValueError(
-                f"table {table!r}, field {c!r}: missing value in row(s) {_rows(df, bad)}"
-            )
-
-
-def quarter_label(dates: pd.Series) -> pd.Series:
-    """``YYYYQn`` labels of dates."""
-    d = pd.to_datetime(dates)
-    return d.dt.year.astype("Int64").astype(str) + "Q" + d.dt.quarter.astype("Int64").astype(str)
-
-
-def quarter_bounds(label: str) -> tuple[pd.Timestamp, pd.Timestamp]:
-    """First and last day of quarter ``YYYYQn``."""
-    try:
-        year, q = int(label[:4]), int(label[-1])
-        if label[4] != "Q" or not 1 <= q <= 4:
-            raise ValueError
-    except (ValueError, IndexError):
-        raise ValueError(f"quarter label {label!r} is not of the form YYYYQn") from None
-    start = pd.Timestamp(year=year, month=3 * (q - 1) + 1, day=1)
-    return start, start + pd.offsets.QuarterEnd(0)
-
-
-# ---------------------------------------------------------------------------
-# costs per quarter
-# ---------------------------------------------------------------------------
-
-
-def quarterly_costs(costs: pd.DataFrame, cutoff_date: Any = None) -> pd.DataFrame:
-    """Allocate recorded costs to calendar quarters, per programme and category.
-
-    A cost row's ``amount_eur`` is spread over its period
-    ``[period_start, period_end]`` (both inclusive) in proportion to calendar
-    days; the part falling after ``cutoff_date`` is labelled
-    ``"after_cutoff"``.
-
-    Returns
-    -------
-    DataFrame
-        ``programme_id, quarter, category, amount_eur`` (one row per
-        combination with a non-zero share), sorted.
-    """
-    cols = ["programme_id", "period_start", "period_end", "category", "amount_eur"]
-    _need(costs, "costs", cols)
-    _check_missing(costs, "costs", cols)
-    c = costs.copy()
-    c["period_start"] = pd.to_datetime(c["period_start"])
-    c["period_end"] = pd.to_datetime(c["period_end"])
-    bad = (c["period_end"] < c["period_start"]).to_numpy()
-    if bad.any():
-        raise ValueError(f"table 'costs': period_end before period_start in row(s) {_rows(c, bad)}")
-    amt = pd.to_numeric(c["amount_eur"], errors="coerce")
-    if amt.isna().any() or not np.isfinite(amt).all():
-        raise ValueError(f"table 'costs', field 'amount_eur': not a number in row(s) {_rows(c, amt.isna() | ~np.isfinite(amt))}")
-    cutoff = pd.Timestamp(cutoff_date) if cutoff_date is not None else None
-    c["amount_eur"] = amt.astype(float)
-    qs = c["period_start"].dt.to_period("Q")
-    single = (qs == c["period_end"].dt.to_period("Q")).to_numpy()
-    if cutoff is not None:
-        single &= (c["period_end"] <= cutoff).to_numpy()
-    # fast path: periods inside one quarter and before the cutoff
-    fast = c.loc[single, ["programme_id", "category", "amount_eur"]].copy()
-    fast["quarter"] = qs[single].astype(str).to_numpy()
-    pieces = []
-    for r in c.loc[~single].itertuples(index=False):
-        days = (r.period_end - r.period_start).days + 1
-        q_start = r.period_start.to_period("Q").start_time
-        while q_start <= r.period_end:
-            q_end = q_start + pd.offsets.QuarterEnd(0)
-            lo, hi = max(q_start, r.period_start), min(q_end, r.period_end)
-            label = f"{q_start.year}Q{q_start.quarter}"
-            if cutoff is not None and hi > cutoff:
-                if lo <= cutoff:
-                    d_in = (cutoff - lo).days + 1
-                    pieces.append((r.programme_id, label, r.category, r.amount_eur * d_in / days))
-                    lo = cutoff + pd.Timedelta(days=1)
-                pieces.append((r.programme_id, "after_cutoff", r.category, r.amount_eur * ((hi - lo).days + 1) / days))
-            else:
-                pieces.append((r.programme_id, label, r.category, r.amount_eur * ((hi - lo).days + 1) / days))
-            q_start = q_end + pd.Timedelta(days=1)
-    cols4 = ["programme_id", "quarter", "category", "amount_eur"]
-    parts = [x for x in (fast[cols4], pd.DataFrame(pieces, columns=cols4)) if len(x)]
-    out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=cols4)
-    return (
-        out.groupby(["programme_id", "quarter", "category"], as_index=False)["amount_eur"]
-        .sum()
-        .sort_values(["programme_id", "quarter", "category"], ignore_index=True)
-    )
-
-
-# ---------------------------------------------------------------------------
-# volunteer hours
-# ---------------------------------------------------------------------------
-
-
-def volunteer_hours(
-    contacts: pd.DataFrame,
-    matches: pd.DataFrame,
-    volunteers: pd.DataFrame,
-    volunteer_support: pd.DataFrame | None = None,
-    cutoff_date: Any = None,
-) -> pd.DataFrame:
-    """Volunteer hours per programme and quarter.
-
-    Returns
-    -------
-    DataFrame
-        ``programme_id, quarter, contact_hours, contacts, contacts_missing_minutes,
-        support_hours, volunteers_active`` where ``contact_hours`` is the sum of
-        contact minutes / 60 (volunteer-hours with participants),
-        ``support_hours`` the sum of ``volunteer_support.hours`` (training,
-        supervision; 0 when the table is absent) and ``volunteers_active``
-        the number of distinct volunteers with a contact in the quarter.
-        Records dated after ``cutoff_date`` are not counted.
-    """
-    _need(contacts, "contacts", ["contact_id", "match_id", "contact_date", "minutes"])
-    _need(matches, "matches", ["match_id", "volunteer_id"])
-    _need(volunteers, "volunteers", ["volunteer_id", "programme_id"])
-    _check_missing(contacts, "contacts", ["match_id", "contact_date"])
-    cutoff = pd.Timestamp(cutoff_date) if cutoff_date is not None else None
-    m2v = matches.set_index("match_id")["volunteer_id"]
-    v2p = volunteers.set_index("volunteer_id")["programme_id"]
-    c = contacts.copy()
-    if cutoff is not None:
-        c = c[pd.to_datetime(c["contact_date"]) <= cutoff]
-    c["volunteer_id"] = c["match_id"].map(m2v)
-    unknown = c["volunteer_id"].isna().to_numpy()
-    if unknown.any():
-        raise ValueError(
-            f"table 'contacts', field 'match_id': match not found in 'matches' in row(s) {_rows(c, unknown)}"
-        )
-    c["programme_id"] = c["volunteer_id"].map(v2p)
-    unknown = c["programme_id"].isna().to_numpy()
-    if unknown.any():
-        raise ValueError(
-            f"table 'contacts': the match's volunteer is not in 'volunteers' (row(s) {_rows(c, unknown)})"
-        )
-    minutes = pd.to_numeric(c["minutes"], errors="coerce")
-    neg = (minutes < 0).fillna(False).to_numpy()
-    if neg.any():
-        raise ValueError(f"table 'contacts', field 'minutes': negative value in row(s) {_rows(c, neg)}")
-    c["_hours"] = minutes.astype(float) / 60.0
-    c["_missing"] = minutes.isna().astype(int)
-    c["quarter"] = quarter_label(c["contact_date"])
-    agg = c.groupby(["programme_id", "quarter"]).agg(
-        contact_hours=("_hours", "sum"),
-        contacts=("contact_id", "size"),
-        contacts_missing_minutes=("_missing", "sum"),
-        volunteers_active=("volunteer_id", "nunique"),
-    )
-    if volunteer_support is not None and len(volunteer_support):
-        _need(volunteer_support, "volunteer_support", ["volunteer_id", "event_date", "hours"])
-        _check_missing(volunteer_support, "volunteer_support", ["volunteer_id", "event_date"])
-        s = volunteer_support.copy()
-        if cutoff is not None:
-            s = s[pd.to_datetime(s["event_date"]) <= cutoff]
-        s["programme_id"] = s["volunteer_id"].map(v2p)
-        unknown = s["programme_id"].isna().to_numpy()
-        if unknown.any():
-            raise ValueError(
-                f"table 'volunteer_support', field 'volunteer_id': volunteer not in 'volunteers' in row(s) {_rows(s, unknown)}"
-            )
-        s["quarter"] = quarter_label(s["event_date"])
-        s["_h"] = pd.to_numeric(s["hours"], errors="coerce").astype(float)
-        sup = s.groupby(["programme_id", "quarter"])["_h"].sum().rename("support_hours")
-        agg = agg.join(sup, how="outer")
-    else:
-        agg["support_hours"] = 0.0
-    agg = agg.reset_index()
-    for col in ["contact_hours", "support_hours"]:
-        agg[col] = agg[col].fillna(0.0)
-    for col in ["contacts", "contacts_missing_minutes", "volunteers_active"]:
-        agg[col] = agg[col].fillna(0).astype(int)
-    return agg[
-        ["programme_id", "quarter", "contact_hours", "contacts", "contacts_missing_minutes",
-         "support_hours", "volunteers_active"]
-    ].sort_values(["programme_id", "quarter"], ignore_index=True)
-
-
-# ---------------------------------------------------------------------------
-# participants
-# ---------------------------------------------------------------------------
-
-
-def participant_activity(
-    participants: pd.DataFrame, quarters: Sequence[str], cutoff_date: Any = None
-) -> pd.DataFrame:
-    """Active participants and completed trajectories per programme and quarter.
-
-    Returns
-    -------
-    DataFrame
-        ``programme_id, quarter, active, completed`` for every programme
-        with participants and every quarter in ``quarters``.
-    """
-    _need(participants, "participants", ["participant_id", "programme_id", "group", "intake_date",
-                                         "programme_end_date", "programme_end_reason"])
-    p = participants[participants["group"] == "programme"].copy()
-    _check_missing(p, "participants", ["programme_id", "intake_date"])
-    intake = pd.to_datetime(p["intake_date"])
-    end = pd.to_datetime(p["programme_end_date"])
-    cutoff = pd.Timestamp(cutoff_date) if cutoff_date is not None else None
-    rows = []
-    completed = (p["programme_end_reason"] == "completed").to_numpy()
-    pids = p["programme_id"].to_numpy()
-    for q in quarters:
-        qs, qe = quarter_bounds(q)
-        if cutoff is not None:
-            qe = min(qe, cutoff)
-        active = ((intake <= qe) & (end.isna() | (end >= qs))).to_numpy()
-        done = completed & ((end >= qs) & (end <= qe)).to_numpy()
-        frame = pd.DataFrame({"programme_id": pids, "active": active.astype(int), "completed": done.astype(int)})
-        agg = frame.groupby("programme_id", as_index=False)[["active", "completed"]].sum()
-        agg["quarter"] = q
-        rows.append(agg)
-    if not rows:
-        return pd.DataFrame(columns=["programme_id", "quarter", "active", "completed"])
-    return pd.concat(rows, ignore_index=True)[["programme_id", "quarter", "active", "completed"]]
-
-
-def participants_active_in(
-    participants: pd.DataFrame, start: Any, end: Any
-) -> pd.DataFrame:
-    """Distinct programme participants active at any time in ``[start, end]``, per programme.
-
-    Returns ``programme_id, active, completed`` (completed: trajectories
-    ended as completed within the window).
-    """
-    p = participants[participants["group"] == "programme"]
-    intake = pd.to_datetime(p["intake_date"])
-    pend = pd.to_datetime(p["programme_end_date"])
-    s, e = pd.Timestamp(start), pd.Timestamp(end)
-    act = (intake <= e) & (pend.isna() | (pend >= s))
-    done = (p["programme_end_reason"] == "completed") & (pend >= s) & (pend <= e)
-    out = pd.DataFrame({"programme_id": p["programme_id"], "active": act.astype(int), "completed": done.astype(int)})
-    return out.groupby("programme_id", as_index=False)[["active", "completed"]].sum()
 
 
 # ---------------------------------------------------------------------------
@@ -730,294 +475,107 @@ def cost_effectiveness(
 
 
 # ---------------------------------------------------------------------------
-# writing notebook outputs
+# the costs analysis (used by notebooks/40_costs.ipynb)
 # ---------------------------------------------------------------------------
 
 
-def write_outputs(
-    output_dir: str | Path,
-    results: pd.DataFrame,
-    headline: Mapping[str, Any],
-    tables: Mapping[str, pd.DataFrame] | None = None,
-    figures: Mapping[str, Any] | None = None,
-    threshold: int = 10,
-) -> Path:
-    """Write a notebook's outputs per the notebook contract, through disclosure control.
+class CostsAnalysis:
+    """Costs of one programme or all, and the cost per reoffender avoided (see the module docstring).
 
-    ``results.csv`` (``RESULT_COLUMNS``, passed through
-    :func:`evaluation.publish.disclosure.protect_results`), ``headline.json`` (its
-    sentences checked with :func:`evaluation.publish.disclosure.check_sentences`),
-    ``NAME.csv`` for each aggregate table and ``NAME.png`` + ``NAME.svg``
-    for each matplotlib figure. Tables must be aggregates: a column named
-    like an identifier is refused.
+    Parameters
+    ----------
+    hourly_rate_eur, hourly_rate_source : value of one volunteer hour and its source
+    cost_per_reoffence_eur : float, optional
+        Cost of one reoffence for the break-even (no default is invented).
+    include_support_in_value : bool
+        Value support hours too.
+    with_effects : bool
+        Add the cost per reoffender avoided, from the recidivism reports' own
+        published effects (``recidivism_results`` in :meth:`fit`).
+    seed, n_sim : simulation of the cost per reoffender avoided
+    effect_estimand : str
+        Recidivism effect behind it (default the WODC 2-year prevalence
+        difference ``prevalence_730d_crude``, group ``difference``).
+
+    Attributes (after ``fit``)
+    --------------------------
+    results_ : DataFrame (``RESULT_COLUMNS`` + ``period``), before disclosure control
+    tables_ : dict  ``unit_costs`` (per programme over the whole period),
+        ``costs_by_quarter`` (totals per quarter and category)
+    quarterly_ : DataFrame  recorded cost per programme, quarter and category (aggregate)
+    cost_summary_, cost_effectiveness_ : the two parts of ``results_``
+    effect_status_ : DataFrame  which programmes have a recidivism effect, and why not
+    has_costs_ : bool  False when no costs were supplied (then everything is empty)
     """
-    from evaluation.publish.writer import publish_outputs
 
-    publish_outputs(output_dir, results, headline, tables, figures, threshold=threshold, dpi=150)
-    return Path(output_dir)
+    def __init__(self, hourly_rate_eur: float = DEFAULT_HOURLY_RATE_EUR,
+                 hourly_rate_source: str = HOURLY_RATE_SOURCE, cost_per_reoffence_eur: float | None = None,
+                 include_support_in_value: bool = False, with_effects: bool = True, seed: int = 20260930,
+                 n_sim: int = 100_000, effect_estimand: str = "prevalence_730d_crude"):
+        self.hourly_rate_eur = hourly_rate_eur
+        self.hourly_rate_source = hourly_rate_source
+        self.cost_per_reoffence_eur = cost_per_reoffence_eur
+        self.include_support_in_value = include_support_in_value
+        self.with_effects = with_effects
+        self.seed = seed
+        self.n_sim = n_sim
+        self.effect_estimand = effect_estimand
 
+    def fit(self, validated: Any, programme_id: str = "all", cutoff_date: Any = None,
+            config: Mapping[str, Any] | None = None, *, recidivism_results: Any = None) -> CostsAnalysis:
+        """Costs, unit costs and (with ``with_effects``) the cost per reoffender avoided; returns self.
 
-# ---------------------------------------------------------------------------
-# the costs report (used by notebooks/40_costs.ipynb)
-# ---------------------------------------------------------------------------
-
-_EUR = {"en": "EUR {}", "nl": "€ {}"}
-
-
-def _num(x: float, language: str, digits: int = 0) -> str:
-    """Number with thousands separators: 1,234.5 (en) or 1.234,5 (nl)."""
-    s = f"{x:,.{digits}f}"
-    if language == "nl":
-        s = s.replace(",", "_").replace(".", ",").replace("_", ".")
-    return s
-
-
-def _eur(x: float, language: str, digits: int = 0) -> str:
-    if not np.isfinite(x):
-        return "∞" if x > 0 else ""
-    return _EUR[language].format(_num(x, language, digits))
-
-
-def costs_by_quarter_figure(quarterly: pd.DataFrame, title: str = "", language: str = "en"):
-    """Stacked bars of recorded cost per quarter by category (matplotlib Figure)."""
-    from matplotlib.figure import Figure
-
-    wide = quarterly.pivot_table(index="quarter", columns="category", values="amount_eur", aggfunc="sum", fill_value=0.0)
-    fig = Figure(figsize=(10, 4.2))
-    ax = fig.add_subplot(1, 1, 1)
-    bottom = np.zeros(len(wide))
-    x = np.arange(len(wide))
-    from evaluation.contract.schema import load_contract
-
-    contract = load_contract()
-    for cat in wide.columns:
-        ax.bar(x, wide[cat].to_numpy(), bottom=bottom, width=0.8,
-               label=contract.code_label("costs", "category", cat, language))
-        bottom += wide[cat].to_numpy()
-    step = max(1, len(wide) // 12)
-    ax.set_xticks(x[::step], list(wide.index[::step]), rotation=45, ha="right")
-    ax.set_ylabel("kosten (euro)" if language == "nl" else "cost (euro)")
-    ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    if title:
-        ax.set_title(title)
-    fig.tight_layout()
-    return fig
-
-
-def costs_analysis(
-    data: Any,
-    programme_id: str = "all",
-    cutoff_date: Any = None,
-    hourly_rate_eur: float = DEFAULT_HOURLY_RATE_EUR,
-    hourly_rate_source: str = HOURLY_RATE_SOURCE,
-    cost_per_reoffence_eur: float | None = None,
-    include_support_in_value: bool = False,
-    with_effects: bool = True,
-    language: str = "en",
-    seed: int = 20260930,
-    n_sim: int = 100_000,
-    threshold: int = 10,
-    programme_results: Any = None,
-) -> dict[str, Any]:
-    """Everything the costs notebook shows, for one programme or all.
-
-    Calls :func:`cost_summary` and, when ``with_effects`` and the programme
-    has a comparison group, the recidivism analysis
-    (:func:`evaluation.stats.meta.recidivism_effects`) and
-    :func:`cost_effectiveness` on the 2-year prevalence difference.
-
-    For all programmes, counts of all programmes that would give a
-    programme's ``"<10"`` back by subtraction (from the programme rows of this
-    analysis and ``programme_results``, the programmes' published cost rows:
-    a DataFrame or CSV path) are withheld in the results, the unit-cost table
-    and the headline (:func:`evaluation.publish.disclosure.withhold_pooled`).
-
-    Returns
-    -------
-    dict
-        ``results`` (``RESULT_COLUMNS``), ``tables`` (``unit_costs``,
-        ``costs_by_quarter``; aggregates only), ``figures``
-        (``costs_by_quarter``), ``headline`` (status, title, sentences in
-        ``language``).
-    """
-    from evaluation.publish import disclosure
-    from evaluation.stats.meta import recidivism_effects
-
-    if language not in ("en", "nl"):
-        raise ValueError(f"language must be 'en' or 'nl', got {language!r}")
-    tables, programmes = (data.tables, data.programmes) if hasattr(data, "tables") else (data["tables"], data.get("programmes", []))
-    if cutoff_date is None:
-        cutoff_date = getattr(data, "cutoff_date", None)
-    cost_tab = tables.get("costs")
-    has_costs = cost_tab is not None and len(cost_tab) > 0 and (
-        programme_id == "all" or (cost_tab["programme_id"].astype(str) == programme_id).any())
-    if not has_costs:
-        who = "" if programme_id == "all" else f" ({programme_id})"
-        title = ("Kosten" if language == "nl" else "Costs") + who
-        sentence = (f"Er zijn geen kosten aangeleverd{who}; de kosten kunnen niet worden berekend." if language == "nl"
-                    else f"No costs were supplied{who}; costs cannot be computed.")
-        return {"results": make_results([]), "tables": {}, "figures": {},
-                "headline": {"status": "not_estimable", "title": title, "sentences": [sentence]}}
-    cs = cost_summary(
-        tables["costs"], tables["participants"], tables.get("contacts"), tables.get("matches"),
-        tables.get("volunteers"), tables.get("volunteer_support"), hourly_rate_eur=hourly_rate_eur,
-        hourly_rate_source=hourly_rate_source, cutoff_date=cutoff_date, programme_id=programme_id,
-        include_support_in_value=include_support_in_value,
-    )
-    results = [cs]
-    ce = make_results([])
-    status_tab = pd.DataFrame()
-    if with_effects:
-        ids = None if programme_id == "all" else [programme_id]
-        eff, status_tab = recidivism_effects(data, ids, cutoff_date=cutoff_date)
-        if len(eff):
-            ce = cost_effectiveness(cs, eff, cost_per_reoffence_eur=cost_per_reoffence_eur, n_sim=n_sim, seed=seed)
-            results.append(ce)
-    res = pd.concat(results, ignore_index=True)
-    withheld_total = False
-    if programme_id == "all":
-        res = disclosure.withhold_pooled(res, programme_results, threshold)
-        active = res[(res["programme_id"] == "all") & (res["estimand"] == "cost_per_active_participant_eur")
-                     & (res["period"] == "total") & (res["group"] == "all")]
-        withheld_total = bool(active[disclosure.WITHHOLD_COLUMN].map(lambda w: "n" in w.split(",")).any())
-    # tables: unit costs per programme over the whole period; totals per quarter
-    tot = cs[(cs["period"] == "total") & (cs["group"] == "all")]
-    unit = tot.pivot_table(index="programme_id", columns="estimand", values="estimate", aggfunc="first")
-    n_act = tot[tot.estimand == "cost_per_active_participant_eur"].set_index("programme_id")["n"]
-    unit["participants_active"] = n_act
-    unit = unit.reset_index()
-    small = pd.to_numeric(unit["participants_active"], errors="coerce") < threshold
-    # the total of all programmes minus the programmes shown would give a hidden "<10" back
-    hide_total = (unit["programme_id"] == "all").to_numpy() & withheld_total
-    for col in ("cost_per_active_participant_eur", "cost_per_completed_trajectory_eur"):
-        if col in unit.columns:
-            unit.loc[small | hide_total, col] = np.nan
-    unit["participants_active"] = [
-        disclosure.SECONDARY_MARKER if h else (disclosure.protect_count(x, threshold, language) if pd.notna(x) else "")
-        for x, h in zip(unit["participants_active"], hide_total, strict=True)]
-    qc = quarterly_costs(tables["costs"], cutoff_date)
-    if programme_id != "all":
-        qc = qc[qc.programme_id == programme_id]
-    qc_in = qc[qc.quarter != "after_cutoff"]
-    by_q = qc_in.pivot_table(index="quarter", columns="category", values="amount_eur", aggfunc="sum", fill_value=0.0)
-    by_q["total"] = by_q.sum(axis=1)
-    label = "alle programma's" if (programme_id == "all" and language == "nl") else (
-        "all programmes" if programme_id == "all" else programme_id)
-    fig = costs_by_quarter_figure(qc_in, title=label, language=language)
-    # headline
-    scope = tot[tot.programme_id == ("all" if programme_id == "all" and "all" in set(tot.programme_id) else
-                                     (programme_id if programme_id != "all" else tot.programme_id.iloc[0]))]
-
-    def val(estimand):
-        r = scope[scope.estimand == estimand]
-        return (float(r["estimate"].iloc[0]), r["n"].iloc[0], r["events"].iloc[0]) if len(r) else (np.nan, np.nan, np.nan)
-
-    total, _, _ = val("cost_total_eur")
-    cpp, n_active, _ = val("cost_per_active_participant_eur")
-    cpt, _, n_done = val("cost_per_completed_trajectory_eur")
-    hours, _, _ = val("volunteer_contact_hours")
-    value, _, _ = val("volunteer_time_value_eur")
-    q0, q1 = (sorted(qc_in.quarter.unique())[0], sorted(qc_in.quarter.unique())[-1]) if len(qc_in) else ("", "")
-    pc = disclosure.protect_count(n_active, threshold, language) if pd.notna(n_active) else "?"
-    few = (pd.notna(n_active) and n_active < threshold) or withheld_total
-    s = []
-    if language == "nl":
-        s.append(f"Van {q0} tot en met {q1} zijn voor {label} {_eur(total, 'nl')} aan kosten geregistreerd.")
-        if not few and np.isfinite(cpp):
-            s.append(f"Dat is {_eur(cpp, 'nl')} per deelnemer ({pc} deelnemers waren in die periode actief)"
-                     + (f" en {_eur(cpt, 'nl')} per afgerond traject." if np.isfinite(cpt) else "."))
-        if np.isfinite(hours):
-            s.append(f"Vrijwilligers besteedden {_num(hours, 'nl')} uur aan contact met deelnemers, "
-                     f"gewaardeerd op {_eur(value, 'nl')} tegen {_eur(hourly_rate_eur, 'nl', 2)} per uur.")
-    else:
-        s.append(f"From {q0} to {q1}, {label} recorded costs of {_eur(total, 'en')}.")
-        if not few and np.isfinite(cpp):
-            s.append(f"That is {_eur(cpp, 'en')} per participant ({pc} participants were active in that period)"
-                     + (f" and {_eur(cpt, 'en')} per completed trajectory." if np.isfinite(cpt) else "."))
-        if np.isfinite(hours):
-            s.append(f"Volunteers spent {_num(hours, 'en')} hours in contact with participants, valued at "
-                     f"{_eur(value, 'en')} at {_eur(hourly_rate_eur, 'en', 2)} per hour.")
-    status = "ok"
-    if few and withheld_total and not (pd.notna(n_active) and n_active < threshold):
-        status = "warning"
-        s.append("De kosten per deelnemer van alle programma's samen worden niet getoond: met de cijfers van de "
-                 "afzonderlijke programma's zouden ze een klein aantal deelnemers prijsgeven." if language == "nl"
-                 else "Costs per participant of all programmes together are not shown: with the programmes' own "
-                 "figures they would reveal a small number of participants.")
-    elif few:
-        status = "warning"
-        s.append("Te weinig deelnemers om kosten per deelnemer te tonen." if language == "nl"
-                 else "Too few participants to show costs per participant.")
-    failed = [r for r in (status_tab.to_dict("records") if len(status_tab) else []) if r["status"] == "failed"]
-    if programme_id != "all" and failed:
-        status = "warning"
-        s.append("De recidiveanalyse kon voor dit programma niet worden uitgevoerd; er is daarom geen bedrag per "
-                 "voorkomen recidivist." if language == "nl" else
-                 "The recidivism analysis could not be run for this programme, so there is no cost per "
-                 "reoffender avoided.")
-    if programme_id != "all" and len(ce):
-        row = ce[(ce.programme_id == programme_id) & (ce.estimand == "cost_per_reoffender_avoided_eur")]
-        if len(row):
-            r = row.iloc[0]
-            if np.isfinite(r["estimate"]):
-                s.append(
-                    (f"Elke deelnemer die binnen 2 jaar niet recidiveerde dankzij het programma kostte ongeveer "
-                     f"{_eur(r['estimate'], 'nl')} (95%-interval {_eur(r['ci_lower'], 'nl')} tot {_eur(r['ci_upper'], 'nl')}).")
-                    if language == "nl" else
-                    (f"Each participant kept from reoffending within 2 years cost about {_eur(r['estimate'], 'en')} "
-                     f"(95% interval {_eur(r['ci_lower'], 'en')} to {_eur(r['ci_upper'], 'en')}).")
-                )
-                if not bool(r["causal"]):
-                    s.append("Dit is geen causaal effect: de vergelijking is niet gerandomiseerd of niet in balans."
-                             if language == "nl" else
-                             "This is not a causal effect: the comparison is not randomised or not balanced.")
-            elif "not estimable" not in str(r["note"]):
-                status = "warning"
-                pb = ce[(ce.programme_id == programme_id) & (ce.estimand == "probability_effect_beneficial")]
-                p_b = float(pb["estimate"].iloc[0]) if len(pb) else np.nan
-                s.append(
-                    (f"De daling in recidive is niet statistisch significant; daarom noemen we geen bedrag per "
-                     f"voorkomen recidivist. De kans dat het programma recidive vermindert is {p_b:.0%}.")
-                    if language == "nl" else
-                    (f"The reduction in reoffending is not statistically significant, so no cost per reoffender avoided "
-                     f"is given. The probability that the programme reduces reoffending is {p_b:.0%}.")
-                )
-            if cost_per_reoffence_eur is not None:
-                be = ce[(ce.programme_id == programme_id) & (ce.estimand == "probability_break_even")]
-                if len(be) and np.isfinite(be["estimate"].iloc[0]):
-                    s.append(
-                        (f"Bij {_eur(cost_per_reoffence_eur, 'nl')} per recidive is de kans dat het programma zichzelf "
-                         f"terugverdient {float(be['estimate'].iloc[0]):.0%}.") if language == "nl" else
-                        (f"At {_eur(cost_per_reoffence_eur, 'en')} per reoffence, the probability that the programme "
-                         f"pays for itself is {float(be['estimate'].iloc[0]):.0%}.")
-                    )
-    title = (f"Kosten: {label}" if language == "nl" else f"Costs: {label}")
-    eff_status = status_tab.to_dict("records") if len(status_tab) else []
-    out_tables = {"unit_costs": unit, "costs_by_quarter": by_q.reset_index()}
-    if len(ce):
-        ce_tab = disclosure.protect_results(ce, threshold=threshold)
-        out_tables["cost_effectiveness"] = ce_tab[
-            ["programme_id", "estimand", "estimate", "ci_lower", "ci_upper", "n", "causal", "note"]
-        ]
-    return {
-        "results": res,
-        "tables": out_tables,
-        "figures": {"costs_by_quarter": fig},
-        "headline": {"status": status, "title": title, "sentences": s},
-        "effect_status": eff_status,
-    }
-
-
-def display_figure(fig: Any) -> None:
-    """Show a matplotlib Figure in a notebook as a PNG image (nothing when ``fig`` is None or outside IPython)."""
-    if fig is None:
-        return
-    try:
-        from IPython.display import Image, display
-    except ImportError:  # pragma: no cover
-        return
-    import io
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, metadata={"Software": None})
-    display(Image(data=buf.getvalue()))
+        ``recidivism_results``: the programmes' published recidivism rows of
+        the same run (a DataFrame, CSV or folder; see
+        :func:`evaluation.analyses.synthesis.recidivism_inputs`); required
+        with ``with_effects``: costs never re-estimate recidivism. ``config``
+        replaces constructor settings.
+        """
+        for k, v in (config or {}).items():
+            if not hasattr(self, k) or k.endswith("_"):
+                raise ValueError(f"CostsAnalysis.fit: unknown setting {k!r} in config")
+            setattr(self, k, v)
+        tables, programmes = ((validated.tables, validated.programmes) if hasattr(validated, "tables")
+                              else (validated["tables"], validated.get("programmes", [])))
+        if cutoff_date is None:
+            cutoff_date = getattr(validated, "cutoff_date", None)
+        self.programme_id = str(programme_id)
+        self.cutoff_date_ = cutoff_date
+        cost_tab = tables.get("costs")
+        self.has_costs_ = cost_tab is not None and len(cost_tab) > 0 and (
+            programme_id == "all" or (cost_tab["programme_id"].astype(str) == programme_id).any())
+        self.cost_summary_ = self.cost_effectiveness_ = self.results_ = make_results([])
+        self.effect_status_ = pd.DataFrame()
+        self.tables_, self.quarterly_ = {}, pd.DataFrame(columns=["programme_id", "quarter", "category", "amount_eur"])
+        if not self.has_costs_:
+            return self
+        cs = cost_summary(
+            tables["costs"], tables["participants"], tables.get("contacts"), tables.get("matches"),
+            tables.get("volunteers"), tables.get("volunteer_support"), hourly_rate_eur=self.hourly_rate_eur,
+            hourly_rate_source=self.hourly_rate_source, cutoff_date=cutoff_date, programme_id=programme_id,
+            include_support_in_value=self.include_support_in_value,
+        )
+        parts = [cs]
+        if self.with_effects:
+            ids = [str(p["programme_id"]) for p in programmes] if programme_id == "all" else [programme_id]
+            eff, self.effect_status_ = recidivism_inputs(recidivism_results, ids, tables.get("participants"))
+            if len(eff):
+                self.cost_effectiveness_ = cost_effectiveness(
+                    cs, eff, cost_per_reoffence_eur=self.cost_per_reoffence_eur, estimand=self.effect_estimand,
+                    n_sim=self.n_sim, seed=self.seed)
+                parts.append(self.cost_effectiveness_)
+        self.cost_summary_ = cs
+        self.results_ = pd.concat(parts, ignore_index=True)
+        tot = cs[(cs["period"] == "total") & (cs["group"] == "all")]
+        unit = tot.pivot_table(index="programme_id", columns="estimand", values="estimate", aggfunc="first")
+        unit["participants_active"] = tot[tot.estimand == "cost_per_active_participant_eur"].set_index(
+            "programme_id")["n"]
+        qc = quarterly_costs(tables["costs"], cutoff_date)
+        if programme_id != "all":
+            qc = qc[qc.programme_id == programme_id]
+        self.quarterly_ = qc[qc.quarter != "after_cutoff"]
+        by_q = self.quarterly_.pivot_table(index="quarter", columns="category", values="amount_eur", aggfunc="sum",
+                                           fill_value=0.0)
+        by_q["total"] = by_q.sum(axis=1)
+        self.tables_ = {"unit_costs": unit.reset_index(), "costs_by_quarter": by_q.reset_index()}
+        return self

@@ -1,4 +1,4 @@
-"""Implementation fidelity against each programme's own description (issue 4).
+"""Implementation fidelity against each programme's own description (docs/methods.md, section 'Implementation fidelity').
 
 Each indicator compares what was delivered with what the programme says it
 delivers in ``programmes.yaml`` (``data_schema/programme.schema.json``): the
@@ -55,18 +55,18 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from evaluation.analyses.retention import (
+from evaluation.analyses.retention_cox import SMALL_N
+from evaluation.contract.results import make_results
+from evaluation.datasets.retention import (
     DAYS_PER_MONTH,
-    SMALL_N,
     SUPPORT_KINDS,
     _as_dates,
     _cutoff,
     _require_columns,
+    analysis_cutoff,
     programme_attributes,
-    wilson_interval,
 )
-from evaluation.contract.results import make_results
-from evaluation.publish.labels import estimand_label
+from evaluation.stats.proportions import wilson_interval
 
 TIDIER_ITEMS: tuple[str, ...] = (
     "brief_name",
@@ -724,120 +724,46 @@ def fidelity_results(table: pd.DataFrame) -> pd.DataFrame:
     return make_results(rows)
 
 
-def plot_fidelity(table: pd.DataFrame, title: str = "", xlabel: str = "observed share (95% CI) and target",
-                  language: str | None = None):
-    """Dot-and-interval chart of the share indicators with the target marked; returns a Figure.
+class FidelityAnalysis:
+    """Fidelity indicators of one programme (or all programmes) at one cutoff.
 
-    With ``language`` ("nl" or "en") the legend and the indicator names on the
-    axis are in words of that language (:func:`evaluation.publish.labels.estimand_label`);
-    without it they are the machine names.
+    Attributes set by :meth:`fit`
+    -----------------------------
+    table_ : DataFrame
+        :func:`fidelity_table` (:data:`FIDELITY_COLUMNS`): one row per programme and indicator,
+        aggregate counts only.
+    results_ : DataFrame
+        :func:`fidelity_results`: the same as :data:`~evaluation.contract.results.RESULT_COLUMNS`
+        rows (raw numbers; the publishing step applies disclosure control).
+    tables_ : dict of DataFrame
+        ``{"fidelity_table": table_}``.
     """
-    from matplotlib.figure import Figure
 
-    t = table.loc[table["unit"].isin(["share", "share of items"])].reset_index(drop=True)
-    fig = Figure(figsize=(7, 0.35 * max(len(t), 4) + 1))
-    ax = fig.add_subplot(111)
-    y = np.arange(len(t))[::-1]
-    obs = t["observed"].to_numpy(float)
-    lo = np.where(np.isnan(t["ci_lower"].to_numpy(float)), obs, t["ci_lower"].to_numpy(float))
-    hi = np.where(np.isnan(t["ci_upper"].to_numpy(float)), obs, t["ci_upper"].to_numpy(float))
-    ax.hlines(y, lo, hi, color="#1f4e79")
-    tx = _TEXT[language] if language in _TEXT else None
-    ax.plot(obs, y, "o", color="#1f4e79", label=tx["observed"] if tx else "observed")
-    ax.plot(t["target"].to_numpy(float), y, "|", color="#c0504d", markersize=14, mew=2,
-            label=tx["target"] if tx else "target")
-    ax.set_yticks(y)
-    names = [estimand_label(b, language) if tx else b for b in t["indicator"]]
-    ax.set_yticklabels([f"{a} - {b}" for a, b in zip(t["programme_id"], names, strict=True)], fontsize=7)
-    ax.set_xlim(-0.02, 1.02)
-    ax.set_xlabel(xlabel)
-    ax.set_ylim(-0.7, len(t) - 0.3)
-    ax.set_title(title, fontsize=9, loc="right")
-    ax.legend(fontsize=8, frameon=False, loc="lower left")
-    fig.tight_layout()
-    return fig
+    def __init__(self) -> None:
+        self.table_: pd.DataFrame = _frame([])
+        self.results_: pd.DataFrame = make_results([])
+        self.tables_: dict[str, pd.DataFrame] = {}
+        self.programme_id = "all"
 
+    def fit(self, validated: Any, programme_id: str = "all", cutoff_date: Any = None,
+            config: Mapping[str, Any] | None = None) -> FidelityAnalysis:
+        """Compute every indicator on a validated intake; returns self.
 
-# --------------------------------------------------------------------------------------
-# report
-# --------------------------------------------------------------------------------------
-
-_TEXT = {
-    "en": {
-        "title": "Implementation fidelity: delivered as described?",
-        "summary": "Of {k} indicators with a target and enough data, {m} meet the programme's own target.",
-        "worst": "Furthest below target: {ind} in {pid} ({obs}% observed against a target of {tgt}%).",
-        "tidier": "Programme descriptions cover on average {p}% of the 12 TIDieR items.",
-        "none": "No fidelity indicator could be computed for this selection.",
-        "xlabel": "observed share (95% CI); red mark = target",
-        "figure": "Fidelity indicators against the programme's own targets",
-        "observed": "observed",
-        "target": "target",
-    },
-    "nl": {
-        "title": "Programma-integriteit: uitgevoerd zoals beschreven?",
-        "summary": "Van de {k} indicatoren met een doel en voldoende gegevens halen er {m} het eigen doel van het programma.",
-        "worst": "Het verst onder het doel: {ind} bij {pid} ({obs}% gemeten tegen een doel van {tgt}%).",
-        "tidier": "De programmabeschrijvingen dekken gemiddeld {p}% van de 12 TIDieR-items.",
-        "none": "Voor deze selectie kon geen enkele integriteitsindicator worden berekend.",
-        "xlabel": "gemeten aandeel (95%-BI); rode streep = doel",
-        "figure": "Integriteitsindicatoren tegen de eigen doelen van het programma",
-        "observed": "gemeten",
-        "target": "doel",
-    },
-}
-
-
-def fidelity_headline(table: pd.DataFrame, language: str = "nl", threshold: int = 10) -> dict[str, Any]:
-    """``headline.json`` content: how many indicators meet their target, the largest shortfall, TIDieR coverage.
-
-    Only indicators with ``n >= threshold`` count (smaller ones are suppressed in
-    the published table). Status ``warning`` when any counted indicator's 95% CI
-    lies entirely below its target.
-    """
-    if language not in _TEXT:
-        raise ValueError(f"language must be 'nl' or 'en', got {language!r}")
-    tx = _TEXT[language]
-    t = table.loc[table["target"].notna() & table["observed"].notna() & (table["n"] >= threshold)
-                  & (table["indicator"] != "tidier_complete")]
-    if not len(table):
-        return {"status": "not_estimable", "title": tx["title"], "sentences": [tx["none"]]}
-    sentences = []
-    status = "ok"
-    if len(t):
-        meets = t["meets_target"].astype(bool)
-        sentences.append(tx["summary"].format(k=len(t), m=int(meets.sum())))
-        shares = t.loc[t["unit"] == "share"]
-        if len(shares):
-            gap = shares["target"] - shares["observed"]
-            w = shares.loc[gap.idxmax()]
-            if gap.max() > 0:
-                sentences.append(tx["worst"].format(ind=estimand_label(w["indicator"], language), pid=w["programme_id"],
-                                                    obs=round(100 * w["observed"]), tgt=round(100 * w["target"])))
-            below = (shares["ci_upper"] < shares["target"]).any()
-            if below:
-                status = "warning"
-    tid = table.loc[table["indicator"] == "tidier_complete", "observed"]
-    if len(tid):
-        sentences.append(tx["tidier"].format(p=round(100 * tid.mean())))
-    return {"status": status, "title": tx["title"], "sentences": sentences}
-
-
-def fidelity_outputs(table: pd.DataFrame, output_dir: Any, language: str = "nl", threshold: int = 10) -> dict[str, Any]:
-    """Write results.csv, headline.json, ``fidelity_table.csv`` (protected) and the figure into ``output_dir``."""
-    from evaluation.analyses.retention import write_outputs
-    from evaluation.publish import disclosure
-
-    tx = _TEXT[language] if language in _TEXT else _TEXT["en"]
-    results = fidelity_results(table)
-    published = disclosure.protect_results(results, threshold=threshold)
-    tab = published[["programme_id", "estimand", "target", "target_source", "estimate", "ci_lower", "ci_upper",
-                     "events", "n", "note"]].rename(columns={"estimand": "indicator", "estimate": "observed",
-                                                             "events": "numerator"})
-    shown = table.copy()
-    shown.loc[shown["n"] < threshold, ["observed", "ci_lower", "ci_upper"]] = np.nan
-    figures = {"fidelity": plot_fidelity(shown, tx["figure"], tx["xlabel"], language)} if len(table) else {}
-    headline = fidelity_headline(table, language, threshold)
-    files = write_outputs(output_dir, results, headline, {"fidelity_table": tab}, figures, threshold)
-    return {"headline": headline, "files": files, "figures": [f for f in files if str(f).endswith(".png")],
-            "table": tab}
+        ``cutoff_date`` defaults to the extract's cutoff (it may not lie after it); ``config`` may set
+        ``conf_level`` (default 0.95).
+        """
+        for attr in ("tables", "programmes", "cutoff_date"):
+            if not hasattr(validated, attr):
+                raise TypeError(f"validated must be a ValidationResult (with .{attr}), got {type(validated).__name__}")
+        cfg = {"conf_level": 0.95}
+        unknown = sorted(set(config or {}) - set(cfg))
+        if unknown:
+            raise ValueError(f"unknown fidelity setting(s) {unknown}; known: {sorted(cfg)}")
+        cfg.update(config or {})
+        cutoff = analysis_cutoff(validated.cutoff_date, cutoff_date)
+        self.programme_id = programme_id
+        self.table_ = fidelity_table(validated.tables, validated.programmes, cutoff, programme_id=programme_id,
+                                     conf_level=float(cfg["conf_level"]))
+        self.results_ = fidelity_results(self.table_)
+        self.tables_ = {"fidelity_table": self.table_}
+        return self

@@ -68,18 +68,18 @@ research: introducing the E-value. *Ann. Intern. Med.* 167, 268-274.
 
 from __future__ import annotations
 
+import inspect
 import math
-import os
 import re
 import warnings
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
+from evaluation.analyses.recidivism_subgroups import SUBGROUPS, subgroup_rows  # noqa: F401  (re-exported)
 from evaluation.contract.results import make_results
 from evaluation.datasets.recidivism import COVARIATES, ENDPOINTS, recidivism_endpoints
 from evaluation.stats import survival as sv
@@ -93,15 +93,15 @@ from evaluation.stats.designs import (
     overlap_summary,
     propensity_scores,
 )
-from evaluation.stats.proportions import wilson_interval  # noqa: F401  (re-exported)
+from evaluation.stats.proportions import (  # noqa: F401  (rate and power re-exported for callers)
+    power_two_proportions,
+    rate_per_person_year,
+    weighted_proportion,
+    wilson_interval,
+)
 
 MIN_PARTICIPANTS = 60
 MIN_EVENTS = 30
-SUBGROUPS = {
-    "restorative_justice": ("index_offence_category", "drugs vs other index offences"),
-    "mentoring": ("risk_level", "risk level"),
-    "peer_mentoring": ("risk_level", "risk level"),
-}
 NO_CONFOUNDING_NOTE = (
     "causal reading assumes no unmeasured confounding (all common causes of taking part and reoffending are "
     "among the intake covariates) and adequate overlap; estimand ATT"
@@ -119,54 +119,6 @@ def _tables(data: Any) -> tuple[Mapping[str, pd.DataFrame], list[dict]]:
 def _protect_small_numbers(message: str) -> str:
     """Replace stand-alone counts 1-9 in a message by "<10" (messages can reach a report)."""
     return re.sub(r"(?<![\w.:/-])([1-9])(?![\w.:/%-])", "<10", message)
-
-
-def _wprop(y: np.ndarray, w: np.ndarray) -> tuple[float, float, float]:
-    """Weighted proportion, its SE (Kish effective n) and the effective n."""
-    sw = w.sum()
-    if sw <= 0:
-        return np.nan, np.nan, 0.0
-    p = float((w * y).sum() / sw)
-    n_eff = float(sw**2 / (w**2).sum())
-    return p, math.sqrt(max(p * (1 - p), 0.0) / n_eff), n_eff
-
-
-def rate_per_person_year(counts: np.ndarray, exposure_years: np.ndarray, w: np.ndarray, conf_level: float = 0.95):
-    """Ratio estimator sum(w y) / sum(w t) with a robust (sandwich) SE.
-
-    Var(r) = sum w_i^2 (y_i - r t_i)^2 / (sum w_i t_i)^2, which does not
-    assume Poisson variation (robust to overdispersion); interval on the log
-    scale. Returns (rate, lower, upper).
-    """
-    tt = (w * exposure_years).sum()
-    if tt <= 0:
-        return np.nan, np.nan, np.nan
-    r = float((w * counts).sum() / tt)
-    if r == 0:
-        return 0.0, 0.0, np.nan
-    se = math.sqrt(float((w**2 * (counts - r * exposure_years) ** 2).sum())) / tt
-    z = stats.norm.ppf(0.5 + conf_level / 2)
-    f = math.exp(z * se / r)
-    return r, r / f, r * f
-
-
-def power_two_proportions(p1: float, p0: float, alpha: float = 0.05, power: float = 0.80) -> float:
-    """Participants per group to detect p1 vs p0 (two-sided test of two proportions).
-
-    Fleiss (1981) formula without continuity correction, equal group sizes:
-    ``n = (z_{1-a/2} sqrt(2 pbar qbar) + z_{power} sqrt(p1 q1 + p0 q0))^2 / (p1 - p0)^2``
-    with ``pbar = (p1 + p0) / 2``. Returns ``inf`` when p1 == p0.
-    """
-    if not (0 <= p1 <= 1 and 0 <= p0 <= 1):
-        raise ValueError("power_two_proportions: proportions must lie in [0, 1]")
-    d = abs(p1 - p0)
-    if d == 0:
-        return math.inf
-    za = stats.norm.ppf(1 - alpha / 2)
-    zb = stats.norm.ppf(power)
-    pbar = (p1 + p0) / 2
-    n = (za * math.sqrt(2 * pbar * (1 - pbar)) + zb * math.sqrt(p1 * (1 - p1) + p0 * (1 - p0))) ** 2 / d**2
-    return float(math.ceil(n))
 
 
 class RecidivismAnalysis:
@@ -279,30 +231,42 @@ class RecidivismAnalysis:
         self._z = stats.norm.ppf(0.5 + conf_level / 2)
 
     # ------------------------------------------------------------------ fit
-    def fit(self, data: Any, programme_id: str, cutoff_date: Any = None, warn: bool = True,
-            programme_results: Any = None) -> RecidivismAnalysis:
+    def get_params(self) -> dict[str, Any]:
+        """The settings given to the constructor (names as in :meth:`__init__`)."""
+        names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
+        return {n: getattr(self, n) for n in names}
+
+    def fit(self, validated: Any, programme_id: str, cutoff_date: Any = None,
+            config: Mapping[str, Any] | None = None, *, warn: bool = True) -> RecidivismAnalysis:
         """Derive the analysis dataset, adjust for the design and estimate; returns self.
 
         Parameters
         ----------
-        data : ValidationResult or mapping
+        validated : ValidationResult or mapping
             Typed tables ``participants``, ``justice_events``,
             ``detention_periods`` (see docs/ARCHITECTURE.md).
         programme_id : str
+            A programme, or ``"all"`` for all programmes together.
         cutoff_date : date-like, optional
             Defaults to the ValidationResult's cutoff date.
+        config : mapping, optional
+            Settings (constructor arguments such as ``weighting`` or
+            ``horizons``) that replace those given at construction, e.g. the
+            registry's recidivism parameters.
         warn : bool
             Raise one UserWarning summarising ``warnings_`` (default). A
             caller that shows ``warnings_`` itself (the notebook) passes False.
-        programme_results : DataFrame, CSV path or folder, optional
-            For ``programme_id == "all"``: the programmes' published recidivism
-            rows (a folder: their ``results.csv`` and, if present,
-            ``numbers_at_risk.csv`` with a ``programme_id`` column). Counts of
-            all programmes that would give a programme's ``"<10"`` back by
-            subtraction are marked in ``results_["withhold"]`` and
-            ``at_risk_["withhold"]`` (:mod:`evaluation.publish.disclosure`) and
-            withheld on publication; the estimates themselves are unchanged.
+
+        Counts of all programmes that would give a programme's ``"<10"``
+        back by subtraction are withheld on publication, not here
+        (:func:`evaluation.publish.recidivism_outputs.withhold_pooled_counts`).
         """
+        if config:
+            unknown = sorted(set(config) - set(self.get_params()))
+            if unknown:
+                raise ValueError(f"RecidivismAnalysis.fit: unknown setting(s) {unknown} in config")
+            self.__init__(**{**self.get_params(), **dict(config)})
+        data = validated
         tables, programmes = _tables(data)
         if cutoff_date is None:
             cutoff_date = getattr(data, "cutoff_date", None)
@@ -355,13 +319,6 @@ class RecidivismAnalysis:
             )
             self._adjust(ds)
             self._estimate()
-        if programme_results is not None and self.programme_id == "all":
-            from evaluation.publish.disclosure import withhold_pooled, withhold_pooled_table
-
-            self.results_ = withhold_pooled(self.results_, programme_results)
-            if isinstance(programme_results, (str, os.PathLike)) and Path(programme_results).is_dir():
-                self.at_risk_ = withhold_pooled_table(self.at_risk_, programme_results, ("endpoint", "group", "time"),
-                                                      ("n_risk",), name="numbers_at_risk.csv")
         for c in caught:
             self.warnings_.append(str(c.message))
         self.warnings_ = [_protect_small_numbers(m) for m in dict.fromkeys(self.warnings_)]
@@ -499,7 +456,7 @@ class RecidivismAnalysis:
             rows += self._cox_rows(e, endpoint, tte_ok)
             rows += self._rmst_rows(e, endpoint, tte_ok)
         rows += self._cif_rows
-        rows += self._subgroup_rows()
+        rows += subgroup_rows(self)
         res = make_results(rows)
         if "headline_eligible" not in res:
             res["headline_eligible"] = True
@@ -558,7 +515,7 @@ class RecidivismAnalysis:
         for g in groups:
             m = (e["group"] == g).to_numpy() & full.to_numpy()
             wg = e["weight"].to_numpy(float)[m]
-            p, se, neff = _wprop(y[m], wg)
+            p, se, neff = weighted_proportion(y[m], wg)
             if self.design == "matched" and not np.allclose(wg, 1):
                 lo, hi = p - self._z * se, p + self._z * se
                 meth = "weighted proportion, Wald interval with Kish effective n"
@@ -788,70 +745,55 @@ class RecidivismAnalysis:
             out.append(rec)
         return out
 
-    # ------------------------------------------------------------ subgroups
-    def _subgroup_rows(self) -> list[dict]:
-        ptype = self.programme_type_
-        if self.design == "descriptive" or ptype not in SUBGROUPS or "GENERAL" not in self.endpoints:
-            return []
-        col, label = SUBGROUPS[ptype]
-        e = self.dataset_[self.dataset_["endpoint"] == "GENERAL"].copy()
-        if ptype == "restorative_justice":
-            e["_sub"] = np.where(e[col] == "drugs", "drugs", "other")
-        else:
-            e["_sub"] = e[col].astype(str)
-        levels = sorted(e["_sub"].unique())
-        rows = []
-        for lev in levels:
-            s = e[e["_sub"] == lev]
-            n_ev = int((s["cnsr"] == 0).sum())
-            ev_by_arm = s[s["cnsr"] == 0]["treated"].nunique()
-            if s["treated"].nunique() < 2 or ev_by_arm < 2:
-                rows.append(self._base("GENERAL", estimand="hazard_ratio", group=f"subgroup {col}={lev}",
-                                       n=len(s), events=n_ev, headline_eligible=False,
-                                       note="not estimable: one group only, or no events in one group, in this "
-                                            "subgroup"))
-                continue
-            try:
-                cox, _ = self._cox(s, ["treated"])
-                rec = cox.to_results("treated", **self._base("GENERAL", estimand="hazard_ratio",
-                                                             group=f"subgroup {col}={lev}",
-                                                             headline_eligible=False)).iloc[0].to_dict()
-                rows.append(rec)
-            except (ValueError, np.linalg.LinAlgError) as exc:
-                rows.append(self._base("GENERAL", estimand="hazard_ratio", group=f"subgroup {col}={lev}",
-                                       note=f"not estimable: {exc}", headline_eligible=False))
-        if len(levels) < 2:
-            return rows
-        ref = levels[-1] if ptype == "restorative_justice" else levels[0]
-        inter = []
-        for lev in levels:
-            if lev == ref:
-                continue
-            e[f"sub_{lev}"] = (e["_sub"] == lev).astype(float)
-            e[f"int_{lev}"] = e[f"sub_{lev}"] * e["treated"]
-            inter.append(lev)
-        covs = ["treated"] + [f"sub_{v}" for v in inter] + [f"int_{v}" for v in inter]
-        try:
-            cox, _ = self._cox(e, covs, e[covs[1:]])
-            k = [covs.index(f"int_{v}") for v in inter]
-            b = cox.params_.to_numpy()[k]
-            V = (cox.robust_var_ if cox.robust_var_ is not None else cox.var_)[np.ix_(k, k)]
-            stat = float(b @ np.linalg.solve(V, b))
-            p = float(stats.chi2.sf(stat, len(k)))
-            rows.append(self._base("GENERAL", estimand="interaction_test", group=f"by {col}", estimate=stat,
-                                   p_value=p, n=len(e), events=int((e["cnsr"] == 0).sum()),
-                                   method=f"Wald test of programme x {label} interaction(s) in a Cox model, "
-                                          f"chi-square on {len(k)} df (reference level {ref})",
-                                   headline_eligible=False,
-                                   note="subgroup results are exploratory"))
-        except (ValueError, np.linalg.LinAlgError) as exc:
-            rows.append(self._base("GENERAL", estimand="interaction_test", group=f"by {col}",
-                                   note=f"not estimable: {exc}", headline_eligible=False))
-        return rows
-
     # ------------------------------------------------------------ helpers
     def headline_numbers(self, endpoint: str = "GENERAL", horizon: int = 365) -> dict:
-        """Numbers the JDL headline needs (see :func:`evaluation.publish.headline.jdl_headline`)."""
-        from evaluation.publish.headline import headline_numbers
-
+        """Numbers the JDL headline needs (:func:`headline_numbers` of ``results_``)."""
         return headline_numbers(self.results_, endpoint=endpoint, horizon=horizon, design=self.design)
+
+
+def headline_numbers(results: pd.DataFrame, endpoint: str = "GENERAL", horizon: int = 365,
+                     design: str | None = None) -> dict:
+    """Pick the numbers for the headline from a recidivism results table.
+
+    Uses the crude prevalence (people with the full horizon of follow-up)
+    when at least 60 programme participants have it, else the Kaplan-Meier
+    prevalence (everyone) unless that row is not ``headline_eligible``
+    (fewer than 30 reoffending participants: then the crude one); the
+    ``source`` key records which. The sentences are made by
+    :func:`evaluation.publish.headline.jdl_headline`.
+
+    Returns
+    -------
+    dict with ``p_programme, p_comparison, difference, ci_lower, ci_upper,
+    p_value, n_programme, n_comparison, reference_rate, reference_ci,
+    source, design, horizon, causal``.
+    """
+    r = results[(results["endpoint"] == endpoint)]
+    if design is None:
+        design = "descriptive" if (r["group"] == "reference").any() else "comparison"
+    out = {"design": design, "horizon": horizon}
+    crude = r[r["estimand"] == f"prevalence_{horizon}d_crude"].set_index("group")
+    km = r[r["estimand"] == f"prevalence_{horizon}d_km"].set_index("group")
+    if "programme" not in crude.index:
+        raise ValueError(f"headline: no prevalence_{horizon}d rows for endpoint {endpoint!r} in the results")
+    km_ok = "programme" in km.index and bool(km.loc["programme"].get("headline_eligible", True))
+    use_crude = float(crude.loc["programme", "n"]) >= MIN_PARTICIPANTS or not km_ok
+    tab = crude if use_crude else km
+    out["source"] = "crude" if use_crude else "kaplan_meier"
+    out["p_programme"] = float(tab.loc["programme", "estimate"])
+    out["ci_programme"] = (float(tab.loc["programme", "ci_lower"]), float(tab.loc["programme", "ci_upper"]))
+    out["n_programme"] = int(crude.loc["programme", "n"]) if use_crude else int(km.loc["programme", "n"])
+    out["causal"] = bool(tab.loc["programme", "causal"])
+    if "reference" in crude.index:
+        ref = crude.loc["reference"]
+        out["reference_rate"] = float(ref["estimate"])
+        out["reference_ci"] = (float(ref["ci_lower"]), float(ref["ci_upper"]))
+        out["causal"] = False
+        return out
+    if "comparison" in tab.index:
+        out["p_comparison"] = float(tab.loc["comparison", "estimate"])
+        out["n_comparison"] = int(tab.loc["comparison", "n"])
+        d = tab.loc["difference"]
+        out.update(difference=float(d["estimate"]), ci_lower=float(d["ci_lower"]), ci_upper=float(d["ci_upper"]),
+                   p_value=float(d["p_value"]), causal=bool(d["causal"]))
+    return out

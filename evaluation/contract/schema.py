@@ -9,6 +9,7 @@ the :class:`Contract`.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -25,8 +26,6 @@ def schema_dir() -> Path:
     installed wheel finds it; the environment variable
     ``EVALUATION_SCHEMA_DIR`` may point elsewhere.
     """
-    import os
-
     env = os.environ.get(SCHEMA_DIR_ENV)
     if env:
         return Path(env)
@@ -71,7 +70,7 @@ class Resource:
     def required_fields(self) -> list[str]:
         return [f["name"] for f in self.fields if f.get("constraints", {}).get("required")]
 
-    def title(self, language: str = "en") -> str:
+    def title(self, language: str = "nl") -> str:
         return self.descriptor["title_nl" if language == "nl" else "title"]
 
 
@@ -117,7 +116,7 @@ class Contract:
     def identifier_column_names(self) -> list[str]:
         return list(self.package["x_identifier_columns"]["names"])
 
-    def code_label(self, table: str, field_name: str, value: str, language: str = "en") -> str:
+    def code_label(self, table: str, field_name: str, value: str, language: str = "nl") -> str:
         """Label of a coded value in the requested language (the value itself if unknown)."""
         for c in self.resources[table].field(field_name).get("codes", []):
             if c["value"] == value:

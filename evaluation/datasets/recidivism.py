@@ -1,4 +1,4 @@
-"""Analysis datasets in the style of CDISC ADaM ADTTE (METHODS.md sections 1 and 3).
+"""Recidivism analysis datasets, CDISC ADaM ADTTE style (docs/methods.md, section 'Analysis datasets').
 
 One row per person and endpoint, with origin date, end date, time in days, a
 censoring flag, a description, time at risk and the covariates used later, so
@@ -423,82 +423,3 @@ def recidivism_endpoints(
     cov = covs.reindex(ds["participant_id"].to_numpy()).reset_index(drop=True)
     return pd.concat([ds.reset_index(drop=True), cov], axis=1)
 
-
-DROPOUT_CNSR_LABELS: dict[int, str] = {
-    0: "dropped out or excluded",
-    1: "censored at data cutoff (still in programme)",
-    2: "died (competing event)",
-    3: "moved (competing event)",
-    4: "completed (competing event)",
-    5: "left for another reason (competing event: reoffended/other)",
-}
-_DROPOUT_CODE = {"dropped_out": 0, "excluded": 0, "died": 2, "moved": 3, "completed": 4, "reoffended": 5, "other": 5}
-
-
-def programme_dropout(participants: pd.DataFrame, cutoff_date) -> pd.DataFrame:
-    """Derive the DROPOUT endpoint for programme participants (ADTTE rows).
-
-    Estimand support: time from intake to leaving the programme early
-    (``programme_end_reason`` in ``dropped_out``/``excluded``). Completion,
-    death, moving away and leaving for another reason (``reoffended``,
-    ``other``) end the programme differently and are **competing events**
-    (codes 2-5, see :data:`DROPOUT_CNSR_LABELS`), not censoring: treating
-    completion as censoring would assume completers are as likely to drop out
-    as those still in the programme, which is meaningless. Participants still
-    in the programme are censored at the cutoff (code 1). An end after the
-    cutoff is treated as still in the programme at the cutoff. Only rows with
-    ``group == "programme"`` are used; comparison persons have no programme.
-
-    Returns
-    -------
-    DataFrame
-        ``participant_id, programme_id, group, endpoint ("DROPOUT"),
-        origin_date, end_date, time, cnsr, event_desc, end_reason``.
-    """
-    cutoff = pd.Timestamp(cutoff_date)
-    _require_columns(participants, "participants", ("participant_id", "programme_id", "group", "intake_date"))
-    p = _to_datetime(participants, "participants", ("intake_date", "programme_end_date"))
-    if "programme_end_reason" not in p.columns:
-        p["programme_end_reason"] = None
-    p = p[p["group"] == "programme"].copy()
-    _require_values(p, "participants", ("participant_id", "intake_date"))
-    late = p["intake_date"] > cutoff
-    if late.any():
-        idx = p.index[late.to_numpy()][0]
-        raise ValueError(
-            f"table 'participants', {_row_label(p, idx)}, field 'intake_date': after the cutoff {cutoff.date()}"
-        )
-    ended = p["programme_end_date"].notna() & (p["programme_end_date"] <= cutoff)
-    reason = p["programme_end_reason"]
-    no_reason = ended & reason.isna()
-    if no_reason.any():
-        idx = p.index[no_reason.to_numpy()][0]
-        raise ValueError(
-            f"table 'participants', {_row_label(p, idx)}, field 'programme_end_reason': missing although "
-            "programme_end_date is filled"
-        )
-    unknown = ended & ~reason.isin(list(_DROPOUT_CODE))
-    if unknown.any():
-        idx = p.index[unknown.to_numpy()][0]
-        raise ValueError(
-            f"table 'participants', {_row_label(p, idx)}, field 'programme_end_reason': unknown code {reason[idx]!r}"
-        )
-    before = ended & (p["programme_end_date"] < p["intake_date"])
-    if before.any():
-        idx = p.index[before.to_numpy()][0]
-        raise ValueError(f"table 'participants', {_row_label(p, idx)}, field 'programme_end_date': before intake_date")
-    out = pd.DataFrame(
-        {
-            "participant_id": p["participant_id"].astype(str).to_numpy(),
-            "programme_id": p["programme_id"].astype(str).to_numpy(),
-            "group": "programme",
-            "endpoint": "DROPOUT",
-            "origin_date": p["intake_date"].to_numpy(),
-            "end_date": p["programme_end_date"].where(ended, cutoff).to_numpy(),
-        }
-    )
-    out["cnsr"] = np.where(ended.to_numpy(), reason.map(_DROPOUT_CODE).fillna(1).to_numpy(), 1).astype(int)
-    out["time"] = (out["end_date"] - out["origin_date"]).dt.days.astype(float)
-    out["event_desc"] = out["cnsr"].map(DROPOUT_CNSR_LABELS)
-    out["end_reason"] = reason.where(ended, None).to_numpy()
-    return out

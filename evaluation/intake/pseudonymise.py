@@ -1,6 +1,6 @@
 """Keyed pseudonymisation of raw exports (``evaluation pseudonymise``).
 
-Identifiers never reach the analysis (METHODS.md section 7). This step runs
+Identifiers never reach the analysis (docs/methods.md, section 'Disclosure control'). This step runs
 at the data supplier, before the intake is handed over:
 
 * the id columns of every table (``participant_id``, ``volunteer_id``,
@@ -61,6 +61,11 @@ from typing import Any
 
 import pandas as pd
 
+from evaluation.contract.identifiers import normalise_column_name
+from evaluation.contract.schema import load_contract
+from evaluation.intake.private import make_missing_dirs, private_dir, write_private
+from evaluation.intake.read import IntakeError, read_intake
+
 PSEUDONYM_HEX_CHARS = 16
 MIN_KEY_BYTES = 32
 KEY_HELP = (
@@ -89,8 +94,8 @@ COPIED_FILES = ("programmes.yaml", "extract.yaml")
 
 
 def normalise_name(name: str) -> str:
-    """Column name as the validator compares it: lower case, no spaces, dots, dashes or underscores."""
-    return re.sub(r"[\s._\-]", "", str(name)).lower()
+    """Column name as the validator compares it (:func:`evaluation.contract.identifiers.normalise_column_name`)."""
+    return normalise_column_name(name)
 
 
 # ----------------------------------------------------------------------------
@@ -106,15 +111,10 @@ def create_key_file(path: str | os.PathLike) -> Path:
     quarters). Missing parent folders are created with mode 0700.
     """
     p = Path(path).expanduser()
-    missing = []
-    q = p.parent
-    while not q.exists():
-        missing.append(q)
-        q = q.parent
-    for d in reversed(missing):
-        os.mkdir(d, 0o700)
+    make_missing_dirs(p.parent)
     try:
-        fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        # O_EXCL: never an existing file, never through a link (unlike write_private, which replaces)
+        fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
     except FileExistsError as exc:
         raise FileExistsError(f"key file {p} already exists; it is not overwritten (a new key breaks linkage with earlier quarters)") from exc
     with os.fdopen(fd, "w", encoding="ascii") as fh:
@@ -199,9 +199,6 @@ def read_tables(folder: str | os.PathLike) -> dict[str, pd.DataFrame]:
     fields are turned into decimal points, because the output is
     ``,``-separated.
     """
-    from evaluation.contract.schema import load_contract
-    from evaluation.intake.read import IntakeError, read_intake
-
     contract = load_contract()
     try:
         raw = read_intake(folder)
@@ -227,8 +224,6 @@ def read_tables(folder: str | os.PathLike) -> dict[str, pd.DataFrame]:
 
 def id_entities(table: str) -> dict[str, str]:
     """Id columns of a contract table and the entity whose pseudonym they carry."""
-    from evaluation.contract.schema import load_contract
-
     res = load_contract().resources[table]
     out: dict[str, str] = {}
     pk = res.primary_key
@@ -266,8 +261,6 @@ def pseudonymise_tables(
         The new tables (text cells, contract column names) and a report with
         columns ``table``, ``column``, ``action``, ``count`` (counts only).
     """
-    from evaluation.contract.schema import load_contract
-
     contract = load_contract()
     ident = {normalise_name(n) for n in contract.identifier_column_names} | DATE_OF_BIRTH_NAMES
     missing_tokens = set(contract.missing_values)
@@ -395,8 +388,6 @@ def pseudonymise_intake(
         ``pseudonymisation_report.json`` in ``out_dir`` with the key's
         fingerprint, never the key).
     """
-    from evaluation.publish.disclosure import private_dir, write_private
-
     src, dst = Path(in_dir), Path(out_dir)
     if not src.is_dir():
         raise FileNotFoundError(f"input folder {src} does not exist")
@@ -411,8 +402,6 @@ def pseudonymise_intake(
     existing = [p.name for p in dst.glob("*.csv")]
     if existing and not overwrite:
         raise FileExistsError(f"output folder {dst} already holds {sorted(existing)}; use --overwrite to replace them")
-    from evaluation.contract.schema import load_contract
-
     resources = load_contract().resources
     for table, df in new_tables.items():
         name = Path(resources[table].descriptor.get("path", f"{table}.csv")).name

@@ -22,7 +22,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from evaluation.contract.results import RESULT_COLUMNS
+from evaluation.contract.results import RESULT_COLUMNS, make_results
+from evaluation.intake.private import write_private
+from evaluation.publish.writer import write_parquet
 
 STORE_DIRNAME = "results_store"
 STORE_COLUMNS: list[str] = RESULT_COLUMNS + ["notebook", "quarter", "run_id"]
@@ -103,34 +105,30 @@ def normalise_results(df: pd.DataFrame, quarter: str, run_id: str, source: str =
     return out[STORE_COLUMNS].reset_index(drop=True)
 
 
-def write_partition(reports_dir: str | Path, quarter: str, results: pd.DataFrame, run_id: str) -> Path:
-    """Write (or replace) the quarter's partition atomically; return its path."""
-    df = normalise_results(results, quarter, run_id)
-    part_dir = store_dir(reports_dir) / f"quarter={quarter}"
-    part_dir.mkdir(parents=True, exist_ok=True)
-    target = part_dir / "part.parquet"
-    tmp = part_dir / f".part.parquet.tmp-{os.getpid()}"
-    df.to_parquet(tmp, index=False)
-    os.replace(tmp, target)
-    return target
-
-
 def stage_partition(path: str | Path, quarter: str, results: pd.DataFrame, run_id: str) -> Path:
-    """Write the quarter's rows to ``path`` (not yet in the store)."""
-    df = normalise_results(results, quarter, run_id)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    df.to_parquet(path, index=False)
-    return path
+    """Write the quarter's rows to the private file ``path`` (owner-only; not yet in the store)."""
+    return write_private(path, normalise_results(results, quarter, run_id))
+
+
+def _write_published_parquet(path: Path, df: pd.DataFrame) -> Path:
+    """Write a store partition through the publishing step's writer (0644, no symbolic link).
+
+    The partition holds :data:`STORE_COLUMNS` only (aggregate estimates, no identifier column).
+    """
+    if list(df.columns) != STORE_COLUMNS:
+        raise ValueError(f"a store partition holds the columns {STORE_COLUMNS}, got {list(df.columns)}")
+    return write_parquet(path, df)
 
 
 def publish_partition(staged: str | Path, reports_dir: str | Path, quarter: str) -> Path:
-    """Move a staged partition into the store (atomic rename, same filesystem)."""
+    """Put a staged partition into the store, replacing the quarter's partition (atomic rename).
+
+    Written next to the target first, so that a reader never sees half a file.
+    """
     part_dir = store_dir(reports_dir) / f"quarter={check_quarter(quarter)}"
     part_dir.mkdir(parents=True, exist_ok=True)
     tmp = part_dir / f".part.parquet.tmp-{os.getpid()}"
-    # copy next to the target first so the final step is a rename within one folder
-    pd.read_parquet(staged).to_parquet(tmp, index=False)
+    _write_published_parquet(tmp, pd.read_parquet(staged)[STORE_COLUMNS])
     target = part_dir / "part.parquet"
     os.replace(tmp, target)
     return target
@@ -216,8 +214,6 @@ def quarter_on_quarter(store: pd.DataFrame, exclude_analyses: Iterable[str] = ("
     DataFrame of RESULT_COLUMNS rows (analysis ``"trends"``) plus
     ``quarter_from`` and ``quarter_to``.
     """
-    from evaluation.contract.results import make_results
-
     z = 1.959963984540054
     keys = ["programme_id", "analysis", "estimand", "endpoint", "group"]
     df = store[~store["analysis"].isin(list(exclude_analyses))]

@@ -27,10 +27,14 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import pandas as pd
 
-from evaluation.analyses.recidivism import MIN_PARTICIPANTS, power_two_proportions
+from evaluation.analyses.recidivism import (  # noqa: F401  (headline_numbers re-exported)
+    MIN_PARTICIPANTS,
+    headline_numbers,
+)
 from evaluation.publish.disclosure import protect_count
+from evaluation.publish.formatting import DEFAULT_LANGUAGE, check_language, number
+from evaluation.stats.proportions import power_two_proportions
 
 _HORIZON_WORDS = {
     "en": {365: "within one year", 730: "within two years"},
@@ -51,8 +55,7 @@ def _int(x: float) -> int:
 
 
 def _num(n: float, language: str) -> str:
-    s = f"{int(n):,}"
-    return s.replace(",", ".") if language == "nl" else s
+    return number(int(n), language)
 
 
 def _cap(s: str) -> str:
@@ -63,53 +66,6 @@ def _people(n: float, language: str) -> str:
     """A count of people for a sentence; below 10 it becomes "fewer than 10" (disclosure)."""
     c = protect_count(int(n), language=language)
     return _num(int(n), language) if c.isdigit() else c
-
-
-def headline_numbers(results: pd.DataFrame, endpoint: str = "GENERAL", horizon: int = 365,
-                     design: str | None = None) -> dict:
-    """Pick the numbers for the headline from a recidivism results table.
-
-    Uses the crude prevalence (people with the full horizon of follow-up)
-    when at least 60 programme participants have it, else the Kaplan-Meier
-    prevalence (everyone) unless that row is not ``headline_eligible``
-    (fewer than 30 reoffending participants: then the crude one); the
-    ``source`` key records which.
-
-    Returns
-    -------
-    dict with ``p_programme, p_comparison, difference, ci_lower, ci_upper,
-    p_value, n_programme, n_comparison, reference_rate, reference_ci,
-    source, design, horizon, causal``.
-    """
-    r = results[(results["endpoint"] == endpoint)]
-    if design is None:
-        design = "descriptive" if (r["group"] == "reference").any() else "comparison"
-    out = {"design": design, "horizon": horizon}
-    crude = r[r["estimand"] == f"prevalence_{horizon}d_crude"].set_index("group")
-    km = r[r["estimand"] == f"prevalence_{horizon}d_km"].set_index("group")
-    if "programme" not in crude.index:
-        raise ValueError(f"headline: no prevalence_{horizon}d rows for endpoint {endpoint!r} in the results")
-    km_ok = "programme" in km.index and bool(km.loc["programme"].get("headline_eligible", True))
-    use_crude = float(crude.loc["programme", "n"]) >= MIN_PARTICIPANTS or not km_ok
-    tab = crude if use_crude else km
-    out["source"] = "crude" if use_crude else "kaplan_meier"
-    out["p_programme"] = float(tab.loc["programme", "estimate"])
-    out["ci_programme"] = (float(tab.loc["programme", "ci_lower"]), float(tab.loc["programme", "ci_upper"]))
-    out["n_programme"] = int(crude.loc["programme", "n"]) if use_crude else int(km.loc["programme", "n"])
-    out["causal"] = bool(tab.loc["programme", "causal"])
-    if "reference" in crude.index:
-        ref = crude.loc["reference"]
-        out["reference_rate"] = float(ref["estimate"])
-        out["reference_ci"] = (float(ref["ci_lower"]), float(ref["ci_upper"]))
-        out["causal"] = False
-        return out
-    if "comparison" in tab.index:
-        out["p_comparison"] = float(tab.loc["comparison", "estimate"])
-        out["n_comparison"] = int(tab.loc["comparison", "n"])
-        d = tab.loc["difference"]
-        out.update(difference=float(d["estimate"]), ci_lower=float(d["ci_lower"]), ci_upper=float(d["ci_upper"]),
-                   p_value=float(d["p_value"]), causal=bool(d["causal"]))
-    return out
 
 
 def _ci_phrase(lo_fewer: int, hi_fewer: int, language: str) -> str:
@@ -124,14 +80,13 @@ def _ci_phrase(lo_fewer: int, hi_fewer: int, language: str) -> str:
     return f"({lab} {abs(a)} {more} {to} {b} {fewer})"
 
 
-def jdl_headline(numbers: dict, language: str = "en", n_events_programme: int | None = None) -> dict:
+def jdl_headline(numbers: dict, language: str = DEFAULT_LANGUAGE, n_events_programme: int | None = None) -> dict:
     """Headline sentences from :func:`headline_numbers` output.
 
     Returns ``{"status": "ok"|"warning"|"not_estimable", "title": str,
     "sentences": [str, ...]}`` as the notebook contract's ``headline.json``.
     """
-    if language not in ("en", "nl"):
-        raise ValueError(f"language must be 'en' or 'nl', not {language!r}")
+    check_language(language)
     en = language == "en"
     h = _horizon(int(numbers.get("horizon", 365)), language)
     sentences: list[str] = []

@@ -9,9 +9,15 @@ never breaks a report; it only looks technical until labelled here.
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+
+from evaluation.publish.formatting import check_language, number
+
+if TYPE_CHECKING:  # pandas' Styler needs jinja2; imported when a table is shown
+    from pandas.io.formats.style import Styler
 
 # exact estimand names: (English, Dutch)
 ESTIMANDS: dict[str, tuple[str, str]] = {
@@ -453,10 +459,7 @@ _DECIMAL_COLUMNS = {"estimate", "ci_lower", "ci_upper", "p_value", "share_accept
 _YES_NO = {"en": ("yes", "no"), "nl": ("ja", "nee")}
 
 
-def _check_language(language: str) -> str:
-    if language not in ("nl", "en"):
-        raise ValueError(f"language must be 'nl' or 'en', got {language!r}")
-    return language
+_check_language = check_language
 
 
 def column_label(column: str, language: str = "nl") -> str:
@@ -573,15 +576,7 @@ def _format_numbers(values: pd.Series, language: str, digits: int, whole: bool =
     finite = values[np.isfinite(values)]
     whole = whole and bool(len(finite)) and bool((finite == finite.round()).all())
 
-    def fmt(x: float) -> str:
-        if x != x:
-            return ""
-        if np.isinf(x):
-            return "∞" if x > 0 else "-∞"
-        s = f"{x:.0f}" if whole else f"{x:.{digits}f}"
-        return s.replace(".", ",") if language == "nl" else s
-
-    return values.map(fmt).astype(object)
+    return values.map(lambda x: number(x, language, 0 if whole else digits, thousands=False)).astype(object)
 
 
 def display_table(df: pd.DataFrame, language: str = "nl", digits: int | None = 3) -> pd.DataFrame:
@@ -630,3 +625,14 @@ def display_table(df: pd.DataFrame, language: str = "nl", digits: int | None = 3
             out[col] = out[col].where(out[col].notna(), "")
     out.columns = [column_label(c, language) for c in out.columns]
     return out
+
+
+def html_table(df: pd.DataFrame, language: str = "nl", digits: int | None = 3) -> Styler:
+    """:func:`display_table` as a pandas Styler for a notebook, without the index.
+
+    Every cell and every header is HTML-escaped: values and column names a data supplier controls
+    (unknown column headers, codes, programme ids, fidelity target keys) are shown as text, never
+    rendered as HTML, in the notebook and in the report rendered from it.
+    """
+    shown = display_table(df, language, digits)
+    return shown.style.format(escape="html").format_index(escape="html", axis=1).hide(axis="index")

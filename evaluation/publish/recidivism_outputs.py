@@ -21,14 +21,22 @@ style change).
 
 from __future__ import annotations
 
+import inspect
+import os
+import warnings
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from evaluation.analyses.recidivism import RecidivismAnalysis, headline_numbers
+from evaluation.contract.results import SUPPRESSION_THRESHOLD, make_results
+from evaluation.datasets.design import derive_design
 from evaluation.publish import disclosure, writer
-from evaluation.publish.headline import headline_numbers, jdl_headline
+from evaluation.publish.formatting import DEFAULT_LANGUAGE
+from evaluation.publish.headline import jdl_headline
 from evaluation.stats.designs import love_plot, overlap_plot
 
 LABELS = {
@@ -63,7 +71,7 @@ def _lab(language: str) -> dict:
     return LABELS[language]
 
 
-def km_figure(analysis, endpoint: str = "GENERAL", language: str = "en", threshold: int = disclosure.DEFAULT_THRESHOLD):
+def km_figure(analysis, endpoint: str = "GENERAL", language: str = DEFAULT_LANGUAGE, threshold: int = SUPPRESSION_THRESHOLD):
     """Kaplan-Meier curves by group with the numbers-at-risk table under the plot.
 
     Each curve stops at the last time with at least ``threshold`` people at
@@ -121,8 +129,8 @@ def km_figure(analysis, endpoint: str = "GENERAL", language: str = "en", thresho
     return fig
 
 
-def cif_figure(analysis, endpoint: str = "GENERAL", language: str = "en",
-               threshold: int = disclosure.DEFAULT_THRESHOLD):
+def cif_figure(analysis, endpoint: str = "GENERAL", language: str = DEFAULT_LANGUAGE,
+               threshold: int = SUPPRESSION_THRESHOLD):
     """Aalen-Johansen cumulative incidence of a new case by group (deaths/emigrations compete).
 
     A curve with 1 to ``threshold - 1`` steps is not drawn (its steps would
@@ -157,7 +165,7 @@ def cif_figure(analysis, endpoint: str = "GENERAL", language: str = "en",
     return fig
 
 
-def balance_figures(analysis, language: str = "en") -> dict:
+def balance_figures(analysis, language: str = DEFAULT_LANGUAGE) -> dict:
     """Love plot and PS-overlap plot (empty dict for rct/descriptive designs)."""
     if analysis.balance_ is None:
         return {}
@@ -183,7 +191,7 @@ def key_results(analysis, endpoint: str | None = None) -> pd.DataFrame:
     return disclosure.protect_results(r)[cols + ["suppressed"]].reset_index(drop=True)
 
 
-def cumulative_incidence_at(analysis, times=None, threshold: int = disclosure.DEFAULT_THRESHOLD) -> pd.DataFrame:
+def cumulative_incidence_at(analysis, times=None, threshold: int = SUPPRESSION_THRESHOLD) -> pd.DataFrame:
     """Aalen-Johansen cumulative incidence (cause 1 = new case) at the horizons, per endpoint and group.
 
     Protected like the results: a value is blanked when the results row
@@ -227,7 +235,31 @@ def _curve_withheld(analysis, endpoint: str, group: str) -> bool:
 _NO_COMPARISON = ("There is no comparison group", "Er is geen vergelijkingsgroep")
 
 
-def make_headline(analysis, language: str = "en", endpoint: str = "GENERAL", horizon: int = 365) -> dict:
+def withhold_pooled_counts(analysis, programme_results: Any) -> None:
+    """Mark the counts of all programmes that would give a programme's ``"<10"`` back (disclosure).
+
+    For an analysis of ``programme_id == "all"`` and the programmes' published
+    recidivism rows ``programme_results`` (a DataFrame, a CSV path, or a
+    folder with their ``results.csv`` and, if present, ``numbers_at_risk.csv``
+    with a ``programme_id`` column): ``analysis.results_`` and
+    ``analysis.at_risk_`` get the ``withhold`` marks of
+    :func:`evaluation.publish.disclosure.withhold_pooled` (and
+    :func:`~evaluation.publish.disclosure.withhold_pooled_table`), which
+    :func:`write_outputs`, :func:`make_headline` and :func:`km_figure` then
+    withhold. The estimates are unchanged. Call it before anything is shown
+    or written; nothing happens for a single programme or without
+    ``programme_results``.
+    """
+    if programme_results is None or getattr(analysis, "programme_id", None) != "all":
+        return
+    analysis.results_ = disclosure.withhold_pooled(analysis.results_, programme_results)
+    if isinstance(programme_results, (str, os.PathLike)) and Path(programme_results).is_dir():
+        analysis.at_risk_ = disclosure.withhold_pooled_table(
+            analysis.at_risk_, programme_results, ("endpoint", "group", "time"), ("n_risk",),
+            name="numbers_at_risk.csv")
+
+
+def make_headline(analysis, language: str = DEFAULT_LANGUAGE, endpoint: str = "GENERAL", horizon: int = 365) -> dict:
     """The ``headline.json`` content for one analysis (JDL wording, disclosure-checked).
 
     Adds the analysis warnings (small sample, time-to-event gate) as status
@@ -278,8 +310,8 @@ def make_headline(analysis, language: str = "en", endpoint: str = "GENERAL", hor
     return h
 
 
-def write_outputs(analysis, output_dir: str | Path, language: str = "en", headline: dict | None = None,
-                  threshold: int = disclosure.DEFAULT_THRESHOLD,
+def write_outputs(analysis, output_dir: str | Path, language: str = DEFAULT_LANGUAGE, headline: dict | None = None,
+                  threshold: int = SUPPRESSION_THRESHOLD,
                   km_endpoints: tuple[str, ...] = ("GENERAL", "SPECIAL")) -> dict[str, Any]:
     """Write results.csv, headline.json, tables (CSV) and figures (PNG+SVG) into ``output_dir``.
 
@@ -318,7 +350,7 @@ def write_outputs(analysis, output_dir: str | Path, language: str = "en", headli
     return written
 
 
-def data_summary(analysis, threshold: int = disclosure.DEFAULT_THRESHOLD) -> pd.DataFrame:
+def data_summary(analysis, threshold: int = SUPPRESSION_THRESHOLD) -> pd.DataFrame:
     """Who is in the analysis: people, new cases, deaths/emigrations and follow-up per group (protected)."""
     d = analysis.dataset_
     first = d[d["endpoint"] == analysis.endpoints[0]]
@@ -346,3 +378,64 @@ def as_image(fig):
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100)
     return Image(data=buf.getvalue())
+
+
+def report_results(validated: Any, programme_ids: Sequence[str] | None = None, cutoff_date: Any = None,
+                   settings: Mapping[str, Any] | None = None,
+                   threshold: int = SUPPRESSION_THRESHOLD) -> pd.DataFrame:
+    """The rows each programme's recidivism report publishes, for costs and synthesis run by hand.
+
+    The quarterly run hands costs and synthesis the recidivism reports'
+    own ``results.csv`` (parameter ``recidivism_results``). Without it this
+    function makes the same rows: for each programme,
+    :class:`~evaluation.analyses.recidivism.RecidivismAnalysis` with the
+    design the run derives (:func:`evaluation.datasets.design.derive_design`)
+    and ``settings`` (the registry's recidivism parameters, e.g.
+    ``weighting``, ``horizons``, ``serious_threshold_years``, and the run's
+    ``seed``), through :func:`~evaluation.publish.disclosure.protect_results`.
+    People whose follow-up starts after ``cutoff_date`` are left out (no
+    follow-up yet). Programmes without a comparison group and programmes
+    whose analysis fails get no rows (their status is given by
+    :func:`evaluation.analyses.synthesis.recidivism_inputs`).
+    """
+    tables = validated.tables if hasattr(validated, "tables") else validated["tables"]
+    programmes = list(getattr(validated, "programmes", None) or (
+        validated.get("programmes", []) if isinstance(validated, Mapping) else []))
+    if cutoff_date is None:
+        cutoff_date = getattr(validated, "cutoff_date", None)
+    if cutoff_date is None:
+        raise ValueError("report_results: cutoff_date is required")
+    cutoff = pd.Timestamp(cutoff_date)
+    settings = dict(settings or {})
+    known = set(inspect.signature(RecidivismAnalysis.__init__).parameters) - {"self", "design"}
+    unknown = sorted(set(settings) - known)
+    if unknown:
+        raise ValueError(f"report_results: {unknown} are not settings of the recidivism analysis")
+    parts = tables["participants"]
+    start = pd.to_datetime(parts["follow_up_start"]) if "follow_up_start" in parts.columns else None
+    late = pd.to_datetime(parts["intake_date"]) > cutoff
+    if start is not None:
+        late |= start > cutoff
+    data = {"tables": {**tables, "participants": parts[~late.fillna(False).to_numpy(dtype=bool)]},
+            "programmes": programmes}
+    ids = list(programme_ids) if programme_ids is not None else [str(p["programme_id"]) for p in programmes]
+    frames = []
+    for pid in ids:
+        design = derive_design(parts, pid)
+        if design == "descriptive":
+            continue
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                ra = RecidivismAnalysis(design, **settings).fit(_Tables(data, cutoff), pid, cutoff, warn=False)
+        except (ValueError, RuntimeError, np.linalg.LinAlgError):
+            continue
+        frames.append(disclosure.protect_results(ra.results_, threshold=threshold))
+    return pd.concat(frames, ignore_index=True) if frames else make_results([])
+
+
+class _Tables:
+    """Tables and programmes in the shape :meth:`RecidivismAnalysis.fit` reads."""
+
+    def __init__(self, data: Mapping[str, Any], cutoff: pd.Timestamp):
+        self.tables, self.programmes, self.cutoff_date = data["tables"], data["programmes"], cutoff

@@ -26,6 +26,9 @@ from typing import Any
 
 import pandas as pd
 
+from evaluation.contract.results import RESULT_COLUMNS
+from evaluation.publish.figures import PLAIN, _plain_figure, plain_text
+from evaluation.publish.formatting import check_language, number
 from evaluation.publish.labels import (
     analysis_label,
     endpoint_label,
@@ -34,8 +37,7 @@ from evaluation.publish.labels import (
     value_label,
     warning_line,
 )
-
-LANGUAGES = ("nl", "en")
+from evaluation.publish.writer import write_figure, write_json, write_table, write_text
 
 TEXT: dict[str, dict[str, str]] = {
     "nl": {
@@ -125,10 +127,7 @@ TEXT: dict[str, dict[str, str]] = {
 }
 
 
-def _check_language(language: str) -> str:
-    if language not in LANGUAGES:
-        raise ValueError(f"language must be one of {LANGUAGES}, got {language!r}")
-    return language
+_check_language = check_language
 
 
 def text(key: str, language: str = "nl") -> str:
@@ -142,21 +141,15 @@ def format_number(value: Any, language: str = "nl", digits: int = 2) -> str:
     Whole numbers are shown without decimals; other values with ``digits``
     decimals.
     """
-    _check_language(language)
+    check_language(language)
     if value is None:
         return ""
     try:
         x = float(value)
     except (TypeError, ValueError):
         return html.escape(str(value))
-    if math.isnan(x):
-        return ""
-    if math.isinf(x):
-        return "∞" if x > 0 else "-∞"
-    s = f"{x:.0f}" if float(x).is_integer() and abs(x) < 1e15 else f"{x:.{digits}f}"
-    if language == "nl":
-        s = s.replace(".", ",")
-    return s
+    whole = math.isfinite(x) and float(x).is_integer() and abs(x) < 1e15
+    return number(x, language, 0 if whole else digits, thousands=False)
 
 
 # --------------------------------------------------------------------------- rendering
@@ -264,9 +257,7 @@ def render_html(executed_path: str | Path, html_path: str | Path,
     body = re.sub(r"<html[^>]*>", f'<html lang="{lang}">', body, count=1)
     # self-contained: no scripts fetched from the internet (require.js, MathJax CDN)
     body = re.sub(r"<script[^>]*\ssrc=\"https?://[^\"]*\"[^>]*>\s*</script>", "", body)
-    out = Path(html_path)
-    out.write_text(body, encoding="utf-8")
-    return out
+    return write_text(html_path, body)
 
 
 # --------------------------------------------------------------------------- index page
@@ -475,9 +466,7 @@ def build_index(
                 links = " ".join(f"<a href='{html.escape(rel)}/{html.escape(f)}'>{html.escape(f)}</a>" for f in tables)
                 parts.append(f"<p class='meta'>{t['tables']}: {links}</p>")
     parts.append("</body></html>")
-    out = qdir / "index.html"
-    out.write_text("\n".join(parts), encoding="utf-8")
-    return out
+    return write_text(qdir / "index.html", "\n".join(parts))
 
 
 # --------------------------------------------------------------------------- trends across quarters
@@ -540,61 +529,63 @@ def plot_trends(history: pd.DataFrame, output_dir: str | Path, language: str = "
             line = line.sort_values("quarter")
             x = line["quarter"].map(pos).to_numpy()
             ax.plot(x, line["estimate"].to_numpy(dtype=float), marker="o",
-                    label=f"{pid} · {group_label(str(grp), language)}")
+                    label=plain_text(f"{pid} · {group_label(str(grp), language)}"))
             lo, hi = line["ci_lower"].to_numpy(dtype=float), line["ci_upper"].to_numpy(dtype=float)
             ax.fill_between(x, lo, hi, alpha=0.2)
-        ax.set_xticks(range(len(quarters)), quarters)
+        ax.set_xticks(range(len(quarters)), [plain_text(q) for q in quarters], **PLAIN)
         ax.set_xlabel(TREND_TEXT[language]["quarter"])
         endpoint = f" ({endpoint_label(str(key[2]), language)})" if isinstance(key[2], str) and key[2] else ""
-        ax.set_title(f"{analysis_label(str(key[0]), language)}: {estimand_label(str(key[1]), language)}{endpoint}",
-                     fontsize=10)
+        ax.set_title(plain_text(f"{analysis_label(str(key[0]), language)}: {estimand_label(str(key[1]), language)}"
+                                f"{endpoint}"), fontsize=10, **PLAIN)
         if is_ratio := bool(re.search(r"ratio", str(key[1]))):
             ax.axhline(1.0, color="grey", lw=0.8, ls="--")
         if not is_ratio and str(key[1]).startswith(("difference", "risk_difference", "rmst_difference")):
             ax.axhline(0.0, color="grey", lw=0.8, ls="--")
         ax.legend(fontsize=7, loc="best")
+        _plain_figure(fig)
         fig.tight_layout()
-        stem = "trend_" + _slug(*key)
-        fig.savefig(out / f"{stem}.png", dpi=110, metadata={"Software": None})
-        fig.savefig(out / f"{stem}.svg", metadata={"Date": None})
-        paths.append(out / f"{stem}.png")
+        paths.append(write_figure(out, "trend_" + _slug(*key), fig, dpi=110)[0])
     return paths
 
 
-def trend_headline(history: pd.DataFrame, changes: pd.DataFrame, language: str = "nl") -> dict[str, Any]:
-    """``headline.json`` content for the trends notebook."""
+def trend_headline(history: pd.DataFrame, changes: pd.DataFrame, language: str = "nl",
+                   clear: pd.DataFrame | None = None) -> dict[str, Any]:
+    """``headline.json`` content for the trends notebook.
+
+    ``clear``: the rows of ``changes`` whose 95% interval excludes "no change"
+    (:func:`evaluation.pipeline.store.changes_excluding_no_change`, computed by the notebook);
+    required when ``changes`` has rows.
+    """
     t = TREND_TEXT[_check_language(language)]
     if history.empty:
         return {"status": "not_estimable", "title": t["title"], "sentences": [t["empty"]]}
     quarters = sorted(history["quarter"].unique())
     if len(quarters) < 2 or changes.empty:
         return {"status": "not_estimable", "title": t["title"], "sentences": [t["one_quarter"].format(q=quarters[-1])]}
-    from evaluation.pipeline.store import changes_excluding_no_change
-
-    moved = len(changes_excluding_no_change(changes))
+    if clear is None:
+        raise ValueError("trend_headline: pass clear=changes_excluding_no_change(changes) (evaluation.pipeline.store)")
+    moved = len(clear)
     a, b = changes["quarter_from"].iloc[0], changes["quarter_to"].iloc[0]
     return {"status": "ok", "title": t["title"],
             "sentences": [t["summary"].format(k=int(moved), m=len(changes), a=a, b=b), t["caveat"]]}
 
 
 def write_trend_outputs(output_dir: str | Path, history: pd.DataFrame, changes: pd.DataFrame,
-                        language: str = "nl") -> dict[str, Path]:
+                        language: str = "nl", clear: pd.DataFrame | None = None) -> dict[str, Path]:
     """Write the trends notebook's ``results.csv``, ``headline.json`` and ``trend_table.csv``.
+
+    Through :mod:`evaluation.publish.writer`; ``clear`` as in :func:`trend_headline`.
 
     ``trend_table.csv`` is the store's aggregate estimates per quarter (no
     per-person rows); ``results.csv`` holds the quarter-on-quarter changes.
     """
-    from evaluation.contract.results import RESULT_COLUMNS
-
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    changes[RESULT_COLUMNS].to_csv(out / "results.csv", index=False)
     cols = ["quarter", "programme_id", "analysis", "estimand", "endpoint", "group",
             "estimate", "ci_lower", "ci_upper", "n", "causal"]
-    history[cols].to_csv(out / "trend_table.csv", index=False)
-    (out / "headline.json").write_text(json.dumps(trend_headline(history, changes, language), ensure_ascii=False),
-                                       encoding="utf-8")
-    return {"results": out / "results.csv", "headline": out / "headline.json", "table": out / "trend_table.csv"}
+    return {"results": write_table(out / "results.csv", changes[RESULT_COLUMNS]),
+            "headline": write_json(out / "headline.json", trend_headline(history, changes, language, clear)),
+            "table": write_table(out / "trend_table.csv", history[cols])}
 
 
 def show_figures(paths: Sequence[str | Path]) -> None:

@@ -3,8 +3,8 @@
 A notebook or the quarterly run hands its results, headline, aggregate tables
 and figures to :func:`publish_outputs`; this module applies, in order,
 
-1. disclosure control (:func:`evaluation.publish.disclosure.protect_results`
-   on the results, :func:`~evaluation.publish.disclosure.check_sentences` on
+1. disclosure control (:func:`evaluation.publish.suppression.protect_results`
+   on the results, :func:`~evaluation.publish.sentences.check_sentences` on
    the headline) with the one threshold :data:`THRESHOLD`;
 2. the identifier check: a table with a column named like an identifier
    (``participant_id``, ``volunteer_id``, ...) is refused, because nothing
@@ -28,9 +28,12 @@ from typing import Any
 
 import pandas as pd
 
-from evaluation.publish import disclosure
+from evaluation.contract.results import SUPPRESSION_THRESHOLD
+from evaluation.publish.identifiers import ID_KINDS
+from evaluation.publish.sentences import check_sentences
+from evaluation.publish.suppression import protect_results
 
-THRESHOLD = disclosure.DEFAULT_THRESHOLD
+THRESHOLD = SUPPRESSION_THRESHOLD
 """Minimum count that is published (counts 1..THRESHOLD-1 are shown as ``<THRESHOLD``)."""
 
 HEADLINE_STATUSES = frozenset({"ok", "warning", "not_estimable"})
@@ -62,10 +65,14 @@ def neutralise_table(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+#: ``*_id`` columns that name no person: the programme an estimate describes, and the run that made it
+NOT_PERSON_IDS = frozenset({"programme_id", "run_id"})
+
+
 def _identifier_columns(df: pd.DataFrame) -> list[str]:
-    kinds = {k.lower() for k in disclosure.ID_KINDS}
+    kinds = {k.lower() for k in ID_KINDS}
     return [str(c) for c in df.columns
-            if str(c).lower() in kinds or (str(c).lower().endswith("_id") and str(c).lower() != "programme_id")]
+            if str(c).lower() in kinds or (str(c).lower().endswith("_id") and str(c).lower() not in NOT_PERSON_IDS)]
 
 
 def _open_new(path: Path, binary: bool = False):
@@ -88,6 +95,17 @@ def write_table(path: str | os.PathLike, df: pd.DataFrame) -> Path:
         raise ValueError(f"table {path.stem!r} has identifier column(s) {ids}: row-level data may not be published")
     with _open_new(path) as fh:
         neutralise_table(df).to_csv(fh, index=False)
+    return path
+
+
+def write_parquet(path: str | os.PathLike, df: pd.DataFrame) -> Path:
+    """Write an aggregate table as Parquet (identifier columns refused; 0644; no symlink followed)."""
+    path = Path(path)
+    ids = _identifier_columns(df)
+    if ids:
+        raise ValueError(f"table {path.stem!r} has identifier column(s) {ids}: row-level data may not be published")
+    with _open_new(path, binary=True) as fh:
+        df.to_parquet(fh, index=False)
     return path
 
 
@@ -130,9 +148,9 @@ def publish_outputs(
     """Publish a notebook's outputs into ``output_dir`` through disclosure control.
 
     Writes ``results.csv`` (``RESULT_COLUMNS`` through
-    :func:`~evaluation.publish.disclosure.protect_results`), ``headline.json``
+    :func:`~evaluation.publish.suppression.protect_results`), ``headline.json``
     (status ``ok``, ``warning`` or ``not_estimable``; sentences checked with
-    :func:`~evaluation.publish.disclosure.check_sentences`), ``NAME.csv`` for
+    :func:`~evaluation.publish.sentences.check_sentences`), ``NAME.csv`` for
     every aggregate table and ``NAME.png`` + ``NAME.svg`` for every figure.
 
     Returns a dict name -> path (figures: list of paths).
@@ -141,9 +159,9 @@ def publish_outputs(
     out.mkdir(parents=True, exist_ok=True)
     if headline.get("status") not in HEADLINE_STATUSES:
         raise ValueError(f"headline status must be ok, warning or not_estimable, got {headline.get('status')!r}")
-    disclosure.check_sentences(headline.get("sentences", []), threshold=threshold)
+    check_sentences(headline.get("sentences", []), threshold=threshold)
     written: dict[str, Any] = {}
-    written["results"] = write_table(out / "results.csv", disclosure.protect_results(results, threshold=threshold))
+    written["results"] = write_table(out / "results.csv", protect_results(results, threshold=threshold))
     written["headline"] = write_json(out / "headline.json", dict(headline))
     for name, df in (tables or {}).items():
         written[name] = write_table(out / f"{name}.csv", df)

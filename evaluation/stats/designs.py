@@ -1,6 +1,6 @@
 """Comparison designs: design checks, propensity scores, matching, IPW, balance.
 
-Three designs are supported (METHODS.md section 2):
+Three designs are supported (docs/methods.md, section 'Comparison groups and designs'):
 
 ``rct``
     Randomised trial: both groups randomised; the comparison is causal by design.

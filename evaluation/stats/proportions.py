@@ -1,6 +1,11 @@
-"""Intervals for proportions, shared by every module that reports a share."""
+"""Proportions, rates and their intervals, shared by every module that reports a share.
+
+See docs/methods.md, section 'Recidivism measures'.
+"""
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 from scipy import stats
@@ -33,3 +38,51 @@ def wilson_interval(successes, n, conf_level: float = 0.95):
     if lo.ndim == 0:
         return float(lo), float(hi)
     return lo, hi
+
+
+def weighted_proportion(y: np.ndarray, w: np.ndarray) -> tuple[float, float, float]:
+    """Weighted proportion, its SE (Kish effective n) and the effective n."""
+    sw = w.sum()
+    if sw <= 0:
+        return np.nan, np.nan, 0.0
+    p = float((w * y).sum() / sw)
+    n_eff = float(sw**2 / (w**2).sum())
+    return p, math.sqrt(max(p * (1 - p), 0.0) / n_eff), n_eff
+
+
+def rate_per_person_year(counts: np.ndarray, exposure_years: np.ndarray, w: np.ndarray, conf_level: float = 0.95):
+    """Ratio estimator sum(w y) / sum(w t) with a robust (sandwich) SE.
+
+    Var(r) = sum w_i^2 (y_i - r t_i)^2 / (sum w_i t_i)^2, which does not
+    assume Poisson variation (robust to overdispersion); interval on the log
+    scale. Returns (rate, lower, upper).
+    """
+    tt = (w * exposure_years).sum()
+    if tt <= 0:
+        return np.nan, np.nan, np.nan
+    r = float((w * counts).sum() / tt)
+    if r == 0:
+        return 0.0, 0.0, np.nan
+    se = math.sqrt(float((w**2 * (counts - r * exposure_years) ** 2).sum())) / tt
+    z = stats.norm.ppf(0.5 + conf_level / 2)
+    f = math.exp(z * se / r)
+    return r, r / f, r * f
+
+
+def power_two_proportions(p1: float, p0: float, alpha: float = 0.05, power: float = 0.80) -> float:
+    """Participants per group to detect p1 vs p0 (two-sided test of two proportions).
+
+    Fleiss (1981) formula without continuity correction, equal group sizes:
+    ``n = (z_{1-a/2} sqrt(2 pbar qbar) + z_{power} sqrt(p1 q1 + p0 q0))^2 / (p1 - p0)^2``
+    with ``pbar = (p1 + p0) / 2``. Returns ``inf`` when p1 == p0.
+    """
+    if not (0 <= p1 <= 1 and 0 <= p0 <= 1):
+        raise ValueError("power_two_proportions: proportions must lie in [0, 1]")
+    d = abs(p1 - p0)
+    if d == 0:
+        return math.inf
+    za = stats.norm.ppf(1 - alpha / 2)
+    zb = stats.norm.ppf(power)
+    pbar = (p1 + p0) / 2
+    n = (za * math.sqrt(2 * pbar * (1 - pbar)) + zb * math.sqrt(p1 * (1 - p1) + p0 * (1 - p0))) ** 2 / d**2
+    return float(math.ceil(n))

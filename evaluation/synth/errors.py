@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from evaluation.contract.identifiers import BSN_WEIGHTS, is_bsn
 from evaluation.contract.schema import Contract
 
 CUTOFF = _dt.date(2026, 9, 30)
@@ -381,7 +382,7 @@ _LAST = ["de Vries", "Jansen", "van den Berg", "Bakker", "El Amrani", "Visser", 
 def _bsn_numbers(n: int, seed: int = 11) -> list[str]:
     """``n`` distinct 9-digit numbers passing the Dutch 11-check (synthetic, not real persons)."""
     rng = np.random.default_rng(seed)
-    weights = np.array([9, 8, 7, 6, 5, 4, 3, 2])
+    weights = np.array(BSN_WEIGHTS[:8])
     out: list[str] = []
     seen: set[str] = set()
     while len(out) < n:
@@ -400,11 +401,8 @@ def _bsn_numbers(n: int, seed: int = 11) -> list[str]:
 
 
 def bsn_is_valid(number: str) -> bool:
-    """The 11-check of a 9-digit Dutch citizen service number."""
-    if len(number) != 9 or not number.isdigit():
-        return False
-    d = [int(x) for x in number]
-    return (sum(w * x for w, x in zip([9, 8, 7, 6, 5, 4, 3, 2], d[:8], strict=True)) - d[8]) % 11 == 0
+    """The eleven-test of a 9-digit Dutch citizen service number (:func:`evaluation.contract.identifiers.is_bsn`)."""
+    return is_bsn(number)
 
 
 def add_identifier_columns(intake_dir: str | Path) -> Path:

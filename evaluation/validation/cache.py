@@ -41,13 +41,16 @@ import json
 import os
 import pickle
 import stat
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from evaluation.intake.private import private_dir, write_private
+from evaluation.validation.issues import _check_language
+from evaluation.validation.validate import ValidationResult, validate_intake
 
 CACHE_DIRNAME = ".validated"
 RESULT_FILE = "result.pickle"
@@ -83,14 +86,14 @@ def _staged_tables(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
     return out
 
 
-def write_validated_cache(validation: Any, intake_dir: str | os.PathLike) -> Path:
+def write_validated_cache(validation: ValidationResult, intake_dir: str | os.PathLike) -> Path:
     """Store the run's validation result for the staged intake folder ``intake_dir``.
 
     Parameters
     ----------
     validation : evaluation.validation.validate.ValidationResult
         The validation of the delivered intake whose accepted rows were
-        written to ``intake_dir`` by :func:`evaluation.pipeline.run.stage_accepted_intake`
+        written to ``intake_dir`` by :func:`evaluation.pipeline.staging.stage_accepted_intake`
         (same tables, same row order).
     intake_dir : path
         The staged folder. Write the cache after the staged files, and do not
@@ -101,22 +104,13 @@ def write_validated_cache(validation: Any, intake_dir: str | os.PathLike) -> Pat
     Path
         The cache folder ``<intake_dir>/.validated`` (mode 0700; files 0600).
     """
-    from evaluation.publish.disclosure import private_dir, write_private
-
     intake_dir = Path(intake_dir)
     if not intake_dir.is_dir():
         raise NotADirectoryError(f"write_validated_cache: {intake_dir} is not a folder")
     target = private_dir(intake_dir / CACHE_DIRNAME)
     (target / FINGERPRINT_FILE).unlink(missing_ok=True)  # never a fingerprint next to a half-written result
     cached = dataclasses.replace(validation, tables=_staged_tables(validation.tables), intake_path=None)
-    fd, tmp = tempfile.mkstemp(dir=target, prefix=f".{RESULT_FILE}.", suffix=".tmp")  # mode 0600
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            pickle.dump(cached, fh, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, target / RESULT_FILE)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_private(target / RESULT_FILE, lambda fh: pickle.dump(cached, fh, protocol=pickle.HIGHEST_PROTOCOL))
     write_private(target / FINGERPRINT_FILE, {
         "format": CACHE_FORMAT, "pandas": pd.__version__, "files": intake_fingerprint(intake_dir),
     })
@@ -156,7 +150,7 @@ def _read_cache(intake_dir: Path) -> Any | None:
         return None
 
 
-def load_validated(intake_dir: str | os.PathLike, language: str = "en") -> Any:
+def load_validated(intake_dir: str | os.PathLike, language: str = "nl") -> ValidationResult:
     """Validated intake: the run's cached result when valid for these files, else a fresh validation.
 
     Parameters
@@ -172,12 +166,9 @@ def load_validated(intake_dir: str | os.PathLike, language: str = "en") -> Any:
         See the module docstring for what a cached result holds; without a
         usable cache, exactly ``validate_intake(intake_dir, language=language)``.
     """
-    from evaluation.validation.validate import validate_intake
-
     intake_dir = Path(intake_dir)
     cached = _read_cache(intake_dir) if intake_dir.is_dir() else None
     if cached is None:
         return validate_intake(intake_dir, language=language)
-    if language not in ("en", "nl"):
-        raise ValueError(f"language must be 'en' or 'nl', not {language!r}")
+    _check_language(language)
     return dataclasses.replace(cached, language=language, intake_path=intake_dir)

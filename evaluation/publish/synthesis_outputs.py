@@ -1,0 +1,288 @@
+"""Wording, figures and files of the synthesis across programmes (notebook 50).
+
+Everything that leaves :class:`evaluation.analyses.synthesis.SynthesisAnalysis`
+for a report goes through :func:`synthesis_outputs` (disclosure control of the
+per-programme table, forest plots, the headline in Dutch or English) and
+:func:`evaluation.publish.writer.publish_outputs`. See docs/methods.md,
+section 'Cross-programme synthesis'.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from evaluation.contract.results import SUPPRESSION_THRESHOLD
+from evaluation.publish import disclosure, writer
+from evaluation.publish.formatting import DEFAULT_LANGUAGE, check_language, number
+from evaluation.stats.meta import MetaResult, _as_effects, random_effects
+
+
+def _fmt(x: float, language: str, digits: int = 2) -> str:
+    return number(x, language, digits, thousands=False)
+
+
+_LABELS = {
+    "hazard_ratio": ("hazard ratio of reoffending (programme vs comparison)",
+                     "hazard ratio recidive (programma t.o.v. vergelijking)"),
+    "prevalence_730d_crude": ("difference in 2-year reoffending (programme minus comparison)",
+                              "verschil in 2-jarige recidive (programma min vergelijking)"),
+    "volunteer_stopping_rate": ("volunteers stopping per volunteer-year",
+                                "vrijwilligers die stoppen per vrijwilligersjaar"),
+}
+
+
+def forest_plot(
+    labels: Sequence[str],
+    yi: Sequence[float] | np.ndarray,
+    sei: Sequence[float] | np.ndarray,
+    result: MetaResult | None = None,
+    transform: str | None = None,
+    xlabel: str = "effect",
+    null_value: float | None = None,
+    title: str | None = None,
+    pooled_label: str | None = None,
+    footnote: str | None = None,
+):
+    """Forest plot: programmes sorted by effect, pooled diamond, prediction interval.
+
+    Parameters
+    ----------
+    labels, yi, sei :
+        Programme labels (no person-level information), effects and SEs on
+        the analysis scale.
+    result : MetaResult, optional
+        Pooled model; drawn as a diamond (its confidence interval) with its
+        prediction interval as a dashed line. Fitted with
+        :func:`random_effects` (REML) when omitted.
+    transform : {None, "exp"}
+        Show ratios (log axis) for log-scale effects.
+    null_value : float, optional
+        Vertical reference line (default 1 for ratios, 0 otherwise).
+    pooled_label, footnote : str, optional
+        Label of the pooled row (default names the method) and a note under
+        the plot (e.g. programmes pooled but not shown).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter, LogLocator
+
+    y, s = _as_effects(yi, sei, "forest plot")
+    labels = [str(x) for x in labels]
+    if len(labels) != y.size:
+        raise ValueError(f"forest plot: {len(labels)} labels for {y.size} effects")
+    if result is None:
+        result = random_effects(y, s)
+    crit = stats.norm.ppf(1 - (1 - result.conf_level) / 2)
+    order = np.argsort(y)[::-1]
+    f = np.exp if transform == "exp" else (lambda x: x)
+    n = y.size
+    fig = Figure(figsize=(7.5, 1.6 + 0.38 * (n + 2)))
+    ax = fig.add_subplot(1, 1, 1)
+    w = 1.0 / (s**2 + result.tau2)
+    size = 30 + 170 * w / w.max()
+    for pos, i in enumerate(order):
+        ypos = n + 1 - pos
+        ax.plot([f(y[i] - crit * s[i]), f(y[i] + crit * s[i])], [ypos, ypos], color="0.3", lw=1.2)
+        ax.scatter([f(y[i])], [ypos], s=size[i], marker="s", color="0.2", zorder=3)
+    yp = 0.6
+    ax.plot([f(result.pi_lower), f(result.pi_upper)], [yp, yp], color="#1f5f8b", lw=1.2, ls="--", zorder=2)
+    dx = [f(result.ci_lower), f(result.estimate), f(result.ci_upper), f(result.estimate)]
+    ax.fill(dx, [yp, yp + 0.3, yp, yp - 0.3], color="#1f5f8b", zorder=3)
+    ref = null_value if null_value is not None else (1.0 if transform == "exp" else 0.0)
+    ax.axvline(ref, color="0.5", lw=0.8, ls=":")
+    if pooled_label is None:
+        pooled_label = f"pooled ({result.method}{', Knapp-Hartung' if result.test == 'knha' else ''})"
+    ax.set_yticks([n + 1 - pos for pos in range(n)] + [yp], [labels[i] for i in order] + [pooled_label])
+    if transform == "exp":
+        ax.set_xscale("log")
+        ax.xaxis.set_major_locator(LogLocator(base=2.0))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
+    ax.set_xlabel(xlabel)
+    ax.set_ylim(0, n + 1.8)
+    if title:
+        ax.set_title(title)
+    if footnote:
+        fig.text(0.01, 0.01, footnote, fontsize=7, color="0.35", ha="left", va="bottom")
+    fig.tight_layout(rect=(0, 0.04 if footnote else 0, 1, 1))
+    return fig
+
+
+def moderation_sentences(synthesis: Mapping[str, Any], estimand: str, language: str = DEFAULT_LANGUAGE,
+                         alpha: float = 0.05, subject: tuple[str, str] = ("effects", "effecten"),
+                         caveat: bool = True) -> list[str]:
+    """Plain-language statements of the moderator tests for one estimand.
+
+    States, per moderator, whether the data show a difference between
+    programme groups (omnibus test at ``alpha``), with the number of
+    programmes, and (``caveat=True``) that the comparison is between
+    programmes (ecological) and not causal. ``subject`` names what is
+    compared in English and Dutch. ``language`` is ``"en"`` or ``"nl"``.
+    """
+    check_language(language)
+    tab = synthesis["moderators"]
+    out: list[str] = []
+    if tab.empty or estimand not in set(tab["estimand"]):
+        reason = synthesis["not_estimable"].get(estimand, "no effects")
+        out.append(
+            f"The moderator test could not be carried out: {reason}." if language == "en"
+            else f"De moderatortoets kon niet worden uitgevoerd: {reason}."
+        )
+        return out
+    sub = tab[tab["estimand"] == estimand]
+    names = {"vision_focus": ("vision focus", "visie"), "organisation_model": ("organisation model", "organisatiemodel"),
+             "cooperation_model": ("cooperation model", "samenwerkingsmodel"), "task_type": ("task type", "soort taken"),
+             "programme_type": ("programme type", "soort programma")}
+    for mod, g in sub.groupby("moderator", sort=False):
+        label = names.get(mod, (mod, mod))[0 if language == "en" else 1]
+        first = g.iloc[0]
+        if first["status"] != "ok":
+            out.append(
+                f"Whether the {label} matters could not be tested: {first['reason']}" if language == "en"
+                else f"Of de {label} uitmaakt kon niet worden getoetst: {first['reason']}"
+            )
+            continue
+        k, p = int(first["k"]), float(first["QM_p"])
+        ps = _fmt(p, language, 3)
+        if p < alpha:
+            out.append(
+                f"Across {k} programmes, {subject[0]} differ by {label} (test of moderation p = {ps})."
+                if language == "en" else
+                f"Over {k} programma's verschillen de {subject[1]} naar {label} (toets op moderatie p = {ps})."
+            )
+        else:
+            out.append(
+                f"Across {k} programmes, the data show no clear difference in {subject[0]} by {label} "
+                f"(p = {ps}); with this few programmes a real difference could be missed."
+                if language == "en" else
+                f"Over {k} programma's laten de gegevens geen duidelijk verschil in {subject[1]} naar {label} zien "
+                f"(p = {ps}); met zo weinig programma's kan een echt verschil gemist worden."
+            )
+    if not caveat:
+        return out
+    out.append(
+        "This is a comparison between programmes, not between people: organisations with another vision also "
+        "differ in other ways, so a difference is an association, not proof that the vision causes it."
+        if language == "en" else
+        "Dit is een vergelijking tussen programma's, niet tussen personen: organisaties met een andere visie "
+        "verschillen ook op andere punten, dus een verschil is een samenhang, geen bewijs dat de visie het veroorzaakt."
+    )
+    return out
+
+
+def synthesis_outputs(analysis: Any, language: str = DEFAULT_LANGUAGE,
+                      threshold: int = SUPPRESSION_THRESHOLD) -> dict[str, Any]:
+    """What the synthesis report shows, after disclosure control.
+
+    Effects of programmes with fewer than ``threshold`` people are blanked in
+    the per-programme table and left out of the forest plots (they are pooled;
+    the plot's note says how many are not shown); counts below ``threshold``
+    become ``"<10"``.
+
+    Returns
+    -------
+    dict
+        ``results`` (``analysis.results_``), ``tables`` (``programme_effects``,
+        ``moderator_tests``), ``figures`` (forest plots), ``headline``.
+    """
+    check_language(language)
+    syn_r, syn_v = analysis.pooled_["recidivism"], analysis.pooled_["retention"]
+    effects_tab = analysis.tables_["programme_effects"].copy()
+    small = pd.to_numeric(effects_tab["n"], errors="coerce") < threshold
+    effects_tab.loc[small, ["yi", "sei", "estimate", "ci_lower", "ci_upper"]] = np.nan
+    effects_tab.loc[small, "excluded_reason"] = f"not shown: fewer than {threshold} people"
+    for col in ("n", "events"):
+        effects_tab[col] = [disclosure.protect_count(x, threshold, language) if pd.notna(x) else ""
+                            for x in pd.to_numeric(effects_tab[col], errors="coerce")]
+    figures = {}
+    li = 0 if language == "en" else 1
+    for est, syn in [("hazard_ratio", syn_r), ("prevalence_730d_crude", syn_r), ("volunteer_stopping_rate", syn_v)]:
+        if syn is None or est not in syn["pooled"]:
+            continue
+        e = effects_tab[(effects_tab.estimand == est) & effects_tab.yi.notna()]
+        if len(e) < 2:
+            continue
+        log = est != "prevalence_730d_crude"
+        pooled = syn["pooled"][est]
+        hidden = pooled.k - len(e)
+        pooled_label = (f"average of {pooled.k} programmes" if language == "en"
+                        else f"gemiddelde van {pooled.k} programma's")
+        note = ("diamond: 95% CI of the average; dashed: prediction interval for a new programme"
+                if language == "en" else
+                "ruit: 95%-BI van het gemiddelde; stippellijn: voorspellingsinterval voor een nieuw programma")
+        if hidden > 0:
+            note += (f"; {hidden} programme(s) with fewer than {threshold} people pooled but not shown"
+                     if language == "en" else
+                     f"; {hidden} programma('s) met minder dan {threshold} personen meegeteld maar niet getoond")
+        figures[f"forest_{est}"] = forest_plot(
+            e["programme_id"], e["yi"], e["sei"], result=pooled,
+            transform="exp" if log else None, xlabel=_LABELS[est][li],
+            pooled_label=pooled_label, footnote=note,
+        )
+    s: list[str] = []
+    status_h = "warning"
+    hr = syn_r["pooled"].get("hazard_ratio")
+    if hr is not None:
+        e, lo, hi, plo, phi = (_fmt(x, language) for x in np.exp(
+            [hr.estimate, hr.ci_lower, hr.ci_upper, hr.pi_lower, hr.pi_upper]))
+        s.append(
+            (f"Across {hr.k} programmes with a comparison group, the average hazard ratio of reoffending is "
+             f"{e} (95% CI {lo} to {hi}); in a new, similar programme it could lie between {plo} and {phi}.")
+            if language == "en" else
+            (f"Over {hr.k} programma's met een vergelijkingsgroep is de gemiddelde hazard ratio voor recidive "
+             f"{e} (95%-BI {lo} tot {hi}); bij een nieuw, vergelijkbaar programma kan die tussen {plo} en {phi} "
+             "liggen.")
+        )
+    s += moderation_sentences(syn_r, "hazard_ratio", language, caveat=False)
+    if syn_v is not None and syn_v["pooled"]:
+        s += moderation_sentences(syn_v, "volunteer_stopping_rate", language, caveat=False,
+                                  subject=("volunteer stopping rates", "stoppercentages van vrijwilligers"))
+    s += moderation_sentences(syn_r, "hazard_ratio", language)[-1:]
+    if hr is None:
+        status_h = "not_estimable"
+        s.insert(0, "Too few programmes with a comparison group to pool their effects." if language == "en"
+                 else "Te weinig programma's met een vergelijkingsgroep om de effecten samen te nemen.")
+    title = "Synthesis across programmes" if language == "en" else "Synthese over programma's"
+    return {
+        "results": analysis.results_,
+        "tables": {"programme_effects": effects_tab.drop(columns=["yi", "sei"]),
+                   "moderator_tests": analysis.tables_["moderator_tests"]},
+        "figures": figures,
+        "headline": {"status": status_h, "title": title, "sentences": s},
+    }
+
+
+def write_outputs(output_dir: str | Path, outputs: Mapping[str, Any],
+                  threshold: int = SUPPRESSION_THRESHOLD) -> dict[str, Any]:
+    """Publish :func:`synthesis_outputs` (or the costs report's equivalent) into ``output_dir``.
+
+    Through :func:`evaluation.publish.writer.publish_outputs`: ``results.csv``
+    (disclosure-controlled), ``headline.json``, a CSV per table, PNG + SVG per
+    figure (150 dpi).
+    """
+    return writer.publish_outputs(output_dir, outputs["results"], outputs["headline"], outputs.get("tables"),
+                                  outputs.get("figures"), threshold=threshold, dpi=150)
+
+
+def display_figure(fig: Any) -> None:
+    """Show a matplotlib Figure in a notebook as a PNG image (nothing when ``fig`` is None or outside IPython)."""
+    if fig is None:
+        return
+    try:
+        from IPython.display import Image, display
+    except ImportError:  # pragma: no cover
+        return
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, metadata={"Software": None})
+    display(Image(data=buf.getvalue()))

@@ -1,0 +1,503 @@
+"""The checks of the validator: table-level, field-level, foreign keys and the contract's rules.
+
+Each check adds rows to an :class:`evaluation.validation.issues._Issues`
+collector; :func:`evaluation.validation.validate.validate_intake` runs them in
+order (parents before children) and decides which rows are quarantined. The
+decisions these checks embody are listed in the docstring of
+:mod:`evaluation.validation.validate`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from evaluation.contract.identifiers import eleven_test, normalise_column_name
+from evaluation.contract.schema import Contract, Resource
+from evaluation.intake.read import ROW_COLUMN, RawTable
+from evaluation.validation.fastpaths import (
+    _arrow,
+    _b,
+    _byte_length_is,
+    _dictionary,
+    _duplicated_text,
+    _expand,
+    _fullmatch,
+    _isin_text,
+    _mask,
+    _needs_strip,
+    _parse_encoded,
+    _string_buffers,
+    _take_mask,
+    _text_mask,
+)
+from evaluation.validation.issues import _TYPE_NAMES, _Issues, _msg
+
+
+def bsn_like(values: pd.Series) -> np.ndarray:
+    """Boolean mask: the text, stripped of surrounding spaces, is a BSN.
+
+    The one check of :func:`evaluation.contract.identifiers.is_bsn` (nine
+    digits passing the eleven-test, not all zero), vectorised over the cells.
+    """
+    s = _arrow(values).str.strip()
+    nine = _mask(s.str.fullmatch(r"\d{9}"))
+    out = np.zeros(len(s), dtype=bool)
+    if nine.any():
+        digits = np.frombuffer("".join(s[nine].tolist()).encode("ascii"), dtype=np.uint8)
+        out[nine] = eleven_test((digits - ord("0")).astype(np.int64).reshape(-1, 9))
+    return out
+
+
+def _limit(value: Any, ftype: str) -> Any:
+    if ftype == "date":
+        return pd.Timestamp(value)
+    return value
+
+
+
+
+@dataclass
+class _TableState:
+    resource: Resource
+    raw: RawTable | None
+    typed: pd.DataFrame | None = None  # all rows, typed (bad cells missing)
+    blocked: str | None = None  # rule that blocked the table
+    available: bool = False  # rows usable as parents (present, not blocked)
+    # string columns typed per distinct value: col -> (codes, values), typed[col] == values[codes]
+    encoded: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    # key column -> (Index of its distinct non-missing values, row of the first occurrence of each)
+    key_index: dict[str, tuple[pd.Index, np.ndarray]] = field(default_factory=dict)
+
+    def first_rows(self, key: str) -> tuple[pd.Index, np.ndarray]:
+        """Distinct non-missing values of column ``key`` and the first row holding each
+        (the parent rows that lookups and foreign keys use), computed once per column."""
+        if key not in self.key_index:
+            col = self.typed[key]
+            rows = np.flatnonzero(col.notna().to_numpy())
+            if len(rows):
+                rows = rows[~pd.Series(col.to_numpy()[rows]).duplicated(keep="first").to_numpy()]
+            self.key_index[key] = (pd.Index(col.iloc[rows]), rows)
+        return self.key_index[key]
+
+
+def _per_value(state: _TableState, col: str, test) -> np.ndarray:
+    """``test(state.typed[col])`` (elementwise, NumPy bool), once per distinct value when encoded."""
+    enc = state.encoded.get(col)
+    if enc is None:
+        return np.asarray(test(state.typed[col]), dtype=bool)
+    codes, values = enc
+    return _take_mask(np.asarray(test(pd.Series(values, dtype=object)), dtype=bool), codes)
+
+
+def _notna(state: _TableState, col: str) -> np.ndarray:
+    return _per_value(state, col, lambda x: x.notna().to_numpy())
+
+
+def _table_order(contract: Contract) -> list[str]:
+    """Contract tables with parents before children (FKs and parent rules)."""
+    deps: dict[str, set[str]] = {}
+    for name, res in contract.resources.items():
+        parents = {fk["reference"]["resource"] for fk in res.foreign_keys}
+        parents |= {r["parent"] for r in res.rules if "parent" in r}
+        deps[name] = {p for p in parents if p != name}
+    order: list[str] = []
+    pending = list(contract.table_names)
+    while pending:
+        progressed = False
+        for name in list(pending):
+            if deps[name] <= set(order):
+                order.append(name)
+                pending.remove(name)
+                progressed = True
+        if not progressed:  # a cycle: keep contract order for the rest
+            order.extend(pending)
+            break
+    return order
+
+
+def _empty_typed(res: Resource, only: list[str] | None = None) -> pd.DataFrame:
+    """No rows, the contract's columns and dtypes (``only``: just these fields)."""
+    dtypes = {"integer": "Int64", "number": "float64", "boolean": "boolean", "date": "datetime64[ns]"}
+    cols = {
+        f["name"]: pd.Series([], dtype=dtypes.get(f["type"], object))
+        for f in res.fields if only is None or f["name"] in only
+    }
+    cols[ROW_COLUMN] = pd.Series([], dtype=np.int64)
+    return pd.DataFrame(cols)
+
+
+def _column_text(raw: RawTable, col: str, cache: dict[str, tuple], distinct: bool = False) -> tuple:
+    """Column text stripped of surrounding whitespace, computed once per column.
+
+    Returns ``(stripped, None)`` (pyarrow string Series) or, when values
+    repeat (fewer distinct values than half the rows; not tried for columns
+    meant to hold distinct values), ``(None, (codes, uniq))`` with the
+    stripped distinct raw values ``uniq`` (which may repeat after stripping)
+    and ``uniq.iloc[codes]`` the stripped column.
+    """
+    if col not in cache:
+        text = _arrow(raw.data[col])
+        entry: tuple = (None, None)
+        if not distinct and len(text) > 1:
+            codes, uniq = _dictionary(text)
+            if 2 * len(uniq) <= len(text):
+                entry = (None, (codes, uniq.str.strip()))
+        if entry[1] is None:
+            entry = (text.str.strip() if _needs_strip(text) else text, None)
+        cache[col] = entry
+    return cache[col]
+
+
+def _distinct_fields(res: Resource) -> set[str]:
+    """Fields meant to hold distinct values (``unique`` or the one-field primary key)."""
+    out = {f["name"] for f in res.fields if f.get("constraints", {}).get("unique")}
+    if len(res.primary_key or []) == 1:
+        out.add(res.primary_key[0])
+    return out
+
+
+def _check_columns(
+    name: str, raw: RawTable, res: Resource, contract: Contract, issues: _Issues, cache: dict[str, tuple]
+) -> str | None:
+    """Table-level checks; returns the blocking rule or None. Adds issues."""
+    if raw.error is not None:
+        issues.table(name, None, "unreadable", "error", _msg("unreadable", detail=raw.error))
+        return "unreadable"
+    blocked = None
+    id_names = {normalise_column_name(n) for n in contract.identifier_column_names}
+    missing_values = res.descriptor["schema"].get("missingValues", [""])
+    distinct = _distinct_fields(res)
+    for col in raw.columns:
+        if normalise_column_name(col) in id_names:
+            issues.table(name, col, "identifier_column", "error", _msg("identifier_column", field=col))
+            blocked = blocked or "identifier_column"
+            continue
+        stripped, enc = _column_text(raw, col, cache, col in distinct)
+        values = stripped if enc is None else enc[1]
+        # cheap pre-filter before the digit check: 9 ASCII digits are 9 bytes
+        if not _byte_length_is(values, 9) or not (values.str.len() == 9).any():
+            continue
+        filled = _text_mask(stripped, enc, lambda x: ~_mask(x.isin(list(missing_values) + [""])))
+        m = int(filled.sum())
+        if m:
+            n = int(_text_mask(stripped, enc, bsn_like).sum())
+            if n > m / 2:
+                issues.table(name, col, "identifier_column", "error", _msg("identifier_bsn", field=col, n=n, m=m))
+                blocked = blocked or "identifier_column"
+    present = set(raw.columns)
+    for f in res.required_fields:
+        if f not in present:
+            issues.table(name, f, "missing_column", "error", _msg("missing_column", field=f, table=name))
+            blocked = blocked or "missing_column"
+    known = set(res.field_names)
+    for col in raw.columns:
+        if col not in known and normalise_column_name(col) not in id_names:
+            issues.table(name, col, "unknown_column", "warning", _msg("unknown_column", field=col, table=name))
+    return blocked
+
+
+def _type_and_check_fields(
+    name: str, raw: RawTable, res: Resource, contract: Contract, issues: _Issues, cache: dict[str, tuple],
+    encoded_out: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
+) -> pd.DataFrame:
+    """Type every contract field; field-level checks within the table.
+
+    ``encoded_out`` receives, for string columns typed per distinct value,
+    ``(codes, values)`` with ``typed[col] == values[codes]`` (see ``_per_value``).
+    """
+    data = raw.data
+    n = len(data)
+    missing_values = list(res.descriptor["schema"].get("missingValues", [""]))
+    distinct = _distinct_fields(res)
+    typed: dict[str, pd.Series] = {}
+    missing_masks: dict[str, np.ndarray] = {}
+    for f in res.fields:
+        fname, ftype = f["name"], f["type"]
+        cons = f.get("constraints", {})
+        if fname not in data.columns:
+            typed[fname] = _empty_typed(res, [fname])[fname].reindex(range(n))
+            missing_masks[fname] = np.ones(n, dtype=bool)
+            continue
+        # distinct-value typing pays off unless the values are meant to be distinct
+        text, pre = _column_text(raw, fname, cache, fname in distinct)
+        col, missing, bad, encoded = _parse_encoded(
+            text, ftype, contract, missing_values, raw.decimal_comma, False, pre
+        )
+        col.index = pd.RangeIndex(n)  # col is new: relabel instead of reset_index (a copy)
+        typed[fname] = col
+        missing_masks[fname] = missing
+        if bad.any():
+            t_en, t_nl = _TYPE_NAMES[ftype]
+            issues.rows(name, data, bad, fname, "type", "error", _msg("type", field=fname, type_en=t_en, type_nl=t_nl))
+        if cons.get("required"):
+            issues.rows(name, data, missing, fname, "required", "error", _msg("required", field=fname))
+        valid = ~missing & ~bad
+        tv = typed[fname]
+        # identifier-like text typed cell by cell: its Arrow buffers serve the pattern and unique checks
+        bufs = (
+            _string_buffers(text)
+            if ftype == "string" and encoded is None and len(text) > 1000 and ("pattern" in cons or "unique" in cons)
+            else None
+        )
+        if "enum" in cons:
+            allowed = [str(v) for v in cons["enum"]]
+            enum_values = cons["enum"]
+            viol = valid & ~(
+                _text_mask(text, encoded, lambda x, e=enum_values: _isin_text(x, [str(v) for v in e]))
+                if ftype == "string" else tv.isin(enum_values).to_numpy()
+            )
+            issues.rows(name, data, viol, fname, "enum", "error", _msg("enum", field=fname, allowed=", ".join(allowed)))
+        if "pattern" in cons and ftype == "string":
+            pat = cons["pattern"]
+            regex = pat.removeprefix("^").removesuffix("$")
+            viol = valid & ~_text_mask(text, encoded, lambda x, r=regex, b=bufs: _fullmatch(x, r, b))
+            issues.rows(name, data, viol, fname, "pattern", "error", _msg("pattern", field=fname))
+        for key, op in (("minimum", np.less), ("maximum", np.greater)):
+            if key in cons and ftype in {"integer", "number", "date"}:
+                lim = _limit(cons[key], ftype)
+                cmp = op(tv, lim)
+                viol = valid & np.asarray(cmp.fillna(False) if hasattr(cmp, "fillna") else cmp, dtype=bool)
+                issues.rows(name, data, viol, fname, key, "error", _msg(key, field=fname, limit=cons[key]))
+        if cons.get("unique"):
+            if ftype == "string" and encoded is None:  # the text is the typed value: hash its bytes
+                dup = _duplicated_text(bufs, tv.to_numpy(dtype=object), valid)
+            else:
+                dup = valid & tv.duplicated(keep="first").to_numpy()
+            issues.rows(name, data, dup, fname, "unique", "error", _msg("unique", field=fname))
+        # a value that broke its own constraint must not trigger other rules (no cascade)
+        broken = valid & ~_still_valid(issues, name, fname, n)
+        if broken.any():
+            vals = np.asarray(tv.array) if tv.dtype == object else None
+            if vals is not None and vals.flags.writeable:  # tv is this function's own new column
+                vals[broken] = np.nan  # in place, as tv.mask(broken) would set it
+            else:
+                typed[fname] = tv.mask(broken)
+        if encoded is not None and ftype == "string" and encoded_out is not None:
+            codes, values = encoded[0], np.append(encoded[2].to_numpy(dtype=object), None)
+            if broken.any():
+                codes = codes.copy()
+                codes[broken] = len(values) - 1  # the appended None
+            encoded_out[fname] = (codes, values)
+    out = pd.DataFrame(typed, copy=False)  # the columns are new: no copy, no block consolidation
+    pk = res.primary_key
+    if pk and all(k in data.columns for k in pk):
+        single_unique = len(pk) == 1 and res.field(pk[0]).get("constraints", {}).get("unique")
+        if not single_unique:
+            complete = np.logical_and.reduce([~missing_masks[k] & out[k].notna().to_numpy() for k in pk])
+            dup = complete & out[pk].duplicated(keep="first").to_numpy()
+            label = ",".join(pk)
+            issues.rows(name, data, dup, label, "primary_key", "error", _msg("primary_key", field=label), value_col=pk[0])
+            if dup.any():  # value: the whole key as delivered
+                issues.frames[-1]["value"] = (
+                    data[pk].astype(str).agg("|".join, axis=1).to_numpy(dtype=object)[np.flatnonzero(dup)]
+                )
+    out[ROW_COLUMN] = data[ROW_COLUMN].to_numpy()
+    return out
+
+
+def _still_valid(issues: _Issues, table: str, fname: str, n: int) -> np.ndarray:
+    """Rows whose cell ``fname`` broke no enum/pattern/minimum/maximum constraint."""
+    ok = np.ones(n, dtype=bool)
+    for f in issues.frames:
+        if len(f) and f["table"].iat[0] == table and f["field"].iat[0] == fname and f["rule"].iat[0] in {
+            "enum", "pattern", "minimum", "maximum"
+        }:
+            ok[f["_pos"].to_numpy()] = False
+    return ok
+
+
+def _lookup(child_keys: pd.Series, parent: _TableState, parent_key: str, parent_field: str | list[str],
+            child_encoded: tuple[np.ndarray, np.ndarray] | None = None):
+    """Value(s) of ``parent_field`` of the first parent row with the child's key (NA if none).
+
+    One hash lookup of the keys (of the distinct keys with ``child_encoded``,
+    see ``_per_value``), then positional takes; a list of fields gives a list
+    of Series.
+    """
+    out, codes = _lookup_distinct(child_keys, parent, parent_key, parent_field, child_encoded)
+    if codes is not None:
+        out = [_expand(s, codes, child_keys.index) for s in out]
+    return out[0] if isinstance(parent_field, str) else out
+
+
+def _lookup_distinct(child_keys: pd.Series, parent: _TableState, parent_key: str, parent_field: str | list[str],
+                     child_encoded: tuple[np.ndarray, np.ndarray] | None = None):
+    """:func:`_lookup` before expansion: ``(list of Series, codes)``; with ``child_encoded``
+    the Series hold one value per distinct key and ``codes`` maps rows to them, else
+    they are per row and ``codes`` is None."""
+    fields = [parent_field] if isinstance(parent_field, str) else list(parent_field)
+    keys, rows = parent.first_rows(parent_key)
+    codes = None
+    if child_encoded is None:
+        pos = keys.get_indexer(child_keys)
+        index = child_keys.index
+    else:
+        codes, values = child_encoded
+        pos = keys.get_indexer(values)
+        index = pd.RangeIndex(len(pos))
+    found = pos >= 0
+    out = []
+    for f in fields:
+        col = parent.typed[f]
+        taken = col.iloc[rows[np.where(found, pos, 0)]] if len(rows) else col.iloc[:0].reindex(range(len(pos)))
+        taken = pd.Series(taken.to_numpy(), index=index, dtype=col.dtype)
+        out.append(taken.where(found))
+    return out, codes
+
+
+def _year(dates: pd.Series) -> pd.Series:
+    return dates.dt.year.astype("Int64")
+
+
+def _cond(state: _TableState, conditions: dict[str, Any]) -> np.ndarray:
+    """Rows where every ``col == value`` holds (missing -> False)."""
+    mask = np.ones(len(state.typed), dtype=bool)
+    for col, value in conditions.items():
+        mask &= _per_value(state, col, lambda x, v=value: _b(x == v))
+    return mask
+
+
+def _known(conditions: dict[str, Any], state: _TableState) -> np.ndarray:
+    mask = np.ones(len(state.typed), dtype=bool)
+    for col in conditions:
+        mask &= _notna(state, col)
+    return mask
+
+
+def _apply_rules(
+    name: str,
+    state: _TableState,
+    states: dict[str, _TableState],
+    programme_ids: set[str],
+    cutoff: pd.Timestamp,
+    issues: _Issues,
+) -> None:
+    """Evaluate the resource ``rules`` of one table (vectorised)."""
+    t = state.typed
+    data = state.raw.data
+    for rule in state.resource.rules:
+        kind, rid, sev = rule["kind"], rule["id"], rule["severity"]
+        msgs = (rule["message_en"], rule["message_nl"])
+        parent_st = None
+        if "parent" in rule:
+            ps = states.get(rule["parent"])
+            if ps is None or not ps.available:
+                continue  # reported once as a table-level warning by the FK step
+            parent_st = ps
+        if kind == "date_order":
+            viol = _b(t[rule["later"]] < t[rule["earlier"]])
+            issues.rows(name, data, viol, rule["later"], rid, sev, msgs)
+        elif kind == "required_with":
+            viol = _notna(state, rule["when_present"]) & ~_notna(state, rule["field"])
+            issues.rows(name, data, viol, rule["field"], rid, sev, msgs)
+        elif kind == "required_when":
+            viol = _cond(state, rule["when"]) & ~_notna(state, rule["field"])
+            issues.rows(name, data, viol, rule["field"], rid, sev, msgs)
+        elif kind == "required_unless":
+            viol = _known(rule["unless"], state) & ~_cond(state, rule["unless"]) & ~_notna(state, rule["field"])
+            issues.rows(name, data, viol, rule["field"], rid, sev, msgs)
+        elif kind == "absent_when":
+            viol = _cond(state, rule["when"]) & _notna(state, rule["field"])
+            issues.rows(name, data, viol, rule["field"], rid, sev, msgs)
+        elif kind == "in_programmes":
+            viol = _per_value(state, rule["field"], lambda x: x.notna().to_numpy() & ~x.isin(programme_ids).to_numpy())
+            issues.rows(name, data, viol, rule["field"], rid, sev, msgs)
+        elif kind == "plausible_age":
+            age = _year(t[rule["date"]]) - t[rule["birth_year"]]
+            viol = _b((age < rule["minimum"]) | (age > rule["maximum"]))
+            issues.rows(name, data, viol, rule["birth_year"], rid, sev, msgs)
+        elif kind == "plausible_age_first_case":
+            age = _year(t[rule["date"]]) - t[rule["birth_year"]]
+            viol = _b(t[rule["field"]] > age)
+            issues.rows(name, data, viol, rule["field"], rid, sev, msgs)
+        elif kind == "maximum_warning":
+            viol = _b(t[rule["field"]] > rule["maximum"])
+            issues.rows(name, data, viol, rule["field"], rid, sev, msgs)
+        elif kind == "not_after_cutoff":
+            for f in rule["fields"]:
+                issues.rows(name, data, _b(t[f] > cutoff), f, rid, sev, msgs)
+        elif kind == "parent_value":
+            pv = _lookup(t[rule["key"]], parent_st, rule["parent_key"], rule["parent_field"], state.encoded.get(rule["key"]))
+            viol = pv.notna().to_numpy() & ~pv.isin(rule["allowed"]).to_numpy()
+            issues.rows(name, data, viol, rule["key"], rid, sev, msgs)
+        elif kind == "parent_date_order":
+            pdate = _lookup(t[rule["key"]], parent_st, rule["parent_key"], rule["parent_date"], state.encoded.get(rule["key"]))
+            if rule.get("relation", "not_before") != "not_before":
+                raise ValueError(f"rule {rid}: unknown relation {rule.get('relation')!r}")
+            viol = _b(t[rule["field"]] < pdate)
+            issues.rows(name, data, viol, rule["field"], rid, sev, msgs)
+        elif kind == "parent_period":
+            key = t[rule["key"]]
+            (pstart, pend), codes = _lookup_distinct(
+                key, parent_st, rule["parent_key"], [rule["parent_start"], rule["parent_end"]], state.encoded.get(rule["key"])
+            )
+            tol = pd.Timedelta(days=int(rule.get("start_tolerance_days", 0)))
+            # per parent (distinct key): has a parent, earliest and latest allowed date
+            has_parent = pstart.notna().to_numpy()
+            lo = pstart - tol
+            hi = pend.where(pend.notna(), cutoff)  # open end: up to the cutoff
+            d = t[rule["field"]]
+            if codes is not None and all(x.dtype == "datetime64[ns]" for x in (d, lo, hi)):
+                # NumPy on the rows (NaT compares False, as pandas' NA -> False below)
+                lo, hi, dn = lo.to_numpy()[codes], hi.to_numpy()[codes], d.to_numpy()
+                viol = has_parent[codes] & ((dn < lo) | (dn > hi))
+            else:
+                if codes is not None:
+                    has_parent = has_parent[codes]
+                    lo, hi = _expand(lo, codes, key.index), _expand(hi, codes, key.index)
+                viol = has_parent & (_b(d < lo) | _b(d > hi))
+            issues.rows(name, data, viol, rule["field"], rid, sev, msgs)
+        elif kind == "after_birth":
+            by = _lookup(t[rule["key"]], parent_st, rule["parent_key"], rule["birth_year"], state.encoded.get(rule["key"]))
+            viol = _b(_year(t[rule["field"]]) < pd.array(by, dtype="Int64"))
+            issues.rows(name, data, viol, rule["field"], rid, sev, msgs)
+        elif kind == "no_overlap":
+            k, s_, e_ = rule["key"], rule["start"], rule["end"]
+            d = pd.DataFrame({"k": t[k], "s": t[s_], "e": t[e_].where(t[e_].notna(), cutoff)})
+            d["pos"] = np.arange(len(d))
+            d = d.dropna(subset=["k", "s"]).sort_values(["k", "s", "pos"], kind="mergesort")
+            d["cummax_end"] = d.groupby("k", sort=False)["e"].cummax()
+            prev_end = d.groupby("k", sort=False)["cummax_end"].shift(1)
+            over = (d["s"] < prev_end).fillna(False).to_numpy(dtype=bool)
+            viol = np.zeros(len(t), dtype=bool)
+            viol[d["pos"].to_numpy()[over]] = True
+            issues.rows(name, data, viol, s_, rid, sev, msgs)
+        else:
+            raise ValueError(f"table {name}: rule {rid} has an unknown kind {kind!r}")
+
+
+def _check_foreign_keys(
+    name: str, state: _TableState, states: dict[str, _TableState], issues: _Issues
+) -> None:
+    t, data = state.typed, state.raw.data
+    unchecked: set[str] = set()
+    for fk in state.resource.foreign_keys:
+        parent = fk["reference"]["resource"]
+        ps = states.get(parent)
+        if ps is None or not ps.available:
+            unchecked.add(parent)
+            continue
+        cf, pf = fk["fields"], fk["reference"]["fields"]
+        cf = [cf] if isinstance(cf, str) else list(cf)
+        pf = [pf] if isinstance(pf, str) else list(pf)
+        complete = np.logical_and.reduce([_notna(state, c) for c in cf])
+        if len(cf) == 1:
+            pkeys = ps.first_rows(pf[0])[0]
+            found = _per_value(state, cf[0], lambda x, pk=pkeys: x.isin(pk).to_numpy())
+        else:
+            idx = pd.MultiIndex.from_frame(ps.typed[pf].dropna())
+            found = pd.MultiIndex.from_frame(t[cf]).isin(idx)
+        viol = complete & ~found
+        label = ",".join(cf)
+        issues.rows(name, data, viol, label, "foreign_key", "error", _msg("foreign_key", field=label, parent=parent), value_col=cf[0])
+    for rule in state.resource.rules:
+        if "parent" in rule:
+            ps = states.get(rule["parent"])
+            if ps is None or not ps.available:
+                unchecked.add(rule["parent"])
+    for parent in sorted(unchecked):
+        issues.table(name, None, "foreign_key", "warning", _msg("foreign_key_unchecked", parent=parent))
