@@ -15,9 +15,9 @@ import pandas as pd
 import pytest
 from _intake_fixtures import CLEAN, copy_clean, plant
 
+from evaluation.analyses import quality
 from evaluation.contract.results import RESULT_COLUMNS
 from evaluation.publish import quality_outputs
-from evaluation.validation import quality
 from evaluation.validation.validate import validate_intake
 
 NB = Path(__file__).resolve().parent.parent / "notebooks" / "00_data_quality.ipynb"

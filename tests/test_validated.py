@@ -15,8 +15,8 @@ import pandas as pd
 import pytest
 from _intake_fixtures import plant
 
+from evaluation.analyses import quality
 from evaluation.pipeline import staging
-from evaluation.validation import quality
 from evaluation.validation.cache import CACHE_DIRNAME, load_validated, write_validated_cache
 from evaluation.validation.validate import validate_intake
 

@@ -1,6 +1,6 @@
 """Publishing the data-quality report: headline wording (nl/en), heatmap and files.
 
-The tables come from :mod:`evaluation.validation.quality` (aggregate counts of rows, never
+The tables come from :mod:`evaluation.analyses.quality` (aggregate counts of rows, never
 row-level values); this module words the headline, draws the completeness heatmap and writes
 everything through :mod:`evaluation.publish.writer` (identifier columns refused, CSV formulas
 neutralised). Counts here are rows, not people, and are published as counted: the share of
@@ -14,17 +14,17 @@ from typing import Any
 
 import pandas as pd
 
-from evaluation.contract.schema import Contract, load_contract
-from evaluation.publish.figures import PLAIN, _plain_figure, plain_text
-from evaluation.publish.formatting import check_language, number
-from evaluation.publish.writer import write_figure, write_json, write_table
-from evaluation.validation.quality import (
+from evaluation.analyses.quality import (
     _check_programme,
     completeness,
     issues_by_rule,
     quality_results,
     reconciliation_table,
 )
+from evaluation.contract.schema import Contract, load_contract
+from evaluation.publish.figures import PLAIN, _plain_figure, plain_text
+from evaluation.publish.formatting import check_language, number
+from evaluation.publish.writer import write_figure, write_json, write_table
 from evaluation.validation.validate import ValidationResult
 
 
