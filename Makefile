@@ -5,13 +5,16 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 JOBS   ?= 2
 
-.PHONY: help venv demo test test-slow bench lab lint clean
+LAB    := $(VENV)/.lab-installed
+
+.PHONY: help venv demo test lint-imports wheel-check test-slow bench lab lint clean
 
 help:
-	@echo "make demo   - set up .venv and run the quarterly job on the synthetic demo intake"
-	@echo "make test   - set up .venv if needed and run the test suite"
-	@echo "make bench  - national-scale benchmarks (validation speed, full run, coverage over seeds)"
-	@echo "make lab    - JupyterLab on notebooks/ with the project kernel"
+	@echo "make demo        - set up .venv and run the quarterly job on the synthetic demo intake"
+	@echo "make test        - set up .venv if needed, check the import layers and run the test suite"
+	@echo "make wheel-check - build the wheel, install it in a fresh venv outside the checkout, run synth and run"
+	@echo "make bench       - national-scale benchmarks (validation speed, full run, coverage over seeds)"
+	@echo "make lab         - install JupyterLab (the lab extra) and open notebooks/ with the project kernel"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,8 +25,14 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-test: $(STAMP)
+lint-imports: $(STAMP)
+	$(VENV)/bin/lint-imports
+
+test: $(STAMP) lint-imports
 	$(PY) -m pytest -n $(JOBS) -q -m "not slow"
+
+wheel-check: $(STAMP)
+	PYTHON=$(PYTHON) scripts/wheel_check.sh $(PY)
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -q -m slow
@@ -36,11 +45,15 @@ bench: $(STAMP)
 	$(PY) benchmarks/run_all.py
 	$(PY) -m pytest -q -m slow
 
-lab: $(STAMP)
+$(LAB): $(STAMP)
+	$(PY) -m pip install --quiet -e '.[test,lab]'
+	touch $(LAB)
+
+lab: $(LAB)
 	$(VENV)/bin/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check evaluation tests
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache dist build

@@ -44,6 +44,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from evaluation.contract.jsonschema_subset import iter_errors
 from evaluation.contract.schema import Contract, load_contract
 
 TABLE_SUFFIXES = (".csv", ".parquet")
@@ -502,7 +503,6 @@ def _jsonable(obj: Any) -> Any:
 
 
 def _read_yaml(path: Path, schema: dict[str, Any]) -> Any:
-    import jsonschema
     import yaml
 
     if not path.is_file():
@@ -515,11 +515,10 @@ def _read_yaml(path: Path, schema: dict[str, Any]) -> Any:
     except yaml.YAMLError as exc:
         raise IntakeError(f"{path}: invalid YAML: {exc}") from exc
     content = _jsonable(content)
-    validator = jsonschema.Draft202012Validator(schema)
-    errors = sorted(validator.iter_errors(content), key=lambda e: list(e.absolute_path))
+    errors = sorted(iter_errors(content, schema), key=lambda e: list(e.path))
     if errors:
         lines = [
-            f"  at {'/'.join(str(p) for p in e.absolute_path) or '(top level)'}: {e.message}"
+            f"  at {'/'.join(str(p) for p in e.path) or '(top level)'}: {e.message}"
             for e in errors[:10]
         ]
         more = f"\n  ... and {len(errors) - 10} more" if len(errors) > 10 else ""
