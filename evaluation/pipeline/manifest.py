@@ -23,8 +23,8 @@ import pandas as pd
 from evaluation.contract.results import SUPPRESSION_THRESHOLD
 
 KEY_LIBRARIES = (
-    "numpy", "pandas", "scipy", "statsmodels", "lifelines", "matplotlib", "pyarrow", "papermill",
-    "nbconvert", "nbclient", "nbformat", "ipykernel", "jupyter_client", "pyyaml", "jsonschema",
+    "numpy", "pandas", "scipy", "statsmodels", "matplotlib", "pyarrow", "papermill",
+    "nbconvert", "nbclient", "nbformat", "ipykernel", "jupyter_client", "pyyaml",
 )
 
 

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from evaluation.contract.results import SUPPRESSION_THRESHOLD, make_results
+from evaluation.contract.schema import load_contract
 from evaluation.publish import disclosure
 from evaluation.publish.formatting import DEFAULT_LANGUAGE, check_language, euro, number, percent
 from evaluation.publish.synthesis_outputs import display_figure, write_outputs  # noqa: F401  (the notebook's)
@@ -25,8 +26,6 @@ from evaluation.publish.synthesis_outputs import display_figure, write_outputs  
 def costs_by_quarter_figure(quarterly: pd.DataFrame, title: str = "", language: str = DEFAULT_LANGUAGE):
     """Stacked bars of recorded cost per quarter by category (matplotlib Figure)."""
     from matplotlib.figure import Figure
-
-    from evaluation.contract.schema import load_contract
 
     wide = quarterly.pivot_table(index="quarter", columns="category", values="amount_eur", aggfunc="sum", fill_value=0.0)
     fig = Figure(figsize=(10, 4.2))
