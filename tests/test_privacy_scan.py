@@ -10,7 +10,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from evaluation.intake.private import private_dir, write_private
 from evaluation.publish.disclosure import (
     DisclosureError,
     assert_no_identifiers,
@@ -161,53 +160,6 @@ def _mode(p: Path) -> int:
     return stat.S_IMODE(p.stat().st_mode)
 
 
-def test_write_private_owner_only_even_with_permissive_umask(tmp_path):
-    old = os.umask(0)
-    try:
-        df = pd.DataFrame({"participant_id": ["P-1", "P-2"], "days": [3, 4]})
-        p = write_private(tmp_path / "analysis" / "nested" / "adtte.csv", df)
-        q = write_private(tmp_path / "analysis" / "adtte.parquet", df)
-        j = write_private(tmp_path / "analysis" / "meta.json", {"rows": 2})
-        t = write_private(tmp_path / "analysis" / "notes.txt", "text")
-    finally:
-        os.umask(old)
-    for f in (p, q, j, t):
-        assert _mode(f) & 0o077 == 0 and _mode(f) == 0o600, f
-    for d in (tmp_path / "analysis", tmp_path / "analysis" / "nested"):
-        assert _mode(d) == 0o700, d
-    pd.testing.assert_frame_equal(pd.read_csv(p), df)
-    pd.testing.assert_frame_equal(pd.read_parquet(q), df)
-    assert json.loads(j.read_text()) == {"rows": 2}
-    # no temporary files left behind
-    assert sorted(x.name for x in (tmp_path / "analysis").iterdir()) == ["adtte.parquet", "meta.json", "nested", "notes.txt"]
-
-
-def test_write_private_replaces_a_world_readable_file(tmp_path):
-    p = tmp_path / "quarantine.csv"
-    p.write_text("old")
-    os.chmod(p, 0o644)
-    os.chmod(tmp_path, 0o700)
-    write_private(p, "new")
-    assert p.read_text() == "new"
-    assert _mode(p) & 0o077 == 0
-
-
-def test_private_dir_tightens_existing_folder(tmp_path):
-    d = tmp_path / "quarantine"
-    d.mkdir()
-    os.chmod(d, 0o755)
-    with pytest.warns(UserWarning, match="accessible to group/others"):
-        private_dir(d)
-    assert _mode(d) == 0o700
-    f = tmp_path / "file"
-    f.write_text("x")
-    with pytest.raises(NotADirectoryError):
-        private_dir(f)
-    with pytest.raises(TypeError, match="cannot write"):
-        write_private(tmp_path / "x.bin", 3.14)
-    assert not (tmp_path / "x.bin").exists()
-
-
 def test_raw_fixture_identifiers_are_caught_in_a_report(tmp_path):
     # end-to-end: identifiers collected from an intake folder, leaked into a report table
     ids = collect_identifiers(CLEAN_INTAKE)
@@ -249,15 +201,6 @@ def test_longer_token_containing_an_id_prefix_is_not_a_hit(tmp_path):
     # "P-5d81ba3013ca75f5a" is another value, not the identifier followed by "a"
     (tmp_path / "a.txt").write_text("P-5d81ba3013ca75f5a P-5d81ba3013ca75f\n")
     assert scan_outputs(tmp_path, IDS).empty
-
-
-def test_write_private_leaves_an_existing_parent_alone(tmp_path):
-    shared = tmp_path / "project"
-    shared.mkdir()
-    os.chmod(shared, 0o755)
-    f = write_private(shared / "adtte.csv", "a,b\n")
-    assert _mode(shared) == 0o755  # not ours to change
-    assert _mode(f) == 0o600
 
 
 def test_bsn_like_numbers_are_found_even_if_not_in_the_intake(tmp_path):
