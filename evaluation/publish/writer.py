@@ -49,10 +49,16 @@ def neutralise_csv_cell(value: Any) -> Any:
     A text cell that starts with ``=``, ``+``, ``-``, ``@``, tab or carriage
     return gets a leading apostrophe (OWASP "CSV injection"), unless it is a
     plain number such as ``-1.5`` (which a spreadsheet reads as a number, not a
-    formula). Non-text values are returned unchanged.
+    formula). A carriage return inside a cell becomes a line feed: the CSV writer quotes a cell
+    holding a line feed, but not one holding a lone CR, which a spreadsheet would read as the start
+    of a new row (whose first cell could be a formula). Non-text values are returned unchanged.
     """
-    if isinstance(value, str) and value.startswith(_FORMULA_START) and not _PLAIN_NUMBER.match(value):
-        return "'" + value
+    if not isinstance(value, str):
+        return value
+    if value.startswith(_FORMULA_START) and not _PLAIN_NUMBER.match(value):
+        value = "'" + value
+    if "\r" in value:
+        value = value.replace("\r\n", "\n").replace("\r", "\n")
     return value
 
 
