@@ -45,7 +45,7 @@ from evaluation.publish.fidelity_outputs import fidelity_outputs  # noqa: E402
 from evaluation.publish.identifiers import assert_no_identifiers, scan_outputs  # noqa: E402
 from evaluation.publish.labels import html_table  # noqa: E402
 from evaluation.publish.report import build_index, render_html  # noqa: E402
-from evaluation.publish.safe_html import sanitise_html  # noqa: E402
+from evaluation.publish.safe_html import inert_notebook, sanitise_html  # noqa: E402
 from evaluation.publish.writer import publish_outputs, write_json, write_parquet, write_table  # noqa: E402
 
 IMG = "<img src=x onerror=alert(1)>"
@@ -262,6 +262,18 @@ def test_raw_html_and_markdown_outputs_are_rebuilt_inert(tmp_path):
     page = render_html(tmp_path / "nb.ipynb", tmp_path / "report.html", language="en").read_text(encoding="utf-8")
     assert live_html(page, strict=False) == []
     assert "onerror" not in page.replace("onerror=alert(1)&gt;", "")  # only as escaped text, if at all
+
+
+def test_published_notebook_copy_has_inert_outputs():
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("x")
+    cell.outputs = [nbformat.v4.new_output("display_data", data={"text/html": f"<p>{IMG}</p>", "text/plain": "t",
+                                                                 "application/javascript": "alert(1)"})]
+    nb.cells = [cell]
+    out = json.loads(inert_notebook(nbformat.writes(nb)))
+    data = out["cells"][0]["outputs"][0]["data"]
+    assert data == {"text/html": "<p></p>", "text/plain": ["t"]}  # nbformat stores text as a list of lines
+    nbformat.validate(nbformat.from_dict(out))
 
 
 def test_sanitise_html_keeps_tables_and_drops_the_rest():

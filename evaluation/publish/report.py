@@ -37,7 +37,7 @@ from evaluation.publish.labels import (
     value_label,
     warning_line,
 )
-from evaluation.publish.safe_html import sanitise_html
+from evaluation.publish.safe_html import inert_output as _inert_output
 from evaluation.publish.writer import write_figure, write_json, write_table, write_text
 
 TEXT: dict[str, dict[str, str]] = {
@@ -187,7 +187,7 @@ def clean_notebook_for_report(nb: Any, replacements: Mapping[str, str] | None = 
       languages and each report shows one (untagged cells are always kept);
     - papermill's red "An Exception was encountered" cells are removed;
     - error outputs become one line ``Name: message`` (no traceback);
-    - HTML outputs keep only inert elements and attributes (:func:`sanitise_html`: no script, no
+    - HTML outputs keep only inert elements and attributes (:func:`evaluation.publish.safe_html.sanitise_html`: no script, no
       image, no event handler, no link), Markdown outputs become their plain text, scripts are dropped;
     - stderr streams keep only ``...Warning: message`` lines (without the
       file path and source line Python prints), other stderr text is dropped;
@@ -224,30 +224,6 @@ def clean_notebook_for_report(nb: Any, replacements: Mapping[str, str] | None = 
         cells.append(cell)
     nb.cells = cells
     return nb
-
-
-#: output types rendered without being markup we build: scripts are dropped, Markdown (which may carry
-#: raw HTML) falls back to its plain text, HTML is rebuilt from inert elements (:func:`sanitise_html`)
-_SCRIPT_MIME = ("application/javascript", "text/javascript", "application/vnd.jupyter.widget-view+json")
-
-
-def _inert_output(out: Any) -> Any:
-    """A display output whose HTML cannot run code or load anything (see :mod:`evaluation.publish.safe_html`)."""
-    data = out.get("data")
-    if not isinstance(data, Mapping):
-        return out
-    data = dict(data)
-    for mime in _SCRIPT_MIME:
-        data.pop(mime, None)
-    if "text/markdown" in data:
-        md = data.pop("text/markdown")
-        data.setdefault("text/plain", md)
-    if "text/html" in data:
-        raw = data["text/html"]
-        data["text/html"] = sanitise_html("".join(raw) if isinstance(raw, list) else str(raw))
-    out = copy.copy(out)
-    out["data"] = data
-    return out
 
 
 def render_html(executed_path: str | Path, html_path: str | Path,

@@ -6,13 +6,19 @@ it rebuilds an HTML fragment from the elements a table or a paragraph needs (``t
 ``td``, ``p``, ``span``, ``style``, ...) and the attributes that cannot run code (``class``, ``id``,
 ``colspan``, ...). Any other element (``script``, ``img``, ``iframe``, ``svg``, ``a``, ...) is
 dropped, the content of script-like elements with it; every ``on*`` handler, ``href`` and ``src``
-is dropped; text is escaped again. See docs/privacy.md.
+is dropped; text is escaped again. :func:`inert_output` applies this to one notebook output
+(scripts dropped, Markdown as plain text) and :func:`inert_notebook` to the published copy of an
+executed notebook. See docs/privacy.md.
 """
 
 from __future__ import annotations
 
+import copy
 import html
+import json
+from collections.abc import Mapping
 from html.parser import HTMLParser
+from typing import Any
 
 #: elements kept (with their allowed attributes); everything a displayed table or paragraph needs
 ALLOWED_ELEMENTS = frozenset({
@@ -96,3 +102,40 @@ def sanitise_html(fragment: str) -> str:
     parser.feed(str(fragment))
     parser.close()
     return "".join(parser.out)
+
+
+#: output types rendered without being markup we build: scripts are dropped, Markdown (which may carry
+#: raw HTML) falls back to its plain text, HTML is rebuilt from inert elements (:func:`sanitise_html`)
+_SCRIPT_MIME = ("application/javascript", "text/javascript", "application/vnd.jupyter.widget-view+json")
+
+
+def inert_output(out: Any) -> Any:
+    """A display output whose HTML cannot run code or load anything (HTML through :func:`sanitise_html`)."""
+    data = out.get("data")
+    if not isinstance(data, Mapping):
+        return out
+    data = dict(data)
+    for mime in _SCRIPT_MIME:
+        data.pop(mime, None)
+    if "text/markdown" in data:
+        md = data.pop("text/markdown")
+        data.setdefault("text/plain", md)
+    if "text/html" in data:
+        raw = data["text/html"]
+        data["text/html"] = sanitise_html("".join(raw) if isinstance(raw, list) else str(raw))
+    out = copy.copy(out)
+    out["data"] = data
+    return out
+
+
+def inert_notebook(text: str) -> str:
+    """An executed notebook (JSON text) whose display outputs are inert (:func:`inert_output`).
+
+    For the copy of a notebook that is published next to its report: a reader who opens it in
+    Jupyter sees the same escaped tables, and no output can run a script.
+    """
+    nb = json.loads(text)
+    for cell in nb.get("cells", []) if isinstance(nb, dict) else []:
+        if isinstance(cell, dict) and isinstance(cell.get("outputs"), list):
+            cell["outputs"] = [inert_output(o) if isinstance(o, dict) else o for o in cell["outputs"]]
+    return json.dumps(nb, ensure_ascii=False, indent=1) + "\n"
