@@ -46,7 +46,13 @@ from evaluation.publish.identifiers import assert_no_identifiers, scan_outputs  
 from evaluation.publish.labels import html_table  # noqa: E402
 from evaluation.publish.report import build_index, render_html  # noqa: E402
 from evaluation.publish.safe_html import inert_notebook, sanitise_html  # noqa: E402
-from evaluation.publish.writer import publish_outputs, write_json, write_parquet, write_table  # noqa: E402
+from evaluation.publish.writer import (  # noqa: E402
+    publish_outputs,
+    write_json,
+    write_notebook,
+    write_parquet,
+    write_table,
+)
 
 IMG = "<img src=x onerror=alert(1)>"
 PAYLOADS = [IMG, "<script>alert(1)</script>", '=HYPERLINK("http://x","y")', "+cmd|' /C calc'!A0", "@SUM(1)",
@@ -264,13 +270,14 @@ def test_raw_html_and_markdown_outputs_are_rebuilt_inert(tmp_path):
     assert "onerror" not in page.replace("onerror=alert(1)&gt;", "")  # only as escaped text, if at all
 
 
-def test_published_notebook_copy_has_inert_outputs():
+def test_published_notebook_copy_has_inert_outputs(tmp_path):
     nb = nbformat.v4.new_notebook()
     cell = nbformat.v4.new_code_cell("x")
     cell.outputs = [nbformat.v4.new_output("display_data", data={"text/html": f"<p>{IMG}</p>", "text/plain": "t",
                                                                  "application/javascript": "alert(1)"})]
     nb.cells = [cell]
     out = json.loads(inert_notebook(nbformat.writes(nb)))
+    assert json.loads(write_notebook(tmp_path / "notebook.ipynb", nbformat.writes(nb)).read_text(encoding="utf-8")) == out
     data = out["cells"][0]["outputs"][0]["data"]
     assert data == {"text/html": "<p></p>", "text/plain": ["t"]}  # nbformat stores text as a list of lines
     nbformat.validate(nbformat.from_dict(out))

@@ -31,6 +31,7 @@ import pandas as pd
 from evaluation.contract.results import SUPPRESSION_THRESHOLD
 from evaluation.publish.cells import DisclosureError
 from evaluation.publish.identifiers import ID_KINDS
+from evaluation.publish.safe_html import inert_notebook
 from evaluation.publish.sentences import check_sentences
 from evaluation.publish.suppression import protect_results
 
@@ -165,6 +166,12 @@ def write_text(path: str | os.PathLike, text: str) -> Path:
     with _open_new(path) as fh:
         fh.write(text)
     return path
+
+
+def write_notebook(path: str | os.PathLike, text: str) -> Path:
+    """Write an executed notebook (JSON text) whose display outputs are inert
+    (:func:`evaluation.publish.safe_html.inert_notebook`: HTML rebuilt from inert elements, no scripts)."""
+    return write_text(path, inert_notebook(text))
 
 
 def write_figure(output_dir: str | os.PathLike, name: str, fig: Any, dpi: int = 110) -> list[Path]:
