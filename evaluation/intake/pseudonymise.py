@@ -134,7 +134,9 @@ def load_key(key_file: str | os.PathLike | None, forbidden_dirs: tuple[str | os.
     """Read the secret key; refuse a missing, weak or misplaced key file.
 
     A file of 64+ hex characters is decoded as hex; any other content is used
-    as bytes and must be at least 32 bytes long. A key file inside one of
+    as bytes and must be at least 32 bytes long. A key that does not look random
+    (:func:`key_weakness`: a passphrase, all-zero or repeated bytes, a counting
+    sequence) is refused with the reason. A key file inside one of
     ``forbidden_dirs`` (the input and output folders) is refused; a key file
     readable by group or others gives a warning. The key is never printed.
     """
@@ -164,7 +166,85 @@ def load_key(key_file: str | os.PathLike | None, forbidden_dirs: tuple[str | os.
         key = raw
     if len(key) < MIN_KEY_BYTES:
         raise ValueError(f"key file {p} holds a key of {len(key)} bytes; at least {MIN_KEY_BYTES} random bytes are needed.\n" + KEY_HELP)
+    weakness = key_weakness(key, hex_encoded=key is not raw)
+    if weakness:
+        raise ValueError(f"key file {p} does not hold a random key: {weakness}. A key that can be guessed "
+                         "makes every pseudonym reversible.\n" + KEY_HELP)
     return key
+
+
+#: fewest distinct byte values in a key of MIN_KEY_BYTES random bytes that we accept: 32 random bytes hold
+#: about 30 distinct values, and fewer than 16 happens with probability below 1e-12
+MIN_DISTINCT_BYTES = 16
+
+
+def key_weakness(key: bytes, hex_encoded: bool = False) -> str | None:
+    """Why ``key`` is not a random key, or None when it looks random.
+
+    Refused: fewer than :data:`MIN_KEY_BYTES` bytes; one byte repeated; fewer than
+    :data:`MIN_DISTINCT_BYTES` distinct byte values (``deadbeef`` repeated); bytes that repeat with a
+    short period or rise or fall by a constant step (``00 01 02 ...``); and, unless the file held
+    hex, printable text (a passphrase: its entropy is far below that of random bytes, so a published
+    hash of anything keyed with it could be guessed offline). Each check fails a truly random
+    32-byte key with probability below 1e-12.
+    """
+    if len(key) < MIN_KEY_BYTES:
+        return f"{len(key)} bytes, fewer than {MIN_KEY_BYTES}"
+    if len(set(key)) == 1:
+        return f"every byte is 0x{key[0]:02x}"
+    if len(set(key)) < MIN_DISTINCT_BYTES:
+        return f"only {len(set(key))} distinct byte values in {len(key)} bytes"
+    for period in range(1, len(key) // 2 + 1):
+        if all(key[i] == key[i - period] for i in range(period, len(key))):
+            return f"a pattern of {period} bytes repeated"
+    steps = {(key[i] - key[i - 1]) % 256 for i in range(1, len(key))}
+    if len(steps) == 1:
+        return "a counting sequence"
+    if not hex_encoded:
+        try:
+            text = key.decode("utf-8")
+        except UnicodeDecodeError:
+            text = None
+        if text is not None and text.isprintable():
+            return ("printable text, like a passphrase; write 64 hex characters made by "
+                    "secrets.token_hex(32) or --new-key instead")
+    return None
+
+
+#: file names a pseudonym key is often given
+_KEY_FILE_NAME = re.compile(r"(?:^|[^a-z])(?:key|keys|secret|sleutel|passphrase|password|wachtwoord)(?:[^a-z]|$)"
+                            r"|\.(?:key|pem|p12|pfx|jks|keystore|gpg|asc)$", re.IGNORECASE)
+
+
+def looks_like_key_file(path: str | os.PathLike, max_bytes: int = 4096) -> str | None:
+    """Why the file at ``path`` looks like a secret key, or None.
+
+    For the validator, which refuses such a file inside an intake before anything hashes it: a name
+    like ``pseudonym.key`` or ``secret.txt``, or a small file whose content is 64 or more hex
+    characters, base64 of 32 or more bytes, or a PEM block. Reads at most ``max_bytes`` bytes, without
+    following a symbolic link.
+    """
+    p = Path(path)
+    if _KEY_FILE_NAME.search(p.name):
+        return f"its name {p.name!r} is a key file's name"
+    try:
+        fd = os.open(p, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+            return None
+        head = fh.read(max_bytes + 1)
+    if len(head) > max_bytes:
+        return None
+    text = head.strip()
+    if re.fullmatch(rb"[0-9a-fA-F]{64,}", text):
+        return f"it holds {len(text)} hex characters, like a key made by secrets.token_hex"
+    if re.fullmatch(rb"[A-Za-z0-9+/]{43,}={0,2}", text):
+        return "it holds one long base64 string, like an encoded key"
+    if text.startswith(b"-----BEGIN ") and b"KEY" in text[:64]:
+        return "it holds a PEM key block"
+    return None
 
 
 def key_fingerprint(key: bytes) -> str:

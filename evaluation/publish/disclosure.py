@@ -59,8 +59,10 @@ from __future__ import annotations
 from evaluation.publish.cells import SECONDARY_MARKER, DisclosureError
 from evaluation.publish.identifiers import (
     ID_KINDS,
+    KIND_REASONS,
     assert_no_identifiers,
     collect_identifiers,
+    describe_findings,
     scan_outputs,
 )
 from evaluation.publish.pooled import (
@@ -80,9 +82,9 @@ from evaluation.publish.suppression import (
 )
 
 __all__ = [
-    "ID_KINDS", "LINE_KEYS", "SECONDARY_MARKER", "STOCK_FLOW_COLUMNS", "WITHHELD_NOTE", "WITHHOLD_COLUMN",
+    "ID_KINDS", "KIND_REASONS", "LINE_KEYS", "SECONDARY_MARKER", "STOCK_FLOW_COLUMNS", "WITHHELD_NOTE", "WITHHOLD_COLUMN",
     "DisclosureError", "assert_no_identifiers", "audit_rounding", "check_sentences", "collect_identifiers",
-    "differencing_audit", "last_time_with_min_at_risk", "protect_count", "protect_numbers_at_risk",
+    "describe_findings", "differencing_audit", "last_time_with_min_at_risk", "protect_count", "protect_numbers_at_risk",
     "protect_results", "protect_sentence", "round_stock_flow", "scan_outputs", "withhold_pooled",
     "withhold_pooled_table",
 ]

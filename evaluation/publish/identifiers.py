@@ -262,7 +262,7 @@ def scan_outputs(
 
     prefixes = _piece_prefixes(lookup)
 
-    def scan_text(text: str, rel: str, where: str, check_headers: bool) -> None:
+    def scan_text(text: str, rel: str, where: str, check_headers: bool, key_path: str | None = None) -> None:
         newlines: list[int] | None = None
 
         def line_of(pos: int) -> int:
@@ -288,7 +288,8 @@ def scan_outputs(
             pattern = re.compile(r"(?<![A-Za-z0-9])" + re.escape(t) + r"(?![A-Za-z0-9_.:\-])")
             located |= {(line_of(m.start()), kind, hit) for m in pattern.finditer(text)}
         for line, kind, hit in sorted(located):
-            rows.append({"file": rel, "identifier_kind": kind, "value": _mask(hit), "location": f"{where}line {line}"})
+            at = f"key {key_path}" if key_path is not None else f"line {line}"
+            rows.append({"file": rel, "identifier_kind": kind, "value": _mask(hit), "location": f"{where}{at}"})
         for m in _TH_RE.finditer(text):
             if _normalise_name(m.group(1)) in id_cols:
                 rows.append({"file": rel, "identifier_kind": "id_column", "value": m.group(1),
@@ -322,7 +323,14 @@ def scan_outputs(
                 text = data.decode("utf-8")
             except UnicodeDecodeError:
                 text = data.decode("latin-1")
-            scan_text(text, rel, "", suffix in {".csv", ".tsv", ".txt"})
+            leaves = _json_leaves(text) if suffix == ".json" else None
+            if leaves is None:
+                scan_text(text, rel, "", suffix in {".csv", ".tsv", ".txt"})
+            else:
+                # read with its context: each key and string value on its own; numbers that measure
+                # something (sizes, row counts, seconds) are not identifiers and are not scanned
+                for key_path, leaf in leaves:
+                    scan_text(leaf, rel, "", False, key_path=key_path)
             # embedded images: data URIs (HTML, SVG, Markdown) and notebook image outputs
             for k, b64 in enumerate(_embedded_pngs(text, suffix == ".ipynb"), start=1):
                 try:
@@ -332,6 +340,45 @@ def scan_outputs(
                 for key, chunk in _png_text(png):
                     scan_text(chunk, rel, f"embedded image {k}, PNG chunk {key}, ", False)
     return pd.DataFrame(rows, columns=["file", "identifier_kind", "value", "location"])
+
+
+#: JSON keys whose numbers measure something (file sizes, row counts, durations); never identifiers
+_MEASURE_KEY_RE = re.compile(
+    r"^(?:bytes|size|rows|seconds|duration|elapsed|timeout|n|count|total|lines|jobs|workers|seed)$"
+    r"|_(?:bytes|size|rows|seconds|duration|timeout|count|total|n|values|flagged|exact|findings)$"
+    r"|^(?:n|rows|count|bytes|size)_"
+)
+
+
+def _json_leaves(text: str) -> list[tuple[str, str]] | None:
+    """The keys and scalar values of a JSON document as (key path, text), or None if it is not JSON.
+
+    Object keys are returned too (an identifier could be a key). Booleans and null are left out;
+    a number is left out when its key measures something (:data:`_MEASURE_KEY_RE`, e.g.
+    ``intake.files[3].bytes``), because a 9-digit file size can pass the BSN eleven-test.
+    """
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        return None
+    out: list[tuple[str, str]] = []
+    stack: list[tuple[str, str, Any]] = [("$", "", doc)]
+    while stack:
+        path, key, node = stack.pop()
+        if isinstance(node, dict):
+            for k, v in node.items():
+                sub = f"{path}.{k}"
+                out.append((sub, str(k)))
+                stack.append((sub, str(k), v))
+        elif isinstance(node, list):
+            stack.extend((f"{path}[{i}]", key, v) for i, v in enumerate(node))
+        elif isinstance(node, str):
+            out.append((path, node))
+        elif isinstance(node, (int, float)) and not isinstance(node, bool):
+            if not _MEASURE_KEY_RE.search(key.lower()):
+                out.append((path, repr(node) if isinstance(node, float) else str(node)))
+    out.sort(key=lambda kv: kv[0])
+    return out
 
 
 _DATA_URI_PNG_RE = re.compile(r"data:image/png;base64,([A-Za-z0-9+/=\s]+)")
@@ -366,9 +413,31 @@ def assert_no_identifiers(
     """
     findings = scan_outputs(folder, identifiers, extensions, bsn_check=bsn_check)
     if len(findings):
-        summary = findings.groupby(["file", "identifier_kind"]).size().reset_index(name="count")
-        listing = "; ".join(f"{r.file}: {r.count} x {r.identifier_kind}" for r in summary.itertuples())
         raise DisclosureError(
-            f"{folder} contains row-level data or identifiers and must not be shared ({len(findings)} finding(s)): {listing}",
+            f"{folder} contains row-level data or identifiers and must not be shared "
+            f"({len(findings)} finding(s)): {describe_findings(findings)}",
             findings,
         )
+
+
+#: What each kind of finding means, for the operator who has to act on it.
+KIND_REASONS = {
+    "bsn_like": "a 9-digit number that passes the BSN eleven-test",
+    "id_column": "a column named like an identifier (a per-person table)",
+    "row_level_file": "a file in a row-level data format",
+}
+
+
+def describe_findings(findings: pd.DataFrame, max_places: int = 5) -> str:
+    """Findings of :func:`scan_outputs` in words: per file and kind, the count, why, and where.
+
+    E.g. ``manifest.json: 1 x bsn_like (a 9-digit number that passes the BSN eleven-test)
+    at key $.intake.supplier``. Values stay masked; at most ``max_places`` locations per file and kind.
+    """
+    parts = []
+    for (file, kind), g in findings.groupby(["file", "identifier_kind"], sort=True):
+        reason = KIND_REASONS.get(str(kind), f"a {kind} value of the intake")
+        places = list(dict.fromkeys(str(x) for x in g["location"]))
+        where = ", ".join(places[:max_places]) + (f" and {len(places) - max_places} more" if len(places) > max_places else "")
+        parts.append(f"{file}: {len(g)} x {kind} ({reason}) at {where}")
+    return "; ".join(parts)

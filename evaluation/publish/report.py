@@ -37,6 +37,7 @@ from evaluation.publish.labels import (
     value_label,
     warning_line,
 )
+from evaluation.publish.safe_html import inert_output as _inert_output
 from evaluation.publish.writer import write_figure, write_json, write_table, write_text
 
 TEXT: dict[str, dict[str, str]] = {
@@ -186,6 +187,8 @@ def clean_notebook_for_report(nb: Any, replacements: Mapping[str, str] | None = 
       languages and each report shows one (untagged cells are always kept);
     - papermill's red "An Exception was encountered" cells are removed;
     - error outputs become one line ``Name: message`` (no traceback);
+    - HTML outputs keep only inert elements and attributes (:func:`evaluation.publish.safe_html.sanitise_html`: no script, no
+      image, no event handler, no link), Markdown outputs become their plain text, scripts are dropped;
     - stderr streams keep only ``...Warning: message`` lines (without the
       file path and source line Python prints), other stderr text is dropped;
       with ``language`` they read ``Waarschuwing: ...`` / ``Warning: ...``
@@ -216,7 +219,7 @@ def clean_notebook_for_report(nb: Any, replacements: Mapping[str, str] | None = 
                     if kept:
                         outputs.append({"output_type": "stream", "name": "stdout", "text": "\n".join(kept) + "\n"})
                 else:
-                    outputs.append(out)
+                    outputs.append(_inert_output(out))
             cell["outputs"] = outputs
         cells.append(cell)
     nb.cells = cells
@@ -436,7 +439,8 @@ def build_index(
             status_text = t.get(f"status_{status}", status)
             headline = _read_headline(folder) if status == "ok" else None
             title = (headline or {}).get("title") or j.get("title") or j["notebook"]
-            rel = j["folder"].rstrip("/")
+            # "./" first: a folder named after a programme id such as "javascript:x" stays a relative link
+            rel = "./" + j["folder"].rstrip("/").lstrip("/")
             link = f" · <a href='{html.escape(rel)}/report.html'>{t['report']}</a>" if (folder / "report.html").is_file() else ""
             parts.append(
                 f"<h3>{html.escape(str(title))} <span class='status-{html.escape(status)}'>"

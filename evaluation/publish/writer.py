@@ -29,7 +29,9 @@ from typing import Any
 import pandas as pd
 
 from evaluation.contract.results import SUPPRESSION_THRESHOLD
+from evaluation.publish.cells import DisclosureError
 from evaluation.publish.identifiers import ID_KINDS
+from evaluation.publish.safe_html import inert_notebook
 from evaluation.publish.sentences import check_sentences
 from evaluation.publish.suppression import protect_results
 
@@ -48,19 +50,28 @@ def neutralise_csv_cell(value: Any) -> Any:
     A text cell that starts with ``=``, ``+``, ``-``, ``@``, tab or carriage
     return gets a leading apostrophe (OWASP "CSV injection"), unless it is a
     plain number such as ``-1.5`` (which a spreadsheet reads as a number, not a
-    formula). Non-text values are returned unchanged.
+    formula). A carriage return inside a cell becomes a line feed: the CSV writer quotes a cell
+    holding a line feed, but not one holding a lone CR, which a spreadsheet would read as the start
+    of a new row (whose first cell could be a formula). Non-text values are returned unchanged.
     """
-    if isinstance(value, str) and value.startswith(_FORMULA_START) and not _PLAIN_NUMBER.match(value):
-        return "'" + value
+    if not isinstance(value, str):
+        return value
+    if value.startswith(_FORMULA_START) and not _PLAIN_NUMBER.match(value):
+        value = "'" + value
+    if "\r" in value:
+        value = value.replace("\r\n", "\n").replace("\r", "\n")
     return value
 
 
 def neutralise_table(df: pd.DataFrame) -> pd.DataFrame:
     """A copy of ``df`` whose text cells and column names are neutralised (see :func:`neutralise_csv_cell`)."""
     out = df.copy()
-    for col in out.columns:
-        if out[col].dtype == object or pd.api.types.is_string_dtype(out[col]):
-            out[col] = out[col].map(neutralise_csv_cell)
+    for i in range(out.shape[1]):
+        col = out.iloc[:, i]
+        if isinstance(col.dtype, pd.CategoricalDtype):
+            col = col.astype(object)
+        if col.dtype == object or pd.api.types.is_string_dtype(col):
+            out.isetitem(i, col.map(neutralise_csv_cell))
     out.columns = [neutralise_csv_cell(str(c)) for c in out.columns]
     return out
 
@@ -99,19 +110,51 @@ def write_table(path: str | os.PathLike, df: pd.DataFrame) -> Path:
 
 
 def write_parquet(path: str | os.PathLike, df: pd.DataFrame) -> Path:
-    """Write an aggregate table as Parquet (identifier columns refused; 0644; no symlink followed)."""
+    """Write an aggregate table as Parquet (identifier columns refused, text cells neutralised as in
+    :func:`write_table`, so that a table exported from it to a spreadsheet is safe; 0644; no symlink followed)."""
     path = Path(path)
     ids = _identifier_columns(df)
     if ids:
         raise ValueError(f"table {path.stem!r} has identifier column(s) {ids}: row-level data may not be published")
     with _open_new(path, binary=True) as fh:
-        df.to_parquet(fh, index=False)
+        neutralise_table(df).to_parquet(fh, index=False)
     return path
 
 
+#: file names that hold a secret key: their hash would let a reader test guesses of the key offline
+_KEY_NAME = re.compile(r"(?:^|[^a-z])(?:key|keys|secret|secrets|sleutel|passphrase|password|wachtwoord)(?:[^a-z]|$)"
+                       r"|\.(?:key|pem|p12|pfx|jks|keystore|asc|gpg)$", re.IGNORECASE)
+_HASH_KEYS = ("sha256", "sha1", "md5", "sha512", "hash", "digest")
+
+
+def _key_hashes(data: Any, where: str = "$") -> list[str]:
+    """Places in ``data`` where a hash is recorded next to a file named like a key (see :data:`_KEY_NAME`)."""
+    found: list[str] = []
+    if isinstance(data, Mapping):
+        name = next((str(data[k]) for k in ("file", "path", "name") if isinstance(data.get(k), str)), None)
+        if name is not None and any(h in data for h in _HASH_KEYS) and _KEY_NAME.search(name.rsplit("/", 1)[-1]):
+            found.append(f"{where} ({name})")
+        for k, v in data.items():
+            found += _key_hashes(v, f"{where}.{k}")
+    elif isinstance(data, (list, tuple)):
+        for i, v in enumerate(data):
+            found += _key_hashes(v, f"{where}[{i}]")
+    return found
+
+
 def write_json(path: str | os.PathLike, data: Any) -> Path:
-    """Write ``data`` as UTF-8 JSON (sorted as given, indented)."""
+    """Write ``data`` as UTF-8 JSON (sorted as given, indented).
+
+    Refuses (:class:`~evaluation.publish.cells.DisclosureError`) data that records a hash of a file
+    named like a secret key (``*.key``, ``pseudonym_key.txt``, ``secret``, ...): a published SHA-256 of
+    a key lets anyone test guesses of the key offline and so reverse the pseudonyms.
+    """
     path = Path(path)
+    leaks = _key_hashes(data)
+    if leaks:
+        raise DisclosureError(
+            f"{path.name} would publish the hash of a file named like a secret key at {'; '.join(leaks)}: "
+            "remove the key from the intake (a pseudonym key belongs outside every data folder) and run again")
     with _open_new(path) as fh:
         fh.write(json.dumps(data, ensure_ascii=False, indent=2))
     return path
@@ -123,6 +166,12 @@ def write_text(path: str | os.PathLike, text: str) -> Path:
     with _open_new(path) as fh:
         fh.write(text)
     return path
+
+
+def write_notebook(path: str | os.PathLike, text: str) -> Path:
+    """Write an executed notebook (JSON text) whose display outputs are inert
+    (:func:`evaluation.publish.safe_html.inert_notebook`: HTML rebuilt from inert elements, no scripts)."""
+    return write_text(path, inert_notebook(text))
 
 
 def write_figure(output_dir: str | os.PathLike, name: str, fig: Any, dpi: int = 110) -> list[Path]:
