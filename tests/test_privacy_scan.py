@@ -213,3 +213,18 @@ def test_bsn_like_numbers_are_found_even_if_not_in_the_intake(tmp_path):
         ["bsn_like", "11*******", "line 5"],
     ]
     assert scan_outputs(tmp_path, {}, bsn_check=False).empty
+
+
+def test_fractional_digits_of_a_computed_number_are_no_bsn(tmp_path):
+    """Seed 4242 of the generator, scale 0.5: the total cost 4341672.279999999 (float repr) blocked the
+    whole quarter, because its fractional digits 279999999 pass the eleven-test
+    (2*9+7*8+9*7+9*6+9*5+9*4+9*3+9*2-9 = 18+56+63+54+45+36+27+18-9 = 308 = 28*11)."""
+    from evaluation.contract.identifiers import is_bsn
+
+    assert is_bsn("279999999")
+    (tmp_path / "results.csv").write_text("estimand,estimate\ncost_total_eur,4341672.279999999\n")
+    assert scan_outputs(tmp_path, {}).empty
+    # a BSN stored in a numeric column is still found through its whole part
+    (tmp_path / "leak.csv").write_text("estimand,estimate\nx,123456782.0\n")
+    found = scan_outputs(tmp_path, {})
+    assert list(found["identifier_kind"]) == ["bsn_like"] and list(found["file"]) == ["leak.csv"]

@@ -103,6 +103,20 @@ def collect_identifiers(validation_result_or_intake_dir: Any) -> dict[str, set[s
 
 
 _BSN_PIECE_RE = re.compile(r"(?<![0-9])[0-9]{9}(?![0-9])")
+_DECIMAL_RE = re.compile(r"^[0-9]+\.[0-9]+(?:[eE][+-]?[0-9]+)?$")
+
+
+def _bsn_candidates(token: str) -> list[str]:
+    """The pieces of ``token`` that could hold a BSN.
+
+    A decimal number (``4341672.279999999``) is one number: its fractional
+    digits are digits of a computed value, not an identifier, so only the
+    whole part is a candidate (a BSN stored as a float, ``123456782.0``, is
+    still found). Any other token is split at its separators.
+    """
+    if _DECIMAL_RE.match(token):
+        return [token.split(".", 1)[0]]
+    return _SEP_RE.split(token)
 def _match_token(token: str, lookup: Mapping[str, str], prefixes: set[str]) -> str | None:
     """The identifier in ``token``: the token itself or a run of its separator-delimited pieces.
 
@@ -279,7 +293,7 @@ def scan_outputs(
                 if hit is not None:
                     hits[t] = (hit, lookup[hit])
                 elif bsn_check and _BSN_PIECE_RE.search(t):
-                    bsn = next((x for x in _SEP_RE.split(t) if is_bsn(x)), None)
+                    bsn = next((x for x in _bsn_candidates(t) if is_bsn(x)), None)
                     if bsn is not None:
                         hits[t] = (bsn, "bsn_like")
         located: set[tuple[int, str, str]] = set()
