@@ -54,6 +54,11 @@ from test_run import OK_BOTH, make_intake, make_registry  # noqa: E402
 OK_OVERALL = dict(OK_BOTH, scope="overall")
 
 
+def said(err: str) -> str:
+    """The CLI's own lines of stderr (the run's log lines, with their time stamps, left out)."""
+    return "".join(line + "\n" for line in err.splitlines() if line.startswith("evaluation run:"))
+
+
 def cli(argv: list[str]) -> int:
     p = argparse.ArgumentParser()
     quarter.configure_parser(p)
@@ -179,7 +184,7 @@ def test_overlapping_intake_and_reports_refused_before_anything_moves(tmp_path, 
         out = tmp_path / "link"
     before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
     code = cli(["--intake", str(intake), "--out", str(out), "--quarter", "2026Q3", "--force", "--no-progress"])
-    err = capsys.readouterr().err
+    err = said(capsys.readouterr().err)
     assert code == 2
     how = {"intake_inside_out": "overlap: the intake lies inside the reports folder",
            "through_symlink": "overlap: the intake lies inside the reports folder",
@@ -268,8 +273,9 @@ def test_process_death_during_publication_is_completed_or_rolled_back_by_the_nex
     again = run(intake, out, reg)
     assert again.exit_code == 3 and again.status == "refused"
     if window in BEFORE_COMMIT:
+        where = "back in place" if window == "old_quarter_kept" else "in place"  # moved away, or not yet
         assert again.messages[0] == (f"rolled back the interrupted publication of 2026Q3 (run {new_run}): "
-                                     "the previous quarter is back in place")
+                                     f"the previous quarter is {where}")
         assert _run_id(out) == old_run and set(read_store(out)["run_id"]) == {old_run}
         assert not list(out.glob("2026Q3.replaced-*"))
     else:
@@ -293,7 +299,7 @@ def test_full_disk_during_publication_is_rolled_back_or_completed_at_once(publis
     monkeypatch.setattr(quarter, "default_validator", fake_validate)
     code = cli(["--intake", str(intake), "--out", str(out), "--quarter", "2026Q3", "--force", "--no-progress",
                 "--notebooks", str(FIXTURES), "--registry", str(reg)])
-    err = capsys.readouterr().err
+    err = said(capsys.readouterr().err)
     assert code == 4
     state = "nothing published; 2026Q3 is unchanged" if window in BEFORE_COMMIT else "2026Q3 was published"
     assert err == (f"evaluation run: cannot write the reports: the disk is full ({out / 'x'})\n"
@@ -320,7 +326,7 @@ def test_reserved_programme_id_is_refused_with_exit_2(tmp_path, monkeypatch, cap
     code = cli(["--intake", str(intake), "--out", str(out), "--quarter", "2026Q3", "--no-progress",
                 "--notebooks", str(FIXTURES), "--registry", str(reg)])
     assert code == 2
-    assert capsys.readouterr().err == (f"evaluation run: programmes.yaml: programme_id {pid!r} is reserved (the "
+    assert said(capsys.readouterr().err) == (f"evaluation run: programmes.yaml: programme_id {pid!r} is reserved (the "
                                        f"quarter folder uses {pid.lower()!r} itself); choose another id\n")
     assert not (out / "2026Q3").exists() and not list(out.glob(".tmp-*"))
 
@@ -339,7 +345,7 @@ def test_quarter_with_non_ascii_digits_is_refused_with_exit_2(tmp_path, capsys, 
     out = tmp_path / "reports"
     code = cli(["--intake", str(intake), "--out", str(out), "--quarter", q, "--no-progress"])
     assert code == 2
-    assert capsys.readouterr().err == (f"evaluation run: quarter must look like 2026Q3 (four ASCII digits, 'Q', "
+    assert said(capsys.readouterr().err) == (f"evaluation run: quarter must look like 2026Q3 (four ASCII digits, 'Q', "
                                        f"1-4), got {q!r}\n")
     assert not out.exists()
 
@@ -357,7 +363,7 @@ def test_read_only_reports_folder_ends_with_exit_4(tmp_path, monkeypatch, capsys
     code = cli(["--intake", str(intake), "--out", str(out), "--quarter", "2026Q3", "--no-progress",
                 "--notebooks", str(FIXTURES), "--registry", str(make_registry(tmp_path / "r.yaml", [OK_OVERALL]))])
     assert code == 4
-    assert capsys.readouterr().err == (
+    assert said(capsys.readouterr().err) == (
         f"evaluation run: cannot write the reports: the reports folder is on a read-only file system ({lock})\n"
         "evaluation run: nothing published; 2026Q3 is unchanged\n")
 
@@ -373,7 +379,7 @@ def test_read_only_reports_folder_by_mode_ends_with_exit_4(tmp_path, capsys):
     finally:
         os.chmod(out, 0o755)
     assert code == 4
-    assert capsys.readouterr().err == (
+    assert said(capsys.readouterr().err) == (
         f"evaluation run: cannot write the reports: permission denied ({out / '.2026Q3.lock'})\n"
         "evaluation run: nothing published; 2026Q3 is unchanged\n")
 
@@ -390,6 +396,6 @@ def test_full_disk_while_building_ends_with_exit_4_and_nothing_published(publish
     code = cli(["--intake", str(intake), "--out", str(out), "--quarter", "2026Q3", "--force", "--no-progress",
                 "--notebooks", str(FIXTURES), "--registry", str(reg)])
     assert code == 4
-    assert capsys.readouterr().err == (f"evaluation run: cannot write the reports: the disk is full "
+    assert said(capsys.readouterr().err) == (f"evaluation run: cannot write the reports: the disk is full "
                                        f"({target['path']})\nevaluation run: nothing published; 2026Q3 is unchanged\n")
     assert _run_id(out) == old_run and not list(out.glob(".tmp-*")) and not list(out.glob("2026Q3.replaced-*"))

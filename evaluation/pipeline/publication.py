@@ -119,7 +119,8 @@ def recover(out_dir: Path, quarter: str, log: logging.Logger | None = None) -> s
         if (out_dir / j["build"]).is_dir():
             shutil.rmtree(out_dir / j["build"])
         msg = (f"rolled back the interrupted publication of {quarter} (run {j['run_id']}): "
-               + ("the previous quarter is back in place" if restored else "nothing of it was published"))
+               + ("the previous quarter is back in place" if restored
+                  else "the previous quarter is in place" if quarter_dir.is_dir() else "nothing was published"))
     journal_path(out_dir, quarter).unlink()
     if log is not None:
         log.warning(msg)

@@ -397,6 +397,7 @@ def run_quarter(
                     started=started, q_start=q_start, q_end=q_end, log=log, run_log=run_log,
                 )
             finally:
+                log.removeHandler(file_handler)
                 file_handler.close()
                 # a build named by a publication journal belongs to the next run's recovery
                 if build.exists() and not publication.journal_path(out_dir, quarter).exists():
