@@ -236,6 +236,25 @@ def test_html_reports_have_no_code_and_no_tracebacks(first_run):
     assert "3 participants in P1." in index
 
 
+def test_published_notebooks_show_folder_names_only(first_run):
+    """The parameters cell and papermill's metadata of a published notebook name folders, as the
+    manifest does (``Path(value).name``), never the server's absolute paths."""
+    root, _, _, out, _ = first_run
+    q = out / "2026Q3"
+    for nb_file in q.rglob("notebook.ipynb"):
+        text = nb_file.read_text(encoding="utf-8")
+        assert str(root) not in text and str(out) not in text and "/tmp/" not in text, nb_file
+    nb = json.loads((q / "P1" / "ok" / "notebook.ipynb").read_text(encoding="utf-8"))
+    injected = next(c for c in nb["cells"] if "injected-parameters" in c["metadata"].get("tags", []))
+    source = "".join(injected["source"])
+    assert 'intake_dir = "intake"' in source and 'output_dir = "ok"' in source
+    meta = nb["metadata"]["papermill"]
+    assert meta["parameters"]["intake_dir"] == "intake" and meta["parameters"]["output_dir"] == "ok"
+    assert meta["input_path"] == "ok.ipynb" and meta["output_path"] == "notebook.ipynb"
+    html = (q / "P1" / "ok" / "report.html").read_text(encoding="utf-8")
+    assert str(root) not in html
+
+
 def test_store_gains_the_quarter(first_run):
     _, _, _, out, result = first_run
     s = read_store(out)

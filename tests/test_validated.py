@@ -1,4 +1,5 @@
-"""The run's validation cache (evaluation.validation.cache): same result as validating afresh, stale caches ignored.
+"""The run's validation cache (evaluation.validation.cache): same result as validating afresh, stale,
+foreign or unsigned caches ignored.
 
 Reference: the uncached path, ``evaluation.validation.validate.validate_intake``, on the
 same folders. No tolerances: everything is compared exactly (values, dtypes,
@@ -17,7 +18,12 @@ from _intake_fixtures import plant
 
 from evaluation.analyses import quality
 from evaluation.pipeline import staging
-from evaluation.validation.cache import CACHE_DIRNAME, load_validated, write_validated_cache
+from evaluation.validation.cache import (
+    cache_environment,
+    load_validated,
+    new_cache_key,
+    write_validated_cache,
+)
 from evaluation.validation.validate import validate_intake
 
 synth = pytest.importorskip("evaluation.synth.generate")
@@ -38,11 +44,18 @@ def validation(delivered):
 
 
 @pytest.fixture()
-def staged(validation, delivered, tmp_path):
-    """The run's staging: accepted rows as CSV, then the cache (what run_quarter does)."""
+def staged(validation, delivered, tmp_path, monkeypatch):
+    """The run's staging: accepted rows as CSV, then the signed cache beside it, handed to this process
+    through the environment (what run_quarter does for its notebook workers)."""
     folder = staging.stage_accepted_intake(validation, delivered, tmp_path / "private" / "intake")
-    write_validated_cache(validation, folder)
+    key = new_cache_key()
+    write_validated_cache(validation, folder, tmp_path / "private" / "validated", key)
+    for k, v in cache_environment(tmp_path / "private" / "validated", key).items():
+        monkeypatch.setenv(k, v)
     return folder
+
+
+CACHE = "validated"  # the cache folder beside the staged intake, in the run's private folder
 
 
 def test_planted_errors_are_quarantined(validation):
@@ -99,19 +112,48 @@ def test_same_size_rewrite_is_stale(staged):
 
 
 def test_cache_files_are_owner_only(staged):
-    d = staged / CACHE_DIRNAME
+    d = staged.parent / CACHE
     assert stat.S_IMODE(d.stat().st_mode) == 0o700
     files = list(d.iterdir())
-    assert {f.name for f in files} == {"result.pickle", "fingerprint.json"}
+    assert {f.name for f in files} == {"result.pickle", "cache.json"}
+    assert not any(p.name.startswith(".") for p in staged.iterdir())  # nothing inside the intake folder
     for f in files:
         assert stat.S_IMODE(f.stat().st_mode) == 0o600, f
 
 
 def test_cache_readable_by_others_is_not_used(staged):
-    os.chmod(staged / CACHE_DIRNAME / "result.pickle", 0o644)
+    os.chmod(staged.parent / CACHE / "result.pickle", 0o644)
     with pytest.warns(UserWarning, match="readable by others"):
         res = load_validated(staged)
     assert int(res.reconciliation["rows_quarantined"].sum()) == 0  # validated afresh
+
+
+def test_cache_without_the_runs_key_is_not_used(staged, monkeypatch):
+    # the same cache with another key (another run, or a cache copied from elsewhere): signature fails
+    monkeypatch.setenv("EVALUATION_VALIDATION_KEY", new_cache_key().hex())
+    with pytest.warns(UserWarning, match="does not carry this run's signature"):
+        res = load_validated(staged)
+    assert int(res.reconciliation["rows_quarantined"].sum()) == 0  # validated afresh
+
+
+def test_cache_with_one_byte_changed_is_not_unpickled(staged):
+    p = staged.parent / CACHE / "result.pickle"
+    data = bytearray(p.read_bytes())
+    data[len(data) // 2] ^= 1
+    p.write_bytes(bytes(data))
+    with pytest.warns(UserWarning, match="does not carry this run's signature"):
+        res = load_validated(staged)
+    assert int(res.reconciliation["rows_quarantined"].sum()) == 0
+
+
+def test_opened_by_hand_never_reads_the_cache(staged, monkeypatch):
+    # no cache handed over through the environment: a fresh validation, no warning
+    monkeypatch.delenv("EVALUATION_VALIDATION_CACHE")
+    monkeypatch.delenv("EVALUATION_VALIDATION_KEY")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res = load_validated(staged)
+    assert int(res.reconciliation["rows_quarantined"].sum()) == 0
 
 
 def test_without_cache_is_validate_intake(delivered, validation):

@@ -23,6 +23,7 @@ registry's literal ones, and the ones the run derives (``derived``):
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -75,6 +76,35 @@ def programme_list(validation: Any) -> list[dict[str, Any]]:
             out.append(dict(p))
         elif isinstance(p, str):
             out.append({"programme_id": p, "name": p})
+    return out
+
+
+#: Names the run writes at the top of a quarter folder (and "all"): never a programme's folder name.
+RESERVED_FOLDER_NAMES = frozenset({"all", "index.html", "manifest.json", "results.csv", "run.log", "validation",
+                                   "owner.json", "notebook.ipynb", "report.html", "_private", "_log"})
+_PROGRAMME_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}", re.ASCII)
+
+
+def check_programme_ids(ids: Sequence[Any]) -> list[str]:
+    """Return ``ids`` when each can name a folder of the quarter; raise ValueError otherwise.
+
+    A programme id names its report folder ``<quarter>/<programme_id>/``, so
+    it must match the contract's pattern (ASCII letters, digits, ``_.:-``,
+    at most 64 characters, checked here on the whole string) and may not be
+    one of :data:`RESERVED_FOLDER_NAMES` (compared without case: case-blind
+    file systems), nor appear twice.
+    """
+    out: list[str] = []
+    for pid in ids:
+        if not isinstance(pid, str) or not _PROGRAMME_ID.fullmatch(pid) or pid in (".", ".."):
+            raise ValueError(f"programmes.yaml: programme_id {pid!r} cannot name a report folder: use ASCII "
+                             "letters, digits and _ . : - (at most 64, starting with a letter or digit)")
+        if pid.lower() in RESERVED_FOLDER_NAMES:
+            raise ValueError(f"programmes.yaml: programme_id {pid!r} is reserved (the quarter folder uses "
+                             f"{pid.lower()!r} itself); choose another id")
+        if pid.lower() in {o.lower() for o in out}:
+            raise ValueError(f"programmes.yaml: programme_id {pid!r} appears twice (case ignored)")
+        out.append(pid)
     return out
 
 

@@ -14,12 +14,14 @@ does, in order:
    ``<out>/<quarter>.failed-validation/`` (internal: it may quote row numbers
    and values; never share it) and no quarter folder is created.
 3. **Stage the accepted rows** (CSV, ISO dates) in a private folder inside
-   the temporary build folder, with the run's validation result cached in it
-   (:func:`evaluation.validation.cache.write_validated_cache`, owner-only files); the
+   the temporary build folder, and cache the run's validation result beside
+   it (:func:`evaluation.validation.cache.write_validated_cache`, owner-only
+   files, signed with a random key that only this run and its notebook
+   workers know, handed to them through their environment); the
    notebooks load that folder with :func:`evaluation.validation.cache.load_validated`,
    which returns the cached result (accepted rows, and the issues, quarantine
    and reconciliation of the delivered intake) instead of validating the
-   intake again in every notebook. It is deleted before publication.
+   intake again in every notebook. Both are deleted before publication.
    The analysis cutoff is the last day of the quarter, or the extract's own
    cutoff when that is earlier; the index page and the manifest say which.
 4. **Execute** every notebook of ``notebooks/registry.yaml``
@@ -52,16 +54,30 @@ does, in order:
 6. **Privacy scan** of every output file for identifier values from the
    intake (participant, volunteer, match, contact, event and session ids).
    Any hit fails the run (exit 1) and nothing is published.
-7. **Publish**: the previous quarter folder (with ``force``) is renamed to
-   ``<quarter>.replaced-<UTC timestamp>``, the build folder is renamed to
-   ``<out>/<quarter>/`` (same filesystem, atomic), then the quarter's rows
-   replace its partition of the results store (:mod:`evaluation.pipeline.store`).
+7. **Publish** (:mod:`evaluation.pipeline.publication`, with a journal and
+   SIGTERM deferred until it is done): the previous quarter folder (with
+   ``force``) is renamed to ``<quarter>.replaced-<UTC timestamp>``, the build
+   folder is renamed to ``<out>/<quarter>/`` (same filesystem, atomic: the
+   commit point), then the quarter's rows replace its partition of the
+   results store from the published folder (:mod:`evaluation.pipeline.store`).
+   A publication left unfinished (process killed, disk full) is completed or
+   rolled back by the next run of the quarter before anything else.
+
+The intake and the reports folder must not overlap (neither inside the
+other, after resolving symbolic links): the reports folder is shareable and
+the intake holds row-level data. Programme ids that are names the quarter
+folder uses itself (``index.html``, ``manifest.json``, ...) are refused.
 
 Exit codes: 0 all notebooks completed; 1 a notebook failed or timed out,
 the privacy scan found identifiers, or the run hit its outer timeout (in
 the last two cases nothing is published); 2 the intake did not pass
-validation (or the arguments were wrong); 3 the quarter exists and
-``force`` was not given, or another run of the quarter holds the lock.
+validation, or the arguments were wrong (a malformed quarter, intake and
+reports folders that overlap, a reserved programme id); 3 the quarter exists
+and ``force`` was not given, or another run of the quarter holds the lock;
+4 the reports folder could not be written (read-only, disk full, permission
+denied): the message says whether anything was published; 130 interrupted
+(SIGINT or SIGTERM) before the publication (during it, the signal waits
+until the publication is done).
 """
 
 from __future__ import annotations
@@ -70,6 +86,7 @@ import argparse
 import contextlib
 import dataclasses
 import datetime as dt
+import errno
 import gc
 import logging
 import os
@@ -86,9 +103,10 @@ import pandas as pd
 
 from evaluation.datasets.design import derive_design
 from evaluation.intake.private import private_dir, write_private
-from evaluation.pipeline import store
+from evaluation.pipeline import publication, store
 from evaluation.pipeline.manifest import build_manifest, describe_inputs, sha256_file, utcnow
 from evaluation.pipeline.plan import (
+    check_programme_ids,
     combined_results,
     plan_jobs,
     programme_list,
@@ -117,11 +135,20 @@ from evaluation.publish.disclosure import (
 from evaluation.publish.formatting import DEFAULT_LANGUAGE, LANGUAGES, check_language
 from evaluation.publish.report import build_index
 from evaluation.publish.writer import write_json, write_table, write_text
-from evaluation.validation.cache import write_validated_cache
+from evaluation.validation.cache import cache_environment, new_cache_key, write_validated_cache
 from evaluation.validation.validate import ValidationResult
 
 LOGGER_NAME = "evaluation.pipeline.run"
-EXIT_OK, EXIT_FAILED, EXIT_VALIDATION, EXIT_EXISTS = 0, 1, 2, 3
+EXIT_OK, EXIT_FAILED, EXIT_VALIDATION, EXIT_EXISTS, EXIT_WRITE = 0, 1, 2, 3, 4
+EXIT_INTERRUPTED = 130
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """SIGINT/SIGTERM stopped the run; ``message`` says what was published."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
 
 
 class RunRefused(RuntimeError):
@@ -134,7 +161,7 @@ class RunResult:
 
     exit_code: int
     quarter: str
-    status: str  # published | failed_validation | refused | privacy_failure | timeout | interrupted
+    status: str  # published | failed_validation | refused | privacy_failure | timeout | interrupted | write_failed
     quarter_dir: Path | None = None
     index_html: Path | None = None
     failed_validation_dir: Path | None = None
@@ -171,6 +198,36 @@ def privacy_scan(root: str | Path, identifiers: Mapping[str, set[str]]) -> list[
         found = scan_outputs(root, identifiers)
     return [{"file": str(r["file"]), "field": str(r["identifier_kind"]), "location": str(r["location"])}
             for r in found.to_dict("records")]
+
+
+def check_separate_folders(intake_dir: Path, out_dir: Path) -> None:
+    """Raise ValueError when the intake and reports folders overlap (after resolving symbolic links).
+
+    The reports folder is shareable and the intake holds row-level data: with
+    an overlap, ``--force`` would move the intake into the reports folder, or
+    the reports would be written into the intake.
+    """
+    intake, out = Path(intake_dir).resolve(), Path(out_dir).resolve()
+    if intake == out:
+        how = "are the same folder"
+    elif out in intake.parents:
+        how = "overlap: the intake lies inside the reports folder"
+    elif intake in out.parents:
+        how = "overlap: the reports folder lies inside the intake"
+    else:
+        return
+    raise ValueError(f"the intake folder {intake} and the reports folder {out} {how}; use separate folders "
+                     "(the reports folder is shared, the intake holds row-level data)")
+
+
+def describe_os_error(exc: OSError) -> str:
+    """An operator's sentence for a file-system error while writing the reports."""
+    what = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is exceeded",
+            errno.EROFS: "the reports folder is on a read-only file system",
+            errno.EACCES: "permission denied", errno.EPERM: "operation not permitted"}.get(
+        exc.errno, exc.strerror or type(exc).__name__)
+    where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+    return f"cannot write the reports: {what}{where}"
 
 
 def _cleanup_stale(out_dir: Path, quarter: str, log: logging.Logger) -> list[str]:
@@ -282,7 +339,7 @@ def run_quarter(
     if not intake_dir.is_dir():
         raise FileNotFoundError(f"intake folder not found: {intake_dir}")
     out_dir = Path(out_dir).resolve()
-    out_dir.mkdir(parents=True, exist_ok=True)
+    check_separate_folders(intake_dir, out_dir)
     notebooks_dir = Path(notebooks_dir).resolve() if notebooks_dir else DEFAULT_NOTEBOOKS_DIR
     registry_path = Path(registry).resolve() if registry else notebooks_dir / "registry.yaml"
     specs = load_registry(registry_path)
@@ -309,12 +366,16 @@ def run_quarter(
             h.close()
         return result
 
+    recovered: list[str] = []
     try:
+        out_dir.mkdir(parents=True, exist_ok=True)
         with _quarter_lock(out_dir, quarter):
+            done = publication.recover(out_dir, quarter, log)  # a publication left unfinished by a dead run
+            recovered += [done] if done else []
             if quarter_dir.exists() and not force:
                 msg = f"{quarter_dir} exists; use --force to replace it (the old one is kept under a timestamped name)"
                 log.error(msg)
-                return finish(RunResult(EXIT_EXISTS, quarter, "refused", messages=[msg]))
+                return finish(RunResult(EXIT_EXISTS, quarter, "refused", messages=[*recovered, msg]))
             _cleanup_stale(out_dir, quarter, log)
             build = out_dir / f".tmp-{quarter}-{run_id}"
             build.mkdir()
@@ -336,13 +397,24 @@ def run_quarter(
                     started=started, q_start=q_start, q_end=q_end, log=log, run_log=run_log,
                 )
             finally:
+                log.removeHandler(file_handler)
                 file_handler.close()
-                if build.exists():
+                # a build named by a publication journal belongs to the next run's recovery
+                if build.exists() and not publication.journal_path(out_dir, quarter).exists():
                     shutil.rmtree(build, ignore_errors=True)
+            result.messages[:0] = recovered
             return finish(result)
     except RunRefused as exc:
         log.error(str(exc))
-        return finish(RunResult(EXIT_EXISTS, quarter, "refused", messages=[str(exc)]))
+        return finish(RunResult(EXIT_EXISTS, quarter, "refused", messages=[*recovered, str(exc)]))
+    except OSError as exc:
+        msgs = [*recovered, describe_os_error(exc), publication.state(out_dir, quarter, run_id)]
+        for m in msgs:
+            log.error(m)
+        return finish(RunResult(EXIT_WRITE, quarter, "write_failed", messages=msgs))
+    except KeyboardInterrupt as exc:
+        finish(RunResult(EXIT_INTERRUPTED, quarter, "interrupted"))
+        raise RunInterrupted(f"interrupted; {publication.state(out_dir, quarter, run_id)}") from exc
     except BaseException:
         finish(RunResult(EXIT_FAILED, quarter, "interrupted"))
         raise
@@ -380,9 +452,7 @@ def _run_in_build(*, build: Path, quarter: str, quarter_dir: Path, out_dir: Path
     log.info("analysis cutoff %s (%s)", cutoff, cutoff_source)
 
     described = programme_list(validation)
-    available = [p["programme_id"] for p in described]
-    if "all" in available:
-        raise ValueError("programmes.yaml: programme_id 'all' is reserved for all programmes together")
+    available = check_programme_ids([p["programme_id"] for p in described])
     selected = select_programmes(programmes, available)
     names = {p["programme_id"]: str(p.get("name", p["programme_id"])) for p in described}
     participants = (getattr(validation, "tables", None) or {}).get("participants")
@@ -397,11 +467,15 @@ def _run_in_build(*, build: Path, quarter: str, quarter_dir: Path, out_dir: Path
         (build / "validation").mkdir()
         write_table(build / "validation" / "reconciliation.csv", rec)
     nb_intake = intake_dir
+    cache_env: dict[str, str] = {}  # the run's cache and its key: for the notebook workers only
     if stage_accepted and getattr(validation, "tables", None):
         nb_intake = stage_accepted_intake(validation, intake_dir, private / "intake")
         if isinstance(validation, ValidationResult):  # not for the stand-in validators of the tests
             c0 = time.perf_counter()
-            write_validated_cache(validation, nb_intake)
+            key = new_cache_key()
+            write_validated_cache(validation, nb_intake, private / "validated", key)
+            cache_env = cache_environment(private / "validated", key)
+            del key
             log.info("validation result cached for the notebooks in %.1f s", time.perf_counter() - c0)
     pending_store = private / "pending_store.parquet"
     # identifiers for the privacy scan are all the run keeps of the row-level data: the validated
@@ -423,7 +497,7 @@ def _run_in_build(*, build: Path, quarter: str, quarter_dir: Path, out_dir: Path
     # phase 2 notebooks (trends) read this quarter's phase-1 results through the pending partition
     phase1 = [j for j in job_list if j.phase == 1]
     phase2 = [j for j in job_list if j.phase == 2]
-    pool = WorkerPool(min(jobs, len(job_list)), work, log)
+    pool = WorkerPool(min(jobs, len(job_list)), work, log, env=cache_env)
     try:
         finished = run_jobs(phase1, pool, deadline, log, progress)
         if finished and phase2:
@@ -505,12 +579,11 @@ def _run_in_build(*, build: Path, quarter: str, quarter_dir: Path, out_dir: Path
 
 def _publish(build: Path, quarter_dir: Path, out_dir: Path, quarter: str, all_results: pd.DataFrame,
              run_id: str, run_log: Path, log: logging.Logger) -> Path | None:
-    """Keep the old quarter, publish the run log, rename the build into place, then the store partition.
+    """Stage the store partition and the run log in the build, then publish it (:mod:`evaluation.pipeline.publication`).
 
     Returns the folder the previous quarter was kept as (None when there was none).
     """
-    staged_store = build / ".store.parquet"
-    store.stage_partition(staged_store, quarter, all_results, run_id)
+    store.stage_partition(build / publication.STAGED_STORE, quarter, all_results, run_id)
     replaced = None
     if quarter_dir.exists():
         replaced = out_dir / f"{quarter}.replaced-{utcnow().strftime('%Y%m%dT%H%M%S%fZ')}"
@@ -519,14 +592,7 @@ def _publish(build: Path, quarter_dir: Path, out_dir: Path, quarter: str, all_re
         h.flush()
     write_text(build / "run.log", run_log.read_bytes().decode("utf-8"))
     shutil.rmtree(run_log.parent, ignore_errors=True)
-    if replaced is not None:
-        os.rename(quarter_dir, replaced)
-    os.rename(build, quarter_dir)
-    store.publish_partition(quarter_dir / staged_store.name, out_dir, quarter)
-    (quarter_dir / staged_store.name).unlink(missing_ok=True)
-    stale = out_dir / f"{quarter}.failed-validation"
-    if stale.exists():
-        shutil.rmtree(stale, ignore_errors=True)
+    publication.publish_build(build, out_dir, quarter, run_id, replaced, log)
     return replaced
 
 
@@ -569,9 +635,9 @@ def main(args: argparse.Namespace) -> int:
     except (ValueError, FileNotFoundError) as exc:
         print(f"evaluation run: {exc}", file=sys.stderr)
         return EXIT_VALIDATION
-    except KeyboardInterrupt:
-        print("evaluation run: interrupted; nothing published", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        print(f"evaluation run: {getattr(exc, 'message', 'interrupted; nothing published')}", file=sys.stderr)
+        return EXIT_INTERRUPTED
     finally:
         signal.signal(signal.SIGTERM, previous)
     for m in result.messages:

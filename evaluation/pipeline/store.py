@@ -31,14 +31,18 @@ STORE_COLUMNS: list[str] = RESULT_COLUMNS + ["notebook", "quarter", "run_id"]
 _TEXT = ["programme_id", "analysis", "estimand", "endpoint", "group", "method", "note", "notebook", "quarter", "run_id"]
 _NUMBERS = ["estimate", "ci_lower", "ci_upper", "p_value"]
 _COUNTS = ["n", "events"]  # kept as published: "120", "<10" (disclosure control), "" when missing
-_QUARTER = re.compile(r"^(\d{4})Q([1-4])$")
+_QUARTER = re.compile(r"([0-9]{4})Q([1-4])", re.ASCII)
 _RATIO = re.compile(r"(ratio|^hr$|odds)", re.IGNORECASE)
 
 
 def check_quarter(quarter: str) -> str:
-    """Return ``quarter`` if it looks like ``2026Q3``; raise ValueError otherwise."""
-    if not isinstance(quarter, str) or not _QUARTER.match(quarter):
-        raise ValueError(f"quarter must look like 2026Q3 (year, 'Q', 1-4), got {quarter!r}")
+    """Return ``quarter`` if it is exactly like ``2026Q3`` (ASCII digits); raise ValueError otherwise.
+
+    Full-width or other non-ASCII digits (``"２０２６Q3"``), a trailing newline
+    or spaces are refused: the quarter names a folder and a store partition.
+    """
+    if not isinstance(quarter, str) or not _QUARTER.fullmatch(quarter):
+        raise ValueError(f"quarter must look like 2026Q3 (four ASCII digits, 'Q', 1-4), got {quarter!r}")
     return quarter
 
 

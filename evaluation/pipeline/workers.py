@@ -87,6 +87,56 @@ def _watch_parent(parent_pid: int) -> None:
     threading.Thread(target=loop, daemon=True).start()
 
 
+def public_names(spec: Mapping[str, Any]) -> dict[str, str]:
+    """Absolute server paths of a job and what a published notebook shows instead.
+
+    Every parameter that is an absolute path becomes its folder or file name
+    (as the manifest records it); the other known folders of the run
+    (``replacements``: build, private folder, intake, notebooks) become their
+    placeholders.
+    """
+    names = {str(k): str(v) for k, v in (spec.get("replacements") or {}).items() if k}
+    for value in (spec.get("parameters") or {}).values():
+        if isinstance(value, str) and os.path.isabs(value) and value != os.sep:
+            names[os.path.normpath(value)] = Path(value).name
+    return names
+
+
+def _replace_paths(value: Any, pattern: Any, names: Mapping[str, str]) -> Any:
+    if isinstance(value, str):
+        return pattern.sub(lambda m: names[m.group(0)], value)
+    if isinstance(value, list):
+        return [_replace_paths(v, pattern, names) for v in value]
+    if isinstance(value, dict):
+        return {k: _replace_paths(v, pattern, names) for k, v in value.items()}
+    return value
+
+
+def public_notebook(nb: dict[str, Any], spec: Mapping[str, Any]) -> dict[str, Any]:
+    """An executed notebook (nbformat JSON) without the run's absolute server paths.
+
+    In every string of the notebook (the injected parameters cell, papermill's
+    metadata, outputs) each path of :func:`public_names` is replaced, longest
+    first and only where it ends a path component; papermill's
+    ``input_path``, ``output_path`` and ``cwd`` become file names. The
+    published ``notebook.ipynb`` and its ``report.html`` are made from this.
+    """
+    import re
+
+    names = public_names(spec)
+    if names:
+        alternatives = "|".join(re.escape(p) for p in sorted(names, key=len, reverse=True))
+        pattern = re.compile(f"(?:{alternatives})(?![\\w.-])")
+        nb = _replace_paths(nb, pattern, names)
+    pm_meta = nb.get("metadata", {}).get("papermill")
+    if isinstance(pm_meta, dict):
+        pm_meta["input_path"] = Path(str(spec.get("input", ""))).name
+        pm_meta["output_path"] = "notebook.ipynb"
+        if "cwd" in pm_meta:
+            pm_meta["cwd"] = None
+    return nb
+
+
 def execute_job(spec: Mapping[str, Any]) -> dict[str, Any]:
     """Execute one notebook with papermill, render it and publish both; return its status record.
 
@@ -123,13 +173,16 @@ def execute_job(spec: Mapping[str, Any]) -> dict[str, Any]:
     record["ended"] = iso(utcnow())
     if executed.is_file():
         try:
-            write_text(out_dir / "notebook.ipynb", executed.read_bytes().decode("utf-8"))
-            nb = nbformat.read(str(executed), as_version=4)
+            nb = public_notebook(json.loads(executed.read_bytes().decode("utf-8")), spec)
+            text = json.dumps(nb, ensure_ascii=False, indent=1) + "\n"
+            public = write_private(executed.with_name(executed.stem + ".public.ipynb"), text)
+            write_text(out_dir / "notebook.ipynb", text)
             record["cell_seconds"] = float(sum(
-                (c.get("metadata", {}).get("papermill", {}).get("duration") or 0.0) for c in nb.cells
+                (c.get("metadata", {}).get("papermill", {}).get("duration") or 0.0)
+                for c in nbformat.from_dict(nb).cells
             ))
             r0 = time.perf_counter()
-            render_html(executed, rendered, replacements, spec.get("language", DEFAULT_LANGUAGE))
+            render_html(public, rendered, replacements, spec.get("language", DEFAULT_LANGUAGE))
             write_text(out_dir / "report.html", rendered.read_bytes().decode("utf-8"))
             record["render_seconds"] = time.perf_counter() - r0
         except Exception as exc:  # noqa: BLE001
@@ -225,11 +278,14 @@ class WorkerPool:
     A worker runs one notebook at a time and takes the next when it is done;
     a worker that is killed (wall-clock limit, outer timeout) or dies is
     replaced by a fresh one for the next notebook. ``work_dir`` is the run's
-    private job folder.
+    private job folder; ``env`` holds variables added to the workers'
+    environment only (the run's validation cache and its key), never the
+    run's own.
     """
 
-    def __init__(self, size: int, work_dir: Path, log: logging.Logger):
+    def __init__(self, size: int, work_dir: Path, log: logging.Logger, env: Mapping[str, str] | None = None):
         self.size, self.work_dir, self.log = max(int(size), 1), Path(work_dir), log
+        self.env = dict(env or {})  # added to the workers' environment (their kernels inherit it)
         self.workers: list[Worker] = []
         self._started = 0
         self._submitted = 0
@@ -249,7 +305,8 @@ class WorkerPool:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "evaluation.pipeline.workers", "--serve", str(os.getpid()),
                  str(self.work_dir)],
-                stdin=subprocess.PIPE, stdout=fd, stderr=subprocess.STDOUT)
+                stdin=subprocess.PIPE, stdout=fd, stderr=subprocess.STDOUT,
+                env={**os.environ, **self.env} if self.env else None)
         finally:
             os.close(fd)  # the child keeps its copy
         self._started += 1
