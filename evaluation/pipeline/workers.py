@@ -35,7 +35,7 @@ from evaluation.intake.private import write_private
 from evaluation.pipeline.manifest import iso, utcnow
 from evaluation.publish.formatting import DEFAULT_LANGUAGE
 from evaluation.publish.report import render_html, sanitize_error
-from evaluation.publish.writer import write_text
+from evaluation.publish.writer import write_notebook, write_text
 
 Clock = Callable[[], float]
 
@@ -176,7 +176,7 @@ def execute_job(spec: Mapping[str, Any]) -> dict[str, Any]:
             nb = public_notebook(json.loads(executed.read_bytes().decode("utf-8")), spec)
             text = json.dumps(nb, ensure_ascii=False, indent=1) + "\n"
             public = write_private(executed.with_name(executed.stem + ".public.ipynb"), text)
-            write_text(out_dir / "notebook.ipynb", text)
+            write_notebook(out_dir / "notebook.ipynb", text)
             record["cell_seconds"] = float(sum(
                 (c.get("metadata", {}).get("papermill", {}).get("duration") or 0.0)
                 for c in nbformat.from_dict(nb).cells
