@@ -12,7 +12,7 @@ import importlib
 import sys
 
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "validate": ("evaluation.validation.validate", "check an intake folder against the data contract"),
+    "validate": ("evaluation.validation.command", "check an intake folder against the data contract"),
     "synth": ("evaluation.synth.generate", "write a synthetic intake with known true effects"),
     "run": ("evaluation.pipeline.quarter", "quarterly run: validate, execute all notebooks, build the report"),
     "pseudonymise": ("evaluation.intake.pseudonymise", "replace direct identifiers in raw exports by keyed pseudonyms"),
