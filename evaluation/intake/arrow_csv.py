@@ -135,21 +135,47 @@ def parse_csv(data, sep: str, header_line: str):
     return table.combine_chunks()
 
 
+_SAMPLE_ROWS = 20_000
+
+
+def encode_repeating_columns(table) -> dict[int, Any]:
+    """Arrow dictionary encodings of the data cells (the rows after the header record) of the
+    columns of a parsed table (:func:`parse_csv`) whose values repeat, keyed by column position.
+
+    A column is encoded when some value repeats among its first
+    ``_SAMPLE_ROWS`` data cells (identifiers do not: encoding them would be
+    wasted); the validator decides from the whole dictionary whether to use
+    it. Cell ``i`` of the column is ``dictionary[indices[i]]``.
+    """
+    import pyarrow.compute as pc
+
+    out: dict[int, Any] = {}
+    if table.num_rows <= 2:
+        return out
+    for i, col in enumerate(table.columns):
+        arr = col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
+        data = arr.slice(1)
+        sample = data.slice(0, _SAMPLE_ROWS)
+        if pc.count_distinct(sample).as_py() < len(sample):
+            out[i] = pc.dictionary_encode(data, null_encoding="encode")
+    return out
+
+
 class CsvPrefetch:
     """Parse the large CSV files of an intake folder in a background thread.
 
     :func:`read_utf8_csv` runs on every ``*.csv`` file of at least
     ``min_bytes`` in ``folder`` (largest first) as soon as the object is
-    made. :meth:`take` waits for the thread and hands out a file's result,
-    once, and only when the file's size and modification time are still
-    those it had when it was parsed; otherwise (or for any other file) it
-    returns None and the caller reads the file itself. A failure in the
-    thread is never raised: the caller then reads the file itself and meets
-    the problem there.
+    made, followed by :func:`encode_repeating_columns`. :meth:`take` waits
+    for the thread and hands out a file's result, once, and only when the
+    file's size and modification time are still those it had when it was
+    parsed; otherwise (or for any other file) it returns None and the caller
+    reads the file itself. A failure in the thread is never raised: the
+    caller then reads the file itself and meets the problem there.
     """
 
     def __init__(self, folder: str | Path, min_bytes: int = 1 << 20):
-        self._results: dict[Path, tuple[tuple[int, int], Any]] = {}
+        self._results: dict[Path, tuple[tuple[int, int], Any, dict[int, Any]]] = {}
         try:
             files = [p for p in Path(folder).iterdir() if p.suffix.lower() == ".csv" and p.is_file()]
             files = sorted((p for p in files if p.stat().st_size >= min_bytes), key=lambda p: -p.stat().st_size)
@@ -167,12 +193,15 @@ class CsvPrefetch:
         for p in files:
             try:
                 stamp = self._stamp(p)
-                self._results[p.resolve()] = (stamp, read_utf8_csv(p))
+                got = read_utf8_csv(p)
+                dicts = encode_repeating_columns(got[0][0]) if got[0] is not None else {}
+                self._results[p.resolve()] = (stamp, got, dicts)
             except Exception:  # noqa: BLE001 (the caller reads the file itself and reports)
                 continue
 
-    def take(self, path: Path) -> tuple[tuple[Any, str, str] | None, bool] | None:
-        """The result of :func:`read_utf8_csv` for ``path``, or None (read it yourself)."""
+    def take(self, path: Path) -> tuple[tuple[tuple[Any, str, str] | None, bool], dict[int, Any]] | None:
+        """``(result of read_utf8_csv, encode_repeating_columns of its table)`` for ``path``,
+        or None (read the file yourself)."""
         self._thread.join()
         try:
             key = Path(path).resolve()
@@ -181,4 +210,4 @@ class CsvPrefetch:
                 return None
         except OSError:
             return None
-        return entry[1]
+        return entry[1], entry[2]

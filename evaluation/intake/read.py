@@ -99,6 +99,11 @@ class RawTable:
     error : str or None
         Set (and ``data`` empty) when the file could not be read and the
         intake was read with ``unreadable="record"``.
+    dictionaries : dict
+        Arrow dictionary encodings (``pyarrow.DictionaryArray``) of some
+        columns, made while reading (see
+        :func:`evaluation.intake.arrow_csv.encode_repeating_columns`): cell
+        ``i`` of ``data[col]`` is ``dictionary[indices[i]]``. Often empty.
     """
 
     name: str
@@ -110,6 +115,7 @@ class RawTable:
     decimal_comma: bool = False
     trailing_empty_rows: int = 0
     error: str | None = None
+    dictionaries: dict[str, Any] = field(default_factory=dict)
 
     @property
     def columns(self) -> list[str]:
@@ -236,7 +242,7 @@ def read_csv_table(path: Path, name: str, prefetch: CsvPrefetch | None = None) -
     ``prefetch``: the file may already have been parsed there (same result).
     """
     early = prefetch.take(path) if prefetch is not None else None
-    fast, arrow_tried = _read_utf8_csv_arrow(path) if early is None else _utf8_as_pandas(early)
+    fast, arrow_tried = _read_utf8_csv_arrow(path) if early is None else _utf8_as_pandas(early[0])
     if fast is not None:
         records, encoding, sep = fast
     else:
@@ -256,6 +262,11 @@ def read_csv_table(path: Path, name: str, prefetch: CsvPrefetch | None = None) -
         if records is None:
             records = _read_csv_pandas(text, sep, path)
     data, trailing = _frame_from_records(records, path)
+    dictionaries = {}
+    if early is not None and fast is not None and not trailing and data.shape[1] == records.shape[1] + 1:
+        # (every column kept, no row cut: column k of the file is data column k)
+        names = [c for c in data.columns if c != ROW_COLUMN]
+        dictionaries = {names[k]: enc for k, enc in early[1].items() if len(enc) == len(data)}
     return RawTable(
         name=name,
         path=path,
@@ -265,6 +276,7 @@ def read_csv_table(path: Path, name: str, prefetch: CsvPrefetch | None = None) -
         separator=sep,
         decimal_comma=(sep == ";"),
         trailing_empty_rows=trailing,
+        dictionaries=dictionaries,
     )
 
 

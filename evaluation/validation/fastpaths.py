@@ -83,15 +83,21 @@ def _subset_match(sa: pd.Series, where: np.ndarray, regex: str) -> np.ndarray:
     return out
 
 
-def _dictionary(sa: pd.Series) -> tuple[np.ndarray, pd.Series]:
-    """``(codes, uniq)`` with ``uniq.iloc[codes]`` equal to ``sa`` (Arrow hash, nulls kept as a value)."""
+def _dictionary(sa: pd.Series, enc=None) -> tuple[np.ndarray, pd.Series]:
+    """``(codes, uniq)`` with ``uniq.iloc[codes]`` equal to ``sa`` (Arrow hash, nulls kept as a value).
+
+    ``enc``: the same encoding made earlier (``pc.dictionary_encode(arr,
+    null_encoding="encode")`` of the Arrow array of ``sa``, e.g. while the
+    file was read: :attr:`evaluation.intake.read.RawTable.dictionaries`).
+    """
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    arr = pa.array(_arrow(sa).array)
-    if isinstance(arr, pa.ChunkedArray):  # one dictionary for the whole column
-        arr = arr.chunk(0) if arr.num_chunks == 1 else arr.combine_chunks()
-    enc = pc.dictionary_encode(arr, null_encoding="encode")
+    if enc is None:
+        arr = pa.array(_arrow(sa).array)
+        if isinstance(arr, pa.ChunkedArray):  # one dictionary for the whole column
+            arr = arr.chunk(0) if arr.num_chunks == 1 else arr.combine_chunks()
+        enc = pc.dictionary_encode(arr, null_encoding="encode")
     codes = enc.indices.to_numpy(zero_copy_only=False).astype(np.intp, copy=False)
     uniq = pd.Series(pd.arrays.ArrowStringArray(enc.dictionary))
     return codes, uniq
