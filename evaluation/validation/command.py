@@ -9,6 +9,8 @@ on two cores; the result is the same as reading afterwards.
 
 from __future__ import annotations
 
+from evaluation.intake.arrow_csv import CsvPrefetch  # (standard library only at import time)
+
 # (evaluation.validation.issues.LANGUAGES; not imported here: that module loads pandas)
 _LANGUAGES = ("en", "nl")
 
@@ -24,8 +26,6 @@ def configure_parser(p) -> None:
 
 def main(args) -> int:
     """Run ``evaluation validate``: exit 0 without errors (warnings allowed), 2 with errors."""
-    from evaluation.intake.arrow_csv import CsvPrefetch
-
     prefetch = CsvPrefetch(args.intake_dir)
     # imported only now, while the thread parses (the validator loads pandas: about half a second)
     from evaluation.validation.validate import run_command
