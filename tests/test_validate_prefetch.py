@@ -69,3 +69,13 @@ def test_prefetch_result_is_not_used_for_a_file_changed_since(tmp_path):
     assert prefetch.take(path) is None
     raw = read_intake(folder, unreadable="record", prefetch=prefetch)
     assert raw.tables["contacts"].data["minutes"].iloc[3] == "abc"
+
+
+def test_prefetch_parses_only_contract_tables(tmp_path):
+    folder = _big_intake(tmp_path, n=2_000)
+    (folder / "notes.csv").write_text("a,b\n1,2\n", encoding="utf-8")
+    prefetch = CsvPrefetch(folder, min_bytes=0, tables=["contacts"])
+    assert prefetch.take(folder / "notes.csv") is None
+    assert prefetch.take(folder / "participants.csv") is None
+    got, _ = prefetch.take(folder / "contacts.csv")
+    assert got[0] is not None and got[0][0].num_rows == 2_001  # header record + 2,000 rows

@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import re
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -165,8 +166,9 @@ class CsvPrefetch:
     """Parse the large CSV files of an intake folder in a background thread.
 
     :func:`read_utf8_csv` runs on every ``*.csv`` file of at least
-    ``min_bytes`` in ``folder`` (largest first) as soon as the object is
-    made, followed by :func:`encode_repeating_columns`. :meth:`take` waits
+    ``min_bytes`` in ``folder`` (largest first; with ``tables``, only files
+    named ``<table>.csv`` for one of them) as soon as the object is made,
+    followed by :func:`encode_repeating_columns`. :meth:`take` waits
     for the thread and hands out a file's result, once, and only when the
     file's size and modification time are still those it had when it was
     parsed; otherwise (or for any other file) it returns None and the caller
@@ -174,10 +176,14 @@ class CsvPrefetch:
     caller then reads the file itself and meets the problem there.
     """
 
-    def __init__(self, folder: str | Path, min_bytes: int = 1 << 20):
+    def __init__(self, folder: str | Path, min_bytes: int = 1 << 20, tables: Iterable[str] | None = None):
         self._results: dict[Path, tuple[tuple[int, int], Any, dict[int, Any]]] = {}
+        names = None if tables is None else set(tables)
         try:
-            files = [p for p in Path(folder).iterdir() if p.suffix.lower() == ".csv" and p.is_file()]
+            files = [
+                p for p in Path(folder).iterdir()
+                if p.suffix.lower() == ".csv" and (names is None or p.stem in names) and p.is_file()
+            ]
             files = sorted((p for p in files if p.stat().st_size >= min_bytes), key=lambda p: -p.stat().st_size)
         except OSError:
             files = []

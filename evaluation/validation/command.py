@@ -9,7 +9,8 @@ on two cores; the result is the same as reading afterwards.
 
 from __future__ import annotations
 
-from evaluation.intake.arrow_csv import CsvPrefetch  # (standard library only at import time)
+from evaluation.contract.schema import load_contract
+from evaluation.intake.arrow_csv import CsvPrefetch  # (both: standard library only at import time)
 
 # (evaluation.validation.issues.LANGUAGES; not imported here: that module loads pandas)
 _LANGUAGES = ("en", "nl")
@@ -26,7 +27,7 @@ def configure_parser(p) -> None:
 
 def main(args) -> int:
     """Run ``evaluation validate``: exit 0 without errors (warnings allowed), 2 with errors."""
-    prefetch = CsvPrefetch(args.intake_dir)
+    prefetch = CsvPrefetch(args.intake_dir, tables=load_contract().table_names)
     # imported only now, while the thread parses (the validator loads pandas: about half a second)
     from evaluation.validation.validate import run_command
 
