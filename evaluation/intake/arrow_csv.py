@@ -169,9 +169,9 @@ class CsvPrefetch:
     ``min_bytes`` in ``folder`` (largest first; with ``tables``, only files
     named ``<table>.csv`` for one of them) as soon as the object is made,
     followed by :func:`encode_repeating_columns`. :meth:`take` waits
-    for the thread and hands out a file's result, once, and only when the
-    file's size and modification time are still those it had when it was
-    parsed; otherwise (or for any other file) it returns None and the caller
+    until the thread is done with that file and hands out its result, once,
+    and only when the file's size and modification time are still those it
+    had when it was parsed; otherwise (or for any other file) it returns None and the caller
     reads the file itself. A failure in the thread is never raised: the
     caller then reads the file itself and meets the problem there.
     """
@@ -187,6 +187,7 @@ class CsvPrefetch:
             files = sorted((p for p in files if p.stat().st_size >= min_bytes), key=lambda p: -p.stat().st_size)
         except OSError:
             files = []
+        self._done = {p.resolve(): threading.Event() for p in files}
         self._thread = threading.Thread(target=self._run, args=(files,), name="csv-prefetch", daemon=True)
         self._thread.start()
 
@@ -203,14 +204,19 @@ class CsvPrefetch:
                 dicts = encode_repeating_columns(got[0][0]) if got[0] is not None else {}
                 self._results[p.resolve()] = (stamp, got, dicts)
             except Exception:  # noqa: BLE001 (the caller reads the file itself and reports)
-                continue
+                pass
+            finally:
+                self._done[p.resolve()].set()
 
     def take(self, path: Path) -> tuple[tuple[tuple[Any, str, str] | None, bool], dict[int, Any]] | None:
         """``(result of read_utf8_csv, encode_repeating_columns of its table)`` for ``path``,
         or None (read the file yourself)."""
-        self._thread.join()
         try:
             key = Path(path).resolve()
+            done = self._done.get(key)
+            if done is None:
+                return None
+            done.wait()
             entry = self._results.pop(key, None)
             if entry is None or entry[0] != self._stamp(key):
                 return None

@@ -14,6 +14,8 @@ from evaluation.intake.arrow_csv import CsvPrefetch  # (both: standard library o
 
 # (evaluation.validation.issues.LANGUAGES; not imported here: that module loads pandas)
 _LANGUAGES = ("en", "nl")
+_LARGE = 8 << 20
+"""CSV files of at least this many bytes are parsed in the background while pandas loads."""
 
 
 def configure_parser(p) -> None:
@@ -27,7 +29,8 @@ def configure_parser(p) -> None:
 
 def main(args) -> int:
     """Run ``evaluation validate``: exit 0 without errors (warnings allowed), 2 with errors."""
-    prefetch = CsvPrefetch(args.intake_dir, tables=load_contract().table_names)
+    # large files only: the small ones are read on this thread while the large are still being encoded
+    prefetch = CsvPrefetch(args.intake_dir, min_bytes=_LARGE, tables=load_contract().table_names)
     # imported only now, while the thread parses (the validator loads pandas: about half a second)
     from evaluation.validation.validate import run_command
 
