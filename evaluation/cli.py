@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "validate": ("evaluation.validation.validate", "check an intake folder against the data contract"),
+    "validate": ("evaluation.validation.command", "check an intake folder against the data contract"),
     "synth": ("evaluation.synth.generate", "write a synthetic intake with known true effects"),
     "run": ("evaluation.pipeline.quarter", "quarterly run: validate, execute all notebooks, build the report"),
     "pseudonymise": ("evaluation.intake.pseudonymise", "replace direct identifiers in raw exports by keyed pseudonyms"),
@@ -40,7 +41,30 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+QUICK_EXIT = frozenset({"validate"})
+"""Subcommands whose process, run as the program, ends without the interpreter's teardown:
+they have written and closed all their files when they return, and unloading pandas,
+NumPy and Arrow would add 0.1-0.3 s to a command that takes about a second."""
+
+
+def _exit_now(code: int) -> None:
+    """Flush stdout and stderr, then end the process with ``code`` at once (``os._exit``)."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed or broken pipe: nothing more to say
+            pass
+    os._exit(code)
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run a subcommand; returns its exit code.
+
+    Without ``argv`` (the ``evaluation`` program: arguments from
+    ``sys.argv``), a subcommand in :data:`QUICK_EXIT` ends the process itself
+    with its exit code instead of returning.
+    """
+    as_program = argv is None
     argv = list(sys.argv[1:] if argv is None else argv)
     first = next((a for a in argv if not a.startswith("-")), None)
     parser = build_parser(only=first if first in SUBCOMMANDS else "")
@@ -49,7 +73,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     module = importlib.import_module(args._module)
-    return int(module.main(args) or 0)
+    code = int(module.main(args) or 0)
+    if as_program and args.command in QUICK_EXIT:
+        _exit_now(code)
+    return code
 
 
 if __name__ == "__main__":  # pragma: no cover

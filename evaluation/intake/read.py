@@ -36,7 +36,6 @@ from __future__ import annotations
 import csv
 import datetime as _dt
 import io
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,13 +45,32 @@ import pandas as pd
 
 from evaluation.contract.jsonschema_subset import iter_errors
 from evaluation.contract.schema import Contract, load_contract
+from evaluation.intake.arrow_csv import (
+    CsvPrefetch,
+    IntakeError,
+    parse_csv,
+    read_utf8_csv,
+    sniff_separator,
+)
+
+__all__ = [
+    "ROW_COLUMN",
+    "TABLE_SUFFIXES",
+    "CsvPrefetch",
+    "IntakeError",
+    "RawIntake",
+    "RawTable",
+    "read_csv_table",
+    "read_extract",
+    "read_intake",
+    "read_parquet_table",
+    "read_programmes",
+    "read_workbook",
+    "sniff_separator",
+]
 
 TABLE_SUFFIXES = (".csv", ".parquet")
 ROW_COLUMN = "_row"
-
-
-class IntakeError(Exception):
-    """An intake folder or file cannot be read; the message names the file."""
 
 
 @dataclass
@@ -81,6 +99,11 @@ class RawTable:
     error : str or None
         Set (and ``data`` empty) when the file could not be read and the
         intake was read with ``unreadable="record"``.
+    dictionaries : dict
+        Arrow dictionary encodings (``pyarrow.DictionaryArray``) of some
+        columns, made while reading (see
+        :func:`evaluation.intake.arrow_csv.encode_repeating_columns`): cell
+        ``i`` of ``data[col]`` is ``dictionary[indices[i]]``. Often empty.
     """
 
     name: str
@@ -92,6 +115,7 @@ class RawTable:
     decimal_comma: bool = False
     trailing_empty_rows: int = 0
     error: str | None = None
+    dictionaries: dict[str, Any] = field(default_factory=dict)
 
     @property
     def columns(self) -> list[str]:
@@ -165,28 +189,6 @@ def _header_line(text: str) -> str:
     return text
 
 
-def sniff_separator(header: str, path: Path | str = "<csv>") -> str:
-    """Return ``","`` or ``";"`` from the header line; refuse when ambiguous.
-
-    Separators inside double quotes are ignored.
-    """
-    unquoted = re.sub(r'"[^"]*"', "", header)
-    n_comma, n_semi = unquoted.count(","), unquoted.count(";")
-    if n_comma and n_semi:
-        raise IntakeError(
-            f"{path}: ambiguous separator: the header line contains both ',' ({n_comma}x) "
-            f"and ';' ({n_semi}x); export the table with one separator"
-        )
-    if n_semi:
-        return ";"
-    if n_comma:
-        return ","
-    if "\t" in unquoted:
-        raise IntakeError(f"{path}: tab-separated files are not supported; use ',' or ';'")
-    # a single column: no separator needed
-    return ","
-
-
 def _frame_from_records(
     records: list[list[str]] | pd.DataFrame, path: Path, first_row: int = 1
 ) -> tuple[pd.DataFrame, int]:
@@ -234,9 +236,13 @@ def _frame_from_records(
     return body, trailing
 
 
-def read_csv_table(path: Path, name: str) -> RawTable:
-    """Read one CSV table as text, detecting encoding, separator and decimal comma."""
-    fast, arrow_tried = _read_utf8_csv_arrow(path)
+def read_csv_table(path: Path, name: str, prefetch: CsvPrefetch | None = None) -> RawTable:
+    """Read one CSV table as text, detecting encoding, separator and decimal comma.
+
+    ``prefetch``: the file may already have been parsed there (same result).
+    """
+    early = prefetch.take(path) if prefetch is not None else None
+    fast, arrow_tried = _read_utf8_csv_arrow(path) if early is None else _utf8_as_pandas(early[0])
     if fast is not None:
         records, encoding, sep = fast
     else:
@@ -256,6 +262,11 @@ def read_csv_table(path: Path, name: str) -> RawTable:
         if records is None:
             records = _read_csv_pandas(text, sep, path)
     data, trailing = _frame_from_records(records, path)
+    dictionaries = {}
+    if early is not None and fast is not None and not trailing and data.shape[1] == records.shape[1] + 1:
+        # (every column kept, no row cut: column k of the file is data column k)
+        names = [c for c in data.columns if c != ROW_COLUMN]
+        dictionaries = {names[k]: enc for k, enc in early[1].items() if len(enc) == len(data)}
     return RawTable(
         name=name,
         path=path,
@@ -265,97 +276,33 @@ def read_csv_table(path: Path, name: str) -> RawTable:
         separator=sep,
         decimal_comma=(sep == ";"),
         trailing_empty_rows=trailing,
+        dictionaries=dictionaries,
     )
 
 
-_LINE_END = re.compile(rb"[\r\n]")
-
-
 def _read_utf8_csv_arrow(path: Path) -> tuple[tuple[pd.DataFrame, str, str] | None, bool]:
-    """Fast path for UTF-8 files: ``(records, encoding, separator)`` without decoding the file in Python,
-    and whether Arrow parsed (or tried to parse) the file.
+    """Fast path for UTF-8 files (:func:`evaluation.intake.arrow_csv.read_utf8_csv`) as pandas:
+    ``(records, encoding, separator)`` or None, and whether Arrow parsed (or tried to parse) the file."""
+    return _utf8_as_pandas(read_utf8_csv(path))
 
-    The file is memory-mapped (not copied); only the header record is decoded
-    (to sniff the separator). Arrow checks that every cell is valid UTF-8
-    while parsing, and every byte of a CSV file is in a cell or is a
-    separator, quote or line break (ASCII), so a successful parse means the
-    whole file is UTF-8, exactly as :func:`_decode` would find. None when that
-    is not so (or the file cannot be mapped, is empty, has a blank or very
-    long header line, or is not rectangular): the caller then reads and
-    decodes the file the general way, with the same outcome and messages.
-    """
+
+def _utf8_as_pandas(got: tuple[tuple[Any, str, str] | None, bool]) -> tuple[tuple[pd.DataFrame, str, str] | None, bool]:
+    fast, tried = got
+    return (None if fast is None else (_arrow_to_pandas(fast[0]), fast[1], fast[2])), tried
+
+
+def _arrow_to_pandas(table) -> pd.DataFrame:
     import pyarrow as pa
 
-    try:
-        if path.stat().st_size == 0:
-            return None, False
-        with pa.memory_map(str(path), "r") as mapped:
-            return _read_utf8_buffer(mapped.read_buffer(), path)
-    except (OSError, pa.ArrowException):
-        return None, False
-
-
-def _read_utf8_buffer(buf, path: Path) -> tuple[tuple[pd.DataFrame, str, str] | None, bool]:
-    """:func:`_read_utf8_csv_arrow` on the file's bytes (a pyarrow Buffer)."""
-    head = buf.slice(0, min(buf.size, 1 << 20)).to_pybytes()
-    off = 3 if head.startswith(b"\xef\xbb\xbf") else 0
-    # end of the header record: the first line break outside double quotes (as _header_line)
-    end, quotes, at = None, 0, off
-    for m in _LINE_END.finditer(head, off):
-        quotes += head.count(b'"', at, m.start())
-        at = m.start()
-        if quotes % 2 == 0:
-            end = m.start()
-            break
-    if end is None:
-        if len(head) < buf.size:  # header longer than the first MB (or an unclosed quote)
-            return None, False
-        end = len(head)
-    try:
-        header_line = head[off:end].decode("utf-8")
-        if not header_line or header_line.isspace():
-            return None, False
-        sep = sniff_separator(header_line, path)
-    except (UnicodeDecodeError, IntakeError):  # the general path reports it (after any decoding error)
-        return None, False
-    records = _read_csv_arrow(buf.slice(off), "", "utf-8", sep, header_line)
-    return (None if records is None else (records, "utf-8-sig" if off else "utf-8", sep)), True
+    return table.to_pandas(types_mapper={pa.large_string(): pd.StringDtype("pyarrow")}.get)
 
 
 def _read_csv_arrow(raw, text: str, encoding: str, sep: str, header_line: str) -> pd.DataFrame | None:
-    """Fast path: pyarrow's CSV reader, every cell a string, nothing skipped.
-
-    Returns None when the file is not rectangular (ragged rows, blank lines in
-    a multi-column file); the pandas reader then handles it, so that row
-    numbers stay exact (pyarrow would have to skip such lines).
-    """
-    import pyarrow as pa
-    import pyarrow.csv as pacsv
-
-    ncol = len(next(csv.reader([header_line], delimiter=sep, quotechar='"')))
-    names = [f"c{i}" for i in range(ncol)]
+    """Arrow's CSV reader (:func:`evaluation.intake.arrow_csv.parse_csv`) on a decoded file, as pandas;
+    None when the file is not rectangular."""
     data = raw if encoding == "utf-8" else (raw[3:] if encoding == "utf-8-sig" else text.encode("utf-8"))
-    try:
-        table = pacsv.read_csv(
-            pa.BufferReader(data),  # (zero-copy; io.BytesIO would be read through Python calls)
-            # one thread, 4 MB blocks: ~40% less CPU than the threaded reader with 16 MB blocks
-            # on a shared machine (rows longer than a block fall back to the pandas reader)
-            read_options=pacsv.ReadOptions(column_names=names, block_size=1 << 22, use_threads=False),
-            parse_options=pacsv.ParseOptions(
-                delimiter=sep, quote_char='"', double_quote=True, newlines_in_values=True, ignore_empty_lines=False
-            ),
-            convert_options=pacsv.ConvertOptions(
-                # large_string: what pandas' Arrow string arrays hold (no cast when converting)
-                column_types={n: pa.large_string() for n in names},
-                strings_can_be_null=False,
-                quoted_strings_can_be_null=False,
-            ),
-        )
-    except (pa.ArrowInvalid, pa.ArrowTypeError, ValueError):
-        return None
-    # one chunk per column: later row takes and hashing would otherwise concatenate the blocks each time
-    table = table.combine_chunks()
-    return table.to_pandas(types_mapper={pa.large_string(): pd.StringDtype("pyarrow")}.get)
+    table = parse_csv(data, sep, header_line)
+    return None if table is None else _arrow_to_pandas(table)
 
 
 def _read_csv_pandas(text: str, sep: str, path: Path) -> pd.DataFrame:
@@ -553,7 +500,8 @@ def read_programmes(path: Path, contract: Contract) -> list[dict[str, Any]]:
 
 
 def read_intake(
-    path: str | Path, contract: Contract | None = None, unreadable: str = "raise"
+    path: str | Path, contract: Contract | None = None, unreadable: str = "raise",
+    prefetch: CsvPrefetch | None = None,
 ) -> RawIntake:
     """Read an intake folder: all tables as text with source row numbers.
 
@@ -645,8 +593,10 @@ def read_intake(
                     f"({', '.join(p.name for p in paths)}); keep one"
                 )
             p = paths[0]
-            reader = read_csv_table if p.suffix.lower() == ".csv" else read_parquet_table
-            _guarded(name, p, reader)
+            if p.suffix.lower() == ".csv":
+                _guarded(name, p, lambda q, n: read_csv_table(q, n, prefetch))
+            else:
+                _guarded(name, p, read_parquet_table)
         kinds = {t.fmt for t in tables.values()}
         fmt = kinds.pop() if len(kinds) == 1 else "mixed"
     if not tables:

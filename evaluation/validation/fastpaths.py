@@ -83,15 +83,21 @@ def _subset_match(sa: pd.Series, where: np.ndarray, regex: str) -> np.ndarray:
     return out
 
 
-def _dictionary(sa: pd.Series) -> tuple[np.ndarray, pd.Series]:
-    """``(codes, uniq)`` with ``uniq.iloc[codes]`` equal to ``sa`` (Arrow hash, nulls kept as a value)."""
+def _dictionary(sa: pd.Series, enc=None) -> tuple[np.ndarray, pd.Series]:
+    """``(codes, uniq)`` with ``uniq.iloc[codes]`` equal to ``sa`` (Arrow hash, nulls kept as a value).
+
+    ``enc``: the same encoding made earlier (``pc.dictionary_encode(arr,
+    null_encoding="encode")`` of the Arrow array of ``sa``, e.g. while the
+    file was read: :attr:`evaluation.intake.read.RawTable.dictionaries`).
+    """
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    arr = pa.array(_arrow(sa).array)
-    if isinstance(arr, pa.ChunkedArray):  # one dictionary for the whole column
-        arr = arr.chunk(0) if arr.num_chunks == 1 else arr.combine_chunks()
-    enc = pc.dictionary_encode(arr, null_encoding="encode")
+    if enc is None:
+        arr = pa.array(_arrow(sa).array)
+        if isinstance(arr, pa.ChunkedArray):  # one dictionary for the whole column
+            arr = arr.chunk(0) if arr.num_chunks == 1 else arr.combine_chunks()
+        enc = pc.dictionary_encode(arr, null_encoding="encode")
     codes = enc.indices.to_numpy(zero_copy_only=False).astype(np.intp, copy=False)
     uniq = pd.Series(pd.arrays.ArrowStringArray(enc.dictionary))
     return codes, uniq
@@ -333,36 +339,52 @@ def _text_hash(starts: np.ndarray, lengths: np.ndarray, data: np.ndarray) -> np.
     return h
 
 
-def _duplicated_text(bufs: tuple | None, values: np.ndarray, rows: np.ndarray) -> np.ndarray:
+def _hash_candidates(bufs: tuple, rows: np.ndarray | None = None) -> np.ndarray:
+    """Positions (ascending) among ``rows`` (bool mask; None: all rows) of the cells of the text with
+    buffers ``bufs`` (:func:`_string_buffers`) that may equal another cell among ``rows``: a superset
+    of the duplicates (and of their first occurrences) found through a hash, for :func:`_duplicated_text`.
+
+    Rows whose hash is unique (found by sorting the hashes) cannot be
+    duplicates; a 4 MB table of hash buckets (multiply-shift: the top bits of
+    ``h * odd constant``) gives a cheap superset of the rows with a repeated
+    hash. NumPy work only (it releases the GIL: it may run on a second thread).
+    """
+    h = _text_hash(*bufs)
+    pos = None if rows is None or rows.all() else np.flatnonzero(rows)
+    if pos is not None:
+        h = h[pos]
+    srt = np.sort(h)
+    repeated = srt[1:][srt[1:] == srt[:-1]]
+    if not len(repeated):
+        return np.zeros(0, dtype=np.intp)
+    mix, shift = np.uint64(0x9E3779B97F4A7C15), np.uint64(64 - 22)
+    bucket = np.zeros(1 << 22, dtype=bool)
+    bucket[((repeated * mix) >> shift).astype(np.intp)] = True
+    cand = np.flatnonzero(bucket[((h * mix) >> shift).astype(np.intp)])
+    return cand if pos is None else pos[cand]
+
+
+def _duplicated_text(bufs: tuple | None, values: np.ndarray, rows: np.ndarray,
+                     candidates: np.ndarray | None = None) -> np.ndarray:
     """``pd.Series(values).duplicated(keep="first")`` restricted to ``rows`` (bool mask).
 
     ``values`` are the cells of the text with buffers ``bufs`` (from
     :func:`_string_buffers`) as Python objects, equal text <=> equal value.
-    Rows whose hash is unique among ``rows`` (found by sorting the hashes)
-    cannot be duplicates; the remaining candidates (rows whose hash bucket
-    holds a repeated hash) are compared exactly, in file order. ``bufs=None``:
-    all rows are compared as Python objects.
+    Only the rows of :func:`_hash_candidates` can be duplicates; they are
+    compared exactly, in file order. ``candidates``: that function's result
+    for all rows (``rows=None``), if already at hand (a superset of its
+    result for ``rows``: a value equal to a candidate's has its hash, so the
+    exact comparison on the candidates among ``rows`` gives the same answer).
+    ``bufs=None``: all rows are compared as Python objects.
     """
     out = np.zeros(len(values), dtype=bool)
-    everywhere = bool(rows.all())
-    pos = None if everywhere else np.flatnonzero(rows)
     if bufs is not None:
-        h = _text_hash(*bufs)
-        if pos is not None:
-            h = h[pos]
-        srt = np.sort(h)
-        repeated = srt[1:][srt[1:] == srt[:-1]]
-        if not len(repeated):
-            return out
-        # a 4 MB table of hash buckets (multiply-shift: the top bits of h * odd constant) gives a
-        # cheap superset of the rows with a repeated hash
-        mix, shift = np.uint64(0x9E3779B97F4A7C15), np.uint64(64 - 22)
-        bucket = np.zeros(1 << 22, dtype=bool)
-        bucket[((repeated * mix) >> shift).astype(np.intp)] = True
-        cand = np.flatnonzero(bucket[((h * mix) >> shift).astype(np.intp)])
-        pos = cand if pos is None else pos[cand]
-    elif pos is None:
-        pos = np.arange(len(values))
+        if candidates is None:
+            pos = _hash_candidates(bufs, rows)
+        else:
+            pos = candidates if rows.all() else candidates[rows[candidates]]
+    else:
+        pos = np.flatnonzero(rows)
     if len(pos):
         out[pos] = pd.Series(values[pos]).duplicated(keep="first").to_numpy()
     return out

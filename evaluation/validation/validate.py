@@ -78,7 +78,7 @@ import numpy as np
 import pandas as pd
 
 from evaluation.contract.schema import Contract, Resource, load_contract
-from evaluation.intake.read import IntakeError, RawIntake, read_intake
+from evaluation.intake.read import CsvPrefetch, IntakeError, RawIntake, read_intake
 from evaluation.validation.fastpaths import parse_column
 from evaluation.validation.issues import (
     ISSUE_COLUMNS,
@@ -470,19 +470,12 @@ def to_frictionless_schema(resource: Resource, contract: Contract, keys: bool = 
 # --------------------------------------------------------------------------- CLI
 
 
-def configure_parser(p) -> None:
-    """Arguments of ``evaluation validate``."""
-    p.add_argument("intake_dir", help="intake folder")
-    p.add_argument("--out", default=None, help="output folder (default INTAKE_DIR/_validation)")
-    # the command line keeps English as its default (as before); the functions default to Dutch
-    p.add_argument("--language", choices=LANGUAGES, default="en", help="language of messages and summary (default en)")
-    p.add_argument("--json", action="store_true", help="print the JSON report instead of the summary")
-
-
-def main(args) -> int:
-    """Run ``evaluation validate``: exit 0 without errors (warnings allowed), 2 with errors."""
+def run_command(args, prefetch: CsvPrefetch | None = None) -> int:
+    """The work of ``evaluation validate`` (options in :mod:`evaluation.validation.command`):
+    exit 0 without errors (warnings allowed), 2 with errors."""
     try:
-        result = validate_intake(args.intake_dir, language=args.language)
+        raw = read_intake(args.intake_dir, unreadable="record", prefetch=prefetch)
+        result = validate_intake(raw, language=args.language)
     except IntakeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
