@@ -28,7 +28,6 @@ import pandas as pd
 import pytest
 import yaml
 
-from evaluation.datasets.design import derive_design
 from evaluation.pipeline import plan, quarter, registry, workers
 from evaluation.pipeline.store import read_store
 
@@ -92,17 +91,6 @@ def test_registry_errors_name_file_entry_and_field(tmp_path):
         registry.load_registry(reg)
     specs = registry.load_registry(make_registry(tmp_path / "r.yaml", [OK_BOTH]))
     assert specs[0].derived == ("design",) and specs[0].phase == 1
-
-
-def test_derive_design_from_participants():
-    df = pd.DataFrame({"programme_id": ["A", "A", "B", "B", "C"],
-                       "group": ["programme", "comparison", "programme", "comparison", "programme"],
-                       "assignment": ["randomised", "randomised", "observational", "observational", "observational"]})
-    assert derive_design(df, "A") == "rct"
-    assert derive_design(df, "B") == "matched"
-    assert derive_design(df, "C") == "descriptive"
-    mixed = df.assign(assignment=["randomised", "observational", "x", "x", "x"])
-    assert derive_design(mixed, "A") == "matched"
 
 
 def test_reference_parameters_from_programmes_yaml():
