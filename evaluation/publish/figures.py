@@ -42,6 +42,17 @@ def _plain_figure(fig: Any) -> Any:
     return fig
 
 
+def _finish(fig, ax, title: str, xlabel: str, ylabel: str):
+    """Axis labels, a literal title, the legend and the plain-text figure settings of a curve plot."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(plain_text(title), **PLAIN)
+    ax.legend(fontsize=8, frameon=False)
+    _plain_figure(fig)
+    fig.tight_layout()
+    return fig
+
+
 def plot_km(data: pd.DataFrame, by: str = "programme_id", title: str = "", xlabel: str = "months",
             ylabel: str = "still active", max_groups: int = 8, min_at_risk: int = SUPPRESSION_THRESHOLD,
             few_events: str = "{group}: not shown (fewer than {t} endings)"):
@@ -71,13 +82,7 @@ def plot_km(data: pd.DataFrame, by: str = "programme_id", title: str = "", xlabe
         (line,) = ax.step(t, s, where="post", label=plain_text(f"{level} (n={len(sub)})"))
         ax.fill_between(t, lo, hi, step="post", alpha=0.15, color=line.get_color())
     ax.set_ylim(0, 1.02)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.set_title(plain_text(title), **PLAIN)
-    ax.legend(fontsize=8, frameon=False)
-    _plain_figure(fig)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, ax, title, xlabel, ylabel)
 
 
 def plot_cuminc(curves: pd.DataFrame, title: str = "", xlabel: str = "months", ylabel: str = "cumulative incidence",
@@ -110,13 +115,7 @@ def plot_cuminc(curves: pd.DataFrame, title: str = "", xlabel: str = "months", y
             continue
         t = np.r_[0.0, sub["time"].to_numpy(float)] / DAYS_PER_MONTH
         ax.step(t, np.r_[0.0, sub["estimate"].to_numpy(float)], where="post", label=plain_text(reason))
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.set_title(plain_text(title), **PLAIN)
-    ax.legend(fontsize=8, frameon=False)
-    _plain_figure(fig)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, ax, title, xlabel, ylabel)
 
 
 def plot_workforce(flow: pd.DataFrame, group: str = "all", title: str = "", ylabel: str = "active volunteers",
