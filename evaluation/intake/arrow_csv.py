@@ -62,15 +62,25 @@ def read_utf8_csv(path: Path) -> tuple[tuple[Any, str, str] | None, bool]:
     reads and decodes the file the general way, with the same outcome and
     messages.
     """
+    import os
+
     import pyarrow as pa
 
+    from evaluation.intake.files import fd_path, open_regular  # why: the same guard as every reader
+
     try:
-        if path.stat().st_size == 0:
+        fd = open_regular(path)  # (a link, FIFO or device: the general path refuses it with its reason)
+    except IntakeError:
+        return None, False
+    try:
+        if os.fstat(fd).st_size == 0:
             return None, False
-        with pa.memory_map(str(path), "r") as mapped:
+        with pa.memory_map(fd_path(fd, path), "r") as mapped:
             return _read_utf8_buffer(mapped.read_buffer(), path)
     except (OSError, pa.ArrowException):
         return None, False
+    finally:
+        os.close(fd)
 
 
 def _read_utf8_buffer(buf, path: Path) -> tuple[tuple[Any, str, str] | None, bool]:
@@ -95,6 +105,10 @@ def _read_utf8_buffer(buf, path: Path) -> tuple[tuple[Any, str, str] | None, boo
             return None, False
         sep = sniff_separator(header_line, path)
     except (UnicodeDecodeError, IntakeError):  # the general path reports it (after any decoding error)
+        return None, False
+    from evaluation.intake.files import MAX_COLUMNS  # why: the bounds live with the file guards
+
+    if header_line.count(sep) >= MAX_COLUMNS:  # (the general path refuses it; never one Arrow column per cell)
         return None, False
     table = parse_csv(buf.slice(off), sep, header_line)
     return (None if table is None else (table, "utf-8-sig" if off else "utf-8", sep)), True

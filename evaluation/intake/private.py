@@ -53,6 +53,41 @@ def _refuse_link(p: Path, who: str) -> None:
         raise SymlinkError(f"{who}: {p} is a symbolic link; refusing to write private data through it")
 
 
+def fsync_dir(path: str | os.PathLike) -> None:
+    """Flush a folder's entries (renames, new files) to disk; a no-op where folders cannot be opened."""
+    try:
+        fd = os.open(path, os.O_RDONLY | _O_DIRECTORY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def own_dir(path: str | os.PathLike) -> Path:
+    """A folder to write into that is not a symbolic link; created with mode 0700 when missing.
+
+    Unlike :func:`private_dir`, an existing folder keeps its mode (it may be
+    the operator's own folder, given with ``--out``).
+
+    Raises
+    ------
+    SymlinkError
+        ``path`` is a symbolic link (e.g. ``INTAKE/_validation`` planted in a delivered intake).
+    NotADirectoryError
+        ``path`` exists and is not a folder.
+    """
+    p = Path(path)
+    make_missing_dirs(p)
+    _refuse_link(p, "own_dir")
+    if not p.is_dir():
+        raise NotADirectoryError(f"own_dir: {p} exists and is not a folder")
+    return p
+
+
 def private_dir(path: str | os.PathLike) -> Path:
     """Create a folder readable by its owner only (mode 0700), parents included.
 
@@ -84,7 +119,7 @@ def private_dir(path: str | os.PathLike) -> Path:
     return p
 
 
-def write_private(path: str | os.PathLike, data: Any, index: bool = False) -> Path:
+def write_private(path: str | os.PathLike, data: Any, index: bool = False, durable: bool = False) -> Path:
     """Write a row-level file readable by its owner only (mode 0600), atomically.
 
     The file is created by :func:`tempfile.mkstemp` (``O_CREAT | O_EXCL``,
@@ -105,6 +140,10 @@ def write_private(path: str | os.PathLike, data: Any, index: bool = False) -> Pa
         which streams instead of building the bytes in memory first).
     index : bool, default False
         Write the DataFrame index (CSV/Parquet).
+    durable : bool, default False
+        Flush the file to disk before the rename and the folder after it
+        (``fsync``), so that a power cut leaves either the old or the new
+        file (a journal must survive the crash it is there for).
 
     Returns
     -------
@@ -146,7 +185,12 @@ def write_private(path: str | os.PathLike, data: Any, index: bool = False) -> Pa
             os.close(fd)
             raise TypeError(f"write_private: cannot write {type(data).__name__} to {p}")
         os.chmod(tmp, 0o600)
+        if durable:
+            with open(tmp, "rb") as fh:
+                os.fsync(fh.fileno())
         os.replace(tmp, p)
+        if durable:
+            fsync_dir(p.parent)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)

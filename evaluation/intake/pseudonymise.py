@@ -63,6 +63,7 @@ import pandas as pd
 
 from evaluation.contract.identifiers import normalise_column_name
 from evaluation.contract.schema import load_contract
+from evaluation.intake.files import looks_like_key_file  # noqa: F401 (re-exported)
 from evaluation.intake.private import make_missing_dirs, private_dir, write_private
 from evaluation.intake.read import IntakeError, read_intake
 
@@ -208,42 +209,6 @@ def key_weakness(key: bytes, hex_encoded: bool = False) -> str | None:
         if text is not None and text.isprintable():
             return ("printable text, like a passphrase; write 64 hex characters made by "
                     "secrets.token_hex(32) or --new-key instead")
-    return None
-
-
-#: file names a pseudonym key is often given
-_KEY_FILE_NAME = re.compile(r"(?:^|[^a-z])(?:key|keys|secret|sleutel|passphrase|password|wachtwoord)(?:[^a-z]|$)"
-                            r"|\.(?:key|pem|p12|pfx|jks|keystore|gpg|asc)$", re.IGNORECASE)
-
-
-def looks_like_key_file(path: str | os.PathLike, max_bytes: int = 4096) -> str | None:
-    """Why the file at ``path`` looks like a secret key, or None.
-
-    For the validator, which refuses such a file inside an intake before anything hashes it: a name
-    like ``pseudonym.key`` or ``secret.txt``, or a small file whose content is 64 or more hex
-    characters, base64 of 32 or more bytes, or a PEM block. Reads at most ``max_bytes`` bytes, without
-    following a symbolic link.
-    """
-    p = Path(path)
-    if _KEY_FILE_NAME.search(p.name):
-        return f"its name {p.name!r} is a key file's name"
-    try:
-        fd = os.open(p, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-    except OSError:
-        return None
-    with os.fdopen(fd, "rb") as fh:
-        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
-            return None
-        head = fh.read(max_bytes + 1)
-    if len(head) > max_bytes:
-        return None
-    text = head.strip()
-    if re.fullmatch(rb"[0-9a-fA-F]{64,}", text):
-        return f"it holds {len(text)} hex characters, like a key made by secrets.token_hex"
-    if re.fullmatch(rb"[A-Za-z0-9+/]{43,}={0,2}", text):
-        return "it holds one long base64 string, like an encoded key"
-    if text.startswith(b"-----BEGIN ") and b"KEY" in text[:64]:
-        return "it holds a PEM key block"
     return None
 
 

@@ -36,6 +36,7 @@ from __future__ import annotations
 import csv
 import datetime as _dt
 import io
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from evaluation.contract.identifiers import normalise_column_name
 from evaluation.contract.jsonschema_subset import iter_errors
 from evaluation.contract.schema import Contract, load_contract
 from evaluation.intake.arrow_csv import (
@@ -51,6 +53,19 @@ from evaluation.intake.arrow_csv import (
     parse_csv,
     read_utf8_csv,
     sniff_separator,
+)
+from evaluation.intake.files import (
+    MAX_COLUMNS,
+    MAX_HEADER_BYTES,
+    MAX_XLSX_MEMBER_BYTES,
+    MAX_XLSX_RATIO,
+    MAX_YAML_BYTES,
+    MAX_YAML_DEPTH,
+    XLSX_RATIO_FLOOR,
+    identifier_columns,
+    open_regular,
+    read_regular_bytes,
+    screen_folder,
 )
 
 __all__ = [
@@ -163,12 +178,29 @@ class RawIntake:
 
 
 def _decode(raw: bytes, path: Path) -> tuple[str, str]:
-    """Decode bytes: UTF-8 (with or without BOM), else Windows-1252."""
+    """Decode bytes: UTF-16 with a byte-order mark, UTF-8 (with or without BOM), else Windows-1252.
+
+    A file with NUL bytes and no UTF-16 byte-order mark is refused: it is
+    UTF-16 without a mark or not text at all, and Windows-1252 would decode
+    it into garbage without complaint.
+    """
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return raw.decode("utf-16"), "utf-16"
+        except UnicodeDecodeError as exc:
+            raise IntakeError(f"{path}: starts with a UTF-16 byte-order mark but is not valid UTF-16 "
+                              f"(position {exc.start}); save it as UTF-8 CSV") from exc
     try:
         text = raw.decode("utf-8-sig")
-        return text, ("utf-8-sig" if raw.startswith(b"\xef\xbb\xbf") else "utf-8")
+        encoding = "utf-8-sig" if raw.startswith(b"\xef\xbb\xbf") else "utf-8"
     except UnicodeDecodeError:
-        pass
+        text = None
+    nul = raw.find(b"\x00")
+    if nul >= 0:
+        raise IntakeError(f"{path}: holds NUL bytes (first at position {nul}): UTF-16 without a byte-order "
+                          "mark, or not a text file; save it as UTF-8 CSV")
+    if text is not None:
+        return text, encoding
     try:
         return raw.decode("cp1252"), "cp1252"
     except UnicodeDecodeError as exc:
@@ -176,6 +208,22 @@ def _decode(raw: bytes, path: Path) -> tuple[str, str]:
             f"{path}: cannot decode the file as UTF-8 or Windows-1252 "
             f"(byte {raw[exc.start]:#04x} at position {exc.start}); save it as UTF-8 CSV"
         ) from exc
+
+
+def _check_header(text: str, path: Path) -> str:
+    """The header line of decoded CSV text, refused beyond the bounds (docs/methods.md, 'Intake limits')."""
+    head = text[: MAX_HEADER_BYTES + 2]
+    line = _header_line(head)
+    if len(line) > MAX_HEADER_BYTES:
+        raise IntakeError(f"{path}: the header line is longer than {MAX_HEADER_BYTES // 1024} KiB; "
+                          "this is not the header of a contract table")
+    return line
+
+
+def _check_width(n: int, path: Path | str) -> None:
+    if n > MAX_COLUMNS:
+        raise IntakeError(f"{path}: {n:,} columns; a table of the contract has far fewer, and at most "
+                          f"{MAX_COLUMNS:,} are read")
 
 
 def _header_line(text: str) -> str:
@@ -187,6 +235,13 @@ def _header_line(text: str) -> str:
         elif ch in "\r\n" and not in_quotes:
             return text[:i]
     return text
+
+
+def _duplicates(names: list[str]) -> list[str]:
+    """Names that occur more than once (linear time), sorted."""
+    from collections import Counter
+
+    return sorted(n for n, k in Counter(names).items() if k > 1)
 
 
 def _frame_from_records(
@@ -217,7 +272,8 @@ def _frame_from_records(
     empty_names = [i + 1 for i, h in enumerate(header) if h == ""]
     if empty_names:
         raise IntakeError(f"{path}: column(s) {empty_names} have no name in the header row")
-    dupes = sorted({h for h in header if header.count(h) > 1})
+    _check_width(len(header), path)
+    dupes = _duplicates(header)
     if dupes:
         raise IntakeError(f"{path}: duplicate column name(s) in the header: {', '.join(dupes)}")
     if ROW_COLUMN in header:
@@ -246,15 +302,13 @@ def read_csv_table(path: Path, name: str, prefetch: CsvPrefetch | None = None) -
     if fast is not None:
         records, encoding, sep = fast
     else:
-        try:
-            raw = path.read_bytes()
-        except OSError as exc:
-            raise IntakeError(f"{path}: cannot read the file ({exc.strerror})") from exc
+        raw = read_regular_bytes(path)
         text, encoding = _decode(raw, path)
         if not text or text.isspace():  # (not text.strip(): that would copy the whole file)
             raise IntakeError(f"{path}: the file is empty (no header line)")
-        header_line = _header_line(text)
+        header_line = _check_header(text, path)
         sep = sniff_separator(header_line, path)
+        _check_width(len(next(csv.reader([header_line], delimiter=sep, quotechar='"'), [])), path)
         # (a UTF-8 file Arrow refused once is refused again: straight to pandas)
         records = None if arrow_tried and encoding.startswith("utf-8") else _read_csv_arrow(
             raw, text, encoding, sep, header_line
@@ -385,13 +439,20 @@ def _cell_as_text(v: Any) -> str:
 
 def read_parquet_table(path: Path, name: str) -> RawTable:
     """Read one Parquet table and turn every cell into text (see module notes)."""
-    try:
-        df = pd.read_parquet(path)
-    except Exception as exc:  # pyarrow raises many types for a damaged file
-        raise IntakeError(f"{path}: cannot read the Parquet file: {exc}") from exc
+    import pyarrow.parquet as pq
+
+    with os.fdopen(open_regular(path), "rb") as fh:
+        try:
+            pf = pq.ParquetFile(fh)
+            _check_width(len(pf.schema_arrow.names), path)
+            df = pf.read().to_pandas()
+        except IntakeError:
+            raise
+        except Exception as exc:  # pyarrow raises many types for a damaged file
+            raise IntakeError(f"{path}: cannot read the Parquet file: {exc}") from exc
     df = df.reset_index(drop=True)
     header = [str(c).strip() for c in df.columns]
-    dupes = sorted({h for h in header if header.count(h) > 1})
+    dupes = _duplicates(header)
     if dupes:
         raise IntakeError(f"{path}: duplicate column name(s): {', '.join(dupes)}")
     if ROW_COLUMN in header:
@@ -412,14 +473,25 @@ def read_workbook(path: Path) -> dict[str, RawTable]:
     """
     import openpyxl
 
+    fh = os.fdopen(open_regular(path), "rb")
     try:
-        wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
+        _check_workbook_sizes(fh, path)
+        wb = openpyxl.load_workbook(fh, read_only=True, data_only=True)
+    except IntakeError:
+        fh.close()
+        raise
     except Exception as exc:  # openpyxl raises zipfile/KeyError/InvalidFileException...
+        fh.close()
         raise IntakeError(f"{path}: cannot read the Excel workbook: {exc}") from exc
     out: dict[str, RawTable] = {}
     try:
         for ws in wb.worksheets:
-            records = [[_cell_as_text(v) for v in row] for row in ws.iter_rows(values_only=True)]
+            # (the sheet's declared dimension may claim A1:XFD1048576: count the cells that exist)
+            ws.reset_dimensions()
+            records = []
+            for row in ws.iter_rows(values_only=True):
+                _check_width(len(row), Path(f"{path}[{ws.title}]"))
+                records.append([_cell_as_text(v) for v in row])
             sheet = ws.title.strip()
             where = Path(f"{path}[{ws.title}]")
             if not records:
@@ -432,7 +504,28 @@ def read_workbook(path: Path) -> dict[str, RawTable]:
             )
     finally:
         wb.close()
+        fh.close()
     return out
+
+
+def _check_workbook_sizes(fh, path: Path) -> None:
+    """Refuse a workbook whose parts would unpack far beyond its size (a zip bomb, e.g. one
+    300 MB shared string in a 1 MB file); docs/methods.md, 'Intake limits'."""
+    import zipfile
+
+    try:
+        zf = zipfile.ZipFile(fh)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise IntakeError(f"{path}: cannot read the Excel workbook: {exc}") from exc
+    for info in zf.infolist():
+        ratio = info.file_size / max(info.compress_size, 1)
+        if info.file_size > MAX_XLSX_MEMBER_BYTES or (info.file_size > XLSX_RATIO_FLOOR and ratio > MAX_XLSX_RATIO):
+            raise IntakeError(
+                f"{path}: part {info.filename!r} unpacks to {info.file_size:,} bytes from {info.compress_size:,} "
+                f"({ratio:,.0f} to 1); refused as a zip bomb (limits: {MAX_XLSX_MEMBER_BYTES >> 20:,} MiB, "
+                f"or {MAX_XLSX_RATIO} to 1 above {XLSX_RATIO_FLOOR >> 20} MiB); export the sheets as CSV"
+            )
+    fh.seek(0)
 
 
 # ---------------------------------------------------------------------------- YAML
@@ -449,16 +542,65 @@ def _jsonable(obj: Any) -> Any:
     return obj
 
 
+def _yaml_text(path: Path) -> str:
+    """The text of a YAML file: a regular file of at most MAX_YAML_BYTES, UTF-8 or UTF-16 with a mark."""
+    if not os.path.lexists(path):
+        raise IntakeError(f"{path}: file is missing from the intake folder")
+    raw = read_regular_bytes(path, limit=MAX_YAML_BYTES)
+    try:
+        if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+            return raw.decode("utf-16")
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise IntakeError(f"{path}: not UTF-8 text (byte {exc.start}); save it as UTF-8") from exc
+
+
+def _check_yaml_structure(text: str, path: Path, yaml) -> None:
+    """Refuse aliases, deep nesting and duplicate keys before anything is built from the events.
+
+    An alias (``*name``) lets a few hundred bytes expand into gigabytes once
+    the document is walked (a 'billion laughs' bomb); the contract's YAML
+    files never need one. A key given twice would silently lose the first
+    value.
+    """
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    depth = 0
+    for ev in yaml.parse(text, Loader=loader):
+        if isinstance(ev, yaml.AliasEvent):
+            raise IntakeError(f"{path}: line {ev.start_mark.line + 1}: YAML aliases (*{ev.anchor}) are not "
+                              "allowed; write the value out in full")
+        if isinstance(ev, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            depth += 1
+            if depth > MAX_YAML_DEPTH:
+                raise IntakeError(f"{path}: line {ev.start_mark.line + 1}: nested deeper than "
+                                  f"{MAX_YAML_DEPTH} levels; not a description of programmes")
+        elif isinstance(ev, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            depth -= 1
+    stack = [yaml.compose(text, Loader=loader)]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[tuple[str, str], int] = {}
+            for k, v in node.value:
+                key = (k.tag, k.value) if isinstance(k, yaml.ScalarNode) else None
+                if key is not None and key in seen:
+                    raise IntakeError(f"{path}: line {k.start_mark.line + 1}: key {k.value!r} given twice "
+                                      f"(first on line {seen[key]}); keep one")
+                if key is not None:
+                    seen[key] = k.start_mark.line + 1
+                stack.extend((k, v))
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+
+
 def _read_yaml(path: Path, schema: dict[str, Any]) -> Any:
     import yaml
 
-    if not path.is_file():
-        raise IntakeError(f"{path}: file is missing from the intake folder")
+    text = _yaml_text(path)
     try:
+        _check_yaml_structure(text, path, yaml)
         loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-        content = yaml.load(path.read_text(encoding="utf-8-sig"), Loader=loader)  # noqa: S506 (safe loader)
-    except UnicodeDecodeError as exc:
-        raise IntakeError(f"{path}: not UTF-8 text") from exc
+        content = yaml.load(text, Loader=loader)  # noqa: S506 (safe loader)
     except yaml.YAMLError as exc:
         raise IntakeError(f"{path}: invalid YAML: {exc}") from exc
     content = _jsonable(content)
@@ -538,7 +680,13 @@ def read_intake(
         raise IntakeError(f"{folder}: not a folder (give the intake folder, not a file)")
 
     known = set(contract.table_names)
-    files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith((".", "~$")))
+    # every entry but folders (a link, FIFO or device named like a table is refused when opened)
+    files = sorted(p for p in folder.iterdir()
+                   if not p.name.startswith((".", "~$")) and (p.is_symlink() or not p.is_dir()))
+    contract_files = {p.name for p in files if (p.stem in known and p.suffix.lower() in TABLE_SUFFIXES)
+                      or p.suffix.lower() == ".xlsx"} | {"programmes.yaml", "extract.yaml"}
+    id_names = {normalise_column_name(n) for n in contract.identifier_column_names}
+    screen_folder(folder, contract_files, id_names)
     workbooks = [p for p in files if p.suffix.lower() == ".xlsx"]
     if len(workbooks) > 1:
         raise IntakeError(
@@ -579,11 +727,18 @@ def read_intake(
             )
         # an unreadable workbook hides which tables it holds: always an IntakeError
         sheets = read_workbook(wb)
+        raw_sheets = []
         for sheet, table in sheets.items():
             if sheet in known:
                 tables[sheet] = table
             else:
                 ignored.append(f"{wb.name}[{sheet}]")
+                ids = identifier_columns([c for c in table.data.columns if c != ROW_COLUMN], id_names)
+                if ids:
+                    raw_sheets.append(f"sheet {sheet!r} holds identifier column(s) {', '.join(ids)}")
+        if raw_sheets:
+            raise IntakeError(f"{wb}: " + "; ".join(raw_sheets) + ": a raw export does not belong in an "
+                              "intake; pseudonymise it (evaluation pseudonymise) and remove the sheet")
         fmt = "xlsx"
     else:
         for name, paths in by_table.items():

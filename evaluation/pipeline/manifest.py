@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
 import platform
+import stat
 import subprocess
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -21,6 +23,8 @@ from typing import Any
 import pandas as pd
 
 from evaluation.contract.results import SUPPRESSION_THRESHOLD
+from evaluation.contract.schema import load_contract
+from evaluation.intake.read import TABLE_SUFFIXES
 
 KEY_LIBRARIES = (
     "numpy", "pandas", "scipy", "statsmodels", "matplotlib", "pyarrow", "papermill",
@@ -29,9 +33,9 @@ KEY_LIBRARIES = (
 
 
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
-    """SHA-256 hex digest of a file."""
+    """SHA-256 hex digest of a file (never through a symbolic link)."""
     h = hashlib.sha256()
-    with open(path, "rb") as fh:
+    with os.fdopen(os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)), "rb") as fh:
         while True:
             b = fh.read(chunk)
             if not b:
@@ -41,12 +45,25 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
 
 
 def describe_inputs(intake_dir: str | Path) -> list[dict[str, Any]]:
-    """Every file of the intake folder with its size and SHA-256 (sorted by name)."""
+    """The intake's contract files with their size and SHA-256 (sorted by name).
+
+    Only what the contract reads is described: the table files
+    (``<table>.csv`` or ``.parquet``), the workbook and the two YAML files,
+    as regular files at the top of the folder. Nothing else an intake
+    carries is hashed into the manifest (a stray key's hash would allow
+    offline guessing; docs/privacy.md, 'Threat model'), and no link is
+    followed.
+    """
     root = Path(intake_dir)
+    tables = set(load_contract().table_names)
     files = []
-    for p in sorted(root.rglob("*")):
-        if p.is_file():
-            files.append({"file": p.relative_to(root).as_posix(), "bytes": p.stat().st_size, "sha256": sha256_file(p)})
+    for p in sorted(root.iterdir()):
+        suffix = p.suffix.lower()
+        wanted = (p.stem in tables and suffix in TABLE_SUFFIXES) or suffix == ".xlsx" \
+            or p.name in {"programmes.yaml", "extract.yaml"}
+        if not wanted or p.name.startswith((".", "~$")) or not stat.S_ISREG(p.lstat().st_mode):
+            continue
+        files.append({"file": p.name, "bytes": p.lstat().st_size, "sha256": sha256_file(p)})
     return files
 
 

@@ -40,7 +40,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from evaluation.intake.private import write_private
+from evaluation.intake.private import fsync_dir, write_private
 from evaluation.pipeline import store
 
 STAGED_STORE = ".store.parquet"
@@ -168,13 +168,14 @@ def publish_build(build: Path, out_dir: Path, quarter: str, run_id: str, replace
         write_private(journal_path(out_dir, quarter), {
             "quarter": quarter, "run_id": run_id, "build": build.name,
             "replaced": replaced.name if replaced is not None else None,
-        })
+        }, durable=True)
         try:
             _fault_point("journal_written")
             if replaced is not None:
                 os.rename(quarter_dir, replaced)
                 _fault_point("old_quarter_kept")
             os.rename(build, quarter_dir)  # the commit point
+            fsync_dir(out_dir)  # (the renames reach the disk before the journal goes)
             _fault_point("quarter_renamed")
             _finish_committed(out_dir, quarter)
             _fault_point("store_updated")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from evaluation.intake.private import private_dir, write_private
+from evaluation.intake.private import own_dir, private_dir, write_private
 
 if TYPE_CHECKING:
     from evaluation.validation.validate import ValidationResult
@@ -20,7 +20,8 @@ def write_validation_outputs(result: ValidationResult, out_dir: str | Path) -> d
     """Write ``validation_report.json``, ``validation_summary.txt`` and ``quarantine/<table>.csv``.
 
     The report and the quarantine files hold row-level values: they are
-    created with mode 0o600 and the quarantine folder with 0o700. Stale
+    created with mode 0o600 and the quarantine folder with 0o700, never
+    through a symbolic link (:mod:`evaluation.intake.private`). Stale
     quarantine files of tables without quarantined rows are removed.
 
     Returns
@@ -28,12 +29,11 @@ def write_validation_outputs(result: ValidationResult, out_dir: str | Path) -> d
     dict
         ``{"report": path, "summary": path, "quarantine": folder}``.
     """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = own_dir(out_dir)  # (a link planted as INTAKE/_validation is refused, never written through)
     report = out / "validation_report.json"
     write_private(report, result.to_json())
     summary = out / "validation_summary.txt"
-    summary.write_text(result.summary(result.language), encoding="utf-8")
+    write_private(summary, result.summary(result.language))
     qdir = private_dir(out / "quarantine")
     for old in qdir.glob("*.csv"):
         if old.stem not in result.quarantine:

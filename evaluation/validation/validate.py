@@ -480,7 +480,11 @@ def run_command(args, prefetch: CsvPrefetch | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     out = Path(args.out) if args.out else Path(args.intake_dir) / "_validation"
-    paths = write_validation_outputs(result, out)
+    try:
+        paths = write_validation_outputs(result, out)
+    except OSError as exc:  # (SymlinkError included: a link planted as the output folder)
+        print(f"error: cannot write the validation report to {out}: {exc}", file=sys.stderr)
+        return 2
     if args.json:
         print(result.to_json())
     else:
