@@ -18,9 +18,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from evaluation.intake.files import MAX_COLUMNS, NUL_SCAN_BYTES, IntakeError, fd_path, open_regular
 
-class IntakeError(Exception):
-    """An intake folder or file cannot be read; the message names the file."""
+__all__ = ["CsvPrefetch", "IntakeError", "encode_repeating_columns", "header_cells", "parse_csv", "read_utf8_csv",
+           "sniff_separator"]
 
 
 def sniff_separator(header: str, path: Path | str = "<csv>") -> str:
@@ -45,6 +46,16 @@ def sniff_separator(header: str, path: Path | str = "<csv>") -> str:
     return ","
 
 
+def header_cells(header_line: str, sep: str) -> list[str] | None:
+    """The cells of a header record (quoted line breaks allowed), or None when it does not parse as CSV."""
+    import io
+
+    try:
+        return next(csv.reader(io.StringIO(header_line, newline=""), delimiter=sep, quotechar='"'), [])
+    except csv.Error:
+        return None
+
+
 _LINE_END = re.compile(rb"[\r\n]")
 
 
@@ -66,8 +77,6 @@ def read_utf8_csv(path: Path) -> tuple[tuple[Any, str, str] | None, bool]:
 
     import pyarrow as pa
 
-    from evaluation.intake.files import fd_path, open_regular  # why: the same guard as every reader
-
     try:
         fd = open_regular(path)  # (a link, FIFO or device: the general path refuses it with its reason)
     except IntakeError:
@@ -86,6 +95,8 @@ def read_utf8_csv(path: Path) -> tuple[tuple[Any, str, str] | None, bool]:
 def _read_utf8_buffer(buf, path: Path) -> tuple[tuple[Any, str, str] | None, bool]:
     """:func:`read_utf8_csv` on the file's bytes (a pyarrow Buffer)."""
     head = buf.slice(0, min(buf.size, 1 << 20)).to_pybytes()
+    if b"\x00" in head[:NUL_SCAN_BYTES]:  # (UTF-16 without a mark, or binary: the general path refuses it)
+        return None, False
     off = 3 if head.startswith(b"\xef\xbb\xbf") else 0
     # end of the header record: the first line break outside double quotes (as read._header_line)
     end, quotes, at = None, 0, off
@@ -106,8 +117,6 @@ def _read_utf8_buffer(buf, path: Path) -> tuple[tuple[Any, str, str] | None, boo
         sep = sniff_separator(header_line, path)
     except (UnicodeDecodeError, IntakeError):  # the general path reports it (after any decoding error)
         return None, False
-    from evaluation.intake.files import MAX_COLUMNS  # why: the bounds live with the file guards
-
     if header_line.count(sep) >= MAX_COLUMNS:  # (the general path refuses it; never one Arrow column per cell)
         return None, False
     table = parse_csv(buf.slice(off), sep, header_line)
@@ -126,7 +135,10 @@ def parse_csv(data, sep: str, header_line: str):
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    ncol = len(next(csv.reader([header_line], delimiter=sep, quotechar='"')))
+    cells = header_cells(header_line, sep)
+    if cells is None:
+        return None
+    ncol = len(cells)
     names = [f"c{i}" for i in range(ncol)]
     try:
         table = pacsv.read_csv(

@@ -26,7 +26,10 @@ import re
 import stat
 from pathlib import Path
 
-from evaluation.intake.arrow_csv import IntakeError
+
+class IntakeError(Exception):
+    """An intake folder or file cannot be read; the message names the file."""
+
 
 _O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _O_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
@@ -36,6 +39,10 @@ _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 MAX_HEADER_BYTES = 256 * 1024
 #: Columns in one table (file or sheet); the contract's widest table has fewer than 60.
 MAX_COLUMNS = 1000
+#: One CSV cell (bytes without a separator or line break); the contract's longest free text needs a few KiB.
+MAX_CELL_BYTES = 1 << 20
+#: A NUL byte in the first bytes of a text table means UTF-16 without a byte-order mark, or not text.
+NUL_SCAN_BYTES = 64 * 1024
 #: programmes.yaml and extract.yaml are a few KiB; a larger one is not a description.
 MAX_YAML_BYTES = 1 << 20
 #: Nesting depth of a YAML document (the schemas need 4).
@@ -43,6 +50,9 @@ MAX_YAML_DEPTH = 32
 #: Uncompressed bytes of one member of an .xlsx workbook, and its compression ratio.
 MAX_XLSX_MEMBER_BYTES = 1 << 30
 MAX_XLSX_RATIO = 200
+#: The shared-string table is read whole (cells of every sheet point into it); 256 MiB is far beyond
+#: the unique texts of a national intake (about 40 MiB for a million identifiers).
+MAX_XLSX_SHARED_STRINGS_BYTES = 256 << 20
 #: A member smaller than this is never a bomb, whatever its ratio.
 XLSX_RATIO_FLOOR = 16 << 20
 #: Files in the intake tree.
@@ -201,7 +211,10 @@ def header_names(path: Path) -> list[str]:
         return []
     line = text.splitlines()[0] if text else ""
     sep = max(",;\t", key=line.count)
-    return [c.strip() for c in next(csv.reader([line], delimiter=sep), [])]
+    try:
+        return [c.strip() for c in next(csv.reader([line], delimiter=sep), [])]
+    except csv.Error:
+        return line.split(sep)
 
 
 def read_regular_prefix(path: str | os.PathLike, n: int) -> bytes:
@@ -213,7 +226,7 @@ def read_regular_prefix(path: str | os.PathLike, n: int) -> bytes:
 
 def identifier_columns(names: list[str], identifier_names: set[str]) -> list[str]:
     """The names in ``names`` that are identifier columns (already normalised ``identifier_names``)."""
-    from evaluation.contract.identifiers import normalise_column_name
+    from evaluation.contract.identifiers import normalise_column_name  # why: lazy (numpy)
 
     return [n for n in names if normalise_column_name(n) in identifier_names]
 

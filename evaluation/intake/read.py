@@ -50,17 +50,21 @@ from evaluation.contract.schema import Contract, load_contract
 from evaluation.intake.arrow_csv import (
     CsvPrefetch,
     IntakeError,
+    header_cells,
     parse_csv,
     read_utf8_csv,
     sniff_separator,
 )
 from evaluation.intake.files import (
+    MAX_CELL_BYTES,
     MAX_COLUMNS,
     MAX_HEADER_BYTES,
     MAX_XLSX_MEMBER_BYTES,
     MAX_XLSX_RATIO,
+    MAX_XLSX_SHARED_STRINGS_BYTES,
     MAX_YAML_BYTES,
     MAX_YAML_DEPTH,
+    NUL_SCAN_BYTES,
     XLSX_RATIO_FLOOR,
     identifier_columns,
     open_regular,
@@ -180,7 +184,7 @@ class RawIntake:
 def _decode(raw: bytes, path: Path) -> tuple[str, str]:
     """Decode bytes: UTF-16 with a byte-order mark, UTF-8 (with or without BOM), else Windows-1252.
 
-    A file with NUL bytes and no UTF-16 byte-order mark is refused: it is
+    A file with NUL bytes in its first 64 KiB and no UTF-16 byte-order mark is refused: it is
     UTF-16 without a mark or not text at all, and Windows-1252 would decode
     it into garbage without complaint.
     """
@@ -195,7 +199,7 @@ def _decode(raw: bytes, path: Path) -> tuple[str, str]:
         encoding = "utf-8-sig" if raw.startswith(b"\xef\xbb\xbf") else "utf-8"
     except UnicodeDecodeError:
         text = None
-    nul = raw.find(b"\x00")
+    nul = raw.find(b"\x00", 0, NUL_SCAN_BYTES)
     if nul >= 0:
         raise IntakeError(f"{path}: holds NUL bytes (first at position {nul}): UTF-16 without a byte-order "
                           "mark, or not a text file; save it as UTF-8 CSV")
@@ -308,13 +312,18 @@ def read_csv_table(path: Path, name: str, prefetch: CsvPrefetch | None = None) -
             raise IntakeError(f"{path}: the file is empty (no header line)")
         header_line = _check_header(text, path)
         sep = sniff_separator(header_line, path)
-        _check_width(len(next(csv.reader([header_line], delimiter=sep, quotechar='"'), [])), path)
+        cells = header_cells(header_line, sep)
+        if cells is None:
+            raise IntakeError(f"{path}: cannot parse the header line as CSV (separator {sep!r})")
+        _check_width(len(cells), path)
+        # the parsers read UTF-8 bytes (a str would be copied at up to 4 bytes per character)
+        data = raw if encoding == "utf-8" else (raw[3:] if encoding == "utf-8-sig" else text.encode("utf-8"))
+        del text, raw
         # (a UTF-8 file Arrow refused once is refused again: straight to pandas)
-        records = None if arrow_tried and encoding.startswith("utf-8") else _read_csv_arrow(
-            raw, text, encoding, sep, header_line
-        )
+        records = None if arrow_tried and encoding.startswith("utf-8") else _read_csv_arrow(data, sep, header_line)
         if records is None:
-            records = _read_csv_pandas(text, sep, path)
+            _check_cell_length(data, path)
+            records = _read_csv_pandas(data, sep, path)
     data, trailing = _frame_from_records(records, path)
     dictionaries = {}
     if early is not None and fast is not None and not trailing and data.shape[1] == records.shape[1] + 1:
@@ -351,19 +360,47 @@ def _arrow_to_pandas(table) -> pd.DataFrame:
     return table.to_pandas(types_mapper={pa.large_string(): pd.StringDtype("pyarrow")}.get)
 
 
-def _read_csv_arrow(raw, text: str, encoding: str, sep: str, header_line: str) -> pd.DataFrame | None:
-    """Arrow's CSV reader (:func:`evaluation.intake.arrow_csv.parse_csv`) on a decoded file, as pandas;
-    None when the file is not rectangular."""
-    data = raw if encoding == "utf-8" else (raw[3:] if encoding == "utf-8-sig" else text.encode("utf-8"))
+def _read_csv_arrow(data: bytes, sep: str, header_line: str) -> pd.DataFrame | None:
+    """Arrow's CSV reader (:func:`evaluation.intake.arrow_csv.parse_csv`) on UTF-8 bytes, as pandas;
+    None when the file is not rectangular or a cell is longer than Arrow's block."""
     table = parse_csv(data, sep, header_line)
     return None if table is None else _arrow_to_pandas(table)
 
 
-def _read_csv_pandas(text: str, sep: str, path: Path) -> pd.DataFrame:
+def _check_cell_length(data: bytes, path: Path) -> None:
+    """Refuse a file with a stretch of more than MAX_CELL_BYTES bytes without a separator or line break.
+
+    Such a stretch is one cell (or part of one): no field of the contract
+    comes near it, and parsing it would cost memory many times its size.
+    Checked only before the pandas reader (Arrow's reader already refuses
+    cells longer than its 4 MiB block).
+    """
+    if len(data) <= MAX_CELL_BYTES:
+        return
+    b = np.frombuffer(data, dtype=np.uint8)
+    step, last, longest, at = 1 << 24, -1, 0, 0
+    for start in range(0, len(b), step):
+        chunk = b[start:start + step]
+        cuts = np.flatnonzero((chunk == 44) | (chunk == 59) | (chunk == 10) | (chunk == 13)) + start
+        if len(cuts):
+            gaps = np.diff(cuts, prepend=last) - 1
+            k = int(np.argmax(gaps))
+            if gaps[k] > longest:
+                longest, at = int(gaps[k]), int(cuts[k] - gaps[k])
+            last = int(cuts[-1])
+    if len(b) - last - 1 > longest:
+        longest, at = len(b) - last - 1, last + 1
+    if longest > MAX_CELL_BYTES:
+        raise IntakeError(f"{path}: a cell of more than {MAX_CELL_BYTES >> 20} MiB ({longest:,} bytes from byte "
+                          f"{at:,} without a separator or line break); no field of the contract is that long")
+
+
+def _read_csv_pandas(data: bytes, sep: str, path: Path) -> pd.DataFrame:
     """Robust path (pandas C parser): blank lines kept as rows, short rows padded with ""."""
     try:
         records = pd.read_csv(
-            io.StringIO(text),
+            io.BytesIO(data),
+            encoding="utf-8",
             sep=sep,
             header=None,
             dtype=str,
@@ -519,10 +556,12 @@ def _check_workbook_sizes(fh, path: Path) -> None:
         raise IntakeError(f"{path}: cannot read the Excel workbook: {exc}") from exc
     for info in zf.infolist():
         ratio = info.file_size / max(info.compress_size, 1)
-        if info.file_size > MAX_XLSX_MEMBER_BYTES or (info.file_size > XLSX_RATIO_FLOOR and ratio > MAX_XLSX_RATIO):
+        limit = MAX_XLSX_SHARED_STRINGS_BYTES if info.filename.lower().endswith("sharedstrings.xml") \
+            else MAX_XLSX_MEMBER_BYTES
+        if info.file_size > limit or (info.file_size > XLSX_RATIO_FLOOR and ratio > MAX_XLSX_RATIO):
             raise IntakeError(
                 f"{path}: part {info.filename!r} unpacks to {info.file_size:,} bytes from {info.compress_size:,} "
-                f"({ratio:,.0f} to 1); refused as a zip bomb (limits: {MAX_XLSX_MEMBER_BYTES >> 20:,} MiB, "
+                f"({ratio:,.0f} to 1); refused as a zip bomb (limits: {limit >> 20:,} MiB, "
                 f"or {MAX_XLSX_RATIO} to 1 above {XLSX_RATIO_FLOOR >> 20} MiB); export the sheets as CSV"
             )
     fh.seek(0)

@@ -103,6 +103,7 @@ import pandas as pd
 
 from evaluation.datasets.design import derive_design
 from evaluation.intake.private import private_dir, write_private
+from evaluation.intake.read import IntakeError
 from evaluation.pipeline import publication, store
 from evaluation.pipeline.manifest import build_manifest, describe_inputs, sha256_file, utcnow
 from evaluation.pipeline.plan import (
@@ -632,7 +633,7 @@ def main(args: argparse.Namespace) -> int:
             notebook_timeout=args.notebook_timeout, timeout=args.timeout, notebooks_dir=args.notebooks,
             registry=args.registry, seed=args.seed, progress=not args.no_progress,
         )
-    except (ValueError, FileNotFoundError) as exc:
+    except (ValueError, FileNotFoundError, IntakeError) as exc:
         print(f"evaluation run: {exc}", file=sys.stderr)
         return EXIT_VALIDATION
     except KeyboardInterrupt as exc:
