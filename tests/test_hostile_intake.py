@@ -330,7 +330,7 @@ def test_d10_utf16_yaml_with_bom_is_read(intake):
 # --------------------------------------------------------------------------- property: any bytes
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=int(os.environ.get("HYPOTHESIS_EXAMPLES", "60")), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(payload=st.one_of(
     st.binary(max_size=400),
     st.text(alphabet=st.sampled_from(list('ab,;"\n\r\t 1\x00é<=+')), max_size=300).map(lambda t: t.encode("utf-8")),
