@@ -21,7 +21,6 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("publish/writer.py", "*"): "the one door: every report file (0644, no symlinks, formulas neutralised)",
     ("intake/private.py", "write_private"): "owner-only (0600) row-level files, never in a report folder",
     ("intake/pseudonymise.py", "create_key_file"): "the pseudonymisation key, owner-only, in the supplier's folder",
-    ("validation/outputs.py", "write_validation_outputs"): "the intake's own _validation/ folder (summary)",
     ("validation/cache.py", "write_validated_cache"): "the run's private cache of the validation result",
     ("synth/generate.py", "*"): "synth writes synthetic intakes and its packaged truth.json",
     ("synth/errors.py", "*"): "synth plants errors into a synthetic intake",
