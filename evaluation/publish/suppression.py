@@ -32,6 +32,48 @@ from evaluation.publish.pooled import (
     _withhold_requested,
 )
 
+#: Estimands computed from another estimand of the same programme, analysis, endpoint and group:
+#: published only when their source is (an E-value inverts exactly to its hazard ratio).
+DERIVED_ESTIMANDS: dict[str, str] = {"e_value": "hazard_ratio"}
+
+
+def _subgroup_of(group: str) -> str:
+    """The subgroup a row belongs to: '' for the main comparison (programme, comparison, difference,
+    all), else the label itself ("subgroup risk=high", "by risk")."""
+    return group if group.startswith(("subgroup ", "by ")) else ""
+
+
+def _key(df: pd.DataFrame, cols: Sequence[str]) -> pd.Series:
+    cols = [c for c in cols if c in df.columns]
+    if not cols:
+        return pd.Series("", index=df.index)
+    return df[cols].astype(str).agg("\x1f".join, axis=1)
+
+
+def _differences_of_blanked_levels(results_df: pd.DataFrame, blank: np.ndarray) -> np.ndarray:
+    """Difference rows whose compared levels include a blanked row: same programme, analysis,
+    estimand, endpoint and subgroup. A subgroup's blanked row never blanks the main comparison
+    (its own rule decides that)."""
+    if "group" not in results_df.columns:
+        return np.zeros(len(results_df), dtype=bool)
+    group = results_df["group"].fillna("").astype(str)
+    fam = _key(results_df, ("programme_id", "analysis", "estimand", "endpoint")) + "\x1f" + group.map(_subgroup_of)
+    is_difference = group.str.startswith("difference").to_numpy()
+    return is_difference & fam.isin(set(fam[blank])).to_numpy() & ~blank
+
+
+def _derived_from_blanked(results_df: pd.DataFrame, blank: np.ndarray) -> np.ndarray:
+    """Rows of a :data:`DERIVED_ESTIMANDS` estimand whose source row (same programme, analysis,
+    endpoint and group) is blanked."""
+    if "estimand" not in results_df.columns:
+        return np.zeros(len(results_df), dtype=bool)
+    estimand = results_df["estimand"].fillna("").astype(str)
+    where = _key(results_df, ("programme_id", "analysis", "endpoint", "group"))
+    blanked = set((where + "\x1f" + estimand)[blank])
+    source = estimand.map(DERIVED_ESTIMANDS)
+    derived = source.notna().to_numpy()
+    return derived & (where + "\x1f" + source.fillna("")).isin(blanked).to_numpy() & ~blank
+
 
 def protect_results(
     results_df: pd.DataFrame,
@@ -49,10 +91,12 @@ def protect_results(
     microdata recognise by applying the minimum of 10 to the numerator as
     well. ``blank_few_events=False`` keeps such estimates (only for tables
     that are not published). A ``difference`` row (``group`` starting with
-    ``difference``) is blanked when any row of its family (same
-    ``programme_id``, ``analysis``, ``estimand``, ``endpoint``) is blanked:
-    the difference and the other group's level would give the blanked level
-    back. Rows with a missing ``n`` (e.g. meta-analytic summaries of published
+    ``difference``) is blanked when a level it compares (same
+    ``programme_id``, ``analysis``, ``estimand``, ``endpoint`` and subgroup)
+    is blanked: the difference and the other group's level would give the
+    blanked level back; a blanked subgroup row never blanks the main
+    comparison. A derived row (:data:`DERIVED_ESTIMANDS`, e.g. the E-value of
+    a hazard ratio) is blanked with its source. Rows with a missing ``n`` (e.g. meta-analytic summaries of published
     studies) are left as they are.
 
     Rows of all programmes together (``programme_id == "all"``) get secondary
@@ -86,14 +130,12 @@ def protect_results(
     by_total = withheld["n"] | withheld["events"]
     blank = small_n | (few_ev if blank_few_events else np.zeros(len(out), dtype=bool)) | by_total
     by_family = np.zeros(len(out), dtype=bool)
-    family_cols = [c for c in ("programme_id", "analysis", "estimand", "endpoint") if c in results_df.columns]
-    if "group" in results_df.columns and blank.any():
-        fam = results_df[family_cols].astype(str).agg("\x1f".join, axis=1) if family_cols else pd.Series(
-            "", index=results_df.index)
-        blanked_families = set(fam[blank])
-        is_difference = results_df["group"].astype(str).str.startswith("difference").to_numpy()
-        by_family = is_difference & fam.isin(blanked_families).to_numpy() & ~blank
+    by_source = np.zeros(len(out), dtype=bool)
+    if blank.any():
+        by_family = _differences_of_blanked_levels(results_df, blank)
         blank = blank | by_family
+        by_source = _derived_from_blanked(results_df, blank)
+        blank = blank | by_source
     for col in ("estimate", "ci_lower", "ci_upper", "p_value"):
         out[col] = pd.to_numeric(out[col], errors="coerce").astype(float)
         out.loc[blank, col] = np.nan
@@ -119,7 +161,9 @@ def protect_results(
     out["events"] = show("events", ev, ev_hidden)
     notes = out["note"].fillna("").astype(str).to_numpy().copy()
     for i in np.flatnonzero(blank):
-        if by_family[i]:
+        if by_source[i]:
+            text = "suppressed: derived from an estimate that is suppressed (it would give that estimate back)"
+        elif by_family[i]:
             text = f"suppressed: a group it compares is based on fewer than {threshold} people or events"
         elif by_total[i] and not (small_n[i] or few_ev[i]):
             text = f"{WITHHELD_NOTE} a programme's count below {threshold} cannot be derived from this total"

@@ -1,0 +1,79 @@
+"""Which rows a small count withholds: only its own row, the differences it enters, and what is
+derived from it (issue 17, item 2).
+
+The case is the one found in the demo quarter: a risk-level subgroup of MENT-RDM with fewer than
+10 events blanked the programme's main hazard ratio (same programme, analysis, estimand and
+endpoint), while the E-value row of a blanked hazard ratio stayed published and inverts exactly
+to it (E 1.6651 gives HR 0.77805; VanderWeele & Ding 2017, E = RR + sqrt(RR (RR - 1)) with
+RR = 1/HR for HR < 1). Expected values are hand-worked from the rules in
+evaluation/publish/suppression.py.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from evaluation.contract.results import make_results
+from evaluation.publish.disclosure import protect_results
+
+
+def _hr_rows(main_events: int, subgroup_events: int):
+    base = {"programme_id": "MENT-RDM", "analysis": "recidivism", "endpoint": "GENERAL"}
+    return make_results([
+        dict(base, estimand="hazard_ratio", group="difference", estimate=0.77805, ci_lower=0.62,
+             ci_upper=0.97292, p_value=0.03, n=554, events=main_events),
+        dict(base, estimand="e_value", group="difference", estimate=1.6651, ci_lower=np.nan, ci_upper=1.1591,
+             n=np.nan, events=np.nan),
+        dict(base, estimand="hazard_ratio", group="subgroup risk=high", estimate=0.5, ci_lower=0.2,
+             ci_upper=1.3, p_value=0.15, n=60, events=subgroup_events),
+        dict(base, estimand="hazard_ratio", group="subgroup risk=low", estimate=0.9, ci_lower=0.6,
+             ci_upper=1.3, p_value=0.6, n=494, events=main_events - subgroup_events),
+    ])
+
+
+def test_e_value_inverts_to_its_hazard_ratio():
+    # why withholding the E-value matters: it is a strictly monotone function of the HR, so the
+    # published E-value (1.6651) gives the hidden HR back: bisection on the package's own e_value
+    from evaluation.stats.survival import e_value
+
+    lo, hi = 0.5, 0.99999
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        if e_value(mid, mid, mid, rare_outcome=False)["e_value"] > 1.6651:  # (a common outcome)
+            lo = mid
+        else:
+            hi = mid
+    assert math.isclose(lo, 0.77805, abs_tol=5e-5)
+
+
+def test_a_small_subgroup_does_not_withhold_the_main_hazard_ratio():
+    out = protect_results(_hr_rows(main_events=295, subgroup_events=6))
+    main, e_value, high, low = (out.iloc[i] for i in range(4))
+    assert not main["suppressed"] and main["estimate"] == 0.77805 and main["events"] == 295
+    assert not e_value["suppressed"] and e_value["estimate"] == 1.6651
+    assert high["suppressed"] and np.isnan(high["estimate"]) and high["events"] == "<10"
+    assert not low["suppressed"] and low["estimate"] == 0.9
+
+
+def test_the_e_value_of_a_withheld_hazard_ratio_is_withheld_too():
+    out = protect_results(_hr_rows(main_events=8, subgroup_events=3))
+    main, e_value = out.iloc[0], out.iloc[1]
+    assert main["suppressed"] and np.isnan(main["estimate"])
+    assert e_value["suppressed"]
+    assert np.isnan(e_value["estimate"]) and np.isnan(e_value["ci_upper"])
+    assert "derived from an estimate that is suppressed" in e_value["note"]
+
+
+def test_a_difference_is_still_withheld_when_a_level_it_compares_is():
+    base = {"programme_id": "A", "analysis": "recidivism", "estimand": "prevalence_365d", "endpoint": "GENERAL"}
+    out = protect_results(make_results([
+        dict(base, group="programme", estimate=0.06, ci_lower=0.02, ci_upper=0.1, n=100, events=6),
+        dict(base, group="comparison", estimate=0.2, ci_lower=0.15, ci_upper=0.25, n=300, events=60),
+        dict(base, group="difference", estimate=-0.14, ci_lower=-0.2, ci_upper=-0.08, p_value=0.001, n=400,
+             events=66),
+        dict(base, group="subgroup risk=high", estimate=0.3, ci_lower=0.2, ci_upper=0.4, n=100, events=30),
+    ]))
+    assert out["suppressed"].tolist() == [True, False, True, False]
+    assert "a group it compares" in out.iloc[2]["note"]
