@@ -127,6 +127,7 @@ from evaluation.pipeline.staging import (
     write_failed_validation,
 )
 from evaluation.pipeline.workers import JobResult, WorkerPool, run_jobs
+from evaluation.publish.checks import BLOCKING_CHECKS, longest_follow_up, publication_check
 from evaluation.publish.disclosure import (
     WITHHELD_NOTE,
     collect_identifiers,
@@ -458,8 +459,11 @@ def _run_in_build(*, build: Path, quarter: str, quarter_dir: Path, out_dir: Path
     names = {p["programme_id"]: str(p.get("name", p["programme_id"])) for p in described}
     participants = (getattr(validation, "tables", None) or {}).get("participants")
     designs = {p: derive_design(participants, p) for p in selected}
-    overall_design = next(iter(set(designs.values()))) if len(set(designs.values())) == 1 else "descriptive"
+    # all programmes together are never one causal comparison (their pools differ), whatever --programmes
+    # selects: the report of all programmes is descriptive (docs/methods.md, section 'Comparison groups and designs')
+    overall_design = "descriptive"
     log.info("designs: %s; all programmes together: %s", designs, overall_design)
+    follow_up_days = longest_follow_up(participants, cutoff)
     references = {p["programme_id"]: reference_parameters(p) for p in described}
 
     private = private_dir(build / "_private")
@@ -516,6 +520,13 @@ def _run_in_build(*, build: Path, quarter: str, quarter_dir: Path, out_dir: Path
     write_table(build / "results.csv", all_results)
     store.stage_partition(pending_store, quarter, all_results, run_id)
     differencing = differencing_audit(all_results)
+    checked = publication_check(all_results, designs | {"all": overall_design},
+                                follow_up_days=follow_up_days)
+    blocking = checked[checked["check"].isin(BLOCKING_CHECKS)]
+    for f in checked.head(50).itertuples():
+        (log.error if f.check in BLOCKING_CHECKS else log.warning)(
+            "publication check %s: %s/%s %s %s %s: %s", f.check, f.programme_id, f.notebook, f.estimand, f.endpoint,
+            f.group, f.detail)
     totals_withheld = {str(nb): int(k) for nb, k in all_results[
         (all_results["programme_id"].astype(str) == "all")
         & all_results["note"].fillna("").astype(str).str.contains(WITHHELD_NOTE, regex=False)
@@ -550,6 +561,18 @@ def _run_in_build(*, build: Path, quarter: str, quarter_dir: Path, out_dir: Path
         jobs=[dataclasses.asdict(j.result) for j in job_list],
         differencing=differencing, totals_withheld=totals_withheld, identifiers=identifiers,
     )
+    manifest["publication_check"] = {
+        "findings": len(checked), "blocking": len(blocking),
+        "by_check": {str(k): int(v) for k, v in checked.groupby("check").size().items()},
+        "blocking_checks": sorted(BLOCKING_CHECKS),
+    }
+    if len(blocking):
+        log.error("publication check: %d blocking finding(s) (%s): the quarter is NOT published", len(blocking),
+                  ", ".join(sorted(set(blocking["check"]))))
+        return RunResult(EXIT_FAILED, quarter, "publication_check_failed", manifest=manifest,
+                         jobs=[j.result for j in job_list],
+                         messages=[f"publication check: {len(blocking)} blocking finding(s): "
+                                   + ", ".join(sorted(set(blocking["check"])))])
 
     # the private copy of the intake and job files never leave the build folder; the run log is scanned
     # with the outputs (in its private folder) and published after the scan

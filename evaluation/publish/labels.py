@@ -27,9 +27,9 @@ ESTIMANDS: dict[str, tuple[str, str]] = {
     "rate_ratio": ("ratio of new cases per year at risk", "verhouding nieuwe zaken per jaar at risk"),
     "cases_per_person_year": ("new cases per person-year at risk", "nieuwe zaken per persoonsjaar at risk"),
     "e_value": ("E-value (strength of unmeasured confounding needed to explain the effect away)", "E-waarde (sterkte van ongemeten confounding die het effect zou verklaren)"),
-    "ph_test": ("test of proportional hazards (p)", "toets op proportionele hazards (p)"),
-    "gray_test": ("Gray's test, cumulative incidence (p)", "toets van Gray, cumulatieve incidentie (p)"),
-    "interaction_test": ("subgroup interaction test (p)", "interactietoets subgroep (p)"),
+    "ph_test": ("test of proportional hazards: chi-square statistic (its p-value in the p column)", "toets op proportionele hazards: chi-kwadraatstatistiek (de p-waarde staat in de kolom p)"),
+    "gray_test": ("Gray's test, cumulative incidence: chi-square statistic (its p-value in the p column)", "toets van Gray, cumulatieve incidentie: chi-kwadraatstatistiek (de p-waarde staat in de kolom p)"),
+    "interaction_test": ("subgroup interaction test: Wald chi-square statistic (its p-value in the p column)", "interactietoets subgroep: Wald-chi-kwadraatstatistiek (de p-waarde staat in de kolom p)"),
     "median_months": ("median time in months", "mediane duur in maanden"),
     "share_completed": ("share who completed the programme", "aandeel dat het programma afrondde"),
     "share_dropped_out": ("share who dropped out", "aandeel voortijdig gestopt"),
@@ -79,7 +79,7 @@ FAMILIES: list[tuple[str, tuple[str, str]]] = [
 ]
 
 SUFFIXES: list[tuple[str, tuple[str, str]]] = [
-    ("_moderator_test", ("{base}: moderator test (p)", "{base}: toets op moderator (p)")),
+    ("_moderator_test", ("{base}: moderator test: test statistic QM (its p-value in the p column)", "{base}: toets op moderator: toetsgrootheid QM (de p-waarde staat in de kolom p)")),
     ("_moderator_ratio", ("{base}: ratio between moderator levels", "{base}: verhouding tussen moderatorgroepen")),
     ("_moderator_difference", ("{base}: difference between moderator levels", "{base}: verschil tussen moderatorgroepen")),
     ("_prediction_interval", ("{base}: prediction interval for a new programme", "{base}: voorspellingsinterval voor een nieuw programma")),
