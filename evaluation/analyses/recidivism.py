@@ -698,7 +698,7 @@ class RecidivismAnalysis:
             cox_a, msgs = self._cox(e, ["treated", *X.columns], X)
             rec = cox_a.to_results("treated", **self._base(endpoint, estimand="hazard_ratio_adjusted",
                                                            headline_eligible=tte_ok)).iloc[0].to_dict()
-            rec["method"] += design_note + f"; adjusted for {describe_covariates(used)} (conditional HR)"
+            rec["method"] += design_note + f"; adjusted for {describe_covariates(used, getattr(self, 'ps_covariates_', None))} (conditional HR)"
             if msgs:
                 rec["note"] += "; " + _protect_small_numbers("; ".join(sorted(set(msgs))))[:300]
             rows.append(rec)

@@ -150,9 +150,13 @@ def model_covariates(covariates: Sequence[str], dataset: pd.DataFrame) -> tuple[
     return tuple(covariates) + tuple(extra)
 
 
-def describe_covariates(used: Sequence[str]) -> str:
-    """``"k covariates: a, b, c"`` for a results row's method text."""
-    return f"{len(used)} covariate{'s' if len(used) != 1 else ''}: {', '.join(used) if used else 'none'}"
+def describe_covariates(used: Sequence[str], same_as: Sequence[str] | None = None) -> str:
+    """``"k covariates: a, b, c"`` for a results row's method text
+    (``"the same k covariates"`` when ``used`` equals ``same_as``, e.g. the PS model's)."""
+    s = "s" if len(used) != 1 else ""
+    if same_as is not None and list(used) == list(same_as):
+        return f"the same {len(used)} covariate{s}"
+    return f"{len(used)} covariate{s}: {', '.join(used) if used else 'none'}"
 
 
 def propensity_scores(
