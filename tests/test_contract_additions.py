@@ -14,10 +14,15 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-
 from _intake_fixtures import copy_clean, plant, read_text_table, write_text_table
+
 from evaluation.datasets.recidivism import CNSR_OBSERVATION_END, recidivism_endpoints
-from evaluation.stats.designs import covariates_used, design_matrix, describe_covariates, propensity_scores
+from evaluation.stats.designs import (
+    covariates_used,
+    describe_covariates,
+    design_matrix,
+    propensity_scores,
+)
 from evaluation.synth.generate import generate_intake
 from evaluation.validation.rules import parse_covariate_values
 from evaluation.validation.validate import validate_intake

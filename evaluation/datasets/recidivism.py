@@ -82,7 +82,12 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from evaluation.validation.rules import contract_values, declared_covariates, parse_covariate_values, period_last_day
+from evaluation.validation.rules import (
+    contract_values,
+    declared_covariates,
+    parse_covariate_values,
+    period_last_day,
+)
 
 ENDPOINTS: tuple[str, ...] = ("GENERAL", "SERIOUS", "VERY_SERIOUS", "SPECIAL", "CUSTODIAL")
 ALL_DISPOSALS: tuple[str, ...] = (
