@@ -448,8 +448,8 @@ def recidivism_endpoints(
     if n_straddle:
         warnings.warn(
             f"justice_events: {n_straddle} counted case(s) are dated to a week or month that contains the start of "
-            "follow-up and are counted from the first day of follow-up (docs/methods.md, section 'Recidivism "
-            "measures')", UserWarning, stacklevel=2)
+            "follow-up and are counted from the first day of follow-up "
+            "(docs/methods.md, section 'Recidivism measures')", UserWarning, stacklevel=2)
     n_unknown_disp = int((ev["disposal"] == "unknown").sum())
     if n_unknown_disp and "unknown" in counted:
         warnings.warn(
