@@ -315,7 +315,9 @@ def test_planted_errors_cover_every_rule_and_match_validator_exactly(tmp_path):
     assert list(planted.columns) == ["table", "row", "field", "rule", "severity", "value"]
     contract = load_contract()
     field_rules = {"type", "required", "enum", "minimum", "maximum", "pattern", "unique", "primary_key", "foreign_key"}
-    from evaluation.synth.errors import ADDITION_RULES  # planted in tests/test_contract_additions.py
+    from evaluation.synth.errors import (
+        ADDITION_RULES,  # planted in tests/test_contract_additions.py
+    )
 
     resource_rules = {r["id"]: r["severity"] for res in contract.resources.values() for r in res.rules
                       if r["id"] not in ADDITION_RULES}
