@@ -87,9 +87,12 @@ from evaluation.stats.designs import (
     SMD_THRESHOLD,
     balance_table,
     check_design,
+    covariates_used,
+    describe_covariates,
     design_matrix,
     ipw_weights,
     match_nearest,
+    model_covariates,
     overlap_summary,
     propensity_scores,
 )
@@ -316,7 +319,9 @@ class RecidivismAnalysis:
             ds = recidivism_endpoints(
                 parts, ev, det, self.cutoff_date_, self.serious_threshold_years, self.very_serious_threshold_years,
                 count_start_day=self.count_start_day, endpoints=self.endpoints, special_categories=special,
+                participant_covariates_table=tables.get("participant_covariates"), extract=getattr(data, "extract", None),
             )
+            self.model_covariates_ = model_covariates(self.covariates, ds)
             self._adjust(ds)
             self._estimate()
         for c in caught:
@@ -341,8 +346,9 @@ class RecidivismAnalysis:
         cluster = pd.Series(person.index, index=person.index)
         self.method_suffix_ = ""
         if self.design == "matched":
-            covs = list(self.covariates) + (["programme_id"] if self.programme_id == "all" else [])
+            covs = list(self.model_covariates_) + (["programme_id"] if self.programme_id == "all" else [])
             ps = propensity_scores(person, covs, treated)
+            self.ps_covariates_ = ps.attrs["covariates_used"]
             self.ps_ = ps
             self.overlap_ = overlap_summary(ps["ps"], treated)
             if self.weighting == "matching":
@@ -355,7 +361,7 @@ class RecidivismAnalysis:
                 self.method_suffix_ = (
                     f"nearest-neighbour matching 1:{self.ratio} on logit PS, caliper {self.caliper_sd} SD"
                     + (", with replacement" if self.replace else "")
-                )
+                ) + f" (PS model on {describe_covariates(self.ps_covariates_)})"
                 n_unm = int((treated & ~m["matched"]).sum())
                 if n_unm:
                     self.warnings_.append(
@@ -364,7 +370,8 @@ class RecidivismAnalysis:
                     )
             else:
                 w = ipw_weights(ps["ps"], treated, estimand="ATT")
-                self.method_suffix_ = "ATT inverse-probability weights (stabilised)"
+                self.method_suffix_ = ("ATT inverse-probability weights (stabilised) "
+                                       f"(PS model on {describe_covariates(self.ps_covariates_)})")
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 self.balance_ = balance_table(person, covs, treated, weights=w.to_numpy())
@@ -509,7 +516,7 @@ class RecidivismAnalysis:
 
     def _prevalence_rows(self, e, endpoint, h, kms, groups, tte_ok) -> list[dict]:
         rows = []
-        full = (e["origin_date"] + pd.Timedelta(days=h)) <= self.cutoff_date_
+        full = (e["origin_date"] + pd.Timedelta(days=h)) <= e["obs_end_date"]  # cutoff or observation_end
         y = ((e["cnsr"] == 0) & (e["time"] <= h)).to_numpy(float)
         crude = {}
         for g in groups:
@@ -684,13 +691,14 @@ class RecidivismAnalysis:
         except (ValueError, np.linalg.LinAlgError) as exc:
             rows.append(self._base(endpoint, estimand="hazard_ratio", group="difference",
                                    note=f"not estimable: {exc}", headline_eligible=False))
-        X = design_matrix(e, self.covariates)
+        X = design_matrix(e, self.model_covariates_)
+        used = covariates_used(X.columns, self.model_covariates_)
         X.columns = [f"x{i}" for i in range(X.shape[1])]
         try:
             cox_a, msgs = self._cox(e, ["treated", *X.columns], X)
             rec = cox_a.to_results("treated", **self._base(endpoint, estimand="hazard_ratio_adjusted",
                                                            headline_eligible=tte_ok)).iloc[0].to_dict()
-            rec["method"] += design_note + f"; adjusted for {len(self.covariates)} intake covariates (conditional HR)"
+            rec["method"] += design_note + f"; adjusted for {describe_covariates(used, getattr(self, 'ps_covariates_', None))} (conditional HR)"
             if msgs:
                 rec["note"] += "; " + _protect_small_numbers("; ".join(sorted(set(msgs))))[:300]
             rows.append(rec)

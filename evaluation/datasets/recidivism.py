@@ -13,6 +13,7 @@ Censoring flag ``cnsr`` (recidivism endpoints)
 2    death (competing event: ends follow-up, not treated as censoring in
      cumulative-incidence estimates)
 3    emigration (competing event, as death)
+4    censored at the person's end of observation (``observation_end``)
 ==== =====================================================================
 
 Counting rules (WODC Recidivemonitor)
@@ -24,10 +25,21 @@ Counting rules (WODC Recidivemonitor)
 * Cases ending in acquittal or technical dismissal never count; all other
   disposals, including prosecutor sanctions, policy dismissals and pending
   cases, count (``counted_disposals``).
+* Cases with disposal ``unknown`` (a source without disposals, e.g. an
+  arrest register) count, like pending cases; their number is warned.
 * Follow-up ends at the first of: the first counted case of the endpoint,
-  death, emigration, the data cutoff. A case on the same day as death or
-  emigration counts (the offence happened while the person was at risk).
-  When death and emigration fall on the same day, death is recorded.
+  death, emigration, the person's ``observation_end`` (censoring, flag 4),
+  the data cutoff. A case on the same day as death or emigration counts
+  (the offence happened while the person was at risk). When death and
+  emigration fall on the same day, death is recorded; death or emigration
+  on the ``observation_end`` day is recorded as death or emigration.
+* Offence dates known to the week or month (``date_precision``; the date is
+  the first day of the week or month): a case whose week or month contains
+  the start of follow-up is counted from the first countable day (the day
+  after ``follow_up_start``, or that day with ``count_start_day``), never
+  dropped, and a :class:`UserWarning` gives their number; cases whose whole
+  week or month lies before the start are before follow-up. A missing
+  precision is ``day``.
 * Days in detention after the start of follow-up are not days at risk. Day
   arithmetic: follow-up covers the days ``origin + 1 .. end`` (``time = end -
   origin`` days); a detention period covers the days ``start .. release - 1``
@@ -43,11 +55,15 @@ VERY_SERIOUS  ``max_penalty_years >= very_serious_threshold_years``.
 SPECIAL       ``offence_category`` equals the person's index offence category,
               or the category given for the programme in
               ``special_categories`` (for COSA: ``"sexual"``).
-CUSTODIAL     ``custodial_days > 0``.
+CUSTODIAL     ``custodial`` is true, or (``custodial`` empty)
+              ``custodial_days > 0``, or ``kind`` is ``return_to_prison``;
+              a custodial case of unknown length counts.
 
-A case with neither ``max_penalty_years`` nor ``pretrial_detention_allowed``
-cannot be classified as (very) serious and does not count for those
-endpoints; a missing ``custodial_days`` does not count as custodial. Both
+An ``unknown`` offence category (of the case or of the index offence) never
+makes a case SPECIAL. A case with neither ``max_penalty_years`` nor
+``pretrial_detention_allowed`` cannot be classified as (very) serious and
+does not count for those endpoints; a case with neither ``custodial`` nor
+``custodial_days`` does not count as custodial. Both
 situations raise a :class:`UserWarning` with the number of cases affected,
 so that the reader knows the (very) serious/custodial rates are lower bounds.
 
@@ -66,6 +82,13 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 import pandas as pd
 
+from evaluation.validation.rules import (
+    contract_values,
+    declared_covariates,
+    parse_covariate_values,
+    period_last_day,
+)
+
 ENDPOINTS: tuple[str, ...] = ("GENERAL", "SERIOUS", "VERY_SERIOUS", "SPECIAL", "CUSTODIAL")
 ALL_DISPOSALS: tuple[str, ...] = (
     "conviction",
@@ -74,16 +97,20 @@ ALL_DISPOSALS: tuple[str, ...] = (
     "acquittal",
     "technical_dismissal",
     "policy_dismissal",
+    "unknown",
 )
 COUNTED_DISPOSALS: tuple[str, ...] = tuple(d for d in ALL_DISPOSALS if d not in {"acquittal", "technical_dismissal"})
 
-CNSR_EVENT, CNSR_CUTOFF, CNSR_DEATH, CNSR_EMIGRATION = 0, 1, 2, 3
+CNSR_EVENT, CNSR_CUTOFF, CNSR_DEATH, CNSR_EMIGRATION, CNSR_OBSERVATION_END = 0, 1, 2, 3, 4
 CNSR_LABELS: dict[int, str] = {
     0: "event",
     1: "censored at data cutoff",
     2: "death (competing event)",
     3: "emigration (competing event)",
+    4: "censored at end of observation",
 }
+#: Default of the optional ``justice_events.kind`` and ``date_precision`` (contract).
+DEFAULT_EVENT_KIND, DEFAULT_DATE_PRECISION = "charge", "day"
 
 #: Intake covariates carried into the analysis dataset (used by designs.py).
 COVARIATES: tuple[str, ...] = (
@@ -166,6 +193,42 @@ def participant_covariates(participants: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def extra_covariates(
+    table: pd.DataFrame | None, extract: Mapping | None, participant_ids: Iterable[str]
+) -> pd.DataFrame:
+    """The declared extra baseline covariates, one column per covariate, one row per person.
+
+    ``table`` is the long ``participant_covariates`` table (participant_id,
+    covariate, value) and ``extract`` the content of ``extract.yaml``, whose
+    ``covariates`` declare each covariate's type (docs/methods.md, section
+    'Comparison groups and designs'). Numeric values become floats, binary
+    ones 1.0/0.0, categorical ones text; a person without a value, or with a
+    value that does not fit the declared type, has a missing value (the
+    validator quarantines such rows first). Undeclared covariates are
+    ignored. Columns follow the order of the declarations; the frame is
+    indexed by ``participant_ids``.
+    """
+    ids = pd.Index([str(i) for i in participant_ids])
+    declared = declared_covariates(extract)
+    out = pd.DataFrame(index=ids)
+    if not declared:
+        return out
+    t = table if table is not None else pd.DataFrame(columns=["participant_id", "covariate", "value"])
+    _require_columns(t, "participant_covariates", ("participant_id", "covariate", "value"))
+    t = t[t["participant_id"].notna() & t["covariate"].notna()]
+    pid = t["participant_id"].astype(str)
+    true_false = contract_values()
+    for name, spec in declared.items():
+        rows = t[(t["covariate"].astype(str) == name).to_numpy()]
+        typed, bad = parse_covariate_values(rows["value"], spec, true_false)
+        typed = typed.where(~bad)
+        vals = pd.Series(typed.to_numpy(), index=pid[rows.index].to_numpy())
+        vals = vals[~vals.index.duplicated(keep="first")]
+        col = vals.reindex(ids)
+        out[name] = col.astype(float) if spec["type"] in ("numeric", "binary") else col.astype(object)
+    return out
+
+
 def _detention_overlap(
     ids: np.ndarray, origin: pd.Series, end: pd.Series, detention: pd.DataFrame, cutoff: pd.Timestamp
 ) -> np.ndarray:
@@ -200,6 +263,8 @@ def recidivism_endpoints(
     count_start_day: bool = False,
     endpoints: Iterable[str] = ENDPOINTS,
     special_categories: Mapping[str, str] | None = None,
+    participant_covariates_table: pd.DataFrame | None = None,
+    extract: Mapping | None = None,
 ) -> pd.DataFrame:
     """Derive the recidivism ADTTE dataset: one row per participant and endpoint.
 
@@ -230,6 +295,11 @@ def recidivism_endpoints(
     special_categories : mapping programme_id -> offence category, optional
         Category that defines SPECIAL recidivism for a programme instead of
         each person's index offence (COSA: ``"sexual"``).
+    participant_covariates_table, extract : optional
+        The long ``participant_covariates`` table and the ``extract.yaml``
+        content declaring its covariates; the declared covariates are added
+        after :data:`COVARIATES` (see :func:`extra_covariates`) and listed in
+        ``attrs["extra_covariates"]``.
 
     Returns
     -------
@@ -237,7 +307,9 @@ def recidivism_endpoints(
         Columns ``participant_id, programme_id, group, assignment, endpoint,
         origin_date, end_date, time, cnsr, event_desc, time_at_risk,
         fu_end_date, fu_days, exposure_days, n_events, source_event_ids``
-        followed by :data:`COVARIATES`. ``time``/``time_at_risk`` are days to
+        followed by :data:`COVARIATES` and the declared extra covariates.
+        ``obs_end_date`` is the end of potential follow-up (the cutoff or an
+        earlier ``observation_end``). ``time``/``time_at_risk`` are days to
         the first event or censoring; ``fu_days``/``exposure_days`` are days
         (at risk) over the whole follow-up, the denominator for ``n_events``.
         ``source_event_ids`` lists the counted cases in follow-up (';'-joined,
@@ -269,7 +341,8 @@ def recidivism_endpoints(
         ("participant_id", "programme_id", "group", "intake_date", "follow_up_start", "birth_year", "sex",
          "risk_level", "index_offence_category", "prior_cases"),
     )
-    p = _to_datetime(participants, "participants", ("intake_date", "follow_up_start", "death_date", "emigration_date"))
+    p = _to_datetime(participants, "participants", ("intake_date", "follow_up_start", "death_date", "emigration_date",
+                                                      "observation_end"))
     _require_values(p, "participants", ("participant_id", "programme_id", "group", "follow_up_start"))
     p["participant_id"] = p["participant_id"].astype(str)
     dup = p["participant_id"].duplicated()
@@ -287,7 +360,7 @@ def recidivism_endpoints(
             f"{p.loc[idx, 'follow_up_start'].date()} is after the cutoff {cutoff.date()} "
             f"({int(late.sum())} row(s)); such persons have no follow-up: exclude them explicitly"
         )
-    for col in ("death_date", "emigration_date"):
+    for col in ("death_date", "emigration_date", "observation_end"):
         early = p[col] < p["follow_up_start"]
         if early.any():
             idx = p.index[early.to_numpy()][0]
@@ -319,9 +392,19 @@ def recidivism_endpoints(
             f"table 'justice_events', {_row_label(ev, idx)}, field 'disposal': unknown code "
             f"{ev.loc[idx, 'disposal']!r}"
         )
-    for col in ("max_penalty_years", "pretrial_detention_allowed", "custodial_days"):
+    for col in ("max_penalty_years", "pretrial_detention_allowed", "custodial_days", "custodial"):
         if col not in ev.columns:
             ev[col] = np.nan
+    ev["kind"] = (ev["kind"].astype(object) if "kind" in ev.columns else pd.Series(None, index=ev.index, dtype=object))
+    ev["kind"] = ev["kind"].where(ev["kind"].notna(), DEFAULT_EVENT_KIND)
+    prec = ev["date_precision"].astype(object) if "date_precision" in ev.columns else pd.Series(
+        None, index=ev.index, dtype=object)
+    ev["date_precision"] = prec.where(prec.notna(), DEFAULT_DATE_PRECISION)
+    bad_prec = ~ev["date_precision"].isin(("day", "week", "month"))
+    if bad_prec.any():
+        idx = ev.index[bad_prec.to_numpy()][0]
+        raise ValueError(f"table 'justice_events', {_row_label(ev, idx)}, field 'date_precision': unknown code "
+                         f"{ev.loc[idx, 'date_precision']!r} (day, week or month)")
 
     det = None
     if detention_periods is not None and len(detention_periods):
@@ -332,6 +415,10 @@ def recidivism_endpoints(
     # ---- follow-up window per person (competing events and cutoff) ----
     fu_end = pd.Series(cutoff, index=p.index)
     fu_code = pd.Series(CNSR_CUTOFF, index=p.index)
+    obs = p["observation_end"].notna() & (p["observation_end"] < fu_end)
+    fu_end[obs] = p.loc[obs, "observation_end"]
+    fu_code[obs] = CNSR_OBSERVATION_END
+    obs_end = fu_end.copy()
     emi = p["emigration_date"].notna() & (p["emigration_date"] <= fu_end)
     fu_end[emi] = p.loc[emi, "emigration_date"]
     fu_code[emi] = CNSR_EMIGRATION
@@ -344,16 +431,36 @@ def recidivism_endpoints(
             "origin_date": p["follow_up_start"].to_numpy(),
             "fu_end_date": fu_end.to_numpy(),
             "fu_code": fu_code.to_numpy(),
+            "obs_end_date": obs_end.to_numpy(),
         }
     )
 
     # ---- counted cases within follow-up ----
-    ev = ev.merge(person, on="participant_id", how="left")
-    after = ev["offence_date"] >= ev["origin_date"] if count_start_day else ev["offence_date"] > ev["origin_date"]
+    ev = ev.merge(person.drop(columns="obs_end_date"), on="participant_id", how="left")
+    # week/month-precise dates: a period reaching past the start counts from the first countable day
+    first_day = ev["origin_date"] + pd.Timedelta(days=0 if count_start_day else 1)
+    straddles = (ev["date_precision"] != "day") & (ev["offence_date"] < first_day) & (
+        period_last_day(ev["offence_date"], ev["date_precision"]) >= first_day)
+    ev.loc[straddles, "offence_date"] = first_day[straddles]
+    after = ev["offence_date"] >= first_day
     ev = ev[after & (ev["offence_date"] <= ev["fu_end_date"]) & ev["disposal"].isin(counted)].copy()
+    n_straddle = int(straddles.reindex(ev.index).fillna(False).sum())
+    if n_straddle:
+        warnings.warn(
+            f"justice_events: {n_straddle} counted case(s) are dated to a week or month that contains the start of "
+            "follow-up and are counted from the first day of follow-up "
+            "(docs/methods.md, section 'Recidivism measures')", UserWarning, stacklevel=2)
+    n_unknown_disp = int((ev["disposal"] == "unknown").sum())
+    if n_unknown_disp and "unknown" in counted:
+        warnings.warn(
+            f"justice_events: {n_unknown_disp} counted case(s) have disposal 'unknown' and count like pending cases",
+            UserWarning, stacklevel=2)
     pen = pd.to_numeric(ev["max_penalty_years"], errors="coerce")
     pre = ev["pretrial_detention_allowed"].astype("boolean")
     cust = pd.to_numeric(ev["custodial_days"], errors="coerce")
+    # custodial: the flag when given, else custodial_days > 0; a return to prison is custodial
+    is_cust = ev["custodial"].astype("boolean").fillna(cust > 0) | (ev["kind"] == "return_to_prison")
+    no_cust_info = ev["custodial"].isna() & cust.isna() & (ev["kind"] != "return_to_prison")
     unclassified = pen.isna() & pre.isna()
     if unclassified.any() and ({"SERIOUS", "VERY_SERIOUS"} & set(endpoints)):
         warnings.warn(
@@ -362,9 +469,9 @@ def recidivism_endpoints(
             UserWarning,
             stacklevel=2,
         )
-    if cust.isna().any() and "CUSTODIAL" in endpoints:
+    if no_cust_info.any() and "CUSTODIAL" in endpoints:
         warnings.warn(
-            f"justice_events: {int(cust.isna().sum())} counted case(s) lack custodial_days and are not counted "
+            f"justice_events: {int(no_cust_info.sum())} counted case(s) lack custodial_days and are not counted "
             "as custodial: the custodial rate is a lower bound",
             UserWarning,
             stacklevel=2,
@@ -379,13 +486,18 @@ def recidivism_endpoints(
         "GENERAL": pd.Series(True, index=ev.index),
         "SERIOUS": (pen >= serious_threshold_years).fillna(False) | pre.fillna(False).astype(bool),
         "VERY_SERIOUS": (pen >= very_serious_threshold_years).fillna(False),
-        "SPECIAL": ev["offence_category"].astype(object) == special,
-        "CUSTODIAL": (cust > 0).fillna(False),
+        "SPECIAL": (ev["offence_category"].astype(object) == special) & (ev["offence_category"] != "unknown"),
+        "CUSTODIAL": is_cust.fillna(False).astype(bool),
     }
     ev = ev.sort_values(["participant_id", "offence_date", "event_id"], kind="mergesort")
 
     covs = participant_covariates(p).drop(columns="participant_id")
     covs.index = p["participant_id"].to_numpy()
+    extra = extra_covariates(participant_covariates_table, extract, covs.index)
+    clash = [c for c in extra.columns if c in covs.columns]
+    if clash:
+        raise ValueError(f"extract.yaml: covariate(s) {clash} repeat an intake covariate; rename them")
+    covs = pd.concat([covs, extra], axis=1)
     frames = []
     for endpoint in endpoints:
         e = ev[flags[endpoint].reindex(ev.index).to_numpy(dtype=bool)]
@@ -416,10 +528,12 @@ def recidivism_endpoints(
         ds[col] = ds["participant_id"].map(meta[col])
     cols = [
         "participant_id", "programme_id", "group", "assignment", "endpoint", "origin_date", "end_date", "time",
-        "cnsr", "event_desc", "time_at_risk", "fu_end_date", "fu_days", "exposure_days", "n_events",
-        "source_event_ids",
+        "cnsr", "event_desc", "time_at_risk", "fu_end_date", "obs_end_date", "fu_days", "exposure_days",
+        "n_events", "source_event_ids",
     ]
     ds = ds[cols]
     cov = covs.reindex(ds["participant_id"].to_numpy()).reset_index(drop=True)
-    return pd.concat([ds.reset_index(drop=True), cov], axis=1)
+    out = pd.concat([ds.reset_index(drop=True), cov], axis=1)
+    out.attrs["extra_covariates"] = list(extra.columns)
+    return out
 

@@ -126,6 +126,39 @@ def design_matrix(df: pd.DataFrame, covariates: Sequence[str] = COVARIATES) -> p
     return X.loc[:, X.nunique() > 1]
 
 
+def covariates_used(columns: Sequence[str], covariates: Sequence[str]) -> list[str]:
+    """The covariates (in the given order) that contribute at least one column to a model matrix.
+
+    ``columns`` are the columns of :func:`design_matrix`: ``name``,
+    ``name_missing`` or ``name[level]``; a covariate whose columns were all
+    dropped (constant or all missing) is not used by the model and is left
+    out, so that a report lists exactly the covariates each model used.
+    """
+    cols = list(columns)
+    return [c for c in covariates if any(x == c or x == f"{c}_missing" or x.startswith(f"{c}[") for x in cols)]
+
+
+def model_covariates(covariates: Sequence[str], dataset: pd.DataFrame) -> tuple[str, ...]:
+    """The intake covariates plus the extra ones declared for this intake.
+
+    ``dataset`` is the output of
+    :func:`evaluation.datasets.recidivism.recidivism_endpoints`, whose
+    ``attrs["extra_covariates"]`` lists the declared ``participant_covariates``
+    (docs/methods.md, section 'Comparison groups and designs').
+    """
+    extra = [c for c in dataset.attrs.get("extra_covariates", []) if c not in covariates]
+    return tuple(covariates) + tuple(extra)
+
+
+def describe_covariates(used: Sequence[str], same_as: Sequence[str] | None = None) -> str:
+    """``"k covariates: a, b, c"`` for a results row's method text
+    (``"the same k covariates"`` when ``used`` equals ``same_as``, e.g. the PS model's)."""
+    s = "s" if len(used) != 1 else ""
+    if same_as is not None and list(used) == list(same_as):
+        return f"the same {len(used)} covariate{s}"
+    return f"{len(used)} covariate{s}: {', '.join(used) if used else 'none'}"
+
+
 def propensity_scores(
     df: pd.DataFrame, covariates: Sequence[str] = COVARIATES, treated: Sequence[bool] | pd.Series | None = None
 ) -> pd.DataFrame:
@@ -150,7 +183,9 @@ def propensity_scores(
         Indexed like ``df``: ``treated`` (bool), ``ps``, ``distance`` (logit
         of the PS). ``attrs["coefficients"]`` holds the fitted model terms and
         ``attrs["method"]`` says whether the unpenalised maximum-likelihood fit
-        or (after separation) a lightly ridge-penalised fit was used.
+        or (after separation) a lightly ridge-penalised fit was used;
+        ``attrs["covariates_used"]`` the covariates left in the model
+        (:func:`covariates_used`).
     """
     from statsmodels.discrete.discrete_model import Logit
     from statsmodels.genmod import families
@@ -185,6 +220,7 @@ def propensity_scores(
     out = pd.DataFrame({"treated": t.to_numpy(), "ps": 1 / (1 + np.exp(-lin)), "distance": lin}, index=df.index)
     out.attrs["coefficients"] = pd.Series(np.asarray(params), index=X.columns)
     out.attrs["method"] = method
+    out.attrs["covariates_used"] = covariates_used(X.columns, covariates)
     return out
 
 

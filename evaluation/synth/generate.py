@@ -98,6 +98,12 @@ import numpy as np
 import pandas as pd
 
 from evaluation.contract.schema import load_contract
+from evaluation.synth.additions import (
+    ADDITION_FIELDS,
+    ADDITION_TABLES,
+    COVARIATE_DECLARATIONS,
+    add_contract_additions,
+)
 from evaluation.synth.errors import add_identifier_columns as _add_identifier_columns
 from evaluation.synth.errors import plant_errors, retype
 from evaluation.synth.model import (
@@ -291,16 +297,19 @@ def _build_tables(g: _Gen) -> dict[str, pd.DataFrame]:
     })
     # contract order and completeness
     for name, res in g.contract.resources.items():
+        if name in ADDITION_TABLES:
+            continue
         df = t[name]
-        missing = [f for f in res.field_names if f not in df.columns]
+        optional = ADDITION_FIELDS.get(name, frozenset())
+        missing = [f for f in res.field_names if f not in df.columns and f not in optional]
         if missing:  # pragma: no cover - guarded by tests
             raise RuntimeError(f"synth: table {name} lacks contract fields {missing}")
-        t[name] = df[res.field_names]
+        t[name] = df[[f for f in res.field_names if f in df.columns]]
     return t
 
 
 def generate_intake(out_dir: str | Path, seed: int, scale: float = 1.0, fmt: str = "csv",
-                    inject_errors: bool = False) -> Path:
+                    inject_errors: bool = False, contract_additions: bool = False) -> Path:
     """Write a synthetic intake with known true effects.
 
     Parameters
@@ -326,6 +335,10 @@ def generate_intake(out_dir: str | Path, seed: int, scale: float = 1.0, fmt: str
     inject_errors : bool
         Plant known errors of every rule type (see :mod:`evaluation.synth.errors`)
         and write ``planted_errors.csv``.
+    contract_additions : bool
+        Also write the optional fields and table of issue 16 (see
+        :mod:`evaluation.synth.additions`); default False (the demo has none).
+        Cannot be combined with ``inject_errors``.
 
     Returns
     -------
@@ -336,6 +349,8 @@ def generate_intake(out_dir: str | Path, seed: int, scale: float = 1.0, fmt: str
         raise ValueError(f"synth: format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
         raise ValueError(f"synth: seed must be a non-negative integer, got {seed!r}")
+    if inject_errors and contract_additions:
+        raise ValueError("synth: --inject-errors cannot be combined with --contract-additions")
     contract = load_contract()
     g = _Gen(int(seed), scale, contract)
     g.participants()
@@ -348,6 +363,10 @@ def generate_intake(out_dir: str | Path, seed: int, scale: float = 1.0, fmt: str
     g.costs()
     tables = _build_tables(g)
     truth = _truth(g, tables)
+    if contract_additions:
+        tables = add_contract_additions(tables, int(seed), CUTOFF)
+        tables = {name: df[[f for f in contract.resources[name].field_names if f in df.columns]]
+                  for name, df in tables.items()}
     text = {name: _to_text(df, contract, name) for name, df in tables.items()}
     dirty: dict[str, set[str]] = {}
     planted = None
@@ -365,6 +384,8 @@ def generate_intake(out_dir: str | Path, seed: int, scale: float = 1.0, fmt: str
     if fmt == "xlsx":
         _write_xlsx(out / "intake.xlsx", text, dirty, contract)
     for name, res in contract.resources.items():
+        if name not in text:
+            continue
         base = res.descriptor["path"].rsplit(".", 1)[0]
         if fmt == "csv":
             _write_csv(out / f"{base}.csv", text[name])
@@ -374,6 +395,9 @@ def generate_intake(out_dir: str | Path, seed: int, scale: float = 1.0, fmt: str
     extract = {"cutoff_date": CUTOFF, "extracted_on": EXTRACTED_ON,
                "supplier": "evaluation synth (synthetic data, not real persons)", "format": fmt,
                "synthetic": True, "notes": f"seed {int(seed)}, scale {float(scale)}, generator {GENERATOR_VERSION}"}
+    if contract_additions:
+        extract["covariates"] = COVARIATE_DECLARATIONS
+        extract["notes"] += ", with the issue-16 contract additions"
     (out / "extract.yaml").write_text(_yaml_dump(extract), encoding="utf-8")
     truth["format"] = fmt
     truth["inject_errors"] = bool(inject_errors)
@@ -401,12 +425,16 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--format", dest="fmt", choices=FORMATS, default="csv", help="table format (default csv)")
     p.add_argument("--inject-errors", action="store_true",
                    help="plant known errors of every rule type and write planted_errors.csv")
+    p.add_argument("--contract-additions", action="store_true",
+                   help="also write observation_end, event kind/date precision/custodial flag, a few 'unknown' "
+                        "codes and a participant_covariates table declared in extract.yaml (default off)")
 
 
 def main(args: argparse.Namespace) -> int:
     """Run ``evaluation synth``."""
     try:
-        out = generate_intake(args.out, args.seed, scale=args.scale, fmt=args.fmt, inject_errors=args.inject_errors)
+        out = generate_intake(args.out, args.seed, scale=args.scale, fmt=args.fmt, inject_errors=args.inject_errors,
+                              contract_additions=args.contract_additions)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

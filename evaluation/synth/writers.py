@@ -33,6 +33,8 @@ def _to_text(df: pd.DataFrame, contract: Contract, name: str) -> pd.DataFrame:
     res = contract.resources[name]
     out = {}
     for f in res.fields:
+        if f["name"] not in df.columns:  # an optional field the generator leaves out (contract additions)
+            continue
         s = df[f["name"]]
         typ = f["type"]
         if typ == "date":
@@ -105,6 +107,8 @@ def _write_parquet(path: Path, typed: pd.DataFrame, text: pd.DataFrame, text_col
     arrays, fields = [], []
     for f in contract.resources[name].fields:
         col = f["name"]
+        if col not in text.columns:
+            continue
         if col in text_cols:
             arr = pa.array(text[col].tolist(), type=pa.string())
         elif f["type"] == "date":
@@ -134,6 +138,8 @@ def _xlsx_columns(text: pd.DataFrame, text_cols: set[str], contract: Contract, n
     """The cells of each column as Python values for openpyxl (None = empty cell)."""
     cols = []
     for f in contract.resources[name].fields:
+        if f["name"] not in text.columns:
+            continue
         col = text[f["name"]].to_numpy(dtype=object)
         present = col != ""
         out = np.full(len(col), None, dtype=object)
@@ -175,7 +181,7 @@ def _write_xlsx(path: Path, text: dict[str, pd.DataFrame], text_cols: dict[str, 
     from openpyxl.cell.cell import ERROR_CODES
     from openpyxl.xml.functions import tostring
 
-    names = list(contract.resources)
+    names = [n for n in contract.resources if n in text]
     for name in names:
         if len(text[name]) > XLSX_MAX_ROWS:
             raise ValueError(
@@ -187,7 +193,7 @@ def _write_xlsx(path: Path, text: dict[str, pd.DataFrame], text_cols: dict[str, 
     wb.properties.created = wb.properties.modified = _XLSX_STAMP
     for name in names:
         ws = wb.create_sheet(name)
-        ws.append([f["name"] for f in contract.resources[name].fields])
+        ws.append([f["name"] for f in contract.resources[name].fields if f["name"] in text[name].columns])
         cols = _xlsx_columns(text[name], text_cols.get(name, set()), contract, name)
         for row in zip(*cols, strict=True):
             if any(isinstance(v, str) and (v.startswith("=") or v in ERROR_CODES) for v in row):

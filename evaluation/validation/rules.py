@@ -10,6 +10,7 @@ decisions these checks embody are listed in the docstring of
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from evaluation.contract.identifiers import eleven_test, normalise_column_name
-from evaluation.contract.schema import Contract, Resource
+from evaluation.contract.schema import Contract, Resource, load_contract
 from evaluation.intake.read import ROW_COLUMN, RawTable
 from evaluation.validation.fastpaths import (
     _arrow,
@@ -52,6 +53,88 @@ def bsn_like(values: pd.Series) -> np.ndarray:
     if nine.any():
         digits = np.frombuffer("".join(s[nine].tolist()).encode("ascii"), dtype=np.uint8)
         out[nine] = eleven_test((digits - ord("0")).astype(np.int64).reshape(-1, 9))
+    return out
+
+
+#: Names an extra covariate may not take: the intake covariates derived from participants
+#: (evaluation.datasets.recidivism.COVARIATES; age_at_intake is derived, not a field).
+RESERVED_COVARIATES = frozenset({"age_at_intake", "programme_id", "group", "treated", "weight", "cluster"})
+COVARIATE_TYPES = ("numeric", "binary", "categorical")
+
+
+def declared_covariates(extract: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """The extra baseline covariates declared in ``extract.yaml`` (``covariates``), by name.
+
+    Each value is the declaration (``name``, ``type`` in :data:`COVARIATE_TYPES`,
+    optional ``levels`` and titles); see docs/methods.md, section
+    'Comparison groups and designs'.
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for spec in (extract or {}).get("covariates", []) or []:
+        if spec.get("type") not in COVARIATE_TYPES:
+            raise ValueError(f"extract.yaml: covariate {spec.get('name')!r} has type {spec.get('type')!r}; "
+                             f"choose from {list(COVARIATE_TYPES)}")
+        out[str(spec["name"])] = dict(spec)
+    return out
+
+
+def contract_values(state: Any = None) -> tuple[list[str], list[str]]:
+    """The contract's true and false spellings (``x_true_values``, ``x_false_values``)."""
+    c = load_contract()
+    return c.true_values, c.false_values
+
+
+def parse_covariate_values(
+    values: pd.Series, spec: Mapping[str, Any], true_false: tuple[list[str], list[str]],
+    missing_values: list[str] | tuple[str, ...] = ("",),
+) -> tuple[pd.Series, np.ndarray]:
+    """Type the text values of one extra covariate by its declaration.
+
+    Returns ``(typed, bad)``: numeric -> float (a decimal comma is read as a
+    point), binary -> 1.0/0.0 from the contract's true/false spellings,
+    categorical -> the stripped text (which must be one of ``levels`` when
+    declared); missing text -> NaN/None. ``bad`` marks non-missing text that
+    does not fit the type. The validator and the analysis dataset use this
+    same function, so a value accepted by one is read alike by the other.
+    """
+    text = values.astype(object).where(values.notna(), None)
+    text = text.map(lambda v: None if v is None else str(v).strip())
+    miss = text.map(lambda v: v is None or v in set(missing_values) or v == "").to_numpy(dtype=bool)
+    kind = spec["type"]
+    if kind == "numeric":
+        def num(v):
+            try:
+                x = float(v.replace(",", ".") if ("," in v and "." not in v) else v)
+            except (ValueError, AttributeError):
+                return np.nan
+            return x if np.isfinite(x) else np.nan
+        typed = pd.Series([np.nan if m else num(v) for v, m in zip(text, miss, strict=True)], index=values.index,
+                          dtype=float)
+        bad = ~miss & typed.isna().to_numpy()
+    elif kind == "binary":
+        yes, no = set(true_false[0]), set(true_false[1])
+        typed = pd.Series([np.nan if m else (1.0 if v in yes else 0.0 if v in no else np.nan)
+                           for v, m in zip(text, miss, strict=True)], index=values.index, dtype=float)
+        bad = ~miss & typed.isna().to_numpy()
+    else:
+        typed = pd.Series([None if m else v for v, m in zip(text, miss, strict=True)], index=values.index, dtype=object)
+        levels = spec.get("levels")
+        bad = ~miss & (~typed.isin(list(levels)).to_numpy() if levels else np.zeros(len(typed), dtype=bool))
+    return typed, np.asarray(bad, dtype=bool)
+
+
+def period_last_day(dates: pd.Series, precision: pd.Series) -> pd.Series:
+    """Last day of the period a date stands for: the date itself (``day`` or missing
+    precision), the date + 6 days (``week``) or the last day of its month (``month``)."""
+    d = pd.to_datetime(dates)
+    p = precision.astype(object)
+    week = (p == "week").to_numpy(dtype=bool)
+    month = (p == "month").to_numpy(dtype=bool)
+    out = d.copy()
+    if week.any():
+        out[week] = d[week] + pd.Timedelta(days=6)
+    if month.any():
+        out[month] = d[month] + pd.offsets.MonthEnd(0)
     return out
 
 
@@ -439,8 +522,14 @@ def _apply_rules(
     programme_ids: set[str],
     cutoff: pd.Timestamp,
     issues: _Issues,
+    extract: Mapping[str, Any] | None = None,
 ) -> None:
-    """Evaluate the resource ``rules`` of one table (vectorised)."""
+    """Evaluate the resource ``rules`` of one table (vectorised).
+
+    ``extract`` is the content of ``extract.yaml``; its ``covariates`` declare
+    the covariates that ``declared_covariate`` and ``covariate_value`` rules
+    check (none declared when absent).
+    """
     t = state.typed
     data = state.raw.data
     for rule in state.resource.rules:
@@ -518,6 +607,36 @@ def _apply_rules(
         elif kind == "after_birth":
             by = _lookup(t[rule["key"]], parent_st, rule["parent_key"], rule["birth_year"], state.encoded.get(rule["key"]))
             viol = _b(_year(t[rule["field"]]) < pd.array(by, dtype="Int64"))
+            issues.rows(name, data, viol, rule["field"], rid, sev, msgs)
+        elif kind == "maximum_when":
+            viol = _cond(state, rule["when"]) & _b(t[rule["field"]] > rule["maximum"])
+            issues.rows(name, data, viol, rule["field"], rid, sev, msgs)
+        elif kind == "period_start":
+            d, prec = t[rule["field"]], t[rule["precision"]]
+            viol = (_b(prec == "week") & _b(d.dt.dayofweek != 0)) | (_b(prec == "month") & _b(d.dt.day != 1))
+            issues.rows(name, data, viol, rule["field"], rid, sev, msgs)
+        elif kind == "imprecise_period_contains":
+            pdate = _lookup(t[rule["key"]], parent_st, rule["parent_key"], rule["parent_date"], state.encoded.get(rule["key"]))
+            d = t[rule["field"]]
+            last = period_last_day(d, t[rule["precision"]])
+            viol = _b(t[rule["precision"]].isin(["week", "month"])) & _b(d <= pdate) & _b(pdate <= last)
+            issues.rows(name, data, viol, rule["field"], rid, sev, msgs)
+        elif kind == "declared_covariate":
+            declared = declared_covariates(extract)
+            reserved = set(states["participants"].resource.field_names) if "participants" in states else set()
+            ok = {c for c in declared if c not in reserved and c not in RESERVED_COVARIATES}
+            viol = _per_value(state, rule["field"], lambda x, k=ok: x.notna().to_numpy() & ~x.isin(k).to_numpy())
+            issues.rows(name, data, viol, rule["field"], rid, sev, msgs)
+        elif kind == "covariate_value":
+            declared = declared_covariates(extract)
+            viol = np.zeros(len(t), dtype=bool)
+            cov = t[rule["covariate"]]
+            missing = state.resource.descriptor["schema"].get("missingValues", [""])
+            for cname, spec in declared.items():
+                m = _b(cov == cname) & _notna(state, rule["field"])
+                if m.any():
+                    _, bad = parse_covariate_values(t.loc[m, rule["field"]], spec, contract_values(state), missing)
+                    viol[np.flatnonzero(m)[bad]] = True
             issues.rows(name, data, viol, rule["field"], rid, sev, msgs)
         elif kind == "no_overlap":
             k, s_, e_ = rule["key"], rule["start"], rule["end"]

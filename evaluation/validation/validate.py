@@ -356,7 +356,7 @@ def validate_intake(
     for name, st in states.items():
         if st.available:
             _check_foreign_keys(name, st, states, issues)
-            _apply_rules(name, st, states, programme_ids, raw.cutoff_date, issues)
+            _apply_rules(name, st, states, programme_ids, raw.cutoff_date, issues, extract=raw.extract)
     all_issues = issues.frame()
 
     tables: dict[str, pd.DataFrame] = {}
