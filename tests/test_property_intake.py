@@ -199,8 +199,13 @@ def intakes(draw, plant: bool = True):
     _extra_persons(draw, tables)
     if draw(st.booleans()):
         optional = [c for c in tables["participants"].columns if not _required("participants", c)]
-        drop = draw(st.lists(st.sampled_from(optional), unique=True, max_size=4))
-        tables["participants"] = tables["participants"].drop(columns=drop)
+        drop = set(draw(st.lists(st.sampled_from(optional), unique=True, max_size=4)))
+        # a column whose filled value makes another one required goes with it (required_with rules)
+        pairs = [(r["field"], r["when_present"]) for r in RESOURCES["participants"]["rules"]
+                 if r["kind"] == "required_with"]
+        while any(f in drop and w not in drop for f, w in pairs):
+            drop |= {w for f, w in pairs if f in drop}
+        tables["participants"] = tables["participants"].drop(columns=sorted(drop))
     _odd_spellings(draw, tables)
     tables = {k: v.reset_index(drop=True) for k, v in tables.items()}
     planted: dict[tuple[str, int, str], str] = {}
