@@ -11,6 +11,7 @@ import pytest
 from evaluation.analyses.recidivism import power_two_proportions
 from evaluation.contract.results import make_results
 from evaluation.publish.headline import headline_numbers, jdl_headline
+from evaluation.stats.proportions import minimum_detectable_difference
 
 
 def _numbers(p1, p0, lo, hi, n=200, design="rct", causal=True, p=0.01):
@@ -44,22 +45,34 @@ def test_significant_more():
     assert "10 meer dan in de vergelijkingsgroep (95%-BI 4 tot 16)." in jdl_headline(num, "nl")["sentences"][0]
 
 
-def test_non_significant_gives_sample_size_never_does_not_work():
+def test_non_significant_says_what_the_interval_rules_out_and_the_detectable_difference():
     num = _numbers(0.25, 0.30, -0.13, 0.03, n=150, p=0.22)
     en = jdl_headline(num, "en")
     # CI crosses zero: written out in both directions
     assert en["sentences"][0].endswith("5 fewer than in the comparison group (95% CI 3 more to 13 fewer).")
-    # Fleiss: pbar = 0.275; (1.95996*sqrt(2*.275*.725) + 0.84162*sqrt(.25*.75+.3*.7))^2 / 0.05^2
-    #       = (1.23765 + 0.53062)^2 / 0.0025 = 1250.72 -> 1251; R: power.prop.test(p1=.25, p2=.3, power=.8)$n = 1250.72
-    need = power_two_proportions(0.25, 0.30)
-    assert need == 1251
     text = " ".join(en["sentences"])
-    assert "not statistically significant" in text and "about 1,251 participants" in text
-    assert "does not work" not in text and "this analysis has 150 participants" in text
+    assert "not statistically significant" in text
+    assert "rules out a reduction of more than 13 and an increase of more than 3 reoffenders per 100" in text
+    # minimum detectable difference (Bloom 1995), hand-worked: (1.959964 + 0.841621) x
+    # sqrt(0.3 x 0.7 x (1/150 + 1/150)) = 2.801585 x 0.052915 = 0.14824 -> about 15 per 100
+    assert minimum_detectable_difference(0.30, 150, 150) == pytest.approx(0.148245, abs=1e-5)
+    assert "a difference of about 15 per 100 or more would have been detected" in text
+    # no post-hoc power: no sample size for the observed difference, and never "does not work"
+    assert "would be needed" not in text and "does not work" not in text
     nl = " ".join(jdl_headline(num, "nl")["sentences"])
-    assert "niet statistisch significant" in nl and "ongeveer 1.251 deelnemers" in nl
-    assert "3 meer tot 13 minder" in nl
+    assert "niet statistisch significant" in nl and "3 meer tot 13 minder" in nl
+    assert "sluit een daling van meer dan 13 en een stijging van meer dan 3 per 100 deelnemers uit" in nl
+    assert "ongeveer 15 per 100 of meer gevonden" in nl
     assert "werkt niet" not in nl
+
+
+def test_the_detectable_difference_does_not_follow_the_observed_one():
+    # post-hoc power grows without bound as the observed difference shrinks (446,447 participants in
+    # the demo); the minimum detectable difference is the same whatever was observed
+    a = " ".join(jdl_headline(_numbers(0.299, 0.30, -0.05, 0.05, n=400), "en")["sentences"])
+    b = " ".join(jdl_headline(_numbers(0.33, 0.30, -0.02, 0.08, n=400), "en")["sentences"])
+    for t in (a, b):
+        assert "a difference of about 9 per 100 or more" in t  # 2.801585 x sqrt(.21 x 2/400) = 0.0908
 
 
 def test_small_n_warning_first_and_status():

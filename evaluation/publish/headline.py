@@ -11,11 +11,11 @@ Wording rules (Ministry of Justice, Justice Data Lab methodology)
   than in the comparison group (95% CI a to b)."
 * A difference whose interval includes zero is *not statistically
   significant*: the headline says the data are compatible with no
-  difference and how many participants would be needed to detect a
-  difference of the observed size, never that the programme "does not work".
-  Sample size per group (equal groups, two-sided alpha 0.05, power 80%;
-  Fleiss 1981, without continuity correction):
-  ``n = (z_{0.975} sqrt(2 pbar qbar) + z_{0.80} sqrt(p1 q1 + p0 q0))^2 / (p1 - p0)^2``.
+  difference, what the interval rules out, and the minimum detectable
+  difference at the actual group sizes (two-sided alpha 0.05, power 80%;
+  :func:`evaluation.stats.proportions.minimum_detectable_difference`), never
+  that the programme "does not work" and never post-hoc power for the
+  observed difference.
 * Fewer than 60 participants: a caution sentence comes first and the status
   is ``warning``.
 * Descriptive design: the programme's rate next to the reference rate, with
@@ -34,7 +34,7 @@ from evaluation.analyses.recidivism import (  # noqa: F401  (headline_numbers re
 )
 from evaluation.publish.disclosure import protect_count
 from evaluation.publish.formatting import DEFAULT_LANGUAGE, check_language, number
-from evaluation.stats.proportions import power_two_proportions
+from evaluation.stats.proportions import minimum_detectable_difference
 
 _HORIZON_WORDS = {
     "en": {365: "within one year", 730: "within two years"},
@@ -78,6 +78,34 @@ def _ci_phrase(lo_fewer: int, hi_fewer: int, language: str) -> str:
         return f"({lab} {a} {to} {b})"
     more, fewer = ("more", "fewer") if language == "en" else ("meer", "minder")
     return f"({lab} {abs(a)} {more} {to} {b} {fewer})"
+
+
+def _not_significant(numbers: dict, lo_fewer: int, hi_fewer: int, language: str) -> str:
+    """What a non-significant interval rules out, and the smallest difference this analysis could
+    detect (never post-hoc power: it only restates the p-value; Hoenig & Heisey 2001)."""
+    en = language == "en"
+    a, b = sorted((lo_fewer, hi_fewer))  # fewer reoffenders per 100: a (most more) .. b (most fewer)
+    if en:
+        ruled = (f"The interval rules out a reduction of more than {b} and an increase of more than {-a} "
+                 "reoffenders per 100." if a < 0 < b else
+                 f"The interval rules out a difference outside {abs(a)} to {abs(b)} per 100.")
+        text = f"This difference is not statistically significant: the data are also compatible with no difference. {ruled}"
+    else:
+        ruled = (f"Het interval sluit een daling van meer dan {b} en een stijging van meer dan {-a} per 100 "
+                 "deelnemers uit." if a < 0 < b else
+                 f"Het interval sluit een verschil buiten {abs(a)} tot {abs(b)} per 100 uit.")
+        text = f"Dit verschil is niet statistisch significant: de gegevens passen ook bij geen verschil. {ruled}"
+    n1, n0 = numbers.get("n_programme"), numbers.get("n_comparison")
+    mdd = minimum_detectable_difference(numbers["p_comparison"], n1 or 0, n0 or 0) if n1 and n0 else float("nan")
+    if np.isfinite(mdd):
+        m = max(1, _int(100 * mdd))
+        text += (f" With these numbers of participants and comparison persons, a difference of about {m} per 100 "
+                 "or more would have been detected (80% power, two-sided alpha 0.05); a smaller effect can neither "
+                 "be shown nor ruled out." if en else
+                 f" Met deze aantallen deelnemers en vergelijkingspersonen was een verschil van ongeveer {m} per 100 "
+                 "of meer gevonden (80% onderscheidend vermogen, tweezijdig alfa 0,05); een kleiner effect is niet "
+                 "aan te tonen en niet uit te sluiten.")
+    return text
 
 
 def jdl_headline(numbers: dict, language: str = DEFAULT_LANGUAGE, n_events_programme: int | None = None) -> dict:
@@ -159,23 +187,7 @@ def jdl_headline(numbers: dict, language: str = DEFAULT_LANGUAGE, n_events_progr
             "Dit verschil is statistisch significant (p = {}).".format(f"{numbers['p_value']:.3f}".replace(".", ","))
         )
     else:
-        need = power_two_proportions(numbers["p_programme"], numbers["p_comparison"])
-        if math.isinf(need):
-            more = ("The data are compatible with no difference; a difference of zero cannot be powered for."
-                    if en else
-                    "De gegevens passen bij geen verschil; voor een verschil van nul bestaat geen steekproefomvang.")
-        elif en:
-            more = (f"This difference is not statistically significant: the data are also compatible with no "
-                    f"difference. To detect a difference of this size with 80% power (two-sided alpha 0.05), "
-                    f"about {_num(need, language)} participants and as many comparison persons would be needed "
-                    f"(this analysis has {_people(n, language)} participants). This does not show that the programme "
-                    "has no effect; more participants are needed.")
-        else:
-            more = (f"Dit verschil is niet statistisch significant: de gegevens passen ook bij geen verschil. Om een "
-                    f"verschil van deze omvang met 80% onderscheidend vermogen (tweezijdig alfa 0,05) aan te tonen, "
-                    f"zijn ongeveer {_num(need, language)} deelnemers en evenveel vergelijkingspersonen nodig (deze "
-                    f"analyse heeft {_people(n, language)} deelnemers). Dit betekent niet dat het programma geen effect "
-                    "heeft; er zijn meer deelnemers nodig.")
+        more = _not_significant(numbers, lo_f, hi_f, language)
         sentences.append(more)
     if numbers.get("design") != "rct":
         if numbers.get("causal", False):

@@ -86,3 +86,19 @@ def power_two_proportions(p1: float, p0: float, alpha: float = 0.05, power: floa
     pbar = (p1 + p0) / 2
     n = (za * math.sqrt(2 * pbar * (1 - pbar)) + zb * math.sqrt(p1 * (1 - p1) + p0 * (1 - p0))) ** 2 / d**2
     return float(math.ceil(n))
+
+
+def minimum_detectable_difference(p0: float, n1: int, n0: int, alpha: float = 0.05, power: float = 0.80) -> float:
+    """Smallest difference in proportions a two-sided test detects with the given power, at the actual sizes.
+
+    Normal approximation with the comparison proportion's variance in both groups:
+    ``MDD = (z_{1-a/2} + z_{power}) sqrt(p0 q0 (1/n1 + 1/n0))`` (Bloom 1995, "Minimum detectable
+    effects"). Unlike post-hoc power it does not depend on the observed difference: it says what
+    this analysis could have found. NaN when a group is empty or p0 is 0 or 1.
+    """
+    if not 0 <= p0 <= 1:
+        raise ValueError("minimum_detectable_difference: p0 must lie in [0, 1]")
+    if n1 <= 0 or n0 <= 0 or p0 in (0, 1):
+        return math.nan
+    z = stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power)
+    return float(z * math.sqrt(p0 * (1 - p0) * (1 / n1 + 1 / n0)))
