@@ -201,3 +201,18 @@ def test_derive_design_from_participants():
     mixed = df.assign(assignment=["randomised", "observational", "x", "x", "x"])
     assert derive_design(mixed, "A") == "matched"
     assert derive_design(None, "A") == "descriptive"
+
+
+def test_other_after_other_is_not_special_recidivism():
+    # hand-worked (issue 17 item 15): P1's index offence becomes 'other' and its violence case E3
+    # becomes 'other' too; a residual category is no evidence of the same kind of offence, so P1
+    # has no SPECIAL case, while GENERAL is unchanged (E3;E4)
+    p, ev = _participants(), _events()
+    p.loc[p["participant_id"] == "P1", "index_offence_category"] = "other"
+    ev.loc[ev["event_id"] == "E3", "offence_category"] = "other"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        ds = recidivism_endpoints(p, ev, _detention(), CUTOFF, special_categories={"COSA1": "sexual"})
+    ds = ds.set_index(["participant_id", "endpoint"])
+    assert ds.loc[("P1", "SPECIAL"), "cnsr"] == 1 and ds.loc[("P1", "SPECIAL"), "n_events"] == 0
+    assert ds.loc[("P1", "GENERAL"), "source_event_ids"] == "E3;E4"

@@ -59,8 +59,8 @@ CUSTODIAL     ``custodial`` is true, or (``custodial`` empty)
               ``custodial_days > 0``, or ``kind`` is ``return_to_prison``;
               a custodial case of unknown length counts.
 
-An ``unknown`` offence category (of the case or of the index offence) never
-makes a case SPECIAL. A case with neither ``max_penalty_years`` nor
+An ``unknown`` or ``other`` offence category (of the case or of the index
+offence) never makes a case SPECIAL (:data:`NOT_SPECIAL_CATEGORIES`). A case with neither ``max_penalty_years`` nor
 ``pretrial_detention_allowed`` cannot be classified as (very) serious and
 does not count for those endpoints; a case with neither ``custodial`` nor
 ``custodial_days`` does not count as custodial. Both
@@ -88,6 +88,11 @@ from evaluation.validation.rules import (
     parse_covariate_values,
     period_last_day,
 )
+
+#: Offence categories that never make a case SPECIAL: ``unknown`` (missing) and the residual
+#: ``other`` (two offences of 'other' are not known to be of the same kind; with them, SPECIAL
+#: equalled GENERAL on the Rossi trial, where every offence is 'other').
+NOT_SPECIAL_CATEGORIES = frozenset({"unknown", "other"})
 
 ENDPOINTS: tuple[str, ...] = ("GENERAL", "SERIOUS", "VERY_SERIOUS", "SPECIAL", "CUSTODIAL")
 ALL_DISPOSALS: tuple[str, ...] = (
@@ -486,7 +491,9 @@ def recidivism_endpoints(
         "GENERAL": pd.Series(True, index=ev.index),
         "SERIOUS": (pen >= serious_threshold_years).fillna(False) | pre.fillna(False).astype(bool),
         "VERY_SERIOUS": (pen >= very_serious_threshold_years).fillna(False),
-        "SPECIAL": (ev["offence_category"].astype(object) == special) & (ev["offence_category"] != "unknown"),
+        # 'other' is a residual category: two offences of it are not known to be of the same kind
+        "SPECIAL": (ev["offence_category"].astype(object) == special) & ~ev["offence_category"].isin(
+            list(NOT_SPECIAL_CATEGORIES)),
         "CUSTODIAL": is_cust.fillna(False).astype(bool),
     }
     ev = ev.sort_values(["participant_id", "offence_date", "event_id"], kind="mergesort")
