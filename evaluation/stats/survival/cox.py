@@ -45,6 +45,8 @@ NOT_ESTIMABLE_SINGULAR = ("not estimable: singular information (collinear with o
                           "variation among people at risk when events occur)")
 NOT_ESTIMABLE_CONSTANT = "not estimable: covariate is constant"
 NOT_ESTIMABLE_NO_CONVERGENCE = "not estimable: Newton-Raphson did not converge"
+NOT_ESTIMABLE_RANGE = ("not estimable: standard error zero or not finite, or hazard ratio beyond floating-point "
+                       "range (rescale the covariate)")
 
 
 def _singular_columns(a: np.ndarray, toler: float = _TOLER_CHOL) -> np.ndarray:
@@ -345,6 +347,29 @@ class CoxModel:
                 break
         return beta, loglik, loglik0, score, info, converged, frozen
 
+    @staticmethod
+    def _variances(info, U, est):
+        """Model variance I^-1 and robust D'D (D = U I^-1) on the estimable columns; NaN elsewhere."""
+        p = len(est)
+        if est.all():
+            var = np.linalg.inv(info)
+            if U is None:
+                return var, None
+            Dfb = U @ var
+            return var, Dfb.T @ Dfb
+        var = np.full((p, p), np.nan)
+        rvar = None if U is None else np.full((p, p), np.nan)
+        if est.any():
+            ix = np.ix_(est, est)
+            try:
+                var[ix] = np.linalg.inv(info[ix])
+            except np.linalg.LinAlgError:
+                var[ix] = np.nan
+            if U is not None:
+                Dfb = U[:, est] @ var[ix]
+                rvar[ix] = Dfb.T @ Dfb
+        return var, rvar
+
     def _score_residuals(self, X, parts, rs):
         """Per-row score residuals L_i (R ``residuals(coxph, type="score")``)."""
         gk, frac, den, xbar, mw = (parts[k] for k in ("gk", "frac", "den", "xbar", "mw"))
@@ -424,11 +449,25 @@ class CoxModel:
         reason = np.full(p, "", dtype=object)
         constant = np.ptp(X, axis=0) == 0
         reason[constant] = NOT_ESTIMABLE_CONSTANT
-        _, _, info0, _ = self._derivs(np.zeros(p), Xc, w, rs)
+        spread = np.ptp(Xc, axis=0)
+        # rank checks on covariates scaled to unit range: the information of a wide covariate
+        # carries cancellation noise of its own scale, which would hide a vanishing pivot
+        unit = np.where(spread > 0, spread, 1.0)
+        Xs = Xc / unit
+        _, _, info0, _ = self._derivs(np.zeros(p), Xs, w, rs)
         aliased = _singular_columns(info0) | constant
         reason[aliased & ~constant] = NOT_ESTIMABLE_SINGULAR
         beta, loglik, loglik0, score, info, converged, frozen = self._newton(Xc, w, rs, aliased)
-        spread = np.ptp(Xc, axis=0)
+        if (~frozen).any():
+            # R coxph.fit: columns whose pivot vanishes in the final information are NA
+            try:
+                _, _, info_s, _ = self._derivs(beta * unit, Xs, w, rs)
+                act0 = np.flatnonzero(~frozen)
+                sing = np.zeros(p, dtype=bool)
+                sing[act0] = _singular_columns(info_s[np.ix_(act0, act0)])
+            except FloatingPointError:
+                sing = ~frozen
+            frozen = frozen | sing
         # columns frozen on the way: a pivot vanished while the coefficient ran off (monotone)
         late = frozen & ~aliased
         reason[late] = np.where(np.abs(beta[late]) * spread[late] > MONOTONE_SPREAD,
@@ -444,10 +483,6 @@ class CoxModel:
         reason[monotone] = NOT_ESTIMABLE_MONOTONE
         if not converged:
             reason[(reason == "") & act] = NOT_ESTIMABLE_NO_CONVERGENCE
-        est = reason == ""
-        bad_terms = [f"{c} ({r.removeprefix('not estimable: ')})" for c, r in zip(covariates, reason, strict=True) if r]
-        if bad_terms:
-            warnings.warn("CoxModel: coefficient(s) not estimable: " + "; ".join(bad_terms), stacklevel=2)
         if not converged:
             warnings.warn(
                 "CoxModel: Newton-Raphson did not converge in "
@@ -460,16 +495,29 @@ class CoxModel:
                 "probably monotone (no events in one covariate level)",
                 stacklevel=2,
             )
-        if est.all():
-            var = np.linalg.inv(info)
-        else:
-            var = np.full((p, p), np.nan)
-            if est.any():
-                try:
-                    var[np.ix_(est, est)] = np.linalg.inv(info[np.ix_(est, est)])
-                except np.linalg.LinAlgError:
-                    reason[est] = NOT_ESTIMABLE_SINGULAR
-                    est[:] = False
+        L = None
+        if robust:
+            _, _, _, parts = self._derivs(beta, Xc, w, rs, need_info=False)
+            U = w[:, None] * self._score_residuals(Xc, parts, rs)
+            if cluster is not None:
+                Uc = np.zeros((cluster.max() + 1, len(beta)))
+                np.add.at(Uc, cluster, U)
+                U = Uc
+            L = U
+            self.n_clusters_ = len(U)
+        for _pass in range(p + 1):
+            est = reason == ""
+            var, rvar = self._variances(info, L, est)
+            with np.errstate(invalid="ignore", over="ignore"):
+                sd = np.sqrt(np.diag(rvar if robust else var))
+                wide = est & ~(np.isfinite(sd) & (sd > 0) & np.isfinite(np.exp(np.abs(beta) + self._z * sd)))
+            if not wide.any():
+                break
+            # a zero or non-finite SE, or a hazard ratio or interval beyond floating point
+            reason[wide] = NOT_ESTIMABLE_RANGE
+        bad_terms = [f"{c} ({r.removeprefix('not estimable: ')})" for c, r in zip(covariates, reason, strict=True) if r]
+        if bad_terms:
+            warnings.warn("CoxModel: coefficient(s) not estimable: " + "; ".join(bad_terms), stacklevel=2)
         self.params_ = pd.Series(np.where(aliased, np.nan, beta), index=covariates)
         self.var_ = var
         self.loglik_ = loglik
@@ -478,24 +526,7 @@ class CoxModel:
         self.estimable_ = pd.Series(est, index=covariates)
         self.reasons_ = pd.Series(reason, index=covariates)
         self.converged_ = converged
-        self.robust_var_ = None
-        if robust:
-            _, _, _, parts = self._derivs(beta, Xc, w, rs, need_info=False)
-            L = self._score_residuals(Xc, parts, rs)
-            U = w[:, None] * L
-            if cluster is not None:
-                Uc = np.zeros((cluster.max() + 1, len(beta)))
-                np.add.at(Uc, cluster, U)
-                U = Uc
-            if est.all():
-                Dfb = U @ var
-                self.robust_var_ = Dfb.T @ Dfb
-            else:
-                rv = np.full((p, p), np.nan)
-                Dfb = U[:, est] @ var[np.ix_(est, est)]
-                rv[np.ix_(est, est)] = Dfb.T @ Dfb
-                self.robust_var_ = rv
-            self.n_clusters_ = len(U)
+        self.robust_var_ = rvar
         self._data = {"X": X, "Xc": Xc, "w": w, "rs": rs, "stop": stop, "event": event,
                       "entry": entry, "stratum": stratum, "center": center, "beta": beta}
         with np.errstate(invalid="ignore"):
