@@ -348,8 +348,13 @@ class CoxModel:
         return beta, loglik, loglik0, score, info, converged, frozen
 
     @staticmethod
-    def _variances(info, U, est):
-        """Model variance I^-1 and robust D'D (D = U I^-1) on the estimable columns; NaN elsewhere."""
+    def _variances(info, U, est, act):
+        """Model variance I^-1 and robust D'D (D = U I^-1), NaN outside the estimable columns.
+
+        The inverse is taken over the columns still in the fit (``act``: not aliased nor
+        frozen), as R does; a diverging (monotone) column there leaves the others' variance
+        at its limit. If that fails, over the estimable columns alone.
+        """
         p = len(est)
         if est.all():
             var = np.linalg.inv(info)
@@ -359,15 +364,25 @@ class CoxModel:
             return var, Dfb.T @ Dfb
         var = np.full((p, p), np.nan)
         rvar = None if U is None else np.full((p, p), np.nan)
-        if est.any():
-            ix = np.ix_(est, est)
+        if not est.any():
+            return var, rvar
+        for cols in (act, est):
+            ix = np.ix_(cols, cols)
             try:
-                var[ix] = np.linalg.inv(info[ix])
+                v = np.linalg.inv(info[ix])
             except np.linalg.LinAlgError:
-                var[ix] = np.nan
+                continue
+            if not np.all(np.isfinite(np.diag(v))[est[cols]]):
+                continue
+            var[ix] = v
             if U is not None:
-                Dfb = U[:, est] @ var[ix]
+                Dfb = U[:, cols] @ v
                 rvar[ix] = Dfb.T @ Dfb
+            break
+        off = ~est
+        var[off, :] = var[:, off] = np.nan
+        if rvar is not None:
+            rvar[off, :] = rvar[:, off] = np.nan
         return var, rvar
 
     def _score_residuals(self, X, parts, rs):
@@ -507,7 +522,7 @@ class CoxModel:
             self.n_clusters_ = len(U)
         for _pass in range(p + 1):
             est = reason == ""
-            var, rvar = self._variances(info, L, est)
+            var, rvar = self._variances(info, L, est, act & (est | np.isin(reason, [NOT_ESTIMABLE_MONOTONE, NOT_ESTIMABLE_NO_CONVERGENCE])))
             with np.errstate(invalid="ignore", over="ignore"):
                 sd = np.sqrt(np.diag(rvar if robust else var))
                 wide = est & ~(np.isfinite(sd) & (sd > 0) & np.isfinite(np.exp(np.abs(beta) + self._z * sd)))
