@@ -169,16 +169,22 @@ def test_rescaled_covariate_gives_rescaled_coefficient():
 
 
 def test_degenerate_models_raise_or_warn():
-    with pytest.raises(ValueError, match=r"covariate\(s\) \['k'\] are constant"):
-        CoxModel().fit(COX.assign(k=1.0), "time", "status", ["x1", "k"])
+    # Like R coxph (tests/r/cox_robust.R, tests/test_cox_robust.py): a constant or collinear
+    # covariate is not estimable (R: coefficient NA) and the others are fitted; no events at all
+    # is an input error.
+    with pytest.warns(UserWarning, match=r"not estimable: k \(covariate is constant\)"):
+        m = CoxModel().fit(COX.assign(k=1.0), "time", "status", ["x1", "k"])
+    assert not m.estimable_["k"] and np.isnan(m.params_["k"]) and m.estimable_["x1"]
     with pytest.raises(ValueError, match="no events in column 'status'"):
         CoxModel().fit(COX.assign(status=0), "time", "status", X3)
-    with pytest.raises(ValueError, match="singular"):
-        CoxModel().fit(COX.assign(x4=2 * COX.x1), "time", "status", ["x1", "x4"])
+    with pytest.warns(UserWarning, match="singular"):
+        m = CoxModel().fit(COX.assign(x4=2 * COX.x1), "time", "status", ["x1", "x4"])
+    assert m.estimable_["x1"] and not m.estimable_["x4"]
     # all events in x2 == 1 rows: the likelihood increases without bound in beta_x2
     sep = COX.assign(status=np.where(COX.x2 == 1, COX.status, 0))
     with pytest.warns(UserWarning, match="monotone"):
-        CoxModel().fit(sep, "time", "status", ["x1", "x2"])
+        m = CoxModel().fit(sep, "time", "status", ["x1", "x2"])
+    assert m.reasons_["x2"].startswith("not estimable: monotone likelihood") and m.estimable_["x1"]
     few = COX.iloc[:30]
     with pytest.warns(UserWarning, match="fewer than 10 per covariate"):
         CoxModel().fit(few, "time", "status", X3)

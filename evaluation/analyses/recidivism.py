@@ -435,6 +435,10 @@ class RecidivismAnalysis:
                     "time-to-event results are not headline results"
                 )
             groups = ["programme"] if self.design == "descriptive" else ["programme", "comparison"]
+            absent = [g for g in groups if not (e["group"] == g).any()]
+            if absent:
+                rows += self._empty_group_rows(e, endpoint, absent)
+                continue
             durations = e["time"].to_numpy(float)
             event = (e["cnsr"] == 0).to_numpy(int)
             w = e["weight"].to_numpy(float)
@@ -469,10 +473,26 @@ class RecidivismAnalysis:
             res["headline_eligible"] = True
         res["headline_eligible"] = res["headline_eligible"].fillna(True).astype(bool)
         self.results_ = res
-        self.km_ = pd.concat(km_parts, ignore_index=True)
-        self.at_risk_ = pd.concat(risk_parts, ignore_index=True)
+        self.km_ = pd.concat(km_parts, ignore_index=True) if km_parts else pd.DataFrame(
+            columns=["group", "time", "n_risk", "n_event", "n_censor", "survival", "std_err", "ci_lower",
+                     "ci_upper", "endpoint"])
+        self.at_risk_ = pd.concat(risk_parts, ignore_index=True) if risk_parts else pd.DataFrame(
+            columns=["group", "time", "n_risk", "endpoint"])
         self.cif_ = pd.concat([c for c in cif_parts if c is not None], ignore_index=True) if any(
             c is not None for c in cif_parts) else pd.DataFrame()
+
+    def _empty_group_rows(self, e: pd.DataFrame, endpoint: str, absent: list[str]) -> list[dict]:
+        """Not-estimable rows for an endpoint whose analysis population lacks a group."""
+        why = (f"not estimable: no {' and no '.join(absent)} persons in the analysis"
+               + (" (no programme participant found a comparison person within the caliper)"
+                  if self.design == "matched" and self.weighting == "matching" else ""))
+        self.warnings_.append(f"{endpoint}: {why}")
+        estimands = [f"prevalence_{h}d_{kind}" for h in self.horizons for kind in ("crude", "km")]
+        if self.design != "descriptive":
+            estimands += ["rate_ratio", "hazard_ratio", "hazard_ratio_adjusted", f"rmst_{self.rmst_tau}d"]
+        group = "programme" if self.design == "descriptive" else "difference"
+        return [self._base(endpoint, estimand=est, group=group, n=len(e), events=int((e["cnsr"] == 0).sum()),
+                           headline_eligible=False, note=why) for est in estimands]
 
     def _cif(self, e: pd.DataFrame, endpoint: str) -> pd.DataFrame | None:
         ci_cls = getattr(sv, "CumulativeIncidence", None)
@@ -507,6 +527,13 @@ class RecidivismAnalysis:
                 causal=bool(self.causal_) and not caveat, note=caveat))
         if len(cif.gray_test_):
             g = cif.gray_test_[cif.gray_test_["cause"] == 1].iloc[0]
+            if not np.isfinite(g["statistic"]):
+                self._cif_rows.append(self._base(
+                    endpoint, estimand="gray_test", group="difference", n=len(e), events=int((code == 1).sum()),
+                    method="Gray's test of equal cumulative incidence", headline_eligible=False,
+                    causal=bool(self.causal_) and not caveat,
+                    note="; ".join(filter(None, [caveat, "not estimable: singular variance in Gray's test"]))))
+                return tab
             self._cif_rows.append(self._base(
                 endpoint, estimand="gray_test", group="difference", estimate=float(g["statistic"]),
                 p_value=float(g["p_value"]), n=len(e), events=int((code == 1).sum()),
@@ -686,8 +713,11 @@ class RecidivismAnalysis:
                                                          headline_eligible=tte_ok)).iloc[0].to_dict()
             rec["method"] += design_note + ("; marginal HR" if self.design != "rct" else "")
             rows.append(rec)
-            rows += self._ph_rows(cox, endpoint)
-            rows += self._evalue_rows(rec, endpoint, float((e["cnsr"] == 0).mean()))
+            if bool(cox.estimable_["treated"]):
+                rows += self._ph_rows(cox, endpoint)
+                rows += self._evalue_rows(rec, endpoint, float((e["cnsr"] == 0).mean()))
+            else:
+                rec["headline_eligible"] = False
         except (ValueError, np.linalg.LinAlgError) as exc:
             rows.append(self._base(endpoint, estimand="hazard_ratio", group="difference",
                                    note=f"not estimable: {exc}", headline_eligible=False))
@@ -699,6 +729,8 @@ class RecidivismAnalysis:
             rec = cox_a.to_results("treated", **self._base(endpoint, estimand="hazard_ratio_adjusted",
                                                            headline_eligible=tte_ok)).iloc[0].to_dict()
             rec["method"] += design_note + f"; adjusted for {describe_covariates(used, getattr(self, 'ps_covariates_', None))} (conditional HR)"
+            if not bool(cox_a.estimable_["treated"]):
+                rec["headline_eligible"] = False
             if msgs:
                 rec["note"] += "; " + _protect_small_numbers("; ".join(sorted(set(msgs))))[:300]
             rows.append(rec)
@@ -713,6 +745,9 @@ class RecidivismAnalysis:
                                note="proportional-hazards test not available in survival.CoxModel")]
         ph = cox.ph_test()
         r = ph[ph["term"] == "treated"].iloc[0]
+        if not np.isfinite(r["statistic"]):
+            return [self._base(endpoint, estimand="ph_test", group="difference", headline_eligible=False,
+                               note="not estimable: singular information in the proportional-hazards test")]
         return [self._base(endpoint, estimand="ph_test", group="difference", estimate=float(r["statistic"]),
                            p_value=float(r["p_value"]), method="Grambsch-Therneau test (cox.zph, KM transform), "
                            "chi-square statistic", headline_eligible=False,

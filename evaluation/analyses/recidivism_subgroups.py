@@ -68,6 +68,9 @@ def subgroup_rows(analysis) -> list[dict]:
     try:
         cox, _ = analysis._cox(e, covs, e[covs[1:]])
         k = [covs.index(f"int_{v}") for v in inter]
+        if not cox.estimable_.iloc[k].all():
+            bad = cox.reasons_.iloc[k]
+            raise ValueError(str(bad[bad != ""].iloc[0]).removeprefix("not estimable: "))
         b = cox.params_.to_numpy()[k]
         V = (cox.robust_var_ if cox.robust_var_ is not None else cox.var_)[np.ix_(k, k)]
         stat = float(b @ np.linalg.solve(V, b))

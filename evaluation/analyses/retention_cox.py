@@ -120,10 +120,13 @@ def _cox_rows(
         if small:
             note.append(f"only {int(model.events_)} events: imprecise, read as exploratory")
         note.append("observational association, not a causal effect")
-        # |log HR| > 20: the likelihood is monotone (no stops in one level), the estimate is an artefact
-        degenerate = not np.isfinite(float(r["coef"])) or abs(float(r["coef"])) > 20
+        # |log HR| > 20: the likelihood is monotone (no stops in one level), the estimate is an artefact;
+        # the fitter marks monotone, aliased (singular) and unconverged coefficients not estimable
+        why = str(r.get("reason", "") or "")
+        degenerate = bool(why) or not np.isfinite(float(r["coef"])) or abs(float(r["coef"])) > 20
         if degenerate:
-            note.append("not estimable: the likelihood is monotone (no events in one level of this covariate)")
+            note.append(why if why and why != sv.NOT_ESTIMABLE_MONOTONE else
+                        "not estimable: the likelihood is monotone (no events in one level of this covariate)")
         rows.append(
             {
                 "programme_id": programme_id,

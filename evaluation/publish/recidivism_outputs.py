@@ -89,7 +89,7 @@ def km_figure(analysis, endpoint: str = "GENERAL", language: str = DEFAULT_LANGU
     fig = Figure(figsize=(8, 5.5))
     gs = fig.add_gridspec(2, 1, height_ratios=[4, 1], hspace=0.35)
     ax = fig.add_subplot(gs[0])
-    tmax = float(risk["time"].max())
+    tmax = float(risk["time"].max()) if len(risk) else float(max(analysis.horizons))
     for i, g in enumerate(groups):
         k = km[km["group"] == g]
         stop = disclosure.last_time_with_min_at_risk(k["time"], k["n_risk"], threshold)
@@ -364,7 +364,8 @@ def data_summary(analysis, threshold: int = SUPPRESSION_THRESHOLD) -> pd.DataFra
             "median_follow_up_days": float(x["fu_days"].median()),
             "person_years_at_risk": round(float(x["exposure_days"].sum()) / 365.25, 1),
         })
-    out = pd.DataFrame(rows)
+    out = pd.DataFrame(rows, columns=["group", "people", "full_1y_follow_up", "died_or_emigrated",
+                                      "median_follow_up_days", "person_years_at_risk"])
     return disclosure.protect_numbers_at_risk(out, threshold=threshold,
                                               count_cols=["people", "full_1y_follow_up", "died_or_emigrated"])
 

@@ -34,6 +34,43 @@ from evaluation.stats.survival._checks import (
 )
 from evaluation.stats.survival.km import KaplanMeier
 
+_EPS = 1e-9
+"""R ``coxph.control(eps=)``: the tolerance of the monotone-likelihood check."""
+_TOLER_CHOL = np.finfo(float).eps ** 0.75
+"""R ``coxph.control(toler.chol=)``: a Cholesky pivot below this share of the largest is singular."""
+MONOTONE_SPREAD = 10.0
+"""A coefficient counts as running off only when |beta| x range(x) exceeds this (risk ratios beyond e^10)."""
+NOT_ESTIMABLE_MONOTONE = "not estimable: monotone likelihood (no events in one group / complete separation)"
+NOT_ESTIMABLE_SINGULAR = ("not estimable: singular information (collinear with other covariates, or no "
+                          "variation among people at risk when events occur)")
+NOT_ESTIMABLE_CONSTANT = "not estimable: covariate is constant"
+NOT_ESTIMABLE_NO_CONVERGENCE = "not estimable: Newton-Raphson did not converge"
+NOT_ESTIMABLE_RANGE = ("not estimable: standard error zero or not finite, or hazard ratio beyond floating-point "
+                       "range (rescale the covariate)")
+
+
+def _singular_columns(a: np.ndarray, toler: float = _TOLER_CHOL) -> np.ndarray:
+    """Columns whose Cholesky pivot vanishes, in column order (R survival ``cholesky2``).
+
+    A pivot below ``toler`` times the largest diagonal element (or not finite)
+    marks the column singular: it is a linear combination of earlier columns
+    in the information matrix, or carries no information.
+    """
+    m = np.array(a, dtype=float, copy=True)
+    n = len(m)
+    diag = np.diag(m)
+    big = float(np.max(diag[np.isfinite(diag)], initial=0.0))
+    eps = toler * big if big > 0 else toler
+    sing = np.zeros(n, dtype=bool)
+    for i in range(n):
+        pivot = m[i, i]
+        if not np.isfinite(pivot) or pivot < eps:
+            sing[i] = True
+            continue
+        rest = slice(i + 1, n)
+        m[rest, rest] -= np.outer(m[rest, i], m[i, rest]) / pivot
+    return sing
+
 
 class _RiskSets:
     """Sorted-cumulative-sum machinery for Cox risk sets, O(n log n).
@@ -198,9 +235,6 @@ class CoxModel:
             if bad.any():
                 raise ValueError(f"{cluster_col}: missing cluster at row {_first_bad(bad, index)!r}")
             cluster = pd.factorize(c)[0]
-        const = [c for j, c in enumerate(covariates) if np.ptp(X[:, j]) == 0]
-        if const:
-            raise ValueError(f"CoxModel.fit: covariate(s) {const} are constant; cannot estimate")
         return covariates, stop, event, X, w, entry, stratum, cluster
 
     # -- likelihood -------------------------------------------------------
@@ -226,7 +260,9 @@ class CoxModel:
         k = np.arange(len(gk)) - first[gk]
         frac = k / rs.d[gk] if self.ties == "efron" else np.zeros(len(gk))
         den = S0[gk] - frac * D0[gk]
-        if np.any(den <= 0):
+        if not np.all(den > 0):
+            # every risk score in a risk set underflowed against the largest one: the point is
+            # numerically out of reach (a diverging coefficient); the caller halves its step
             raise FloatingPointError("non-positive risk-set sum")
         num1 = S1[gk] - frac[:, None] * D1[gk]
         mw = meanwt[gk]
@@ -251,52 +287,103 @@ class CoxModel:
         info -= sx.T @ sx
         return loglik, score, info, parts
 
-    def _newton(self, X, w, rs, max_iter=50, tol=1e-10):
+    def _solve(self, info, score, frozen):
+        """Newton step on the columns not ``frozen``; None when it cannot be made."""
+        act = ~frozen
+        step = np.zeros(len(score))
+        if not act.any():
+            return step
+        try:
+            step[act] = np.linalg.solve(info[np.ix_(act, act)], score[act])
+        except np.linalg.LinAlgError:
+            return None
+        return step if np.all(np.isfinite(step)) else None
+
+    def _newton(self, X, w, rs, frozen, max_iter=50, tol=1e-10):
+        """Newton-Raphson with step halving on the columns not ``frozen`` (held at 0).
+
+        Returns beta, loglik, loglik at 0, score, information, whether it
+        converged, and the columns frozen on the way (information singular).
+        """
         p = X.shape[1]
+        frozen = frozen.copy()
         beta = np.zeros(p)
         loglik, score, info, _ = self._derivs(beta, X, w, rs)
         loglik0 = loglik
         converged = False
         for _ in range(max_iter):
-            try:
-                step = np.linalg.solve(info, score)
-            except np.linalg.LinAlgError:
-                raise ValueError(
-                    "CoxModel.fit: information matrix is singular (collinear covariates "
-                    "or a covariate with no variation among people with events)"
-                ) from None
-            halve = 0
-            while True:
+            step = self._solve(info, score, frozen)
+            if step is None:
+                # information became singular on the way (a coefficient diverging): hold the
+                # columns with a vanishing pivot where they are, as R's cholesky2 does
+                sing = _singular_columns(info) & ~frozen
+                if not sing.any():
+                    break
+                frozen |= sing
+                step = self._solve(info, score, frozen)
+                if step is None:
+                    break
+            accepted = None
+            for _halve in range(31):
                 new = beta + step
                 try:
                     ll_new, sc_new, inf_new, _ = self._derivs(new, X, w, rs)
-                    ok = np.isfinite(ll_new)
+                    ok = bool(np.isfinite(ll_new) and np.all(np.isfinite(sc_new))
+                              and np.all(np.isfinite(inf_new)))
                 except FloatingPointError:
                     ok = False
                 if ok and ll_new >= loglik - 1e-12 * abs(loglik):
+                    accepted = _halve
                     break
                 step = step / 2
-                halve += 1
-                if halve > 30:
-                    break
-            done = abs(ll_new - loglik) <= tol * abs(ll_new)
-            beta, loglik, score, info = new, ll_new, sc_new, inf_new
-            if done and halve == 0:
+            if accepted is None:
+                # no step improves the likelihood any more: stop at the last good point
                 converged = True
                 break
-        if not converged:
-            warnings.warn(
-                "CoxModel: Newton-Raphson did not converge in "
-                f"{max_iter} iterations; a coefficient may be infinite (monotone likelihood)",
-                stacklevel=3,
-            )
-        if np.any(np.abs(beta) > 20):
-            warnings.warn(
-                "CoxModel: a coefficient exceeds 20 on the log scale; the likelihood is "
-                "probably monotone (no events in one covariate level)",
-                stacklevel=3,
-            )
-        return beta, loglik, loglik0, score, info
+            done = abs(ll_new - loglik) <= tol * abs(ll_new)
+            beta, loglik, score, info = new, ll_new, sc_new, inf_new
+            if done and accepted == 0:
+                converged = True
+                break
+        return beta, loglik, loglik0, score, info, converged, frozen
+
+    @staticmethod
+    def _variances(info, U, est, act):
+        """Model variance I^-1 and robust D'D (D = U I^-1), NaN outside the estimable columns.
+
+        The inverse is taken over the columns still in the fit (``act``: not aliased nor
+        frozen), as R does; a diverging (monotone) column there leaves the others' variance
+        at its limit. If that fails, over the estimable columns alone.
+        """
+        p = len(est)
+        if est.all():
+            var = np.linalg.inv(info)
+            if U is None:
+                return var, None
+            Dfb = U @ var
+            return var, Dfb.T @ Dfb
+        var = np.full((p, p), np.nan)
+        rvar = None if U is None else np.full((p, p), np.nan)
+        if not est.any():
+            return var, rvar
+        for cols in (act, est):
+            ix = np.ix_(cols, cols)
+            try:
+                v = np.linalg.inv(info[ix])
+            except np.linalg.LinAlgError:
+                continue
+            if not np.all(np.isfinite(np.diag(v))[est[cols]]):
+                continue
+            var[ix] = v
+            if U is not None:
+                Dfb = U[:, cols] @ v
+                rvar[ix] = Dfb.T @ Dfb
+            break
+        off = ~est
+        var[off, :] = var[:, off] = np.nan
+        if rvar is not None:
+            rvar[off, :] = rvar[:, off] = np.nan
+        return var, rvar
 
     def _score_residuals(self, X, parts, rs):
         """Per-row score residuals L_i (R ``residuals(coxph, type="score")``)."""
@@ -373,49 +460,115 @@ class CoxModel:
         center = X.mean(0)
         Xc = X - center
         rs = _RiskSets(entry, stop, event, stratum)
-        beta, loglik, loglik0, _, info = self._newton(Xc, w, rs)
-        var = np.linalg.inv(info)
-        self.params_ = pd.Series(beta, index=covariates)
-        self.var_ = var
-        self.loglik_ = loglik
-        self.loglik_null_ = loglik0
-        self.covariates_ = covariates
-        self.robust_var_ = None
+        p = Xc.shape[1]
+        reason = np.full(p, "", dtype=object)
+        constant = np.ptp(X, axis=0) == 0
+        reason[constant] = NOT_ESTIMABLE_CONSTANT
+        spread = np.ptp(Xc, axis=0)
+        # rank checks on covariates scaled to unit range: the information of a wide covariate
+        # carries cancellation noise of its own scale, which would hide a vanishing pivot
+        unit = np.where(spread > 0, spread, 1.0)
+        Xs = Xc / unit
+        _, _, info0, _ = self._derivs(np.zeros(p), Xs, w, rs)
+        aliased = _singular_columns(info0) | constant
+        reason[aliased & ~constant] = NOT_ESTIMABLE_SINGULAR
+        beta, loglik, loglik0, score, info, converged, frozen = self._newton(Xc, w, rs, aliased)
+        if (~frozen).any():
+            # R coxph.fit: columns whose pivot vanishes in the final information are NA
+            try:
+                _, _, info_s, _ = self._derivs(beta * unit, Xs, w, rs)
+                act0 = np.flatnonzero(~frozen)
+                sing = np.zeros(p, dtype=bool)
+                sing[act0] = _singular_columns(info_s[np.ix_(act0, act0)])
+            except FloatingPointError:
+                sing = ~frozen
+            frozen = frozen | sing
+        # columns frozen on the way: a pivot vanished while the coefficient ran off (monotone)
+        late = frozen & ~aliased
+        reason[late] = np.where(np.abs(beta[late]) * spread[late] > MONOTONE_SPREAD,
+                                NOT_ESTIMABLE_MONOTONE, NOT_ESTIMABLE_SINGULAR)
+        act = ~frozen
+        monotone = np.zeros(p, dtype=bool)
+        nxt = self._solve(info, score, frozen)
+        if nxt is not None:
+            # R coxph.fit: "Loglik converged before variable k; coefficient may be infinite":
+            # the next Newton step is still large against the coefficient
+            monotone = (act & (np.abs(nxt) > _EPS) & (np.abs(nxt) > np.sqrt(_EPS) * np.abs(beta))
+                        & (np.abs(beta) * spread > MONOTONE_SPREAD))
+        reason[monotone] = NOT_ESTIMABLE_MONOTONE
+        if not converged:
+            reason[(reason == "") & act] = NOT_ESTIMABLE_NO_CONVERGENCE
+        if not converged:
+            warnings.warn(
+                "CoxModel: Newton-Raphson did not converge in "
+                "50 iterations; a coefficient may be infinite (monotone likelihood)",
+                stacklevel=2,
+            )
+        if np.any(np.abs(beta) > 20):
+            warnings.warn(
+                "CoxModel: a coefficient exceeds 20 on the log scale; the likelihood is "
+                "probably monotone (no events in one covariate level)",
+                stacklevel=2,
+            )
+        L = None
         if robust:
             _, _, _, parts = self._derivs(beta, Xc, w, rs, need_info=False)
-            L = self._score_residuals(Xc, parts, rs)
-            U = w[:, None] * L
+            U = w[:, None] * self._score_residuals(Xc, parts, rs)
             if cluster is not None:
                 Uc = np.zeros((cluster.max() + 1, len(beta)))
                 np.add.at(Uc, cluster, U)
                 U = Uc
-            Dfb = U @ var
-            self.robust_var_ = Dfb.T @ Dfb
+            L = U
             self.n_clusters_ = len(U)
+        for _pass in range(p + 1):
+            est = reason == ""
+            var, rvar = self._variances(info, L, est, act & (est | np.isin(reason, [NOT_ESTIMABLE_MONOTONE, NOT_ESTIMABLE_NO_CONVERGENCE])))
+            with np.errstate(invalid="ignore", over="ignore"):
+                sd = np.sqrt(np.diag(rvar if robust else var))
+                wide = est & ~(np.isfinite(sd) & (sd > 0) & np.isfinite(np.exp(np.abs(beta) + self._z * sd)))
+            if not wide.any():
+                break
+            # a zero or non-finite SE, or a hazard ratio or interval beyond floating point
+            reason[wide] = NOT_ESTIMABLE_RANGE
+        bad_terms = [f"{c} ({r.removeprefix('not estimable: ')})" for c, r in zip(covariates, reason, strict=True) if r]
+        if bad_terms:
+            warnings.warn("CoxModel: coefficient(s) not estimable: " + "; ".join(bad_terms), stacklevel=2)
+        self.params_ = pd.Series(np.where(aliased, np.nan, beta), index=covariates)
+        self.var_ = var
+        self.loglik_ = loglik
+        self.loglik_null_ = loglik0
+        self.covariates_ = covariates
+        self.estimable_ = pd.Series(est, index=covariates)
+        self.reasons_ = pd.Series(reason, index=covariates)
+        self.converged_ = converged
+        self.robust_var_ = rvar
         self._data = {"X": X, "Xc": Xc, "w": w, "rs": rs, "stop": stop, "event": event,
-                      "entry": entry, "stratum": stratum, "center": center}
-        se = np.sqrt(np.diag(var))
-        rse = np.sqrt(np.diag(self.robust_var_)) if robust else np.full(len(beta), np.nan)
+                      "entry": entry, "stratum": stratum, "center": center, "beta": beta}
+        with np.errstate(invalid="ignore"):
+            se = np.sqrt(np.diag(var))
+            rse = np.sqrt(np.diag(self.robust_var_)) if robust else np.full(len(beta), np.nan)
         use = rse if robust else se
-        zval = beta / use
-        with np.errstate(over="ignore"):  # monotone likelihood: inf, already warned
-            self.summary_ = pd.DataFrame(
-                {
-                    "term": covariates,
-                    "coef": beta,
-                    "se": se,
-                    "robust_se": rse,
-                    "hazard_ratio": np.exp(beta),
-                    "ci_lower": np.exp(beta - self._z * use),
-                    "ci_upper": np.exp(beta + self._z * use),
-                    "z": zval,
-                    "p_value": 2 * stats.norm.sf(np.abs(zval)),
-                }
-            )
+        b = np.where(est, beta, np.nan)
+        zval = b / use
+        self.summary_ = pd.DataFrame(
+            {
+                "term": covariates,
+                "coef": np.where(aliased, np.nan, beta),
+                "se": se,
+                "robust_se": rse,
+                "hazard_ratio": np.exp(b),
+                "ci_lower": np.exp(b - self._z * use),
+                "ci_upper": np.exp(b + self._z * use),
+                "z": zval,
+                "p_value": 2 * stats.norm.sf(np.abs(zval)),
+                "estimable": est,
+                "reason": reason.astype(str),
+            }
+        )
         self.lr_test_ = {
             "statistic": 2 * (loglik - loglik0),
-            "df": len(beta),
-            "p_value": float(stats.chi2.sf(2 * (loglik - loglik0), len(beta))),
+            "df": int((~aliased).sum()),
+            "p_value": float(stats.chi2.sf(2 * (loglik - loglik0), int((~aliased).sum()))),
         }
         self._method = (
             f"Cox PH, {self.ties.capitalize()} ties"
@@ -441,7 +594,7 @@ class CoxModel:
         contributions I_g (G x p x p) and the Efron mean covariate m3_g."""
         d = self._data
         X, w, rs = d["Xc"], d["w"], d["rs"]
-        beta = self.params_.to_numpy()
+        beta = d["beta"]
         _, _, _, parts = self._derivs(beta, X, w, rs, need_info=False)
         gk, frac, den, xbar, mw = (parts[k] for k in ("gk", "frac", "den", "xbar", "mw"))
         r = parts["r"]
@@ -492,9 +645,15 @@ class CoxModel:
         Returns
         -------
         DataFrame ``term, statistic, df, p_value`` (covariates, then GLOBAL).
+        Terms that are not estimable (see ``reasons_``) are left out of the
+        test and get NaN; so does a statistic whose information matrix is
+        singular.
         """
         self._check_fitted()
+        est = self.estimable_.to_numpy()
         U, info, _ = self._per_group_terms()
+        if not est.all():
+            U, info = U[:, est], info[:, est][:, :, est]
         _, gt = self._km_time_transform()
         p = U.shape[1]
         u_int = (gt[:, None] * U).sum(0)
@@ -502,15 +661,25 @@ class CoxModel:
         i01 = (gt[:, None, None] * info).sum(0)
         i11 = (gt[:, None, None] ** 2 * info).sum(0)
         imat = np.block([[i00, i01], [i01.T, i11]])
+
+        def quad(u, m):
+            try:
+                return float(u @ np.linalg.solve(m, u))
+            except np.linalg.LinAlgError:
+                return np.nan
+
         rows = []
-        for j, term in enumerate(self.covariates_):
+        j = 0
+        for term, ok in zip(self.covariates_, est, strict=True):
+            if not ok:
+                rows.append({"term": term, "statistic": np.nan, "df": 1})
+                continue
             kk = list(range(p)) + [p + j]
             u = np.concatenate([np.zeros(p), [u_int[j]]])
-            stat = float(u @ np.linalg.solve(imat[np.ix_(kk, kk)], u))
-            rows.append({"term": term, "statistic": stat, "df": 1})
+            rows.append({"term": term, "statistic": quad(u, imat[np.ix_(kk, kk)]), "df": 1})
+            j += 1
         u = np.concatenate([np.zeros(p), u_int])
-        rows.append({"term": "GLOBAL", "statistic": float(u @ np.linalg.solve(imat, u)),
-                     "df": p})
+        rows.append({"term": "GLOBAL", "statistic": quad(u, imat) if p else np.nan, "df": p})
         out = pd.DataFrame(rows)
         out["p_value"] = stats.chi2.sf(out["statistic"], out["df"])
         return out
@@ -534,9 +703,11 @@ class CoxModel:
         _, info, m3 = self._per_group_terms()
         tt, _ = self._km_time_transform()
         er, g = rs.event_rows, rs.group_of_event
-        schoen = d["Xc"][er] - m3[g]
-        scale = np.linalg.inv(info.sum(0) / len(er))
-        scaled = schoen @ scale + self.params_.to_numpy()
+        est = self.estimable_.to_numpy()
+        schoen = (d["Xc"][er] - m3[g])[:, est]
+        scale = np.linalg.inv(info[:, est][:, :, est].sum(0) / len(er))
+        scaled = np.full((len(er), len(est)), np.nan)
+        scaled[:, est] = schoen @ scale + self.params_.to_numpy()[est]
         order = np.argsort(rs.g_time[g], kind="stable")
         parts = [
             pd.DataFrame({"term": term, "time": rs.g_time[g][order],
@@ -556,6 +727,13 @@ class CoxModel:
         if term not in s.index:
             raise ValueError(f"to_results: term {term!r} not in the model ({list(s.index)})")
         row = s.loc[term]
+        if not bool(row.estimable):
+            rec = {"estimand": "hazard_ratio", "group": "difference", "estimate": np.nan, "ci_lower": np.nan,
+                   "ci_upper": np.nan, "p_value": np.nan, "n": self.n_, "events": self.events_,
+                   "method": self._method, "causal": False, "note": ""}
+            rec.update(fixed)
+            rec["note"] = "; ".join(filter(None, [rec.get("note", ""), str(row.reason)]))
+            return make_results([rec])
         rec = {
             "estimand": "hazard_ratio",
             "group": "difference",

@@ -121,7 +121,10 @@ def _gray_test(t: np.ndarray, code: np.ndarray, g: np.ndarray, cause: int, rho: 
         rs = rs - nn[j]
     Cs = C[:ng1]
     V = V + (Cs * v3) @ Cs.T + Cs @ v2.T + v2 @ Cs.T
-    stat = float(s @ np.linalg.solve(V, s))
+    try:
+        stat = float(s @ np.linalg.solve(V, s))
+    except np.linalg.LinAlgError:
+        stat = np.nan  # singular variance (e.g. no events of this cause in a group): not estimable
     return stat, ng1
 
 
