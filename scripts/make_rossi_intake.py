@@ -37,40 +37,37 @@ Mapping
   minus birth year) equals ``age``.
 * ``prio`` (prior convictions) -> ``prior_cases``.
 * ``sex = male`` (the study's sample was male).
-* Justice events: ``disposal = pending`` (an arrest has no disposal in the
-  data; ``pending`` is a counted disposal that claims no conviction),
-  ``offence_category = other``; no registration date, maximum penalty,
+* Justice events: ``kind = arrest``, ``disposal = unknown`` (an arrest has
+  no disposal in the data; an unknown disposal counts, with a warning),
+  ``offence_category = unknown``; no registration date, maximum penalty,
   pre-trial detention flag or custodial days.
+* ``race``, ``wexp`` (full-time work experience before prison), ``mar``
+  (married at release) and ``paro`` (released on parole): declared binary
+  covariates (``participant_covariates``, declared in extract.yaml), so the
+  adjusted Cox model is R's ``coxph(Surv(week, arrest) ~ fin + age + race +
+  wexp + mar + paro + prio)``.
 
-Not expressible in the contract (input for the contract additions of issue 16)
--------------------------------------------------------------------------------
-* ``race`` (black / other), ``wexp`` (full-time work experience before
-  prison), ``mar`` (married at release), ``paro`` (released on parole, i.e.
-  supervision status): no participant fields; dropped. (``carData::Rossi``
-  also has ``educ`` and the weekly employment indicators ``emp1..emp52``,
-  not in the lifelines copy: they would need an education covariate and
-  time-varying covariates.)
+Not expressible in the contract
+-------------------------------
+* ``carData::Rossi`` also has ``educ`` and the weekly employment indicators
+  ``emp1..emp52`` (not in the lifelines copy): time-varying covariates have
+  no place in the contract.
 * ``prio`` counts prior *convictions*; the contract has ``prior_cases``
   (criminal cases), the closest field.
 * ``age`` in years at release: the contract holds a birth year only.
-* Individual release dates and a per-person end of observation: a common
-  release date and the cutoff stand in for them.
-* Event kind (arrest, not charge or conviction) and date precision (week):
-  no fields; the arrest is recorded as a ``pending`` case dated to the last
-  day of its week (rule above).
-* ``offence_category`` of the arrest and ``index_offence_category``: not in
-  the data and the contract has no ``unknown`` code; ``other`` is invented.
-* ``risk_level``: not in the data; ``unknown`` (a contract code).
-* Programme descriptors in programmes.yaml: financial aid is none of the four
-  ``programme_type`` values (``mentoring`` is invented), and
-  ``organisation_model``, ``cooperation_model``, ``task_type``,
-  ``vision_focus`` and ``planned_dosage`` have no ``unknown`` value (values
-  invented, marked as such in ``tidier.modifications``).
-* Tables the trial has no rows for: ``volunteers``, ``matches``,
-  ``contacts``, ``volunteer_support`` and ``detention_periods`` are required
-  by the contract and written as header-only CSV files; ``rj_sessions`` and
-  ``costs`` are optional and left out. (Once the contract makes the volunteer
-  tables optional, the header-only files can go.)
+* Individual release dates: a common release date stands in for them.
+* Date precision: the arrest is dated to the last day of its week with
+  ``date_precision`` left at ``day`` (rule above): the week rule of the
+  contract dates an event to the *start* of its week, which would move each
+  arrest 6 days earlier than the trial's week count.
+* ``risk_level``, ``index_offence_category``: not in the data; ``unknown``.
+* Programme descriptors: financial aid is none of the four
+  ``programme_type`` values (``mentoring`` is invented) and
+  ``planned_dosage`` is invented; the other descriptors are ``unknown``.
+* ``detention_periods`` is required by the contract and written as a
+  header-only file (nobody is detained during follow-up in the data);
+  the volunteer tables, ``rj_sessions`` and ``costs`` are optional and left
+  out.
 """
 
 from __future__ import annotations
@@ -86,20 +83,23 @@ FOLLOW_UP_WEEKS = 52
 CUTOFF = RELEASE + dt.timedelta(days=7 * FOLLOW_UP_WEEKS)
 PROGRAMME_ID = "ROSSI-FIN"
 CONTRACT = Path(__file__).resolve().parent.parent / "evaluation" / "contract" / "data_schema" / "datapackage.json"
-EMPTY_TABLES = ("volunteers", "matches", "contacts", "volunteer_support", "detention_periods")
+EMPTY_TABLES = ("detention_periods",)
+#: Rossi's other baseline variables, as declared covariates (participant_covariates, extract.yaml).
+COVARIATES = {"race": "black", "wexp": "full-time work experience before prison", "mar": "married at release",
+              "paro": "released on parole"}
 
 PROGRAMMES_YAML = f"""\
 # Made by scripts/make_rossi_intake.py from the Rossi et al. (1980) recidivism trial (lifelines load_rossi).
-# Values marked "invented" in tidier.modifications have no source: the contract has no 'unknown' for them.
+# Values marked "invented" in tidier.modifications have no source (the contract has no 'unknown' for them).
 programmes:
   - programme_id: {PROGRAMME_ID}
     name: Financial aid on release (Rossi et al. 1980)
     programme_type: mentoring
     organisation: Maryland Department of Correction (LIFE experiment)
-    organisation_model: commissioner
-    cooperation_model: professional
-    task_type: supplementary
-    vision_focus: social_inclusion
+    organisation_model: unknown
+    cooperation_model: unknown
+    task_type: unknown
+    vision_focus: unknown
     country: US
     planned_dosage:
       contacts_per_month: 0
@@ -116,9 +116,8 @@ programmes:
       when_and_how_much: null
       tailoring: null
       modifications: >-
-        Converted data set: programme_type, organisation_model, cooperation_model, task_type, vision_focus
-        and planned_dosage are invented (financial aid is not a volunteer programme and the contract has no
-        'unknown' for them).
+        Converted data set: programme_type and planned_dosage are invented (financial aid is not a volunteer
+        programme and the contract has no 'unknown' for them); the other descriptors are 'unknown'.
       how_well_planned: null
       how_well_actual: null
 """
@@ -128,6 +127,23 @@ cutoff_date: "{CUTOFF.isoformat()}"
 supplier: "Rossi, Berk & Lenihan (1980), via lifelines.datasets.load_rossi (scripts/make_rossi_intake.py)"
 format: csv
 synthetic: false
+covariates:
+  - name: race
+    type: binary
+    title: black
+    title_nl: zwart
+  - name: wexp
+    type: binary
+    title: full-time work experience before prison
+    title_nl: voltijds werkervaring voor de detentie
+  - name: mar
+    type: binary
+    title: married at release
+    title_nl: getrouwd bij vrijlating
+  - name: paro
+    type: binary
+    title: released on parole
+    title_nl: voorwaardelijk vrijgelaten (toezicht)
 notes: >-
   Everyone released on {RELEASE.isoformat()}; an arrest in week w is dated {RELEASE.isoformat()} + 7w days
   (last day of the week); the cutoff {CUTOFF.isoformat()} censors at 52 weeks. Run as quarter 1971Q1.
@@ -151,9 +167,10 @@ def _write(path: Path, fields: list[str], rows: list[dict]) -> None:
 
 
 def convert(rossi, out: Path) -> None:
-    """Write the intake for the Rossi data frame ``rossi`` (columns week, arrest, fin, age, prio) into ``out``."""
+    """Write the intake for the Rossi data frame ``rossi`` (columns week, arrest, fin, age, prio, race, wexp, mar,
+    paro) into ``out``."""
     out.mkdir(parents=True, exist_ok=True)
-    people, events = [], []
+    people, events, covariates = [], [], []
     for i, r in enumerate(rossi.itertuples(index=False), start=1):
         week, arrest = int(r.week), int(r.arrest)
         if not 1 <= week <= FOLLOW_UP_WEEKS or arrest not in (0, 1) or (arrest == 0 and week != FOLLOW_UP_WEEKS):
@@ -164,16 +181,19 @@ def convert(rossi, out: Path) -> None:
             "group": "programme" if int(r.fin) == 1 else "comparison", "assignment": "randomised",
             "sex": "male", "birth_year": RELEASE.year - int(r.age), "intake_date": RELEASE.isoformat(),
             "follow_up_start": RELEASE.isoformat(), "detained_at_intake": "true", "risk_level": "unknown",
-            "index_offence_category": "other", "prior_cases": int(r.prio),
+            "index_offence_category": "unknown", "prior_cases": int(r.prio),
         })
+        covariates.extend({"participant_id": pid, "covariate": c, "value": "true" if int(getattr(r, c)) else "false"}
+                          for c in COVARIATES)
         if arrest:
             events.append({
                 "event_id": f"rossi-a{i:04d}", "participant_id": pid,
                 "offence_date": (RELEASE + dt.timedelta(days=7 * week)).isoformat(),
-                "offence_category": "other", "disposal": "pending",
+                "offence_category": "unknown", "disposal": "unknown", "kind": "arrest",
             })
     _write(out / "participants.csv", _fields("participants"), people)
     _write(out / "justice_events.csv", _fields("justice_events"), events)
+    _write(out / "participant_covariates.csv", _fields("participant_covariates"), covariates)
     for name in EMPTY_TABLES:
         _write(out / f"{name}.csv", _fields(name), [])
     (out / "programmes.yaml").write_text(PROGRAMMES_YAML, encoding="utf-8")

@@ -2,6 +2,7 @@
 # (tests/fixtures/survival_rossi.csv, identical to lifelines.datasets.load_rossi: week of first arrest,
 # arrest, fin = financial aid, randomised), time in weeks.
 #   - coxph(Surv(week, arrest) ~ fin), Efron ties (R's default): HR of financial aid, 95% Wald CI, Wald p.
+#   - coxph(Surv(week, arrest) ~ fin + age + race + wexp + mar + paro + prio): the adjusted HR of fin.
 #   - survfit(Surv(week, arrest) ~ fin): Kaplan-Meier survival per arm at weeks 13, 26 and 52 with
 #     Greenwood standard errors and 95% intervals, both "log-log" (what the package reports) and "log"
 #     (R's default).
@@ -34,7 +35,17 @@ for (ct in c("log-log", "log")) {
       data.frame(quantity = "km_n_risk", arm = arm, week = sf$time, value = sf$n.risk))
   }
 }
-out <- rbind(cox, km$est, km$loglog, km$log)
+# the adjusted model of Fox's appendix: fin + age + race + wexp + mar + paro + prio (Efron), whose fin row the
+# package's hazard_ratio_adjusted must give (age enters as age_at_intake, prio as prior_cases, the rest as
+# declared binary covariates of participant_covariates)
+full <- coxph(Surv(week, arrest) ~ fin + age + race + wexp + mar + paro + prio, data = rossi)
+sf <- summary(full)
+adj <- data.frame(
+  quantity = c("adj_coef", "adj_se", "adj_hr", "adj_hr_lower", "adj_hr_upper", "adj_p_wald"),
+  arm = "difference", week = NA,
+  value = c(sf$coefficients["fin", "coef"], sf$coefficients["fin", "se(coef)"], sf$conf.int["fin", "exp(coef)"],
+            sf$conf.int["fin", "lower .95"], sf$conf.int["fin", "upper .95"], sf$coefficients["fin", "Pr(>|z|)"]))
+out <- rbind(cox, adj, km$est, km$loglog, km$log)
 out$value <- sprintf("%.15g", out$value)
 write.csv(out, "tests/r/rossi_reference.csv", row.names = FALSE, na = "")
 cat(sprintf("R %s, survival %s\n", getRversion(), packageVersion("survival")))
