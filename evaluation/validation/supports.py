@@ -216,3 +216,28 @@ def support_summary(table: pd.DataFrame, language: str = "en") -> str:
             state = ("niet beschikbaar, want " if nl else "not available because ") + (r.reason_nl if nl else r.reason_en)
         lines.append(f"  {r.programme_id:<{width}}  {what}: {state}")
     return "\n".join(lines)
+
+
+def not_measured_rows(support: pd.DataFrame, measure: str, programme_id: str, analysis: str, endpoint: str,
+                      estimand: str) -> list[dict[str, Any]]:
+    """Results rows (``make_results`` keys) marking ``measure`` not estimable, with its reason as the note.
+
+    One row for the selection (``programme_id``, group ``"all"``) when the measure is unavailable for
+    it; else, for ``"all"``, one per programme that lacks it (group ``"programme_id=<id>"``), the way
+    per-programme rows of the pooled analyses are labelled. Estimate, ``n`` and ``events`` NaN (no
+    count to protect).
+    """
+    rows = []
+    sub = support.loc[(support["measure"] == measure) & ~support["available"].astype(bool)]
+    whole = sub.loc[sub["programme_id"] == programme_id]
+    if len(whole):
+        sub = whole
+    for r in sub.itertuples(index=False):
+        if r.programme_id != programme_id and programme_id != "all":
+            continue
+        group = "all" if r.programme_id == programme_id else f"programme_id={r.programme_id}"
+        rows.append({"programme_id": r.programme_id, "analysis": analysis, "estimand": estimand,
+                     "endpoint": endpoint, "group": group,
+                     "method": "not measured", "causal": False,
+                     "note": f"not estimable: {r.reason_en}"})
+    return rows
