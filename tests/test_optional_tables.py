@@ -14,8 +14,8 @@ import shutil
 
 import pandas as pd
 import pytest
-
 from _intake_fixtures import copy_clean, read_text_table, write_text_table
+
 from evaluation.analyses.costs import CostsAnalysis
 from evaluation.analyses.fidelity import FidelityAnalysis
 from evaluation.analyses.retention import RetentionAnalysis

@@ -39,7 +39,10 @@ def main(args) -> int:
 
 def _print_support(result, language: str) -> None:
     """Print, per programme, which analyses the intake supports (evaluation.validation.supports)."""
-    from evaluation.validation.supports import analysis_support, support_summary  # (loads pandas: after the prefetch)
+    from evaluation.validation.supports import (  # (loads pandas: after the prefetch)
+        analysis_support,
+        support_summary,
+    )
 
     table = analysis_support(result, "all")
     print(support_summary(table.loc[table["programme_id"] != "all"], language))
