@@ -24,7 +24,7 @@ from evaluation.publish.costs_outputs import costs_outputs
 from evaluation.publish.fidelity_outputs import fidelity_outputs
 from evaluation.publish.labels import note_label
 from evaluation.publish.retention_outputs import retention_outputs
-from evaluation.validation.supports import analysis_support, measure_support
+from evaluation.validation.supports import analysis_support, measure_support, usable_tables
 from evaluation.validation.validate import validate_intake
 
 OPTIONAL = ("volunteers", "matches", "contacts", "volunteer_support", "costs", "rj_sessions")
@@ -118,7 +118,7 @@ def test_validate_command_prints_what_the_intake_supports(tmp_path, capsys):
     assert "P1   recidivism: available" in out
     assert "P1   retention: not available because the intake has no volunteers table" in out
     assert "RJ1  costs: not available because the intake has no costs table" in out
-    assert "P1   fidelity: available" in out
+    assert "P1   fidelity: not available because the intake has no volunteers table" in out  # (matches unlinkable)
     assert "  all" not in out  # per programme only
     assert cli_main(["validate", str(folder), "--language", "nl", "--out", str(tmp_path / "v_nl")]) == 0
     out = capsys.readouterr().out
@@ -207,6 +207,25 @@ def test_costs_without_contacts_give_no_volunteer_hours(tmp_path):
         "Contacts between volunteers and participants not measured: the intake has no contacts table.")
     assert not any("hours in contact" in s for s in out["headline"]["sentences"])
     assert "costs_by_quarter" in out["tables"]
+
+
+@pytest.mark.parametrize("absent", [("volunteers",), ("matches",), ("volunteers", "contacts")])
+def test_rows_whose_parent_table_is_absent_are_not_used(tmp_path, absent):
+    """Matches without a volunteers table (or contacts without matches) validate with an unchecked-key
+    warning; the analyses cannot link them, so they leave them out instead of raising."""
+    res = validate_intake(_without(tmp_path, absent), language="en")
+    assert res.ok and "foreign_key" in set(res.warnings["rule"])
+    used = usable_tables(res)
+    if "volunteers" in absent:
+        assert used["matches"].empty and used["volunteer_support"].empty and not res.tables["matches"].empty
+    if "matches" in absent:
+        assert used["contacts"].empty and not res.tables["contacts"].empty
+    s = _support(res)
+    assert s[("P1", "fidelity")] == (False, f"the intake has no {absent[0]} table")
+    for pid in ("P1", "all"):
+        RetentionAnalysis().fit(res, pid)
+        FidelityAnalysis().fit(res, pid)
+        costs_outputs(CostsAnalysis(with_effects=False).fit(res, pid), "en")
 
 
 def test_reason_notes_are_translated():

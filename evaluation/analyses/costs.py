@@ -79,7 +79,7 @@ from evaluation.datasets.costs import (  # noqa: F401  (re-exported: the costs' 
     quarterly_costs,
     volunteer_hours,
 )
-from evaluation.validation.supports import measure_support, not_measured_rows
+from evaluation.validation.supports import measure_support, not_measured_rows, usable_tables
 
 #: Default value of one volunteer hour, euros.
 DEFAULT_HOURLY_RATE_EUR = 14.71
@@ -560,10 +560,11 @@ class CostsAnalysis:
             cutoff_date = getattr(validated, "cutoff_date", None)
         self.programme_id = str(programme_id)
         self.cutoff_date_ = cutoff_date
-        self.support_ = measure_support(SimpleNamespace(
+        intake = SimpleNamespace(
             tables=tables, programmes=programmes,
-            **({"reconciliation": validated.reconciliation} if hasattr(validated, "reconciliation") else {})),
-            programme_id)
+            **({"reconciliation": validated.reconciliation} if hasattr(validated, "reconciliation") else {}))
+        self.support_ = measure_support(intake, programme_id)
+        tables = usable_tables(intake)
         missing = make_results(not_measured_rows(self.support_, "costs", self.programme_id, "costs", "",
                                                  "cost_total_eur"))
         cost_tab = tables.get("costs")

@@ -67,7 +67,7 @@ from evaluation.datasets.retention import (
     programme_attributes,
 )
 from evaluation.stats.proportions import wilson_interval
-from evaluation.validation.supports import measure_support
+from evaluation.validation.supports import measure_support, usable_tables
 
 TIDIER_ITEMS: tuple[str, ...] = (
     "brief_name",
@@ -816,7 +816,7 @@ class FidelityAnalysis:
         self.programme_id = programme_id
         self.support_ = measure_support(validated, programme_id)
         self.table_ = mark_not_measured(
-            fidelity_table(validated.tables, validated.programmes, cutoff, programme_id=programme_id,
+            fidelity_table(usable_tables(validated), validated.programmes, cutoff, programme_id=programme_id,
                            conf_level=float(cfg["conf_level"])), self.support_)
         self.results_ = fidelity_results(self.table_)
         self.tables_ = {"fidelity_table": self.table_}

@@ -55,7 +55,7 @@ from evaluation.datasets.retention import (
 )
 from evaluation.stats import survival as sv
 from evaluation.stats.proportions import wilson_interval
-from evaluation.validation.supports import measure_support, not_measured_rows
+from evaluation.validation.supports import measure_support, not_measured_rows, usable_tables
 
 # --------------------------------------------------------------------------------------
 # small statistics helpers
@@ -539,7 +539,7 @@ class RetentionAnalysis:
             raise ValueError(f"unknown retention setting(s) {unknown}; known: {sorted(cfg)}")
         cfg.update(config or {})
         cutoff = analysis_cutoff(validated.cutoff_date, cutoff_date)
-        return self._fit_tables(validated.tables, validated.programmes, cutoff, programme_id,
+        return self._fit_tables(usable_tables(validated), validated.programmes, cutoff, programme_id,
                                 support=measure_support(validated, programme_id), **cfg)
 
     def _fit_tables(self, tables: Mapping[str, pd.DataFrame], programmes: Sequence[Mapping[str, Any]],

@@ -36,16 +36,22 @@ REASONS: dict[str, tuple[str, str]] = {
 """Why a measure is not available: (English, Dutch) templates. The report step translates notes
 that quote the English text (:mod:`evaluation.publish.labels`)."""
 
+PARENTS: dict[str, str] = {"matches": "volunteers", "contacts": "matches", "volunteer_support": "volunteers"}
+"""Optional tables whose rows point at another optional table. Without the parent table the
+validator cannot check the keys (a warning) and no analysis can link the rows: they are not used
+(:func:`usable_tables`)."""
+
 MEASURES: dict[str, tuple[str, ...]] = {
     "recidivism": ("participants",),
     "volunteer_retention": ("volunteers",),
     "volunteer_support": ("volunteers", "volunteer_support"),
-    "match_duration": ("matches",),
-    "contacts": ("matches", "contacts"),
+    "match_duration": ("matches", "volunteers"),
+    "contacts": ("matches", "contacts", "volunteers"),
     "rj_sessions": ("rj_sessions",),
     "costs": ("costs",),
 }
-"""Measures and the tables each needs (rows of the programme in every one of them)."""
+"""Measures and the tables each needs (rows of the programme in every one of them, parents of
+:data:`PARENTS` included); the first one missing gives the reason."""
 
 ANALYSES: dict[str, tuple[str, ...]] = {
     "recidivism": ("recidivism",),
@@ -68,6 +74,19 @@ def supplied_tables(validated: Any) -> frozenset[str]:
         return frozenset(recon["table"].astype(str))
     tables = getattr(validated, "tables", validated)
     return frozenset(str(k) for k in tables)
+
+
+def usable_tables(validated: Any) -> dict[str, pd.DataFrame]:
+    """The typed tables the analyses use: ``validated.tables``, with a child table of an absent
+    parent (:data:`PARENTS`, e.g. matches without a volunteers table) replaced by its empty frame."""
+    tables = dict(getattr(validated, "tables", validated))
+    supplied = supplied_tables(validated)
+    for child in ("matches", "contacts", "volunteer_support"):  # parents first
+        parent = PARENTS[child]
+        gone = parent not in supplied or (parent in tables and not len(tables[parent]))
+        if child in tables and gone and len(tables[child]):
+            tables[child] = tables[child].iloc[:0]
+    return tables
 
 
 def _programme_rows(tables: Mapping[str, pd.DataFrame]) -> dict[str, set[str]]:
