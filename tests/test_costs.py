@@ -225,7 +225,9 @@ def test_costs_analysis_without_costs_is_not_estimable():
     data = {"tables": {"costs": c, "participants": p, "contacts": k, "matches": m, "volunteers": v},
             "programmes": []}
     out = _report(data, "C")
-    assert out["headline"]["status"] == "not_estimable" and "(C)" in out["headline"]["sentences"][0]
+    assert out["headline"]["status"] == "not_estimable" and "(C)" in out["headline"]["title"]
+    assert out["headline"]["sentences"] == ["Costs not measured: the costs table has no rows for this programme."]
+    assert out["results"]["note"].tolist() == ["not estimable: the costs table has no rows for this programme"]
     out = _report(data, "A", "nl")
     assert out["headline"]["status"] == "warning"  # fewer than 10 participants: no per-participant cost shown
     assert not any("per deelnemer (" in x for x in out["headline"]["sentences"])

@@ -281,11 +281,11 @@ def test_missing_optional_column_is_added_as_missing(tmp_path):
 
 def test_missing_required_table_and_optional_table(tmp_path):
     folder = copy_clean(tmp_path)
-    (folder / "volunteer_support.csv").unlink()
+    (folder / "detention_periods.csv").unlink()
     (folder / "costs.csv").unlink()
     res = validate_intake(folder)
     assert res.blocking
-    assert res.errors[["table", "rule"]].values.tolist() == [["volunteer_support", "missing_table"]]
+    assert res.errors[["table", "rule"]].values.tolist() == [["detention_periods", "missing_table"]]
     assert "costs" not in set(res.reconciliation["table"])
     assert res.tables["costs"].empty
 

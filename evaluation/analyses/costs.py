@@ -62,6 +62,7 @@ cost-effectiveness studies. Annu Rev Public Health 23:377-401.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -78,6 +79,7 @@ from evaluation.datasets.costs import (  # noqa: F401  (re-exported: the costs' 
     quarterly_costs,
     volunteer_hours,
 )
+from evaluation.validation.supports import measure_support, not_measured_rows, usable_tables
 
 #: Default value of one volunteer hour, euros.
 DEFAULT_HOURLY_RATE_EUR = 14.71
@@ -479,6 +481,21 @@ def cost_effectiveness(
 # ---------------------------------------------------------------------------
 
 
+def _contacts_not_measured(cs: pd.DataFrame, support: pd.DataFrame) -> pd.DataFrame:
+    """Volunteer hours and their value marked not estimable (NaN, reason as note) for programmes whose
+    intake has no contacts (docs/methods.md, section 'Costs'): zero hours would be a number, not a fact."""
+    gone = support.loc[(support["measure"] == "contacts") & ~support["available"].astype(bool)]
+    if not len(gone):
+        return cs
+    cs = cs.copy()
+    for r in gone.itertuples(index=False):
+        at = (cs["programme_id"].astype(str) == r.programme_id) & cs["estimand"].isin(
+            ["volunteer_contact_hours", "volunteer_time_value_eur"])
+        cs.loc[at, ["estimate", "ci_lower", "ci_upper"]] = np.nan
+        cs.loc[at, "note"] = f"not estimable: {r.reason_en}"
+    return cs
+
+
 class CostsAnalysis:
     """Costs of one programme or all, and the cost per reoffender avoided (see the module docstring).
 
@@ -505,7 +522,9 @@ class CostsAnalysis:
     quarterly_ : DataFrame  recorded cost per programme, quarter and category (aggregate)
     cost_summary_, cost_effectiveness_ : the two parts of ``results_``
     effect_status_ : DataFrame  which programmes have a recidivism effect, and why not
-    has_costs_ : bool  False when no costs were supplied (then everything is empty)
+    has_costs_ : bool  False when no costs were supplied (then ``results_`` only marks costs not estimable)
+    support_ : DataFrame  :func:`evaluation.validation.supports.measure_support` of the selection; a
+        programme without cost rows gets a ``cost_total_eur`` row marked not estimable, with the reason
     """
 
     def __init__(self, hourly_rate_eur: float = DEFAULT_HOURLY_RATE_EUR,
@@ -541,6 +560,13 @@ class CostsAnalysis:
             cutoff_date = getattr(validated, "cutoff_date", None)
         self.programme_id = str(programme_id)
         self.cutoff_date_ = cutoff_date
+        intake = SimpleNamespace(
+            tables=tables, programmes=programmes,
+            **({"reconciliation": validated.reconciliation} if hasattr(validated, "reconciliation") else {}))
+        self.support_ = measure_support(intake, programme_id)
+        tables = usable_tables(intake)
+        missing = make_results(not_measured_rows(self.support_, "costs", self.programme_id, "costs", "",
+                                                 "cost_total_eur"))
         cost_tab = tables.get("costs")
         self.has_costs_ = cost_tab is not None and len(cost_tab) > 0 and (
             programme_id == "all" or (cost_tab["programme_id"].astype(str) == programme_id).any())
@@ -548,6 +574,7 @@ class CostsAnalysis:
         self.effect_status_ = pd.DataFrame()
         self.tables_, self.quarterly_ = {}, pd.DataFrame(columns=["programme_id", "quarter", "category", "amount_eur"])
         if not self.has_costs_:
+            self.results_ = missing
             return self
         cs = cost_summary(
             tables["costs"], tables["participants"], tables.get("contacts"), tables.get("matches"),
@@ -555,6 +582,7 @@ class CostsAnalysis:
             hourly_rate_source=self.hourly_rate_source, cutoff_date=cutoff_date, programme_id=programme_id,
             include_support_in_value=self.include_support_in_value,
         )
+        cs = _contacts_not_measured(cs, self.support_)
         parts = [cs]
         if self.with_effects:
             ids = [str(p["programme_id"]) for p in programmes] if programme_id == "all" else [programme_id]
@@ -565,7 +593,7 @@ class CostsAnalysis:
                     n_sim=self.n_sim, seed=self.seed)
                 parts.append(self.cost_effectiveness_)
         self.cost_summary_ = cs
-        self.results_ = pd.concat(parts, ignore_index=True)
+        self.results_ = pd.concat(parts + ([missing] if len(missing) else []), ignore_index=True)
         tot = cs[(cs["period"] == "total") & (cs["group"] == "all")]
         unit = tot.pivot_table(index="programme_id", columns="estimand", values="estimate", aggfunc="first")
         unit["participants_active"] = tot[tot.estimand == "cost_per_active_participant_eur"].set_index(

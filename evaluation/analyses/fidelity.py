@@ -67,6 +67,7 @@ from evaluation.datasets.retention import (
     programme_attributes,
 )
 from evaluation.stats.proportions import wilson_interval
+from evaluation.validation.supports import measure_support, usable_tables
 
 TIDIER_ITEMS: tuple[str, ...] = (
     "brief_name",
@@ -696,6 +697,53 @@ def fidelity_table(tables: Mapping[str, pd.DataFrame], programmes: Sequence[Mapp
     return out.sort_values(["_o"], kind="stable").drop(columns="_o").reset_index(drop=True)
 
 
+INDICATOR_MEASURES: dict[str, str] = {
+    "contacts_per_month": "contacts",
+    "share_matches_dosage_met": "contacts",
+    "planned_contacts_delivered": "contacts",
+    "risk_signals_reported": "contacts",
+    "same_sex_matching": "match_duration",
+    "matched_within_": "match_duration",
+    "circle_size_at_least_": "match_duration",
+    "basic_training_in_time": "volunteer_support",
+    "supervision_in_time": "volunteer_support",
+    "rj_": "rj_sessions",
+}
+"""The measure of :mod:`evaluation.validation.supports` each indicator (or indicator prefix ending in
+``_``) needs; an indicator of a programme without it is not estimable."""
+
+
+FIDELITY_MEASURES: tuple[str, ...] = ("match_duration", "contacts", "volunteer_support", "rj_sessions")
+"""Measures whose absence the fidelity report names."""
+
+
+def _indicator_measure(indicator: str) -> str | None:
+    for key, measure in INDICATOR_MEASURES.items():
+        if indicator == key or (key.endswith("_") and indicator.startswith(key)):
+            return measure
+    return None
+
+
+def mark_not_measured(table: pd.DataFrame, support: pd.DataFrame) -> pd.DataFrame:
+    """Indicators whose data the intake lacks: observed and interval NaN, ``meets_target`` empty and
+    the reason as note ("not estimable: the intake has no matches table"), never a share of 0
+    (docs/methods.md, section 'Implementation fidelity')."""
+    gone = support.loc[~support["available"].astype(bool)]
+    if not len(table) or not len(gone):
+        return table
+    reasons = {(r.programme_id, r.measure): r.reason_en for r in gone.itertuples(index=False)}
+    out = table.copy()
+    for i, r in out.iterrows():
+        reason = reasons.get((str(r["programme_id"]), _indicator_measure(str(r["indicator"]))))
+        if reason is None:
+            continue
+        out.loc[i, ["observed", "ci_lower", "ci_upper"]] = math.nan
+        out.loc[i, ["numerator", "n"]] = math.nan  # no count: nothing was measured
+        out.at[i, "meets_target"] = None
+        out.at[i, "note"] = f"not estimable: {reason}"
+    return out
+
+
 def fidelity_results(table: pd.DataFrame) -> pd.DataFrame:
     """Fidelity indicators as RESULT_COLUMNS rows (``estimand`` = indicator, target kept in an extra column)."""
     rows = []
@@ -737,12 +785,16 @@ class FidelityAnalysis:
         rows (raw numbers; the publishing step applies disclosure control).
     tables_ : dict of DataFrame
         ``{"fidelity_table": table_}``.
+    support_ : DataFrame
+        :func:`evaluation.validation.supports.measure_support` of the selection; indicators whose
+        data the intake lacks are marked not estimable (:func:`mark_not_measured`).
     """
 
     def __init__(self) -> None:
         self.table_: pd.DataFrame = _frame([])
         self.results_: pd.DataFrame = make_results([])
         self.tables_: dict[str, pd.DataFrame] = {}
+        self.support_: pd.DataFrame = pd.DataFrame()
         self.programme_id = "all"
 
     def fit(self, validated: Any, programme_id: str = "all", cutoff_date: Any = None,
@@ -762,8 +814,10 @@ class FidelityAnalysis:
         cfg.update(config or {})
         cutoff = analysis_cutoff(validated.cutoff_date, cutoff_date)
         self.programme_id = programme_id
-        self.table_ = fidelity_table(validated.tables, validated.programmes, cutoff, programme_id=programme_id,
-                                     conf_level=float(cfg["conf_level"]))
+        self.support_ = measure_support(validated, programme_id)
+        self.table_ = mark_not_measured(
+            fidelity_table(usable_tables(validated), validated.programmes, cutoff, programme_id=programme_id,
+                           conf_level=float(cfg["conf_level"])), self.support_)
         self.results_ = fidelity_results(self.table_)
         self.tables_ = {"fidelity_table": self.table_}
         return self

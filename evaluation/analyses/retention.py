@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -54,6 +55,7 @@ from evaluation.datasets.retention import (
 )
 from evaluation.stats import survival as sv
 from evaluation.stats.proportions import wilson_interval
+from evaluation.validation.supports import measure_support, not_measured_rows, usable_tables
 
 # --------------------------------------------------------------------------------------
 # small statistics helpers
@@ -491,6 +493,10 @@ class RetentionAnalysis:
         (Aalen-Johansen curves of the volunteers' reasons for stopping, with numbers at risk).
     notes_ : list of str
         Analyses skipped, and why.
+    support_ : DataFrame
+        :func:`evaluation.validation.supports.measure_support` of the selection: what the intake
+        lets this analysis measure; unavailable measures are rows marked not estimable in
+        ``results_``, with the reason as note.
     tenure_, matches_, circles_, participants_ : DataFrame
         Row-level analysis datasets (:mod:`evaluation.datasets.retention`). Never published.
     """
@@ -504,6 +510,7 @@ class RetentionAnalysis:
         self.horizons_months: list[float] = list(DEFAULT_CONFIG["horizons_months"])
         self.tenure_ = self.matches_ = self.circles_ = self.participants_ = pd.DataFrame()
         self.episodes_rows_: int = 0
+        self.support_: pd.DataFrame = pd.DataFrame()
 
     def fit(self, validated: Any, programme_id: str = "all", cutoff_date: Any = None,
             config: Mapping[str, Any] | None = None) -> RetentionAnalysis:
@@ -532,12 +539,21 @@ class RetentionAnalysis:
             raise ValueError(f"unknown retention setting(s) {unknown}; known: {sorted(cfg)}")
         cfg.update(config or {})
         cutoff = analysis_cutoff(validated.cutoff_date, cutoff_date)
-        return self._fit_tables(validated.tables, validated.programmes, cutoff, programme_id, **cfg)
+        return self._fit_tables(usable_tables(validated), validated.programmes, cutoff, programme_id,
+                                support=measure_support(validated, programme_id), **cfg)
 
     def _fit_tables(self, tables: Mapping[str, pd.DataFrame], programmes: Sequence[Mapping[str, Any]],
                     cutoff_date: Any, programme_id: str = "all", horizons_months: Sequence[float] = (6, 12, 24),
-                    landmark_months: float = 3, match_landmark_days: float = 60) -> RetentionAnalysis:
-        """:meth:`fit` on typed tables and programme descriptions (for tests and simulated data)."""
+                    landmark_months: float = 3, match_landmark_days: float = 60,
+                    support: pd.DataFrame | None = None) -> RetentionAnalysis:
+        """:meth:`fit` on typed tables and programme descriptions (for tests and simulated data).
+
+        ``support``: :func:`evaluation.validation.supports.measure_support` of the intake (default:
+        computed from ``tables``, every key counting as supplied).
+        """
+        if support is None:
+            support = measure_support(SimpleNamespace(tables=tables, programmes=programmes), programme_id)
+        self.support_ = support
         t, progs = select_programme(tables, programmes, programme_id)
         cutoff = _cutoff(cutoff_date)
         self.programme_id, self.cutoff_date, self.horizons_months = programme_id, cutoff, list(horizons_months)
@@ -591,12 +607,27 @@ class RetentionAnalysis:
             pr = participant_retention(p, cutoff)
             if len(pr):
                 parts.extend(self._participant_parts(pr, horizons_months))
+        parts.append(self._not_measured(support))
         parts = [x for x in parts if len(x)]
         self.results_ = pd.concat(parts, ignore_index=True) if parts else make_results([])
         self.tables_ = {"workforce_flow": flow, "reason_curves": reason_curves}
         self.notes_ = notes
         self.tenure_, self.matches_, self.circles_, self.participants_ = ten, md, circ, pr
         return self
+
+    def _not_measured(self, support: pd.DataFrame) -> pd.DataFrame:
+        """Rows marking volunteer retention, the Cox model of stopping and match duration not
+        estimable where the intake lacks their tables (docs/methods.md, section 'Retention')."""
+        rows = []
+        for measure, endpoint, estimand in (("volunteer_retention", "VOLUNTEER_STOP", "median_months"),
+                                            ("match_duration", "MATCH_EARLY_END", "no_early_end_by_planned_end")):
+            rows += not_measured_rows(support, measure, self.programme_id, "retention", endpoint, estimand)
+        have_vols = set(support.loc[(support["measure"] == "volunteer_retention") & support["available"].astype(bool),
+                                    "programme_id"])
+        rows += [r for r in not_measured_rows(support, "volunteer_support", self.programme_id, "retention",
+                                              "VOLUNTEER_STOP", "hazard_ratio")
+                 if r["programme_id"] in have_vols]
+        return make_results(rows) if rows else make_results([])
 
     def _match_parts(self, md: pd.DataFrame, contacts: pd.DataFrame, by_prog: Sequence[str],
                      horizons_months: Sequence[float], progs: Sequence[Mapping[str, Any]],

@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -27,6 +28,7 @@ from scipy import stats
 from evaluation.contract.results import make_results
 from evaluation.datasets.design import derive_design
 from evaluation.stats.meta import MetaRegression, _reference_for, moderator_analysis, random_effects
+from evaluation.validation.supports import measure_support
 
 MODERATOR_FIELDS = (
     "programme_type",
@@ -516,6 +518,9 @@ class SynthesisAnalysis:
             raise ValueError("SynthesisAnalysis.fit: cutoff_date is required")
         self.cutoff_date_ = pd.Timestamp(cutoff_date)
         ids = [str(p["programme_id"]) for p in programmes]
+        self.support_ = measure_support(SimpleNamespace(
+            tables=tables, programmes=programmes,
+            **({"reconciliation": validated.reconciliation} if hasattr(validated, "reconciliation") else {})), "all")
         rec, self.effect_status_ = recidivism_inputs(recidivism_results, ids, tables.get("participants"))
         moderators, method, kh, endpoint = self.moderators, self.method, self.knapp_hartung, self.endpoint
         eff = programme_effects(rec, programmes, endpoint=endpoint, quarter=self.quarter)

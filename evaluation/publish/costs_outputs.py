@@ -20,6 +20,7 @@ from evaluation.contract.results import SUPPRESSION_THRESHOLD, make_results
 from evaluation.contract.schema import load_contract
 from evaluation.publish import disclosure
 from evaluation.publish.formatting import DEFAULT_LANGUAGE, check_language, euro, number, percent
+from evaluation.publish.labels import not_measured_sentences
 from evaluation.publish.synthesis_outputs import display_figure, write_outputs  # noqa: F401  (the notebook's)
 
 
@@ -67,13 +68,16 @@ def costs_outputs(analysis: Any, language: str = DEFAULT_LANGUAGE, threshold: in
     """
     check_language(language)
     programme_id = analysis.programme_id
+    support = getattr(analysis, "support_", pd.DataFrame())
+    missing = not_measured_sentences(support, ["costs"], language, programme_id) if len(support) else []
     if not analysis.has_costs_:
         who = "" if programme_id == "all" else f" ({programme_id})"
         title = ("Kosten" if language == "nl" else "Costs") + who
         sentence = (f"Er zijn geen kosten aangeleverd{who}; de kosten kunnen niet worden berekend."
                     if language == "nl" else f"No costs were supplied{who}; costs cannot be computed.")
-        return {"results": make_results([]), "tables": {}, "figures": {},
-                "headline": {"status": "not_estimable", "title": title, "sentences": [sentence]}}
+        results = analysis.results_ if len(analysis.results_) else make_results([])
+        return {"results": results, "tables": {}, "figures": {},
+                "headline": {"status": "not_estimable", "title": title, "sentences": missing or [sentence]}}
     cs, ce, res = analysis.cost_summary_, analysis.cost_effectiveness_, analysis.results_
     withheld_total = False
     if programme_id == "all":
@@ -120,6 +124,7 @@ def costs_outputs(analysis: Any, language: str = DEFAULT_LANGUAGE, threshold: in
                  + (f" en {euro(cpt, 'nl')} per afgerond traject." if np.isfinite(cpt) else ".") if nl else
                  f"That is {euro(cpp, 'en')} per participant ({pc} participants were active in that period)"
                  + (f" and {euro(cpt, 'en')} per completed trajectory." if np.isfinite(cpt) else "."))
+    no_contacts = not_measured_sentences(support, ["contacts"], language, programme_id) if len(support) else []
     if np.isfinite(hours):
         s.append(f"Vrijwilligers besteedden {number(hours, 'nl')} uur aan contact met deelnemers, "
                  f"gewaardeerd op {euro(value, 'nl')} tegen {euro(rate, 'nl', 2)} per uur." if nl else
@@ -136,6 +141,9 @@ def costs_outputs(analysis: Any, language: str = DEFAULT_LANGUAGE, threshold: in
         status = "warning"
         s.append("Te weinig deelnemers om kosten per deelnemer te tonen." if nl
                  else "Too few participants to show costs per participant.")
+    if missing or no_contacts:
+        status = "warning"
+        s.extend(missing + no_contacts)
     st = analysis.effect_status_
     failed = [r for r in (st.to_dict("records") if len(st) else []) if r["status"] == "failed"]
     if programme_id != "all" and failed:

@@ -16,11 +16,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from evaluation.analyses.fidelity import FidelityAnalysis, fidelity_results
+from evaluation.analyses.fidelity import FIDELITY_MEASURES, FidelityAnalysis, fidelity_results
 from evaluation.contract.results import SUPPRESSION_THRESHOLD
 from evaluation.publish.figures import PLAIN, _plain_figure, plain_text
 from evaluation.publish.formatting import DEFAULT_LANGUAGE, check_language
-from evaluation.publish.labels import estimand_label
+from evaluation.publish.labels import estimand_label, not_measured_sentences
 from evaluation.publish.suppression import protect_results
 from evaluation.publish.writer import publish_outputs
 
@@ -139,6 +139,12 @@ def fidelity_outputs(analysis: FidelityAnalysis | pd.DataFrame, output_dir: Any,
     shown.loc[shown["n"] < threshold, ["observed", "ci_lower", "ci_upper"]] = np.nan
     figures = {"fidelity": plot_fidelity(shown, tx["figure"], tx["xlabel"], language)} if len(table) else {}
     headline = fidelity_headline(table, language, threshold)
+    support = getattr(analysis, "support_", pd.DataFrame())
+    if len(support):
+        missing = not_measured_sentences(support, FIDELITY_MEASURES, language, analysis.programme_id)
+        if missing:
+            headline = {**headline, "sentences": headline["sentences"] + missing,
+                        "status": "warning" if headline["status"] == "ok" else headline["status"]}
     written = publish_outputs(output_dir, results, headline, {"fidelity_table": tab}, figures, threshold=threshold)
     files: list[Any] = []
     for v in written.values():

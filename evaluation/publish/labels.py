@@ -15,6 +15,8 @@ import numpy as np
 import pandas as pd
 
 from evaluation.publish.formatting import check_language, number
+from evaluation.validation.supports import MEASURES as SUPPORT_MEASURES
+from evaluation.validation.supports import REASONS as SUPPORT_REASONS
 
 if TYPE_CHECKING:  # pandas' Styler needs jinja2; imported when a table is shown
     from pandas.io.formats.style import Styler
@@ -445,6 +447,72 @@ NOTES: list[tuple[str, str]] = [
     (r"descriptive change, not an effect", "beschrijvende verandering, geen effect"),
     (r"(\w+): (\d{4}Q[1-4]) to (\d{4}Q[1-4])", "{0}: {1} tot {2}"),
 ]
+
+# what a notebook could not measure, and why (the reasons of evaluation.validation.supports)
+MEASURES: dict[str, tuple[str, str]] = {
+    "recidivism": ("Reoffending", "Recidive"),
+    "volunteer_retention": ("Retention of volunteers", "Behoud van vrijwilligers"),
+    "volunteer_support": ("Training and supervision of volunteers", "Training en begeleiding van vrijwilligers"),
+    "match_duration": ("Duration of matches", "Duur van koppelingen"),
+    "contacts": ("Contacts between volunteers and participants", "Contacten tussen vrijwilligers en deelnemers"),
+    "rj_sessions": ("Restorative justice sessions", "Herstelgesprekken"),
+    "costs": ("Costs", "Kosten"),
+}
+_NOT_MEASURED = {"en": "{what} not measured{where}: {reason}.", "nl": "{what} niet gemeten{where}: {reason}."}
+_NOT_ESTIMABLE = ("not estimable: ", "niet te schatten: ")
+
+
+def _reason_notes() -> list[tuple[str, str]]:
+    """NOTES entries for every reason of :data:`evaluation.validation.supports.REASONS`, per table
+    (literal patterns, so that a table keeps its file name in both languages)."""
+    tables = sorted({t for needs in SUPPORT_MEASURES.values() for t in needs})
+    out = []
+    for en, nl in SUPPORT_REASONS.values():
+        for t in tables if "{table}" in en else [""]:
+            e, d = en.format(table=t), nl.format(table=t)
+            out.append((re.escape(_NOT_ESTIMABLE[0] + e), _NOT_ESTIMABLE[1] + d))
+            out.append((re.escape(e), d))
+    return out
+
+
+NOTES.extend(_reason_notes())
+
+
+def not_measured_sentence(measure: str, reason_en: str, reason_nl: str, language: str = "nl",
+                          programme_id: str | None = None) -> str:
+    """One sentence saying what was not measured and why, e.g. "Retention of volunteers not measured:
+    the intake has no volunteers table." (``reason_*`` from :mod:`evaluation.validation.supports`).
+
+    ``programme_id``: named in the sentence ("... not measured for MENT-RDM: ...") when given.
+    """
+    lang = _check_language(language)
+    what = _pick(MEASURES[measure], lang) if measure in MEASURES else str(measure)
+    where = "" if not programme_id else (f" voor {programme_id}" if lang == "nl" else f" for {programme_id}")
+    return _NOT_MEASURED[lang].format(what=what, where=where, reason=reason_nl if lang == "nl" else reason_en)
+
+
+def not_measured_sentences(support: pd.DataFrame, measures: list[str] | tuple[str, ...], language: str = "nl",
+                           programme_id: str = "all") -> list[str]:
+    """Sentences for the unavailable ``measures`` of a :func:`evaluation.validation.supports.measure_support`
+    table: for a single programme one sentence per measure; for ``"all"`` one per measure missing for
+    all programmes together, else one per programme that lacks it."""
+    out = []
+    said: set[tuple[str, str]] = set()  # (programme, reason): a later measure with the same reason is not repeated
+    sub = support.loc[~support["available"].astype(bool) & support["measure"].isin(list(measures))]
+    for m in measures:
+        rows = sub.loc[sub["measure"] == m]
+        whole = rows.loc[rows["programme_id"] == programme_id]
+        if len(whole):
+            rows = whole
+        elif programme_id != "all":
+            continue
+        for r in rows.itertuples(index=False):
+            if (r.programme_id, r.reason_en) in said:
+                continue
+            said.add((r.programme_id, r.reason_en))
+            where = None if r.programme_id == programme_id else r.programme_id
+            out.append(not_measured_sentence(m, r.reason_en, r.reason_nl, language, programme_id=where))
+    return out
 
 # columns whose values are labelled, by kind
 _VALUE_KIND: dict[str, str] = {

@@ -27,6 +27,7 @@ from evaluation.analyses.retention import SMALL_N, RetentionAnalysis, key_rows
 from evaluation.contract.results import SUPPRESSION_THRESHOLD
 from evaluation.publish.figures import plot_cuminc, plot_km, plot_workforce
 from evaluation.publish.formatting import DEFAULT_LANGUAGE, check_language, number
+from evaluation.publish.labels import not_measured_sentences
 from evaluation.publish.pooled import WITHHOLD_COLUMN, withhold_pooled
 from evaluation.publish.sentences import check_sentences, protect_sentence
 from evaluation.publish.suppression import protect_results
@@ -105,6 +106,10 @@ _TEXT: dict[str, dict[str, str]] = {
 }
 
 
+RETENTION_MEASURES: tuple[str, ...] = ("volunteer_retention", "volunteer_support", "match_duration")
+"""Measures of :mod:`evaluation.validation.supports` the retention report says it could not make."""
+
+
 def _lang(language: str) -> dict[str, str]:
     """The texts of one language."""
     return _TEXT[check_language(language)]
@@ -161,10 +166,13 @@ def retention_headline(analysis: RetentionAnalysis, language: str = DEFAULT_LANG
     tx = _lang(language)
     res = analysis.results_ if results is None else results
     ten = analysis.tenure_
+    support = getattr(analysis, "support_", pd.DataFrame())
+    missing = (not_measured_sentences(support, RETENTION_MEASURES, language, analysis.programme_id)
+               if len(support) else [])
     if not len(ten):
-        return {"status": "not_estimable", "title": tx["title"], "sentences": [tx["no_volunteers"]]}
+        return {"status": "not_estimable", "title": tx["title"], "sentences": missing or [tx["no_volunteers"]]}
     sentences = []
-    status = "ok"
+    status = "warning" if missing else "ok"
     allrow = res.loc[(res["endpoint"] == "VOLUNTEER_STOP") & (res["group"] == "all")].set_index("estimand")
     if "median_months" in allrow.index:
         r = allrow.loc["median_months"]
@@ -211,6 +219,7 @@ def retention_headline(analysis: RetentionAnalysis, language: str = DEFAULT_LANG
     if len(ten) < SMALL_N:
         status = "warning"
         sentences.append(protect_sentence(tx["small"], {"n": len(ten)}, threshold, language))
+    sentences.extend(missing)
     check_sentences(sentences, threshold)
     return {"status": status, "title": tx["title"], "sentences": sentences}
 

@@ -20,6 +20,7 @@ from scipy import stats
 from evaluation.contract.results import SUPPRESSION_THRESHOLD
 from evaluation.publish import disclosure, writer
 from evaluation.publish.formatting import DEFAULT_LANGUAGE, check_language, number
+from evaluation.publish.labels import not_measured_sentences
 from evaluation.stats.meta import MetaResult, _as_effects, random_effects
 
 
@@ -251,6 +252,11 @@ def synthesis_outputs(analysis: Any, language: str = DEFAULT_LANGUAGE,
         status_h = "not_estimable"
         s.insert(0, "Too few programmes with a comparison group to pool their effects." if language == "en"
                  else "Te weinig programma's met een vergelijkingsgroep om de effecten samen te nemen.")
+    support = getattr(analysis, "support_", None)
+    if support is not None and len(support):
+        # only when no programme has volunteers: the pooled stopping rates are then absent altogether
+        s += not_measured_sentences(support.loc[support["programme_id"] == "all"], ["volunteer_retention"],
+                                    language, "all")
     title = "Synthesis across programmes" if language == "en" else "Synthese over programma's"
     return {
         "results": analysis.results_,

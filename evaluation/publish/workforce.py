@@ -226,7 +226,8 @@ def workforce_warnings(flow: pd.DataFrame, language: str = DEFAULT_LANGUAGE, thr
     :func:`protect_workforce`; the warnings are computed from the counts as
     published by :func:`protect_workforce` (controlled rounding), so no
     sentence reveals more than the table (e.g. a percentage decline of a
-    programme of three volunteers). Returns an empty list if there are none.
+    programme of three volunteers). Returns an empty list if there are none, also when
+    ``flow`` has no rows (an intake without volunteers: nothing to warn about).
 
     Parameters
     ----------
@@ -235,4 +236,6 @@ def workforce_warnings(flow: pd.DataFrame, language: str = DEFAULT_LANGUAGE, thr
     threshold : int, default 10
     """
     tx = _wf_text(language)
+    if not len(flow):
+        return []
     return [f"{tx['all'] if g == 'all' else g} ({q}): {w}" for g, q, w in _warning_rows(flow, language, threshold)]

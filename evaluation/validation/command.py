@@ -34,4 +34,15 @@ def main(args) -> int:
     # imported only now, while the thread parses (the validator loads pandas: about half a second)
     from evaluation.validation.validate import run_command
 
-    return run_command(args, prefetch)
+    return run_command(args, prefetch, after=_print_support)
+
+
+def _print_support(result, language: str) -> None:
+    """Print, per programme, which analyses the intake supports (evaluation.validation.supports)."""
+    from evaluation.validation.supports import (  # (loads pandas: after the prefetch)
+        analysis_support,
+        support_summary,
+    )
+
+    table = analysis_support(result, "all")
+    print(support_summary(table.loc[table["programme_id"] != "all"], language))

@@ -470,9 +470,10 @@ def to_frictionless_schema(resource: Resource, contract: Contract, keys: bool = 
 # --------------------------------------------------------------------------- CLI
 
 
-def run_command(args, prefetch: CsvPrefetch | None = None) -> int:
+def run_command(args, prefetch: CsvPrefetch | None = None, after: Any = None) -> int:
     """The work of ``evaluation validate`` (options in :mod:`evaluation.validation.command`):
-    exit 0 without errors (warnings allowed), 2 with errors."""
+    exit 0 without errors (warnings allowed), 2 with errors. ``after(result, language)``, if
+    given, runs after the summary is printed (not with ``--json``)."""
     try:
         raw = read_intake(args.intake_dir, unreadable="record", prefetch=prefetch)
         result = validate_intake(raw, language=args.language)
@@ -491,4 +492,6 @@ def run_command(args, prefetch: CsvPrefetch | None = None) -> int:
         print(result.summary(args.language))
         label = "Rapport" if args.language == "nl" else "Report"
         print(f"{label}: {paths['report']}")
+        if after is not None:
+            after(result, args.language)
     return 0 if result.ok else 2
