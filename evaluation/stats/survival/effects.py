@@ -100,6 +100,13 @@ def rmst_difference(
     for lab, arg in ((treated, "treated"), (control, "control")):
         if lab not in found:
             raise ValueError(f"groups: no rows with label {lab!r} ({arg}); found {sorted(found)}")
+    # as survRM2: tau may not lie beyond the follow-up of either group (the curve would be extended
+    # flat over time nobody was observed, and the RMST would count days no one was followed)
+    longest = {lab: float(np.max(t[(g == lab) & (w > 0)], initial=0.0)) for lab in (treated, control)}
+    short = min(longest, key=longest.get)
+    if tau > longest[short]:
+        raise ValueError(f"horizon of {tau:g} days lies beyond the follow-up: the longest time observed in group "
+                         f"{short!r} is {longest[short]:g} days")
     fits = {}
     infl = np.zeros(len(t))
     for sign, lab in ((1.0, treated), (-1.0, control)):
