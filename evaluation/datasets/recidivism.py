@@ -40,7 +40,12 @@ Counting rules (WODC Recidivemonitor)
   dropped, and a :class:`UserWarning` gives their number; cases whose whole
   week or month lies before the start are before follow-up. A missing
   precision is ``day``.
-* Days in detention after the start of follow-up are not days at risk. Day
+* Days in detention after the start of follow-up are not days at risk for
+  the *rates* (``time_at_risk``, ``exposure_days``: new cases per
+  person-year at risk). The time-to-event estimates (Kaplan-Meier, Cox,
+  RMST, cumulative incidence) use ``time``, the calendar clock since the
+  start of follow-up with detention included (docs/methods.md, section
+  'Recidivism measures', 'Time scale of time-to-event estimates'). Day
   arithmetic: follow-up covers the days ``origin + 1 .. end`` (``time = end -
   origin`` days); a detention period covers the days ``start .. release - 1``
   (the release day is a day at liberty); an open detention period runs to the
