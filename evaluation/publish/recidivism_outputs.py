@@ -356,11 +356,14 @@ def data_summary(analysis, threshold: int = SUPPRESSION_THRESHOLD) -> pd.DataFra
     first = d[d["endpoint"] == analysis.endpoints[0]]
     rows = []
     for g, x in first.groupby("group"):
+        # the end of potential follow-up: the cutoff or a person's observation_end (docs/methods.md,
+        # section 'Analysis datasets'); death or emigration before it ends follow-up early
+        obs_end = x["obs_end_date"] if "obs_end_date" in x.columns else pd.Series(analysis.cutoff_date_, index=x.index)
         rows.append({
             "group": g,
             "people": len(x),
-            "full_1y_follow_up": int((x["origin_date"] + pd.Timedelta(days=365) <= analysis.cutoff_date_).sum()),
-            "died_or_emigrated": int((x["fu_end_date"] < analysis.cutoff_date_).sum()),
+            "full_1y_follow_up": int((x["origin_date"] + pd.Timedelta(days=365) <= obs_end).sum()),
+            "died_or_emigrated": int((x["fu_end_date"] < obs_end).sum()),
             "median_follow_up_days": float(x["fu_days"].median()),
             "person_years_at_risk": round(float(x["exposure_days"].sum()) / 365.25, 1),
         })
