@@ -77,3 +77,25 @@ def test_a_difference_is_still_withheld_when_a_level_it_compares_is():
     ]))
     assert out["suppressed"].tolist() == [True, False, True, False]
     assert "a group it compares" in out.iloc[2]["note"]
+
+
+def test_participants_lost_to_the_caliper_are_named_in_the_headline():
+    # issue 17 item 14: 75 of 672 participants without a comparison person within the caliper were shown
+    # nowhere; the headline now says how many and that the result is about the matched ones
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from evaluation.publish.recidivism_outputs import _unmatched_sentences
+
+    treated = [True] * 672 + [False] * 900
+    matched = [True] * 597 + [False] * 75 + [True] * 597 + [False] * 303
+    a = SimpleNamespace(matching_=pd.DataFrame({"treated": treated, "matched": matched}))
+    assert _unmatched_sentences(a, "en") == [
+        "75 of the 672 programme participants had no comparable comparison person (caliper) and are not in "
+        "this comparison: the result describes the matched participants only."]
+    assert _unmatched_sentences(a, "nl")[0].startswith("75 van de 672 deelnemers hadden geen vergelijkbare")
+    few = SimpleNamespace(matching_=pd.DataFrame({"treated": [True] * 50, "matched": [True] * 47 + [False] * 3}))
+    assert _unmatched_sentences(few, "en")[0].startswith("Fewer than 10 of the 50 programme participants")
+    none = SimpleNamespace(matching_=pd.DataFrame({"treated": [True] * 5, "matched": [True] * 5}))
+    assert _unmatched_sentences(none, "en") == [] and _unmatched_sentences(SimpleNamespace(), "en") == []

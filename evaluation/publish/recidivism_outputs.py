@@ -304,10 +304,34 @@ def make_headline(analysis, language: str = DEFAULT_LANGUAGE, endpoint: str = "G
             "not an effect; see each programme and the synthesis for comparisons." if language == "en" else
             "Alle programma's samen: de programma's verschillen in opzet, dus dit is het eigen cijfer van de "
             "deelnemers, geen effect; zie de afzonderlijke programma's en de synthese voor vergelijkingen."]
+    h["sentences"] += _unmatched_sentences(analysis, language)
     if analysis.warnings_ and h["status"] == "ok":
         h["status"] = "warning"
     disclosure.check_sentences(h["sentences"])
     return h
+
+
+def _unmatched_sentences(analysis, language: str) -> list[str]:
+    """Who the matched comparison leaves out: programme participants without a comparison person within
+    the caliper are not in the estimate, which then describes the matched participants only."""
+    m = getattr(analysis, "matching_", None)
+    if m is None or "matched" not in m.columns:
+        return []
+    treated = m["treated"].astype(bool) if "treated" in m.columns else None
+    if treated is None:
+        return []
+    n_prog = int(treated.sum())
+    n_out = int((treated & ~m["matched"].astype(bool)).sum())
+    if n_out == 0:
+        return []
+    k = disclosure.protect_count(n_out, language=language)
+    n = disclosure.protect_count(n_prog, language=language)
+    if language == "en":
+        return [f"{k[:1].upper() + k[1:]} of the {n} programme participants had no comparable comparison person "
+                "(caliper) and are not in this comparison: the result describes the matched participants only."]
+    return [f"{k[:1].upper() + k[1:]} van de {n} deelnemers hadden geen vergelijkbare vergelijkingspersoon "
+            "(caliper) en tellen in deze vergelijking niet mee: het resultaat gaat alleen over de gematchte "
+            "deelnemers."]
 
 
 def write_outputs(analysis, output_dir: str | Path, language: str = DEFAULT_LANGUAGE, headline: dict | None = None,
