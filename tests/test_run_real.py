@@ -136,7 +136,8 @@ def test_end_to_end_real_validator_fixture_notebook_and_trends(small_intake, tmp
     assert {r["table"] for r in m["reconciliation"]} >= {"participants", "contacts", "justice_events"}
     # identifiers of every kind were collected from the real tables and none was found in the outputs
     assert m["privacy_scan"]["identifier_values"] > 5000 and m["privacy_scan"]["findings"] == 0
-    assert m["designs"] == {"COSA-TRIAL": "rct", "all": "rct"}
+    # all programmes together are descriptive even when one randomised programme is selected (issue 17 item 9)
+    assert m["designs"] == {"COSA-TRIAL": "rct", "all": "descriptive"}
     assert m["cutoff_source"] in {"quarter_end", "extract"}
     n_trial = pd.read_csv(small_intake / "participants.csv", dtype=str).query("programme_id == 'COSA-TRIAL'").shape[0]
     got = pd.read_csv(q / "COSA-TRIAL" / "ok" / "results.csv").set_index("estimand").loc["participants", "estimate"]

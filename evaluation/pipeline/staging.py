@@ -132,7 +132,11 @@ def stage_accepted_intake(validation: Any, intake_dir: Path, target: Path) -> Pa
 
     contract = load_contract()
     target = private_dir(target)
+    rec = getattr(validation, "reconciliation", None)
+    delivered = set(rec["table"]) if isinstance(rec, pd.DataFrame) and "table" in rec.columns else None
     for name, df in (validation.tables or {}).items():
+        if delivered is not None and name not in delivered:
+            continue  # (an optional table the intake does not deliver stays absent when staged)
         fname = contract.resources[name].descriptor.get("path", f"{name}.csv") if name in contract.resources else f"{name}.csv"
         out = df.drop(columns=[c for c in df.columns if c.startswith("_")])
         text = pa.Table.from_pandas(pd.DataFrame({c: _cell_text(out[c]) for c in out.columns}, index=out.index),
