@@ -80,11 +80,16 @@ def own_dir(path: str | os.PathLike) -> Path:
     NotADirectoryError
         ``path`` exists and is not a folder.
     """
+    return _folder(path, "own_dir")
+
+
+def _folder(path: str | os.PathLike, who: str) -> Path:
+    """``path`` as a folder: missing folders created with mode 0700, a link refused, a file refused."""
     p = Path(path)
     make_missing_dirs(p)
-    _refuse_link(p, "own_dir")
+    _refuse_link(p, who)
     if not p.is_dir():
-        raise NotADirectoryError(f"own_dir: {p} exists and is not a folder")
+        raise NotADirectoryError(f"{who}: {p} exists and is not a folder")
     return p
 
 
@@ -102,11 +107,7 @@ def private_dir(path: str | os.PathLike) -> Path:
     NotADirectoryError
         ``path`` exists and is not a folder.
     """
-    p = Path(path)
-    make_missing_dirs(p)
-    _refuse_link(p, "private_dir")
-    if not p.is_dir():
-        raise NotADirectoryError(f"private_dir: {p} exists and is not a folder")
+    p = _folder(path, "private_dir")
     fd = os.open(p, os.O_RDONLY | _O_DIRECTORY | _O_NOFOLLOW)
     try:
         mode = stat.S_IMODE(os.fstat(fd).st_mode)
