@@ -190,3 +190,18 @@ def test_suppression_notes_of_protect_results_read_in_dutch():
     for n in notes:
         dutch = note_label(n, "nl")
         assert dutch.startswith("onderdrukt: ") and "suppressed" not in dutch, n
+
+
+def test_not_estimable_reasons_of_the_cox_fitter_and_rmst_are_in_dutch():
+    # the fitter's reasons are constants of evaluation.stats.survival.cox: a change there without a Dutch
+    # wording here would leave English in a Dutch report
+    from evaluation.publish.labels import note_label
+    from evaluation.stats.survival import cox
+
+    for reason in (cox.NOT_ESTIMABLE_MONOTONE, cox.NOT_ESTIMABLE_SINGULAR, cox.NOT_ESTIMABLE_CONSTANT,
+                   cox.NOT_ESTIMABLE_NO_CONVERGENCE, cox.NOT_ESTIMABLE_RANGE):
+        assert note_label(reason, "nl").startswith("niet te schatten: "), reason
+    rmst = ("not estimable: horizon of 730 days lies beyond the follow-up: the longest time observed in group "
+            "'programme' is 364 days")
+    assert note_label(rmst, "nl") == ("niet te schatten: de horizon van 730 dagen ligt voorbij de follow-up: de "
+                                      "langste geobserveerde tijd in groep 'programme' is 364 dagen")

@@ -336,6 +336,23 @@ SUBGROUP_KEYS: dict[str, tuple[str, str]] = {
 # notes are written in English by the analyses ("; "-separated parts); the
 # Dutch report shows each known part in Dutch and unknown parts as written.
 NOTES: list[tuple[str, str]] = [
+    # reasons of the Cox fitter (evaluation.stats.survival.cox) and of the RMST (effects.rmst_difference)
+    (re.escape("not estimable: monotone likelihood (no events in one group / complete separation)"),
+     "niet te schatten: monotone likelihood (geen gebeurtenissen in een groep / volledige scheiding)"),
+    (re.escape("not estimable: singular information (collinear with other covariates, or no variation among "
+               "people at risk when events occur)"),
+     "niet te schatten: singuliere informatiematrix (samenhangend met andere kenmerken, of geen variatie onder "
+     "de mensen at risk op de momenten van een gebeurtenis)"),
+    (re.escape("not estimable: covariate is constant"), "niet te schatten: het kenmerk is constant"),
+    (re.escape("not estimable: Newton-Raphson did not converge"),
+     "niet te schatten: het schattingsalgoritme (Newton-Raphson) convergeerde niet"),
+    (re.escape("not estimable: standard error zero or not finite, or hazard ratio beyond floating-point range "
+               "(rescale the covariate)"),
+     "niet te schatten: standaardfout nul of oneindig, of hazardratio buiten het rekenbereik (herschaal het kenmerk)"),
+    (r"not estimable: horizon of (\d+) days lies beyond the follow-up: the longest time observed in group '([^']+)' "
+     r"is ([\d.]+) days",
+     "niet te schatten: de horizon van {0} dagen ligt voorbij de follow-up: de langste geobserveerde tijd in groep "
+     "'{1}' is {2} dagen"),
     (r"counts rows, not people", "telt rijen, geen personen"),
     (r"interval treats rows as independent \(too narrow when rows cluster\)",
      "het interval behandelt rijen als onafhankelijk (te smal als rijen samenhangen)"),
