@@ -99,3 +99,16 @@ def test_participants_lost_to_the_caliper_are_named_in_the_headline():
     assert _unmatched_sentences(few, "en")[0].startswith("Fewer than 10 of the 50 programme participants")
     none = SimpleNamespace(matching_=pd.DataFrame({"treated": [True] * 5, "matched": [True] * 5}))
     assert _unmatched_sentences(none, "en") == [] and _unmatched_sentences(SimpleNamespace(), "en") == []
+
+
+def test_a_count_of_zero_is_shown_as_zero_not_as_small():
+    # issue 17 item 2: "a count of 0 is shown as '<10'"; zero is no small count (docs/methods.md,
+    # section 'Disclosure control'), but an estimate on nobody is blanked all the same
+    out = protect_results(make_results([
+        {"programme_id": "A", "analysis": "recidivism", "estimand": "prevalence_365d_crude", "group": "programme",
+         "estimate": np.nan, "n": 0, "events": 0},
+        {"programme_id": "A", "analysis": "recidivism", "estimand": "prevalence_365d_crude", "group": "comparison",
+         "estimate": 0.2, "ci_lower": 0.1, "ci_upper": 0.3, "n": 4, "events": 1},
+    ]))
+    assert out["n"].tolist() == [0, "<10"] and out["events"].tolist() == [0, "<10"]
+    assert out["suppressed"].tolist() == [True, True] and out["estimate"].isna().all()

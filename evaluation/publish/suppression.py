@@ -147,6 +147,8 @@ def protect_results(
         for val, s, w, g, d in zip(values.to_numpy(), small, withheld[col], given, done, strict=True):
             if d:
                 res.append(g.strip())  # the marker of an earlier pass ("<10" or "c")
+            elif s and val == 0:
+                res.append(0)  # nobody: zero is no small number (the estimate is blanked all the same)
             elif s:
                 res.append(marker)
             elif w:
