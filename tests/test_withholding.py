@@ -112,3 +112,11 @@ def test_a_count_of_zero_is_shown_as_zero_not_as_small():
     ]))
     assert out["n"].tolist() == [0, "<10"] and out["events"].tolist() == [0, "<10"]
     assert out["suppressed"].tolist() == [True, True] and out["estimate"].isna().all()
+
+
+def test_a_value_after_an_equals_sign_is_not_taken_for_a_count():
+    # issue 17 item 2: "S(t) = <10 throughout" came from rewriting the value 1 as a small count
+    from evaluation.analyses.recidivism import _protect_small_numbers
+
+    got = _protect_small_numbers("KaplanMeier (comparison): no events among 7 rows; S(t) = 1 throughout")
+    assert got == "KaplanMeier (comparison): no events among <10 rows; S(t) = 1 throughout"

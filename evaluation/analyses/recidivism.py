@@ -120,8 +120,11 @@ def _tables(data: Any) -> tuple[Mapping[str, pd.DataFrame], list[dict]]:
 
 
 def _protect_small_numbers(message: str) -> str:
-    """Replace stand-alone counts 1-9 in a message by "<10" (messages can reach a report)."""
-    return re.sub(r"(?<![\w.:/-])([1-9])(?![\w.:/%-])", "<10", message)
+    """Replace stand-alone counts 1-9 in a message by "<10" (messages can reach a report).
+
+    A number after ``"= "`` is a value, not a count ("S(t) = 1 throughout"), and stays.
+    """
+    return re.sub(r"(?<![\w.:/-])(?<!= )([1-9])(?![\w.:/%-])", "<10", message)
 
 
 class RecidivismAnalysis:
