@@ -133,7 +133,7 @@ def test_training_and_supervision_in_time(table):
     r = table.loc[("P", "basic_training_in_time")]
     _check_share(r, 1, 3)
     assert r["target"] == 0.8 and r["target_source"] == "fidelity_targets.volunteers_trained_within_3_months"
-    assert "1 volunteer(s) started too recently" in r["note"] and r["meets_target"] == False  # noqa: E712
+    assert "fewer than 10 volunteers started too recently" in r["note"] and r["meets_target"] == False  # noqa: E712
     # supervision window 1 month = 30.4 days: T1 day 19 (yes), T2 day 45 (no), T3 never, T4 never (window ended
     # 2025-12-01, before the cutoff) -> 1 of 4; target 1 from the description
     r = table.loc[("P", "supervision_in_time")]

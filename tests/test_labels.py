@@ -205,3 +205,17 @@ def test_not_estimable_reasons_of_the_cox_fitter_and_rmst_are_in_dutch():
             "'programme' is 364 days")
     assert note_label(rmst, "nl") == ("niet te schatten: de horizon van 730 dagen ligt voorbij de follow-up: de "
                                       "langste geobserveerde tijd in groep 'programme' is 364 dagen")
+
+
+def test_counts_of_volunteers_in_notes_are_plural_and_protected():
+    # issue 17 item 2: notes printed "7 volunteer(s)", a small count of people in plain view
+    from evaluation.contract.results import volunteer_count
+    from evaluation.publish.labels import note_label
+
+    assert [volunteer_count(n) for n in (0, 1, 7, 10, 31)] == [
+        "0 volunteers", "fewer than 10 volunteers", "fewer than 10 volunteers", "10 volunteers", "31 volunteers"]
+    note = "landmark at 6 months: fewer than 10 volunteers who stopped or were censored before it are not in this analysis"
+    assert note_label(note, "nl") == ("landmark na 6 maanden: minder dan 10 vrijwilligers die daarvoor stopten of "
+                                      "gecensureerd werden, tellen niet mee")
+    assert note_label("31 volunteers started too recently to assess", "nl") == (
+        "31 vrijwilligers te kort geleden begonnen om te beoordelen")

@@ -56,7 +56,7 @@ import pandas as pd
 from scipy import stats
 
 from evaluation.analyses.retention_cox import SMALL_N
-from evaluation.contract.results import make_results
+from evaluation.contract.results import make_results, volunteer_count
 from evaluation.datasets.retention import (
     DAYS_PER_MONTH,
     SUPPORT_KINDS,
@@ -369,7 +369,7 @@ def _support_in_time(
         k = int((sub["first"].notna() & (sub["first"] <= sub["start_date"] + window)).sum())
         note = f"within {float(months):g} months of the start; volunteers who stopped earlier count as not reached"
         if not_yet:
-            note += f"; {not_yet} volunteer(s) started too recently to assess"
+            note += f"; {volunteer_count(not_yet)} started too recently to assess"
         rows.append(_share_row(pid, indicator, k, len(sub), _target(p, indicator, default_target(sec)), note,
                                conf_level))
     return _frame(rows)

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from evaluation.contract.results import SUPPRESSION_THRESHOLD, make_results
+from evaluation.contract.results import SUPPRESSION_THRESHOLD, make_results, volunteer_count
 from evaluation.datasets.retention import (
     DAYS_PER_MONTH,
     _bool01,
@@ -271,7 +271,7 @@ def training_landmark(
     covs = [f"{mechanism}_by_landmark", *[c for c in adjust_for if c in lm.columns]]
     d, terms, notes = _design(lm, covs)
     notes.append(
-        f"landmark at {landmark_months:g} months: {lm.attrs['excluded_before_landmark']} volunteer(s) "
+        f"landmark at {landmark_months:g} months: {volunteer_count(lm.attrs['excluded_before_landmark'])} "
         "who stopped or were censored before it are not in this analysis"
     )
     if not terms or d["event"].sum() == 0 or f"{mechanism}_by_landmark" not in terms:

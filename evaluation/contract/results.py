@@ -48,3 +48,11 @@ def make_results(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
             df[col] = "" if col in {"programme_id", "analysis", "estimand", "endpoint", "group", "method", "note"} else np.nan
     extra = [c for c in df.columns if c not in RESULT_COLUMNS]
     return df[RESULT_COLUMNS + extra]
+
+
+def volunteer_count(n: int, threshold: int = SUPPRESSION_THRESHOLD) -> str:
+    """``"12 volunteers"``, ``"0 volunteers"`` or, for 1..threshold-1, ``"fewer than 10 volunteers"``: a count of
+    volunteers in a note that may reach a report (volunteers are people; docs/methods.md, section
+    'Disclosure control')."""
+    n = int(n)
+    return f"{n} volunteers" if n == 0 or n >= threshold else f"fewer than {threshold} volunteers"

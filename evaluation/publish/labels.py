@@ -370,8 +370,9 @@ NOTES: list[tuple[str, str]] = [
     (r"no events of this reason: no interval", "geen gebeurtenissen met deze reden: geen interval"),
     (r"p < ([\d.]+) suggests the hazard ratio changes over time",
      "p < {0}: de hazard ratio verandert mogelijk in de tijd"),
-    (r"landmark at ([\d.]+) months: (\d+) volunteer\(s\) who stopped or were censored before it are not in this analysis",
-     "landmark na {0} maanden: {1} vrijwilliger(s) die daarvoor stopten of gecensureerd werden, tellen niet mee"),
+    (r"landmark at ([\d.]+) months: (\d+|fewer than \d+) volunteers? who stopped or were censored before it are not "
+     r"in this analysis",
+     "landmark na {0} maanden: {1} vrijwilligers die daarvoor stopten of gecensureerd werden, tellen niet mee"),
     (r"per extra contact a month in the first (\d+) days, among matches still running then \((\d+) ended earlier\)",
      "per extra contact per maand in de eerste {0} dagen, onder koppelingen die toen nog liepen ({1} eerder beëindigd)"),
     (r"not estimable: no events or no variation in exposure at the landmark",
@@ -453,7 +454,8 @@ NOTES: list[tuple[str, str]] = [
      "{0} koppeling(en) met geslacht onbekend of anders: niet beoordeeld"),
     (r"(\d+) agreement\(s\) without a recorded outcome left out",
      "{0} afspraak/afspraken zonder vastgelegde uitkomst weggelaten"),
-    (r"(\d+) volunteer\(s\) started too recently to assess", "{0} vrijwilliger(s) te kort geleden begonnen om te beoordelen"),
+    (r"(\d+|fewer than \d+) volunteers? started too recently to assess",
+     "{0} vrijwilligers te kort geleden begonnen om te beoordelen"),
     (r"no units to assess", "niets te beoordelen"),
     (r"no indicator in the data measures this target \(or its data are absent\)",
      "geen indicator in de gegevens meet dit doel (of de gegevens ontbreken)"),
@@ -616,6 +618,8 @@ def warning_line(message: str, language: str = "nl") -> str:
 
 def _note_argument(arg: str, language: str) -> str:
     """A number, analysis name or list of codes captured from a note, in the report's language."""
+    if m := re.fullmatch(r"fewer than (\d+)", arg):
+        return f"minder dan {m.group(1)}" if language == "nl" else arg
     if re.fullmatch(r"\d+\.\d+", arg):
         return arg.replace(".", ",") if language == "nl" else arg
     if arg in ANALYSES:
