@@ -175,3 +175,33 @@ def test_recidivism_warnings_read_in_dutch():
                       "the comparison may be biased", "nl")
     assert nl == ("Waarschuwing: balans: |SMD| >= 0,1 na correctie bij 2 kenmerk(en): age_at_intake, prior_cases; "
                   "de vergelijking kan vertekend zijn")
+
+
+def test_pooled_index_table_shows_pooled_rows_first_and_names_each_programme():
+    """Issue 17 item 10: the pooled costs table on the index showed COSA-NO's 2020Q1 rows, unlabelled."""
+    from evaluation.publish.report import _results_table, own_rows_first
+
+    rows = [("COSA-NO", "2020Q1"), ("COSA-NO", "total"), ("all", "2020Q1"), ("all", "total"), ("MENT-RDM", "total")]
+    df = pd.DataFrame([{"programme_id": p, "analysis": "costs", "estimand": "cost_total_eur", "endpoint": "",
+                        "group": "all", "period": q, "estimate": 1000.0 + i, "ci_lower": None, "ci_upper": None,
+                        "n": 50, "causal": False} for i, (p, q) in enumerate(rows)])
+    ordered = own_rows_first(df, "all")
+    # the pooled whole-period row, then pooled quarters, then the programmes' own rows
+    assert list(zip(ordered["programme_id"], ordered["period"], strict=True))[:2] == [("all", "total"), ("all", "2020Q1")]
+    html = _results_table(df, "en", 3, programme_id="all")
+    assert "<th>Programme</th>" in html and html.index("All programmes together") < html.index("COSA-NO")
+    assert ", 2020Q1" in html  # a single quarter is named, never shown as if it were the whole period
+    only_all = _results_table(df[df.programme_id == "all"], "en", 3, programme_id="all")
+    assert "<th>Programme</th>" not in only_all  # one programme's own table needs no programme column
+
+
+def test_primary_outcome_row_leads_the_index_table_and_says_so():
+    from evaluation.publish.report import _results_table
+
+    df = pd.DataFrame([{"programme_id": "P1", "analysis": "recidivism", "estimand": e, "endpoint": "GENERAL",
+                        "group": "difference", "estimate": 0.1, "ci_lower": 0.0, "ci_upper": 0.2, "n": 100,
+                        "causal": True, "role": r}
+                       for e, r in [("hazard_ratio", "secondary"), ("prevalence_730d_crude", "primary")]])
+    html = _results_table(df, "nl", 5, programme_id="P1")
+    first_row = html.split("<tr>")[2]
+    assert first_row.startswith("<td>primaire uitkomstmaat: ")

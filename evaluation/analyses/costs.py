@@ -69,6 +69,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from evaluation.analyses.primary import PrimaryOutcome
 from evaluation.analyses.synthesis import recidivism_inputs
 from evaluation.contract.results import make_results
 from evaluation.datasets.costs import (  # noqa: F401  (re-exported: the costs' building blocks)
@@ -389,7 +390,7 @@ def cost_effectiveness(
     cost_results: pd.DataFrame,
     effect_results: pd.DataFrame,
     cost_per_reoffence_eur: float | None = None,
-    estimand: str = "prevalence_730d_crude",
+    estimand: str = "primary",
     endpoint: str | None = "GENERAL",
     effect_group: str | None = "difference",
     cost_se_eur: float | None = None,
@@ -399,10 +400,15 @@ def cost_effectiveness(
     """Cost per reoffender avoided and break-even, per programme, as ``RESULT_COLUMNS`` rows.
 
     Joins the ``period == "total"`` ``cost_per_active_participant_eur`` rows of
-    :func:`cost_summary` with the programme's recidivism effect (rows with
-    ``estimand`` and ``group == effect_group``; by default the WODC 2-year
-    prevalence difference of :class:`evaluation.analyses.recidivism.RecidivismAnalysis`,
-    programme minus comparison, with its 95% CI) and applies :func:`cost_per_reoffence_avoided`. Programmes without
+    :func:`cost_summary` with the programme's recidivism effect and applies
+    :func:`cost_per_reoffence_avoided`. The effect is, by default
+    (``estimand="primary"``), each programme's primary outcome: the
+    ``role == "primary"`` row of ``group == effect_group`` that its recidivism
+    report published (docs/methods.md, section 'Primary outcome'; ``endpoint``
+    is then ignored); results without roles fall back to the WODC default
+    ``prevalence_730d_crude`` at ``GENERAL``. Another ``estimand`` selects
+    rows with that estimand, ``endpoint`` and ``group == effect_group``.
+    Programmes without
     an effect row are listed with ``estimate`` NaN and a note (never
     dropped). ``causal`` follows the effect row: the ratio is only as causal
     as the effect behind it.
@@ -419,18 +425,26 @@ def cost_effectiveness(
         & (cost_results.get("period", pd.Series("total", index=cost_results.index)) == "total")
         & (cost_results["programme_id"] != "all")
     ]
-    eff = effect_results[effect_results["estimand"] == estimand]
-    if endpoint is not None and "endpoint" in eff.columns:
-        eff = eff[eff["endpoint"].astype(str) == endpoint]
+    if estimand == "primary" and "role" in effect_results.columns:
+        eff = effect_results[effect_results["role"].astype(str) == "primary"]
+    else:
+        wanted, at = (PrimaryOutcome().estimand, PrimaryOutcome().endpoint) if estimand == "primary" else (
+            estimand, endpoint)
+        eff = effect_results[effect_results["estimand"] == wanted]
+        if at is not None and "endpoint" in eff.columns:
+            eff = eff[eff["endpoint"].astype(str) == at]
     if effect_group is not None:
         eff = eff[eff["group"] == effect_group]
     rows = []
-    method = f"cost per participant / reduction in {estimand}; simulation ({n_sim} draws) from the effect's CI"
     for _, c in cp.iterrows():
         pid = c["programme_id"]
         e = eff[eff["programme_id"] == pid]
-        base = {"programme_id": pid, "analysis": "costs", "endpoint": endpoint or "", "method": method,
-                "n": c["n"], "period": "total"}
+        what = (f"{e['estimand'].iloc[0]} ({e['endpoint'].iloc[0]}"
+                + (", primary outcome)" if estimand == "primary" else ")")) if len(e) == 1 else estimand
+        method = f"cost per participant / reduction in {what}; simulation ({n_sim} draws) from the effect's CI"
+        base = {"programme_id": pid, "analysis": "costs",
+                "endpoint": str(e["endpoint"].iloc[0]) if len(e) == 1 and "endpoint" in e else (endpoint or ""),
+                "method": method, "n": c["n"], "period": "total"}
         if len(e) > 1:
             raise ValueError(f"more than one {estimand!r} row for programme {pid!r}; pass effect_group=")
         vals = e[["estimate", "ci_lower", "ci_upper"]].to_numpy(dtype=float)
@@ -453,14 +467,16 @@ def cost_effectiveness(
         )
         causal = bool(e.get("causal", False)) if pd.notna(e.get("causal", np.nan)) else False
         base["causal"] = causal
-        caveat = "" if causal else "the effect behind it is not causal (no randomised or matched comparison)"
+        caveat = "" if causal else ("not causal: the comparison behind the effect is not randomised or not "
+                                    "balanced, so the cost is not set against an effect of the programme")
         rows.append({**base, "estimand": "cost_per_reoffender_avoided_eur", "group": "programme",
                      "estimate": r["estimate"], "ci_lower": r["ci_lower"], "ci_upper": r["ci_upper"],
                      "p_value": e.get("p_value", np.nan),
                      "note": "; ".join(x for x in [r["note"], caveat] if x)})
         rows.append({**base, "estimand": "probability_effect_beneficial", "group": "programme",
                      "estimate": r["probability_beneficial"],
-                     "note": "share of simulated effects showing a reduction in reoffending"})
+                     "note": "; ".join(x for x in ["share of simulated effects showing a reduction in reoffending",
+                                                    caveat] if x)})
         if cost_per_reoffence_eur is not None:
             rows.append({**base, "estimand": "break_even_risk_reduction", "group": "programme",
                          "estimate": r["break_even_risk_reduction"],
@@ -511,8 +527,9 @@ class CostsAnalysis:
         published effects (``recidivism_results`` in :meth:`fit`).
     seed, n_sim : simulation of the cost per reoffender avoided
     effect_estimand : str
-        Recidivism effect behind it (default the WODC 2-year prevalence
-        difference ``prevalence_730d_crude``, group ``difference``).
+        Recidivism effect behind it: ``"primary"`` (default), each
+        programme's primary outcome as its recidivism report marked it
+        (docs/methods.md, section 'Primary outcome'), or an estimand name.
 
     Attributes (after ``fit``)
     --------------------------
@@ -530,7 +547,7 @@ class CostsAnalysis:
     def __init__(self, hourly_rate_eur: float = DEFAULT_HOURLY_RATE_EUR,
                  hourly_rate_source: str = HOURLY_RATE_SOURCE, cost_per_reoffence_eur: float | None = None,
                  include_support_in_value: bool = False, with_effects: bool = True, seed: int = 20260930,
-                 n_sim: int = 100_000, effect_estimand: str = "prevalence_730d_crude"):
+                 n_sim: int = 100_000, effect_estimand: str = "primary"):
         self.hourly_rate_eur = hourly_rate_eur
         self.hourly_rate_source = hourly_rate_source
         self.cost_per_reoffence_eur = cost_per_reoffence_eur

@@ -79,6 +79,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from evaluation.analyses.primary import PrimaryOutcome, mark_roles, primary_outcome  # noqa: F401  (PrimaryOutcome re-exported)
 from evaluation.analyses.recidivism_subgroups import SUBGROUPS, subgroup_rows  # noqa: F401  (re-exported)
 from evaluation.contract.results import make_results
 from evaluation.datasets.recidivism import COVARIATES, ENDPOINTS, recidivism_endpoints
@@ -285,6 +286,13 @@ class RecidivismAnalysis:
             if str(prog.get("programme_id")) == self.programme_id:
                 ptype = ptype or prog.get("programme_type")
         self.programme_type_ = ptype
+        self.primary_ = primary_outcome(programmes, self.programme_id)
+        if self.primary_.declared and (self.primary_.horizon_days not in self.horizons
+                                       or self.primary_.endpoint not in self.endpoints):
+            raise ValueError(
+                f"programmes.yaml, programme {self.programme_id!r}, field 'primary_outcome': endpoint "
+                f"{self.primary_.endpoint} at {self.primary_.horizon_days} days is not among this analysis's "
+                f"endpoints {self.endpoints} and horizons {self.horizons}")
         for name in ("participants", "justice_events"):
             if name not in tables:
                 raise ValueError(f"RecidivismAnalysis.fit: table {name!r} is missing")
@@ -327,6 +335,7 @@ class RecidivismAnalysis:
             self.model_covariates_ = model_covariates(self.covariates, ds)
             self._adjust(ds)
             self._estimate()
+        self.results_ = mark_roles(self.results_, self.primary_)
         for c in caught:
             self.warnings_.append(str(c.message))
         self.warnings_ = [_protect_small_numbers(m) for m in dict.fromkeys(self.warnings_)]
@@ -792,21 +801,29 @@ class RecidivismAnalysis:
         return out
 
     # ------------------------------------------------------------ helpers
-    def headline_numbers(self, endpoint: str = "GENERAL", horizon: int = 365) -> dict:
-        """Numbers the JDL headline needs (:func:`headline_numbers` of ``results_``)."""
-        return headline_numbers(self.results_, endpoint=endpoint, horizon=horizon, design=self.design)
+    def headline_numbers(self, endpoint: str | None = None, horizon: int | None = None) -> dict:
+        """Numbers the JDL headline needs (:func:`headline_numbers` of ``results_``); by default those
+        of the primary outcome (``primary_``)."""
+        p = self.primary_
+        if endpoint is None and horizon is None:
+            return headline_numbers(self.results_, endpoint=p.endpoint, horizon=p.horizon_days,
+                                    design=self.design, estimator=p.estimator)
+        return headline_numbers(self.results_, endpoint=endpoint or "GENERAL", horizon=horizon or 365,
+                                design=self.design)
 
 
 def headline_numbers(results: pd.DataFrame, endpoint: str = "GENERAL", horizon: int = 365,
-                     design: str | None = None) -> dict:
+                     design: str | None = None, estimator: str | None = None) -> dict:
     """Pick the numbers for the headline from a recidivism results table.
 
-    Uses the crude prevalence (people with the full horizon of follow-up)
-    when at least 60 programme participants have it, else the Kaplan-Meier
-    prevalence (everyone) unless that row is not ``headline_eligible``
-    (fewer than 30 reoffending participants: then the crude one); the
-    ``source`` key records which. The sentences are made by
-    :func:`evaluation.publish.headline.jdl_headline`.
+    With ``estimator`` (``"crude"`` or ``"kaplan_meier"``, the primary
+    outcome's; docs/methods.md, section 'Primary outcome') that estimator's
+    rows. Without it (exploration by hand): the crude prevalence (people with
+    the full horizon of follow-up) when at least 60 programme participants
+    have it, else the Kaplan-Meier prevalence (everyone) unless that row is
+    not ``headline_eligible`` (fewer than 30 reoffending participants: then
+    the crude one). The ``source`` key records which. The sentences are made
+    by :func:`evaluation.publish.headline.jdl_headline`.
 
     Returns
     -------
@@ -822,8 +839,15 @@ def headline_numbers(results: pd.DataFrame, endpoint: str = "GENERAL", horizon: 
     km = r[r["estimand"] == f"prevalence_{horizon}d_km"].set_index("group")
     if "programme" not in crude.index:
         raise ValueError(f"headline: no prevalence_{horizon}d rows for endpoint {endpoint!r} in the results")
+    if estimator not in (None, "crude", "kaplan_meier"):
+        raise ValueError(f"headline: estimator {estimator!r} is not 'crude' or 'kaplan_meier'")
+    if estimator == "kaplan_meier" and "programme" not in km.index:
+        raise ValueError(f"headline: no prevalence_{horizon}d_km rows for endpoint {endpoint!r} in the results")
     km_ok = "programme" in km.index and bool(km.loc["programme"].get("headline_eligible", True))
-    use_crude = float(crude.loc["programme", "n"]) >= MIN_PARTICIPANTS or not km_ok
+    if estimator is None:
+        use_crude = float(crude.loc["programme", "n"]) >= MIN_PARTICIPANTS or not km_ok
+    else:
+        use_crude = estimator == "crude"
     tab = crude if use_crude else km
     out["source"] = "crude" if use_crude else "kaplan_meier"
     out["p_programme"] = float(tab.loc["programme", "estimate"])

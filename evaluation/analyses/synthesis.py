@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from evaluation.analyses.primary import primary_outcome
 from evaluation.contract.results import make_results
 from evaluation.datasets.design import derive_design
 from evaluation.stats.meta import MetaRegression, _reference_for, moderator_analysis, random_effects
@@ -486,6 +487,8 @@ class SynthesisAnalysis:
         moderators; not yet disclosure-controlled) and ``moderator_tests``.
     effect_status_ : DataFrame  which programmes contribute a recidivism effect, and why not
     pooled_ : dict  ``{"recidivism": ..., "retention": ...}`` as :func:`synthesise` returns
+    primary_ : PrimaryOutcome  the pooled primary outcome: the one all programmes declare, else the
+        WODC default (docs/methods.md, section 'Primary outcome'); its pooled row has ``role`` primary
     """
 
     def __init__(self, method: str = "REML", knapp_hartung: bool = True,
@@ -523,7 +526,12 @@ class SynthesisAnalysis:
             **({"reconciliation": validated.reconciliation} if hasattr(validated, "reconciliation") else {})), "all")
         rec, self.effect_status_ = recidivism_inputs(recidivism_results, ids, tables.get("participants"))
         moderators, method, kh, endpoint = self.moderators, self.method, self.knapp_hartung, self.endpoint
-        eff = programme_effects(rec, programmes, endpoint=endpoint, quarter=self.quarter)
+        self.primary_ = primary_outcome(programmes, "all")
+        eff = pd.concat([
+            programme_effects(rec, programmes, estimands=(self.primary_.estimand,), endpoint=self.primary_.endpoint,
+                              quarter=self.quarter),
+            programme_effects(rec, programmes, estimands=("hazard_ratio",), endpoint=endpoint, quarter=self.quarter),
+        ], ignore_index=True)
         syn_r = synthesise(eff, moderators, method, kh, endpoint)
         frames, all_eff, syn_v = [syn_r["results"]], [eff], None
         if "volunteers" in tables and tables["volunteers"] is not None and len(tables["volunteers"]):
@@ -531,7 +539,10 @@ class SynthesisAnalysis:
             syn_v = synthesise(stop, moderators, method, kh, endpoint="", test_null=False)
             frames.append(syn_v["results"].assign(analysis="synthesis_retention"))
             all_eff.append(stop)
-        self.results_ = pd.concat(frames, ignore_index=True)
+        res = pd.concat(frames, ignore_index=True)
+        res["role"] = np.where(res["estimand"].astype(str) == f"{self.primary_.estimand}_pooled", "primary",
+                               "secondary")
+        self.results_ = res
         cols = ["programme_id", "estimand", "effect_scale", "yi", "sei", "n", "events", "excluded_reason",
                 *MODERATOR_FIELDS]
         tab = pd.concat([e.reindex(columns=cols) for e in all_eff], ignore_index=True)

@@ -11,6 +11,7 @@ Dutch or English; then :func:`evaluation.publish.synthesis_outputs.write_outputs
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
@@ -164,35 +165,59 @@ def costs_outputs(analysis: Any, language: str = DEFAULT_LANGUAGE, threshold: in
                          "sentences": s}}
 
 
+def _effect_horizon(row: pd.Series, language: str) -> str:
+    """'within two years' (or one year) from the effect estimand in the row's method text."""
+    m = re.search(r"prevalence_(\d+)d", str(row.get("method", "")))
+    days = int(m.group(1)) if m else 730
+    words = {("en", 365): "within one year", ("en", 730): "within two years",
+             ("nl", 365): "binnen een jaar", ("nl", 730): "binnen twee jaar"}
+    return words.get((language, days), f"within {days} days" if language == "en" else f"binnen {days} dagen")
+
+
 def _effect_sentences(s: list[str], ce: pd.DataFrame, programme_id: str, cost_per_reoffence_eur: float | None,
                       language: str, status: str) -> str:
-    """Sentences on the cost per reoffender avoided (appended to ``s``); returns the headline status."""
+    """Sentences on the cost per reoffender avoided (appended to ``s``); returns the headline status.
+
+    The effect is the programme's primary outcome, as its recidivism report published it (same
+    horizon and endpoint as that headline). A withheld or non-estimable effect, or one from a
+    comparison that is not causal, gives no cost per reoffender avoided and no probability that the
+    programme reduces reoffending (docs/methods.md, section 'Primary outcome')."""
     nl = language == "nl"
     row = ce[(ce.programme_id == programme_id) & (ce.estimand == "cost_per_reoffender_avoided_eur")]
     if not len(row):
         return status
     r = row.iloc[0]
+    h = _effect_horizon(r, language)
+    if "not estimable" in str(r["note"]):
+        s.append("De primaire recidiveuitkomst van dit programma is niet gepubliceerd of niet te schatten; daarom is "
+                 "er geen bedrag per voorkomen recidivist." if nl else
+                 "The programme's primary reoffending outcome is withheld or not estimable, so there is no cost per "
+                 "reoffender avoided.")
+        return "warning"
+    if not bool(r["causal"]):
+        s.append(f"De vergelijking achter de primaire recidiveuitkomst ({h}) is niet causaal; daarom zetten we de "
+                 "kosten niet af tegen een effect van het programma." if nl else
+                 f"The comparison behind the primary reoffending outcome ({h}) is not causal, so the costs are not "
+                 "set against an effect of the programme.")
+        return "warning"
     if np.isfinite(r["estimate"]):
         s.append(
-            f"Elke deelnemer die binnen 2 jaar niet recidiveerde dankzij het programma kostte ongeveer "
+            f"Elke deelnemer die {h} niet recidiveerde dankzij het programma kostte ongeveer "
             f"{euro(r['estimate'], 'nl')} (95%-interval {euro(r['ci_lower'], 'nl')} tot {euro(r['ci_upper'], 'nl')})."
             if nl else
-            f"Each participant kept from reoffending within 2 years cost about {euro(r['estimate'], 'en')} "
+            f"Each participant kept from reoffending {h} cost about {euro(r['estimate'], 'en')} "
             f"(95% interval {euro(r['ci_lower'], 'en')} to {euro(r['ci_upper'], 'en')}).")
-        if not bool(r["causal"]):
-            s.append("Dit is geen causaal effect: de vergelijking is niet gerandomiseerd of niet in balans." if nl
-                     else "This is not a causal effect: the comparison is not randomised or not balanced.")
-    elif "not estimable" not in str(r["note"]):
+    else:
         status = "warning"
         pb = ce[(ce.programme_id == programme_id) & (ce.estimand == "probability_effect_beneficial")]
         p_b = float(pb["estimate"].iloc[0]) if len(pb) else np.nan
         s.append(
-            f"De daling in recidive binnen 2 jaar is niet statistisch significant; daarom noemen we geen bedrag per "
-            f"voorkomen recidivist. De kans dat het programma recidive binnen 2 jaar vermindert is "
-            f"{percent(p_b, 'nl')}." if nl else
-            f"The reduction in reoffending within 2 years is not statistically significant, so no cost per "
-            f"reoffender avoided is given. The probability that the programme reduces reoffending within 2 years "
-            f"is {percent(p_b, 'en')}.")
+            f"De daling in recidive {h} (de primaire uitkomstmaat) is niet statistisch significant; daarom noemen "
+            f"we geen bedrag per voorkomen recidivist. De kans dat het programma recidive {h} vermindert is "
+            f"{percent(p_b, 'nl')} (bij een vlakke voorkennis)." if nl else
+            f"The reduction in reoffending {h} (the primary outcome) is not statistically significant, so no cost "
+            f"per reoffender avoided is given. The probability that the programme reduces reoffending {h} is "
+            f"{percent(p_b, 'en')} (under a flat prior).")
     if cost_per_reoffence_eur is not None:
         be = ce[(ce.programme_id == programme_id) & (ce.estimand == "probability_break_even")]
         if len(be) and np.isfinite(be["estimate"].iloc[0]):

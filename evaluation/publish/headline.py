@@ -34,7 +34,7 @@ from evaluation.analyses.recidivism import (  # noqa: F401  (headline_numbers re
 )
 from evaluation.publish.disclosure import protect_count
 from evaluation.publish.formatting import DEFAULT_LANGUAGE, check_language, number
-from evaluation.stats.proportions import minimum_detectable_difference
+from evaluation.stats.proportions import minimum_detectable_difference, power_at_difference
 
 _HORIZON_WORDS = {
     "en": {365: "within one year", 730: "within two years"},
@@ -106,6 +106,58 @@ def _not_significant(numbers: dict, lo_fewer: int, hi_fewer: int, language: str)
                  "of meer gevonden (80% onderscheidend vermogen, tweezijdig alfa 0,05); een kleiner effect is niet "
                  "aan te tonen en niet uit te sluiten.")
     return text
+
+
+_ENDPOINT_WORDS = {
+    "en": {"GENERAL": "any new offence", "SERIOUS": "a serious new offence",
+           "VERY_SERIOUS": "a very serious new offence", "SPECIAL": "a new offence of the same kind",
+           "CUSTODIAL": "a new offence leading to custody"},
+    "nl": {"GENERAL": "een nieuw delict", "SERIOUS": "een ernstig nieuw delict",
+           "VERY_SERIOUS": "een zeer ernstig nieuw delict", "SPECIAL": "een nieuw soortgelijk delict",
+           "CUSTODIAL": "een nieuw delict met vrijheidsbeneming"},
+}
+
+
+def _primary_sentences(numbers: dict, lo_fewer: int, hi_fewer: int, language: str) -> list[str]:
+    """Which measure this is (the primary outcome, declared or the WODC default) and, with a declared
+    smallest relevant difference, whether the interval rules it out and the power to detect it
+    (docs/methods.md, section 'Primary outcome')."""
+    prim = numbers.get("primary")
+    if not prim:
+        return []
+    en = language == "en"
+    h = _horizon(int(prim["horizon_days"]), language)
+    how = ("among people with the full follow-up" if prim["estimator"] == "crude" else "Kaplan-Meier estimate") if en \
+        else ("onder mensen met de volledige follow-up" if prim["estimator"] == "crude" else "Kaplan-Meierschatting")
+    what = _ENDPOINT_WORDS[language][prim["endpoint"]]
+    if en:
+        src = "declared in programmes.yaml" if prim.get("declared") else "the default, following the WODC Recidivemonitor"
+        out = [f"This is the programme's primary outcome ({src}): the share with {what} {h} ({how}). The other "
+               "measures in the report are secondary: they describe the result but do not decide it."]
+    else:
+        src = "vastgelegd in programmes.yaml" if prim.get("declared") else "de standaard, volgens de WODC-Recidivemonitor"
+        out = [f"Dit is de primaire uitkomstmaat van het programma ({src}): het aandeel met {what} {h} ({how}). De "
+               "andere maten in het rapport zijn secundair: ze beschrijven het resultaat maar beslissen het niet."]
+    rd = prim.get("relevant_difference")
+    n1, n0 = numbers.get("n_programme"), numbers.get("n_comparison")
+    if rd and n1 and n0 and np.isfinite(numbers.get("p_comparison", np.nan)):
+        r = max(1, _int(100 * rd))
+        a, b = sorted((lo_fewer, hi_fewer))
+        excluded = b < r  # the interval's largest reduction is below the relevant one
+        pw = power_at_difference(rd, numbers["p_comparison"], n1, n0)
+        pct = "" if not np.isfinite(pw) else number(100 * pw, language, 0)
+        if en:
+            s = (f"The smallest reduction that matters was set at {r} per 100: the interval "
+                 + ("rules out a reduction that large" if excluded else "does not rule it out")
+                 + (f"; with these group sizes such a reduction would be detected with a probability of {pct}%"
+                    if pct else "") + ".")
+        else:
+            s = (f"De kleinste daling die ertoe doet is vastgesteld op {r} per 100: het interval "
+                 + ("sluit zo'n grote daling uit" if excluded else "sluit die niet uit")
+                 + (f"; met deze groepsgroottes wordt zo'n daling met een kans van {pct}% gevonden" if pct else "")
+                 + ".")
+        out.append(s)
+    return out
 
 
 def jdl_headline(numbers: dict, language: str = DEFAULT_LANGUAGE, n_events_programme: int | None = None) -> dict:
@@ -189,6 +241,7 @@ def jdl_headline(numbers: dict, language: str = DEFAULT_LANGUAGE, n_events_progr
     else:
         more = _not_significant(numbers, lo_f, hi_f, language)
         sentences.append(more)
+    sentences += _primary_sentences(numbers, lo_f, hi_f, language)
     if numbers.get("design") != "rct":
         if numbers.get("causal", False):
             sentences.append(

@@ -235,6 +235,7 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "annual_turnover": ("annual turnover", "jaarlijkse uitstroom"),
     "warning": ("warning", "waarschuwing"),
     "headline_eligible": ("usable for the headline", "bruikbaar voor de kernboodschap"),
+    "role": ("role of the measure", "rol van de maat"),
 }
 
 ANALYSES: dict[str, tuple[str, str]] = {
@@ -260,6 +261,9 @@ CODES: dict[str, tuple[str, str]] = {
     "rj_sessions": ("restorative justice sessions", "herstelrechtbijeenkomsten"),
     "costs": ("costs", "kosten"),
     "(all tables)": ("(all tables)", "(alle tabellen)"),
+    # role of a result (docs/methods.md, section 'Primary outcome')
+    "primary": ("primary outcome", "primaire uitkomstmaat"),
+    "secondary": ("secondary", "secundair"),
     # severity, fidelity
     "error": ("error", "fout"),
     "warning": ("warning", "waarschuwing"),
@@ -536,7 +540,7 @@ def not_measured_sentences(support: pd.DataFrame, measures: list[str] | tuple[st
 # columns whose values are labelled, by kind
 _VALUE_KIND: dict[str, str] = {
     "estimand": "estimand", "indicator": "estimand", "endpoint": "endpoint", "group": "group",
-    "analysis": "analysis", "table": "code", "severity": "code", "target_source": "code", "unit": "code",
+    "analysis": "analysis", "table": "code", "severity": "code", "role": "code", "target_source": "code", "unit": "code",
     "programme_id": "programme", "note": "note",
     "blocking": "bool", "required": "bool", "causal": "bool", "meets_target": "bool", "headline_eligible": "bool",
 }

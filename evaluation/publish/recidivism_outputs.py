@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from evaluation.analyses.primary import PrimaryOutcome
 from evaluation.analyses.recidivism import RecidivismAnalysis, headline_numbers
 from evaluation.contract.results import SUPPRESSION_THRESHOLD, make_results
 from evaluation.datasets.design import derive_design
@@ -187,7 +188,7 @@ def key_results(analysis, endpoint: str | None = None) -> pd.DataFrame:
     if endpoint is not None:
         r = r[r["endpoint"] == endpoint]
     cols = ["endpoint", "estimand", "group", "estimate", "ci_lower", "ci_upper", "p_value", "n", "events", "causal",
-            "headline_eligible"]
+            "headline_eligible"] + (["role"] if "role" in r.columns else [])
     return disclosure.protect_results(r)[cols + ["suppressed"]].reset_index(drop=True)
 
 
@@ -259,18 +260,29 @@ def withhold_pooled_counts(analysis, programme_results: Any) -> None:
             name="numbers_at_risk.csv")
 
 
-def make_headline(analysis, language: str = DEFAULT_LANGUAGE, endpoint: str = "GENERAL", horizon: int = 365) -> dict:
+def make_headline(analysis, language: str = DEFAULT_LANGUAGE, endpoint: str | None = None,
+                  horizon: int | None = None) -> dict:
     """The ``headline.json`` content for one analysis (JDL wording, disclosure-checked).
 
-    Adds the analysis warnings (small sample, time-to-event gate) as status
-    ``warning``. A descriptive analysis with a reference rate is headlined at
-    the reference rate's endpoint and horizon (the only place where the
-    programme's rate has something beside it).
+    The headline is the analysis's primary outcome (``analysis.primary_``;
+    docs/methods.md, section 'Primary outcome'), unless ``endpoint`` or
+    ``horizon`` is given. Adds the analysis warnings (small sample,
+    time-to-event gate) as status ``warning``. A descriptive analysis with a
+    reference rate is headlined at the reference rate's endpoint and horizon
+    (the only place where the programme's rate has something beside it).
     """
+    primary = getattr(analysis, "primary_", None) or PrimaryOutcome()
+    estimator = None
+    if endpoint is None and horizon is None:
+        endpoint, horizon, estimator = primary.endpoint, primary.horizon_days, primary.estimator
+    endpoint, horizon = endpoint or "GENERAL", horizon or 365
     if analysis.design == "descriptive" and getattr(analysis, "reference_rate", None) is not None:
-        endpoint, horizon = analysis.reference_endpoint, analysis.reference_horizon
+        endpoint, horizon, estimator = analysis.reference_endpoint, analysis.reference_horizon, "crude"
     try:
-        num = headline_numbers(analysis.results_, endpoint=endpoint, horizon=horizon, design=analysis.design)
+        num = headline_numbers(analysis.results_, endpoint=endpoint, horizon=horizon, design=analysis.design,
+                               estimator=estimator)
+        if estimator is not None and (endpoint, horizon) == (primary.endpoint, primary.horizon_days):
+            num["primary"] = primary.as_dict()
     except ValueError:
         title = "Reoffending" if language == "en" else "Recidive"
         return {"status": "not_estimable", "title": title, "sentences": [

@@ -31,6 +31,7 @@ from evaluation.publish.figures import PLAIN, _plain_figure, plain_text
 from evaluation.publish.formatting import check_language, number
 from evaluation.publish.labels import (
     analysis_label,
+    code_label,
     endpoint_label,
     estimand_label,
     group_label,
@@ -318,7 +319,8 @@ def key_rows_first(df: pd.DataFrame) -> pd.DataFrame:
     group = df["group"].astype(str) if "group" in df else pd.Series("", index=df.index)
     comparison = group.str.startswith("difference") | df.get("estimand", group).astype(str).str.contains(
         "ratio", regex=False)
-    rank = (~main).astype(int) * 2 + (~comparison).astype(int)
+    primary = df["role"].astype(str).eq("primary") if "role" in df else pd.Series(False, index=df.index)
+    rank = (~primary).astype(int) * 4 + (~main).astype(int) * 2 + (~comparison).astype(int)
     return df.assign(_rank=rank.to_numpy()).sort_values("_rank", kind="stable").drop(columns="_rank")
 
 
@@ -330,21 +332,48 @@ def _group_words(group: str, estimand: str, language: str) -> str:
     return value_label(group, language)  # result groups first, then codes, subgroups and covariate terms
 
 
-def _results_table(df: pd.DataFrame, language: str, max_rows: int) -> str:
+def own_rows_first(df: pd.DataFrame, programme_id: str) -> pd.DataFrame:
+    """Rows of the section's own programme (``"all"``: the pooled rows) first, then the whole period
+    (``period`` total or empty) before single quarters; otherwise :func:`key_rows_first` order. A pooled
+    job's results also hold each programme's rows, which must never stand in for the pooled ones."""
+    df = key_rows_first(df)
+    if df.empty:
+        return df
+    pid = df["programme_id"].astype(str) if "programme_id" in df else pd.Series(programme_id, index=df.index)
+    period = df["period"].astype(str) if "period" in df else pd.Series("", index=df.index)
+    whole = period.isin(["", "total", "nan", "None"])
+    rank = (pid != str(programme_id)).astype(int) * 2 + (~whole).astype(int)
+    return df.assign(_rank=rank.to_numpy()).sort_values("_rank", kind="stable").drop(columns="_rank")
+
+
+def _results_table(df: pd.DataFrame, language: str, max_rows: int, programme_id: str | None = None) -> str:
     if df.empty:
         return f"<p>{text('no_results', language)}</p>"
     t = TEXT[language]
     rows = []
-    for _, r in key_rows_first(df).head(max_rows).iterrows():
+    if programme_id is not None:
+        df = own_rows_first(df, programme_id)
+    pids = df["programme_id"].astype(str) if "programme_id" in df else None
+    # a pooled job's table names the programme of every row once rows of single programmes are shown
+    show_pid = pids is not None and programme_id is not None and bool((pids.head(max_rows) != str(programme_id)).any())
+    for _, r in (df if programme_id is not None else key_rows_first(df)).head(max_rows).iterrows():
         lo, hi = format_number(r.get("ci_lower"), language), format_number(r.get("ci_upper"), language)
         ci = f"{lo} – {hi}" if lo or hi else ""
         endpoint = r.get("endpoint")
         measure = estimand_label(str(r.get("estimand", "")), language)
         if isinstance(endpoint, str) and endpoint:
             measure += f" ({endpoint_label(endpoint, language)})"
+        if str(r.get("role", "")) == "primary":
+            measure = f"{code_label('primary', language)}: {measure}"
+        if "period" in r and str(r.get("period")) not in ("", "total", "nan", "None"):
+            measure += f", {r.get('period')}"
+        who = ""
+        if show_pid:
+            rp = str(r.get("programme_id", ""))
+            who = f"<td>{html.escape(t['all_programmes'] if rp == 'all' else rp)}</td>"
         rows.append(
             "<tr>"
-            f"<td>{html.escape(measure)}</td>"
+            f"{who}<td>{html.escape(measure)}</td>"
             f"<td>{html.escape(_group_words(str(r.get('group', '')), str(r.get('estimand', '')), language))}</td>"
             f"<td class='num'>{format_number(r.get('estimate'), language)}</td>"
             f"<td class='num'>{ci}</td>"
@@ -356,7 +385,7 @@ def _results_table(df: pd.DataFrame, language: str, max_rows: int) -> str:
     if len(df) > max_rows:
         more = f"<p class='meta'>{html.escape(t['more_rows'].format(k=len(df) - max_rows))}</p>"
     head = (
-        f"<tr><th>{t['estimand']}</th><th>{t['group']}</th><th>{t['estimate']}</th>"
+        f"<tr>{'<th>' + t['programme'] + '</th>' if show_pid else ''}<th>{t['estimand']}</th><th>{t['group']}</th><th>{t['estimate']}</th>"
         f"<th>{t['ci']}</th><th>{t['n']}</th><th>{t['causal']}</th></tr>"
     )
     return f"<table>{head}{''.join(rows)}</table>{more}"
@@ -456,7 +485,7 @@ def build_index(
                 sentences = headline.get("sentences") or []
                 parts.append(f"<p class='{cls}'><em>{html.escape(label_h)}</em>: " +
                              " ".join(html.escape(str(s)) for s in sentences) + "</p>")
-            parts.append(_results_table(_read_results(folder), language, max_rows))
+            parts.append(_results_table(_read_results(folder), language, max_rows, programme_id=pid))
             figs = sorted(p.name for p in folder.glob("*.png"))
             if figs:
                 links = " ".join(

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from evaluation.analyses.primary import PrimaryOutcome
 from evaluation.contract.results import SUPPRESSION_THRESHOLD
 from evaluation.publish import disclosure, writer
 from evaluation.publish.formatting import DEFAULT_LANGUAGE, check_language, number
@@ -33,6 +34,12 @@ _LABELS = {
                      "hazard ratio recidive (programma t.o.v. vergelijking)"),
     "prevalence_730d_crude": ("difference in 2-year reoffending (programme minus comparison)",
                               "verschil in 2-jarige recidive (programma min vergelijking)"),
+    "prevalence_365d_crude": ("difference in 1-year reoffending (programme minus comparison)",
+                              "verschil in 1-jarige recidive (programma min vergelijking)"),
+    "prevalence_730d_km": ("difference in 2-year reoffending, Kaplan-Meier (programme minus comparison)",
+                           "verschil in 2-jarige recidive, Kaplan-Meier (programma min vergelijking)"),
+    "prevalence_365d_km": ("difference in 1-year reoffending, Kaplan-Meier (programme minus comparison)",
+                           "verschil in 1-jarige recidive, Kaplan-Meier (programma min vergelijking)"),
     "volunteer_stopping_rate": ("volunteers stopping per volunteer-year",
                                 "vrijwilligers die stoppen per vrijwilligersjaar"),
 }
@@ -180,6 +187,37 @@ def moderation_sentences(synthesis: Mapping[str, Any], estimand: str, language: 
     return out
 
 
+def _primary_sentences(res: MetaResult | None, primary: PrimaryOutcome, analysis: Any, language: str) -> list[str]:
+    """The pooled primary outcome in words (per 100 participants), with how many of the pooled programmes
+    have a causal comparison (docs/methods.md, section 'Primary outcome')."""
+    if res is None:
+        return []
+    en = language == "en"
+    tab = analysis.tables_["programme_effects"]
+    used = tab[(tab["estimand"] == primary.estimand) & tab["yi"].notna()]
+    causal = int(used["causal"].map(lambda v: str(v).lower() == "true").sum())
+    h = {365: ("within one year", "binnen een jaar"), 730: ("within two years", "binnen twee jaar")}[
+        primary.horizon_days][0 if en else 1]
+    fewer = [-100 * x for x in (res.estimate, res.ci_upper, res.ci_lower, res.pi_upper, res.pi_lower)]
+    e, lo, hi, plo, phi = (number(x, language, 1, thousands=False) for x in fewer)
+    if en:
+        out = [f"Primary outcome: across {res.k} programmes with a comparison group, on average {e} fewer per 100 "
+               f"participants reoffended {h} than in their comparison groups (95% CI {lo} to {hi}; a negative number "
+               f"means more); in a new, similar programme the difference could lie between {plo} and {phi}."]
+        out.append(f"{causal} of these {res.k} comparisons are causal (randomised, or matched with good balance); the "
+                   "average is therefore " + ("an average of causal effects." if causal == res.k else
+                                              "not a causal effect."))
+    else:
+        out = [f"Primaire uitkomstmaat: over {res.k} programma's met een vergelijkingsgroep recidiveerden {h} "
+               f"gemiddeld {e} per 100 deelnemers minder dan in hun vergelijkingsgroepen (95%-BI {lo} tot {hi}; "
+               f"een negatief getal betekent meer); bij een nieuw, vergelijkbaar programma kan het verschil tussen "
+               f"{plo} en {phi} liggen."]
+        out.append(f"{causal} van deze {res.k} vergelijkingen zijn causaal (gerandomiseerd, of gematcht met goede "
+                   "balans); het gemiddelde is daarom " + ("een gemiddelde van causale effecten." if causal == res.k
+                                                           else "geen causaal effect."))
+    return out
+
+
 def synthesis_outputs(analysis: Any, language: str = DEFAULT_LANGUAGE,
                       threshold: int = SUPPRESSION_THRESHOLD) -> dict[str, Any]:
     """What the synthesis report shows, after disclosure control.
@@ -206,13 +244,14 @@ def synthesis_outputs(analysis: Any, language: str = DEFAULT_LANGUAGE,
                             for x in pd.to_numeric(effects_tab[col], errors="coerce")]
     figures = {}
     li = 0 if language == "en" else 1
-    for est, syn in [("hazard_ratio", syn_r), ("prevalence_730d_crude", syn_r), ("volunteer_stopping_rate", syn_v)]:
+    primary = getattr(analysis, "primary_", None) or PrimaryOutcome()
+    for est, syn in [("hazard_ratio", syn_r), (primary.estimand, syn_r), ("volunteer_stopping_rate", syn_v)]:
         if syn is None or est not in syn["pooled"]:
             continue
         e = effects_tab[(effects_tab.estimand == est) & effects_tab.yi.notna()]
         if len(e) < 2:
             continue
-        log = est != "prevalence_730d_crude"
+        log = not est.startswith("prevalence")
         pooled = syn["pooled"][est]
         hidden = pooled.k - len(e)
         pooled_label = (f"average of {pooled.k} programmes" if language == "en"
@@ -231,24 +270,26 @@ def synthesis_outputs(analysis: Any, language: str = DEFAULT_LANGUAGE,
         )
     s: list[str] = []
     status_h = "warning"
+    s += _primary_sentences(syn_r["pooled"].get(primary.estimand), primary, analysis, language)
     hr = syn_r["pooled"].get("hazard_ratio")
     if hr is not None:
         e, lo, hi, plo, phi = (_fmt(x, language) for x in np.exp(
             [hr.estimate, hr.ci_lower, hr.ci_upper, hr.pi_lower, hr.pi_upper]))
         s.append(
-            (f"Across {hr.k} programmes with a comparison group, the average hazard ratio of reoffending is "
-             f"{e} (95% CI {lo} to {hi}); in a new, similar programme it could lie between {plo} and {phi}.")
+            (f"A secondary measure: across {hr.k} programmes with a comparison group, the average hazard ratio of "
+             f"reoffending is {e} (95% CI {lo} to {hi}); in a new, similar programme it could lie between {plo} "
+             f"and {phi}.")
             if language == "en" else
-            (f"Over {hr.k} programma's met een vergelijkingsgroep is de gemiddelde hazard ratio voor recidive "
-             f"{e} (95%-BI {lo} tot {hi}); bij een nieuw, vergelijkbaar programma kan die tussen {plo} en {phi} "
-             "liggen.")
+            (f"Een secundaire maat: over {hr.k} programma's met een vergelijkingsgroep is de gemiddelde hazard ratio "
+             f"voor recidive {e} (95%-BI {lo} tot {hi}); bij een nieuw, vergelijkbaar programma kan die tussen "
+             f"{plo} en {phi} liggen.")
         )
     s += moderation_sentences(syn_r, "hazard_ratio", language, caveat=False)
     if syn_v is not None and syn_v["pooled"]:
         s += moderation_sentences(syn_v, "volunteer_stopping_rate", language, caveat=False,
                                   subject=("volunteer stopping rates", "stoppercentages van vrijwilligers"))
     s += moderation_sentences(syn_r, "hazard_ratio", language)[-1:]
-    if hr is None:
+    if hr is None and primary.estimand not in syn_r["pooled"]:
         status_h = "not_estimable"
         s.insert(0, "Too few programmes with a comparison group to pool their effects." if language == "en"
                  else "Te weinig programma's met een vergelijkingsgroep om de effecten samen te nemen.")

@@ -102,3 +102,23 @@ def minimum_detectable_difference(p0: float, n1: int, n0: int, alpha: float = 0.
         return math.nan
     z = stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power)
     return float(z * math.sqrt(p0 * (1 - p0) * (1 / n1 + 1 / n0)))
+
+
+def power_at_difference(delta: float, p0: float, n1: int, n0: int, alpha: float = 0.05) -> float:
+    """Power of the two-sided test of two proportions to detect a declared difference ``delta`` at the
+    actual group sizes (the inverse of :func:`minimum_detectable_difference`).
+
+    ``Phi(|delta| / sqrt(p0 q0 (1/n1 + 1/n0)) - z_{1-a/2})`` (normal approximation, the comparison
+    proportion's variance in both groups; the far tail is ignored). ``delta`` is declared before the
+    results (``primary_outcome.relevant_difference``), never the observed difference: power for the
+    observed difference only restates the p-value (Hoenig & Heisey 2001). NaN when a group is empty or
+    p0 is 0 or 1.
+    """
+    if not 0 <= p0 <= 1:
+        raise ValueError("power_at_difference: p0 must lie in [0, 1]")
+    if not delta or not math.isfinite(delta):
+        raise ValueError("power_at_difference: delta must be a non-zero finite difference")
+    if n1 <= 0 or n0 <= 0 or p0 in (0, 1):
+        return math.nan
+    se = math.sqrt(p0 * (1 - p0) * (1 / n1 + 1 / n0))
+    return float(stats.norm.cdf(abs(delta) / se - stats.norm.ppf(1 - alpha / 2)))
