@@ -543,7 +543,7 @@ class SynthesisAnalysis:
         res["role"] = np.where(res["estimand"].astype(str) == f"{self.primary_.estimand}_pooled", "primary",
                                "secondary")
         self.results_ = res
-        cols = ["programme_id", "estimand", "effect_scale", "yi", "sei", "n", "events", "excluded_reason",
+        cols = ["programme_id", "estimand", "effect_scale", "yi", "sei", "n", "events", "causal", "excluded_reason",
                 *MODERATOR_FIELDS]
         tab = pd.concat([e.reindex(columns=cols) for e in all_eff], ignore_index=True)
         is_log = tab["effect_scale"].astype(str).str.startswith("log_")
