@@ -30,6 +30,8 @@ from evaluation.stats.survival.cox import (  # noqa: E402
     NOT_ESTIMABLE_CONSTANT,
     NOT_ESTIMABLE_MONOTONE,
     NOT_ESTIMABLE_SINGULAR,
+    NOT_ESTIMABLE_UNINFORMATIVE,
+    ratio_degenerate,
 )
 
 R_DIR = Path(__file__).parent / "r"
@@ -67,7 +69,12 @@ def test_degenerate_fits_agree_with_r(variant):
     for term, r in ref.iterrows():
         flagged = bool(r["flagged"])
         aliased = pd.isna(r["coef"])
-        assert bool(s.loc[term, "estimable"]) == (not flagged and not aliased), term
+        # near-separation that R fits without a warning (x1 of separation_continuous: HR exp(-26.4),
+        # printed 0.00 (0.00-0.00)) is not published: the rule of docs/methods.md applied to R's numbers
+        b, se = r["coef"], r["robust_se"] if pd.notna(r["robust_se"]) else r["se"]
+        degenerate = not aliased and not flagged and ratio_degenerate(
+            np.exp(b), np.exp(b - 1.959964 * se), np.exp(b + 1.959964 * se))
+        assert bool(s.loc[term, "estimable"]) == (not flagged and not aliased and not degenerate), term
         if aliased:
             # R: coefficient NA ("X matrix deemed to be singular")
             assert np.isnan(s.loc[term, "coef"]) and np.isnan(s.loc[term, "hazard_ratio"])
@@ -85,6 +92,10 @@ def test_degenerate_fits_agree_with_r(variant):
             assert s.loc[term, "se"] == pytest.approx(r["se"], rel=tol), term
             if pd.notna(r["robust_se"]):
                 assert s.loc[term, "robust_se"] == pytest.approx(r["robust_se"], rel=tol), term
+            if degenerate:
+                assert s.loc[term, "reason"] == NOT_ESTIMABLE_UNINFORMATIVE
+                assert np.isnan(s.loc[term, "hazard_ratio"]) and np.isnan(s.loc[term, "ci_lower"])
+                continue
             assert 0 < s.loc[term, "ci_lower"] < s.loc[term, "hazard_ratio"] < s.loc[term, "ci_upper"] < np.inf
     assert m.loglik_ == pytest.approx(ref["loglik"].iloc[0], rel=1e-8)
 
@@ -114,10 +125,16 @@ def test_singular_design_keeps_the_estimable_terms():
     assert res.loc[res["term"] == "x1", "scaled_residual"].notna().all()
 
 
-def test_near_separation_is_estimated_not_flagged():
-    # R: x1 = -26.36 (SE 4.22), no warning; a big coefficient alone is not monotone likelihood
+def test_near_separation_is_estimated_but_not_published():
+    # R: x1 = -26.36 (SE 4.22), no warning; a big coefficient alone is not monotone likelihood, so the
+    # fitter estimates it like R (and keeps it in the PH test), but HR exp(-26.4) with interval
+    # exp(-26.4 -/+ 1.96 x 4.22) would print as 0.00 (0.00-0.00): the publication rule withholds it
     m, _ = _fit("separation_continuous")
-    assert bool(m.estimable_["x1"]) and m.params_["x1"] < -20
+    assert m.params_["x1"] == pytest.approx(-26.3597587634488, rel=1e-6)
+    assert not bool(m.estimable_["x1"]) and m.reasons_["x1"] == NOT_ESTIMABLE_UNINFORMATIVE
+    row = m.to_results("x1").iloc[0]
+    assert np.isnan(row["estimate"]) and np.isnan(row["ci_upper"]) and row["note"] == NOT_ESTIMABLE_UNINFORMATIVE
+    assert np.isfinite(m.ph_test().set_index("term").loc["x1", "statistic"])
 
 
 def test_extreme_linear_predictor_does_not_crash():
@@ -271,10 +288,18 @@ def test_recidivism_on_tiny_data_never_crashes(case):
     kind = num["estimand"]
     prev = kind.str.match(r"(prevalence|cumulative_incidence)_\d+d") & num["group"].isin(["programme", "comparison"])
     assert num.loc[prev, "estimate"].between(0, 1).all()
-    pos = kind.isin(["hazard_ratio", "hazard_ratio_adjusted", "rate_ratio", "cases_per_person_year", "e_value"])
+    pos = kind.isin(["hazard_ratio", "hazard_ratio_adjusted", "hazard_ratio_at_risk_clock", "rate_ratio",
+                     "cases_per_person_year", "e_value", "e_value_ci"])
     assert (num.loc[pos, "estimate"] >= 0).all()
+    # no hazard ratio is published as 0.00, infinite or from near-separation (issue 17 item 11)
+    hr = num[kind.str.startswith("hazard_ratio")]
+    assert not any(ratio_degenerate(*v) for v in hr[["estimate", "ci_lower", "ci_upper"]].astype(float).to_numpy())
+    # E-values: none for a randomised design; the limit's E-value in its own row, never in ci_upper
+    ev = res[res["estimand"].isin(["e_value", "e_value_ci"])]
+    assert design != "rct" or ev.empty
+    assert ev[["ci_lower", "ci_upper"]].isna().all().all()
     p = num["p_value"].astype(float)
     assert p[p.notna()].between(0, 1).all()
     ci = num[["ci_lower", "ci_upper"]].astype(float)
-    both = ci.notna().all(axis=1) & ~kind.eq("e_value")
+    both = ci.notna().all(axis=1)
     assert (ci.loc[both, "ci_lower"] <= ci.loc[both, "ci_upper"] + 1e-12).all()

@@ -73,8 +73,10 @@ def test_result_shape_and_no_row_level_output(rct):
     ids = set(rct.dataset_["participant_id"])
     assert not res.astype(str).isin(ids).any().any()
     for est in ("prevalence_365d_crude", "prevalence_730d_km", "hazard_ratio", "hazard_ratio_adjusted",
-                "rmst_730d", "rate_ratio", "cases_per_person_year", "ph_test", "e_value"):
+                "rmst_730d", "rate_ratio", "cases_per_person_year", "ph_test", "hazard_ratio_at_risk_clock"):
         assert est in set(res["estimand"]), est
+    # randomised: no E-value (unmeasured confounding is what randomisation rules out; issue 17 item 11)
+    assert not res["estimand"].isin(["e_value", "e_value_ci"]).any()
     # every difference estimate has its interval
     diff = res[(res["group"] == "difference") & res["estimand"].str.match("prevalence|hazard|rmst|rate_ratio")]
     assert diff[["ci_lower", "ci_upper"]].notna().all().all()

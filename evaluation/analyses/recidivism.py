@@ -6,8 +6,10 @@ reoffending at 1 and 2 years (crude among people with the full horizon of
 follow-up, and Kaplan-Meier based), cumulative incidence with death and
 emigration as competing risks, frequency per person-year at risk with a
 negative-binomial rate ratio, Cox hazard ratios (unadjusted and adjusted),
-a proportional-hazards test, RMST at 730 days, the E-value, and the
-subgroups the study names, each with its 95% interval.
+a proportional-hazards test, RMST at 730 days, the E-value (not for a
+randomised design), a sensitivity hazard ratio on the at-risk clock
+(``hazard_ratio_at_risk_clock``: days at liberty), and the subgroups the
+study names, each with its 95% interval.
 
 Designs and what they estimate
 ------------------------------
@@ -106,6 +108,8 @@ from evaluation.stats.proportions import (  # noqa: F401  (rate and power re-exp
 
 MIN_PARTICIPANTS = 60
 MIN_EVENTS = 30
+AT_RISK_CLOCK = "hazard_ratio_at_risk_clock"
+"""Estimand of the sensitivity analysis on the at-risk clock (Cox on ``time_at_risk``, never a headline)."""
 NO_CONFOUNDING_NOTE = (
     "causal reading assumes no unmeasured confounding (all common causes of taking part and reoffending are "
     "among the intake covariates) and adequate overlap; estimand ATT"
@@ -501,7 +505,7 @@ class RecidivismAnalysis:
         self.warnings_.append(f"{endpoint}: {why}")
         estimands = [f"prevalence_{h}d_{kind}" for h in self.horizons for kind in ("crude", "km")]
         if self.design != "descriptive":
-            estimands += ["rate_ratio", "hazard_ratio", "hazard_ratio_adjusted", f"rmst_{self.rmst_tau}d"]
+            estimands += ["rate_ratio", "hazard_ratio", "hazard_ratio_adjusted", AT_RISK_CLOCK, f"rmst_{self.rmst_tau}d"]
         group = "programme" if self.design == "descriptive" else "difference"
         return [self._base(endpoint, estimand=est, group=group, n=len(e), events=int((e["cnsr"] == 0).sum()),
                            headline_eligible=False, note=why) for est in estimands]
@@ -692,8 +696,8 @@ class RecidivismAnalysis:
                                    note=f"not estimable: {exc}", headline_eligible=False))
         return rows
 
-    def _cox(self, e: pd.DataFrame, covs: list[str], X: pd.DataFrame | None = None):
-        df = pd.DataFrame({"time": e["time"].to_numpy(float), "event": (e["cnsr"] == 0).to_numpy(int),
+    def _cox(self, e: pd.DataFrame, covs: list[str], X: pd.DataFrame | None = None, time_col: str = "time"):
+        df = pd.DataFrame({"time": e[time_col].to_numpy(float), "event": (e["cnsr"] == 0).to_numpy(int),
                            "treated": e["treated"].to_numpy(float), "weight": e["weight"].to_numpy(float),
                            "cluster": e["cluster"].to_numpy()})
         if X is not None:
@@ -717,7 +721,7 @@ class RecidivismAnalysis:
             return [self._base(endpoint, estimand=est, group="difference", headline_eligible=False,
                                n=len(e), events=int((e["cnsr"] == 0).sum()),
                                note="not estimable: no events in one of the groups")
-                    for est in ("hazard_ratio", "hazard_ratio_adjusted")]
+                    for est in ("hazard_ratio", "hazard_ratio_adjusted", AT_RISK_CLOCK)]
         design_note = "" if not self.method_suffix_ else f" after {self.method_suffix_}"
         try:
             cox, msgs = self._cox(e, ["treated"])
@@ -733,6 +737,7 @@ class RecidivismAnalysis:
         except (ValueError, np.linalg.LinAlgError) as exc:
             rows.append(self._base(endpoint, estimand="hazard_ratio", group="difference",
                                    note=f"not estimable: {exc}", headline_eligible=False))
+        rows.append(self._at_risk_clock_row(e, endpoint, design_note))
         X = design_matrix(e, self.model_covariates_)
         used = covariates_used(X.columns, self.model_covariates_)
         X.columns = [f"x{i}" for i in range(X.shape[1])]
@@ -766,17 +771,39 @@ class RecidivismAnalysis:
                            note=("hazards may not be proportional: read the HR as an average over follow-up"
                                  if r["p_value"] < 0.05 else ""))]
 
+    def _at_risk_clock_row(self, e, endpoint, design_note) -> dict:
+        """Sensitivity analysis: the hazard ratio on the at-risk clock (``time_at_risk``, days at liberty),
+        same design, weights and clusters as the main one; never a headline (docs/methods.md, section
+        'Recidivism measures', item 'Time scale of time-to-event estimates')."""
+        note = "sensitivity analysis: time at risk (days in detention not counted)"
+        try:
+            cox, _ = self._cox(e, ["treated"], time_col="time_at_risk")
+            rec = cox.to_results("treated", **self._base(endpoint, estimand=AT_RISK_CLOCK, note=note,
+                                                         headline_eligible=False)).iloc[0].to_dict()
+            rec["method"] += design_note + "; at-risk clock" + ("; marginal HR" if self.design != "rct" else "")
+            return rec
+        except (ValueError, np.linalg.LinAlgError) as exc:
+            return self._base(endpoint, estimand=AT_RISK_CLOCK, group="difference", headline_eligible=False,
+                              note=f"{note}; not estimable: {exc}")
+
     def _evalue_rows(self, rec, endpoint, share_events) -> list[dict]:
+        """E-value of the hazard ratio and, in its own row (``e_value_ci``), of the interval limit closest to 1.
+
+        None for a randomised design: the E-value measures sensitivity to unmeasured confounding, which
+        randomisation rules out (docs/methods.md, section 'Survival estimators', item 'E-value').
+        """
         ev = getattr(sv, "e_value", None)
-        if ev is None or not np.isfinite(rec["estimate"]):
+        if self.design == "rct" or ev is None or not np.isfinite(rec["estimate"]):
             return []
         rare = share_events < 0.15
         v = ev(rec["estimate"], rec["ci_lower"], rec["ci_upper"], rare_outcome=rare)
+        conv = "" if rare else ", HR converted to RR for a common outcome"
         return [self._base(endpoint, estimand="e_value", group="difference", estimate=v["e_value"],
-                           ci_lower=np.nan, ci_upper=v["e_value_ci"],
-                           method="E-value for the hazard ratio (VanderWeele & Ding 2017)"
-                                  + ("" if rare else ", HR converted to RR for a common outcome")
-                                  + "; ci_upper holds the E-value of the interval limit closest to 1",
+                           method="E-value for the hazard ratio (VanderWeele & Ding 2017)" + conv,
+                           headline_eligible=False),
+                self._base(endpoint, estimand="e_value_ci", group="difference", estimate=v["e_value_ci"],
+                           method="E-value for the confidence limit of the hazard ratio closest to 1 (1 when the "
+                                  "interval includes 1; VanderWeele & Ding 2017)" + conv,
                            headline_eligible=False)]
 
     def _rmst_rows(self, e, endpoint, tte_ok) -> list[dict]:

@@ -121,7 +121,8 @@ def _cox_rows(
             note.append(f"only {int(model.events_)} events: imprecise, read as exploratory")
         note.append("observational association, not a causal effect")
         # |log HR| > 20: the likelihood is monotone (no stops in one level), the estimate is an artefact;
-        # the fitter marks monotone, aliased (singular) and unconverged coefficients not estimable
+        # the fitter marks monotone, aliased (singular) and unconverged coefficients not estimable, and
+        # near-separation (fewer than five events at a value of a 0/1 covariate, a degenerate interval)
         why = str(r.get("reason", "") or "")
         degenerate = bool(why) or not np.isfinite(float(r["coef"])) or abs(float(r["coef"])) > 20
         if degenerate:
@@ -143,8 +144,10 @@ def _cox_rows(
                 "method": method,
                 "causal": False,
                 "note": "; ".join(note),
-                "coef": float(r["coef"]),
-                "se": float(r["robust_se"]) if np.isfinite(r.get("robust_se", np.nan)) else float(r["se"]),
+                # a hazard ratio that is not given is not given back through its log either
+                "coef": np.nan if degenerate else float(r["coef"]),
+                "se": np.nan if degenerate else (
+                    float(r["robust_se"]) if np.isfinite(r.get("robust_se", np.nan)) else float(r["se"])),
             }
         )
     try:

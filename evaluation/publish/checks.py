@@ -22,6 +22,13 @@ to ``manifest.json``) and by the tests. Each check names a way a published table
 ``horizon``
     An estimate at a horizon (``..._730d...``) beyond the longest follow-up of the programme's
     participants.
+``ratio_zero_or_infinite``
+    A published hazard or rate ratio whose estimate or interval limit is 0 (or prints as 0.00:
+    below 0.005), negative or infinite: a degenerate fit shown as a number ("HR 0.00 (0.00-0.00)",
+    "0 - ∞").
+``ratio_uninformative``
+    A published hazard or rate ratio otherwise caught by the near-separation rule (above 200, or an
+    interval wider than a factor of 100; docs/methods.md, section 'Survival estimators').
 """
 
 from __future__ import annotations
@@ -33,12 +40,14 @@ import numpy as np
 import pandas as pd
 
 from evaluation.contract.results import SUPPRESSION_THRESHOLD
+from evaluation.publish.formatting import is_ratio_estimand, ratio_shown
 from evaluation.publish.labels import ESTIMANDS
 from evaluation.publish.suppression import DERIVED_ESTIMANDS, _subgroup_of
+from evaluation.stats.survival.cox import HR_RANGE
 
 #: Findings that stop publication: a number that cannot be a p-value, or a withheld number given back.
 #: The others are logged and counted in the manifest.
-BLOCKING_CHECKS = frozenset({"p_range", "gives_back"})
+BLOCKING_CHECKS = frozenset({"p_range", "gives_back", "ratio_zero_or_infinite"})
 
 FINDING_COLUMNS = ["check", "programme_id", "notebook", "analysis", "estimand", "endpoint", "group", "detail"]
 _HORIZON = re.compile(r"_(\d+)d(?:_|$)")
@@ -95,6 +104,18 @@ def publication_check(
     p_labelled = df["estimand"].map(lambda e: "(p)" in ESTIMANDS.get(e, ("",))[0]).to_numpy()
     for i in np.flatnonzero(p_labelled & published & ~est.between(0, 1).to_numpy()):
         add("p_label", i, f"labelled as a p-value but the estimate is {est.iloc[i]:.4g}")
+
+    # hazard and rate ratios that are degenerate numbers (0, infinite, near-separation)
+    lo, hi = _numeric(df.get("ci_lower", pd.Series(np.nan, index=df.index))), _numeric(
+        df.get("ci_upper", pd.Series(np.nan, index=df.index)))
+    for i in np.flatnonzero(df["estimand"].map(is_ratio_estimand).to_numpy() & published):
+        vals = np.array([est.iloc[i], lo.iloc[i], hi.iloc[i]], dtype=float)
+        present = vals[~np.isnan(vals)]
+        if np.any(~np.isfinite(present)) or np.any(present < HR_RANGE[0]):
+            add("ratio_zero_or_infinite", i, f"ratio {vals[0]:.4g} with interval {vals[1]:.4g} - {vals[2]:.4g}")
+        elif not ratio_shown(df["estimand"].iloc[i], *vals):
+            add("ratio_uninformative", i, f"ratio {vals[0]:.4g} with interval {vals[1]:.4g} - {vals[2]:.4g} "
+                                          "(near-separation)")
 
     # derived rows and differences that give a withheld number back
     where = df["programme_id"] + "\x1f" + df["analysis"] + "\x1f" + df["endpoint"]

@@ -3,13 +3,18 @@
 Dutch uses a decimal comma and a full stop between thousands (``4.802,73``);
 English the other way round (``4,802.73``). Missing values become an empty
 string; infinities become ``∞`` / ``-∞``. Every sentence, table and page of a
-report formats its numbers through these functions.
+report formats its numbers through these functions. A hazard or rate ratio whose
+estimate or interval is 0, infinite or otherwise degenerate is never shown as a
+number (:func:`ratio_shown`).
 """
 
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
+
+from evaluation.stats.survival.cox import ratio_degenerate
 
 LANGUAGES: tuple[str, ...] = ("nl", "en")
 DEFAULT_LANGUAGE = "nl"
@@ -62,3 +67,31 @@ def percent(share: Any, language: str = DEFAULT_LANGUAGE, digits: int = 0) -> st
     """A share in [0, 1] as a percentage: ``31%`` (en) or ``31%`` with a decimal comma in Dutch."""
     s = number(None if share is None else float(share) * 100, language, digits)
     return s + "%" if s and s not in {"∞", "-∞"} else s
+
+
+NOT_ESTIMABLE_TEXT = {"en": "not estimable", "nl": "niet te schatten"}
+_RATIO_ESTIMAND = re.compile(r"(?:hazard|rate)_ratio")
+
+
+def is_ratio_estimand(estimand: Any) -> bool:
+    """True for a hazard or rate ratio (``hazard_ratio``, ``hazard_ratio_adjusted``, ``rate_ratio``, ...)."""
+    return bool(_RATIO_ESTIMAND.search(str(estimand or "")))
+
+
+def ratio_shown(estimand: Any, estimate: Any, ci_lower: Any, ci_upper: Any) -> bool:
+    """False when a ratio row's numbers must not be shown: the estimate or a limit is 0, infinite,
+    outside the published range, or the interval is degenerate
+    (:func:`evaluation.stats.survival.cox.ratio_degenerate`; docs/methods.md, section 'Survival
+    estimators'). The analyses already give such rows as not estimable; this is the last guard
+    before a reader sees "0,00 (0 - ∞)". Rows that are not ratios, or have no estimate, are shown."""
+    if not is_ratio_estimand(estimand):
+        return True
+    vals = []
+    for v in (estimate, ci_lower, ci_upper):
+        try:
+            vals.append(float(v))
+        except (TypeError, ValueError):
+            vals.append(math.nan)
+    if math.isnan(vals[0]):
+        return True
+    return not ratio_degenerate(*vals)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from evaluation.publish.formatting import check_language, number
+from evaluation.publish.formatting import NOT_ESTIMABLE_TEXT, check_language, number, ratio_shown
 from evaluation.validation.supports import MEASURES as SUPPORT_MEASURES
 from evaluation.validation.supports import REASONS as SUPPORT_REASONS
 
@@ -26,9 +26,11 @@ ESTIMANDS: dict[str, tuple[str, str]] = {
     "hazard_ratio": ("hazard ratio", "hazardratio"),
     "hazard_ratio_adjusted": ("hazard ratio, adjusted for intake characteristics", "hazard ratio, gecorrigeerd voor kenmerken bij instroom"),
     "hazard_ratio_landmark": ("hazard ratio, landmark analysis", "hazard ratio, landmarkanalyse"),
+    "hazard_ratio_at_risk_clock": ("hazard ratio on the at-risk clock (sensitivity analysis: days in detention not counted)", "hazard ratio op de at-riskklok (gevoeligheidsanalyse: dagen in detentie niet meegeteld)"),
     "rate_ratio": ("ratio of new cases per year at risk", "verhouding nieuwe zaken per jaar at risk"),
     "cases_per_person_year": ("new cases per person-year at risk", "nieuwe zaken per persoonsjaar at risk"),
     "e_value": ("E-value (strength of unmeasured confounding needed to explain the effect away)", "E-waarde (sterkte van ongemeten confounding die het effect zou verklaren)"),
+    "e_value_ci": ("E-value of the confidence limit closest to 1 (confounding needed to make the interval include 1)", "E-waarde van de betrouwbaarheidsgrens het dichtst bij 1 (confounding die het interval 1 zou laten bevatten)"),
     "ph_test": ("test of proportional hazards: chi-square statistic (its p-value in the p column)", "toets op proportionele hazards: chi-kwadraatstatistiek (de p-waarde staat in de kolom p)"),
     "gray_test": ("Gray's test, cumulative incidence: chi-square statistic (its p-value in the p column)", "toets van Gray, cumulatieve incidentie: chi-kwadraatstatistiek (de p-waarde staat in de kolom p)"),
     "interaction_test": ("subgroup interaction test: Wald chi-square statistic (its p-value in the p column)", "interactietoets subgroep: Wald-chi-kwadraatstatistiek (de p-waarde staat in de kolom p)"),
@@ -348,6 +350,14 @@ NOTES: list[tuple[str, str]] = [
      "niet te schatten: singuliere informatiematrix (samenhangend met andere kenmerken, of geen variatie onder "
      "de mensen at risk op de momenten van een gebeurtenis)"),
     (re.escape("not estimable: covariate is constant"), "niet te schatten: het kenmerk is constant"),
+    (re.escape("not estimable: fewer than five events in one group for a hazard ratio (near-separation)"),
+     "niet te schatten: minder dan vijf gebeurtenissen in een groep voor een hazardratio (bijna-scheiding)"),
+    (re.escape("not estimable: hazard ratio or interval limit below 0.005 or above 200, or interval wider than a "
+               "factor of 100 (near-separation)"),
+     "niet te schatten: hazardratio of intervalgrens onder 0,005 of boven 200, of interval breder dan een factor "
+     "100 (bijna-scheiding)"),
+    (re.escape("sensitivity analysis: time at risk (days in detention not counted)"),
+     "gevoeligheidsanalyse: tijd at risk (dagen in detentie niet meegeteld)"),
     (re.escape("not estimable: Newton-Raphson did not converge"),
      "niet te schatten: het schattingsalgoritme (Newton-Raphson) convergeerde niet"),
     (re.escape("not estimable: standard error zero or not finite, or hazard ratio beyond floating-point range "
@@ -672,6 +682,17 @@ def _format_numbers(values: pd.Series, language: str, digits: int, whole: bool =
     return values.map(lambda x: number(x, language, 0 if whole else digits, thousands=False)).astype(object)
 
 
+def _degenerate_ratios(df: pd.DataFrame) -> np.ndarray:
+    """Rows of a hazard or rate ratio whose estimate or interval must not be shown as numbers
+    (:func:`evaluation.publish.formatting.ratio_shown`)."""
+    if "estimand" not in df.columns or "estimate" not in df.columns:
+        return np.zeros(len(df), dtype=bool)
+    lo = df["ci_lower"] if "ci_lower" in df.columns else pd.Series(np.nan, index=df.index)
+    hi = df["ci_upper"] if "ci_upper" in df.columns else pd.Series(np.nan, index=df.index)
+    return np.array([not ratio_shown(e, x, a, b) for e, x, a, b in zip(df["estimand"], df["estimate"], lo, hi,
+                                                                          strict=True)], dtype=bool)
+
+
 def display_table(df: pd.DataFrame, language: str = "nl", digits: int | None = 3) -> pd.DataFrame:
     """A copy of a results or notebook table for a reader, in Dutch or English.
 
@@ -690,7 +711,9 @@ def display_table(df: pd.DataFrame, language: str = "nl", digits: int | None = 3
       (counts stored as floats without decimals), a decimal comma
       in Dutch and a blank for a missing value (``digits=None``: numbers are
       left as they are). Missing values in text columns are shown blank;
-      suppressed cells (e.g. ``"<10"``) stay as shown.
+      suppressed cells (e.g. ``"<10"``) stay as shown. A hazard or rate ratio
+      whose estimate or interval is 0, infinite or degenerate shows "not
+      estimable" ("niet te schatten") and no interval.
 
     Parameters
     ----------
@@ -708,6 +731,7 @@ def display_table(df: pd.DataFrame, language: str = "nl", digits: int | None = 3
         raise TypeError(f"display_table expects a pandas DataFrame, got {type(df).__name__}")
     _check_language(language)
     out = df.copy()
+    hidden = _degenerate_ratios(out)
     for col in out.columns:
         kind = _VALUE_KIND.get(str(col))
         if kind is not None:
@@ -716,6 +740,11 @@ def display_table(df: pd.DataFrame, language: str = "nl", digits: int | None = 3
             out[col] = _format_numbers(out[col], language, digits, whole=str(col) not in _DECIMAL_COLUMNS)
         if out[col].dtype == object:
             out[col] = out[col].where(out[col].notna(), "")
+    if hidden.any():  # a degenerate ratio is shown as "not estimable", never as 0.00 or ∞
+        for col in ("estimate", "ci_lower", "ci_upper"):
+            if col in out.columns:
+                out[col] = out[col].astype(object)
+                out.loc[hidden, col] = NOT_ESTIMABLE_TEXT[language] if col == "estimate" else ""
     out.columns = [column_label(c, language) for c in out.columns]
     return out
 

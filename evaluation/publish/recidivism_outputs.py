@@ -63,7 +63,7 @@ LABELS = {
 }
 KEY_ESTIMANDS = ("prevalence_365d_crude", "prevalence_730d_crude", "prevalence_365d_km", "prevalence_730d_km",
                  "hazard_ratio", "hazard_ratio_adjusted", "rmst_730d", "rate_ratio", "cases_per_person_year",
-                 "e_value", "ph_test", "interaction_test")
+                 "hazard_ratio_at_risk_clock", "e_value", "e_value_ci", "ph_test", "interaction_test")
 
 
 def _lab(language: str) -> dict:

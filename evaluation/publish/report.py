@@ -28,7 +28,7 @@ import pandas as pd
 
 from evaluation.contract.results import RESULT_COLUMNS
 from evaluation.publish.figures import PLAIN, _plain_figure, plain_text
-from evaluation.publish.formatting import check_language, number
+from evaluation.publish.formatting import NOT_ESTIMABLE_TEXT, check_language, number, ratio_shown
 from evaluation.publish.labels import (
     analysis_label,
     code_label,
@@ -359,6 +359,11 @@ def _results_table(df: pd.DataFrame, language: str, max_rows: int, programme_id:
     for _, r in (df if programme_id is not None else key_rows_first(df)).head(max_rows).iterrows():
         lo, hi = format_number(r.get("ci_lower"), language), format_number(r.get("ci_upper"), language)
         ci = f"{lo} – {hi}" if lo or hi else ""
+        shown_estimate = format_number(r.get("estimate"), language)
+        if not ratio_shown(r.get("estimand"), r.get("estimate"), r.get("ci_lower"), r.get("ci_upper")):
+            # a degenerate ratio (0, infinite, near-separation) is never a number (docs/methods.md,
+            # section 'Survival estimators')
+            shown_estimate, ci = NOT_ESTIMABLE_TEXT[language], ""
         endpoint = r.get("endpoint")
         measure = estimand_label(str(r.get("estimand", "")), language)
         if isinstance(endpoint, str) and endpoint:
@@ -375,7 +380,7 @@ def _results_table(df: pd.DataFrame, language: str, max_rows: int, programme_id:
             "<tr>"
             f"{who}<td>{html.escape(measure)}</td>"
             f"<td>{html.escape(_group_words(str(r.get('group', '')), str(r.get('estimand', '')), language))}</td>"
-            f"<td class='num'>{format_number(r.get('estimate'), language)}</td>"
+            f"<td class='num'>{html.escape(shown_estimate)}</td>"
             f"<td class='num'>{ci}</td>"
             f"<td class='num'>{format_number(r.get('n'), language)}</td>"
             f"<td>{t['yes'] if _truthy(r.get('causal')) else t['no']}</td>"

@@ -33,8 +33,9 @@ from evaluation.publish.pooled import (
 )
 
 #: Estimands computed from another estimand of the same programme, analysis, endpoint and group:
-#: published only when their source is (an E-value inverts exactly to its hazard ratio).
-DERIVED_ESTIMANDS: dict[str, str] = {"e_value": "hazard_ratio"}
+#: published only when their source is (an E-value inverts exactly to its hazard ratio, the E-value of
+#: the interval limit to that limit).
+DERIVED_ESTIMANDS: dict[str, str] = {"e_value": "hazard_ratio", "e_value_ci": "hazard_ratio"}
 
 
 def _subgroup_of(group: str) -> str:

@@ -32,7 +32,7 @@ model. JASA 84:1074-1078.
 
 from __future__ import annotations
 
-from evaluation.stats.survival.cox import NOT_ESTIMABLE_MONOTONE, CoxModel
+from evaluation.stats.survival.cox import NOT_ESTIMABLE_MONOTONE, CoxModel, ratio_degenerate
 from evaluation.stats.survival.cuminc import CumulativeIncidence
 from evaluation.stats.survival.effects import e_value, negative_binomial_rate_ratio, rmst_difference
 from evaluation.stats.survival.km import KaplanMeier, kaplan_meier_by_group, numbers_at_risk
@@ -44,6 +44,7 @@ __all__ = [
     "rmst_difference",
     "CoxModel",
     "NOT_ESTIMABLE_MONOTONE",
+    "ratio_degenerate",
     "CumulativeIncidence",
     "e_value",
     "negative_binomial_rate_ratio",

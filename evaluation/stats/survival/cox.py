@@ -48,6 +48,64 @@ NOT_ESTIMABLE_NO_CONVERGENCE = "not estimable: Newton-Raphson did not converge"
 NOT_ESTIMABLE_RANGE = ("not estimable: standard error zero or not finite, or hazard ratio beyond floating-point "
                        "range (rescale the covariate)")
 
+# Publication rule for hazard ratios (docs/methods.md, section 'Survival estimators', item 'Estimability of a
+# hazard ratio'): near-separation gives a finite but meaningless estimate such as HR 108 (13-909) or 0.00.
+MIN_EVENTS_PER_GROUP = 5
+"""A 0/1 covariate needs at least this many events (unweighted) at each of its two values: with d1 and d0 events
+Var(log HR) is about 1/d1 + 1/d0, so below five events in a group the interval spans more than a factor of
+about six on its own and the estimate rests on a handful of cases (near-separation)."""
+HR_RANGE = (0.005, 200.0)
+"""Estimate and both interval limits must lie within this range: a limit below 0.005 is printed as 0.00, and
+beyond 200 (|log HR| > 5.3) a programme effect is not credible; such values come from near-separation."""
+MAX_CI_RATIO = 100.0
+"""Upper / lower interval limit at most this (SE of log HR at most ln(100)/(2 x 1.96) = 1.17, the information of
+less than one event per group): a wider interval says nothing about the direction or size of the effect."""
+NOT_ESTIMABLE_FEW_EVENTS = ("not estimable: fewer than five events in one group for a hazard ratio "
+                            "(near-separation)")
+NOT_ESTIMABLE_UNINFORMATIVE = ("not estimable: hazard ratio or interval limit below 0.005 or above 200, or "
+                               "interval wider than a factor of 100 (near-separation)")
+
+
+def ratio_degenerate(estimate: float, ci_lower: float, ci_upper: float,
+                     bounds: tuple[float, float] = HR_RANGE, max_ci_ratio: float = MAX_CI_RATIO) -> bool:
+    """True when a ratio (hazard or rate ratio) and its interval cannot be published as numbers.
+
+    That is when the estimate or a limit is not finite, not positive, outside ``bounds`` (a limit
+    printed as 0.00, or an HR of 200 and more), or the interval's upper / lower limit exceeds
+    ``max_ci_ratio`` (docs/methods.md, section 'Survival estimators'). A missing limit (NaN) alone is
+    not degenerate: only the values present are checked, but a missing estimate is.
+    """
+    vals = np.array([estimate, ci_lower, ci_upper], dtype=float)
+    if not np.isfinite(vals[0]):
+        return True
+    present = vals[~np.isnan(vals)]
+    if not np.all(np.isfinite(present)) or np.any(present <= 0):
+        return True
+    if np.any(present < bounds[0]) or np.any(present > bounds[1]):
+        return True
+    lo, hi = vals[1], vals[2]
+    return bool(np.isfinite(lo) and np.isfinite(hi) and hi / lo > max_ci_ratio)
+
+
+def _publication_reasons(X: np.ndarray, event: np.ndarray, w: np.ndarray, beta: np.ndarray, sd: np.ndarray,
+                         z: float, est: np.ndarray) -> np.ndarray:
+    """Per column, the reason the hazard ratio is not published ('' when it is): fewer than
+    :data:`MIN_EVENTS_PER_GROUP` events at a value of a 0/1 covariate, or a degenerate estimate or
+    interval (:func:`ratio_degenerate`). Only columns the fitter found estimable are checked."""
+    out = np.full(len(beta), "", dtype=object)
+    keep = w > 0
+    ev = (event == 1) & keep
+    for j in np.flatnonzero(est):
+        levels = np.unique(X[keep, j])
+        if len(levels) == 2 and min(int((ev & (X[:, j] == v)).sum()) for v in levels) < MIN_EVENTS_PER_GROUP:
+            out[j] = NOT_ESTIMABLE_FEW_EVENTS
+            continue
+        with np.errstate(over="ignore", invalid="ignore"):
+            hr, lo, hi = np.exp(beta[j]), np.exp(beta[j] - z * sd[j]), np.exp(beta[j] + z * sd[j])
+        if ratio_degenerate(hr, lo, hi):
+            out[j] = NOT_ESTIMABLE_UNINFORMATIVE
+    return out
+
 
 def _singular_columns(a: np.ndarray, toler: float = _TOLER_CHOL) -> np.ndarray:
     """Columns whose Cholesky pivot vanishes, in column order (R survival ``cholesky2``).
@@ -162,6 +220,12 @@ class CoxModel:
     params_ : Series, var_ : ndarray (model-based), robust_var_ : ndarray or None
     loglik_, loglik_null_ : float  (log partial likelihood at beta-hat and at 0)
     n_, events_ : int  (rows and events, unweighted)
+    estimable_, reasons_ : Series  per covariate: whether its hazard ratio can be given, else why
+        ("not estimable: ..."): the fitter's checks (constant, aliased, monotone likelihood, no
+        convergence, range) and the publication rule for near-separation (fewer than
+        ``MIN_EVENTS_PER_GROUP`` events at a value of a 0/1 covariate, an estimate or limit outside
+        ``HR_RANGE``, an interval wider than ``MAX_CI_RATIO``; docs/methods.md, section 'Survival
+        estimators'). ``summary_`` gives NaN hazard ratio, interval and p for those.
 
     Notes
     -----
@@ -533,6 +597,12 @@ class CoxModel:
         bad_terms = [f"{c} ({r.removeprefix('not estimable: ')})" for c, r in zip(covariates, reason, strict=True) if r]
         if bad_terms:
             warnings.warn("CoxModel: coefficient(s) not estimable: " + "; ".join(bad_terms), stacklevel=2)
+        # the publication rule (near-separation) on top of the fitter's own: a column it marks keeps the
+        # model as fitted (the other columns' variances are unchanged) but its hazard ratio is not given
+        fit_est = est.copy()
+        rule = _publication_reasons(X, event, w, beta, sd, self._z, est)
+        reason[rule != ""] = rule[rule != ""]
+        est = reason == ""
         self.params_ = pd.Series(np.where(aliased, np.nan, beta), index=covariates)
         self.var_ = var
         self.loglik_ = loglik
@@ -540,6 +610,7 @@ class CoxModel:
         self.covariates_ = covariates
         self.estimable_ = pd.Series(est, index=covariates)
         self.reasons_ = pd.Series(reason, index=covariates)
+        self._fit_estimable = fit_est  # the fitter's own rule (PH test, residuals): numerically estimable
         self.converged_ = converged
         self.robust_var_ = rvar
         self._data = {"X": X, "Xc": Xc, "w": w, "rs": rs, "stop": stop, "event": event,
@@ -650,7 +721,7 @@ class CoxModel:
         singular.
         """
         self._check_fitted()
-        est = self.estimable_.to_numpy()
+        est = self._fit_estimable
         U, info, _ = self._per_group_terms()
         if not est.all():
             U, info = U[:, est], info[:, est][:, :, est]
@@ -703,7 +774,7 @@ class CoxModel:
         _, info, m3 = self._per_group_terms()
         tt, _ = self._km_time_transform()
         er, g = rs.event_rows, rs.group_of_event
-        est = self.estimable_.to_numpy()
+        est = self._fit_estimable
         schoen = (d["Xc"][er] - m3[g])[:, est]
         scale = np.linalg.inv(info[:, est][:, :, est].sum(0) / len(er))
         scaled = np.full((len(er), len(est)), np.nan)
@@ -721,6 +792,8 @@ class CoxModel:
 
         ``estimand`` = "hazard_ratio", ``causal`` False unless passed in
         ``fixed`` (with programme_id, analysis, endpoint, group, note, ...).
+        A term that is not estimable (``reasons_``, including the near-separation rule) gives a row
+        with NaN estimate, interval and p and its reason in ``note``.
         """
         self._check_fitted()
         s = self.summary_.set_index("term")
