@@ -20,12 +20,15 @@ Designs and what they estimate
     (:func:`evaluation.stats.designs.match_nearest`); estimates describe the
     matched programme participants (ATT). Cox and rate models use matching
     weights and a robust SE clustered on the matched set (``subclass``;
-    person id when matching with replacement). The adjusted Cox model adds
+    person id when matching with replacement); so do the weighted Kaplan-Meier
+    curves, prevalences, their difference and the RMST difference (robust,
+    infinitesimal-jackknife variance; docs/methods.md, section 'Survival
+    estimators'). Unweighted designs (rct, descriptive) use Greenwood. The adjusted Cox model adds
     the covariates to the matched analysis (doubly robust in spirit, but its
     HR is conditional).
 ``matched`` with ``weighting="ipw"``
     ATT inverse-probability weights (:func:`evaluation.stats.designs.ipw_weights`),
-    robust (sandwich) SE per person.
+    robust (sandwich) SE per person; Kaplan-Meier and RMST robust per person.
 ``descriptive``
     No comparison group: the programme's prevalence with its interval next to
     the user's reference rate (and interval); ``causal=False`` and the note

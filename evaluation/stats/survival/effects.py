@@ -69,7 +69,8 @@ def rmst_difference(
     treated as fixed, which is usually conservative for the ATE (Austin
     2016); the note column says so. The comparison is *not* causal by itself:
     ``causal`` is False unless the caller passes ``causal=True`` in ``fixed``
-    for a randomised or adequately adjusted design.
+    for a randomised or adequately adjusted design. See docs/methods.md,
+    section 'Survival estimators'.
 
     Returns
     -------

@@ -64,7 +64,10 @@ class KaplanMeier:
     Robust (``variance="robust"``): infinitesimal jackknife over rows or
     clusters, R ``survfit(weights=, robust=TRUE)`` (R's default for
     non-integer weights); better for IPW and matched or repeated rows, but
-    still ignores the estimation of the weights.
+    still ignores the estimation of the weights; it does not change when all
+    weights are scaled, Greenwood with weights does. The recidivism analysis
+    uses the robust variance for every weighted or matched design (docs/methods.md,
+    section 'Survival estimators').
 
     References
     ----------
