@@ -22,12 +22,15 @@ Designs and what they estimate
     (:func:`evaluation.stats.designs.match_nearest`); estimates describe the
     matched programme participants (ATT). Cox and rate models use matching
     weights and a robust SE clustered on the matched set (``subclass``;
-    person id when matching with replacement). The adjusted Cox model adds
+    person id when matching with replacement); so do the weighted Kaplan-Meier
+    curves, prevalences, their difference and the RMST difference (robust,
+    infinitesimal-jackknife variance; docs/methods.md, section 'Survival
+    estimators'). Unweighted designs (rct, descriptive) use Greenwood. The adjusted Cox model adds
     the covariates to the matched analysis (doubly robust in spirit, but its
     HR is conditional).
 ``matched`` with ``weighting="ipw"``
     ATT inverse-probability weights (:func:`evaluation.stats.designs.ipw_weights`),
-    robust (sandwich) SE per person.
+    robust (sandwich) SE per person; Kaplan-Meier and RMST robust per person.
 ``descriptive``
     No comparison group: the programme's prevalence with its interval next to
     the user's reference rate (and interval); ``causal=False`` and the note
@@ -459,9 +462,10 @@ class RecidivismAnalysis:
             event = (e["cnsr"] == 0).to_numpy(int)
             w = e["weight"].to_numpy(float)
             grp = e["group"].to_numpy(object)
-            # Kaplan-Meier by group, numbers at risk
+            # Kaplan-Meier by group (weighted designs: robust variance, see _km_variance), numbers at risk
+            variance, cluster, _ = self._km_variance(e)
             km = sv.kaplan_meier_by_group(durations, event, grp, weights=w if weighted else None,
-                                          conf_level=self.conf_level)
+                                          conf_level=self.conf_level, variance=variance, cluster=cluster)
             km_parts.append(km.assign(endpoint=endpoint))
             risk_times = np.arange(0, max(self.horizons) + 1, 90)
             risk_parts.append(sv.numbers_at_risk(durations, grp, risk_times).assign(endpoint=endpoint))
@@ -470,8 +474,9 @@ class RecidivismAnalysis:
                 m = grp == g
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", UserWarning)
-                    kms[g] = sv.KaplanMeier(self.conf_level).fit(durations[m], event[m],
-                                                                 weights=w[m] if weighted else None, label=g)
+                    kms[g] = sv.KaplanMeier(self.conf_level, variance=variance).fit(
+                        durations[m], event[m], weights=w[m] if weighted else None, label=g,
+                        cluster=None if cluster is None else cluster[m])
             # cumulative incidence with competing risks (death/emigration)
             cif_parts.append(self._cif(e, endpoint))
             for h in self.horizons:
@@ -557,8 +562,27 @@ class RecidivismAnalysis:
                 causal=bool(self.causal_) and not caveat, note=caveat, headline_eligible=False))
         return tab
 
+    def _km_variance(self, e: pd.DataFrame) -> tuple[str, np.ndarray | None, str]:
+        """Variance of the Kaplan-Meier and RMST estimates, its cluster column and its wording.
+
+        Design ``matched`` (matching or IPW weights): the robust (infinitesimal
+        jackknife) variance of R ``survfit(weights=, robust=TRUE)``, clustered
+        on the matched set when matching without replacement and on the person
+        otherwise, as the Cox model's robust SE; rct and descriptive: Greenwood.
+        See docs/methods.md, sections 'Comparison groups and designs' and
+        'Survival estimators'.
+        """
+        if self.design != "matched":
+            return "greenwood", None, "Greenwood variance"
+        if self.weighting == "matching" and not self.replace:
+            return ("robust", e["cluster"].to_numpy(object),
+                    "robust (infinitesimal jackknife) variance clustered on the matched set")
+        return ("robust", e["participant_id"].astype(str).to_numpy(object),
+                "robust (infinitesimal jackknife) variance clustered on the person")
+
     def _prevalence_rows(self, e, endpoint, h, kms, groups, tte_ok) -> list[dict]:
         rows = []
+        var_text = self._km_variance(e)[2]
         full = (e["origin_date"] + pd.Timedelta(days=h)) <= e["obs_end_date"]  # cutoff or observation_end
         y = ((e["cnsr"] == 0) & (e["time"] <= h)).to_numpy(float)
         crude = {}
@@ -581,8 +605,8 @@ class RecidivismAnalysis:
             rows.append(self._base(endpoint, estimand=f"prevalence_{h}d_km", group=g, estimate=1 - km["estimate"],
                                    ci_lower=1 - km["ci_upper"], ci_upper=1 - km["ci_lower"],
                                    n=int((e["group"] == g).sum()), events=int(((e["group"] == g) & (y == 1)).sum()),
-                                   method="1 - Kaplan-Meier at horizon, log-log interval"
-                                          + (" (weighted)" if self.design == "matched" else ""),
+                                   method=("1 - weighted Kaplan-Meier" if self.design == "matched" else
+                                           "1 - Kaplan-Meier") + f" at horizon, {var_text}, log-log interval",
                                    headline_eligible=tte_ok))
         if self.design == "descriptive":
             if (self.reference_rate is not None and h == self.reference_horizon
@@ -597,27 +621,17 @@ class RecidivismAnalysis:
                                ci_lower=d - self._z * se, ci_upper=d + self._z * se, p_value=pval, n=n1 + n0,
                                events=k1 + k0, method="difference of proportions, Wald interval"
                                + (" (weighted, Kish effective n)" if self.design == "matched" else ""), se=se))
-        s1 = kms["programme"].survival_at([h]).iloc[0]
-        s0 = kms["comparison"].survival_at([h]).iloc[0]
-        se_s = [self._km_se(kms[g], h) for g in ("programme", "comparison")]
-        dk = (1 - s1["estimate"]) - (1 - s0["estimate"])
-        sek = math.sqrt(se_s[0] ** 2 + se_s[1] ** 2)
+        # (1 - S_1) - (1 - S_0) = -(S_1 - S_0); the SE accounts for matched sets spanning both groups
+        sd = sv.survival_difference(kms["programme"], kms["comparison"], h, self.conf_level)
+        dk, sek = -sd["estimate"], sd["se"]
         pk = float(2 * stats.norm.sf(abs(dk) / sek)) if sek > 0 else np.nan
         rows.append(self._base(endpoint, estimand=f"prevalence_{h}d_km", group="difference", estimate=dk,
                                ci_lower=dk - self._z * sek, ci_upper=dk + self._z * sek, p_value=pk,
                                n=len(e), events=int(y.sum()),
-                               method="difference of 1 - Kaplan-Meier, Greenwood SE, Wald interval",
+                               method=("difference of 1 - weighted Kaplan-Meier, " if self.design == "matched"
+                                       else "difference of 1 - Kaplan-Meier, ") + f"{var_text}, Wald interval",
                                headline_eligible=tte_ok, se=sek))
         return rows
-
-    @staticmethod
-    def _km_se(km, h) -> float:
-        tab = km.table_
-        idx = np.searchsorted(tab["time"].to_numpy(), h, "right") - 1
-        if idx < 0:
-            return 0.0
-        se = float(tab["std_err"].iloc[idx])
-        return se if np.isfinite(se) else 0.0
 
     def _reference_rows(self, endpoint, h, crude) -> list[dict]:
         p, se, n, k = crude
@@ -808,13 +822,18 @@ class RecidivismAnalysis:
 
     def _rmst_rows(self, e, endpoint, tte_ok) -> list[dict]:
         weighted = self.design == "matched"
+        variance, cluster, _ = self._km_variance(e)
+        cluster_name = None
+        if cluster is not None:
+            cluster_name = "the matched set" if self.weighting == "matching" and not self.replace else "the person"
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)
                 r = sv.rmst_difference(e["time"].to_numpy(float), (e["cnsr"] == 0).to_numpy(int),
                                        e["group"].to_numpy(object), self.rmst_tau,
                                        weights=e["weight"].to_numpy(float) if weighted else None,
-                                       conf_level=self.conf_level)
+                                       conf_level=self.conf_level, variance=variance, cluster=cluster,
+                                       cluster_name=cluster_name)
         except ValueError as exc:
             return [self._base(endpoint, estimand=f"rmst_{self.rmst_tau}d", group="difference",
                                note=f"not estimable: {exc}", headline_eligible=False)]

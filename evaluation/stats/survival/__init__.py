@@ -34,7 +34,12 @@ from __future__ import annotations
 
 from evaluation.stats.survival.cox import NOT_ESTIMABLE_MONOTONE, CoxModel, ratio_degenerate
 from evaluation.stats.survival.cuminc import CumulativeIncidence
-from evaluation.stats.survival.effects import e_value, negative_binomial_rate_ratio, rmst_difference
+from evaluation.stats.survival.effects import (
+    e_value,
+    negative_binomial_rate_ratio,
+    rmst_difference,
+    survival_difference,
+)
 from evaluation.stats.survival.km import KaplanMeier, kaplan_meier_by_group, numbers_at_risk
 
 __all__ = [
@@ -42,6 +47,7 @@ __all__ = [
     "kaplan_meier_by_group",
     "numbers_at_risk",
     "rmst_difference",
+    "survival_difference",
     "CoxModel",
     "NOT_ESTIMABLE_MONOTONE",
     "ratio_degenerate",

@@ -47,6 +47,7 @@ def rmst_difference(
     conf_level: float = 0.95,
     variance: str | None = None,
     cluster: Any = None,
+    cluster_name: str | None = None,
     **fixed: Any,
 ) -> pd.DataFrame:
     """Restricted mean survival time per group and their difference.
@@ -63,11 +64,13 @@ def rmst_difference(
     groups) the robust variance of the difference is the sum over clusters of
     (summed influence on RMST_treated - summed influence on RMST_control)^2,
     so the correlation within matched sets is accounted for; without
-    clusters it reduces to var_1 + var_0. Estimated weights (IPW) are
+    clusters it reduces to var_1 + var_0; ``cluster_name`` (e.g. "the
+    matched set") is named in the method text. Estimated weights (IPW) are
     treated as fixed, which is usually conservative for the ATE (Austin
     2016); the note column says so. The comparison is *not* causal by itself:
     ``causal`` is False unless the caller passes ``causal=True`` in ``fixed``
-    for a randomised or adequately adjusted design.
+    for a randomised or adequately adjusted design. See docs/methods.md,
+    section 'Survival estimators'.
 
     Returns
     -------
@@ -121,7 +124,7 @@ def rmst_difference(
     else:
         method = f"RMST to {tau:g} days, Kaplan-Meier area, variance as R survfit rmean"
     if cl is not None:
-        method += " clustered"
+        method += " clustered" + (f" on {cluster_name}" if cluster_name else "")
     note = "" if weights is None else "weighted: weights treated as fixed (not re-estimated)"
     small = [lab for lab in fits if fits[lab][2] < 10]
     if small:
@@ -154,6 +157,60 @@ def rmst_difference(
     return out
 
 
+def survival_difference(km_treated: KaplanMeier, km_control: KaplanMeier, time: float,
+                        conf_level: float = 0.95) -> dict:
+    """Difference S_treated(t) - S_control(t) of two fitted Kaplan-Meier curves, with its SE.
+
+    Both curves must use the same ``variance``. Greenwood: the groups are
+    independent, SE = sqrt(se_1^2 + se_0^2) with se the SE of each S(t).
+    Robust (weighted or matched designs): the sum over clusters of
+    (summed influence on S_treated(t) - summed influence on S_control(t))^2
+    (:meth:`KaplanMeier.influence_at`), so a cluster (matched set, or a
+    person appearing in both groups) that spans both groups is accounted for;
+    clusters are matched by label, so fit both curves with labels from one
+    column. Without clusters it reduces to the sum of the two variances.
+    Wald interval and two-sided p-value on the difference.
+    See docs/methods.md, section 'Survival estimators'.
+
+    Returns
+    -------
+    dict with ``estimate, se, ci_lower, ci_upper, p_value, variance``;
+    ``estimate`` is NaN beyond the largest observed time of either curve.
+    An SE that cannot be computed (S(t) = 0) counts as 0, as R's NA
+    standard error of S would be dropped.
+    """
+    for name, km in (("km_treated", km_treated), ("km_control", km_control)):
+        if not isinstance(km, KaplanMeier):
+            raise ValueError(f"{name}: expected a fitted KaplanMeier, got {type(km).__name__}")
+        km._check_fitted()
+    if km_treated.variance != km_control.variance:
+        raise ValueError(f"survival_difference: variances differ ({km_treated.variance!r} vs "
+                         f"{km_control.variance!r})")
+    t = float(time)
+    s1 = float(km_treated.survival_at([t])["estimate"].iloc[0])
+    s0 = float(km_control.survival_at([t])["estimate"].iloc[0])
+    variance = km_treated.variance
+    if variance == "robust":
+        i1, i0 = km_treated.influence_at(t), km_control.influence_at(t)
+        if km_treated._cluster is not None and km_control._cluster is not None:
+            var = float(np.sum(i1.sub(i0, fill_value=0.0).to_numpy() ** 2))
+        else:
+            var = float(np.sum(i1.to_numpy() ** 2) + np.sum(i0.to_numpy() ** 2))
+        se = math.sqrt(var)
+    else:
+        def _se(km):
+            tab = km.table_
+            idx = int(np.searchsorted(tab["time"].to_numpy(), t, "right")) - 1
+            if idx < 0:
+                return 0.0
+            v = float(tab["std_err"].iloc[idx])
+            return v if np.isfinite(v) else 0.0
+        se = math.sqrt(_se(km_treated) ** 2 + _se(km_control) ** 2)
+    z = _z(conf_level)
+    d = s1 - s0
+    p = float(2 * stats.norm.sf(abs(d) / se)) if se > 0 and np.isfinite(d) else np.nan
+    return {"estimate": d, "se": se, "ci_lower": d - z * se, "ci_upper": d + z * se, "p_value": p,
+            "variance": variance}
 
 
 

@@ -64,7 +64,10 @@ class KaplanMeier:
     Robust (``variance="robust"``): infinitesimal jackknife over rows or
     clusters, R ``survfit(weights=, robust=TRUE)`` (R's default for
     non-integer weights); better for IPW and matched or repeated rows, but
-    still ignores the estimation of the weights.
+    still ignores the estimation of the weights; it does not change when all
+    weights are scaled, Greenwood with weights does. The recidivism analysis
+    uses the robust variance for every weighted or matched design (docs/methods.md,
+    section 'Survival estimators').
 
     References
     ----------
@@ -128,6 +131,7 @@ class KaplanMeier:
         self._t, self._e, self._w, self._d = t, e, w, d
         self._times, self._n_risk, self._n_event = times, n_risk, n_event
         self._cluster = None
+        self._cluster_labels = None
         if cluster is not None:
             cl = pd.Series(np.asarray(cluster))
             if len(cl) != len(t):
@@ -135,7 +139,7 @@ class KaplanMeier:
             bad = cl.isna().to_numpy()
             if bad.any():
                 raise ValueError(f"cluster: missing value at row {_first_bad(bad, index)!r}")
-            self._cluster = pd.factorize(cl)[0]
+            self._cluster, self._cluster_labels = pd.factorize(cl)
         if self.variance == "robust":
             se_log = self._robust_se_log(surv)
         else:
@@ -200,6 +204,41 @@ class KaplanMeier:
                 inf = np.add.reduceat(inf[order], starts, axis=0)
             out[js] = np.sqrt(np.sum(inf**2, axis=0))
         return out
+
+    def influence_at(self, time: float) -> pd.Series:
+        """Infinitesimal-jackknife influence of each cluster on S(``time``).
+
+        The weighted influence w_i dS(t)/dw_i = S(t) w_i IF_i(log S(t)) (see
+        :meth:`_robust_se_log`), summed within clusters (each row its own
+        cluster when ``fit`` got none); the sum of squares is the robust
+        variance of S(t) (R ``survfit(..., robust=TRUE, influence=TRUE)``,
+        ``influence.surv`` collapsed by cluster). Zero before the first
+        observed time and once S(t) = 0. Needs ``variance="robust"``.
+
+        Returns
+        -------
+        Series indexed by cluster label (row position when no clusters).
+        See docs/methods.md, section 'Survival estimators'.
+        """
+        self._check_fitted()
+        if self.variance != "robust":
+            raise ValueError("influence_at: needs a KaplanMeier fitted with variance='robust'")
+        t = float(time)
+        if not np.isfinite(t):
+            raise ValueError(f"time: {time!r} is not a finite number of days")
+        j = int(np.searchsorted(self._times, t, "right")) - 1
+        if j < 0:
+            inf = np.zeros(len(self._t))
+        else:
+            pos, a, H, k_e = self._row_terms()
+            upto = np.minimum(j, pos)
+            inf = np.maximum(H[upto + 1] - H[k_e], 0.0) - a * (pos <= j)
+            s = float(self.table_["survival"].iloc[j])
+            inf = s * self._w * inf if s > 0 else np.zeros(len(self._t))
+        if self._cluster is None:
+            return pd.Series(inf, index=pd.RangeIndex(len(inf)))
+        summed = np.bincount(self._cluster, weights=inf, minlength=len(self._cluster_labels))
+        return pd.Series(summed, index=pd.Index(self._cluster_labels))
 
     def _rmst_influence(self, tau: float, rect_tail: np.ndarray, keep: np.ndarray) -> np.ndarray:
         """Per-row (weighted) influence of w_i on RMST(tau); see :meth:`rmst`."""
@@ -317,23 +356,31 @@ def kaplan_meier_by_group(
     conf_type: str = "log-log",
     entry: Any = None,
     variance: str = "greenwood",
+    cluster: Any = None,
 ) -> pd.DataFrame:
     """Kaplan-Meier ``table_`` rows for each group, stacked with a ``group`` column.
 
     See :class:`KaplanMeier` for the estimand and variance (``variance`` =
-    "greenwood" or "robust"). Groups are taken in sorted order; a missing
-    group label raises ``ValueError``.
+    "greenwood" or "robust"; ``cluster`` as in :meth:`KaplanMeier.fit`).
+    Groups are taken in sorted order; a missing group label raises
+    ``ValueError``.
     """
     t, index = _check_durations(durations)
     g = _check_groups(groups, len(t), index)
     d = _check_events(events, len(t), index)
     w = _check_weights(weights, len(t), index)
     e = _check_entry(entry, t, index)
+    cl = None
+    if cluster is not None:
+        cl = np.asarray(cluster, dtype=object)
+        if len(cl) != len(t):
+            raise ValueError(f"cluster: has {len(cl)} values, expected {len(t)}")
     parts = []
     for label in sorted(pd.unique(g)):
         m = g == label
         km = KaplanMeier(conf_level, conf_type, variance).fit(
-            t[m], d[m], w[m], None if entry is None else e[m], label=str(label)
+            t[m], d[m], w[m], None if entry is None else e[m], label=str(label),
+            cluster=None if cl is None else cl[m],
         )
         parts.append(km.table_.assign(group=label))
     out = pd.concat(parts, ignore_index=True)
