@@ -120,3 +120,23 @@ def test_a_value_after_an_equals_sign_is_not_taken_for_a_count():
 
     got = _protect_small_numbers("KaplanMeier (comparison): no events among 7 rows; S(t) = 1 throughout")
     assert got == "KaplanMeier (comparison): no events among <10 rows; S(t) = 1 throughout"
+
+
+def test_the_standard_error_of_a_withheld_proportion_is_withheld_too():
+    """A proportion's SE with its n gives the proportion back: p(1 - p) = n SE^2. Here 6 of 100:
+    SE = sqrt(0.06 * 0.94 / 100) = 0.023749, and 100 * 0.023749^2 = 0.0564 = 0.06 * 0.94
+    (the root below one half is 0.06). Found after the robust KM variance added SE columns
+    (issue 17 item 5): withheld rows still carried their `se`."""
+    se = math.sqrt(0.06 * 0.94 / 100)
+    assert math.isclose((1 - math.sqrt(1 - 4 * 100 * se**2)) / 2, 0.06, abs_tol=1e-12)
+    base = {"programme_id": "A", "analysis": "recidivism", "estimand": "prevalence_365d_crude", "endpoint": "GENERAL"}
+    rows = make_results([
+        dict(base, group="programme", estimate=0.06, ci_lower=0.02, ci_upper=0.1, n=100, events=6, se=se,
+             coef=math.log(0.06)),
+        dict(base, group="comparison", estimate=0.2, ci_lower=0.15, ci_upper=0.25, n=300, events=60, se=0.023,
+             coef=math.log(0.2)),
+    ])
+    out = protect_results(rows)
+    assert out["suppressed"].tolist() == [True, False]
+    assert np.isnan(out.iloc[0]["se"]) and np.isnan(out.iloc[0]["coef"])
+    assert out.iloc[1]["se"] == 0.023

@@ -35,6 +35,9 @@ from evaluation.publish.pooled import (
 #: Estimands computed from another estimand of the same programme, analysis, endpoint and group:
 #: published only when their source is (an E-value inverts exactly to its hazard ratio, the E-value of
 #: the interval limit to that limit).
+#: Columns that carry a statistic of the row's estimate; blanked whenever the estimate is withheld.
+STATISTIC_COLUMNS: tuple[str, ...] = ("se", "robust_se", "coef", "statistic", "z", "variance", "yi", "sei")
+
 DERIVED_ESTIMANDS: dict[str, str] = {"e_value": "hazard_ratio", "e_value_ci": "hazard_ratio"}
 
 
@@ -140,6 +143,12 @@ def protect_results(
     for col in ("estimate", "ci_lower", "ci_upper", "p_value"):
         out[col] = pd.to_numeric(out[col], errors="coerce").astype(float)
         out.loc[blank, col] = np.nan
+    # the statistics behind a withheld estimate would give it back (a proportion's SE with its n
+    # solves for the proportion; a Cox coefficient is the log HR): blanked with it
+    for col in STATISTIC_COLUMNS:
+        if col in out.columns:
+            out[col] = pd.to_numeric(out[col], errors="coerce").astype(float)
+            out.loc[blank, col] = np.nan
 
     def show(col: str, values: pd.Series, small: np.ndarray) -> pd.Series:
         res = []
