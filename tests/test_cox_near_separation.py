@@ -202,3 +202,21 @@ def test_at_risk_clock_hazard_ratio_equals_r(design):
     assert not sens["headline_eligible"] and sens["note"].endswith(
         "sensitivity analysis: time at risk (days in detention not counted)")
     assert "at-risk clock" in sens["method"]
+
+
+def test_a_between_programme_variance_about_hazard_ratios_is_not_a_ratio():
+    """Found in a quarter: the synthesis's tau^2 of the log hazard ratios (0.047, interval 0 - 0.81) was
+    blocked as a degenerate ratio; a variance's interval may start at 0. The pooled HR stays a ratio."""
+    from evaluation.publish.formatting import is_ratio_estimand
+
+    base = dict(programme_id="all", analysis="synthesis", endpoint="GENERAL", group="between_programmes", n=900,
+                events=np.nan, causal=False, note="", p_value=np.nan, suppressed=False)
+    df = pd.DataFrame([
+        dict(base, estimand="hazard_ratio_tau2", estimate=0.04694, ci_lower=0.0, ci_upper=0.8147),
+        dict(base, estimand="hazard_ratio_I2", estimate=0.0, ci_lower=np.nan, ci_upper=np.nan),
+        dict(base, estimand="hazard_ratio_pooled", group="pooled", estimate=0.0, ci_lower=0.0, ci_upper=0.3),
+    ])
+    found = publication_check(df)
+    assert found["estimand"].tolist() == ["hazard_ratio_pooled"]
+    assert [is_ratio_estimand(e) for e in ("hazard_ratio_tau2", "hazard_ratio_moderator_test",
+                                           "hazard_ratio_moderator_ratio", "rate_ratio")] == [False, False, True, True]

@@ -71,11 +71,17 @@ def percent(share: Any, language: str = DEFAULT_LANGUAGE, digits: int = 0) -> st
 
 NOT_ESTIMABLE_TEXT = {"en": "not estimable", "nl": "niet te schatten"}
 _RATIO_ESTIMAND = re.compile(r"(?:hazard|rate)_ratio")
+# rows about a ratio that are not ratios: the between-programme variance (its interval may start at 0),
+# the heterogeneity share and a moderator's test statistic
+_NOT_A_RATIO = re.compile(r"_(?:tau2|I2|moderator_test)$")
 
 
 def is_ratio_estimand(estimand: Any) -> bool:
-    """True for a hazard or rate ratio (``hazard_ratio``, ``hazard_ratio_adjusted``, ``rate_ratio``, ...)."""
-    return bool(_RATIO_ESTIMAND.search(str(estimand or "")))
+    """True for a hazard or rate ratio (``hazard_ratio``, ``hazard_ratio_adjusted``, ``rate_ratio``,
+    ``hazard_ratio_pooled``, ...); False for the synthesis's ``*_tau2``, ``*_I2`` and
+    ``*_moderator_test`` rows, which describe a ratio but are a variance, a share and a statistic."""
+    name = str(estimand or "")
+    return bool(_RATIO_ESTIMAND.search(name)) and not _NOT_A_RATIO.search(name)
 
 
 def ratio_shown(estimand: Any, estimate: Any, ci_lower: Any, ci_upper: Any) -> bool:
