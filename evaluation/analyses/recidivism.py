@@ -44,8 +44,8 @@ not decide. The note always states that the causal reading assumes no
 unmeasured confounding (all common causes of taking part and reoffending are
 among the intake covariates), which the data cannot check, followed by
 ``causal_reason_`` ("causal: all supported covariates balanced after
-matching (max |SMD| 0.060)" or "not causal: age_at_intake (SMD 0.140)
-imbalanced after matching"). See docs/methods.md, section 'Comparison groups
+matching (max |SMD| 0.060)" or "not causal: imbalance after matching in
+age_at_intake (SMD 0.140)"). See docs/methods.md, section 'Comparison groups
 and designs'.
 
 Subgroups (the study's questions; exploratory)
@@ -366,8 +366,7 @@ class RecidivismAnalysis:
             self.ps_covariates_ = ps.attrs["covariates_used"]
             self.ps_ = ps
             self.ps_support_ = ps.attrs["support"]
-            if describe_support(self.ps_support_):
-                self.warnings_.append(describe_support(self.ps_support_))
+            self.warnings_ += describe_support(self.ps_support_)
             self.overlap_ = overlap_summary(ps["ps"], treated)
             if self.weighting == "matching":
                 m = match_nearest(ps["ps"], treated, caliper_sd=self.caliper_sd, replace=self.replace,

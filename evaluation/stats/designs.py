@@ -286,24 +286,27 @@ def pool_rare_levels(
     return X.loc[:, keep], support
 
 
-def describe_support(support: pd.DataFrame, min_count: int = MIN_LEVEL_SUPPORT) -> str:
-    """The pooled and dropped terms of :func:`pool_rare_levels` in one sentence ("" when none).
+def describe_support(support: pd.DataFrame, min_count: int = MIN_LEVEL_SUPPORT) -> list[str]:
+    """One English message per pooled level or left-out column of :func:`pool_rare_levels`.
 
-    ``"propensity model: pooled sex=unknown (fewer than 10 people, programme
-    group only) into 'male'; dropped psychiatric_problem=1 (fewer than 10 people)"``.
-    Counts below ``min_count`` are written as "fewer than ...".
+    ``"propensity model: sex=unknown pooled into 'male' (fewer than 10
+    people, programme group only)"``, ``"propensity model: psychiatric_problem
+    left out (psychiatric_problem=1: fewer than 10 people, in both groups)"``.
+    Counts below ``min_count`` are written as "fewer than ..." (they can reach
+    a report).
     """
-    parts = []
+    out = []
     for r in support.itertuples():
+        where = _where(r.n_programme, r.n_comparison) or "in both groups"
+        count = _count_phrase(int(r.n), min_count)
         if r.action == "pooled":
-            where = _where(r.n_programme, r.n_comparison)
-            parts.append(f"pooled {r.covariate}={r.term} ({_count_phrase(r.n, min_count)}"
-                         f"{', ' + where if where else ''}) into '{r.into}'")
+            out.append(f"propensity model: {r.covariate}={r.term} pooled into '{r.into}' ({count}, {where})")
+        elif r.action == "dropped" and r.into == "observed mean":
+            out.append(f"propensity model: missing indicator of {r.covariate} left out, missing values set to the "
+                       f"observed mean ({count} missing, {where})")
         elif r.action == "dropped":
-            what = (f"the missing indicator of {r.covariate} (missing values set to the observed mean)"
-                    if r.into == "observed mean" else str(r.term))
-            parts.append(f"dropped {what} ({r.reason.replace(f'fewer than {min_count} people', _count_phrase(r.n, min_count))})")
-    return ("propensity model: " + "; ".join(parts)) if parts else ""
+            out.append(f"propensity model: {r.covariate} left out ({r.term}: {count}, {where})")
+    return out
 
 
 def _ridge_logit(X: np.ndarray, y: np.ndarray, alpha: float = RIDGE_ALPHA, tol: float = 1e-10,
@@ -410,8 +413,8 @@ def propensity_scores(
             params = res.params
         except (PerfectSeparationError, np.linalg.LinAlgError) as exc:
             trouble = f"{type(exc).__name__}: {exc}"
-    for w in caught:
-        if issubclass(w.category, triggers):
+    for w in sorted(caught, key=lambda w: [issubclass(w.category, c) for c in triggers], reverse=True):
+        if issubclass(w.category, triggers):  # separation first, then non-convergence, then a singular Hessian
             trouble = trouble or f"{w.category.__name__}: {w.message}"
         elif not issubclass(w.category, RuntimeWarning):  # overflow in exp during separation: not news
             warnings.warn(str(w.message), w.category, stacklevel=2)
@@ -710,38 +713,37 @@ def balance_table(
 
 def causal_judgement(balance: pd.DataFrame, overlap: pd.DataFrame | None = None,
                      adjustment: str = "matching") -> tuple[bool, str]:
-    """Whether a matched/weighted comparison is labelled causal, and why (one short English reason).
+    """Whether a matched/weighted comparison is labelled causal, and why (short English note parts).
 
     Causal when every *supported* column of :func:`balance_table` has
     ``|SMD| < 0.1`` after adjustment and overlap is adequate
-    (:func:`overlap_summary`); unsupported columns (too few people) are
-    listed but do not decide (docs/methods.md, section 'Comparison groups and
-    designs'). Examples: ``"causal: all supported covariates balanced after
-    matching (max |SMD| 0.06)"``, ``"not causal: age_at_intake imbalanced
-    after matching (SMD 0.14)"``.
+    (:func:`overlap_summary`); unsupported columns (fewer than
+    :data:`MIN_LEVEL_SUPPORT` people) are listed as "not judged" but do not
+    decide (docs/methods.md, section 'Comparison groups and designs').
+    The reason is ``"; "``-separated note parts, e.g. ``"causal: all supported
+    covariates balanced after matching (max |SMD| 0.060)"`` or ``"not causal:
+    imbalance after matching in age_at_intake (SMD 0.140)"``.
     """
-    sup = balance[balance["supported"].astype(bool)] if "supported" in balance else balance
-    smd = sup["smd_after"].abs()
-    bad = sup.loc[smd >= SMD_THRESHOLD].assign(a=smd).sort_values("a", ascending=False)
+    supported = balance["supported"].astype(bool) if "supported" in balance else pd.Series(True, balance.index)
+    smd = balance["smd_after"].abs()
+    bad = balance[supported & (smd >= SMD_THRESHOLD)].assign(a=lambda b: b["smd_after"].abs()).sort_values("a", ascending=False)
     poor = overlap is not None and bool(overlap["poor_overlap"].any())
-    reasons = []
+    parts = []
     if len(bad):
         listed = ", ".join(f"{r.covariate} (SMD {r.smd_after:.3f})" for r in bad.head(3).itertuples())
-        more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
-        reasons.append(f"{listed}{more} imbalanced after {adjustment}")
+        parts.append(f"not causal: imbalance after {adjustment} in {listed}{', ...' if len(bad) > 3 else ''}")
     if poor:
         share = float(overlap.loc[0, "share_outside_other_range"])
-        reasons.append(f"poor overlap ({share:.0%} of participants outside the comparison group's PS range)")
-    if reasons:
-        return False, "not causal: " + " and ".join(reasons)
-    mx = float(smd.max()) if len(smd) else 0.0
-    text = f"causal: all supported covariates balanced after {adjustment} (max |SMD| {mx:.3f})"
-    unsup = balance[~balance["supported"].astype(bool)] if "supported" in balance else balance.iloc[:0]
-    unsup_bad = unsup.loc[unsup["smd_after"].abs() >= SMD_THRESHOLD, "covariate"].tolist()
-    if unsup_bad:
-        text += (f"; not judged (fewer than {MIN_LEVEL_SUPPORT} people): {', '.join(unsup_bad[:5])}"
-                 + (" ..." if len(unsup_bad) > 5 else ""))
-    return True, text
+        parts.append(f"not causal: poor overlap ({share:.0%} of participants outside the comparison group's "
+                     "PS range)")
+    if not parts:
+        mx = float(smd[supported].max()) if supported.any() else 0.0
+        parts.append(f"causal: all supported covariates balanced after {adjustment} (max |SMD| {mx:.3f})")
+    unjudged = balance.loc[~supported & (smd >= SMD_THRESHOLD), "covariate"].tolist()
+    if unjudged:
+        parts.append(f"not judged (fewer than {MIN_LEVEL_SUPPORT} people): {', '.join(unjudged[:5])}"
+                     + (", ..." if len(unjudged) > 5 else ""))
+    return not (len(bad) or poor), "; ".join(parts)
 
 
 def overlap_summary(ps: Sequence[float] | pd.Series, treated: Sequence[bool] | pd.Series) -> pd.DataFrame:
