@@ -293,7 +293,7 @@ def describe_support(support: pd.DataFrame, min_count: int = MIN_LEVEL_SUPPORT) 
     people, programme group only)"``, ``"propensity model: psychiatric_problem
     left out (psychiatric_problem=1: fewer than 10 people, in both groups)"``.
     Counts below ``min_count`` are written as "fewer than ..." (they can reach
-    a report).
+    a report; docs/methods.md, section 'Comparison groups and designs').
     """
     out = []
     for r in support.itertuples():
@@ -317,7 +317,8 @@ def _ridge_logit(X: np.ndarray, y: np.ndarray, alpha: float = RIDGE_ALPHA, tol: 
     of the *standardised* columns (SD 1, as glmnet), by Newton-Raphson with
     step halving; the intercept is not penalised, so its score equation
     ``sum(y - p) = 0`` holds and the mean fitted PS equals the treated share.
-    Returns the coefficients on the original scale of ``X``.
+    Returns the coefficients on the original scale of ``X`` (docs/methods.md,
+    section 'Comparison groups and designs').
     """
     n = len(y)
     sd = X[:, 1:].std(axis=0)
@@ -726,7 +727,8 @@ def causal_judgement(balance: pd.DataFrame, overlap: pd.DataFrame | None = None,
     """
     supported = balance["supported"].astype(bool) if "supported" in balance else pd.Series(True, balance.index)
     smd = balance["smd_after"].abs()
-    bad = balance[supported & (smd >= SMD_THRESHOLD)].assign(a=lambda b: b["smd_after"].abs()).sort_values("a", ascending=False)
+    bad = balance[supported & (smd >= SMD_THRESHOLD)]
+    bad = bad.assign(a=bad["smd_after"].abs()).sort_values("a", ascending=False)
     poor = overlap is not None and bool(overlap["poor_overlap"].any())
     parts = []
     if len(bad):
