@@ -199,6 +199,7 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "ps_max": ("propensity score: maximum", "propensity score: hoogste"),
     "share_outside_other_range": ("share outside the other group's range", "aandeel buiten het bereik van de andere groep"),
     "poor_overlap": ("poor overlap", "slechte overlap"),
+    "supported": ("enough people to judge (10 or more)", "genoeg personen om te beoordelen (10 of meer)"),
     "suppressed": ("suppressed (small numbers)", "onderdrukt (kleine aantallen)"),
     # data quality
     "table": ("table", "tabel"),
@@ -575,6 +576,7 @@ _VALUE_KIND: dict[str, str] = {
     "analysis": "analysis", "table": "code", "severity": "code", "target_source": "code", "unit": "code",
     "programme_id": "programme", "note": "note",
     "blocking": "bool", "required": "bool", "causal": "bool", "meets_target": "bool", "headline_eligible": "bool",
+    "supported": "bool",
 }
 # estimates, limits and shares: always shown with decimals, even when whole (1,000 not 1)
 _DECIMAL_COLUMNS = {"estimate", "ci_lower", "ci_upper", "p_value", "share_accepted", "share_filled", "target",
