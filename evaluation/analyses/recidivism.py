@@ -39,11 +39,19 @@ Designs and what they estimate
 Causal labelling (decision)
 ---------------------------
 For matching/IPW, ``causal`` is True only when after adjustment every
-covariate has ``|SMD| < 0.1`` and overlap is adequate (at most 10% of
-participants outside the comparison PS range); the note always states that
-the causal reading assumes no unmeasured confounding (all common causes of
-taking part and reoffending are among the intake covariates), which the
-data cannot check. Otherwise ``causal`` is False with the reason.
+*supported* covariate column has ``|SMD| < 0.1`` and overlap is adequate (at
+most 10% of participants outside the comparison PS range)
+(:func:`evaluation.stats.designs.causal_judgement`). Levels with too little
+support (fewer than 10 people) are pooled before the PS fit
+(:func:`evaluation.stats.designs.pool_rare_levels`; ``ps_support_`` lists
+them and a warning words them); their SMDs are shown in ``balance_`` but do
+not decide. The note always states that the causal reading assumes no
+unmeasured confounding (all common causes of taking part and reoffending are
+among the intake covariates), which the data cannot check, followed by
+``causal_reason_`` ("causal: all supported covariates balanced after
+matching (max |SMD| 0.060)" or "not causal: imbalance after matching in
+age_at_intake (SMD 0.140)"). See docs/methods.md, section 'Comparison groups
+and designs'.
 
 Subgroups (the study's questions; exploratory)
 ----------------------------------------------
@@ -90,11 +98,12 @@ from evaluation.contract.results import make_results
 from evaluation.datasets.recidivism import COVARIATES, ENDPOINTS, recidivism_endpoints
 from evaluation.stats import survival as sv
 from evaluation.stats.designs import (
-    SMD_THRESHOLD,
     balance_table,
+    causal_judgement,
     check_design,
     covariates_used,
     describe_covariates,
+    describe_support,
     design_matrix,
     ipw_weights,
     match_nearest,
@@ -181,7 +190,8 @@ class RecidivismAnalysis:
     km_ : DataFrame  Kaplan-Meier tables by endpoint and group
     at_risk_ : DataFrame  numbers at risk (endpoint, group, time, n_risk)
     cif_ : DataFrame  cumulative incidence (endpoint, group, cause, time, estimate, ...)
-    balance_, overlap_, ps_ : design diagnostics (None for rct/descriptive)
+    balance_, overlap_, ps_, ps_support_ : design diagnostics (None for rct/descriptive)
+    causal_, causal_reason_ : the causal label and its short reason
     warnings_ : list of str
     """
 
@@ -358,9 +368,11 @@ class RecidivismAnalysis:
     def _adjust(self, ds: pd.DataFrame) -> None:
         person = ds[ds["endpoint"] == self.endpoints[0]].set_index("participant_id")
         treated = person["group"] == "programme"
-        self.ps_ = self.balance_ = self.overlap_ = self.matching_ = None
+        self.ps_ = self.balance_ = self.overlap_ = self.matching_ = self.ps_support_ = None
         self.causal_ = self.design == "rct"
         self.causal_note_ = "randomised comparison (intention to treat)" if self.design == "rct" else ""
+        self.causal_reason_ = {"rct": "causal: randomised comparison",
+                               "descriptive": "not causal: compared with a reference rate"}.get(self.design, "")
         w = pd.Series(1.0, index=person.index)
         cluster = pd.Series(person.index, index=person.index)
         self.method_suffix_ = ""
@@ -369,6 +381,8 @@ class RecidivismAnalysis:
             ps = propensity_scores(person, covs, treated)
             self.ps_covariates_ = ps.attrs["covariates_used"]
             self.ps_ = ps
+            self.ps_support_ = ps.attrs["support"]
+            self.warnings_ += describe_support(self.ps_support_)
             self.overlap_ = overlap_summary(ps["ps"], treated)
             if self.weighting == "matching":
                 m = match_nearest(ps["ps"], treated, caliper_sd=self.caliper_sd, replace=self.replace,
@@ -396,17 +410,9 @@ class RecidivismAnalysis:
                 self.balance_ = balance_table(person, covs, treated, weights=w.to_numpy())
             for c in caught:
                 self.warnings_.append(str(c.message))
-            good_balance = not bool((self.balance_["smd_after"].abs() >= SMD_THRESHOLD).any())
-            good_overlap = not bool(self.overlap_["poor_overlap"].any())
-            self.causal_ = good_balance and good_overlap
-            reasons = []
-            if not good_balance:
-                reasons.append(f"some |SMD| >= {SMD_THRESHOLD} after adjustment")
-            if not good_overlap:
-                reasons.append("poor overlap of propensity scores")
-            self.causal_note_ = NO_CONFOUNDING_NOTE + (
-                f"; not labelled causal: {' and '.join(reasons)}" if reasons else ""
-            )
+            self.causal_, self.causal_reason_ = causal_judgement(
+                self.balance_, self.overlap_, "matching" if self.weighting == "matching" else "weighting")
+            self.causal_note_ = f"{NO_CONFOUNDING_NOTE}; {self.causal_reason_}"
         elif self.design == "descriptive":
             self.causal_note_ = "not causal: programme participants compared with a reference rate"
         if self.programme_id == "all":

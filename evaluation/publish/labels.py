@@ -201,6 +201,7 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "ps_max": ("propensity score: maximum", "propensity score: hoogste"),
     "share_outside_other_range": ("share outside the other group's range", "aandeel buiten het bereik van de andere groep"),
     "poor_overlap": ("poor overlap", "slechte overlap"),
+    "supported": ("enough people to judge (10 or more)", "genoeg personen om te beoordelen (10 of meer)"),
     "suppressed": ("suppressed (small numbers)", "onderdrukt (kleine aantallen)"),
     # data quality
     "table": ("table", "tabel"),
@@ -437,6 +438,42 @@ NOTES: list[tuple[str, str]] = [
      "propensitymodel: de maximum-likelihoodschatting convergeerde niet (scheiding: een combinatie van kenmerken "
      "komt maar in één groep voor)"),
     (r"a lightly penalised fit was used\. Check overlap\.", "er is een licht bestrafte schatting gebruikt; controleer de overlap."),
+    # the propensity model and the causal label (evaluation.stats.designs: describe_support, causal_judgement)
+    (r"propensity model: maximum likelihood failed \(separation: some covariate pattern occurs in one group only, "
+     r"or no convergence\)",
+     "propensitymodel: de maximum-likelihoodschatting mislukte (scheiding: een combinatie van kenmerken komt maar in "
+     "één groep voor, of geen convergentie)"),
+    (r"a ridge-penalised fit was used\. Check overlap\.",
+     "er is een ridge-bestrafte schatting gebruikt; controleer de overlap."),
+    (r"causal reading assumes no unmeasured confounding \(all common causes of taking part and reoffending are "
+     r"among the intake covariates\) and adequate overlap",
+     "causale lezing veronderstelt geen ongemeten confounding (alle gemeenschappelijke oorzaken van deelname en "
+     "recidive zitten in de kenmerken bij instroom) en voldoende overlap"),
+    (r"estimand ATT", "estimand ATT (gemiddeld effect bij de deelnemers)"),
+    (r"causal: all supported covariates balanced after matching \(max \|SMD\| ([\d.]+)\)",
+     "causaal: alle kenmerken met voldoende steun in balans na matching (max |SMD| {0})"),
+    (r"causal: all supported covariates balanced after weighting \(max \|SMD\| ([\d.]+)\)",
+     "causaal: alle kenmerken met voldoende steun in balans na weging (max |SMD| {0})"),
+    (r"not causal: imbalance after matching in (.+)", "niet causaal: onbalans na matching bij {0}"),
+    (r"not causal: imbalance after weighting in (.+)", "niet causaal: onbalans na weging bij {0}"),
+    (r"not causal: poor overlap \((\d+%) of participants outside the comparison group's PS range\)",
+     "niet causaal: slechte overlap ({0} van de deelnemers buiten het bereik van de propensity scores van de "
+     "vergelijkingsgroep)"),
+    (r"not judged \(fewer than (\d+) people\): (.+)", "niet beoordeeld (minder dan {0} personen): {1}"),
+]
+for _en, _nl in (("in both groups", "in beide groepen"), ("programme group only", "alleen in de programmagroep"),
+                 ("comparison group only", "alleen in de vergelijkingsgroep")):
+    NOTES += [
+        (rf"propensity model: (\S+)=(.+) pooled into '(.+)' \((fewer than \d+|\d+) people, {_en}\)",
+         f"propensitymodel: {{0}}={{1}} samengevoegd met '{{2}}' ({{3}} personen, {_nl})"),
+        (rf"propensity model: missing indicator of (\S+) left out, missing values set to the observed mean "
+         rf"\((fewer than \d+|\d+) people missing, {_en}\)",
+         f"propensitymodel: ontbrekend-indicator van {{0}} weggelaten, ontbrekende waarden op het gemiddelde gezet "
+         f"({{1}} personen met een ontbrekende waarde, {_nl})"),
+        (rf"propensity model: (\S+) left out \((\S+): (fewer than \d+|\d+) people, {_en}\)",
+         f"propensitymodel: {{0}} weggelaten ({{1}}: {{2}} personen, {_nl})"),
+    ]
+NOTES += [
     (r"([A-Z_]+): no events, cumulative incidence not estimated",
      "{0}: geen gebeurtenissen, cumulatieve incidentie niet geschat"),
     (r"only (\d+) events: imprecise, read as exploratory", "slechts {0} gebeurtenissen: onnauwkeurig, lees als verkennend"),
@@ -553,6 +590,7 @@ _VALUE_KIND: dict[str, str] = {
     "analysis": "analysis", "table": "code", "severity": "code", "role": "code", "target_source": "code", "unit": "code",
     "programme_id": "programme", "note": "note",
     "blocking": "bool", "required": "bool", "causal": "bool", "meets_target": "bool", "headline_eligible": "bool",
+    "supported": "bool",
 }
 # estimates, limits and shares: always shown with decimals, even when whole (1,000 not 1)
 _DECIMAL_COLUMNS = {"estimate", "ci_lower", "ci_upper", "p_value", "share_accepted", "share_filled", "target",

@@ -42,6 +42,10 @@ from evaluation.datasets.recidivism import COVARIATES
 DESIGNS = ("rct", "matched", "descriptive")
 SMD_THRESHOLD = 0.1
 OVERLAP_THRESHOLD = 0.10
+MIN_LEVEL_SUPPORT = 10  # people a level (or the rarer value of a 0/1 column) needs in the PS model and balance
+POOLED_LEVEL = "other (pooled)"
+RIDGE_ALPHA = 1e-3
+SUPPORT_COLUMNS = ["covariate", "term", "n", "n_programme", "n_comparison", "action", "into", "reason"]
 
 
 def _row_label(df: pd.DataFrame, idx) -> str:
@@ -159,13 +163,208 @@ def describe_covariates(used: Sequence[str], same_as: Sequence[str] | None = Non
     return f"{len(used)} covariate{s}: {', '.join(used) if used else 'none'}"
 
 
+def _is_categorical(s: pd.Series) -> bool:
+    return not (pd.api.types.is_bool_dtype(s) or pd.api.types.is_numeric_dtype(s))
+
+
+def _count_phrase(n: int, min_count: int) -> str:
+    """``"12 people"``, or ``"fewer than 10 people"`` for a count below 10 (it can reach a report)."""
+    return f"fewer than {min_count} people" if 0 < n < min_count else f"{n} people"
+
+
+def _where(n_prog: int, n_comp: int) -> str:
+    if n_comp == 0:
+        return "programme group only"
+    if n_prog == 0:
+        return "comparison group only"
+    return ""
+
+
+def _binary_support(x: np.ndarray, t: np.ndarray) -> tuple[float, int, int, int]:
+    """For a 0/1 column: the rarer value and how many people (all, programme, comparison) have it."""
+    ones = int(x.sum())
+    rare = 1.0 if ones <= len(x) - ones else 0.0
+    m = x == rare
+    return rare, int(m.sum()), int((m & t).sum()), int((m & ~t).sum())
+
+
+def pool_rare_levels(
+    df: pd.DataFrame,
+    covariates: Sequence[str],
+    treated: Sequence[bool] | pd.Series,
+    min_count: int = MIN_LEVEL_SUPPORT,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Model matrix for the propensity model after pooling levels with too little support.
+
+    Rules (docs/methods.md, section 'Comparison groups and designs'):
+
+    * A level of a categorical covariate (missing and ``unknown`` are levels
+      like any other) is *rare* when fewer than ``min_count`` people have it
+      or it occurs in one group only. Two or more rare levels are pooled into
+      one level ``"other (pooled)"``; when that pool (or a single rare level)
+      is itself rare, it joins the most frequent level, the reference.
+    * A 0/1 column (a 0/1 covariate or a missing indicator) whose rarer value
+      is rare by the same rule is dropped: a 0/1 covariate leaves the model, a
+      missing indicator leaves its missing values at the observed mean.
+    * Other numeric covariates are kept; one that is constant within a group
+      is kept and recorded (the fit decides whether this separates).
+
+    Returns
+    -------
+    X : DataFrame
+        The model matrix (no constant), as :func:`design_matrix` of the pooled data.
+    support : DataFrame
+        One row per pooled level, dropped column or recorded covariate with
+        :data:`SUPPORT_COLUMNS`: ``covariate``, ``term`` (level or column),
+        ``n``, ``n_programme``, ``n_comparison``, ``action`` (``pooled``,
+        ``dropped`` or ``kept``), ``into`` (the level it joined) and
+        ``reason``. Row-level counts: never publish it as it is
+        (:func:`describe_support` words it with small counts protected).
+    """
+    t = np.asarray(treated, dtype=bool)
+    if len(t) != len(df):
+        raise ValueError("pool_rare_levels: treated must have one value per row of df")
+    data = df.copy()
+    records: list[dict] = []
+    for c in covariates:
+        if c not in data.columns:
+            raise ValueError(f"propensity model: covariate {c!r} is not a column of the analysis data")
+        s = data[c]
+        if not _is_categorical(s):
+            continue
+        lev = s.astype(object).where(s.notna(), "missing").astype(str)
+        counts = lev.value_counts()
+        ref = counts.index[0]
+        by = pd.crosstab(lev, t).reindex(columns=[True, False], fill_value=0)
+        rare = [lv for lv in counts.index
+                if counts[lv] < min_count or by.loc[lv, True] == 0 or by.loc[lv, False] == 0]
+        rare = [lv for lv in rare if lv != ref] if len(rare) < len(counts) else rare
+        if not rare:
+            data[c] = lev
+            continue
+        pool = lev.isin(rare)
+        n_pool, n_pool_t = int(pool.sum()), int((pool & t).sum())
+        pool_ok = (len(rare) >= 2 and n_pool >= min_count and 0 < n_pool_t < n_pool
+                   and POOLED_LEVEL not in counts.index)
+        into = POOLED_LEVEL if pool_ok else ref
+        for lv in rare:
+            if lv == into:
+                continue
+            n, n_t = int(counts[lv]), int(by.loc[lv, True])
+            why = [f"fewer than {min_count} people"] if n < min_count else []
+            if _where(n_t, n - n_t):
+                why.append(_where(n_t, n - n_t))
+            records.append({"covariate": c, "term": lv, "n": n, "n_programme": n_t, "n_comparison": n - n_t,
+                            "action": "pooled", "into": into, "reason": ", ".join(why)})
+        data[c] = lev.where(~pool, into)
+    X = design_matrix(data, covariates)
+    keep = []
+    for col in X.columns:
+        x = X[col].to_numpy(dtype=float)
+        cov = next((c for c in covariates if col == c or col == f"{c}_missing"), None)
+        if cov is None or not set(np.unique(x)) <= {0.0, 1.0}:
+            if cov is not None and col == cov:
+                const = [g for g, m in (("programme", t), ("comparison", ~t)) if m.any() and np.ptp(x[m]) == 0]
+                if const:
+                    records.append({"covariate": cov, "term": col, "n": len(x), "n_programme": int(t.sum()),
+                                    "n_comparison": int((~t).sum()), "action": "kept", "into": "",
+                                    "reason": f"constant in the {' and '.join(const)} group"})
+            keep.append(col)
+            continue
+        value, n, n_t, n_c = _binary_support(x, t)
+        if n >= min_count and n_t > 0 and n_c > 0:
+            keep.append(col)
+            continue
+        why = [f"fewer than {min_count} people"] if n < min_count else []
+        if _where(n_t, n_c):
+            why.append(_where(n_t, n_c))
+        missing = col.endswith("_missing") and col != cov
+        records.append({"covariate": cov, "term": col if missing else f"{col}={value:g}", "n": n,
+                        "n_programme": n_t, "n_comparison": n_c, "action": "dropped",
+                        "into": "observed mean" if missing else "", "reason": ", ".join(why)})
+    support = pd.DataFrame(records, columns=SUPPORT_COLUMNS)
+    return X.loc[:, keep], support
+
+
+def describe_support(support: pd.DataFrame, min_count: int = MIN_LEVEL_SUPPORT) -> list[str]:
+    """One English message per pooled level or left-out column of :func:`pool_rare_levels`.
+
+    ``"propensity model: sex=unknown pooled into 'male' (fewer than 10
+    people, programme group only)"``, ``"propensity model: psychiatric_problem
+    left out (psychiatric_problem=1: fewer than 10 people, in both groups)"``.
+    Counts below ``min_count`` are written as "fewer than ..." (they can reach
+    a report; docs/methods.md, section 'Comparison groups and designs').
+    """
+    out = []
+    for r in support.itertuples():
+        where = _where(r.n_programme, r.n_comparison) or "in both groups"
+        count = _count_phrase(int(r.n), min_count)
+        if r.action == "pooled":
+            out.append(f"propensity model: {r.covariate}={r.term} pooled into '{r.into}' ({count}, {where})")
+        elif r.action == "dropped" and r.into == "observed mean":
+            out.append(f"propensity model: missing indicator of {r.covariate} left out, missing values set to the "
+                       f"observed mean ({count} missing, {where})")
+        elif r.action == "dropped":
+            out.append(f"propensity model: {r.covariate} left out ({r.term}: {count}, {where})")
+    return out
+
+
+def _ridge_logit(X: np.ndarray, y: np.ndarray, alpha: float = RIDGE_ALPHA, tol: float = 1e-10,
+                 maxiter: int = 200) -> np.ndarray:
+    """Ridge-penalised logistic regression with an unpenalised intercept (column 0 of ``X``).
+
+    Maximises ``loglik / n - alpha / 2 * sum(b_j**2)`` over the slopes ``b_j``
+    of the *standardised* columns (SD 1, as glmnet), by Newton-Raphson with
+    step halving; the intercept is not penalised, so its score equation
+    ``sum(y - p) = 0`` holds and the mean fitted PS equals the treated share.
+    Returns the coefficients on the original scale of ``X`` (docs/methods.md,
+    section 'Comparison groups and designs').
+    """
+    n = len(y)
+    sd = X[:, 1:].std(axis=0)
+    sd = np.where(sd > 0, sd, 1.0)
+    Z = X.copy()
+    Z[:, 1:] = X[:, 1:] / sd
+    lam = np.r_[0.0, np.full(X.shape[1] - 1, alpha * n)]
+
+    def objective(b):
+        eta = Z @ b
+        return float(np.sum(y * eta - np.logaddexp(0, eta)) - 0.5 * np.sum(lam * b**2))
+
+    share = np.clip(y.mean(), 1e-12, 1 - 1e-12)
+    b = np.zeros(X.shape[1])
+    b[0] = np.log(share / (1 - share))
+    f = objective(b)
+    for _ in range(maxiter):
+        p = 1 / (1 + np.exp(-(Z @ b)))
+        grad = Z.T @ (y - p) - lam * b
+        hess = (Z * (p * (1 - p))[:, None]).T @ Z + np.diag(lam)
+        step = np.linalg.solve(hess + 1e-12 * np.eye(len(b)), grad)
+        k = 1.0
+        while k > 1e-8:
+            f_new = objective(b + k * step)
+            if f_new >= f - 1e-12:
+                break
+            k /= 2
+        b, f = b + k * step, f_new
+        if np.max(np.abs(k * step)) < tol:
+            break
+    return np.r_[b[0], b[1:] / sd]
+
+
 def propensity_scores(
-    df: pd.DataFrame, covariates: Sequence[str] = COVARIATES, treated: Sequence[bool] | pd.Series | None = None
+    df: pd.DataFrame,
+    covariates: Sequence[str] = COVARIATES,
+    treated: Sequence[bool] | pd.Series | None = None,
+    min_count: int = MIN_LEVEL_SUPPORT,
 ) -> pd.DataFrame:
     """Propensity score from a logistic regression (statsmodels) on intake covariates.
 
     Estimand: P(programme | covariates), the probability of being a programme
     participant given the covariates, used for matching/weighting (ATT).
+    Rare levels are pooled first (:func:`pool_rare_levels`); a penalised fit
+    is used only on (quasi-)separation or non-convergence (docs/methods.md,
+    section 'Comparison groups and designs').
 
     Parameters
     ----------
@@ -176,43 +375,62 @@ def propensity_scores(
         Covariate columns (default :data:`evaluation.datasets.recidivism.COVARIATES`).
     treated : bool array, optional
         Treatment indicator; defaults to ``df["group"] == "programme"``.
+    min_count : int
+        People a level needs (default :data:`MIN_LEVEL_SUPPORT`).
 
     Returns
     -------
     DataFrame
         Indexed like ``df``: ``treated`` (bool), ``ps``, ``distance`` (logit
-        of the PS). ``attrs["coefficients"]`` holds the fitted model terms and
-        ``attrs["method"]`` says whether the unpenalised maximum-likelihood fit
-        or (after separation) a lightly ridge-penalised fit was used;
-        ``attrs["covariates_used"]`` the covariates left in the model
-        (:func:`covariates_used`).
+        of the PS). ``attrs``: ``coefficients`` (fitted model terms),
+        ``method`` (maximum likelihood, or the ridge fit with unpenalised
+        intercept after separation/non-convergence), ``penalised`` (bool) and
+        ``penalised_reason``, ``covariates_used`` (:func:`covariates_used`),
+        ``support`` (what was pooled or dropped, :func:`pool_rare_levels`).
     """
     from statsmodels.discrete.discrete_model import Logit
-    from statsmodels.genmod import families
-    from statsmodels.genmod.generalized_linear_model import GLM
+    from statsmodels.tools.sm_exceptions import (
+        ConvergenceWarning,
+        HessianInversionWarning,
+        PerfectSeparationError,
+        PerfectSeparationWarning,
+    )
 
     t = (df["group"] == "programme") if treated is None else pd.Series(np.asarray(treated, dtype=bool), index=df.index)
     t = t.astype(bool)
     if t.all() or not t.any():
         raise ValueError("propensity model needs both programme participants and comparison persons")
-    X = design_matrix(df, covariates)
+    X, support = pool_rare_levels(df, covariates, t.to_numpy(), min_count)
     X.insert(0, "const", 1.0)
     y = t.astype(float).to_numpy()
     method = "logistic regression (maximum likelihood)"
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")
+    trouble = ""
+    params = None
+    triggers = (PerfectSeparationWarning, ConvergenceWarning, HessianInversionWarning)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
             res = Logit(y, X).fit(disp=0, maxiter=200)
-        params = res.params
-        if not np.all(np.isfinite(params)) or np.max(np.abs(params.iloc[1:])) > 15:
-            raise np.linalg.LinAlgError("quasi-separation")
-    except Exception:  # separation or non-convergence: fall back to a ridge fit  # noqa: BLE001
-        res = GLM(y, X, family=families.Binomial()).fit_regularized(alpha=1e-3, L1_wt=0.0)
-        params = pd.Series(res.params, index=X.columns)
-        method = "logistic regression, ridge-penalised (alpha=0.001) after (quasi-)separation"
+            params = res.params
+        except (PerfectSeparationError, np.linalg.LinAlgError) as exc:
+            trouble = f"{type(exc).__name__}: {exc}"
+    for w in sorted(caught, key=lambda w: [issubclass(w.category, c) for c in triggers], reverse=True):
+        if issubclass(w.category, triggers):  # separation first, then non-convergence, then a singular Hessian
+            trouble = trouble or f"{w.category.__name__}: {w.message}"
+        elif not issubclass(w.category, RuntimeWarning):  # overflow in exp during separation: not news
+            warnings.warn(str(w.message), w.category, stacklevel=2)
+    if not trouble and params is not None:
+        if not res.mle_retvals.get("converged", True):
+            trouble = "maximum likelihood did not converge"
+        elif not np.all(np.isfinite(params)) or np.max(np.abs(params.to_numpy()[1:]), initial=0) > 15:
+            trouble = "quasi-separation (a coefficient beyond 15 on the logit scale)"
+    if trouble:
+        params = pd.Series(_ridge_logit(X.to_numpy(float), y), index=X.columns)
+        method = (f"logistic regression, ridge-penalised (alpha={RIDGE_ALPHA:g} on standardised covariates, "
+                  "intercept unpenalised) after (quasi-)separation or non-convergence")
         warnings.warn(
-            "propensity model: maximum likelihood did not converge (separation: some covariate pattern occurs "
-            "in one group only); a lightly penalised fit was used. Check overlap.",
+            "propensity model: maximum likelihood failed (separation: some covariate pattern occurs in one group "
+            "only, or no convergence); a ridge-penalised fit was used. Check overlap.",
             UserWarning,
             stacklevel=2,
         )
@@ -220,7 +438,10 @@ def propensity_scores(
     out = pd.DataFrame({"treated": t.to_numpy(), "ps": 1 / (1 + np.exp(-lin)), "distance": lin}, index=df.index)
     out.attrs["coefficients"] = pd.Series(np.asarray(params), index=X.columns)
     out.attrs["method"] = method
+    out.attrs["penalised"] = bool(trouble)
+    out.attrs["penalised_reason"] = trouble
     out.attrs["covariates_used"] = covariates_used(X.columns, covariates)
+    out.attrs["support"] = support
     return out
 
 
@@ -412,14 +633,16 @@ def balance_table(
     covariates: Sequence[str],
     treated: Sequence[bool] | pd.Series,
     weights: Sequence[float] | pd.Series | None = None,
+    min_count: int = MIN_LEVEL_SUPPORT,
 ) -> pd.DataFrame:
     """Covariate balance before and after adjustment.
 
     For each model-matrix column (see :func:`design_matrix`; categories as
     dummies, missingness as indicators, all variables standardised as MatchIt
-    does): group means, the standardised mean difference and the variance
-    ratio, unadjusted and weighted by ``weights`` (matching weights with 0 for
-    unmatched units, or IPW weights).
+    does), followed by the pooled levels of the propensity model
+    (:func:`pool_rare_levels`): group means, the standardised mean difference
+    and the variance ratio, unadjusted and weighted by ``weights`` (matching
+    weights with 0 for unmatched units, or IPW weights).
 
     SMD definition: ``(mean_treated - mean_comparison) / s_pooled`` with
     ``s_pooled = sqrt((s2_treated + s2_comparison) / 2)`` computed on the
@@ -427,11 +650,22 @@ def balance_table(
     adjustment (cobalt ``s.d.denom="pooled"``), so that a change in SMD
     reflects only a change in means. Variance ratio: treated over comparison
     variance (weighted after adjustment), for non-binary variables only.
-    ``|SMD| >= 0.1`` after adjustment is flagged (``imbalanced``) and warned.
+    ``|SMD| >= 0.1`` after adjustment is flagged (``imbalanced``).
+    ``supported`` is False for a 0/1 column whose rarer value fewer than
+    ``min_count`` people have: its SMD is shown but does not decide the causal
+    label, and only supported imbalanced columns are warned
+    (docs/methods.md, section 'Comparison groups and designs').
     """
+    t = np.asarray(treated, dtype=bool)
     X = design_matrix(df, covariates)
     X = X.loc[:, [not c.endswith("_missing") or X[c].sum() > 0 for c in X.columns]]
-    t = np.asarray(treated, dtype=bool)
+    Xp, _ = pool_rare_levels(df, covariates, t, min_count)
+    extra = [c for c in Xp.columns if c not in X.columns and c.endswith(f"[{POOLED_LEVEL}]")]
+    order = []
+    for cov in covariates:
+        own = [c for c in X.columns if c == cov or c == f"{cov}_missing" or c.startswith(f"{cov}[")]
+        order += own + [c for c in extra if c.startswith(f"{cov}[")]
+    X = pd.concat([X, Xp[extra]], axis=1)[order]
     w = np.ones(len(X)) if weights is None else np.asarray(weights, dtype=float)
     one = np.ones(len(X))
     rows = []
@@ -449,6 +683,7 @@ def balance_table(
             {
                 "covariate": col,
                 "binary": binary,
+                "supported": (not binary) or _binary_support(x, t)[1] >= min_count,
                 "mean_programme": mt0,
                 "mean_comparison": mc0,
                 "smd_before": smd0,
@@ -459,10 +694,12 @@ def balance_table(
                 "variance_ratio_after": np.nan if binary or not vc1 else vt1 / vc1,
             }
         )
-    out = pd.DataFrame(rows)
+    out = pd.DataFrame(rows, columns=["covariate", "binary", "supported", "mean_programme", "mean_comparison",
+                                      "smd_before", "variance_ratio_before", "mean_programme_adjusted",
+                                      "mean_comparison_adjusted", "smd_after", "variance_ratio_after"])
     if weights is not None and len(out):
         out["imbalanced"] = out["smd_after"].abs() >= SMD_THRESHOLD
-        bad = out.loc[out["imbalanced"], "covariate"].tolist()
+        bad = out.loc[out["imbalanced"] & out["supported"], "covariate"].tolist()
         if bad:
             warnings.warn(
                 f"balance: |SMD| >= {SMD_THRESHOLD} after adjustment for {len(bad)} covariate(s): "
@@ -473,6 +710,42 @@ def balance_table(
     else:
         out["imbalanced"] = out["smd_before"].abs() >= SMD_THRESHOLD
     return out
+
+
+def causal_judgement(balance: pd.DataFrame, overlap: pd.DataFrame | None = None,
+                     adjustment: str = "matching") -> tuple[bool, str]:
+    """Whether a matched/weighted comparison is labelled causal, and why (short English note parts).
+
+    Causal when every *supported* column of :func:`balance_table` has
+    ``|SMD| < 0.1`` after adjustment and overlap is adequate
+    (:func:`overlap_summary`); unsupported columns (fewer than
+    :data:`MIN_LEVEL_SUPPORT` people) are listed as "not judged" but do not
+    decide (docs/methods.md, section 'Comparison groups and designs').
+    The reason is ``"; "``-separated note parts, e.g. ``"causal: all supported
+    covariates balanced after matching (max |SMD| 0.060)"`` or ``"not causal:
+    imbalance after matching in age_at_intake (SMD 0.140)"``.
+    """
+    supported = balance["supported"].astype(bool) if "supported" in balance else pd.Series(True, balance.index)
+    smd = balance["smd_after"].abs()
+    bad = balance[supported & (smd >= SMD_THRESHOLD)]
+    bad = bad.assign(a=bad["smd_after"].abs()).sort_values("a", ascending=False)
+    poor = overlap is not None and bool(overlap["poor_overlap"].any())
+    parts = []
+    if len(bad):
+        listed = ", ".join(f"{r.covariate} (SMD {r.smd_after:.3f})" for r in bad.head(3).itertuples())
+        parts.append(f"not causal: imbalance after {adjustment} in {listed}{', ...' if len(bad) > 3 else ''}")
+    if poor:
+        share = float(overlap.loc[0, "share_outside_other_range"])
+        parts.append(f"not causal: poor overlap ({share:.0%} of participants outside the comparison group's "
+                     "PS range)")
+    if not parts:
+        mx = float(smd[supported].max()) if supported.any() else 0.0
+        parts.append(f"causal: all supported covariates balanced after {adjustment} (max |SMD| {mx:.3f})")
+    unjudged = balance.loc[~supported & (smd >= SMD_THRESHOLD), "covariate"].tolist()
+    if unjudged:
+        parts.append(f"not judged (fewer than {MIN_LEVEL_SUPPORT} people): {', '.join(unjudged[:5])}"
+                     + (", ..." if len(unjudged) > 5 else ""))
+    return not (len(bad) or poor), "; ".join(parts)
 
 
 def overlap_summary(ps: Sequence[float] | pd.Series, treated: Sequence[bool] | pd.Series) -> pd.DataFrame:
