@@ -178,3 +178,35 @@ def test_recidivism_analysis_pools_and_explains_the_label():
     assert a.causal_reason_ in note
     nl = note_label(note, "nl")
     assert ("causaal: alle kenmerken met voldoende steun" in nl) or ("niet causaal:" in nl)
+
+
+def test_adjusted_cox_pools_the_same_rare_levels():
+    """The adjusted Cox model used the unpooled covariates, so 5 programme-only people with
+    sex=unknown put a term in it whose comparison group had no one: an aliased / separated level.
+    Now its model matrix is the pooled one: no sex[unknown] term, and the HR is estimable."""
+    from evaluation.stats.designs import pool_rare_levels
+
+    data = rs.simulate(11, n=500, design="observational")
+    p = data["participants"]
+    prog = p.index[p["group"] == "programme"][:5]
+    p.loc[prog, "sex"] = "unknown"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        a = RecidivismAnalysis("matched", endpoints=("GENERAL",)).fit(data, "P1", rs.CUTOFF, warn=False)
+    e = a.dataset_[a.dataset_["endpoint"] == "GENERAL"].reset_index(drop=True)
+    X, support = pool_rare_levels(e, a.model_covariates_, e["treated"].to_numpy(float) == 1)
+    assert not any("unknown" in c for c in X.columns if c.startswith("sex"))
+    assert (support["term"].astype(str).str.contains("unknown")).any()
+    adj = a.results_[(a.results_["estimand"] == "hazard_ratio_adjusted") & (a.results_["group"] == "difference")]
+    assert np.isfinite(adj["estimate"].iloc[0]) and "not estimable" not in adj["note"].iloc[0]
+    # the published adjusted HR is the fit on the pooled matrix, not on the unpooled one (they differ)
+    from evaluation.stats.designs import design_matrix
+
+    hrs = {}
+    for name, M in (("pooled", X), ("unpooled", design_matrix(e, a.model_covariates_))):
+        M = M.reset_index(drop=True)
+        M.columns = [f"x{i}" for i in range(M.shape[1])]
+        cox, _ = a._cox(e, ["treated", *M.columns], M)
+        hrs[name] = float(np.exp(cox.summary_.set_index("term").loc["treated", "coef"]))
+    assert adj["estimate"].iloc[0] == pytest.approx(hrs["pooled"], rel=1e-10)
+    assert abs(hrs["unpooled"] - hrs["pooled"]) > 1e-6

@@ -104,11 +104,11 @@ from evaluation.stats.designs import (
     covariates_used,
     describe_covariates,
     describe_support,
-    design_matrix,
     ipw_weights,
     match_nearest,
     model_covariates,
     overlap_summary,
+    pool_rare_levels,
     propensity_scores,
 )
 from evaluation.stats.proportions import (  # noqa: F401  (rate and power re-exported for callers)
@@ -758,7 +758,12 @@ class RecidivismAnalysis:
             rows.append(self._base(endpoint, estimand="hazard_ratio", group="difference",
                                    note=f"not estimable: {exc}", headline_eligible=False))
         rows.append(self._at_risk_clock_row(e, endpoint, design_note))
-        X = design_matrix(e, self.model_covariates_)
+        # the adjusted model pools rare levels as the propensity model does (a level held by a few
+        # people, or by one group only, otherwise separates: docs/methods.md, section 'Comparison
+        # groups and designs')
+        X, _support = pool_rare_levels(e.reset_index(drop=True), self.model_covariates_,
+                                       e["treated"].to_numpy(float) == 1)
+        X.index = e.index
         used = covariates_used(X.columns, self.model_covariates_)
         X.columns = [f"x{i}" for i in range(X.shape[1])]
         try:
