@@ -210,3 +210,26 @@ def test_adjusted_cox_pools_the_same_rare_levels():
         hrs[name] = float(np.exp(cox.summary_.set_index("term").loc["treated", "coef"]))
     assert adj["estimate"].iloc[0] == pytest.approx(hrs["pooled"], rel=1e-10)
     assert abs(hrs["unpooled"] - hrs["pooled"]) > 1e-6
+
+
+def test_a_separated_tiny_intake_keeps_scores_strictly_inside_0_1():
+    """Found by the property test in tests/test_cox_robust.py on 6 people: a linear predictor beyond 37
+    gave a PS of float 1.0 and matching refused it. As R's binomial()$linkinv, eta is bounded at +-30 for
+    the probability. Fixture: a converged ML fit (no separation: values 0-3 occur in both groups) whose
+    two extreme programme participants (x = 1e6, 2e6) get eta of 47 and more."""
+    from evaluation.stats.designs import match_nearest, propensity_scores
+
+    x = [0.0, 1.0, 2.0, 3.0, 0.0, 1.0, 2.0, 3.0, 1e6, 2e6]
+    df = pd.DataFrame({"age_at_intake": x}, index=[f"p{i}" for i in range(len(x))])
+    treated = pd.Series([False] * 4 + [True] * 6, index=df.index)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ps = propensity_scores(df, ["age_at_intake"], treated)
+    assert not ps.attrs["penalised"] and ps["distance"].max() > 37  # 1 / (1 + exp(-37)) == 1.0 in float64
+    assert 1 / (1 + np.exp(-37.0)) == 1.0
+    assert ((ps["ps"] > 0) & (ps["ps"] < 1)).all()
+    assert ps["ps"].max() == 1 / (1 + np.exp(-30.0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = match_nearest(ps["ps"], treated)  # no longer refused
+    assert m["matched"].any()

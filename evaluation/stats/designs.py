@@ -435,7 +435,11 @@ def propensity_scores(
             stacklevel=2,
         )
     lin = X.to_numpy() @ np.asarray(params)
-    out = pd.DataFrame({"treated": t.to_numpy(), "ps": 1 / (1 + np.exp(-lin)), "distance": lin}, index=df.index)
+    # as R's binomial()$linkinv, the linear predictor is bounded at +-30 for the probability (a PS within
+    # 1e-13 of 0 or 1), so that a separated person gets a PS strictly inside (0, 1) instead of a float 1.0
+    # (found on 6-person intakes: matching then refused the scores); the overlap summary flags them
+    ps = 1 / (1 + np.exp(-np.clip(lin, -30.0, 30.0)))
+    out = pd.DataFrame({"treated": t.to_numpy(), "ps": ps, "distance": lin}, index=df.index)
     out.attrs["coefficients"] = pd.Series(np.asarray(params), index=X.columns)
     out.attrs["method"] = method
     out.attrs["penalised"] = bool(trouble)
