@@ -73,7 +73,8 @@ de het een niet van en met zijn op voor dat die deze dit wordt worden werd geen 
 aan er nog maar tot binnen na zonder tussen kan kunnen heeft hebben dan meer minder alleen elke wel door
 hun wat waar wanneer omdat welke zoals ze zij hij onze deelnemers personen programma vergelijkingsgroep
 schatting opzet dagen maanden jaar kwartaal gemeten resultaten gegevens vrijwilligers recidive rijen
-waarde aantal aandeel uitkomst groep gemiddeld niets nieuwe zaak zaken
+waarde aantal aandeel uitkomst groep gemiddeld niets nieuwe zaak zaken schatten gebeurtenissen kenmerken
+betrouwbaarheidsinterval gemiddelde verschil beschrijvend
 """.split())
 _MARKERS = {"nl": ENGLISH_MARKERS, "en": DUTCH_MARKERS}  # page language -> markers of the other one
 _OWN = {"nl": DUTCH_MARKERS, "en": ENGLISH_MARKERS}
@@ -103,13 +104,14 @@ _DECIMALS = re.compile(r"(?<![\w.,])\d+[.,]\d{4,}(?![\w])")
 _THOUSANDS = re.compile(r"^\d{1,3}([.,])\d{3}(\1\d{3})+$")  # 1.234.567 is not a float
 _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{[A-Za-z_][\w.]*\}|\bTODO\b|\bFIXME\b|\bXXX\b|"
                           r"\b(?:than|dan|least|minstens|below|onder|above|boven)\s+threshold\b")
-_MACHINE = re.compile(r"(?<![\w./-])[a-z][a-z0-9]*(?:_[a-z0-9]+)+(?![\w./-])")
+_MACHINE = re.compile(r"(?<![\w./-])[a-z][a-z0-9]*(?:_[a-z0-9]+)+(?![\w/-]|\.\w)")
 _QUARTER = r"(?:{y}\s*[-‑ ]?\s*[QK]{q}|[QK]{q}\s*[-‑ ]?\s*{y}|{q}e\s+kwartaal\s+{y}|kwartaal\s+{q}\s+{y}|" \
            r"(?:first|second|third|fourth|eerste|tweede|derde|vierde)\s+(?:quarter|kwartaal)\s+(?:of\s+)?{y})"
 _ORDINAL = {"1": "first|eerste", "2": "second|tweede", "3": "third|derde", "4": "fourth|vierde"}
 _WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
 _IDENTIFIER = re.compile(r"\S*[A-Za-z0-9][_./@][A-Za-z0-9]\S*")  # machine names, file names, addresses
-_UNIT_SPLIT = re.compile(r"(?<=[.!?])\s+|;\s+|:\s+|\s+[–—]\s+")
+_SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+")
+_PART_SPLIT = re.compile(r";\s+|:\s+|\s+[–—]\s+")
 
 
 class _Page(HTMLParser):
@@ -237,8 +239,16 @@ def is_other_language(sentence: str, language: str) -> bool:
     return n >= LANGUAGE_MIN_WORDS or other == n  # a short fragment counts when every word is a marker
 
 
-def _sentences(text: str) -> list[str]:
-    return [s.strip() for s in _UNIT_SPLIT.split(text) if s.strip()]
+def _other_language_units(text: str, language: str) -> list[str]:
+    """Sentences of ``text`` in the other language; a sentence that is not is searched part by part
+    (parts separated by ";", ":" or a dash: an English note after a Dutch label)."""
+    out = []
+    for sentence in (s.strip() for s in _SENTENCE_SPLIT.split(text) if s.strip()):
+        if is_other_language(sentence, language):
+            out.append(sentence)
+        else:
+            out.extend(p for p in (p.strip() for p in _PART_SPLIT.split(sentence)) if is_other_language(p, language))
+    return out
 
 
 def _quarter_pattern(quarter: str) -> re.Pattern | None:
@@ -271,9 +281,8 @@ def _text_findings(page: str, blocks: list[tuple[str, str]], language: str | Non
         for m in _MACHINE.finditer(text):
             add("machine_name", f"{m.group(0)!r} in: {_around(text, m)}")
         if language in _MARKERS:
-            for s in _sentences(text):
-                if is_other_language(s, language):
-                    add("language", f"not {'Dutch' if language == 'nl' else 'English'}: {_short(s)}")
+            for s in _other_language_units(text, language):
+                add("language", f"not {'Dutch' if language == 'nl' else 'English'}: {_short(s)}")
     return out
 
 
