@@ -194,3 +194,41 @@ def test_a_missing_quarter_folder_is_an_error(tmp_path):
         check_pages(tmp_path / "2026Q3")
     with pytest.raises(ValueError):
         page_check.other_language_share("de", "fr")
+
+
+@pytest.mark.parametrize("note", [
+    # notes written by the analyses (English) that reach Dutch pages through labels.note_label / warning_line;
+    # found by this check on the demo quarter (seed 20260930, scale 0.3)
+    "recorded total for the whole programme (census, no sampling interval); contact hours only x EUR 14.71/hour; "
+    "source: {source}",
+    "randomised comparison (intention to treat)",
+    "not causal: programme participants compared with a reference rate; all programmes pooled: an average over "
+    "programmes of different types",
+    "not estimable: no recidivism effect with a confidence interval for this programme",
+    "the reduction in reoffending is not statistically significant: the cost per reoffender avoided is not reported "
+    "as a point estimate; only its interval (unbounded above) and the probabilities are; upper limit infinite: the "
+    "interval includes the possibility of no reduction",
+    "share of simulated effects showing a reduction in reoffending; not causal: the comparison behind the effect is "
+    "not randomised or not balanced, so the cost is not set against an effect of the programme",
+    "CoxModel: coefficient(s) not estimable: lived_experience (monotone likelihood (no events in one group / complete "
+    "separation)); basic_training (monotone likelihood (no events in one group / complete separation))",
+    "KaplanMeier (comparison): no events among 24 rows; S(t) = 1 throughout",
+    "workforce flow: after rounding, small counts of group(s) MENT-RDM could still be narrowed down from the "
+    "published table; their counts are not published",
+    "only 6 programmes: moderator tests have low power and tau2 is imprecise; absence of evidence of moderation is "
+    "not evidence of its absence",
+    "fewer than 60 participants: indicative only",
+    "not estimable: no trajectory completed in the period",
+    "12 contacts without minutes are not counted",
+])
+def test_notes_of_the_analyses_read_as_dutch(tmp_path, note):
+    from evaluation.analyses.costs import HOURLY_RATE_SOURCE
+    from evaluation.publish.labels import note_label
+
+    note = note.replace("{source}", HOURLY_RATE_SOURCE)
+    assert any(is_other_language(p, "nl") for p in note.split("; "))  # the English note is caught ...
+    dutch = note_label(note, "nl")
+    assert not [p for p in dutch.split("; ") if is_other_language(p, "nl")], dutch  # ... and its Dutch is clean
+    found = check_pages(_quarter(tmp_path, {"index.html": CLEAN_NL.replace("</main>", f"<p>{dutch}</p></main>")}))
+    assert found.empty, found.to_string()
+    assert note_label(note, "en") == note
