@@ -50,7 +50,7 @@ def test_axe_harness_reports_known_defects_and_passes_a_clean_page(tmp_path):
 
 @pytest.fixture(scope="module")
 def small_quarter(tmp_path_factory) -> Path:
-    """A quarter of two programmes from the fixture notebook ``ok`` (as in tests/test_run.py)."""
+    """A quarter of one programme (and all together) from the fixture notebook ``ok`` (as in tests/test_run.py)."""
     root = tmp_path_factory.mktemp("a11y")
     intake = root / "intake"
     intake.mkdir()
@@ -66,7 +66,7 @@ def small_quarter(tmp_path_factory) -> Path:
         {"id": "ok", "file": "ok.ipynb", "scope": "both", "timeout": 120, "derived": ["design"],
          "title": {"nl": "Telling", "en": "Count"}}]}), encoding="utf-8")
     result = quarter.run_quarter(intake, "2026Q3", root / "reports", notebooks_dir=FIXTURES, registry=registry,
-                                 validator=fake_validate, progress=False, jobs=1)
+                                 validator=fake_validate, progress=False, jobs=1, programmes="P1")
     assert result.exit_code == 0, result.messages
     return root / "reports" / "2026Q3"
 
