@@ -637,6 +637,11 @@ NOTES += [
     (r"fewer than (\d+) participants: indicative only", "minder dan {0} deelnemers: alleen indicatief"),
     (r"no comparison group: no programme effect to use", "geen vergelijkingsgroep: geen programma-effect te gebruiken"),
     (r"not shown: fewer than (\d+) people", "niet getoond: minder dan {0} personen"),
+    (r"hazards may not be proportional: read the HR as an average over follow-up",
+     "de hazards zijn mogelijk niet proportioneel: lees de HR als een gemiddelde over de follow-up"),
+    (r"not estimable: negative_binomial_rate_ratio: no finite theta \(no overdispersion\?\)",
+     "niet te schatten: het negatief-binomiale model vindt geen eindige theta (geen overdispersie?)"),
+    (r"use a Poisson model", "gebruik een Poissonmodel"),
 ]
 
 # what a notebook could not measure, and why (the reasons of evaluation.validation.supports)
