@@ -485,7 +485,7 @@ NOTES += [
     (r"the likelihood is probably monotone \(no events in one covariate level\)",
      "de likelihood is waarschijnlijk monotoon (geen gebeurtenissen in één niveau van een kenmerk); de hazardratio "
      "van dat kenmerk is niet te schatten"),
-    (r"CoxModel: (\d+) events for (\d+) covariates \(fewer than 10 per covariate\)",
+    (r"CoxModel: (\d+|<\d+) events for (\d+) covariates \(fewer than 10 per covariate\)",
      "Cox-model: {0} gebeurtenissen voor {1} covariaten (minder dan 10 per covariaat)"),
     (r"estimates may be unstable", "de schattingen kunnen instabiel zijn"),
     (r"(\d+) row\(s\) have a missing covariate and are left out of the Cox model",
@@ -516,6 +516,132 @@ NOTES += [
      "kwartalen delen personen, dus het interval is conservatief (te ruim)"),
     (r"descriptive change, not an effect", "beschrijvende verandering, geen effect"),
     (r"(\w+): (\d{4}Q[1-4]) to (\d{4}Q[1-4])", "{0}: {1} tot {2}"),
+    # costs (evaluation.analyses.costs): census notes, the value of volunteer time and its default source
+    (r"recorded total for the whole programme \(census, no sampling interval\)",
+     "vastgelegd totaal voor het hele programma (volledige telling, geen steekproefinterval)"),
+    (r"(\d+) contacts without minutes are not counted", "{0} contacten zonder minuten zijn niet meegeteld"),
+    (r"contact hours only x EUR ([\d.]+)/hour", "alleen contacturen × € {0} per uur"),
+    (r"contact \+ support hours x EUR ([\d.]+)/hour", "uren contact en begeleiding × € {0} per uur"),
+    (r"source: Replacement-cost valuation of volunteer time \(Meijs, Huisman & Roza 2011, Erasmus Centre for "
+     r"Strategic Philanthropy",
+     "bron: waardering van vrijwilligerstijd tegen vervangingskosten (Meijs, Huisman & Roza 2011, Erasmus Centre "
+     "for Strategic Philanthropy"),
+    (r"Movisie, 'De waarde van vrijwillige inzet'\) at a conservative lower bound: the Dutch statutory gross minimum "
+     r"wage per hour for employees aged 21 and over \(EUR ([\d.]+) from 1 January (\d{4}), Rijksoverheid",
+     "Movisie, 'De waarde van vrijwillige inzet'), als voorzichtige ondergrens: het wettelijk bruto minimumuurloon "
+     "voor werknemers van 21 jaar en ouder (€ {0} vanaf 1 januari {1}, Rijksoverheid"),
+    (r"it changes every 1 January and 1 July\)\. Check the current figure and override hourly_rate_eur, e\.g\. with "
+     r"the gross hourly wage of a comparable professional for a full replacement value\.",
+     "het bedrag verandert op 1 januari en 1 juli). Controleer het actuele bedrag en stel zo nodig in de parameters "
+     "van de kostenanalyse een ander uurtarief in, bijvoorbeeld het bruto uurloon van een vergelijkbare "
+     "beroepskracht voor de volledige vervangingswaarde."),
+    (r"not estimable: no trajectory completed in the period", "niet te schatten: geen traject afgerond in de periode"),
+    (r"not estimable: no participants active in the period",
+     "niet te schatten: geen actieve deelnemers in de periode"),
+    (r"share of recorded costs falling after the analysis cutoff",
+     "aandeel van de vastgelegde kosten na de peildatum"),
+    (r"not used in unit costs", "niet gebruikt in de kosten per eenheid"),
+    (r"not estimable: no recidivism effect with a confidence interval for this programme",
+     "niet te schatten: geen recidive-effect met betrouwbaarheidsinterval voor dit programma"),
+    (r"not estimable: the recidivism effect has a zero-width confidence interval \(too few reoffences to estimate "
+     r"it\)",
+     "niet te schatten: het betrouwbaarheidsinterval van het recidive-effect heeft breedte nul (te weinig recidive "
+     "om het te schatten)"),
+    (r"the programme shows no reduction in reoffending: no cost per reoffender avoided",
+     "het programma laat geen daling van de recidive zien: geen kosten per voorkomen recidivist"),
+    (r"the reduction in reoffending is not statistically significant: the cost per reoffender avoided is not "
+     r"reported as a point estimate",
+     "de daling van de recidive is niet statistisch significant: de kosten per voorkomen recidivist worden niet als "
+     "puntschatting gegeven"),
+    (r"only its interval \(unbounded above\) and the probabilities are",
+     "alleen het interval (naar boven onbegrensd) en de kansen"),
+    (r"upper limit infinite: the interval includes the possibility of no reduction",
+     "bovengrens oneindig: het interval laat open dat er geen daling is"),
+    (r"not causal: the comparison behind the effect is not randomised or not balanced, so the cost is not set "
+     r"against an effect of the programme",
+     "niet causaal: de vergelijking achter het effect is niet gerandomiseerd of niet in balans, dus de kosten worden "
+     "niet afgezet tegen een effect van het programma"),
+    (r"share of simulated effects showing a reduction in reoffending",
+     "aandeel gesimuleerde effecten met een daling van de recidive"),
+    (r"share of simulated effects for which avoided reoffence costs exceed programme costs",
+     "aandeel gesimuleerde effecten waarbij de vermeden kosten van recidive hoger zijn dan de programmakosten"),
+    (r"reduction in the reoffending proportion needed to recover the cost at EUR ([\d,]+) per reoffence "
+     r"\(user-supplied cost of one reoffence \(set cost_per_reoffence_eur, e\.g\. from WODC cost-of-crime estimates "
+     r"for the programme's offence mix\)\)",
+     "daling van het aandeel recidivisten die nodig is om de kosten terug te verdienen bij € {0} per recidive "
+     "(door de gebruiker opgegeven kosten van één recidive, bijvoorbeeld uit WODC-ramingen van de kosten van "
+     "criminaliteit voor de delictmix van het programma)"),
+    (r"avoided reoffence costs minus programme cost, per participant \(median, percentile interval\)",
+     "vermeden kosten van recidive min programmakosten, per deelnemer (mediaan, percentielinterval)"),
+    # recidivism (evaluation.analyses.recidivism, recidivism_subgroups; evaluation.stats.survival.effects)
+    (r"randomised comparison \(intention to treat\)",
+     "gerandomiseerde vergelijking (analyse naar loting: iedereen telt mee in de groep waarin hij is ingeloot)"),
+    (r"not causal: programme participants compared with a reference rate",
+     "niet causaal: deelnemers vergeleken met een referentiecijfer"),
+    (r"all programmes pooled: an average over programmes of different types",
+     "alle programma's samen: een gemiddelde over programma's van verschillende typen"),
+    (r"not causal: reference rate from another population", "niet causaal: referentiecijfer uit een andere populatie"),
+    (r"differences may reflect who takes part, not the programme",
+     "verschillen kunnen komen door wie er deelneemt, niet door het programma"),
+    (r"reference: (.+)", "bron van het referentiecijfer: {0}"),
+    (r"WARNING fewer than (\d+) participants", "WAARSCHUWING: minder dan {0} deelnemers"),
+    (r"not estimable: no events in one of the groups", "niet te schatten: geen gebeurtenissen in een van de groepen"),
+    (r"not estimable: one group only, or no events in one group, in this subgroup",
+     "niet te schatten: maar één groep, of geen gebeurtenissen in een groep, in deze subgroep"),
+    (r"subgroup results are exploratory", "resultaten per subgroep zijn verkennend"),
+    (r"not estimated: fewer than (\d+) new cases in a group \(negative binomial model unstable\)",
+     "niet geschat: minder dan {0} nieuwe zaken in een groep (negatief-binomiaal model instabiel)"),
+    (r"weighted: weights treated as fixed \(not re-estimated\)",
+     "gewogen: de gewichten gelden als vast gegeven (niet opnieuw geschat)"),
+    (r"fewer than (\d+) events in programme", "minder dan {0} gebeurtenissen in de programmagroep"),
+    (r"fewer than (\d+) events in comparison", "minder dan {0} gebeurtenissen in de vergelijkingsgroep"),
+    (r"fewer than (\d+) events in programme, comparison",
+     "minder dan {0} gebeurtenissen in de programmagroep en in de vergelijkingsgroep"),
+    # retention (evaluation.analyses.retention_cox) and the survival fitters' warnings
+    (r"(\w+): reference level '([^']+)'", "{0}: referentieniveau '{1}'"),
+    (r"constant covariate\(s\) \[(.+)\] left out", "constante kenmerken weggelaten: {0}"),
+    (r"CoxModel: coefficient\(s\) not estimable: (\w+) \((.+)\)", "Cox-model: niet te schatten voor {0} ({1})"),
+    (r"KaplanMeier \(programme\): no events among (\d+) rows",
+     "Kaplan-Meier (deelnemers): geen gebeurtenissen onder {0} rijen"),
+    (r"KaplanMeier \(comparison\): no events among (\d+) rows",
+     "Kaplan-Meier (vergelijkingsgroep): geen gebeurtenissen onder {0} rijen"),
+    (r"KaplanMeier \((\w+)\): no events among (\d+) rows", "Kaplan-Meier ({0}): geen gebeurtenissen onder {1} rijen"),
+    (r"S\(t\) = 1 throughout", "S(t) = 1 over de hele periode"),
+    (r"workforce flow: after rounding, small counts of group\(s\) (.+) could still be narrowed down from the "
+     r"published table",
+     "instroom en uitstroom: na afronding zijn kleine aantallen van groep(en) {0} nog af te leiden uit de "
+     "gepubliceerde tabel"),
+    (r"their counts are not published", "hun aantallen worden niet gepubliceerd"),
+    # synthesis (evaluation.stats.meta, evaluation.analyses.synthesis)
+    (r"interval where the effect of a new, similar programme is expected to lie",
+     "interval waarin het effect van een nieuw, vergelijkbaar programma naar verwachting ligt"),
+    (r"between-programme variance on the analysis scale \(Q-profile CI\)",
+     "variantie tussen programma's op de analyseschaal (Q-profile-BI)"),
+    (r"p-value of Cochran's Q = ([\d.]+) on (\d+) df", "p-waarde van Cochrans Q = {0} bij {1} vrijheidsgraden"),
+    (r"percent of total variation due to differences between programmes",
+     "percentage van de totale variatie dat komt door verschillen tussen programma's"),
+    (r"only (\d+) programmes: moderator tests have low power and tau2 is imprecise",
+     "slechts {0} programma's: toetsen op moderatoren hebben weinig onderscheidend vermogen en tau² is onnauwkeurig"),
+    (r"absence of evidence of moderation is not evidence of its absence",
+     "geen aanwijzing voor moderatie betekent niet dat er geen moderatie is"),
+    (r"association between programme characteristics and effects \(ecological, not causal\)",
+     "samenhang tussen programmakenmerken en effecten (ecologisch, niet causaal)"),
+    (r"omnibus test of the moderators \(F on (\d+) and (\d+) df\)",
+     "omnibustoets van de moderatoren (F bij {0} en {1} vrijheidsgraden)"),
+    (r"omnibus test of the moderators \(chi2 on (\d+) df\)",
+     "omnibustoets van de moderatoren (chi-kwadraat bij {0} vrijheidsgraden)"),
+    (r"residual tau2 = ([\d.e+-]+), R2 = (\d+)%", "resterende tau² = {0}, R² = {1}%"),
+    (r"excluded: (\S+) \(estimate or interval missing\)", "uitgesloten: {0} (schatting of interval ontbreekt)"),
+    (r"(\S+) \(estimate or interval missing\)", "{0} (schatting of interval ontbreekt)"),
+    (r"estimate or interval missing", "schatting of interval ontbreekt"),
+    (r"fewer than (\d+) participants: indicative only", "minder dan {0} deelnemers: alleen indicatief"),
+    (r"no comparison group: no programme effect to use", "geen vergelijkingsgroep: geen programma-effect te gebruiken"),
+    (r"not shown: fewer than (\d+) people", "niet getoond: minder dan {0} personen"),
+    (r"hazards may not be proportional: read the HR as an average over follow-up",
+     "de hazards zijn mogelijk niet proportioneel: lees de HR als een gemiddelde over de follow-up"),
+    (r"not estimable: negative_binomial_rate_ratio: no finite theta \(no overdispersion\?\)",
+     "niet te schatten: het negatief-binomiale model vindt geen eindige theta (geen overdispersie?)"),
+    (r"use a Poisson model", "gebruik een Poissonmodel"),
 ]
 
 # what a notebook could not measure, and why (the reasons of evaluation.validation.supports)
@@ -546,6 +672,9 @@ def _reason_notes() -> list[tuple[str, str]]:
 
 
 NOTES.extend(_reason_notes())
+# a part "<covariate> (<reason>)" of the Cox fitter's warning (after the specific patterns)
+NOTES.append((r"(\w+) \((monotone likelihood .+|singular information .+|covariate is constant|Newton-Raphson did not "
+              r"converge|standard error zero .+)\)", "{0} ({1})"))
 
 
 def not_measured_sentence(measure: str, reason_en: str, reason_nl: str, language: str = "nl",
@@ -674,11 +803,20 @@ def _note_argument(arg: str, language: str) -> str:
         return f"minder dan {m.group(1)}" if language == "nl" else arg
     if re.fullmatch(r"\d+\.\d+", arg):
         return arg.replace(".", ",") if language == "nl" else arg
+    if re.fullmatch(r"\d{1,3}(?:,\d{3})+", arg):  # an amount with thousands separators: EUR 12,000
+        return arg.replace(",", ".") if language == "nl" else arg
     if arg in ANALYSES:
         return analysis_label(arg, language)
-    items = [x.strip() for x in arg.split(",")]
+    if arg in SUBGROUP_KEYS:
+        return _pick(SUBGROUP_KEYS[arg], language)
+    items = [x.strip().strip("'") for x in arg.split(",")]
     if all(x in CODES for x in items):
         return ", ".join(code_label(x, language) for x in items)
+    if language == "nl":  # a reason of the Cox fitter without its "not estimable: " prefix (fixed wordings only)
+        for pattern, dutch in NOTES:
+            m = re.fullmatch(pattern, _NOT_ESTIMABLE[0] + arg)
+            if m and not m.groups() and dutch.startswith(_NOT_ESTIMABLE[1]):
+                return dutch[len(_NOT_ESTIMABLE[1]):]
     return arg
 
 
