@@ -522,6 +522,10 @@ NOTES += [
     (r"(\d+) contacts without minutes are not counted", "{0} contacten zonder minuten zijn niet meegeteld"),
     (r"contact hours only x EUR ([\d.]+)/hour", "alleen contacturen × € {0} per uur"),
     (r"contact \+ support hours x EUR ([\d.]+)/hour", "uren contact en begeleiding × € {0} per uur"),
+    (r"Replacement-cost valuation of volunteer time \(Meijs, Huisman & Roza 2011, Erasmus Centre for "
+     r"Strategic Philanthropy",
+     "Waardering van vrijwilligerstijd tegen vervangingskosten (Meijs, Huisman & Roza 2011, Erasmus Centre "
+     "for Strategic Philanthropy"),
     (r"source: Replacement-cost valuation of volunteer time \(Meijs, Huisman & Roza 2011, Erasmus Centre for "
      r"Strategic Philanthropy",
      "bron: waardering van vrijwilligerstijd tegen vervangingskosten (Meijs, Huisman & Roza 2011, Erasmus Centre "
