@@ -371,6 +371,8 @@ def html_table(df: pd.DataFrame, language: str = "nl", caption: str = "", max_ro
     if not isinstance(df, pd.DataFrame):
         raise TypeError(f"html_table expects a pandas DataFrame, got {type(df).__name__}")
     shown = df.head(max_rows) if max_rows is not None else df
+    if "note" in shown.columns:
+        shown = shown.assign(note=shown["note"].map(lambda v: _note_text(v, language)))
     labelled = display_table(shown.reset_index(drop=True), language, digits=None)
     columns = []
     for i, c in enumerate(shown.columns):
@@ -430,6 +432,18 @@ def estimate_text(row: Mapping[str, Any], language: str) -> tuple[str, str, bool
     return number(est, language, digits), ci, True
 
 
+def _note_text(note: Any, language: str) -> str:
+    """A results note in the reader's language; on a Dutch page the parts without Dutch wording are left
+    out (they stay in results.csv), so that no English sentence reaches a Dutch page."""
+    if _missing(note):
+        return ""
+    parts = str(note).split("; ")
+    if language == "en":
+        return "; ".join(parts)
+    shown = [note_label(p, language) for p in parts]
+    return "; ".join(d for p, d in zip(parts, shown, strict=True) if d != p)
+
+
 def results_table(df: pd.DataFrame, language: str, caption: str, programme_id: str,
                   max_rows: int = 15) -> Markup:
     """Key rows of a job's ``results.csv`` (primary first) as a reader's table: measure, group,
@@ -454,9 +468,7 @@ def results_table(df: pd.DataFrame, language: str, caption: str, programme_id: s
         n = r.get("n")
         n_text = str(n).strip() if isinstance(n, str) and not _missing(n) else (
             "" if _missing(n) or math.isnan(_float(n)) else number(_float(n), language, 0))
-        note = "" if _missing(r.get("note")) else note_label(str(r.get("note")), language)
-        if language == "nl" and note == str(r.get("note")):
-            note = ""  # an English note without Dutch wording stays in the CSV, not on a Dutch page
+        note = _note_text(r.get("note"), language)
         group = display_table(pd.DataFrame({"group": [r.get("group", "")]}), language).iloc[0, 0]
         rows.append([_cell(measure), _cell(group), _cell(est, "num" if shown else "withheld"), _cell(ci, "num"),
                      _cell(n_text, "num withheld" if n_text.startswith("<") else "num"),
@@ -852,3 +864,16 @@ def _detail_page(qdir: Path, job: Mapping[str, Any], headline: Mapping[str, Any]
         notice=t["notice_warning"] if str(headline.get("status")) == "warning" else "",
         results_table=res_table, figures=figures, tables=tables, audit=audit)
     write_text(folder / "index.html", html)
+
+
+def rebuild_site(quarter_dir: str | Path, programme_names: Mapping[str, str] | None = None) -> Path:
+    """Build the site again for a published quarter from its ``manifest.json`` (jobs, run id, cutoff,
+    designs and language as the run recorded them); programme names default to the ids (the manifest
+    does not hold them). Returns the path of ``index.html``."""
+    qdir = Path(quarter_dir)
+    m = json.loads((qdir / "manifest.json").read_text(encoding="utf-8"))
+    jobs = [dict(j, title=read_headline(qdir / str(j["folder"])).get("title") or j["notebook"])
+            for j in m.get("jobs", [])]
+    return build_site(qdir, str(m["quarter"]), jobs, language=str(m.get("parameters", {}).get("language", "nl")),
+                      cutoff_date=m.get("cutoff_date"), cutoff_source=str(m.get("cutoff_source", "quarter_end")),
+                      run_id=str(m.get("run_id", "")), programme_names=programme_names, designs=m.get("designs"))
