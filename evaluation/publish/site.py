@@ -109,9 +109,9 @@ TEXT: dict[str, dict[str, str]] = {
         "audit_intro": "Het uitgevoerde notebook, zoals het is gedraaid, met alle tussenresultaten.",
         "audit_html": "Volledig rapport van het notebook (HTML)", "audit_ipynb": "Uitgevoerd notebook (ipynb)",
         "audit_results": "Alle resultaten van deze analyse (CSV)",
-        "error": "Fout", "notice_warning": "Let op: lees de toelichting bij dit resultaat.",
+        "error": "Fout",
         "results_caption": "Belangrijkste resultaten: {title}, {who}",
-        "col_estimand": "Maat", "col_estimate": "Schatting", "col_note": "Toelichting",
+        "col_estimand": "Maat", "col_estimate": "Schatting", "col_note": "Toelichting", "note_ref": "noot",
         "more_rows": "Nog {k} rijen staan in het CSV-bestand.",
         "figure_from_file": "Figuur: {what}", "table_from_file": "Tabel: {what}",
         "can_sig_down": ("De deelnemers hadden minder vaak een nieuw delict dan de vergelijkingsgroep: {d} "
@@ -184,9 +184,9 @@ TEXT: dict[str, dict[str, str]] = {
         "audit_intro": "The executed notebook, as it ran, with every intermediate result.",
         "audit_html": "Full report of the notebook (HTML)", "audit_ipynb": "Executed notebook (ipynb)",
         "audit_results": "All results of this analysis (CSV)",
-        "error": "Error", "notice_warning": "Note: read the explanation with this result.",
+        "error": "Error",
         "results_caption": "Key results: {title}, {who}",
-        "col_estimand": "Measure", "col_estimate": "Estimate", "col_note": "Note",
+        "col_estimand": "Measure", "col_estimate": "Estimate", "col_note": "Note", "note_ref": "note",
         "more_rows": "{k} more rows are in the CSV file.",
         "figure_from_file": "Figure: {what}", "table_from_file": "Table: {what}",
         "can_sig_down": ("Participants had a new case less often than the comparison group: {d} "
@@ -341,8 +341,9 @@ def _format_column(col: pd.Series, name: str, language: str) -> tuple[list[dict[
 
 
 def _table_markup(caption: str, headers: Sequence[dict[str, Any]], rows: Sequence[Sequence[dict[str, str]]],
-                  more: str = "") -> Markup:
-    tab = {"caption": caption, "headers": list(headers), "rows": [list(r) for r in rows], "more": more}
+                  more: str = "", notes: Sequence[str] = ()) -> Markup:
+    tab = {"caption": caption, "headers": list(headers), "rows": [list(r) for r in rows], "more": more,
+           "notes": list(notes)}
     return Markup(environment().from_string(
         '{% import "macros.html" as m %}{{ m.table(tab) }}').render(tab=tab))
 
@@ -455,6 +456,7 @@ def results_table(df: pd.DataFrame, language: str, caption: str, programme_id: s
         df = key_rows_first(df)
     head = df.head(max_rows)
     rows = []
+    notes: dict[str, int] = {}
     for r in head.to_dict("records"):
         estimand = str(r.get("estimand", ""))
         measure = estimand_label(estimand, language)
@@ -469,6 +471,9 @@ def results_table(df: pd.DataFrame, language: str, caption: str, programme_id: s
         n_text = str(n).strip() if isinstance(n, str) and not _missing(n) else (
             "" if _missing(n) or math.isnan(_float(n)) else number(_float(n), language, 0))
         note = _note_text(r.get("note"), language)
+        if note:  # a note shared by many rows is printed once, below the table
+            notes.setdefault(note, len(notes) + 1)
+            note = f"{t['note_ref']} {notes[note]}"
         group = display_table(pd.DataFrame({"group": [r.get("group", "")]}), language).iloc[0, 0]
         rows.append([_cell(measure), _cell(group), _cell(est, "num" if shown else "withheld"), _cell(ci, "num"),
                      _cell(n_text, "num withheld" if n_text.startswith("<") else "num"),
@@ -478,7 +483,7 @@ def results_table(df: pd.DataFrame, language: str, caption: str, programme_id: s
                {"text": t["col_n"], "num": True}, {"text": t["col_causal"], "num": False},
                {"text": t["col_note"], "num": False}]
     more = t["more_rows"].format(k=len(df) - len(head)) if len(df) > len(head) else ""
-    return _table_markup(caption, headers, rows, more)
+    return _table_markup(caption, headers, rows, more, notes=[f"{t['note_ref']} {k}: {n}" for n, k in notes.items()])
 
 
 # --------------------------------------------------------------------------- the primary outcome
@@ -738,15 +743,13 @@ def build_site(
                   + (f" ({t['col_ci']} {summary['ci']})" if summary["ci"] else "")
                   + f". {t['design']}: {_design_words(design, language)}. {t['col_causal']}: {summary['causal']}, "
                   + f"{summary['why']}."] if summary["measure"] else [summary["result"]]
-        if rec_sentences:
-            answer = [rec_sentences[0]] + answer
         question = t["question_all"] if pid == "all" else t["question"].format(name=names.get(pid, pid))
         flow = _flow_table(primary, language, summary["measure"])
         html = _render("programme.html", **base(
             "../", [{"href": "../index.html", "text": t["overview"]}, {"href": None, "text": label}],
             f"{label} · {t['quarter'].lower()} {quarter} · {t['site_title']}", label),
             programme_label=label, design=_design_words(design, language) or "-", question=question,
-            answer=answer, can_say=summary["can"], cannot_say=summary["cannot"], sentences=rec_sentences[1:],
+            answer=answer, can_say=summary["can"], cannot_say=summary["cannot"], sentences=rec_sentences,
             flow_table=flow, jobs=job_items)
         if not (qdir / pid / "index.html").is_dir():
             (qdir / pid).mkdir(parents=True, exist_ok=True)
@@ -861,7 +864,6 @@ def _detail_page(qdir: Path, job: Mapping[str, Any], headline: Mapping[str, Any]
         heading=f"{title}: {label}", programme_label=label, status=_status(status, language),
         error=str(job.get("error") or "") if status != "ok" else "",
         sentences=_sentences(headline),
-        notice=t["notice_warning"] if str(headline.get("status")) == "warning" else "",
         results_table=res_table, figures=figures, tables=tables, audit=audit)
     write_text(folder / "index.html", html)
 
