@@ -161,8 +161,8 @@ def test_every_page_has_landmarks_lang_and_a_title_naming_programme_and_quarter(
 
 def test_summary_states_the_primary_result_in_dutch_notation(quarter):
     text = " ".join(_parse(quarter / "P1" / "index.html").text)
-    # difference -0.103 -> "-10 per 100", interval -0.184 to -0.022 -> "-18 tot -2" (whole people per 100)
-    assert "-10 per 100 deelnemers" in text and "-18 tot -2" in text
+    # difference -0.103 -> "10 fewer per 100", interval -0.184 to -0.022 -> "-18 tot -2" (whole people per 100)
+    assert "10 minder per 100 deelnemers" in text and "-18 tot -2" in text
     assert "gematchte vergelijking" in text and "Causaal: ja" in text
     assert "Wat u kunt zeggen" in text and "Wat u niet kunt zeggen" in text
     assert "minder vaak een nieuw delict" in text  # the interval excludes 0, below it
@@ -176,7 +176,7 @@ def test_summary_states_the_primary_result_in_dutch_notation(quarter):
 def test_index_overview_has_every_programme_with_its_primary_and_names_failures(quarter):
     text = " ".join(_parse(quarter / "index.html").text)
     assert "Cirkels (P2)" in text and "Alle programma's samen" in text
-    assert "-10 per 100 deelnemers" in text and "30 van de 100 deelnemers" in text
+    assert "10 minder per 100 deelnemers" in text and "30 van de 100 deelnemers" in text
     assert "mislukt" in text and "ValueError: <b>deliberate</b>" in text  # named, as text
     body = (quarter / "index.html").read_text(encoding="utf-8")
     assert 'href="./P1/index.html"' in body and 'href="./P1/recidivism/index.html"' in body
@@ -227,3 +227,34 @@ def test_html_table_escapes_and_formats():
     assert "<b>" not in out and "<i>" not in out and "&lt;b&gt;x&lt;/b&gt;" in out
     assert "<caption>A &lt;caption&gt;</caption>" in out and "0.50" in out and ">yes<" in out
     assert site.html_table(df, "nl", caption="c").count('scope="col"') == 3
+
+
+def test_primary_summary_in_english_nonsignificant_small_and_descriptive():
+    """Hand-worked: difference +0.05 (-0.07 to 0.17) with 45 participants: compatible with no difference,
+    not causal (matched, imbalance), small sample; a descriptive rate says it is not an effect."""
+    rows = {"programme": {"group": "programme", "estimand": "prevalence_730d_crude", "estimate": 0.4, "n": 45},
+            "difference": {"group": "difference", "estimand": "prevalence_730d_crude", "endpoint": "GENERAL",
+                           "estimate": 0.05, "ci_lower": -0.07, "ci_upper": 0.17, "causal": False}}
+    s = site.primary_summary({"main": rows["difference"], "groups": rows, "comparison": True}, "matched", "P1", "en")
+    assert s["result"] == "5 more per 100 participants" and s["ci"] == "-7 to 17" and s["causal"] == "no"
+    assert any("compatible with no difference" in c for c in s["can"])
+    assert any(c.startswith("That the programme causes") for c in s["cannot"])
+    assert any("fewer than 60 participants" in c for c in s["cannot"])
+    own = {"programme": {"group": "programme", "estimand": "prevalence_730d_crude", "estimate": 0.3,
+                         "ci_lower": 0.26, "ci_upper": 0.35, "n": 400, "causal": False}}
+    d = site.primary_summary({"main": own["programme"], "groups": own, "comparison": False}, "descriptive", "all", "en")
+    assert d["result"] == "30 of 100 participants" and d["ci"] == "26 to 35"
+    assert any("lowers or raises" in c for c in d["cannot"])
+
+
+def test_links_to_a_programme_folder_stay_relative(tmp_path):
+    pid = "javascript:alert"
+    publish_outputs(tmp_path / pid / "nb", make_results([{"programme_id": pid, "analysis": "x", "estimand": "share",
+                                                          "group": "programme", "estimate": 0.5, "n": 40}]),
+                    {"status": "ok", "title": "t", "sentences": ["s"]}, {"t": pd.DataFrame({"n": [40]})})
+    jobs = [{"programme_id": pid, "notebook": "nb", "title": "t", "folder": f"{pid}/nb", "status": "ok", "error": ""}]
+    site.build_site(tmp_path, "2026Q3", jobs, language="en")
+    for page in _pages(tmp_path):
+        hrefs = [a.get("href", "") for t, a in _parse(page).tags if t == "a"]
+        assert hrefs and not any(h.lower().startswith("javascript") for h in hrefs), page
+    assert 'href="./javascript%3Aalert/index.html"' in (tmp_path / "index.html").read_text(encoding="utf-8")

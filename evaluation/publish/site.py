@@ -90,6 +90,8 @@ TEXT: dict[str, dict[str, str]] = {
         "why_other": "de opzet ondersteunt geen causale lezing",
         "difference": "verschil met de vergelijkingsgroep", "own_rate": "eigen cijfer van de deelnemers",
         "per100_diff": "{x} per 100 deelnemers", "per100": "{x} van de 100 deelnemers",
+        "per100_more": "{x} meer per 100 deelnemers", "per100_fewer": "{x} minder per 100 deelnemers",
+        "per100_same": "geen verschil per 100 deelnemers",
         "withheld_small": "<10: berust op minder dan 10 mensen",
         "withheld_secondary": "c: zou een klein aantal prijsgeven",
         "not_estimable": "niet te schatten", "no_primary": "geen primaire uitkomst gepubliceerd",
@@ -165,6 +167,8 @@ TEXT: dict[str, dict[str, str]] = {
         "why_other": "the design does not support a causal reading",
         "difference": "difference from the comparison group", "own_rate": "participants' own rate",
         "per100_diff": "{x} per 100 participants", "per100": "{x} of 100 participants",
+        "per100_more": "{x} more per 100 participants", "per100_fewer": "{x} fewer per 100 participants",
+        "per100_same": "no difference per 100 participants",
         "withheld_small": "<10: rests on fewer than 10 people",
         "withheld_secondary": "c: would reveal a small number",
         "not_estimable": "not estimable", "no_primary": "no primary outcome published",
@@ -557,8 +561,12 @@ def primary_summary(primary: Mapping[str, Any], design: str, programme_id: str, 
         return out
     out["withheld"] = False
     finite = bool(np.isfinite([lo, hi]).all())
-    sign = "+" if comparison and est > 0 else ""
-    out["result"] = (t["per100_diff"] if comparison else t["per100"]).format(x=sign + _per100(est, language))
+    if comparison:
+        shown = _per100(abs(est), language)
+        key = "per100_same" if shown == "0" else ("per100_more" if est > 0 else "per100_fewer")
+        out["result"] = t[key].format(x=shown)
+    else:
+        out["result"] = t["per100"].format(x=_per100(est, language))
     out["ci"] = f"{_per100(lo, language)}{to}{_per100(hi, language)}" if finite else ""
     can, cannot = [], []
     if comparison and finite:
