@@ -772,9 +772,15 @@ def build_site(
             _cell(label), _cell(_design_words(designs.get(pid, "descriptive" if pid == "all" else ""), language)),
             _cell(s["measure"] or "-"), _cell(s["result"], "withheld" if s["withheld"] else "num"),
             _cell(s["ci"], "num"), _cell(s["causal"]), _cell(s["why"])])
-    prim_headers = [{"text": t[k], "num": k in ("col_result", "col_ci")} for k in
-                    ("col_programme", "col_design", "col_measure", "col_result", "col_ci", "col_causal", "col_why")]
-    primary_table = _table_markup(t["primary_caption"].format(q=quarter), prim_headers, prim_rows)
+    keys = ["col_programme", "col_design", "col_measure", "col_result", "col_ci", "col_causal", "col_why"]
+    caption = t["primary_caption"].format(q=quarter)
+    measures = {summaries[p]["measure"] for p in order} - {""}
+    if len(measures) == 1:  # one primary outcome for all: named once, in the caption
+        caption = f"{caption}: {measures.pop()}"
+        prim_rows = [r[:2] + r[3:] for r in prim_rows]
+        keys.remove("col_measure")
+    prim_headers = [{"text": t[k], "num": k in ("col_result", "col_ci")} for k in keys]
+    primary_table = _table_markup(caption, prim_headers, prim_rows)
     # status matrix: programme x notebook, each cell the status linking to its detail page
     status_rows = []
     for pid in order:
