@@ -241,9 +241,16 @@ def test_primary_summary_in_english_nonsignificant_small_and_descriptive():
     assert any(c.startswith("That the programme causes") for c in s["cannot"])
     assert any("fewer than 60 participants" in c for c in s["cannot"])
     own = {"programme": {"group": "programme", "estimand": "prevalence_730d_crude", "estimate": 0.3,
-                         "ci_lower": 0.26, "ci_upper": 0.35, "n": 400, "causal": False}}
-    d = site.primary_summary({"main": own["programme"], "groups": own, "comparison": False}, "descriptive", "all", "en")
+                         "ci_lower": 0.26, "ci_upper": 0.35, "n": 400, "causal": False},
+           "reference": {"group": "reference", "estimate": 0.45, "ci_lower": 0.44, "ci_upper": 0.46},
+           "difference_vs_reference": {"group": "difference_vs_reference", "estimand": "prevalence_730d_crude",
+                                       "estimate": -0.15, "ci_lower": -0.2, "ci_upper": -0.1}}
+    frame = pd.DataFrame([dict(r, role="primary", programme_id="all") for r in own.values()])
+    p = site.primary_of(frame, "all")
+    assert p["main"]["group"] == "programme"  # a descriptive answer is the own rate, never a "difference"
+    d = site.primary_summary(p, "descriptive", "all", "en")
     assert d["result"] == "30 of 100 participants" and d["ci"] == "26 to 35"
+    assert any("reference rate of another population is 45 per 100" in c for c in d["can"])
     assert any("lowers or raises" in c for c in d["cannot"])
 
 

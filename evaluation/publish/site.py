@@ -123,6 +123,8 @@ TEXT: dict[str, dict[str, str]] = {
         "can_nonsig": ("De gegevens passen bij geen verschil: het 95%-interval loopt van {lo} tot {hi} per 100 "
                        "deelnemers en sluit verschillen daarbuiten uit."),
         "can_rate": "{x} van de 100 deelnemers had een nieuw delict (95%-interval {lo} tot {hi}).",
+        "can_reference": ("Ter vergelijking: het referentiecijfer van een andere populatie is {x} per 100 "
+                          "(95%-interval {lo} tot {hi})."),
         "can_causal": "Het verschil mag als effect van het programma worden gelezen: {why}.",
         "can_withheld": "Alleen wat de detailpagina's tonen; het kerncijfer is afgeschermd.",
         "cannot_nonsig": "Dat het programma werkt, of dat het niet werkt: een klein effect is niet uit te sluiten.",
@@ -200,6 +202,8 @@ TEXT: dict[str, dict[str, str]] = {
         "can_nonsig": ("The data are compatible with no difference: the 95% interval runs from {lo} to {hi} per "
                        "100 participants and rules out differences beyond it."),
         "can_rate": "{x} of 100 participants had a new case (95% interval {lo} to {hi}).",
+        "can_reference": ("For comparison: the reference rate of another population is {x} per 100 "
+                          "(95% interval {lo} to {hi})."),
         "can_causal": "The difference may be read as an effect of the programme: {why}.",
         "can_withheld": "Only what the detail pages show; the headline figure is withheld.",
         "cannot_nonsig": "That the programme works, or that it does not: a small effect cannot be ruled out.",
@@ -504,7 +508,8 @@ def primary_of(results: pd.DataFrame, programme_id: str) -> dict[str, Any]:
     if r.empty:
         return {}
     groups = {str(g): row for g, row in zip(r["group"].astype(str), r.to_dict("records"), strict=True)}
-    main = groups.get("difference") or groups.get("difference_vs_reference") or groups.get("programme")
+    # a descriptive programme's answer is its own rate (a reference rate stands beside it, not against it)
+    main = groups.get("difference") or groups.get("programme") or groups.get("difference_vs_reference")
     return {"main": main, "groups": groups, "comparison": "difference" in groups}
 
 
@@ -587,6 +592,11 @@ def primary_summary(primary: Mapping[str, Any], design: str, programme_id: str, 
     elif finite:
         can.append(t["can_rate"].format(x=_per100(est, language), lo=_per100(lo, language),
                                          hi=_per100(hi, language)))
+        ref = primary["groups"].get("reference", {})
+        r_est, r_lo, r_hi = _float(ref.get("estimate")), _float(ref.get("ci_lower")), _float(ref.get("ci_upper"))
+        if np.isfinite([r_est, r_lo, r_hi]).all():
+            can.append(t["can_reference"].format(x=_per100(r_est, language), lo=_per100(r_lo, language),
+                                                 hi=_per100(r_hi, language)))
         cannot.append(t["cannot_descriptive"].format(why=out["why"]))
     if not math.isnan(n_prog) and n_prog < SMALL_SAMPLE:
         cannot.append(t["cannot_small"].format(k=SMALL_SAMPLE))
