@@ -49,6 +49,7 @@ from evaluation.publish.labels import (
     endpoint_label,
     estimand_label,
     note_label,
+    value_label,
 )
 from evaluation.publish.report import key_rows_first, own_rows_first
 from evaluation.publish.writer import write_text
@@ -352,8 +353,12 @@ def _table_markup(caption: str, headers: Sequence[dict[str, Any]], rows: Sequenc
                   more: str = "", notes: Sequence[str] = ()) -> Markup:
     tab = {"caption": caption, "headers": list(headers), "rows": [list(r) for r in rows], "more": more,
            "notes": list(notes)}
-    return Markup(environment().from_string(
-        '{% import "macros.html" as m %}{{ m.table(tab) }}').render(tab=tab))
+    return Markup(_table_template().render(tab=tab))
+
+
+@functools.lru_cache(maxsize=1)
+def _table_template() -> jinja2.Template:
+    return environment().from_string('{% import "macros.html" as m %}{{ m.table(tab) }}')
 
 
 def html_table(df: pd.DataFrame, language: str = "nl", caption: str = "", max_rows: int | None = 40,
@@ -482,7 +487,7 @@ def results_table(df: pd.DataFrame, language: str, caption: str, programme_id: s
         if note:  # a note shared by many rows is printed once, below the table
             notes.setdefault(note, len(notes) + 1)
             note = f"{t['note_ref']} {notes[note]}"
-        group = display_table(pd.DataFrame({"group": [r.get("group", "")]}), language).iloc[0, 0]
+        group = "" if _missing(r.get("group")) else value_label(str(r.get("group")), language)
         rows.append([_cell(measure), _cell(group), _cell(est, "num" if shown else "withheld"), _cell(ci, "num"),
                      _cell(n_text, "num withheld" if n_text.startswith("<") else "num"),
                      _cell(t["yes"] if _truthy(r.get("causal")) else t["no"]), _cell(note)])
