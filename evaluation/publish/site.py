@@ -44,6 +44,8 @@ from evaluation.publish.formatting import (
     ratio_shown,
 )
 from evaluation.publish.labels import (
+    analysis_label,
+    code_label,
     column_label,
     display_table,
     endpoint_label,
@@ -642,6 +644,14 @@ def _figure_title(stem: str, language: str) -> str:
     return stem.replace("_", " ")
 
 
+def _words(name: str, language: str) -> str:
+    """A file or table name in words: its label when the contract has one, else the name without underscores."""
+    for label in (code_label(name, language), analysis_label(name, language), estimand_label(name, language)):
+        if label != name:
+            return label
+    return name.replace("_", " ")
+
+
 def _figures(folder: Path, language: str) -> tuple[list[dict[str, Any]], set[str]]:
     """Figures of a job folder with title, alt text and data table (sidecar ``NAME.json`` when present)."""
     t = TEXT[language]
@@ -750,7 +760,7 @@ def build_site(
             folder = qdir / str(j["folder"])
             status = str(j.get("status", "skipped"))
             headline = read_headline(folder) if status == "ok" else {}
-            title = str(headline.get("title") or j.get("title") or j["notebook"])
+            title = str(j.get("title") or headline.get("title") or j["notebook"])  # the registry's title
             if status != "ok":
                 failures.append({"where": f"{label}: {title}", "status": _status(status, language),
                                  "error": str(j.get("error") or "")})
@@ -875,7 +885,7 @@ def _detail_page(qdir: Path, job: Mapping[str, Any], headline: Mapping[str, Any]
             if csv.name == "results.csv" or csv.name in data_files:
                 continue
             what = _figure_title(csv.stem, language) if any(csv.stem.startswith(p) for p, _ in FIGURE_WORDS) \
-                else csv.stem.replace("_", " ")
+                else _words(csv.stem, language)
             tables.append({"html": html_table(read_csv(csv), language,
                                               caption=f"{t['table_from_file'].format(what=what)} ({label})"),
                            "href": _href(csv.name)})
