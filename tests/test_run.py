@@ -220,8 +220,9 @@ def test_html_reports_have_no_code_and_no_tracebacks(first_run):
     index = (q / "index.html").read_text(encoding="utf-8")
     assert "<html lang='nl'>" in index and "mislukt" in index and "ValueError: deliberate fixture failure" in index
     assert "Mentor Noord" in index and "P1/ok/report.html" in index and "Peildatum" in index
-    # headline sentence from headline.json and an estimate with its interval (decimal comma)
-    assert "3 participants in P1." in index
+    # the detail page of a notebook shows the headline sentence from its headline.json
+    assert "3 participants in P1." in (q / "P1" / "ok" / "index.html").read_text(encoding="utf-8")
+    assert "P1/ok/index.html" in index and "P1/index.html" in index  # the overview links the pages behind it
 
 
 def test_published_notebooks_show_folder_names_only(first_run):

@@ -135,7 +135,7 @@ from evaluation.publish.disclosure import (
     scan_outputs,
 )
 from evaluation.publish.formatting import DEFAULT_LANGUAGE, LANGUAGES, check_language
-from evaluation.publish.report import build_index
+from evaluation.publish.site import build_site
 from evaluation.publish.writer import write_json, write_table, write_text
 from evaluation.validation.cache import cache_environment, new_cache_key, write_validated_cache
 from evaluation.validation.validate import ValidationResult
@@ -541,8 +541,9 @@ def _run_in_build(*, build: Path, quarter: str, quarter_dir: Path, out_dir: Path
     spec_of = {s.id: s for s in specs}
     jobs_summary = [dataclasses.asdict(j.result) | {"title": notebook_title(spec_of[j.result.notebook], language)}
                     for j in job_list]
-    index = build_index(build, quarter, jobs_summary, language=language, cutoff_date=cutoff.isoformat(),
-                        cutoff_source=cutoff_source, run_id=run_id, programme_names=names)
+    index = build_site(build, quarter, jobs_summary, language=language, cutoff_date=cutoff.isoformat(),
+                       cutoff_source=cutoff_source, run_id=run_id, programme_names=names,
+                       designs=designs | {"all": overall_design})
 
     manifest = build_manifest(
         run_id=run_id, quarter=quarter, period=(q_start, q_end), cutoff=cutoff, cutoff_source=cutoff_source,
