@@ -173,7 +173,9 @@ def test_recidivism_warnings_read_in_dutch():
         "zijn geen kernresultaten")
     nl = warning_line("balance: |SMD| >= 0.1 after adjustment for 2 covariate(s): age_at_intake, prior_cases; "
                       "the comparison may be biased", "nl")
-    assert nl == ("Waarschuwing: balans: |SMD| >= 0,1 na correctie bij 2 kenmerk(en): age_at_intake, prior_cases; "
+    # the covariates' machine names in words too (issue 18 item 3: no machine names on a page)
+    assert nl == ("Waarschuwing: balans: |SMD| >= 0,1 na correctie bij 2 kenmerk(en): leeftijd bij instroom, "
+                  "eerdere strafzaken; "
                   "de vergelijking kan vertekend zijn")
 
 

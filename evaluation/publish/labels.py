@@ -8,12 +8,14 @@ never breaks a report; it only looks technical until labelled here.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
+from evaluation.contract.schema import load_contract
 from evaluation.publish.formatting import NOT_ESTIMABLE_TEXT, check_language, number, ratio_shown
 from evaluation.validation.supports import MEASURES as SUPPORT_MEASURES
 from evaluation.validation.supports import REASONS as SUPPORT_REASONS
@@ -116,6 +118,11 @@ GROUPS: dict[str, tuple[str, str]] = {
     "comparison": ("comparison group", "vergelijkingsgroep"),
     "difference": ("difference (programme minus comparison)", "verschil (programma min vergelijking)"),
     "all": ("all", "alle"),
+    "difference_vs_reference": ("difference (programme minus reference rate)", "verschil (programma min referentiecijfer)"),
+    "reference": ("reference rate", "referentiecijfer"),
+    "pooled": ("all programmes (pooled)", "alle programma's (samengenomen)"),
+    "between_programmes": ("between programmes", "tussen programma's"),
+    "new_programme": ("a new, similar programme", "een nieuw, vergelijkbaar programma"),
 }
 
 
@@ -239,6 +246,8 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "warning": ("warning", "waarschuwing"),
     "headline_eligible": ("usable for the headline", "bruikbaar voor de kernboodschap"),
     "role": ("role of the measure", "rol van de maat"),
+    "effect_scale": ("scale of the effect", "schaal van het effect"),
+    "excluded_reason": ("why not pooled", "waarom niet samengenomen"),
 }
 
 ANALYSES: dict[str, tuple[str, str]] = {
@@ -322,6 +331,44 @@ CODES: dict[str, tuple[str, str]] = {
     "high": ("high", "hoog"),
     "mentoring": ("mentoring", "mentorprogramma"),
     "peer_mentoring": ("peer mentoring", "peer mentoring"),
+    # published tables (file names of a report folder), shown as captions
+    "completeness": ("completeness of the fields", "volledigheid van de velden"),
+    "completeness_by_programme": ("completeness by programme", "volledigheid per programma"),
+    "reconciliation": ("reconciliation with the programme's own counts", "aansluiting op de eigen tellingen"),
+    "reconciliation_by_programme": ("reconciliation by programme", "aansluiting per programma"),
+    "issues_by_rule": ("data problems by rule", "gegevensproblemen per regel"),
+    "key_results": ("key results", "belangrijkste resultaten"),
+    "balance": ("balance of intake characteristics", "balans van kenmerken bij instroom"),
+    "overlap": ("overlap of propensity scores", "overlap van propensityscores"),
+    "numbers_at_risk": ("numbers at risk", "aantallen at risk"),
+    "cumulative_incidence": ("cumulative incidence of a new case", "cumulatieve incidentie van een nieuwe zaak"),
+    "unit_costs": ("costs per unit", "kosten per eenheid"),
+    "costs_by_quarter": ("costs by quarter", "kosten per kwartaal"),
+    "cost_effectiveness": ("cost per reoffender avoided", "kosten per voorkomen recidivist"),
+    "workforce_flow": ("volunteers joining and leaving", "in- en uitstroom van vrijwilligers"),
+    "fidelity_table": ("implementation fidelity", "programma-integriteit"),
+    "programme_effects": ("effects per programme", "effecten per programma"),
+    "moderator_tests": ("tests of moderators", "toetsen op moderatie"),
+    "trend_table": ("change across quarters", "ontwikkeling over de kwartalen"),
+    # effect scales of the synthesis
+    "log_hazard_ratio": ("log hazard ratio", "log hazard ratio"),
+    "log_rate_per_year": ("log rate per year", "log aantal per jaar"),
+    "prevalence_730d_crude": ("difference in 2-year reoffending", "verschil in recidive binnen twee jaar"),
+    "prevalence_365d_crude": ("difference in 1-year reoffending", "verschil in recidive binnen een jaar"),
+    "log_volunteer_stopping_rate": ("log stopping rate of volunteers", "log stoppercentage van vrijwilligers"),
+    # derived covariates of the analysis datasets
+    "age_at_intake": ("age at intake", "leeftijd bij instroom"),
+    # programme descriptors of programmes.yaml (the synthesis's moderators)
+    "professional": ("professional-led", "door beroepskrachten geleid"),
+    "shared": ("shared", "gedeeld"),
+    "voluntary": ("volunteer-led", "door vrijwilligers geleid"),
+    "core": ("core task", "kerntaak"),
+    "supplementary": ("supplementary task", "aanvullende taak"),
+    "risk_management": ("risk management", "risicobeheersing"),
+    "social_inclusion": ("social inclusion", "sociale inclusie"),
+    "mixed": ("mixed", "gemengd"),
+    "strict": ("strict", "strikt"),
+    "wide": ("wide", "ruim"),
     "cosa": ("COSA", "COSA"),
     "restorative_justice": ("restorative justice", "herstelrecht"),
     "commissioner": ("commissioner model", "opdrachtgevermodel"),
@@ -343,6 +390,10 @@ SUBGROUP_KEYS: dict[str, tuple[str, str]] = {
 # notes are written in English by the analyses ("; "-separated parts); the
 # Dutch report shows each known part in Dutch and unknown parts as written.
 NOTES: list[tuple[str, str]] = [
+    (r"estimate or interval missing", "schatting of interval ontbreekt"),
+    (r"ratio or interval not positive", "ratio of interval niet positief"),
+    (r"degenerate interval", "ontaard interval"),
+    (r"not shown: fewer than (\d+) people", "niet getoond: minder dan {0} personen"),
     # reasons of the Cox fitter (evaluation.stats.survival.cox) and of the RMST (effects.rmst_difference)
     (re.escape("not estimable: monotone likelihood (no events in one group / complete separation)"),
      "niet te schatten: monotone likelihood (geen gebeurtenissen in een groep / volledige scheiding)"),
@@ -720,7 +771,8 @@ def not_measured_sentences(support: pd.DataFrame, measures: list[str] | tuple[st
 # columns whose values are labelled, by kind
 _VALUE_KIND: dict[str, str] = {
     "estimand": "estimand", "indicator": "estimand", "endpoint": "endpoint", "group": "group",
-    "analysis": "analysis", "table": "code", "severity": "code", "role": "code", "target_source": "code", "unit": "code",
+    "analysis": "analysis", "table": "code", "severity": "code", "role": "code", "effect_scale": "code",
+    "excluded_reason": "note", "category": "code", "moderator": "code", "field": "code", "covariate": "code", "target_source": "code", "unit": "code",
     "programme_id": "programme", "note": "note",
     "blocking": "bool", "required": "bool", "causal": "bool", "meets_target": "bool", "headline_eligible": "bool",
     "supported": "bool",
@@ -734,9 +786,47 @@ _YES_NO = {"en": ("yes", "no"), "nl": ("ja", "nee")}
 _check_language = check_language
 
 
+@functools.lru_cache(maxsize=1)
+def contract_words() -> tuple[dict[str, tuple[str, str]], dict[str, tuple[str, str]]]:
+    """Words the data contract itself gives, in both languages: field titles (``title``/``title_nl``
+    of every table field and of every programmes.yaml property) and code labels (``codes`` with
+    ``label_en``/``label_nl``). The fallback of :func:`column_label` and :func:`code_label`, so that a
+    field or code the labels here do not list is still shown in words (issue 18, item 3)."""
+    contract = load_contract()
+    fields: dict[str, tuple[str, str]] = {}
+    codes: dict[str, tuple[str, str]] = {}
+    for res in contract.package.get("resources", []):
+        for f in res.get("schema", {}).get("fields", []):
+            if f.get("title") and f.get("title_nl"):
+                fields.setdefault(f["name"], (f["title"], f["title_nl"]))
+            for c in f.get("codes", []) or []:
+                if c.get("label_en") and c.get("label_nl"):
+                    codes.setdefault(str(c["value"]), (c["label_en"], c["label_nl"]))
+    stack = [contract.programme_schema]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            for name, sub in (node.get("properties") or {}).items():
+                if isinstance(sub, dict) and sub.get("title") and sub.get("title_nl"):
+                    fields.setdefault(name, (sub["title"], sub["title_nl"]))
+            stack.extend(v for v in node.values() if isinstance(v, (dict, list)))
+        elif isinstance(node, list):
+            stack.extend(v for v in node if isinstance(v, (dict, list)))
+    return fields, codes
+
+
+def _lower_first(text: str) -> str:
+    return text[:1].lower() + text[1:] if text[1:2].islower() else text
+
+
 def column_label(column: str, language: str = "nl") -> str:
-    """Header for a table column; the column name itself when it is not labelled."""
+    """Header for a table column: :data:`COLUMNS`, else the contract's field title or code label,
+    else the column name itself."""
     pair = COLUMNS.get(str(column))
+    if pair:
+        return _pick(pair, language)
+    fields, codes = contract_words()
+    pair = fields.get(str(column)) or codes.get(str(column)) or ESTIMANDS.get(str(column))
     return _pick(pair, language) if pair else str(column)
 
 
@@ -747,9 +837,17 @@ def analysis_label(analysis: str, language: str = "nl") -> str:
 
 
 def code_label(code: str, language: str = "nl") -> str:
-    """Words for a contract code, table name or covariate; the code itself when unknown."""
+    """Words for a contract code, table name or covariate: :data:`CODES`, else the contract's code
+    label or field title (lower-cased as a value), else the code itself."""
     pair = CODES.get(str(code))
-    return _pick(pair, language) if pair else str(code)
+    if pair:
+        return _pick(pair, language)
+    fields, codes = contract_words()
+    if str(code) in codes:
+        return _pick(codes[str(code)], language)
+    if str(code) in fields:
+        return _lower_first(_pick(fields[str(code)], language))
+    return str(code)
 
 
 def value_label(value: str, language: str = "nl") -> str:
@@ -763,11 +861,13 @@ def value_label(value: str, language: str = "nl") -> str:
     name = str(value)
     if name in GROUPS:
         return group_label(name, language)
-    if name in CODES:
+    if name in CODES or name in contract_words()[1] or name in contract_words()[0]:
         return code_label(name, language)
     m = re.fullmatch(r"([a-z_]+)=(.+)", name) or re.fullmatch(r"([a-z_]+)\[(.+)\]", name)
     if m and m.group(1) in SUBGROUP_KEYS:
         return f"{_pick(SUBGROUP_KEYS[m.group(1)], language)}: {code_label(m.group(2), language)}"
+    if m and m.group(1) in contract_words()[0]:
+        return f"{code_label(m.group(1), language)}: {code_label(m.group(2), language)}"
     return name
 
 
@@ -791,7 +891,23 @@ def note_label(note: str, language: str = "nl") -> str:
                 part = dutch.format(*args)
                 break
         out.append(part)
-    return "; ".join(out)
+    return name_words("; ".join(out), language)
+
+
+_MACHINE_NAME = re.compile(r"\b([a-z][a-z0-9]*(?:_[a-z0-9]+)+)(?:\[([^\]\[]+)\])?")
+
+
+def name_words(text: str, language: str = "nl") -> str:
+    """``text`` with the contract's machine names in words: a field or code such as ``risk_level`` or
+    a model term such as ``risk_level[low]`` becomes "risiconiveau: laag" / "risk level: low". Names
+    the contract and these labels do not know are left as they are."""
+    def repl(m: re.Match) -> str:
+        token = m.group(0)
+        word = value_label(token, language)
+        if word == token and m.group(2) is None:
+            word = code_label(token, language)
+        return word if word != token else token
+    return _MACHINE_NAME.sub(repl, str(text))
 
 
 def warning_line(message: str, language: str = "nl") -> str:

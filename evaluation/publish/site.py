@@ -50,6 +50,7 @@ from evaluation.publish.labels import (
     display_table,
     endpoint_label,
     estimand_label,
+    name_words,
     note_label,
     value_label,
 )
@@ -455,7 +456,7 @@ def _note_text(note: Any, language: str) -> str:
         return ""
     parts = str(note).split("; ")
     if language == "en":
-        return "; ".join(parts)
+        return name_words("; ".join(parts), language)
     shown = [note_label(p, language) for p in parts]
     return "; ".join(d for p, d in zip(parts, shown, strict=True) if d != p)
 
