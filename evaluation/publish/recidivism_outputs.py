@@ -36,14 +36,21 @@ from evaluation.analyses.recidivism import RecidivismAnalysis, headline_numbers
 from evaluation.contract.results import SUPPRESSION_THRESHOLD, make_results
 from evaluation.datasets.design import derive_design
 from evaluation.publish import disclosure, writer
-from evaluation.publish.figures import LINE_COLOURS, join_words, series_style, step_at, text_colour
+from evaluation.publish.figures import (
+    LINE_COLOURS,
+    NOTE_COLOUR,
+    join_words,
+    series_style,
+    step_at,
+    text_colour,
+)
 from evaluation.publish.formatting import DEFAULT_LANGUAGE, number, percent
 from evaluation.publish.headline import jdl_headline
-from evaluation.publish.labels import endpoint_label
-from evaluation.stats.designs import love_plot, overlap_plot
+from evaluation.publish.labels import endpoint_label, value_label
+from evaluation.stats.designs import SMD_THRESHOLD, love_plot, overlap_plot
 
 LABELS = {
-    "en": {"programme": "programme", "comparison": "comparison group", "days": "days since start of follow-up",
+    "en": {"programme": "participants", "comparison": "comparison group", "days": "days since start of follow-up",
            "surv": "proportion without a new case", "cif": "cumulative incidence of a new case",
            "at_risk": "Numbers at risk", "km_title": "Time to first new case ({ep})",
            "cif_title": "New case, with death and emigration as competing events ({ep})",
@@ -52,7 +59,7 @@ LABELS = {
            "ps": "propensity score", "people": "number of people",
            "few_events": "{g}: not shown (fewer than {t} new cases)",
            "withheld": "{g}: not shown (with the programmes' own figures it would reveal a small number)"},
-    "nl": {"programme": "programma", "comparison": "vergelijkingsgroep", "days": "dagen sinds start follow-up",
+    "nl": {"programme": "deelnemers", "comparison": "vergelijkingsgroep", "days": "dagen sinds start follow-up",
            "surv": "aandeel zonder nieuwe zaak", "cif": "cumulatieve incidentie van een nieuwe zaak",
            "at_risk": "Aantal at risk", "km_title": "Tijd tot eerste nieuwe zaak ({ep})",
            "cif_title": "Nieuwe zaak, met overlijden en emigratie als concurrerende gebeurtenissen ({ep})",
@@ -274,18 +281,65 @@ def cif_figure_text(analysis, endpoint: str = "GENERAL", language: str = DEFAULT
 
 
 def balance_figures(analysis, language: str = DEFAULT_LANGUAGE) -> dict:
-    """Love plot and PS-overlap plot (empty dict for rct/descriptive designs)."""
+    """Love plot and PS-overlap plot (empty dict for rct/descriptive designs); covariates in words, Okabe-Ito
+    colours. :func:`balance_figure_text` gives their sidecars."""
     if analysis.balance_ is None:
         return {}
     lab = _lab(language)
     person = analysis.ps_
+    bal = analysis.balance_.assign(covariate=[value_label(c, language) for c in analysis.balance_["covariate"]])
     return {
-        "love_plot": love_plot(analysis.balance_, labels={"before": lab["before"], "after": lab["after"],
-                                                          "xlabel": lab["smd"], "title": lab["balance"]}),
+        "love_plot": love_plot(bal, labels={"before": lab["before"], "after": lab["after"],
+                                            "xlabel": lab["smd"], "title": lab["balance"]},
+                               colours={"before": NOTE_COLOUR, "after": LINE_COLOURS[0], "threshold": LINE_COLOURS[1]}),
         "overlap": overlap_plot(person["ps"], person["treated"], labels={
             "programme": lab["programme"], "comparison": lab["comparison"], "xlabel": lab["ps"],
-            "ylabel": lab["people"], "title": lab["overlap"]}),
+            "ylabel": lab["people"], "title": lab["overlap"]},
+            colours={"programme": LINE_COLOURS[0], "comparison": LINE_COLOURS[1]}),
     }
+
+
+def balance_figure_text(analysis, language: str = DEFAULT_LANGUAGE,
+                        threshold: int = SUPPRESSION_THRESHOLD) -> dict[str, dict[str, Any]]:
+    """Title, alt text and data table of the figures of :func:`balance_figures` (nothing for rct/descriptive).
+
+    Love plot: how many covariates are imbalanced (absolute SMD above the threshold) before and after
+    matching/weighting, with the SMD table. Overlap: each group's range of propensity scores and the share
+    outside the other group's range, with the overlap table (group sizes protected). No count of people.
+    """
+    if analysis.balance_ is None:
+        return {}
+    lab, nl = _lab(language), language == "nl"
+    bal = analysis.balance_
+    cut = SMD_THRESHOLD
+    before = int((bal["smd_before"].abs() > cut).sum())
+    after = int((bal["smd_after"].abs() > cut).sum())
+    c = number(cut, language, 1)
+    love = (f"{lab['balance']}: van de {len(bal)} kenmerken hadden er {before} voor matching/weging een absoluut "
+            f"gestandaardiseerd verschil boven {c}, en {after} erna." if nl else
+            f"{lab['balance']}: of {len(bal)} characteristics, {before} had an absolute standardised mean difference "
+            f"above {c} before matching/weighting, and {after} after.")
+    love_data = pd.DataFrame({
+        "kenmerk" if nl else "characteristic": [value_label(x, language) for x in bal["covariate"]],
+        lab["before"]: bal["smd_before"].abs().round(3).to_numpy(),
+        lab["after"]: bal["smd_after"].abs().round(3).to_numpy()})
+    ov = analysis.overlap_
+    parts = []
+    for r in ov.itertuples():
+        lo, hi = number(r.ps_min, language, 2), number(r.ps_max, language, 2)
+        out = percent(r.share_outside_other_range, language)
+        parts.append(f"{lab[r.group]} {'tussen' if nl else 'between'} {lo} {'en' if nl else 'and'} {hi} "
+                     f"({out} {'buiten het bereik van de andere groep' if nl else 'outside the other group’s range'})")
+    overlap = f"{lab['overlap']}: " + join_words(parts, language) + "."
+    n = disclosure.protect_numbers_at_risk(ov[["n"]].rename(columns={"n": "n_risk"}), threshold=threshold)["n_risk"]
+    ov_data = pd.DataFrame({
+        "groep" if nl else "group": [lab[g] for g in ov["group"]], lab["people"]: n.to_numpy(),
+        ("laagste " if nl else "lowest ") + lab["ps"]: ov["ps_min"].round(3).to_numpy(),
+        ("hoogste " if nl else "highest ") + lab["ps"]: ov["ps_max"].round(3).to_numpy(),
+        ("aandeel buiten het bereik van de andere groep" if nl else "share outside the other group's range"):
+            ov["share_outside_other_range"].round(3).to_numpy()})
+    return {"love_plot": {"title": lab["balance"], "alt": love, "data": love_data},
+            "overlap": {"title": lab["overlap"], "alt": overlap, "data": ov_data}}
 
 
 def key_results(analysis, endpoint: str | None = None) -> pd.DataFrame:
@@ -488,7 +542,8 @@ def write_outputs(analysis, output_dir: str | Path, language: str = DEFAULT_LANG
     cif_ep = "GENERAL" if "GENERAL" in analysis.endpoints else analysis.endpoints[0]
     figs[f"cumulative_incidence_{cif_ep}"] = {"figure": cif_figure(analysis, cif_ep, language, threshold),
                                               **cif_figure_text(analysis, cif_ep, language, threshold)}
-    figs.update(balance_figures(analysis, language))
+    texts = balance_figure_text(analysis, language, threshold)
+    figs.update({name: {"figure": fig, **texts[name]} for name, fig in balance_figures(analysis, language).items()})
     for name, value in figs.items():
         f = writer.figure_parts(value)
         written[name] = writer.write_figure(folder, name, f["figure"], dpi=120, alt=f["alt"], title=f["title"],
