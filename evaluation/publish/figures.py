@@ -92,6 +92,38 @@ def _plain_figure(fig: Any) -> Any:
     return fig
 
 
+_DERIVED_COVARIATES = {"age_at_intake": ("age at intake", "leeftijd bij instroom")}
+
+
+def covariate_label(name: str, language: str) -> str:
+    """Words for a covariate of the balance table: ``prior_cases`` -> "eerdere strafzaken",
+    ``sex[female]`` -> "geslacht: vrouw", ``x_missing`` -> "x: onbekend" (the contract's field titles and
+    code labels of the participants table); the name itself when the contract does not know it."""
+    from evaluation.contract.schema import load_contract
+
+    nl = language == "nl"
+    m = re.fullmatch(r"([a-z0-9_]+)\[(.+)\]", str(name))
+    key, value = (m.group(1), m.group(2)) if m else (str(name), None)
+    missing = value is None and key.endswith("_missing")
+    if missing:
+        key = key[: -len("_missing")]
+    contract = load_contract()
+    if key in _DERIVED_COVARIATES:
+        base = _DERIVED_COVARIATES[key][1 if nl else 0]
+    else:
+        try:
+            field = contract.resources["participants"].field(key)
+        except KeyError:
+            return str(name)
+        title = field.get("title_nl" if nl else "title") or key
+        base = title[:1].lower() + title[1:]
+    if missing:
+        return f"{base}: {'onbekend' if nl else 'missing'}"
+    if value is None:
+        return base
+    return f"{base}: {contract.code_label('participants', key, value, language)}"
+
+
 def join_words(items: Iterable[str], language: str) -> str:
     """``a, b en c`` (nl) or ``a, b and c`` (en)."""
     items = [str(i) for i in items]

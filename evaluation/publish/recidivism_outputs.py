@@ -39,6 +39,7 @@ from evaluation.publish import disclosure, writer
 from evaluation.publish.figures import (
     LINE_COLOURS,
     NOTE_COLOUR,
+    covariate_label,
     join_words,
     series_style,
     step_at,
@@ -46,7 +47,7 @@ from evaluation.publish.figures import (
 )
 from evaluation.publish.formatting import DEFAULT_LANGUAGE, number, percent
 from evaluation.publish.headline import jdl_headline
-from evaluation.publish.labels import endpoint_label, value_label
+from evaluation.publish.labels import endpoint_label
 from evaluation.stats.designs import SMD_THRESHOLD, love_plot, overlap_plot
 
 LABELS = {
@@ -287,7 +288,7 @@ def balance_figures(analysis, language: str = DEFAULT_LANGUAGE) -> dict:
         return {}
     lab = _lab(language)
     person = analysis.ps_
-    bal = analysis.balance_.assign(covariate=[value_label(c, language) for c in analysis.balance_["covariate"]])
+    bal = analysis.balance_.assign(covariate=[covariate_label(c, language) for c in analysis.balance_["covariate"]])
     return {
         "love_plot": love_plot(bal, labels={"before": lab["before"], "after": lab["after"],
                                             "xlabel": lab["smd"], "title": lab["balance"]},
@@ -320,7 +321,7 @@ def balance_figure_text(analysis, language: str = DEFAULT_LANGUAGE,
             f"{lab['balance']}: of {len(bal)} characteristics, {before} had an absolute standardised mean difference "
             f"above {c} before matching/weighting, and {after} after.")
     love_data = pd.DataFrame({
-        "kenmerk" if nl else "characteristic": [value_label(x, language) for x in bal["covariate"]],
+        "kenmerk" if nl else "characteristic": [covariate_label(x, language) for x in bal["covariate"]],
         lab["before"]: bal["smd_before"].abs().round(3).to_numpy(),
         lab["after"]: bal["smd_after"].abs().round(3).to_numpy()})
     ov = analysis.overlap_
