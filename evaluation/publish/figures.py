@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from evaluation.contract.results import SUPPRESSION_THRESHOLD
+from evaluation.contract.schema import load_contract
 from evaluation.datasets.retention import DAYS_PER_MONTH
 from evaluation.publish.formatting import number, percent
 from evaluation.publish.workforce import protect_workforce
@@ -99,8 +100,6 @@ def covariate_label(name: str, language: str) -> str:
     """Words for a covariate of the balance table: ``prior_cases`` -> "eerdere strafzaken",
     ``sex[female]`` -> "geslacht: vrouw", ``x_missing`` -> "x: onbekend" (the contract's field titles and
     code labels of the participants table); the name itself when the contract does not know it."""
-    from evaluation.contract.schema import load_contract
-
     nl = language == "nl"
     m = re.fullmatch(r"([a-z0-9_]+)\[(.+)\]", str(name))
     key, value = (m.group(1), m.group(2)) if m else (str(name), None)

@@ -41,6 +41,7 @@ from evaluation.publish.figures import (
     NOTE_COLOUR,
     covariate_label,
     join_words,
+    percent_axis,
     series_style,
     step_at,
     text_colour,
@@ -120,6 +121,7 @@ def km_figure(analysis, endpoint: str = "GENERAL", language: str = DEFAULT_LANGU
         ax.fill_between(t, lo, hi, step="post", color=LINE_COLOURS[i], alpha=0.12, linewidth=0)
     ax.set_xlim(-0.04 * tmax, 1.04 * tmax)
     ax.set_ylim(0, 1.02)
+    percent_axis(ax, language)
     ax.set_xlabel(lab["days"])
     ax.set_ylabel(lab["surv"])
     ax.set_title(lab["km_title"].format(ep=ep_words))
@@ -168,6 +170,7 @@ def cif_figure(analysis, endpoint: str = "GENERAL", language: str = DEFAULT_LANG
         f = np.concatenate([[0.0], c["estimate"].to_numpy()])
         ax.step(t, f, where="post", label=lab[g], **series_style(i))
     ax.set_ylim(0, 1)
+    percent_axis(ax, language)
     ax.set_xlabel(lab["days"])
     ax.set_ylabel(lab["cif"])
     ax.set_title(lab["cif_title"].format(ep=endpoint_label(endpoint, language)), fontsize=10)
