@@ -573,6 +573,7 @@ def plot_trends(history: pd.DataFrame, output_dir: str | Path, language: str = "
         endpoint = f" ({endpoint_label(str(key[2]), language)})" if isinstance(key[2], str) and key[2] else ""
         what = estimand_label(str(key[1]), language)
         title = f"{analysis_label(str(key[0]), language)}: {what}{endpoint}"
+        title = title[:1].upper() + title[1:]
         nl = language == "nl"
         rows, moves = [], []
         for i, ((pid, grp), line) in enumerate(g.groupby(["programme_id", "group"], sort=True, dropna=False)):
