@@ -39,8 +39,9 @@ from evaluation.publish.workforce import protect_workforce  # noqa: E402
 from evaluation.stats.meta import random_effects  # noqa: E402
 
 LANGS = ("nl", "en")
-# words that belong to one language only (checked as whole words in the other language's text)
-EN_ONLY = {"the", "of", "and", "after", "share", "months", "participants", "comparison", "group", "shown", "new",
+# words that belong to one language only (checked as whole words in the other language's text; not "of",
+# which is Dutch for "or")
+EN_ONLY = {"the", "and", "after", "share", "months", "participants", "comparison", "group", "shown", "new",
            "case", "year", "average", "between", "reason", "still", "active", "stopped", "not", "by", "cost",
            "quarter", "programme", "programmes", "days", "without", "lack", "time", "work", "study", "health"}
 NL_ONLY = {"de", "van", "en", "na", "aandeel", "maanden", "deelnemers", "vergelijkingsgroep", "niet", "getoond",
