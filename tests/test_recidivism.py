@@ -224,14 +224,14 @@ def test_figures_leave_out_curves_whose_steps_would_count_fewer_than_10_new_case
         ax = fig.axes[0]
         labels = ax.get_legend_handles_labels()[1]
         curves = [line for line in ax.get_lines() if len(line.get_xdata()) > 0]
-        for g, label in [("programme", "programme"), ("comparison", "comparison group")]:
+        for g, label in [("programme", "participants"), ("comparison", "comparison group")]:
             k = a.km_[(a.km_["endpoint"] == endpoint) & (a.km_["group"] == g)]
             assert (int((k["n_event"] > 0).sum()) >= 10) == drawn
             assert (label in labels) == drawn
             assert (f"{label}: not shown (fewer than 10 new cases)" in labels) == (not drawn)
         assert len(curves) == (2 if drawn else 0)
         cif = ro.cif_figure(a, endpoint, "nl").axes[0]
-        assert ("programma: niet getoond (minder dan 10 nieuwe zaken)" in cif.get_legend_handles_labels()[1]) == (
+        assert ("deelnemers: niet getoond (minder dan 10 nieuwe zaken)" in cif.get_legend_handles_labels()[1]) == (
             not drawn)
 
 
@@ -296,7 +296,7 @@ def test_pooled_curves_and_rows_withheld_when_the_programmes_would_give_a_count_
     assert not bool(general["suppressed"])
     labels = ro.km_figure(again, "SPECIAL", "en").axes[0].get_legend_handles_labels()[1]
     assert any("not shown (with the programmes' own figures" in lab for lab in labels)
-    assert "programme" in ro.km_figure(again, "GENERAL", "en").axes[0].get_legend_handles_labels()[1]
+    assert "participants" in ro.km_figure(again, "GENERAL", "en").axes[0].get_legend_handles_labels()[1]
     # without the programmes' rows nothing is withheld
     assert not disclosure.protect_results(pooled.results_)["suppressed"][
         lambda s: pooled.results_["endpoint"].eq("SPECIAL") & pooled.results_["estimand"].eq("prevalence_365d_crude")

@@ -20,33 +20,70 @@ import pandas as pd
 from evaluation.contract.results import SUPPRESSION_THRESHOLD, make_results
 from evaluation.contract.schema import load_contract
 from evaluation.publish import disclosure
+from evaluation.publish.figures import LINE_COLOURS, PLAIN, plain_text
 from evaluation.publish.formatting import DEFAULT_LANGUAGE, check_language, euro, number, percent
 from evaluation.publish.labels import not_measured_sentences
 from evaluation.publish.synthesis_outputs import display_figure, write_outputs  # noqa: F401  (the notebook's)
 
+_HATCHES = ("", "//", "..", "xx")
+
 
 def costs_by_quarter_figure(quarterly: pd.DataFrame, title: str = "", language: str = DEFAULT_LANGUAGE):
-    """Stacked bars of recorded cost per quarter by category (matplotlib Figure)."""
+    """Stacked bars of recorded cost per quarter by category (matplotlib Figure).
+
+    Categories in words (the contract's labels), Okabe-Ito colours (:data:`~evaluation.publish.figures.LINE_COLOURS`)
+    with a hatch pattern once the colours repeat, euro amounts on the y axis in the reader's notation.
+    """
     from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter
 
     wide = quarterly.pivot_table(index="quarter", columns="category", values="amount_eur", aggfunc="sum", fill_value=0.0)
-    fig = Figure(figsize=(10, 4.2))
+    fig = Figure(figsize=(10, 4.6))
     ax = fig.add_subplot(1, 1, 1)
     bottom = np.zeros(len(wide))
     x = np.arange(len(wide))
     contract = load_contract()
-    for cat in wide.columns:
-        ax.bar(x, wide[cat].to_numpy(), bottom=bottom, width=0.8,
-               label=contract.code_label("costs", "category", cat, language))
+    for i, cat in enumerate(wide.columns):
+        colour = LINE_COLOURS[i % len(LINE_COLOURS)]
+        ax.bar(x, wide[cat].to_numpy(), bottom=bottom, width=0.8, color=colour, edgecolor="white", linewidth=0.5,
+               hatch=_HATCHES[(i // len(LINE_COLOURS)) % len(_HATCHES)],
+               label=plain_text(contract.code_label("costs", "category", cat, language)))
         bottom += wide[cat].to_numpy()
     step = max(1, len(wide) // 12)
-    ax.set_xticks(x[::step], list(wide.index[::step]), rotation=45, ha="right")
+    ax.set_xticks(x[::step], [plain_text(q) for q in wide.index[::step]], rotation=45, ha="right")
+    ax.set_xlabel("kwartaal" if language == "nl" else "quarter")
     ax.set_ylabel("kosten (euro)" if language == "nl" else "cost (euro)")
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: euro(v, language)))
     ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     if title:
-        ax.set_title(title)
+        ax.set_title(plain_text(title), loc="left", **PLAIN)
     fig.tight_layout()
     return fig
+
+
+def costs_figure_text(quarterly: pd.DataFrame, label: str, language: str = DEFAULT_LANGUAGE) -> dict[str, Any]:
+    """Title, alt text and data table of :func:`costs_by_quarter_figure`: the total and period, the largest
+    category and its share; the data table is the amounts per quarter and category (no counts of people)."""
+    nl = language == "nl"
+    contract = load_contract()
+    title = (f"Kosten per kwartaal: {label}" if nl else f"Costs per quarter: {label}")
+    if not len(quarterly):
+        return {"title": title, "alt": title + ("; geen kosten geregistreerd." if nl else "; no costs recorded."),
+                "data": None}
+    by_cat = quarterly.groupby("category")["amount_eur"].sum().sort_values(ascending=False)
+    total = float(by_cat.sum())
+    q = sorted(quarterly["quarter"].astype(str).unique())
+    top = contract.code_label("costs", "category", by_cat.index[0], language)
+    share = percent(by_cat.iloc[0] / total, language) if total > 0 else ""
+    alt = (f"Gestapelde staven van de geregistreerde kosten per kwartaal en categorie, van {q[0]} tot en met {q[-1]}, "
+           f"{label}: in totaal {euro(total, language)}; de grootste categorie is {top} ({share})." if nl else
+           f"Stacked bars of recorded costs per quarter and category, from {q[0]} to {q[-1]}, {label}: "
+           f"{euro(total, language)} in total; the largest category is {top.lower()} ({share}).")
+    wide = quarterly.pivot_table(index="quarter", columns="category", values="amount_eur", aggfunc="sum",
+                                 fill_value=0.0).round(2)
+    wide.columns = [contract.code_label("costs", "category", c, language) for c in wide.columns]
+    data = wide.reset_index().rename(columns={"quarter": "kwartaal" if nl else "quarter"})
+    return {"title": title, "alt": alt, "data": data}
 
 
 def costs_outputs(analysis: Any, language: str = DEFAULT_LANGUAGE, threshold: int = SUPPRESSION_THRESHOLD,
@@ -99,7 +136,8 @@ def costs_outputs(analysis: Any, language: str = DEFAULT_LANGUAGE, threshold: in
     qc_in = analysis.quarterly_
     label = "alle programma's" if (programme_id == "all" and language == "nl") else (
         "all programmes" if programme_id == "all" else programme_id)
-    fig = costs_by_quarter_figure(qc_in, title=label, language=language)
+    fig = {"figure": costs_by_quarter_figure(qc_in, title=label, language=language),
+           **costs_figure_text(qc_in, label, language)}
     tot = cs[(cs["period"] == "total") & (cs["group"] == "all")]
     scope = tot[tot.programme_id == ("all" if programme_id == "all" and "all" in set(tot.programme_id) else
                                      (programme_id if programme_id != "all" else tot.programme_id.iloc[0]))]

@@ -18,7 +18,7 @@ import pandas as pd
 
 from evaluation.analyses.fidelity import FIDELITY_MEASURES, FidelityAnalysis, fidelity_results
 from evaluation.contract.results import SUPPRESSION_THRESHOLD
-from evaluation.publish.figures import PLAIN, _plain_figure, plain_text
+from evaluation.publish.figures import LINE_COLOURS, PLAIN, _plain_figure, percent_axis, plain_text
 from evaluation.publish.formatting import DEFAULT_LANGUAGE, check_language
 from evaluation.publish.labels import estimand_label, not_measured_sentences
 from evaluation.publish.suppression import protect_results
@@ -31,7 +31,7 @@ _TEXT = {
         "worst": "Furthest below target: {ind} in {pid} ({obs}% observed against a target of {tgt}%).",
         "tidier": "Programme descriptions cover on average {p}% of the 12 TIDieR items.",
         "none": "No fidelity indicator could be computed for this selection.",
-        "xlabel": "observed share (95% CI); red mark = target",
+        "xlabel": "observed share (95% CI); vertical mark = target",
         "figure": "Fidelity indicators against the programme's own targets",
         "observed": "observed",
         "target": "target",
@@ -42,7 +42,7 @@ _TEXT = {
         "worst": "Het verst onder het doel: {ind} bij {pid} ({obs}% gemeten tegen een doel van {tgt}%).",
         "tidier": "De programmabeschrijvingen dekken gemiddeld {p}% van de 12 TIDieR-items.",
         "none": "Voor deze selectie kon geen enkele integriteitsindicator worden berekend.",
-        "xlabel": "gemeten aandeel (95%-BI); rode streep = doel",
+        "xlabel": "gemeten aandeel (95%-BI); verticaal streepje = doel",
         "figure": "Integriteitsindicatoren tegen de eigen doelen van het programma",
         "observed": "gemeten",
         "target": "doel",
@@ -67,16 +67,17 @@ def plot_fidelity(table: pd.DataFrame, title: str = "", xlabel: str = "observed 
     obs = t["observed"].to_numpy(float)
     lo = np.where(np.isnan(t["ci_lower"].to_numpy(float)), obs, t["ci_lower"].to_numpy(float))
     hi = np.where(np.isnan(t["ci_upper"].to_numpy(float)), obs, t["ci_upper"].to_numpy(float))
-    ax.hlines(y, lo, hi, color="#1f4e79")
+    ax.hlines(y, lo, hi, color=LINE_COLOURS[0])
     tx = _TEXT[language] if language in _TEXT else None
-    ax.plot(obs, y, "o", color="#1f4e79", label=tx["observed"] if tx else "observed")
-    ax.plot(t["target"].to_numpy(float), y, "|", color="#c0504d", markersize=14, mew=2,
+    ax.plot(obs, y, "o", color=LINE_COLOURS[0], label=tx["observed"] if tx else "observed")
+    ax.plot(t["target"].to_numpy(float), y, "|", color=LINE_COLOURS[1], markersize=14, mew=2,
             label=tx["target"] if tx else "target")
     ax.set_yticks(y)
     names = [estimand_label(b, language) if tx else b for b in t["indicator"]]
     ax.set_yticklabels([plain_text(f"{a} - {b}") for a, b in zip(t["programme_id"], names, strict=True)], fontsize=7,
                        **PLAIN)
     ax.set_xlim(-0.02, 1.02)
+    percent_axis(ax, language, "x")
     ax.set_xlabel(plain_text(xlabel), **PLAIN)
     ax.set_ylim(-0.7, len(t) - 0.3)
     ax.set_title(plain_text(title), fontsize=9, loc="right", **PLAIN)
@@ -84,6 +85,28 @@ def plot_fidelity(table: pd.DataFrame, title: str = "", xlabel: str = "observed 
     _plain_figure(fig)
     fig.tight_layout()
     return fig
+
+
+def fidelity_figure_text(table: pd.DataFrame, language: str = DEFAULT_LANGUAGE) -> dict[str, Any]:
+    """Title, alt text and data table of :func:`plot_fidelity` for ``table`` as drawn (indicators of fewer than
+    the threshold already blanked): how many shown indicators meet their target, and the observed shares with
+    their targets (percentages, no counts)."""
+    tx = _TEXT[check_language(language)]
+    nl = language == "nl"
+    t = table.loc[table["unit"].isin(["share", "share of items"])].reset_index(drop=True)
+    names = [f"{p} - {estimand_label(i, language)}" for p, i in zip(t["programme_id"], t["indicator"], strict=True)]
+    obs, tgt = t["observed"].to_numpy(float), t["target"].to_numpy(float)
+    both = ~np.isnan(obs) & ~np.isnan(tgt)
+    meets = int((obs[both] >= tgt[both]).sum())
+    alt = (f"{tx['figure']}: {len(t)} indicatoren als gemeten aandeel met 95%-BI; van de {int(both.sum())} met een "
+           f"doel en een getoonde meting halen er {meets} het doel." if nl else
+           f"{tx['figure']}: {len(t)} indicators as observed shares with 95% CI; of the {int(both.sum())} with a "
+           f"target and a shown measurement, {meets} meet the target.")
+    data = pd.DataFrame({"indicator": names, tx["observed"]: np.round(obs, 4),
+                         ("95%-BI ondergrens" if nl else "95% CI lower limit"): t["ci_lower"].astype(float).round(4),
+                         ("95%-BI bovengrens" if nl else "95% CI upper limit"): t["ci_upper"].astype(float).round(4),
+                         tx["target"]: np.round(tgt, 4)})
+    return {"title": tx["figure"], "alt": alt, "data": data}
 
 
 def fidelity_headline(table: pd.DataFrame, language: str = DEFAULT_LANGUAGE, threshold: int = SUPPRESSION_THRESHOLD) -> dict[str, Any]:
@@ -137,7 +160,8 @@ def fidelity_outputs(analysis: FidelityAnalysis | pd.DataFrame, output_dir: Any,
                                                              "events": "numerator"})
     shown = table.copy()
     shown.loc[shown["n"] < threshold, ["observed", "ci_lower", "ci_upper"]] = np.nan
-    figures = {"fidelity": plot_fidelity(shown, tx["figure"], tx["xlabel"], language)} if len(table) else {}
+    figures = {"fidelity": {"figure": plot_fidelity(shown, tx["figure"], tx["xlabel"], language),
+                            **fidelity_figure_text(shown, language)}} if len(table) else {}
     headline = fidelity_headline(table, language, threshold)
     support = getattr(analysis, "support_", pd.DataFrame())
     if len(support):

@@ -23,7 +23,8 @@ from evaluation.analyses.quality import (
 )
 from evaluation.contract.schema import Contract, load_contract
 from evaluation.publish.figures import PLAIN, _plain_figure, plain_text
-from evaluation.publish.formatting import check_language, number
+from evaluation.publish.formatting import check_language, number, percent
+from evaluation.publish.labels import code_label
 from evaluation.publish.writer import write_figure, write_json, write_table
 from evaluation.validation.validate import ValidationResult
 
@@ -74,6 +75,41 @@ def quality_headline(result: ValidationResult, programme_id: str = "all", langua
     return {"status": status, "title": title, "sentences": sentences}
 
 
+def _field_words(table: str, field: str, language: str) -> str:
+    """``table: field`` in words (the contract's table label and field title); the names when unknown."""
+    try:
+        f = load_contract().resources[str(table)].field(str(field))
+        title = f.get("title_nl" if language == "nl" else "title") or str(field)
+    except KeyError:
+        title = str(field)
+    return f"{code_label(str(table), language)}: {title[:1].lower() + title[1:]}"
+
+
+def completeness_figure_text(table: pd.DataFrame, language: str = "nl") -> dict[str, Any]:
+    """Title, alt text and data table of :func:`completeness_heatmap`: how many fields are filled in fewer than
+    90% of the accepted rows, the least filled field; shares only."""
+    nl = language == "nl"
+    title = "Aandeel gevulde cellen (goedgekeurde rijen)" if nl else "Share of filled cells (accepted rows)"
+    df = table.copy()
+    if "programme_id" not in df.columns:
+        df["programme_id"] = "all"
+    df["label"] = [_field_words(t, f, language) for t, f in zip(df["table"], df["field"], strict=True)]
+    share = pd.to_numeric(df["share_filled"], errors="coerce")
+    low = df.loc[share < 0.9]
+    alt = (f"Heatmap van het aandeel gevulde cellen per veld en programma ({df['label'].nunique()} velden): "
+           f"{low['label'].nunique()} velden zijn bij minstens één programma in minder dan 90% van de rijen gevuld."
+           if nl else
+           f"Heatmap of the share of filled cells by field and programme ({df['label'].nunique()} fields): "
+           f"{low['label'].nunique()} fields are filled in fewer than 90% of the rows for at least one programme.")
+    if share.notna().any():
+        w = df.loc[share.idxmin()]
+        alt += (f" Het minst gevuld: {w['label']} ({percent(float(share.min()), language)})." if nl else
+                f" Least filled: {w['label']} ({percent(float(share.min()), language)}).")
+    data = df.pivot_table(index="label", columns="programme_id", values="share_filled", aggfunc="first",
+                          sort=False).round(4).reset_index().rename(columns={"label": "veld" if nl else "field"})
+    return {"title": title, "alt": alt, "data": data}
+
+
 def completeness_heatmap(table: pd.DataFrame, language: str = "nl"):
     """Heatmap of ``share_filled``: rows ``table.field``, columns programmes.
 
@@ -85,7 +121,7 @@ def completeness_heatmap(table: pd.DataFrame, language: str = "nl"):
     df = table.copy()
     if "programme_id" not in df.columns:
         df["programme_id"] = "all"
-    df["label"] = df["table"] + "." + df["field"]
+    df["label"] = [_field_words(t, f, language) for t, f in zip(df["table"], df["field"], strict=True)]
     wide = df.pivot_table(index="label", columns="programme_id", values="share_filled", aggfunc="first", sort=False)
     wide = wide.reindex(pd.unique(df["label"]))
     fig = matplotlib.figure.Figure(figsize=(2.0 + 0.9 * wide.shape[1], 1.5 + 0.16 * wide.shape[0]))
@@ -158,6 +194,7 @@ def write_quality_outputs(result: ValidationResult, output_dir: str | Path, prog
                 f"({result.cutoff_date:%Y-%m-%d})."
             )
     paths["headline"] = write_json(out / "headline.json", head)
-    png, svg = write_figure(out, "completeness_heatmap", completeness_heatmap(comp_p, lang), dpi=120)
+    png, svg, *_ = write_figure(out, "completeness_heatmap", completeness_heatmap(comp_p, lang), dpi=120,
+                                **completeness_figure_text(comp_p, lang))
     paths["completeness_heatmap_png"], paths["completeness_heatmap_svg"] = png, svg
     return paths

@@ -36,12 +36,23 @@ from evaluation.analyses.recidivism import RecidivismAnalysis, headline_numbers
 from evaluation.contract.results import SUPPRESSION_THRESHOLD, make_results
 from evaluation.datasets.design import derive_design
 from evaluation.publish import disclosure, writer
-from evaluation.publish.formatting import DEFAULT_LANGUAGE
+from evaluation.publish.figures import (
+    LINE_COLOURS,
+    NOTE_COLOUR,
+    covariate_label,
+    join_words,
+    percent_axis,
+    series_style,
+    step_at,
+    text_colour,
+)
+from evaluation.publish.formatting import DEFAULT_LANGUAGE, number, percent
 from evaluation.publish.headline import jdl_headline
-from evaluation.stats.designs import love_plot, overlap_plot
+from evaluation.publish.labels import endpoint_label
+from evaluation.stats.designs import SMD_THRESHOLD, love_plot, overlap_plot
 
 LABELS = {
-    "en": {"programme": "programme", "comparison": "comparison group", "days": "days since start of follow-up",
+    "en": {"programme": "participants", "comparison": "comparison group", "days": "days since start of follow-up",
            "surv": "proportion without a new case", "cif": "cumulative incidence of a new case",
            "at_risk": "Numbers at risk", "km_title": "Time to first new case ({ep})",
            "cif_title": "New case, with death and emigration as competing events ({ep})",
@@ -50,7 +61,7 @@ LABELS = {
            "ps": "propensity score", "people": "number of people",
            "few_events": "{g}: not shown (fewer than {t} new cases)",
            "withheld": "{g}: not shown (with the programmes' own figures it would reveal a small number)"},
-    "nl": {"programme": "programma", "comparison": "vergelijkingsgroep", "days": "dagen sinds start follow-up",
+    "nl": {"programme": "deelnemers", "comparison": "vergelijkingsgroep", "days": "dagen sinds start follow-up",
            "surv": "aandeel zonder nieuwe zaak", "cif": "cumulatieve incidentie van een nieuwe zaak",
            "at_risk": "Aantal at risk", "km_title": "Tijd tot eerste nieuwe zaak ({ep})",
            "cif_title": "Nieuwe zaak, met overlijden en emigratie als concurrerende gebeurtenissen ({ep})",
@@ -87,6 +98,7 @@ def km_figure(analysis, endpoint: str = "GENERAL", language: str = DEFAULT_LANGU
     risk = analysis.at_risk_[analysis.at_risk_["endpoint"] == endpoint]
     risk = disclosure.protect_numbers_at_risk(risk, threshold=threshold)
     groups = [g for g in ("programme", "comparison") if g in set(km["group"])]
+    ep_words = endpoint_label(endpoint, language)
     fig = Figure(figsize=(8, 5.5))
     gs = fig.add_gridspec(2, 1, height_ratios=[4, 1], hspace=0.35)
     ax = fig.add_subplot(gs[0])
@@ -96,29 +108,30 @@ def km_figure(analysis, endpoint: str = "GENERAL", language: str = DEFAULT_LANGU
         stop = disclosure.last_time_with_min_at_risk(k["time"], k["n_risk"], threshold)
         k = k[k["time"] <= stop] if np.isfinite(stop) else k.iloc[0:0]
         if 0 < int((k["n_event"] > 0).sum()) < threshold:
-            ax.plot([], [], color=f"C{i}", ls=":", label=lab["few_events"].format(g=lab[g], t=threshold))
+            ax.plot([], [], color=LINE_COLOURS[i], ls=":", label=lab["few_events"].format(g=lab[g], t=threshold))
             continue
         if _curve_withheld(analysis, endpoint, g):
-            ax.plot([], [], color=f"C{i}", ls=":", label=lab["withheld"].format(g=lab[g]))
+            ax.plot([], [], color=LINE_COLOURS[i], ls=":", label=lab["withheld"].format(g=lab[g]))
             continue
         t = np.concatenate([[0.0], k["time"].to_numpy()])
         s = np.concatenate([[1.0], k["survival"].to_numpy()])
         lo = np.concatenate([[1.0], k["ci_lower"].to_numpy()])
         hi = np.concatenate([[1.0], k["ci_upper"].to_numpy()])
-        ax.step(t, s, where="post", color=f"C{i}", label=lab[g])
-        ax.fill_between(t, lo, hi, step="post", color=f"C{i}", alpha=0.15, linewidth=0)
+        ax.step(t, s, where="post", label=lab[g], **series_style(i))
+        ax.fill_between(t, lo, hi, step="post", color=LINE_COLOURS[i], alpha=0.12, linewidth=0)
     ax.set_xlim(-0.04 * tmax, 1.04 * tmax)
     ax.set_ylim(0, 1.02)
+    percent_axis(ax, language)
     ax.set_xlabel(lab["days"])
     ax.set_ylabel(lab["surv"])
-    ax.set_title(lab["km_title"].format(ep=endpoint))
+    ax.set_title(lab["km_title"].format(ep=ep_words))
     ax.legend(loc="lower left", fontsize=8)
     tab = fig.add_subplot(gs[1], sharex=ax)
     tab.set_ylim(-0.5, len(groups) - 0.5)
     for i, g in enumerate(groups):
         r = risk[risk["group"] == g]
         for t, n in zip(r["time"], r["n_risk"], strict=True):
-            tab.text(t, len(groups) - 1 - i, str(n), ha="center", va="center", fontsize=8, color=f"C{i}")
+            tab.text(t, len(groups) - 1 - i, str(n), ha="center", va="center", fontsize=8, color=text_colour(i))
     tab.set_yticks(range(len(groups)))
     tab.set_yticklabels([lab[g] for g in reversed(groups)], fontsize=8)
     tab.set_title(lab["at_risk"], fontsize=9, loc="left")
@@ -148,37 +161,189 @@ def cif_figure(analysis, endpoint: str = "GENERAL", language: str = DEFAULT_LANG
     for i, g in enumerate(g for g in ("programme", "comparison") if len(cif) and g in set(cif["group"])):
         c = cif[cif["group"] == g]
         if 0 < int((np.diff(np.concatenate([[0.0], c["estimate"].to_numpy(float)])) > 0).sum()) < threshold:
-            ax.plot([], [], color=f"C{i}", ls=":", label=lab["few_events"].format(g=lab[g], t=threshold))
+            ax.plot([], [], color=LINE_COLOURS[i], ls=":", label=lab["few_events"].format(g=lab[g], t=threshold))
             continue
         if _curve_withheld(analysis, endpoint, g):
-            ax.plot([], [], color=f"C{i}", ls=":", label=lab["withheld"].format(g=lab[g]))
+            ax.plot([], [], color=LINE_COLOURS[i], ls=":", label=lab["withheld"].format(g=lab[g]))
             continue
         t = np.concatenate([[0.0], c["time"].to_numpy()])
         f = np.concatenate([[0.0], c["estimate"].to_numpy()])
-        ax.step(t, f, where="post", color=f"C{i}", label=lab[g])
+        ax.step(t, f, where="post", label=lab[g], **series_style(i))
     ax.set_ylim(0, 1)
+    percent_axis(ax, language)
     ax.set_xlabel(lab["days"])
     ax.set_ylabel(lab["cif"])
-    ax.set_title(lab["cif_title"].format(ep=endpoint), fontsize=10)
+    ax.set_title(lab["cif_title"].format(ep=endpoint_label(endpoint, language)), fontsize=10)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(loc="upper left", fontsize=8)
     fig.tight_layout()
     return fig
 
 
+_ALT = {
+    "en": {"of": {"programme": "of participants", "comparison": "of the comparison group"},
+           "km": "Kaplan-Meier curves ({ep}): after {h} {parts} had a new case.",
+           "cif": "Cumulative incidence of a new case ({ep}; death and emigration as competing events): after {h} "
+                  "{parts} had a new case.",
+           "none": "{kind} ({ep}): no curve shown.", "km_kind": "Kaplan-Meier curves", "cif_kind": "Cumulative incidence",
+           "shorter": " The curve {of} stops before {h}.", "hidden": " Not shown, to protect small numbers: {groups}.",
+           "year": "1 year", "days": "{d} days", "group": "group", "time": "days since start of follow-up",
+           "surv": "share without a new case", "cif_col": "cumulative incidence of a new case", "lo": "95% CI lower limit",
+           "hi": "95% CI upper limit", "risk": "numbers at risk"},
+    "nl": {"of": {"programme": "van de deelnemers", "comparison": "van de vergelijkingsgroep"},
+           "km": "Kaplan-Meier-curves ({ep}): na {h} had {parts} een nieuwe zaak.",
+           "cif": "Cumulatieve incidentie van een nieuwe zaak ({ep}; overlijden en emigratie als concurrerende "
+                  "gebeurtenissen): na {h} had {parts} een nieuwe zaak.",
+           "none": "{kind} ({ep}): geen curve getoond.", "km_kind": "Kaplan-Meier-curves",
+           "cif_kind": "Cumulatieve incidentie", "shorter": " De curve {of} stopt voor {h}.",
+           "hidden": " Niet getoond, om kleine aantallen te beschermen: {groups}.", "year": "1 jaar",
+           "days": "{d} dagen", "group": "groep", "time": "dagen sinds start follow-up",
+           "surv": "aandeel zonder nieuwe zaak", "cif_col": "cumulatieve incidentie van een nieuwe zaak",
+           "lo": "95%-BI ondergrens", "hi": "95%-BI bovengrens", "risk": "aantal at risk"},
+}
+
+
+def _curve_state(analysis, endpoint: str, g: str, steps: pd.Series, threshold: int) -> str:
+    """``"shown"``, ``"few"`` (1 to threshold - 1 steps) or ``"withheld"``: what a figure draws of a curve."""
+    if 0 < int((steps > 0).sum()) < threshold:
+        return "few"
+    return "withheld" if _curve_withheld(analysis, endpoint, g) else "shown"
+
+
+def _alt_text(kind: str, endpoint: str, values: dict[str, float], states: dict[str, str], horizon: int,
+              language: str) -> str:
+    a = _ALT[language]
+    ep = endpoint_label(endpoint, language)
+    h = a["year"] if horizon == 365 else a["days"].format(d=number(horizon, language, 0))
+    shown = [g for g, st in states.items() if st == "shown"]
+    if not shown:
+        text = a["none"].format(kind=a[f"{kind}_kind"], ep=ep)
+    else:
+        parts = [f"{percent(values[g], language)} {a['of'][g]}" for g in shown if np.isfinite(values[g])]
+        text = a[kind].format(ep=ep, h=h, parts=join_words(parts, language)) if parts else a["none"].format(
+            kind=a[f"{kind}_kind"], ep=ep)
+        text += "".join(a["shorter"].format(of=a["of"][g], h=h) for g in shown if not np.isfinite(values[g]))
+    hidden = [_lab(language)[g] for g, st in states.items() if st != "shown"]
+    if hidden:
+        text += a["hidden"].format(groups=join_words(hidden, language))
+    return text
+
+
+def km_figure_text(analysis, endpoint: str = "GENERAL", language: str = DEFAULT_LANGUAGE,
+                   threshold: int = SUPPRESSION_THRESHOLD, horizon: int = 365) -> dict[str, Any]:
+    """Title, alt text and data table of :func:`km_figure` (its sidecar, see
+    :func:`evaluation.publish.writer.write_figure`).
+
+    The alt text gives the share with a new case (1 - Kaplan-Meier) at ``horizon`` days for each curve
+    drawn, read off the curve as drawn (it stops where fewer than ``threshold`` are at risk); the data
+    table gives the curves at the times of the numbers-at-risk table with those numbers, protected.
+    Percentages only: no count of people.
+    """
+    lab, a = _lab(language), _ALT[language]
+    km = analysis.km_[analysis.km_["endpoint"] == endpoint]
+    risk = disclosure.protect_numbers_at_risk(analysis.at_risk_[analysis.at_risk_["endpoint"] == endpoint],
+                                              threshold=threshold)
+    states, values, rows = {}, {}, []
+    for g in (g for g in ("programme", "comparison") if g in set(km["group"])):
+        k = km[km["group"] == g]
+        stop = disclosure.last_time_with_min_at_risk(k["time"], k["n_risk"], threshold)
+        k = k[k["time"] <= stop] if np.isfinite(stop) else k.iloc[0:0]
+        states[g] = _curve_state(analysis, endpoint, g, k["n_event"], threshold)
+        t = np.r_[0.0, k["time"].to_numpy(float)]
+        curve = {c: np.r_[1.0, k[c].to_numpy(float)] for c in ("survival", "ci_lower", "ci_upper")}
+        values[g] = 1 - step_at(t, curve["survival"], horizon)
+        if states[g] == "shown":
+            r = risk[risk["group"] == g]
+            for tt, n in zip(r["time"], r["n_risk"], strict=True):
+                v = [round(step_at(t, curve[c], float(tt)), 4) for c in ("survival", "ci_lower", "ci_upper")]
+                rows.append([lab[g], int(tt), *v, n])
+    data = pd.DataFrame(rows, columns=[a["group"], a["time"], a["surv"], a["lo"], a["hi"], a["risk"]])
+    return {"title": lab["km_title"].format(ep=endpoint_label(endpoint, language)),
+            "alt": _alt_text("km", endpoint, values, states, horizon, language), "data": data}
+
+
+def cif_figure_text(analysis, endpoint: str = "GENERAL", language: str = DEFAULT_LANGUAGE,
+                    threshold: int = SUPPRESSION_THRESHOLD, horizon: int = 365) -> dict[str, Any]:
+    """Title, alt text and data table of :func:`cif_figure`: the cumulative incidence at ``horizon`` days
+    per curve drawn, and the protected table of :func:`cumulative_incidence_at` for ``endpoint``."""
+    lab, a = _lab(language), _ALT[language]
+    cif = analysis.cif_
+    cif = cif[(cif["endpoint"] == endpoint) & (cif["cause"] == 1)] if len(cif) else cif
+    states, values = {}, {}
+    for g in (g for g in ("programme", "comparison") if len(cif) and g in set(cif["group"])):
+        c = cif[cif["group"] == g]
+        est = c["estimate"].to_numpy(float)
+        states[g] = _curve_state(analysis, endpoint, g, pd.Series(np.diff(np.r_[0.0, est])), threshold)
+        values[g] = step_at(np.r_[0.0, c["time"].to_numpy(float)], np.r_[0.0, est], horizon)
+    tab = cumulative_incidence_at(analysis, threshold=threshold)
+    tab = tab[(tab["endpoint"] == endpoint) & tab["group"].isin([g for g, st in states.items() if st == "shown"])]
+    data = pd.DataFrame({a["group"]: [lab[g] for g in tab["group"]], a["time"]: tab["time"].astype(int).to_numpy(),
+                         a["cif_col"]: tab["estimate"].round(4).to_numpy(), a["lo"]: tab["ci_lower"].round(4).to_numpy(),
+                         a["hi"]: tab["ci_upper"].round(4).to_numpy()})
+    return {"title": lab["cif_title"].format(ep=endpoint_label(endpoint, language)),
+            "alt": _alt_text("cif", endpoint, values, states, horizon, language), "data": data}
+
+
 def balance_figures(analysis, language: str = DEFAULT_LANGUAGE) -> dict:
-    """Love plot and PS-overlap plot (empty dict for rct/descriptive designs)."""
+    """Love plot and PS-overlap plot (empty dict for rct/descriptive designs); covariates in words, Okabe-Ito
+    colours. :func:`balance_figure_text` gives their sidecars."""
     if analysis.balance_ is None:
         return {}
     lab = _lab(language)
     person = analysis.ps_
+    bal = analysis.balance_.assign(covariate=[covariate_label(c, language) for c in analysis.balance_["covariate"]])
     return {
-        "love_plot": love_plot(analysis.balance_, labels={"before": lab["before"], "after": lab["after"],
-                                                          "xlabel": lab["smd"], "title": lab["balance"]}),
+        "love_plot": love_plot(bal, labels={"before": lab["before"], "after": lab["after"],
+                                            "xlabel": lab["smd"], "title": lab["balance"]},
+                               colours={"before": NOTE_COLOUR, "after": LINE_COLOURS[0], "threshold": LINE_COLOURS[1]}),
         "overlap": overlap_plot(person["ps"], person["treated"], labels={
             "programme": lab["programme"], "comparison": lab["comparison"], "xlabel": lab["ps"],
-            "ylabel": lab["people"], "title": lab["overlap"]}),
+            "ylabel": lab["people"], "title": lab["overlap"]},
+            colours={"programme": LINE_COLOURS[0], "comparison": LINE_COLOURS[1]}),
     }
+
+
+def balance_figure_text(analysis, language: str = DEFAULT_LANGUAGE,
+                        threshold: int = SUPPRESSION_THRESHOLD) -> dict[str, dict[str, Any]]:
+    """Title, alt text and data table of the figures of :func:`balance_figures` (nothing for rct/descriptive).
+
+    Love plot: how many covariates are imbalanced (absolute SMD above the threshold) before and after
+    matching/weighting, with the SMD table. Overlap: each group's range of propensity scores and the share
+    outside the other group's range, with the overlap table (group sizes protected). No count of people.
+    """
+    if analysis.balance_ is None:
+        return {}
+    lab, nl = _lab(language), language == "nl"
+    bal = analysis.balance_
+    cut = SMD_THRESHOLD
+    before = int((bal["smd_before"].abs() > cut).sum())
+    after = int((bal["smd_after"].abs() > cut).sum())
+    c = number(cut, language, 1)
+    love = (f"{lab['balance']}: van de {len(bal)} kenmerken hadden er {before} voor matching/weging een absoluut "
+            f"gestandaardiseerd verschil boven {c}, en {after} erna." if nl else
+            f"{lab['balance']}: of {len(bal)} characteristics, {before} had an absolute standardised mean difference "
+            f"above {c} before matching/weighting, and {after} after.")
+    love_data = pd.DataFrame({
+        "kenmerk" if nl else "characteristic": [covariate_label(x, language) for x in bal["covariate"]],
+        lab["before"]: bal["smd_before"].abs().round(3).to_numpy(),
+        lab["after"]: bal["smd_after"].abs().round(3).to_numpy()})
+    ov = analysis.overlap_
+    parts = []
+    for r in ov.itertuples():
+        lo, hi = number(r.ps_min, language, 2), number(r.ps_max, language, 2)
+        out = percent(r.share_outside_other_range, language)
+        parts.append(f"{lab[r.group]} {'tussen' if nl else 'between'} {lo} {'en' if nl else 'and'} {hi} "
+                     f"({out} {'buiten het bereik van de andere groep' if nl else 'outside the other group’s range'})")
+    overlap = f"{lab['overlap']}: " + join_words(parts, language) + "."
+    n = disclosure.protect_numbers_at_risk(ov[["n"]].rename(columns={"n": "n_risk"}), threshold=threshold)["n_risk"]
+    ov_data = pd.DataFrame({
+        "groep" if nl else "group": [lab[g] for g in ov["group"]], lab["people"]: n.to_numpy(),
+        ("laagste " if nl else "lowest ") + lab["ps"]: ov["ps_min"].round(3).to_numpy(),
+        ("hoogste " if nl else "highest ") + lab["ps"]: ov["ps_max"].round(3).to_numpy(),
+        ("aandeel buiten het bereik van de andere groep" if nl else "share outside the other group's range"):
+            ov["share_outside_other_range"].round(3).to_numpy()})
+    return {"love_plot": {"title": lab["balance"], "alt": love, "data": love_data},
+            "overlap": {"title": lab["overlap"], "alt": overlap, "data": ov_data}}
 
 
 def key_results(analysis, endpoint: str | None = None) -> pd.DataFrame:
@@ -375,14 +540,18 @@ def write_outputs(analysis, output_dir: str | Path, language: str = DEFAULT_LANG
         tables["overlap"] = ov
     for name, tab in tables.items():
         written[name] = writer.write_table(folder / f"{name}.csv", tab)
-    figs = {f"km_{ep}": km_figure(analysis, ep, language, threshold) for ep in analysis.endpoints
-            if ep in km_endpoints}
-    figs["cumulative_incidence_GENERAL" if "GENERAL" in analysis.endpoints else
-         f"cumulative_incidence_{analysis.endpoints[0]}"] = cif_figure(
-        analysis, "GENERAL" if "GENERAL" in analysis.endpoints else analysis.endpoints[0], language)
-    figs.update(balance_figures(analysis, language))
-    for name, fig in figs.items():
-        written[name] = writer.write_figure(folder, name, fig, dpi=120)
+    figs = {f"km_{ep}": {"figure": km_figure(analysis, ep, language, threshold),
+                         **km_figure_text(analysis, ep, language, threshold)}
+            for ep in analysis.endpoints if ep in km_endpoints}
+    cif_ep = "GENERAL" if "GENERAL" in analysis.endpoints else analysis.endpoints[0]
+    figs[f"cumulative_incidence_{cif_ep}"] = {"figure": cif_figure(analysis, cif_ep, language, threshold),
+                                              **cif_figure_text(analysis, cif_ep, language, threshold)}
+    texts = balance_figure_text(analysis, language, threshold)
+    figs.update({name: {"figure": fig, **texts[name]} for name, fig in balance_figures(analysis, language).items()})
+    for name, value in figs.items():
+        f = writer.figure_parts(value)
+        written[name] = writer.write_figure(folder, name, f["figure"], dpi=120, alt=f["alt"], title=f["title"],
+                                            data=f["data"], threshold=threshold)
     return written
 
 

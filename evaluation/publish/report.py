@@ -27,7 +27,14 @@ from typing import Any
 import pandas as pd
 
 from evaluation.contract.results import RESULT_COLUMNS
-from evaluation.publish.figures import PLAIN, _plain_figure, plain_text
+from evaluation.publish.figures import (
+    NOTE_COLOUR,
+    PLAIN,
+    _plain_figure,
+    join_words,
+    plain_text,
+    series_style,
+)
 from evaluation.publish.formatting import NOT_ESTIMABLE_TEXT, check_language, number, ratio_shown
 from evaluation.publish.labels import (
     analysis_label,
@@ -561,28 +568,49 @@ def plot_trends(history: pd.DataFrame, output_dir: str | Path, language: str = "
             continue
         if len(paths) >= max_figures:
             break
-        fig = Figure(figsize=(6.5, 3.6))
+        fig = Figure(figsize=(7, 4.4))
         ax = fig.add_subplot()
-        for (pid, grp), line in g.groupby(["programme_id", "group"], sort=True, dropna=False):
+        endpoint = f" ({endpoint_label(str(key[2]), language)})" if isinstance(key[2], str) and key[2] else ""
+        what = estimand_label(str(key[1]), language)
+        title = f"{analysis_label(str(key[0]), language)}: {what}{endpoint}"
+        title = title[:1].upper() + title[1:]
+        nl = language == "nl"
+        rows, moves = [], []
+        for i, ((pid, grp), line) in enumerate(g.groupby(["programme_id", "group"], sort=True, dropna=False)):
             line = line.sort_values("quarter")
             x = line["quarter"].map(pos).to_numpy()
-            ax.plot(x, line["estimate"].to_numpy(dtype=float), marker="o",
-                    label=plain_text(f"{pid} · {group_label(str(grp), language)}"))
+            name = f"{pid} · {group_label(str(grp), language)}"
+            style = series_style(i)
+            y = line["estimate"].to_numpy(dtype=float)
+            ax.plot(x, y, marker="o", label=plain_text(name), **style)
             lo, hi = line["ci_lower"].to_numpy(dtype=float), line["ci_upper"].to_numpy(dtype=float)
-            ax.fill_between(x, lo, hi, alpha=0.2)
+            ax.fill_between(x, lo, hi, alpha=0.12, color=style["color"], linewidth=0)
+            finite = [(q, v) for q, v in zip(line["quarter"], y, strict=True) if math.isfinite(v)]
+            if len(finite) >= 2:
+                moves.append(f"{name} {'van' if nl else 'from'} {number(finite[0][1], language, 2)} "
+                             f"({finite[0][0]}) {'naar' if nl else 'to'} {number(finite[-1][1], language, 2)} "
+                             f"({finite[-1][0]})")
+            rows += [[name, q, *(round(float(v), 4) if math.isfinite(float(v)) else None for v in vals)]
+                     for q, *vals in zip(line["quarter"], y, lo, hi, strict=True)]
         ax.set_xticks(range(len(quarters)), [plain_text(q) for q in quarters], **PLAIN)
         ax.set_xlabel(TREND_TEXT[language]["quarter"])
-        endpoint = f" ({endpoint_label(str(key[2]), language)})" if isinstance(key[2], str) and key[2] else ""
-        ax.set_title(plain_text(f"{analysis_label(str(key[0]), language)}: {estimand_label(str(key[1]), language)}"
-                                f"{endpoint}"), fontsize=10, **PLAIN)
+        ax.set_ylabel(plain_text(what), fontsize=8, **PLAIN)
+        ax.set_title(plain_text(title), fontsize=10, loc="left", **PLAIN)
         if is_ratio := bool(re.search(r"ratio", str(key[1]))):
-            ax.axhline(1.0, color="grey", lw=0.8, ls="--")
+            ax.axhline(1.0, color=NOTE_COLOUR, lw=0.8, ls="--")
         if not is_ratio and str(key[1]).startswith(("difference", "risk_difference", "rmst_difference")):
-            ax.axhline(0.0, color="grey", lw=0.8, ls="--")
-        ax.legend(fontsize=7, loc="best")
+            ax.axhline(0.0, color=NOTE_COLOUR, lw=0.8, ls="--")
+        ax.legend(fontsize=7, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
         _plain_figure(fig)
         fig.tight_layout()
-        paths.append(write_figure(out, "trend_" + _slug(*key), fig, dpi=110)[0])
+        alt = (f"{title}, per kwartaal van {quarters[0]} tot en met {quarters[-1]} met 95%-BI"
+               if nl else f"{title}, per quarter from {quarters[0]} to {quarters[-1]} with 95% CI")
+        alt += (": " + join_words(moves, language) + ".") if moves else "."
+        data = pd.DataFrame(rows, columns=["reeks" if nl else "series", TREND_TEXT[language]["quarter"],
+                                           "schatting" if nl else "estimate",
+                                           "95%-BI ondergrens" if nl else "95% CI lower limit",
+                                           "95%-BI bovengrens" if nl else "95% CI upper limit"])
+        paths.append(write_figure(out, "trend_" + _slug(*key), fig, dpi=110, alt=alt, title=title, data=data)[0])
     return paths
 
 

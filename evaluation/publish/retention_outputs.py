@@ -25,9 +25,18 @@ import pandas as pd
 
 from evaluation.analyses.retention import SMALL_N, RetentionAnalysis, key_rows
 from evaluation.contract.results import SUPPRESSION_THRESHOLD
-from evaluation.publish.figures import plot_cuminc, plot_km, plot_workforce
+from evaluation.publish.figures import (
+    cuminc_alt,
+    cuminc_curves,
+    km_alt,
+    km_curves,
+    km_data,
+    plot_cuminc,
+    plot_km,
+    plot_workforce,
+)
 from evaluation.publish.formatting import DEFAULT_LANGUAGE, check_language, number
-from evaluation.publish.labels import not_measured_sentences
+from evaluation.publish.labels import not_measured_sentences, value_label
 from evaluation.publish.pooled import WITHHOLD_COLUMN, withhold_pooled
 from evaluation.publish.sentences import check_sentences, protect_sentence
 from evaluation.publish.suppression import protect_results
@@ -48,7 +57,7 @@ _TEXT: dict[str, dict[str, str]] = {
         "months": "months since start",
         "active": "still active",
         "match_running": "no early ending yet",
-        "cuminc": "cumulative incidence",
+        "cuminc": "stopped (cumulative incidence)",
         "volunteers": "active volunteers",
         "joiners": "joiners",
         "leavers": "leavers",
@@ -71,13 +80,21 @@ _TEXT: dict[str, dict[str, str]] = {
         "unclear": "neither clearly more nor less",
         "no_volunteers": "No volunteers in the data for this selection: retention cannot be estimated.",
         "small": "Few volunteers ({n}): all figures are imprecise.",
+        "alt_few": " (fewer than {t} endings)",
+        "alt_match": "without early ending",
+        "col_group": "programme", "col_reason": "reason for stopping", "col_months": "months since start",
+        "col_estimate": "share", "col_lower": "95% CI lower limit", "col_upper": "95% CI upper limit",
+        "col_quarter": "quarter", "col_active": "active volunteers at the end of the quarter",
+        "wf_alt": "Volunteer workforce per quarter from {q0} to {q1}, all programmes: active volunteers at the end of "
+                  "each quarter (line), joiners and leavers (bars). At the end of {q1}: {a} active volunteers "
+                  "(counts rounded to multiples of {base}).",
     },
     "nl": {
         "title": "Behoud van vrijwilligers, koppelingen en deelnemers",
         "months": "maanden sinds start",
         "active": "nog actief",
         "match_running": "nog niet voortijdig beëindigd",
-        "cuminc": "cumulatieve incidentie",
+        "cuminc": "gestopt (cumulatieve incidentie)",
         "volunteers": "actieve vrijwilligers",
         "joiners": "instroom",
         "leavers": "uitstroom",
@@ -102,6 +119,14 @@ _TEXT: dict[str, dict[str, str]] = {
         "unclear": "niet duidelijk vaker of minder",
         "no_volunteers": "Geen vrijwilligers in de gegevens voor deze selectie: behoud is niet te schatten.",
         "small": "Weinig vrijwilligers ({n}): alle cijfers zijn onnauwkeurig.",
+        "alt_few": " (minder dan {t} beëindigingen)",
+        "alt_match": "zonder voortijdig einde",
+        "col_group": "programma", "col_reason": "reden van stoppen", "col_months": "maanden sinds start",
+        "col_estimate": "aandeel", "col_lower": "95%-BI ondergrens", "col_upper": "95%-BI bovengrens",
+        "col_quarter": "kwartaal", "col_active": "actieve vrijwilligers aan het eind van het kwartaal",
+        "wf_alt": "Vrijwilligersbestand per kwartaal van {q0} tot {q1}, alle programma's: actieve vrijwilligers aan "
+                  "het eind van elk kwartaal (lijn), instroom en uitstroom (staven). Aan het eind van {q1}: {a} "
+                  "actieve vrijwilligers (aantallen afgerond op veelvouden van {base}).",
     },
 }
 
@@ -113,6 +138,27 @@ RETENTION_MEASURES: tuple[str, ...] = ("volunteer_retention", "volunteer_support
 def _lang(language: str) -> dict[str, str]:
     """The texts of one language."""
     return _TEXT[check_language(language)]
+
+
+def _reason_label(language: str):
+    """Words for a volunteer's reason for stopping (contract code)."""
+    return lambda code: value_label(str(code), language)
+
+
+def _workforce_alt(wf_pub: pd.DataFrame, tx: dict[str, str], language: str, threshold: int) -> dict[str, Any]:
+    """Alt text and data table of the workforce figure, from the published (rounded) table only."""
+    f = wf_pub.loc[wf_pub["group"].astype(str) == "all"]
+    if not len(f):
+        return {"alt": tx["workforce"] + ".", "data": None}
+    last = f.iloc[-1]
+    a = last["active_end"]
+    a = number(a, language, 0) if pd.notna(pd.to_numeric(a, errors="coerce")) else str(a)
+    alt = tx["wf_alt"].format(q0=f["quarter"].iloc[0], q1=last["quarter"], a=a,
+                              base=wf_pub.attrs.get("rounding_base", threshold))
+    data = f[["quarter", "active_end", "joiners", "leavers"]].rename(columns={
+        "quarter": tx["col_quarter"], "active_end": tx["col_active"], "joiners": tx["joiners"],
+        "leavers": tx["leavers"]})
+    return {"alt": alt, "data": data.reset_index(drop=True)}
 
 
 def _fmt(x: float, language: str, digits: int = 1) -> str:
@@ -242,32 +288,56 @@ def retention_outputs(analysis: RetentionAnalysis, output_dir: Any, language: st
     results = publishable_results(analysis, programme_results, threshold)
 
     tx = _lang(language)
-    figures = {}
+    figures: dict[str, Any] = {}
+    horizon = 12.0 if 12 in list(analysis.horizons_months or [12]) else float(list(analysis.horizons_months)[0])
+    km_horizons = sorted({horizon, *map(float, analysis.horizons_months or [12]), 6.0, 3.0, 1.0},
+                         key=lambda h: (h > horizon, -h))  # the horizon first, then shorter ones
+    data_cols = tuple(tx[k] for k in ("col_group", "col_months", "col_estimate", "col_lower", "col_upper"))
     if len(analysis.tenure_):
-        figures["km_volunteers"] = plot_km(analysis.tenure_, "programme_id", tx["km_volunteers"], tx["months"],
-                                           tx["active"], min_at_risk=threshold, few_events=tx["few_events"])
+        drawn = km_curves(analysis.tenure_, "programme_id", min_at_risk=threshold)
+        figures["km_volunteers"] = {
+            "figure": plot_km(analysis.tenure_, "programme_id", tx["km_volunteers"], tx["months"], tx["active"],
+                              min_at_risk=threshold, few_events=tx["few_events"], language=language),
+            "title": tx["km_volunteers"], "alt": km_alt(drawn, tx["active"], km_horizons, language,
+                                                        not_shown=tx["alt_few"].format(t=threshold)),
+            "data": km_data(drawn, data_cols)}
     curves = analysis.tables_.get("reason_curves", pd.DataFrame())
     if len(curves):
         res = results
         marks = res.get(WITHHOLD_COLUMN, pd.Series("", index=res.index)).fillna("").astype(str)
         withheld = set(res.loc[(marks != "") & (res["endpoint"] == "VOLUNTEER_STOP")
                                & (res["programme_id"].astype(str) == str(analysis.programme_id)), "group"])
-        figures["cif_reasons"] = plot_cuminc(curves, tx["cif_reasons"], tx["months"], tx["cuminc"],
-                                             min_at_risk=threshold, few_events=tx["few_events"], withheld=withheld,
-                                             withheld_label=tx["withheld"])
+        drawn = cuminc_curves(curves, threshold, withheld)
+        if any(c["shown"] is True for c in drawn):  # a figure of legend entries only shows nothing
+            reason = _reason_label(language)
+            figures["cif_reasons"] = {
+                "figure": plot_cuminc(curves, tx["cif_reasons"], tx["months"], tx["cuminc"], min_at_risk=threshold,
+                                      few_events=tx["few_events"], withheld=withheld, withheld_label=tx["withheld"],
+                                      label=reason, language=language),
+                "title": tx["cif_reasons"], "alt": cuminc_alt(drawn, horizon, language, reason),
+                "data": km_data([{**c, "group": reason(c["group"]), "ci_lower": c["estimate"] * np.nan,
+                                  "ci_upper": c["estimate"] * np.nan} for c in drawn if c["shown"] is True],
+                                (tx["col_reason"],) + data_cols[1:]).drop(columns=list(data_cols[3:]))}
     md = analysis.matches_
     if len(md) and md["circle_id"].isna().any():
-        figures["km_matches"] = plot_km(md.loc[md["circle_id"].isna()], "programme_id", tx["km_matches"],
-                                        tx["months"], tx["match_running"], min_at_risk=threshold,
-                                        few_events=tx["few_events"])
+        single = md.loc[md["circle_id"].isna()]
+        drawn = km_curves(single, "programme_id", min_at_risk=threshold)
+        figures["km_matches"] = {
+            "figure": plot_km(single, "programme_id", tx["km_matches"], tx["months"], tx["match_running"],
+                              min_at_risk=threshold, few_events=tx["few_events"], language=language),
+            "title": tx["km_matches"], "alt": km_alt(drawn, tx["alt_match"], km_horizons, language,
+                                                     not_shown=tx["alt_few"].format(t=threshold)),
+            "data": km_data(drawn, data_cols)}
     tables = {}
     wf = analysis.tables_.get("workforce_flow", pd.DataFrame())
     wf_pub = None
     if len(wf):
         # controlled rounding (see publish.workforce.protect_workforce): table, figure and warnings show the same rounded counts
         wf_pub = protect_workforce(wf, threshold=threshold, language=language)
-        figures["workforce"] = plot_workforce(wf_pub, "all", tx["workforce"], tx["volunteers"],
-                                              (tx["joiners"], tx["leavers"]), threshold, note=tx["rounded_note"])
+        figures["workforce"] = {
+            "figure": plot_workforce(wf_pub, "all", tx["workforce"], tx["volunteers"], (tx["joiners"], tx["leavers"]),
+                                     threshold, note=tx["rounded_note"]),
+            "title": tx["workforce"], **_workforce_alt(wf_pub, tx, language, threshold)}
         tables["workforce_flow"] = wf_pub
     headline = retention_headline(analysis, language, threshold, workforce=wf_pub, results=results)
     written = publish_outputs(output_dir, results, headline, tables, figures, threshold=threshold)

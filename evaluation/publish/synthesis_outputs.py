@@ -20,8 +20,9 @@ from scipy import stats
 from evaluation.analyses.primary import PrimaryOutcome
 from evaluation.contract.results import SUPPRESSION_THRESHOLD
 from evaluation.publish import disclosure, writer
+from evaluation.publish.figures import LINE_COLOURS, NOTE_COLOUR, PLAIN, plain_text
 from evaluation.publish.formatting import DEFAULT_LANGUAGE, check_language, number
-from evaluation.publish.labels import not_measured_sentences
+from evaluation.publish.labels import estimand_label, not_measured_sentences
 from evaluation.stats.meta import MetaResult, _as_effects, random_effects
 
 
@@ -102,11 +103,11 @@ def forest_plot(
         ax.plot([f(y[i] - crit * s[i]), f(y[i] + crit * s[i])], [ypos, ypos], color="0.3", lw=1.2)
         ax.scatter([f(y[i])], [ypos], s=size[i], marker="s", color="0.2", zorder=3)
     yp = 0.6
-    ax.plot([f(result.pi_lower), f(result.pi_upper)], [yp, yp], color="#1f5f8b", lw=1.2, ls="--", zorder=2)
+    ax.plot([f(result.pi_lower), f(result.pi_upper)], [yp, yp], color=LINE_COLOURS[0], lw=1.2, ls="--", zorder=2)
     dx = [f(result.ci_lower), f(result.estimate), f(result.ci_upper), f(result.estimate)]
-    ax.fill(dx, [yp, yp + 0.3, yp, yp - 0.3], color="#1f5f8b", zorder=3)
+    ax.fill(dx, [yp, yp + 0.3, yp, yp - 0.3], color=LINE_COLOURS[0], zorder=3)
     ref = null_value if null_value is not None else (1.0 if transform == "exp" else 0.0)
-    ax.axvline(ref, color="0.5", lw=0.8, ls=":")
+    ax.axvline(ref, color=NOTE_COLOUR, lw=0.8, ls=":")
     if pooled_label is None:
         pooled_label = f"pooled ({result.method}{', Knapp-Hartung' if result.test == 'knha' else ''})"
     ax.set_yticks([n + 1 - pos for pos in range(n)] + [yp], [labels[i] for i in order] + [pooled_label])
@@ -118,11 +119,52 @@ def forest_plot(
     ax.set_xlabel(xlabel)
     ax.set_ylim(0, n + 1.8)
     if title:
-        ax.set_title(title)
+        ax.set_title(plain_text(title), loc="left", **PLAIN)
     if footnote:
-        fig.text(0.01, 0.01, footnote, fontsize=7, color="0.35", ha="left", va="bottom")
+        fig.text(0.01, 0.01, plain_text(footnote), fontsize=7, color=NOTE_COLOUR, ha="left", va="bottom", **PLAIN)
     fig.tight_layout(rect=(0, 0.04 if footnote else 0, 1, 1))
     return fig
+
+
+def forest_title(estimand: str, language: str = DEFAULT_LANGUAGE) -> str:
+    """Title of a forest plot: the estimand in words, per programme and on average."""
+    words = (_LABELS[estimand][1 if language == "nl" else 0] if estimand in _LABELS
+             else estimand_label(estimand, language))
+    words = words[:1].upper() + words[1:]
+    return f"{words}: per programma en gemiddeld" if language == "nl" else f"{words}: by programme and on average"
+
+
+def forest_text(effects: pd.DataFrame, pooled: MetaResult, estimand: str, log: bool, hidden: int = 0,
+                language: str = DEFAULT_LANGUAGE) -> dict[str, Any]:
+    """Alt text and data table of a forest plot: the range of the programmes shown, the pooled estimate
+    with its 95% CI and prediction interval; the table holds each programme's estimate and 95% CI as
+    plotted (only programmes with at least the threshold of people are in ``effects``)."""
+    nl = language == "nl"
+    f = np.exp if log else (lambda x: x)
+    est = f(effects["yi"].to_numpy(float))
+    crit = stats.norm.ppf(1 - (1 - pooled.conf_level) / 2)
+    lo = f(effects["yi"].to_numpy(float) - crit * effects["sei"].to_numpy(float))
+    hi = f(effects["yi"].to_numpy(float) + crit * effects["sei"].to_numpy(float))
+    d = 2 if log else 3
+    what = _LABELS[estimand][1 if nl else 0] if estimand in _LABELS else estimand_label(estimand, language)
+    e, cl, cu, pl, pu = (number(x, language, d) for x in f(
+        np.array([pooled.estimate, pooled.ci_lower, pooled.ci_upper, pooled.pi_lower, pooled.pi_upper])))
+    rng = (number(est.min(), language, d), number(est.max(), language, d))
+    alt = (f"Forest plot, {what}: {len(est)} programma's, per programma van {rng[0]} tot {rng[1]}; gemiddeld "
+           f"{e} (95%-BI {cl} tot {cu}); bij een nieuw programma tussen {pl} en {pu} (voorspellingsinterval)."
+           if nl else
+           f"Forest plot, {what}: {len(est)} programmes, ranging from {rng[0]} to {rng[1]}; on average {e} "
+           f"(95% CI {cl} to {cu}); in a new programme between {pl} and {pu} (prediction interval).")
+    if hidden > 0:
+        alt += (f" Meegeteld maar niet getoond: {hidden} programma('s) met weinig personen." if nl else
+                f" Pooled but not shown: {hidden} programme(s) with few people.")
+    data = pd.DataFrame({"programma" if nl else "programme": effects["programme_id"].astype(str).to_numpy(),
+                         "schatting" if nl else "estimate": np.round(est, 4),
+                         "95%-BI ondergrens" if nl else "95% CI lower limit": np.round(lo, 4),
+                         "95%-BI bovengrens" if nl else "95% CI upper limit": np.round(hi, 4)})
+    pooled_row = pd.DataFrame([[("gemiddelde" if nl else "average"), *np.round(f(np.array(
+        [pooled.estimate, pooled.ci_lower, pooled.ci_upper])), 4)]], columns=data.columns)
+    return {"alt": alt, "data": pd.concat([data, pooled_row], ignore_index=True)}
 
 
 def moderation_sentences(synthesis: Mapping[str, Any], estimand: str, language: str = DEFAULT_LANGUAGE,
@@ -263,11 +305,12 @@ def synthesis_outputs(analysis: Any, language: str = DEFAULT_LANGUAGE,
             note += (f"; {hidden} programme(s) with fewer than {threshold} people pooled but not shown"
                      if language == "en" else
                      f"; {hidden} programma('s) met minder dan {threshold} personen meegeteld maar niet getoond")
-        figures[f"forest_{est}"] = forest_plot(
-            e["programme_id"], e["yi"], e["sei"], result=pooled,
-            transform="exp" if log else None, xlabel=_LABELS[est][li],
-            pooled_label=pooled_label, footnote=note,
-        )
+        title = forest_title(est, language)
+        figures[f"forest_{est}"] = {
+            "figure": forest_plot(e["programme_id"], e["yi"], e["sei"], result=pooled,
+                                  transform="exp" if log else None, xlabel=_LABELS[est][li],
+                                  pooled_label=pooled_label, footnote=note, title=title),
+            "title": title, **forest_text(e, pooled, est, log, hidden, language)}
     s: list[str] = []
     status_h = "warning"
     s += _primary_sentences(syn_r["pooled"].get(primary.estimand), primary, analysis, language)
@@ -321,7 +364,10 @@ def write_outputs(output_dir: str | Path, outputs: Mapping[str, Any],
 
 
 def display_figure(fig: Any) -> None:
-    """Show a matplotlib Figure in a notebook as a PNG image (nothing when ``fig`` is None or outside IPython)."""
+    """Show a matplotlib Figure in a notebook as a PNG image (nothing when ``fig`` is None or outside IPython);
+    a figure given with its sidecar (``{"figure", "alt", ...}``) shows its figure."""
+    if isinstance(fig, Mapping):
+        fig = fig.get("figure")
     if fig is None:
         return
     try:

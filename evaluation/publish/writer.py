@@ -174,15 +174,51 @@ def write_notebook(path: str | os.PathLike, text: str) -> Path:
     return write_text(path, inert_notebook(text))
 
 
-def write_figure(output_dir: str | os.PathLike, name: str, fig: Any, dpi: int = 110) -> list[Path]:
-    """Save a matplotlib figure as ``NAME.png`` and ``NAME.svg`` (no software or date metadata)."""
+def write_figure(output_dir: str | os.PathLike, name: str, fig: Any, dpi: int = 110, alt: str | None = None,
+                 title: str | None = None, data: pd.DataFrame | None = None,
+                 threshold: int = THRESHOLD) -> list[Path]:
+    """Save a matplotlib figure as ``NAME.png`` and ``NAME.svg`` (no software or date metadata).
+
+    With ``alt`` (what the figure shows, in the run's language) also ``NAME.json`` =
+    ``{"title", "alt", "data"}``, the figure's sidecar read by the quarter site; with ``data`` (the
+    numbers the figure plots, already protected) also ``NAME_data.csv`` through :func:`write_table`
+    (identifier columns refused, formulas neutralised), named in the sidecar. The alt text passes
+    :func:`~evaluation.publish.sentences.check_sentences` (no count of fewer than ``threshold`` people).
+    Returns the paths written, PNG first.
+    """
     out = Path(output_dir)
+    if data is not None and alt is None:
+        raise ValueError(f"figure {name!r}: a data table is published beside a figure with its alt text; give alt")
+    if alt is not None:
+        if not str(alt).strip():
+            raise ValueError(f"figure {name!r}: alt text is empty")
+        check_sentences([str(alt), str(title or "")], threshold=threshold)
     png, svg = out / f"{name}.png", out / f"{name}.svg"
     with _open_new(png, binary=True) as fh:
         fig.savefig(fh, format="png", dpi=dpi, metadata={"Software": None})
     with _open_new(svg, binary=True) as fh:
         fig.savefig(fh, format="svg", metadata={"Date": None})
-    return [png, svg]
+    paths = [png, svg]
+    if alt is not None:
+        data_name = None
+        if data is not None:
+            data_name = f"{name}_data.csv"
+            paths.append(write_table(out / data_name, pd.DataFrame(data)))
+        paths.append(write_json(out / f"{name}.json", {"title": str(title or ""), "alt": str(alt), "data": data_name}))
+    return paths
+
+
+def figure_parts(value: Any) -> dict[str, Any]:
+    """A figure as handed to :func:`publish_outputs`: a Figure, or a dict ``{"figure", "alt", "title",
+    "data"}``; returns the dict (alt, title and data None when not given)."""
+    if isinstance(value, Mapping):
+        if "figure" not in value:
+            raise ValueError("a figure given as a dict needs its 'figure'")
+        unknown = set(value) - {"figure", "alt", "title", "data"}
+        if unknown:
+            raise ValueError(f"a figure given as a dict has unknown keys {sorted(unknown)}")
+        return {"alt": None, "title": None, "data": None, **dict(value)}
+    return {"figure": value, "alt": None, "title": None, "data": None}
 
 
 def publish_outputs(
@@ -200,7 +236,9 @@ def publish_outputs(
     :func:`~evaluation.publish.suppression.protect_results`), ``headline.json``
     (status ``ok``, ``warning`` or ``not_estimable``; sentences checked with
     :func:`~evaluation.publish.sentences.check_sentences`), ``NAME.csv`` for
-    every aggregate table and ``NAME.png`` + ``NAME.svg`` for every figure.
+    every aggregate table and ``NAME.png`` + ``NAME.svg`` for every figure. A figure is a Figure or a
+    dict ``{"figure", "alt", "title", "data"}`` (see :func:`figure_parts`); with alt text it also gets
+    its sidecar ``NAME.json`` and, with data, ``NAME_data.csv`` (:func:`write_figure`).
 
     Returns a dict name -> path (figures: list of paths).
     """
@@ -214,6 +252,8 @@ def publish_outputs(
     written["headline"] = write_json(out / "headline.json", dict(headline))
     for name, df in (tables or {}).items():
         written[name] = write_table(out / f"{name}.csv", df)
-    for name, fig in (figures or {}).items():
-        written[name] = write_figure(out, name, fig, dpi=dpi)
+    for name, value in (figures or {}).items():
+        f = figure_parts(value)
+        written[name] = write_figure(out, name, f["figure"], dpi=dpi, alt=f["alt"], title=f["title"], data=f["data"],
+                                     threshold=threshold)
     return written

@@ -786,25 +786,28 @@ def overlap_summary(ps: Sequence[float] | pd.Series, treated: Sequence[bool] | p
     return out
 
 
-def love_plot(balance: pd.DataFrame, threshold: float = SMD_THRESHOLD, labels: dict | None = None):
+def love_plot(balance: pd.DataFrame, threshold: float = SMD_THRESHOLD, labels: dict | None = None,
+              colours: dict | None = None):
     """Love plot of absolute SMDs before and after adjustment; returns a Figure.
 
     Uses the object-oriented matplotlib API (no pyplot state, no style change).
     ``labels`` may map legend keys ``before``/``after``/``title``/``xlabel`` to
-    translated text.
+    translated text; ``colours`` may map ``before``/``after``/``threshold`` to colours.
     """
     from matplotlib.figure import Figure
 
     lab = {"before": "before adjustment", "after": "after adjustment", "xlabel": "absolute standardised mean difference",
            "title": "Covariate balance"}
     lab.update(labels or {})
+    col = {"before": "0.4", "after": "C0", "threshold": "C3", **(colours or {})}
     b = balance.iloc[::-1]
     fig = Figure(figsize=(7, max(2.5, 0.28 * len(b) + 1.2)))
     ax = fig.subplots()
     y = np.arange(len(b))
-    ax.scatter(b["smd_before"].abs(), y, marker="o", facecolors="none", edgecolors="0.4", label=lab["before"])
-    ax.scatter(b["smd_after"].abs(), y, marker="o", color="C0", label=lab["after"])
-    ax.axvline(threshold, color="C3", linestyle="--", linewidth=1)
+    ax.scatter(b["smd_before"].abs(), y, marker="o", facecolors="none", edgecolors=col["before"],
+               label=lab["before"])
+    ax.scatter(b["smd_after"].abs(), y, marker="o", color=col["after"], label=lab["after"])
+    ax.axvline(threshold, color=col["threshold"], linestyle="--", linewidth=1)
     ax.set_yticks(y)
     ax.set_yticklabels(b["covariate"], fontsize=8)
     ax.set_xlabel(lab["xlabel"])
@@ -814,13 +817,16 @@ def love_plot(balance: pd.DataFrame, threshold: float = SMD_THRESHOLD, labels: d
     return fig
 
 
-def overlap_plot(ps: Sequence[float], treated: Sequence[bool], labels: dict | None = None):
-    """Histograms of the propensity score by group (mirrored); returns a Figure."""
+def overlap_plot(ps: Sequence[float], treated: Sequence[bool], labels: dict | None = None,
+                 colours: dict | None = None):
+    """Histograms of the propensity score by group (mirrored); returns a Figure. ``colours`` may map
+    ``programme``/``comparison`` to colours."""
     from matplotlib.figure import Figure
 
     lab = {"programme": "programme", "comparison": "comparison", "xlabel": "propensity score",
            "ylabel": "number of people", "title": "Overlap of propensity scores"}
     lab.update(labels or {})
+    col = {"programme": "C0", "comparison": "0.6", **(colours or {})}
     ps = np.asarray(ps, dtype=float)
     t = np.asarray(treated, dtype=bool)
     bins = np.linspace(0, 1, 26)
@@ -829,8 +835,8 @@ def overlap_plot(ps: Sequence[float], treated: Sequence[bool], labels: dict | No
     h1, _ = np.histogram(ps[t], bins)
     h0, _ = np.histogram(ps[~t], bins)
     width = np.diff(bins)
-    ax.bar(bins[:-1], h1, width=width, align="edge", color="C0", label=lab["programme"])
-    ax.bar(bins[:-1], -h0, width=width, align="edge", color="0.6", label=lab["comparison"])
+    ax.bar(bins[:-1], h1, width=width, align="edge", color=col["programme"], label=lab["programme"])
+    ax.bar(bins[:-1], -h0, width=width, align="edge", color=col["comparison"], label=lab["comparison"])
     ax.axhline(0, color="black", linewidth=0.5)
     ticks = ax.get_yticks()
     ax.set_yticks(ticks)
