@@ -759,8 +759,8 @@ class RecidivismAnalysis:
                                    note=f"not estimable: {exc}", headline_eligible=False))
         rows.append(self._at_risk_clock_row(e, endpoint, design_note))
         # the adjusted model pools rare levels as the propensity model does (a level held by a few
-        # people, or by one group only, otherwise separates: docs/methods.md, section 'Comparison
-        # groups and designs')
+        # people, or by one group only, otherwise separates); see docs/methods.md,
+        # section 'Comparison groups and designs'.
         X, _support = pool_rare_levels(e.reset_index(drop=True), self.model_covariates_,
                                        e["treated"].to_numpy(float) == 1)
         X.index = e.index
