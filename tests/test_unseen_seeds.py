@@ -2,17 +2,25 @@
 
 The bench (`make bench`, scripts/bench_seeds.py) runs 20 such seeds at scale 1; here one small
 intake per seed keeps `make test` fast. What is asserted: exit 0, every notebook ok, the
-publication check finds nothing blocking, and rows read = accepted + quarantined per table.
+publication check finds nothing blocking, rows read = accepted + quarantined per table, the static page
+check finds nothing, and (when Chromium is installed) axe-core finds no WCAG 2.1 A/AA or best-practice
+violation on any page a reader opens.
 """
 
 from __future__ import annotations
 
 import json
+import sys
+from pathlib import Path
 
 import pytest
 
 from evaluation.pipeline import quarter
+from evaluation.publish.page_check import check_pages
 from evaluation.synth import generate
+
+sys.path.insert(0, str(Path(__file__).parent))
+import a11y  # noqa: E402
 
 
 @pytest.mark.parametrize(("seed", "scale", "programmes"), [
@@ -29,3 +37,13 @@ def test_quarter_on_an_unseen_seed_completes(tmp_path, seed, scale, programmes):
     assert manifest["publication_check"]["blocking"] == 0
     for rec in manifest["reconciliation"]:
         assert rec["rows_read"] == rec["rows_accepted"] + rec["rows_quarantined"], rec
+    # the pages a reader opens (issue 18): the static check finds nothing on data it did not make; it is
+    # the same check the run records in the manifest
+    qdir = out / "2026Q3"
+    findings = check_pages(qdir)
+    assert findings.empty, findings.to_dict("records")[:10]
+    assert manifest["page_check"]["findings"] == 0
+    if a11y.find_chromium() is not None:  # axe-core, WCAG 2.1 A/AA and best practice, in headless Chromium
+        pages = [qdir / "index.html", *sorted(qdir.glob("*/index.html")), *sorted(qdir.glob("*/*/index.html"))]
+        found = {str(p.relative_to(qdir)): a11y.counts_by_rule(a11y.run_axe(p)) for p in pages}
+        assert not any(found.values()), {k: v for k, v in found.items() if v}

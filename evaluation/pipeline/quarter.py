@@ -135,6 +135,7 @@ from evaluation.publish.disclosure import (
     scan_outputs,
 )
 from evaluation.publish.formatting import DEFAULT_LANGUAGE, LANGUAGES, check_language
+from evaluation.publish.page_check import check_pages
 from evaluation.publish.site import build_site
 from evaluation.publish.writer import write_json, write_table, write_text
 from evaluation.validation.cache import cache_environment, new_cache_key, write_validated_cache
@@ -544,6 +545,11 @@ def _run_in_build(*, build: Path, quarter: str, quarter_dir: Path, out_dir: Path
     index = build_site(build, quarter, jobs_summary, language=language, cutoff_date=cutoff.isoformat(),
                        cutoff_source=cutoff_source, run_id=run_id, programme_names=names,
                        designs=designs | {"all": overall_design})
+    # the static page check (issue 18): alt texts, table headers, lang, titles, raw values, machine names and
+    # the other language; logged and recorded in the manifest, never blocking (the numbers are checked above)
+    pages_checked = check_pages(build)
+    for f in pages_checked.head(50).itertuples():
+        log.warning("page check %s: %s: %s", f.check, f.page, f.detail)
 
     manifest = build_manifest(
         run_id=run_id, quarter=quarter, period=(q_start, q_end), cutoff=cutoff, cutoff_source=cutoff_source,
@@ -566,6 +572,10 @@ def _run_in_build(*, build: Path, quarter: str, quarter_dir: Path, out_dir: Path
         "findings": len(checked), "blocking": len(blocking),
         "by_check": {str(k): int(v) for k, v in checked.groupby("check").size().items()},
         "blocking_checks": sorted(BLOCKING_CHECKS),
+    }
+    manifest["page_check"] = {
+        "findings": len(pages_checked),
+        "by_check": {str(k): int(v) for k, v in pages_checked.groupby("check").size().items()},
     }
     if len(blocking):
         log.error("publication check: %d blocking finding(s) (%s): the quarter is NOT published", len(blocking),

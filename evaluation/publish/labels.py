@@ -91,6 +91,7 @@ SUFFIXES: list[tuple[str, tuple[str, str]]] = [
     ("_prediction_interval", ("{base}: prediction interval for a new programme", "{base}: voorspellingsinterval voor een nieuw programma")),
     ("_tau2", ("{base}: between-programme variance (tau²)", "{base}: variantie tussen programma's (tau²)")),
     ("_I2", ("{base}: heterogeneity (I²)", "{base}: heterogeniteit (I²)")),
+    ("_pooled", ("{base}: average over programmes", "{base}: gemiddelde over programma's")),
 ]
 
 # estimand prefixes: "change_<estimand>" from the results store (quarter on quarter)
@@ -384,12 +385,17 @@ SUBGROUP_KEYS: dict[str, tuple[str, str]] = {
     "risk_level": ("risk level", "risiconiveau"),
     "recruitment_channel": ("recruitment channel", "wervingskanaal"),
     "sex": ("sex", "geslacht"),
+    "quarter": ("quarter", "kwartaal"),
 }
 
 
 # notes are written in English by the analyses ("; "-separated parts); the
 # Dutch report shows each known part in Dutch and unknown parts as written.
 NOTES: list[tuple[str, str]] = [
+    (r"only (\d+) programme\(s\) with an estimable effect \(need (\d+)\)",
+     "maar {0} programma('s) met een te schatten effect (nodig: {1})"),
+    (r"not estimable: only (\d+) programme\(s\) with an estimable effect \(need (\d+)\)",
+     "niet te schatten: maar {0} programma('s) met een te schatten effect (nodig: {1})"),
     (r"estimate or interval missing", "schatting of interval ontbreekt"),
     (r"ratio or interval not positive", "ratio of interval niet positief"),
     (r"degenerate interval", "ontaard interval"),
@@ -772,7 +778,8 @@ def not_measured_sentences(support: pd.DataFrame, measures: list[str] | tuple[st
 _VALUE_KIND: dict[str, str] = {
     "estimand": "estimand", "indicator": "estimand", "endpoint": "endpoint", "group": "group",
     "analysis": "analysis", "table": "code", "severity": "code", "role": "code", "effect_scale": "code",
-    "excluded_reason": "note", "category": "code", "moderator": "code", "field": "code", "covariate": "code", "target_source": "code", "unit": "code",
+    "excluded_reason": "note", "category": "code", "moderator": "code", "field": "code", "covariate": "code", "term": "code",
+    "reference": "code", "target_source": "code", "unit": "code",
     "programme_id": "programme", "note": "note",
     "blocking": "bool", "required": "bool", "causal": "bool", "meets_target": "bool", "headline_eligible": "bool",
     "supported": "bool",
@@ -859,6 +866,13 @@ def value_label(value: str, language: str = "nl") -> str:
     Anything else is returned unchanged.
     """
     name = str(value)
+    if "; " in name:  # a group of several parts, e.g. "quarter=2020Q1; coordination_staff"
+        return "; ".join(value_label(part, language) for part in name.split("; "))
+    if name.startswith("subgroup "):  # "subgroup risk_level=high"
+        return f"{'subgroup' if language == 'en' else 'subgroep'} {value_label(name[9:], language)}"
+    if " vs " in name:  # a moderator contrast "vision_focus[mixed] vs risk_management"
+        a, b = name.split(" vs ", 1)
+        return f"{value_label(a, language)} {'vs' if language == 'en' else 't.o.v.'} {value_label(b, language)}"
     if name in GROUPS:
         return group_label(name, language)
     if name in CODES or name in contract_words()[1] or name in contract_words()[0]:
@@ -958,7 +972,7 @@ def _value(kind: str, value: object, language: str) -> object:
     if kind == "analysis":
         return analysis_label(value, language)
     if kind == "code":
-        return code_label(value, language)
+        return value_label(value, language)
     if kind == "programme":
         return group_label(value, language) if value == "all" else value
     if kind == "note":
@@ -1034,6 +1048,9 @@ def display_table(df: pd.DataFrame, language: str = "nl", digits: int | None = 3
             out[col] = out[col].map(lambda v, k=kind: _value(k, v, language))
         elif digits is not None and pd.api.types.is_float_dtype(out[col]):
             out[col] = _format_numbers(out[col], language, digits, whole=str(col) not in _DECIMAL_COLUMNS)
+        elif out[col].dtype == object and (str(col) in contract_words()[0] or str(col) in SUBGROUP_KEYS):
+            # a contract field or moderator as a column (e.g. vision_focus): its codes in words
+            out[col] = out[col].map(lambda v: value_label(v, language) if isinstance(v, str) else v)
         if out[col].dtype == object:
             out[col] = out[col].where(out[col].notna(), "")
     if hidden.any():  # a degenerate ratio is shown as "not estimable", never as 0.00 or ∞

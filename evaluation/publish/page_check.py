@@ -396,6 +396,8 @@ def check_pages(quarter_dir: str | Path, include_audit: bool = False,
         if path.name == AUDIT_PAGE and not include_audit:
             continue
         rel = path.relative_to(root)
+        if any(part.startswith(("_", ".")) for part in rel.parts[:-1]):
+            continue  # the run's private and log folders (never published)
         top = rel.parts[0] if len(rel.parts) > 1 else None
         programme = top if top and (top in programmes or (not programmes and top not in ("all", "validation"))) \
             else None

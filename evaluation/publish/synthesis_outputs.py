@@ -22,7 +22,7 @@ from evaluation.contract.results import SUPPRESSION_THRESHOLD
 from evaluation.publish import disclosure, writer
 from evaluation.publish.figures import LINE_COLOURS, NOTE_COLOUR, PLAIN, plain_text
 from evaluation.publish.formatting import DEFAULT_LANGUAGE, check_language, number
-from evaluation.publish.labels import estimand_label, not_measured_sentences
+from evaluation.publish.labels import estimand_label, not_measured_sentences, note_label
 from evaluation.stats.meta import MetaResult, _as_effects, random_effects
 
 
@@ -185,7 +185,7 @@ def moderation_sentences(synthesis: Mapping[str, Any], estimand: str, language: 
         reason = synthesis["not_estimable"].get(estimand, "no effects")
         out.append(
             f"The moderator test could not be carried out: {reason}." if language == "en"
-            else f"De moderatortoets kon niet worden uitgevoerd: {reason}."
+            else f"De moderatortoets kon niet worden uitgevoerd: {note_label(reason, language)}."
         )
         return out
     sub = tab[tab["estimand"] == estimand]

@@ -688,7 +688,7 @@ class MetaRegression:
                 "causal": False,
                 "note": f"omnibus test of the moderators ({'F' if self.knapp_hartung else 'chi2'} on "
                 f"{self.QM_df_}" + (f" and {self.k_ - self.p_}" if self.knapp_hartung else "")
-                + f" df); residual tau2 = {self.tau2_:.3g}, R2 = {self.R2_:.0f}%",
+                + f" df); residual tau2 = {self.tau2_:.3f}, R2 = {self.R2_:.0f}%",
             }
         )
         out = make_results(rows)
