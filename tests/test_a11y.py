@@ -4,9 +4,8 @@ in headless Chromium, through tests/a11y.py. Skipped when no Chromium is install
 The harness is checked on two hand-made pages (a page with known defects must show them, a clean
 page none). The quarter test builds a small quarter from the fixture notebooks of tests/test_run.py
 (fake validator, tiny intake) and runs axe over every page a reader opens (the audit trail
-``report.html`` excepted). Issue 18 asks for 0 violations; the current index.html has no <main>
-landmark (axe: landmark-one-main, region), so that assertion is an expected failure until the
-templated site lands.
+``report.html`` excepted): issue 18 asks for 0 violations. The real pages of a generated quarter
+are checked the same way in tests/test_unseen_seeds.py.
 """
 
 from __future__ import annotations
@@ -72,8 +71,6 @@ def small_quarter(tmp_path_factory) -> Path:
 
 
 @needs_chromium
-@pytest.mark.xfail(reason="issue 18: the current index.html has no <main> landmark (axe landmark-one-main, "
-                          "region); the templated site fixes it - then drop this mark", strict=False)
 def test_axe_finds_no_violation_on_the_pages_of_a_quarter(small_quarter):
     pages = a11y.pages_of(small_quarter)
     assert small_quarter / "index.html" in pages
