@@ -31,6 +31,7 @@ import pytest
 
 from evaluation.analyses.recidivism import RecidivismAnalysis
 from evaluation.cli import main as cli_main
+from evaluation.publish.page_check import check_pages
 from evaluation.validation.validate import validate_intake
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -159,7 +160,7 @@ def test_quarterly_run_on_rossi_completes(tmp_path):
     out = tmp_path / "reports"
     started = time.monotonic()
     code = cli_main(["run", "--intake", str(intake), "--quarter", "1971Q1", "--out", str(out), "--no-progress",
-                     "--jobs", "2"])
+                     "--jobs", "2", "--language", "en"])
     manifest = json.loads((out / "1971Q1" / "manifest.json").read_text())
     failed = [f"{j['programme_id']}/{j['notebook']}: {j['error']}" for j in manifest["jobs"] if j["status"] != "ok"]
     assert not failed, failed
@@ -172,6 +173,13 @@ def test_quarterly_run_on_rossi_completes(tmp_path):
                  & (results["endpoint"] == "GENERAL") & (results["group"] == "difference")].iloc[0]
     assert float(hr["estimate"]) == pytest.approx(_r(pd.read_csv(REFERENCE), "hr"), rel=1e-9)
     assert time.monotonic() - started < 600
+    # 52 weeks of follow-up cannot give the default primary outcome (2 years): said as not estimable, not as
+    # "withheld for small numbers" (issue 17 items 7-8, found on this data)
+    head = json.loads((out / "1971Q1" / PROGRAMME / "recidivism" / "headline.json").read_text())
+    assert head["status"] == "not_estimable"
+    assert head["sentences"][0].startswith("The primary outcome (reoffending within two years) cannot be estimated")
+    # the English pages pass the static page check (issue 18: no Dutch on English pages, no raw values)
+    assert check_pages(out / "1971Q1").empty, check_pages(out / "1971Q1").to_dict("records")[:5]
 
 
 def test_rmst_beyond_follow_up_is_not_estimable(analysis):

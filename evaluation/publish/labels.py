@@ -273,6 +273,7 @@ CODES: dict[str, tuple[str, str]] = {
     "detention_periods": ("periods in detention", "detentieperiodes"),
     "rj_sessions": ("restorative justice sessions", "herstelrechtbijeenkomsten"),
     "costs": ("costs", "kosten"),
+    "participant_covariates": ("further intake characteristics", "verdere kenmerken bij instroom"),
     "(all tables)": ("(all tables)", "(alle tabellen)"),
     # role of a result (docs/methods.md, section 'Primary outcome')
     "primary": ("primary outcome", "primaire uitkomstmaat"),

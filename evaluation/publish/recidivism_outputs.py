@@ -454,6 +454,19 @@ def make_headline(analysis, language: str = DEFAULT_LANGUAGE, endpoint: str | No
             "Reoffending could not be estimated for this horizon." if language == "en" else
             "Recidive kon voor deze termijn niet worden geschat."]}
     source = "crude" if num.get("source") == "crude" else "km"
+    if not num.get("n_programme") or not np.isfinite(num.get("p_programme", np.nan)):
+        # nobody has the horizon's follow-up yet (or the curve does not reach it): not estimable, which
+        # is not the same as withheld for small numbers
+        title = "Reoffending" if language == "en" else "Recidive"
+        years = {365: ("one year", "een jaar"), 730: ("two years", "twee jaar")}.get(
+            int(horizon), (f"{horizon} days", f"{horizon} dagen"))
+        return {"status": "not_estimable", "title": title, "sentences": [
+            f"The primary outcome (reoffending within {years[0]}) cannot be estimated yet: no participant has "
+            f"{years[0]} of follow-up before the cutoff. The report shows the measures the follow-up allows; they "
+            "are secondary." if language == "en" else
+            f"De primaire uitkomstmaat (recidive binnen {years[1]}) is nog niet te schatten: geen deelnemer heeft "
+            f"{years[1]} follow-up voor de peildatum. Het rapport toont de maten die de follow-up wel toelaat; die "
+            "zijn secundair."]}
     published = disclosure.protect_results(analysis.results_)
     behind = published[(published["endpoint"] == endpoint)
                        & (published["estimand"] == f"prevalence_{horizon}d_{source}")

@@ -887,7 +887,10 @@ def _detail_page(qdir: Path, job: Mapping[str, Any], headline: Mapping[str, Any]
                 continue
             what = _figure_title(csv.stem, language) if any(csv.stem.startswith(p) for p, _ in FIGURE_WORDS) \
                 else _words(csv.stem, language)
-            tables.append({"html": html_table(read_csv(csv), language,
+            frame = read_csv(csv)
+            if frame.columns.empty:  # an empty file (e.g. no moderator could be tested): nothing to show
+                continue
+            tables.append({"html": html_table(frame, language,
                                               caption=f"{t['table_from_file'].format(what=what)} ({label})"),
                            "href": _href(csv.name)})
     audit = [{"href": _href(name), "text": t[key]} for name, key in
