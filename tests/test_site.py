@@ -265,3 +265,26 @@ def test_links_to_a_programme_folder_stay_relative(tmp_path):
         hrefs = [a.get("href", "") for t, a in _parse(page).tags if t == "a"]
         assert hrefs and not any(h.lower().startswith("javascript") for h in hrefs), page
     assert 'href="./javascript%3Aalert/index.html"' in (tmp_path / "index.html").read_text(encoding="utf-8")
+
+
+def test_results_table_shows_p_values_in_the_readers_notation_and_none_for_withheld_rows():
+    """The key results said "its p-value in the p column" without a p column (found on the demo pages)."""
+    import pandas as pd
+
+    from evaluation.publish.site import results_table
+
+    df = pd.DataFrame([
+        {"programme_id": "P1", "analysis": "recidivism", "estimand": "ph_test", "endpoint": "GENERAL",
+         "group": "difference", "estimate": 0.0312, "p_value": 0.86012, "n": 300, "causal": True, "note": ""},
+        {"programme_id": "P1", "analysis": "recidivism", "estimand": "hazard_ratio", "endpoint": "GENERAL",
+         "group": "difference", "estimate": 0.61, "ci_lower": 0.45, "ci_upper": 0.83, "p_value": 0.0002, "n": 300,
+         "causal": True, "note": ""},
+        {"programme_id": "P1", "analysis": "recidivism", "estimand": "hazard_ratio", "endpoint": "SERIOUS",
+         "group": "difference", "estimate": None, "p_value": None, "n": "<10", "causal": True,
+         "note": "suppressed: based on fewer than 10 events", "suppressed": True},
+    ])
+    html = str(results_table(df, "nl", "Resultaten", "P1"))
+    assert '<th scope="col" class="num">p</th>' in html
+    assert ">0,860<" in html and ">&lt; 0,001<" in html
+    assert html.count("<tr>") == 4  # header and three rows; the withheld row has no p-value
+    assert ">0.860<" in str(results_table(df, "en", "Results", "P1"))

@@ -464,7 +464,9 @@ def _note_text(note: Any, language: str) -> str:
 def results_table(df: pd.DataFrame, language: str, caption: str, programme_id: str,
                   max_rows: int = 15) -> Markup:
     """Key rows of a job's ``results.csv`` (primary first) as a reader's table: measure, group,
-    estimate, interval, n, causal and the note; a withheld estimate shows its reason."""
+    estimate, interval, p-value (3 decimals; "< 0.001"), n, causal and the note; a withheld estimate
+    shows its reason (and no p-value). Only the primary row's p decides "significant" in a sentence
+    (docs/methods.md, section 'Primary outcome'); the others are shown for completeness."""
     t = TEXT[language]
     if "programme_id" in df.columns:
         df = own_rows_first(df, programme_id)
@@ -491,11 +493,16 @@ def results_table(df: pd.DataFrame, language: str, caption: str, programme_id: s
             notes.setdefault(note, len(notes) + 1)
             note = f"{t['note_ref']} {notes[note]}"
         group = "" if _missing(r.get("group")) else value_label(str(r.get("group")), language)
+        p = _float(r.get("p_value"))
+        p_text = "" if not shown or math.isnan(p) else ("< 0,001" if language == "nl" else "< 0.001") if p < 0.001 \
+            else number(p, language, 3)
         rows.append([_cell(measure), _cell(group), _cell(est, "num" if shown else "withheld"), _cell(ci, "num"),
+                     _cell(p_text, "num"),
                      _cell(n_text, "num withheld" if n_text.startswith("<") else "num"),
                      _cell(t["yes"] if _truthy(r.get("causal")) else t["no"]), _cell(note)])
     headers = [{"text": t["col_estimand"], "num": False}, {"text": t["col_group"], "num": False},
                {"text": t["col_estimate"], "num": True}, {"text": t["col_ci"], "num": True},
+               {"text": "p", "num": True},
                {"text": t["col_n"], "num": True}, {"text": t["col_causal"], "num": False},
                {"text": t["col_note"], "num": False}]
     more = t["more_rows"].format(k=len(df) - len(head)) if len(df) > len(head) else ""
