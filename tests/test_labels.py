@@ -8,11 +8,11 @@ from evaluation.publish.labels import ESTIMANDS, endpoint_label, estimand_label,
 
 def test_exact_family_and_suffix_labels():
     assert estimand_label("hazard_ratio", "en") == "hazard ratio"
-    assert estimand_label("prevalence_730d_crude", "nl") == "recidive binnen 730 dagen (personen met volledige follow-up)"
+    assert estimand_label("prevalence_730d_crude", "nl") == "recidive binnen twee jaar (730 dagen; personen met volledige follow-up)"
     assert estimand_label("retention_12m", "en") == "still active after 12 months"
     # suffix on top of a family: the base is labelled first
     assert estimand_label("prevalence_730d_crude_tau2", "en") == (
-        "reoffended within 730 days (people with full follow-up): between-programme variance (tau²)")
+        "reoffended within two years (730 days; people with full follow-up): between-programme variance (tau²)")
     assert endpoint_label("SPECIAL", "nl") == "speciale recidive"
     assert group_label("difference", "en") == "difference (programme minus comparison)"
 
@@ -37,7 +37,7 @@ def test_index_table_uses_labels(tmp_path):
                         "group": "comparison", "estimate": 0.31, "ci_lower": 0.25, "ci_upper": 0.37,
                         "n": 120, "causal": True}])
     html = _results_table(df, "nl", 10)
-    assert "recidive binnen 365 dagen (Kaplan-Meier) (algemene recidive)" in html
+    assert "recidive binnen een jaar (365 dagen; Kaplan-Meier) (algemene recidive)" in html
     assert "vergelijkingsgroep" in html and "prevalence_365d_km" not in html
 
 

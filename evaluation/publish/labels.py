@@ -71,6 +71,14 @@ ESTIMANDS: dict[str, tuple[str, str]] = {
     "no_early_end_by_planned_end": ("matches without early ending by the planned end", "koppelingen zonder voortijdig einde tot de geplande einddatum"),
 }
 
+# the two horizons every report uses, in years first (a reader thinks in years, the methods in days)
+ESTIMANDS.update({
+    f"prevalence_{d}d_{kind}": (f"reoffended within {en} ({d} days; {how_en})", f"recidive binnen {nl} ({d} dagen; {how_nl})")
+    for d, en, nl in ((365, "one year", "een jaar"), (730, "two years", "twee jaar"))
+    for kind, how_en, how_nl in (("crude", "people with full follow-up", "personen met volledige follow-up"),
+                                 ("km", "Kaplan-Meier", "Kaplan-Meier"))
+})
+
 # families: regex -> (English, Dutch) templates with the captured number as {n}
 FAMILIES: list[tuple[str, tuple[str, str]]] = [
     (r"prevalence_(\d+)d_crude", ("reoffended within {n} days (people with full follow-up)", "recidive binnen {n} dagen (personen met volledige follow-up)")),
