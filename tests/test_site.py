@@ -161,8 +161,9 @@ def test_every_page_has_landmarks_lang_and_a_title_naming_programme_and_quarter(
 
 def test_summary_states_the_primary_result_in_dutch_notation(quarter):
     text = " ".join(_parse(quarter / "P1" / "index.html").text)
-    # difference -0.103 -> "10 fewer per 100", interval -0.184 to -0.022 -> "-18 tot -2" (whole people per 100)
-    assert "10 minder per 100 deelnemers" in text and "-18 tot -2" in text
+    # difference -0.103 -> "10 fewer per 100", interval -0.184 to -0.022 -> "18 minder tot 2 minder" (whole
+    # people per 100, in words: a minus sign in front of a difference is easy to misread)
+    assert "10 minder per 100 deelnemers" in text and "18 minder tot 2 minder" in text
     assert "gematchte vergelijking" in text and "Causaal: ja" in text
     assert "Wat u kunt zeggen" in text and "Wat u niet kunt zeggen" in text
     assert "minder vaak een nieuw delict" in text  # the interval excludes 0, below it
@@ -236,7 +237,7 @@ def test_primary_summary_in_english_nonsignificant_small_and_descriptive():
             "difference": {"group": "difference", "estimand": "prevalence_730d_crude", "endpoint": "GENERAL",
                            "estimate": 0.05, "ci_lower": -0.07, "ci_upper": 0.17, "causal": False}}
     s = site.primary_summary({"main": rows["difference"], "groups": rows, "comparison": True}, "matched", "P1", "en")
-    assert s["result"] == "5 more per 100 participants" and s["ci"] == "-7 to 17" and s["causal"] == "no"
+    assert s["result"] == "5 more per 100 participants" and s["ci"] == "7 fewer to 17 more" and s["causal"] == "no"
     assert any("compatible with no difference" in c for c in s["can"])
     assert any(c.startswith("That the programme causes") for c in s["cannot"])
     assert any("fewer than 60 participants" in c for c in s["cannot"])

@@ -550,6 +550,16 @@ def _per100(x: float, language: str) -> str:
     return number(x * 100, language, 0)
 
 
+def _diff_words(x: float, language: str) -> str:
+    """A difference per 100 in words: "7 fewer" / "32 more" / "0" (the sign of a difference is easy to misread)."""
+    shown = _per100(abs(x), language)
+    if shown == "0":
+        return shown
+    if language == "nl":
+        return f"{shown} {'meer' if x > 0 else 'minder'}"
+    return f"{shown} {'more' if x > 0 else 'fewer'}"
+
+
 def primary_summary(primary: Mapping[str, Any], design: str, programme_id: str, language: str) -> dict[str, Any]:
     """What the summary and the index say about a primary outcome: the result, its interval, causal
     yes/no and why, and the "what you can / cannot say" lists."""
@@ -587,20 +597,21 @@ def primary_summary(primary: Mapping[str, Any], design: str, programme_id: str, 
         out["result"] = t[key].format(x=shown)
     else:
         out["result"] = t["per100"].format(x=_per100(est, language))
-    out["ci"] = f"{_per100(lo, language)}{to}{_per100(hi, language)}" if finite else ""
+    words = _diff_words if comparison else _per100
+    out["ci"] = f"{words(lo, language)}{to}{words(hi, language)}" if finite else ""
     can, cannot = [], []
     if comparison and finite:
         significant = lo > 0 or hi < 0
         d = t["per100_diff"].format(x=_per100(abs(est), language))
         if significant:
             can.append(t["can_sig_down" if est < 0 else "can_sig_up"].format(
-                d=d, lo=_per100(lo, language), hi=_per100(hi, language)))
+                d=d, lo=_diff_words(lo, language), hi=_diff_words(hi, language)))
             if causal:
                 can.append(t["can_causal"].format(why=out["why"]))
             else:
                 cannot.append(t["cannot_causal"].format(why=out["why"]))
         else:
-            can.append(t["can_nonsig"].format(lo=_per100(lo, language), hi=_per100(hi, language)))
+            can.append(t["can_nonsig"].format(lo=_diff_words(lo, language), hi=_diff_words(hi, language)))
             cannot.append(t["cannot_nonsig"])
             if not causal:
                 cannot.append(t["cannot_causal"].format(why=out["why"]))
