@@ -140,3 +140,35 @@ def test_the_standard_error_of_a_withheld_proportion_is_withheld_too():
     assert out["suppressed"].tolist() == [True, False]
     assert np.isnan(out.iloc[0]["se"]) and np.isnan(out.iloc[0]["coef"])
     assert out.iloc[1]["se"] == 0.023
+
+
+def test_balance_table_withholds_the_share_of_a_level_held_by_a_few_people():
+    """Found on the demo pages: balance.csv showed sex[unknown] with a programme mean of 0.0119 among 84
+    people (1 person) and its SMD, and the love plot drew it. Both now withhold such a row."""
+    import sys
+    import warnings
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    import recidivism_sim as rs
+
+    from evaluation.analyses.recidivism import RecidivismAnalysis
+    from evaluation.publish import recidivism_outputs as ro
+
+    data = rs.simulate(11, n=500, design="observational")
+    p = data["participants"]
+    p.loc[p.index[p["group"] == "programme"][:3], "sex"] = "unknown"  # 3 people: a share that gives 3 back
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        a = RecidivismAnalysis("matched", endpoints=("GENERAL",)).fit(data, "P1", rs.CUTOFF, warn=False)
+    raw = a.balance_.set_index("covariate")
+    n1 = int(a.ps_["treated"].sum())
+    assert round(raw.loc["sex[unknown]", "mean_programme"] * n1) == 3  # what the old table gave back
+    pub = ro.protected_balance(a).set_index("covariate")
+    assert pub.loc["sex[unknown]", ["mean_programme", "mean_comparison", "smd_before", "smd_after"]].isna().all()
+    assert "fewer than 10 people" in pub.loc["sex[unknown]", "note"]
+    assert pub.loc["age_at_intake", "smd_before"] == raw.loc["age_at_intake", "smd_before"]  # others unchanged
+    figs = ro.balance_figure_text(a, "en")
+    shown = list(map(str, figs["love_plot"]["data"].iloc[:, 0]))
+    assert len(shown) == int(pub[["smd_before", "smd_after"]].notna().all(axis=1).sum()) < len(raw)
+    assert ro.covariate_label("sex[unknown]", "en") not in shown

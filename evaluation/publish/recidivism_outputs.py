@@ -284,6 +284,48 @@ def cif_figure_text(analysis, endpoint: str = "GENERAL", language: str = DEFAULT
             "alt": _alt_text("cif", endpoint, values, states, horizon, language), "data": data}
 
 
+_BALANCE_STATS = ("mean_programme", "mean_comparison", "smd_before", "variance_ratio_before",
+                  "mean_programme_adjusted", "mean_comparison_adjusted", "smd_after", "variance_ratio_after")
+
+
+def protected_balance(analysis, threshold: int = SUPPRESSION_THRESHOLD) -> pd.DataFrame:
+    """The balance table as published: a 0/1 characteristic (a level such as ``sex[unknown]``) whose share
+    in a group means 1 to ``threshold - 1`` people with (or without) it gets its means, SMDs and variance
+    ratios blanked, and a note; the SMD with the other group's mean would give the share back too.
+
+    Group sizes: all people in the propensity model for the columns before adjustment; the matched
+    people (weight > 0) for the adjusted columns under matching, and all people under weighting.
+    See docs/methods.md, section 'Disclosure control'.
+    """
+    bal = analysis.balance_.copy()
+    ps = analysis.ps_
+    treated = ps["treated"].astype(bool).to_numpy()
+    n_before = {"programme": int(treated.sum()), "comparison": int((~treated).sum())}
+    n_after = dict(n_before)
+    m = getattr(analysis, "matching_", None)
+    if m is not None and "weight" in m.columns:
+        used = m["weight"].to_numpy(float) > 0
+        mt = m["treated"].astype(bool).to_numpy()
+        n_after = {"programme": int((used & mt).sum()), "comparison": int((used & ~mt).sum())}
+    small = np.zeros(len(bal), dtype=bool)
+    binary = bal["binary"].astype(bool).to_numpy() if "binary" in bal.columns else np.zeros(len(bal), dtype=bool)
+    for col, group, sizes in (("mean_programme", "programme", n_before), ("mean_comparison", "comparison", n_before),
+                              ("mean_programme_adjusted", "programme", n_after),
+                              ("mean_comparison_adjusted", "comparison", n_after)):
+        if col not in bal.columns:
+            continue
+        k = pd.to_numeric(bal[col], errors="coerce").to_numpy(float) * sizes[group]
+        rest = sizes[group] - k
+        small |= binary & (((k > 0.5) & (k < threshold - 0.5)) | ((rest > 0.5) & (rest < threshold - 0.5)))
+    if small.any():
+        cols = [c for c in _BALANCE_STATS if c in bal.columns]
+        bal[cols] = bal[cols].astype(float)
+        bal.loc[small, cols] = np.nan
+        bal["note"] = np.where(small, f"suppressed: fewer than {threshold} people with or without this "
+                                      "characteristic in a group", "")
+    return bal
+
+
 def balance_figures(analysis, language: str = DEFAULT_LANGUAGE) -> dict:
     """Love plot and PS-overlap plot (empty dict for rct/descriptive designs); covariates in words, Okabe-Ito
     colours. :func:`balance_figure_text` gives their sidecars."""
@@ -291,7 +333,9 @@ def balance_figures(analysis, language: str = DEFAULT_LANGUAGE) -> dict:
         return {}
     lab = _lab(language)
     person = analysis.ps_
-    bal = analysis.balance_.assign(covariate=[covariate_label(c, language) for c in analysis.balance_["covariate"]])
+    bal = protected_balance(analysis)
+    bal = bal[bal[["smd_before", "smd_after"]].notna().all(axis=1)]  # a withheld characteristic is not drawn
+    bal = bal.assign(covariate=[covariate_label(c, language) for c in bal["covariate"]])
     return {
         "love_plot": love_plot(bal, labels={"before": lab["before"], "after": lab["after"],
                                             "xlabel": lab["smd"], "title": lab["balance"]},
@@ -314,7 +358,8 @@ def balance_figure_text(analysis, language: str = DEFAULT_LANGUAGE,
     if analysis.balance_ is None:
         return {}
     lab, nl = _lab(language), language == "nl"
-    bal = analysis.balance_
+    bal = protected_balance(analysis, threshold)
+    bal = bal[bal[["smd_before", "smd_after"]].notna().all(axis=1)]
     cut = SMD_THRESHOLD
     before = int((bal["smd_before"].abs() > cut).sum())
     after = int((bal["smd_after"].abs() > cut).sum())
@@ -546,7 +591,7 @@ def write_outputs(analysis, output_dir: str | Path, language: str = DEFAULT_LANG
         "cumulative_incidence": cumulative_incidence_at(analysis, threshold=threshold),
     }
     if analysis.balance_ is not None:
-        tables["balance"] = analysis.balance_
+        tables["balance"] = protected_balance(analysis, threshold)
         ov = analysis.overlap_.copy()
         ov["n"] = disclosure.protect_numbers_at_risk(ov[["n"]].rename(columns={"n": "n_risk"}),
                                                      threshold=threshold)["n_risk"]

@@ -817,10 +817,34 @@ def love_plot(balance: pd.DataFrame, threshold: float = SMD_THRESHOLD, labels: d
     return fig
 
 
+def min_count_bins(x: Sequence[float], edges: Sequence[float], min_count: int = 10) -> list[tuple[float, float, int]]:
+    """Histogram bars with at least ``min_count`` people each: adjacent bins of ``edges`` are merged from
+    the left until the bar holds ``min_count`` or more; a remainder below it joins the last bar, and a
+    group of fewer than ``min_count`` people gets no bar at all. Returns ``(left, right, count)``.
+
+    A bar of 1-9 people in a published figure would give a small number back (docs/methods.md,
+    section 'Disclosure control'); merged bars show the same shape at a coarser resolution.
+    """
+    counts, edges = np.histogram(np.asarray(x, dtype=float), np.asarray(edges, dtype=float))
+    bars: list[list] = []
+    start, acc = 0, 0
+    for i, c in enumerate(counts):
+        acc += int(c)
+        if acc >= min_count:
+            bars.append([float(edges[start]), float(edges[i + 1]), acc])
+            start, acc = i + 1, 0
+    if acc:
+        if bars:
+            bars[-1][1], bars[-1][2] = float(edges[-1]), bars[-1][2] + acc
+        # else: fewer than min_count people in all: nothing is drawn
+    return [(a, b, int(c)) for a, b, c in bars if c > 0]
+
+
 def overlap_plot(ps: Sequence[float], treated: Sequence[bool], labels: dict | None = None,
-                 colours: dict | None = None):
+                 colours: dict | None = None, min_count: int = 10):
     """Histograms of the propensity score by group (mirrored); returns a Figure. ``colours`` may map
-    ``programme``/``comparison`` to colours."""
+    ``programme``/``comparison`` to colours. Every bar holds at least ``min_count`` people
+    (:func:`min_count_bins`): bins are merged where needed, so no bar shows a small number."""
     from matplotlib.figure import Figure
 
     lab = {"programme": "programme", "comparison": "comparison", "xlabel": "propensity score",
@@ -832,11 +856,11 @@ def overlap_plot(ps: Sequence[float], treated: Sequence[bool], labels: dict | No
     bins = np.linspace(0, 1, 26)
     fig = Figure(figsize=(7, 4))
     ax = fig.subplots()
-    h1, _ = np.histogram(ps[t], bins)
-    h0, _ = np.histogram(ps[~t], bins)
-    width = np.diff(bins)
-    ax.bar(bins[:-1], h1, width=width, align="edge", color=col["programme"], label=lab["programme"])
-    ax.bar(bins[:-1], -h0, width=width, align="edge", color=col["comparison"], label=lab["comparison"])
+    for group, sign in (("programme", 1), ("comparison", -1)):
+        bars = min_count_bins(ps[t] if sign == 1 else ps[~t], bins, min_count)
+        if bars:
+            ax.bar([b[0] for b in bars], [sign * b[2] for b in bars], width=[b[1] - b[0] for b in bars],
+                   align="edge", color=col[group], label=lab[group], edgecolor="white", linewidth=0.5)
     ax.axhline(0, color="black", linewidth=0.5)
     ticks = ax.get_yticks()
     ax.set_yticks(ticks)
