@@ -172,3 +172,18 @@ def test_balance_table_withholds_the_share_of_a_level_held_by_a_few_people():
     shown = list(map(str, figs["love_plot"]["data"].iloc[:, 0]))
     assert len(shown) == int(pub[["smd_before", "smd_after"]].notna().all(axis=1).sum()) < len(raw)
     assert ro.covariate_label("sex[unknown]", "en") not in shown
+
+
+def test_ps_histogram_bars_hold_at_least_ten_people():
+    """Hand-worked (bins of 0.04): 3 people in [0, 0.04), 12 in [0.04, 0.08) and 4 at 0.5: the first two
+    bins merge into a bar of 15; the 4 left over join it (a bar of 19 up to 1); 5 people in all give no bar."""
+    from evaluation.stats.designs import min_count_bins
+
+    edges = np.linspace(0, 1, 26)
+    x = [0.01] * 3 + [0.05] * 12 + [0.5] * 4
+    assert min_count_bins(x, edges) == [(0.0, 1.0, 19)]
+    # empty bins join the bar that follows; a bar ends at the bin edge where it reaches 10
+    bars = min_count_bins([0.05] * 12 + [0.5] * 11, edges)
+    assert [b[2] for b in bars] == [12, 11]
+    assert np.allclose([b[:2] for b in bars], [(0.0, 0.08), (0.08, 0.52)])
+    assert min_count_bins([0.3] * 5, edges) == []
