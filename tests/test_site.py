@@ -289,3 +289,15 @@ def test_results_table_shows_p_values_in_the_readers_notation_and_none_for_withh
     assert ">0,860<" in html and ">&lt; 0,001<" in html
     assert html.count("<tr>") == 4  # header and three rows; the withheld row has no p-value
     assert ">0.860<" in str(results_table(df, "en", "Results", "P1"))
+
+
+def test_a_primary_nobody_has_follow_up_for_is_not_estimable_not_small():
+    """Found on Rossi (52 weeks of follow-up, 2-year default primary): the summary said '<10: rests on fewer
+    than 10 people' for an estimate of 0 people."""
+    rows = {"programme": {"group": "programme", "estimand": "prevalence_730d_crude", "n": 0, "suppressed": True},
+            "difference": {"group": "difference", "estimand": "prevalence_730d_crude", "endpoint": "GENERAL",
+                           "n": 0, "suppressed": True, "causal": True,
+                           "note": "randomised comparison (intention to treat); suppressed: based on fewer than 10"}}
+    for lang, word in (("en", "nobody has the full follow-up"), ("nl", "nog niemand heeft de volledige follow-up")):
+        s = site.primary_summary({"main": rows["difference"], "groups": rows, "comparison": True}, "rct", "P1", lang)
+        assert word in s["result"] and "<10" not in s["result"]

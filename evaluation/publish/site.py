@@ -99,6 +99,7 @@ TEXT: dict[str, dict[str, str]] = {
         "withheld_small": "<10: berust op minder dan 10 mensen",
         "withheld_secondary": "c: zou een klein aantal prijsgeven",
         "not_estimable": "niet te schatten", "no_primary": "geen primaire uitkomst gepubliceerd",
+        "not_estimable_nobody": "niet te schatten: nog niemand heeft de volledige follow-up voor deze termijn",
         "summary_of": "Samenvatting van kwartaal", "design": "Opzet",
         "question": "Vermindert {name} de recidive?", "question_all": "Hoe vaak recidiveren deelnemers?",
         "can_say": "Wat u kunt zeggen", "cannot_say": "Wat u niet kunt zeggen",
@@ -130,7 +131,7 @@ TEXT: dict[str, dict[str, str]] = {
         "can_reference": ("Ter vergelijking: het referentiecijfer van een andere populatie is {x} per 100 "
                           "(95%-interval {lo} tot {hi})."),
         "can_causal": "Het verschil mag als effect van het programma worden gelezen: {why}.",
-        "can_withheld": "Alleen wat de detailpagina's tonen; het kerncijfer is afgeschermd.",
+        "can_withheld": "Alleen wat de detailpagina's tonen; het kerncijfer is er niet (zie de reden).",
         "cannot_nonsig": "Dat het programma werkt, of dat het niet werkt: een klein effect is niet uit te sluiten.",
         "cannot_causal": "Dat het programma het verschil veroorzaakt: {why}.",
         "cannot_descriptive": "Dat het programma de recidive verlaagt of verhoogt: {why}.",
@@ -178,6 +179,7 @@ TEXT: dict[str, dict[str, str]] = {
         "withheld_small": "<10: rests on fewer than 10 people",
         "withheld_secondary": "c: would reveal a small number",
         "not_estimable": "not estimable", "no_primary": "no primary outcome published",
+        "not_estimable_nobody": "not estimable: nobody has the full follow-up for this horizon yet",
         "summary_of": "Summary of quarter", "design": "Design",
         "question": "Does {name} reduce reoffending?", "question_all": "How often do participants reoffend?",
         "can_say": "What you can say", "cannot_say": "What you cannot say",
@@ -209,7 +211,7 @@ TEXT: dict[str, dict[str, str]] = {
         "can_reference": ("For comparison: the reference rate of another population is {x} per 100 "
                           "(95% interval {lo} to {hi})."),
         "can_causal": "The difference may be read as an effect of the programme: {why}.",
-        "can_withheld": "Only what the detail pages show; the headline figure is withheld.",
+        "can_withheld": "Only what the detail pages show; the headline figure is not available (see the reason).",
         "cannot_nonsig": "That the programme works, or that it does not: a small effect cannot be ruled out.",
         "cannot_causal": "That the programme causes the difference: {why}.",
         "cannot_descriptive": "That the programme lowers or raises reoffending: {why}.",
@@ -415,6 +417,8 @@ def _withheld_reason(row: Mapping[str, Any], language: str) -> str:
     """Why a row has no number: withheld (small numbers) or not estimable, with the reason."""
     t = TEXT[language]
     note = "" if _missing(row.get("note")) else str(row.get("note"))
+    if _float(row.get("n")) == 0:  # nobody in the estimate (e.g. nobody has the horizon's follow-up yet)
+        return t["not_estimable_nobody"]
     if _truthy(row.get("suppressed")) or note.startswith("suppressed") or "; suppressed" in note:
         if "withheld so that" in note:
             return t["withheld_secondary"]
