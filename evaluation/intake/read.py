@@ -46,6 +46,7 @@ import pandas as pd
 
 from evaluation.contract.identifiers import normalise_column_name
 from evaluation.contract.jsonschema_subset import iter_errors
+from evaluation.contract.instruments import instrument_specs
 from evaluation.contract.schema import Contract, load_contract
 from evaluation.intake.arrow_csv import (
     CsvPrefetch,
@@ -663,6 +664,10 @@ def read_extract(path: Path, contract: Contract) -> tuple[dict[str, Any], pd.Tim
         cutoff = pd.Timestamp(_dt.date.fromisoformat(extract["cutoff_date"]))
     except ValueError as exc:
         raise IntakeError(f"{path}: cutoff_date {extract['cutoff_date']!r} is not a valid date") from exc
+    try:
+        instrument_specs(extract, contract)
+    except ValueError as exc:
+        raise IntakeError(f"{path}: {exc}") from exc
     return extract, cutoff
 
 

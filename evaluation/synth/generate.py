@@ -119,6 +119,7 @@ from evaluation.synth.model import (
     _seq_ids,
 )
 from evaluation.synth.people import _Gen
+from evaluation.synth.reintegration import REINTEGRATION_TABLES, add_reintegration_tables
 from evaluation.synth.truth import (
     TRUTH_CACHE,
     _truth,
@@ -297,7 +298,7 @@ def _build_tables(g: _Gen) -> dict[str, pd.DataFrame]:
     })
     # contract order and completeness
     for name, res in g.contract.resources.items():
-        if name in ADDITION_TABLES:
+        if name in ADDITION_TABLES or name in REINTEGRATION_TABLES:
             continue
         df = t[name]
         optional = ADDITION_FIELDS.get(name, frozenset())
@@ -362,7 +363,11 @@ def generate_intake(out_dir: str | Path, seed: int, scale: float = 1.0, fmt: str
     g.rj_sessions()
     g.costs()
     tables = _build_tables(g)
+    # issue 19: assessments, goals, circumstances, volunteer_outcomes (own random stream: the
+    # other tables are byte-identical with or without them)
+    tables, reintegration_truth = add_reintegration_tables(tables, g.progs, int(seed), CUTOFF)
     truth = _truth(g, tables)
+    truth["reintegration"] = reintegration_truth
     if contract_additions:
         tables = add_contract_additions(tables, int(seed), CUTOFF)
         tables = {name: df[[f for f in contract.resources[name].field_names if f in df.columns]]

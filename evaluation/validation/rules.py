@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from evaluation.contract.identifiers import eleven_test, normalise_column_name
+from evaluation.contract.instruments import instrument_specs
 from evaluation.contract.schema import Contract, Resource, load_contract
 from evaluation.intake.read import ROW_COLUMN, RawTable
 from evaluation.validation.fastpaths import (
@@ -638,6 +639,29 @@ def _apply_rules(
                     _, bad = parse_covariate_values(t.loc[m, rule["field"]], spec, contract_values(state), missing)
                     viol[np.flatnonzero(m)[bad]] = True
             issues.rows(name, data, viol, rule["field"], rid, sev, msgs)
+        elif kind in ("declared_instrument", "instrument_domain", "instrument_score"):
+            viol = _instrument_violations(kind, rule, state, extract)
+            issues.rows(name, data, viol, rule["field"], rid, sev, msgs)
+        elif kind == "occasion_not_before_first":
+            viol = _before_first_occasion(t, rule)
+            issues.rows(name, data, viol, rule["field"], rid, sev, msgs)
+        elif kind == "unique_when":
+            keys = list(rule["keys"])
+            m = np.ones(len(t), dtype=bool)
+            for col, allowed in rule["when"].items():
+                m &= _per_value(state, col, lambda x, a=list(allowed): _b(x.isin(a)))
+            for col in keys:
+                m &= _notna(state, col)
+            viol = np.zeros(len(t), dtype=bool)
+            if m.any():
+                viol[np.flatnonzero(m)[t.loc[m, keys].duplicated(keep="first").to_numpy()]] = True
+            issues.rows(name, data, viol, rule["field"], rid, sev, msgs)
+        elif kind == "absent_without":
+            viol = _notna(state, rule["field"]) & ~_notna(state, rule["without"])
+            issues.rows(name, data, viol, rule["field"], rid, sev, msgs)
+        elif kind == "must_be_true":
+            viol = ~_per_value(state, rule["field"], lambda x: _b(x == True))  # noqa: E712 (NA -> not true)
+            issues.rows(name, data, viol, rule["field"], rid, sev, msgs)
         elif kind == "no_overlap":
             k, s_, e_ = rule["key"], rule["start"], rule["end"]
             d = pd.DataFrame({"k": t[k], "s": t[s_], "e": t[e_].where(t[e_].notna(), cutoff)})
@@ -651,6 +675,52 @@ def _apply_rules(
             issues.rows(name, data, viol, s_, rid, sev, msgs)
         else:
             raise ValueError(f"table {name}: rule {rid} has an unknown kind {kind!r}")
+
+
+def _instrument_violations(kind: str, rule: dict[str, Any], state: _TableState,
+                           extract: Mapping[str, Any] | None) -> np.ndarray:
+    """Rows breaking an instrument rule (docs/methods.md, section 'Re-integration outcomes').
+
+    ``declared_instrument``: the instrument is neither a contract instrument
+    (``x_instruments``) nor declared in ``extract.yaml``; ``instrument_domain``:
+    the domain is not one of the (known) instrument's domains;
+    ``instrument_score``: the score lies outside the (known) instrument's range.
+    Rows with an unknown instrument are reported only by ``declared_instrument``.
+    """
+    t = state.typed
+    specs = instrument_specs(extract)
+    if kind == "declared_instrument":
+        return _per_value(state, rule["field"], lambda x: x.notna().to_numpy() & ~x.isin(list(specs)).to_numpy())
+    viol = np.zeros(len(t), dtype=bool)
+    inst = t[rule["instrument"]]
+    value = t[rule["field"]]
+    for spec in specs.values():
+        m = _b(inst == spec.name) & value.notna().to_numpy()
+        if not m.any():
+            continue
+        if kind == "instrument_domain":
+            viol[m] = ~value[m].isin(list(spec.domains)).to_numpy()
+        else:
+            v = value[m].astype(float).to_numpy()
+            viol[m] = (v < spec.score_min) | (v > spec.score_max)
+    return viol
+
+
+def _before_first_occasion(t: pd.DataFrame, rule: dict[str, Any]) -> np.ndarray:
+    """Rows of another occasion dated before the earliest ``first``-occasion row of the same keys.
+
+    Rows without a date, an occasion or a key are not evaluated; keys without
+    a ``first`` row have nothing to compare with.
+    """
+    keys, date, occ = list(rule["keys"]), rule["field"], rule["occasion"]
+    d = t[keys + [date, occ]].copy()
+    d["_pos"] = np.arange(len(d))
+    d = d.dropna(subset=keys + [date, occ])
+    first = d[d[occ] == rule["first"]].groupby(keys, sort=False)[date].min().rename("_first").reset_index()
+    other = d[d[occ] != rule["first"]].merge(first, on=keys, how="inner")
+    viol = np.zeros(len(t), dtype=bool)
+    viol[other.loc[other[date] < other["_first"], "_pos"].to_numpy(dtype=np.int64)] = True
+    return viol
 
 
 def _check_foreign_keys(
