@@ -51,7 +51,6 @@ ADDITION_RULES = frozenset({
     "covariate_value_type",
 })
 
-
 def _d(s: str) -> _dt.date:
     return _dt.date.fromisoformat(s)
 
@@ -330,6 +329,67 @@ def plant_errors(text: dict[str, pd.DataFrame], contract: Contract, fmt: str
     pl.rule("costs", {**k, "period_end": _shift(k["period_start"], -1)}, "period_end", "costs_period_order")
     k = pl.first("costs", K.category == "overhead")
     pl.rule("costs", {**k, "period_start": "2026-10-01", "period_end": "2026-12-31"}, "period_start", "costs_not_after_cutoff")
+
+    # ------------------------------------------------ re-integration tables (issue 19)
+    A, G, CI, VO = T["assessments"], T["goals"], T["circumstances"], T["volunteer_outcomes"]
+    interim = A.occasion == "interim"
+    a = pl.first("assessments", interim)
+    pl.rule("assessments", {**a, "assessment_id": pl.fresh("za"), "score": "9"}, "score", "assessments_score_in_range")
+    a = pl.first("assessments", interim)
+    pl.rule("assessments", {**a, "assessment_id": pl.fresh("za"), "domain": "dagbesteding_oud"},
+            "domain", "assessments_domain_of_instrument")
+    a = pl.first("assessments", interim)
+    pl.rule("assessments", {**a, "assessment_id": pl.fresh("za"), "instrument": "eigen_matrix"},
+            "instrument", "assessments_instrument_declared")
+    a = pl.first("assessments", interim)
+    first = A[(A.occasion == "intake") & (A.participant_id == a["participant_id"]) & (A.instrument == a["instrument"])
+              & (A.domain == a["domain"])].assessment_date.min()
+    pl.rule("assessments", {**a, "assessment_id": pl.fresh("za"), "assessment_date": _shift(first, -5)},
+            "assessment_date", "assessments_not_before_intake")
+    a = pl.first("assessments", A.occasion == "intake")
+    pl.rule("assessments", {**a, "assessment_id": pl.fresh("za")}, "occasion", "assessments_one_intake_and_end")
+    a = pl.first("assessments", interim)
+    pl.rule("assessments", {**a, "assessment_id": pl.fresh("za"), "assessment_date": "2026-10-15"},
+            "assessment_date", "assessments_not_after_cutoff")
+    reviewed = G.reviewed_date != ""
+    g = pl.first("goals", reviewed)
+    pl.rule("goals", {**g, "goal_id": pl.fresh("g"), "reviewed_date": ""}, "status", "goals_status_needs_review")
+    g = pl.first("goals", reviewed)
+    pl.rule("goals", {**g, "goal_id": pl.fresh("g"), "status": ""}, "status", "goals_status_with_review")
+    g = pl.first("goals", reviewed)
+    pl.rule("goals", {**g, "goal_id": pl.fresh("g"), "reviewed_date": _shift(g["agreed_date"], -5)},
+            "reviewed_date", "goals_review_after_agreement")
+    g = pl.first("goals", ~reviewed)
+    pl.rule("goals", {**g, "goal_id": pl.fresh("g"), "agreed_date": "2026-10-05"}, "agreed_date", "goals_not_after_cutoff")
+    intake_only = (CI.occasion == "intake") & ~CI.participant_id.isin(CI.participant_id[CI.occasion == "follow_up"])
+    only = np.flatnonzero(intake_only.to_numpy())
+    if len(only) < 2:
+        raise ValueError("synth: intake too small to plant circumstances errors")
+    ci = dict(CI.iloc[only[0]])
+    pl.rule("circumstances", {**ci, "occasion": "follow_up", "observation_date": _shift(ci["observation_date"], -10)},
+            "observation_date", "circumstances_follow_up_not_before_intake")
+    ci = dict(CI.iloc[only[-1]])
+    pl.rule("circumstances", {**ci, "occasion": "follow_up", "observation_date": "2026-10-10"},
+            "observation_date", "circumstances_not_after_cutoff")
+    work = VO.measure == "work_status"
+    vo = pl.first("volunteer_outcomes", work)
+    pl.rule("volunteer_outcomes", {**vo, "outcome_id": pl.fresh("vo"), "consent_to_linkage": "false"},
+            "consent_to_linkage", "volunteer_outcomes_consent")
+    not_peer = V[(V.lived_experience == "false") & (V.programme_id != UNKNOWN_PROGRAMME)].volunteer_id
+    if not_peer.empty:
+        raise ValueError("synth: no volunteer without lived experience to plant volunteer_outcomes_lived_experience")
+    vo = pl.first("volunteer_outcomes", work)
+    pl.rule("volunteer_outcomes", {**vo, "outcome_id": pl.fresh("vo"), "volunteer_id": not_peer.iloc[0]},
+            "volunteer_id", "volunteer_outcomes_lived_experience")
+    vo = pl.first("volunteer_outcomes", work)
+    pl.rule("volunteer_outcomes", {**vo, "outcome_id": pl.fresh("vo"), "value": ""}, "value",
+            "volunteer_outcomes_value_required")
+    vo = pl.first("volunteer_outcomes", work)
+    pl.rule("volunteer_outcomes", {**vo, "outcome_id": pl.fresh("vo"), "measure": "new_justice_case"}, "value",
+            "volunteer_outcomes_value_absent")
+    vo = pl.first("volunteer_outcomes", work)
+    pl.rule("volunteer_outcomes", {**vo, "outcome_id": pl.fresh("vo"), "observation_date": "2026-10-20"},
+            "observation_date", "volunteer_outcomes_not_after_cutoff")
 
     out = pl.finish()
     planted = pd.DataFrame(pl.planted, columns=PLANTED_COLUMNS)

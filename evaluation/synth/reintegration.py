@@ -178,7 +178,7 @@ def add_reintegration_tables(tables: dict[str, pd.DataFrame], progs: list[dict[s
         assessed = rng.random(len(idx)) < np.where(a == 1, 0.9, 0.8)
         person_u = rng.normal(0.0, SD_PERSON, len(idx))
         end_obs = rng.random(len(idx)) < _logistic(2.2 - 0.8 * x["high"])
-        base_day = intake[idx] + rng.integers(0, 15, len(idx))
+        base_day = np.minimum(intake[idx] + rng.integers(0, 15, len(idx)), cut)
         end_day = np.where(np.isfinite(ref_end[idx]), ref_end[idx], cut + 1) + rng.integers(-10, 1, len(idx))
         end_day = np.maximum(end_day, base_day + 1)
         fu_day = ref_end[idx] + 180 + rng.integers(0, 61, len(idx))

@@ -679,7 +679,7 @@ def _apply_rules(
 
 def _instrument_violations(kind: str, rule: dict[str, Any], state: _TableState,
                            extract: Mapping[str, Any] | None) -> np.ndarray:
-    """Rows breaking an instrument rule (docs/methods.md, section 'Re-integration outcomes').
+    """Rows breaking an instrument rule (docs/methods.md, section 'Data quality').
 
     ``declared_instrument``: the instrument is neither a contract instrument
     (``x_instruments``) nor declared in ``extract.yaml``; ``instrument_domain``:
