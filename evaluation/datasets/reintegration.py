@@ -204,7 +204,7 @@ def _scores(a: pd.DataFrame | None, people: pd.DataFrame, dosage: pd.DataFrame, 
         chosen.append(rows[~dup])
     intake, end, fu = chosen
     base = intake.set_index(key)
-    for name, rows in (("end", end), ("follow_up", fu)):
+    for rows in (end, fu):
         has = rows.set_index(key).index.isin(base.index)
         ex.add("assessments", rows[~has], "no intake assessment of the same person, instrument and domain")
     e = end.set_index(key).reindex(base.index)

@@ -45,8 +45,8 @@ import numpy as np
 import pandas as pd
 
 from evaluation.contract.identifiers import normalise_column_name
-from evaluation.contract.jsonschema_subset import iter_errors
 from evaluation.contract.instruments import instrument_specs
+from evaluation.contract.jsonschema_subset import iter_errors
 from evaluation.contract.schema import Contract, load_contract
 from evaluation.intake.arrow_csv import (
     CsvPrefetch,
