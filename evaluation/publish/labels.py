@@ -282,6 +282,10 @@ CODES: dict[str, tuple[str, str]] = {
     "rj_sessions": ("restorative justice sessions", "herstelrechtbijeenkomsten"),
     "costs": ("costs", "kosten"),
     "participant_covariates": ("further intake characteristics", "verdere kenmerken bij instroom"),
+    "assessments": ("self-sufficiency assessments", "zelfredzaamheidsmetingen"),
+    "goals": ("personal goals", "persoonlijke doelen"),
+    "circumstances": ("employment, housing and income", "werk, wonen en inkomen"),
+    "volunteer_outcomes": ("outcomes of peer volunteers", "uitkomsten van ervaringsdeskundige vrijwilligers"),
     "(all tables)": ("(all tables)", "(alle tabellen)"),
     # role of a result (docs/methods.md, section 'Primary outcome')
     "primary": ("primary outcome", "primaire uitkomstmaat"),
