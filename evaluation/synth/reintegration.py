@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.special import ndtr
 
 from evaluation.contract.instruments import builtin_instruments
 
@@ -75,7 +76,7 @@ POSITIVE = {"employment": ("paid_work", "education"), "housing": ("stable",), "i
 
 
 def _phi(x: np.ndarray) -> np.ndarray:
-    return 0.5 * (1.0 + np.vectorize(math.erf)(np.asarray(x, dtype=float) / math.sqrt(2.0)))
+    return ndtr(np.asarray(x, dtype=float))
 
 
 def _level_probs(mean: np.ndarray, sd: float) -> np.ndarray:
