@@ -59,6 +59,14 @@ experience, goals agreed and the participant's high risk level; matches
 also end when the volunteer stops, on reoffending (with a fixed
 probability), death or emigration, and otherwise at the planned end date.
 
+*Re-integration (issue 19).* ZRM assessments (2017 for the mentoring and
+peer-mentoring programmes, 2010 for the COSA trial; none for restorative
+justice and the second COSA programme), personal goals, employment/housing/
+income and the own outcomes of consenting peer volunteers, with their truth
+under ``reintegration`` in ``truth.json``: see
+:mod:`evaluation.synth.reintegration`. They draw from their own random stream,
+so the other tables are the same bytes as without them.
+
 The marginal hazard ratios, prevalences and RMST in ``truth.json`` are
 population quantities of the data-generating process: they are computed by
 simulation (:func:`compute_population_truth`, 200,000 draws per programme,
