@@ -600,8 +600,8 @@ NOTES += [
      r"wage per hour for employees aged 21 and over \(EUR ([\d.]+) from 1 January (\d{4}), Rijksoverheid",
      "Movisie, 'De waarde van vrijwillige inzet'), als voorzichtige ondergrens: het wettelijk bruto minimumuurloon "
      "voor werknemers van 21 jaar en ouder (€ {0} vanaf 1 januari {1}, Rijksoverheid"),
-    (r"it changes every 1 January and 1 July\)\. Check the current figure and override hourly_rate_eur, e\.g\. with "
-     r"the gross hourly wage of a comparable professional for a full replacement value\.",
+    (r"it changes every 1 January and 1 July\)\. Check the current figure and, if needed, set another hourly rate "
+     r"in the parameters of the cost analysis, e\.g\. the gross hourly wage of a comparable professional for a full replacement value\.",
      "het bedrag verandert op 1 januari en 1 juli). Controleer het actuele bedrag en stel zo nodig in de parameters "
      "van de kostenanalyse een ander uurtarief in, bijvoorbeeld het bruto uurloon van een vergelijkbare "
      "beroepskracht voor de volledige vervangingswaarde."),
@@ -669,7 +669,7 @@ NOTES += [
      "minder dan {0} gebeurtenissen in de programmagroep en in de vergelijkingsgroep"),
     # retention (evaluation.analyses.retention_cox) and the survival fitters' warnings
     (r"(\w+): reference level '([^']+)'", "{0}: referentieniveau '{1}'"),
-    (r"constant covariate\(s\) \[(.+)\] left out", "constante kenmerken weggelaten: {0}"),
+    (r"constant covariate\(s\) \[?(.+?)\]? left out", "constante kenmerken weggelaten: {0}"),
     (r"CoxModel: coefficient\(s\) not estimable: (\w+) \((.+)\)", "Cox-model: niet te schatten voor {0} ({1})"),
     (r"KaplanMeier \(programme\): no events among (\d+) rows",
      "Kaplan-Meier (deelnemers): geen gebeurtenissen onder {0} rijen"),
