@@ -178,3 +178,19 @@ def test_matched_design_uses_the_shared_adjustment():
     assert set(a.tables_["balance"]["covariate"]) >= {"age_at_intake", "baseline"}
     dose = _row(a.results_, "change_per_contact_hour")
     assert not dose["causal"] and "not estimable" in dose["note"]  # no contact hours in these frames
+
+
+def test_fit_goes_through_the_frames_seam(monkeypatch):
+    seen = {}
+
+    def fake(tables, programme_id, cutoff_date, extract):
+        seen.update(programme_id=programme_id, cutoff=cutoff_date)
+        return {"scores": _scores([2, 3] * 6, [3, 3] * 6)}
+
+    monkeypatch.setattr(ri, "_frames_from", fake)
+    a = ReintegrationAnalysis().fit({"participants": pd.DataFrame()}, "P1", cutoff_date="2026-09-30",
+                                    config={"design": "descriptive"}, warn=False)
+    assert seen == {"programme_id": "P1", "cutoff": pd.Timestamp("2026-09-30")}
+    assert _row(a.results_, "mean_change_end")["estimate"] == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="cutoff_date is required"):
+        ReintegrationAnalysis().fit({"participants": pd.DataFrame()}, "P1")

@@ -41,6 +41,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from evaluation.analyses.recidivism import _protect_small_numbers
 from evaluation.contract.results import SUPPRESSION_THRESHOLD, make_results
 from evaluation.datasets.recidivism import COVARIATES
 from evaluation.stats import survival as sv
@@ -220,7 +221,7 @@ class ReintegrationAnalysis:
             "balance": pd.concat(self._balance, ignore_index=True) if self._balance else pd.DataFrame(),
             "excluded": _frame(frames, "excluded"),
         }
-        self.warnings_ = list(dict.fromkeys(self.warnings_))
+        self.warnings_ = [_protect_small_numbers(m) for m in dict.fromkeys(self.warnings_)]
         if self.warnings_ and warn:
             warnings.warn(f"ReintegrationAnalysis ({self.programme_id}): {len(self.warnings_)} warning(s), see "
                           ".warnings_: " + " | ".join(self.warnings_[:3]), UserWarning, stacklevel=2)
@@ -301,8 +302,9 @@ class ReintegrationAnalysis:
                     self._share("share_sufficient_end", endpoint, group, np.where(obs, val >= suff, np.nan),
                                 n_due=n_due, missing_data="complete_case", note=f"sufficient = score {suff:g} or higher",
                                 why="nobody with an end assessment")
+        adj = self._adjust(endpoint, part)
         for occ in OCCASIONS:
-            self._ancova(endpoint, occ, part, weights_obs[occ])
+            self._ancova(endpoint, occ, part, weights_obs[occ], adj)
         self._dose(endpoint, part)
 
     def _covariate_matrix(self, df: pd.DataFrame) -> pd.DataFrame:
@@ -374,30 +376,37 @@ class ReintegrationAnalysis:
                   r["p_value"], n=len(idx), method=method, missing_data="ipw_observation", n_due=n_due,
                   note="among those due; the weights' estimation is ignored in the SE (conservative)")
 
-    def _ancova(self, endpoint: str, occ: str, part: pd.DataFrame, w_obs: pd.Series | str) -> None:
-        estimand = f"ancova_difference_{occ}"
+    def _adjust(self, endpoint: str, part: pd.DataFrame) -> Any:
+        """The design adjustment of one domain's people (:func:`evaluation.stats.designs.adjust_design`), or the
+        reason why there is none (a str)."""
         if self.design == "descriptive":
-            self._add(estimand, endpoint, "difference", missing_data="complete_case", not_estimable="no comparison group")
-            return
+            return "no comparison group"
         absent = [g for g in ("programme", "comparison") if not (part["group"] == g).any()]
         if absent:
-            self._add(estimand, endpoint, "difference", missing_data="complete_case",
-                      not_estimable=f"no {' and no '.join(absent)} persons with an intake score")
+            return f"no {' and no '.join(absent)} persons with an intake score"
+        person = part.set_index("participant_id", drop=False)
+        covs = [c for c in self.covariates if c in person.columns] + ["baseline"]
+        if self.programme_id == "all" and person["programme_id"].nunique() > 1:
+            covs.append("programme_id")
+        try:
+            adj = adjust_design(person, covs, person["group"] == "programme", self.design, self.weighting,
+                                caliper_sd=self.caliper_sd, replace=self.replace, ratio=self.ratio, seed=self.seed,
+                                no_confounding_note=NO_CONFOUNDING_NOTE)
+        except ValueError as exc:
+            return f"design adjustment: {exc}"
+        self.warnings_ += [f"{endpoint}: {m}" for m in adj.warnings]
+        if adj.balance is not None:
+            self._balance.append(adj.balance.assign(endpoint=endpoint))
+        return adj
+
+    def _ancova(self, endpoint: str, occ: str, part: pd.DataFrame, w_obs: pd.Series | str, adj: Any) -> None:
+        estimand = f"ancova_difference_{occ}"
+        if isinstance(adj, str):
+            self._add(estimand, endpoint, "difference", n=len(part), missing_data="complete_case",
+                      not_estimable=adj)
             return
         person = part.set_index("participant_id", drop=False)
         treated = person["group"] == "programme"
-        covs = [c for c in self.covariates if c in person.columns] + ["baseline"]
-        try:
-            adj = adjust_design(person, covs, treated, self.design, self.weighting, caliper_sd=self.caliper_sd,
-                                replace=self.replace, ratio=self.ratio, seed=self.seed,
-                                no_confounding_note=NO_CONFOUNDING_NOTE)
-        except ValueError as exc:
-            self._add(estimand, endpoint, "difference", n=len(person), missing_data="complete_case",
-                      not_estimable=f"design adjustment: {exc}")
-            return
-        self.warnings_ += [f"{endpoint}: {m}" for m in adj.warnings]
-        if adj.balance is not None and occ == "end":
-            self._balance.append(adj.balance.assign(endpoint=endpoint))
         wd = adj.weights.to_numpy(float)
         cl = adj.cluster.astype(str).to_numpy()
         y = person[occ].to_numpy(float)
