@@ -56,7 +56,7 @@ def test_separation_is_not_a_number():
     yb = (D["x1"] > 0).astype(int)  # x1 separates the outcome completely
     with pytest.raises(NotEstimableError, match="separation"):
         fit_logit(X, yb)
-    with pytest.raises(NotEstimableError, match="every outcome"):
+    with pytest.raises(NotEstimableError, match="same value"):
         fit_logit(X, np.ones(len(D)))
 
 
@@ -67,7 +67,7 @@ def test_input_checks():
         fit_ols(X, D["y"], cov_type="HC2")
     with pytest.raises(ValueError, match="missing"):
         fit_ols(X, D["y"].where(D.index > 0))
-    with pytest.raises(NotEstimableError, match="rows for"):
+    with pytest.raises(NotEstimableError, match="too few rows"):
         fit_ols(X.head(4), D["y"].head(4))
 
 

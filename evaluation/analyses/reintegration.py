@@ -89,6 +89,11 @@ def _frame(frames: Any, name: str) -> pd.DataFrame:
     return pd.DataFrame() if got is None else got
 
 
+def _count(k: int) -> str:
+    """A count of people for a note: "fewer than 10" for 1-9 (notes can reach a report)."""
+    return str(k) if k == 0 or k >= SUPPRESSION_THRESHOLD else f"fewer than {SUPPRESSION_THRESHOLD}"
+
+
 def _t_mean(x: np.ndarray, conf_level: float) -> tuple[float, float, float, float]:
     """Mean, t interval and the p-value of mean = 0."""
     n = len(x)
@@ -500,7 +505,7 @@ class ReintegrationAnalysis:
                                          self.conf_level)
                 self._add(estimand, f"goals:{domain}", "programme", r["estimate"], r["ci_lower"], r["ci_upper"],
                           n=len(d), events=float(d["status"].isin(ok).sum()), method=method,
-                          note=f"{d['participant_id'].nunique()} people; n counts goals")
+                          note=f"{_count(d['participant_id'].nunique())} people; n counts goals")
 
     def _circumstances(self, circ: pd.DataFrame) -> None:
         if circ.empty:
@@ -516,7 +521,7 @@ class ReintegrationAnalysis:
                 fu = g["follow_up_positive"].where(due).to_numpy(float)
                 n_obs = int(np.sum(~np.isnan(fu)))
                 self._share("share_positive_follow_up", ep, group, fu, n_due=n_due, missing_data="complete_case",
-                            note=f"complete case: {n_obs} of {n_due} due have a follow-up value",
+                            note=f"complete case: {_count(n_obs)} of {_count(n_due)} due have a follow-up value",
                             why="nobody due with a follow-up value")
 
     def _peer_mentors(self, pm: pd.DataFrame) -> None:

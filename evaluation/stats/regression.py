@@ -134,7 +134,7 @@ def _prepare(X: Any, y: Any, weights: Any, cluster: Any, cov_type: str):
         g = g[keep].reset_index(drop=True)
     k = Xa.shape[1]
     if len(ya) <= k:
-        raise NotEstimableError(f"{len(ya)} rows for {k} parameters")
+        raise NotEstimableError("too few rows for the parameters of the model")
     _check_rank(Xa * np.sqrt(w)[:, None], list(Xd.columns))
     return Xd.columns, Xa, ya, w, g
 
@@ -222,7 +222,7 @@ def fit_logit(X: Any, y: Any, weights: Any = None, cov_type: str = "classical", 
     if not np.isin(ya, (0.0, 1.0)).all():
         raise ValueError("y must be 0 or 1")
     if ya.min() == ya.max():
-        raise NotEstimableError(f"every outcome is {int(ya[0])}: nothing to model")
+        raise NotEstimableError("every outcome has the same value: nothing to model")
     n, k = Xa.shape
     mu = (w * ya + 0.5) / (w + 1)  # as R binomial()$initialize
     eta = np.log(mu / (1 - mu))
@@ -244,7 +244,7 @@ def fit_logit(X: Any, y: Any, weights: Any = None, cov_type: str = "classical", 
     fitted_edge = np.minimum(mu, 1 - mu).min() < 1e-8
     if not converged or fitted_edge or np.max(np.abs(b[1:] if k > 1 else b)) > MAX_LOGIT_COEF:
         raise NotEstimableError("(quasi-)separation: some covariate pattern predicts the outcome perfectly "
-                                "(fitted probabilities of 0 or 1 or an unbounded coefficient)")
+                                "(fitted probabilities at the bounds or an unbounded coefficient)")
     var = mu * (1 - mu)
     bread = np.linalg.inv(Xa.T @ ((w * var)[:, None] * Xa))
     if cov_type == "classical":
