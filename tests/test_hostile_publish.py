@@ -45,8 +45,8 @@ from evaluation.publish.fidelity_outputs import fidelity_outputs  # noqa: E402
 from evaluation.publish.identifiers import assert_no_identifiers, scan_outputs  # noqa: E402
 from evaluation.publish.labels import html_table  # noqa: E402
 from evaluation.publish.report import render_html  # noqa: E402
-from evaluation.publish.site import build_site  # noqa: E402
 from evaluation.publish.safe_html import inert_notebook, sanitise_html  # noqa: E402
+from evaluation.publish.site import build_site  # noqa: E402
 from evaluation.publish.writer import (  # noqa: E402
     publish_outputs,
     write_json,
