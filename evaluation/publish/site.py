@@ -139,6 +139,11 @@ TEXT: dict[str, dict[str, str]] = {
         "cannot_descriptive": "Dat het programma de recidive verlaagt of verhoogt: {why}.",
         "cannot_small": "Stellige conclusies: minder dan {k} deelnemers, dus het interval is breed.",
         "cannot_withheld": "Het kerncijfer: {reason}.",
+        "can_fallback": "Als secundaire maat, niet de primaire uitkomst: de hazard ratio voor algemene recidive over "
+                        "alle follow-up tot nu toe is {hr} (95%-BI {lo} tot {hi}); causaal: {causal}.",
+        "cannot_fallback": "Een conclusie over de primaire uitkomst: de secundaire maat vervangt die niet, want "
+                           "die is niet vooraf als antwoord gekozen. De vraag is pas beantwoord als de primaire "
+                           "uitkomst gepubliceerd kan worden.",
         "cannot_general": "Dat het resultaat geldt buiten deze deelnemers en deze periode.",
         "language_other": "English",
     },
@@ -219,6 +224,11 @@ TEXT: dict[str, dict[str, str]] = {
         "cannot_descriptive": "That the programme lowers or raises reoffending: {why}.",
         "cannot_small": "Firm conclusions: fewer than {k} participants, so the interval is wide.",
         "cannot_withheld": "The headline figure: {reason}.",
+        "can_fallback": "As a secondary measure, not the primary outcome: the hazard ratio for general reoffending "
+                        "over all follow-up so far is {hr} (95% CI {lo} to {hi}); causal: {causal}.",
+        "cannot_fallback": "A conclusion about the primary outcome: the secondary measure does not replace it, as it "
+                           "was not chosen in advance as the answer. The question is answered only once the primary "
+                           "outcome can be published.",
         "cannot_general": "That the result holds beyond these participants and this period.",
         "language_other": "Nederlands",
     },
@@ -530,6 +540,9 @@ def results_table(df: pd.DataFrame, language: str, caption: str, programme_id: s
             measure = ("Primair: " if language == "nl" else "Primary: ") + measure
         if not _missing(r.get("period")) and str(r.get("period")) != "total":
             measure += f", {r.get('period')}"
+        if str(r.get("missing_data", "")) == "ipw_observation":  # docs/methods.md, section 'Re-integration outcomes'
+            measure += (", gewogen voor ontbrekende metingen (IPW)" if language == "nl"
+                        else ", weighted for missing assessments (IPW)")
         est, ci, shown = estimate_text(r, language)
         n = r.get("n")
         n_text = str(n).strip() if isinstance(n, str) and not _missing(n) else (
@@ -574,7 +587,20 @@ def primary_of(results: pd.DataFrame, programme_id: str) -> dict[str, Any]:
     groups = {str(g): row for g, row in zip(r["group"].astype(str), r.to_dict("records"), strict=True)}
     # a descriptive programme's answer is its own rate (a reference rate stands beside it, not against it)
     main = groups.get("difference") or groups.get("programme") or groups.get("difference_vs_reference")
-    return {"main": main, "groups": groups, "comparison": "difference" in groups}
+    # a withheld primary's fallback: the secondary hazard ratio of the same endpoint, if published (it uses all
+    # follow-up so far, not only people followed for the whole horizon); labelled secondary wherever shown
+    fallback = None
+    all_rows = results[results["programme_id"].astype(str) == str(programme_id)] \
+        if "programme_id" in results.columns else results
+    col = lambda name: all_rows[name].astype(str) if name in all_rows.columns else pd.Series("", index=all_rows.index)  # noqa: E731
+    hr = all_rows[(col("estimand") == "hazard_ratio") & (col("group") == "difference")
+                  & (col("endpoint") == str(main.get("endpoint", "GENERAL")))]
+    if len(hr):
+        row = hr.iloc[0].to_dict()
+        est, lo, hi = _float(row.get("estimate")), _float(row.get("ci_lower")), _float(row.get("ci_upper"))
+        if np.isfinite([est, lo, hi]).all() and ratio_shown("hazard_ratio", est, lo, hi):
+            fallback = row
+    return {"main": main, "groups": groups, "comparison": "difference" in groups, "fallback": fallback}
 
 
 def _design_words(design: str, language: str) -> str:
@@ -637,6 +663,12 @@ def primary_summary(primary: Mapping[str, Any], design: str, programme_id: str, 
         out.update(result=reason, ci="")
         out["can"] = [t["can_withheld"]]
         out["cannot"] = [t["cannot_withheld"].format(reason=reason)]
+        fb = primary.get("fallback")
+        if fb is not None and design in ("rct", "matched"):  # docs/methods.md, section 'Primary outcome'
+            out["can"] = [t["can_fallback"].format(
+                hr=number(_float(fb["estimate"]), language, 2), lo=number(_float(fb["ci_lower"]), language, 2),
+                hi=number(_float(fb["ci_upper"]), language, 2), causal=t["yes"] if _truthy(fb.get("causal")) else t["no"])]
+            out["cannot"].append(t["cannot_fallback"])
         return out
     out["withheld"] = False
     finite = bool(np.isfinite([lo, hi]).all())
