@@ -28,7 +28,7 @@ from evaluation.analyses.recidivism import RecidivismAnalysis  # noqa: E402
 from evaluation.contract.results import make_results  # noqa: E402
 from evaluation.publish.checks import BLOCKING_CHECKS, publication_check  # noqa: E402
 from evaluation.publish.labels import display_table, note_label  # noqa: E402
-from evaluation.publish.report import _results_table  # noqa: E402
+from evaluation.publish.site import results_table  # noqa: E402
 from evaluation.publish.suppression import protect_results  # noqa: E402
 from evaluation.stats.survival import CoxModel, e_value  # noqa: E402
 from evaluation.stats.survival.cox import (  # noqa: E402
@@ -175,8 +175,8 @@ def test_degenerate_ratio_is_never_shown_as_a_number_and_blocks_publication():
         shown = display_table(df[["estimand", "estimate", "ci_lower", "ci_upper"]], lang)
         cells = shown.iloc[:, 1:].astype(str).to_numpy()
         assert cells[0].tolist() == [word, "", ""] and cells[1].tolist() == [word, "", ""]
-        assert "∞" not in _results_table(df, lang, 10) and "0,00" not in _results_table(df, lang, 10)
-        assert word in _results_table(df, lang, 10)
+        assert "∞" not in str(results_table(df, lang, "t", "P1", max_rows=10)) and "0,00" not in str(results_table(df, lang, "t", "P1", max_rows=10))
+        assert word in str(results_table(df, lang, "t", "P1", max_rows=10))
     ok = display_table(df[["estimand", "estimate", "ci_lower", "ci_upper"]], "en").iloc[2].tolist()
     assert ok[1:] == ["0.800", "0.600", "1.100"]
 

@@ -44,8 +44,9 @@ from evaluation.publish.cells import DisclosureError  # noqa: E402
 from evaluation.publish.fidelity_outputs import fidelity_outputs  # noqa: E402
 from evaluation.publish.identifiers import assert_no_identifiers, scan_outputs  # noqa: E402
 from evaluation.publish.labels import html_table  # noqa: E402
-from evaluation.publish.report import build_index, render_html  # noqa: E402
+from evaluation.publish.report import render_html  # noqa: E402
 from evaluation.publish.safe_html import inert_notebook, sanitise_html  # noqa: E402
+from evaluation.publish.site import build_site  # noqa: E402
 from evaluation.publish.writer import (  # noqa: E402
     publish_outputs,
     write_json,
@@ -86,7 +87,8 @@ class _Elements(HTMLParser):
 def live_html(text: str, strict: bool = True) -> list[str]:
     """Live elements and handlers in ``text``.
 
-    ``strict``: no ``img`` or ``script`` element at all (index pages, tables). Otherwise (a rendered
+    ``strict``: no ``img`` or ``script`` element at all (site pages, tables), except the site's own figure:
+    an ``img`` whose ``src`` is a relative, percent-encoded ``./NAME.png`` written by the publisher. Otherwise (a rendered
     notebook, whose template carries its own scripts and whose figures are ``data:`` images): no
     image from anywhere but a ``data:image/`` URI and no script holding the payload.
     """
@@ -98,9 +100,10 @@ def live_html(text: str, strict: bool = True) -> list[str]:
         bad += [f"<{tag} {a}=...>" for a in attrs if a.lower().startswith("on")]
         bad += [f"<{tag} {a}='{v}'>" for a, v in attrs.items() if a in ("href", "src") and v
                 and re.match(r"\s*(?:javascript|vbscript|data:text)", v, re.IGNORECASE)]
-        if tag in ("img", "script", "iframe", "object", "embed") and strict:
+        site_figure = tag == "img" and re.fullmatch(r"\./[A-Za-z0-9%._-]+\.png", str(attrs.get("src") or ""))
+        if tag in ("img", "script", "iframe", "object", "embed") and strict and not site_figure:
             bad.append(f"<{tag}>")
-        elif tag == "img" and not str(attrs.get("src") or "").startswith("data:image/"):
+        elif tag == "img" and not site_figure and not str(attrs.get("src") or "").startswith("data:image/"):
             bad.append(f"<img src={attrs.get('src')!r}>")
     if not strict:
         bad += [f"<script>{s[:40]}" for s in p.script_text if "alert(" in s]
@@ -138,9 +141,13 @@ def _results(**text) -> pd.DataFrame:
 
 
 def _index(folder: Path, programme_id: str = "P1", names: dict | None = None) -> str:
+    """Every page of the quarter site (overview, programme summary, detail page), joined."""
     jobs = [{"programme_id": programme_id, "notebook": "nb", "title": "t", "folder": "job", "status": "ok",
              "error": ""}]
-    return build_index(folder, "2026Q3", jobs, language="en", programme_names=names).read_text(encoding="utf-8")
+    build_site(folder, "2026Q3", jobs, language="en", programme_names=names)
+    pages = sorted(folder.rglob("index.html"))
+    assert len(pages) >= 3, pages  # overview, programme summary and detail page
+    return "".join(p.read_text(encoding="utf-8") for p in pages)
 
 
 def _fidelity_key(payload, out):
@@ -242,9 +249,10 @@ def test_index_links_to_a_programme_folder_stay_relative(tmp_path):
                     {"t": pd.DataFrame({"n": [40]})})
     jobs = [{"programme_id": "javascript:alert", "notebook": "nb", "title": "t", "folder": "javascript:alert/nb",
              "status": "ok", "error": ""}]
-    page = build_index(tmp_path, "2026Q3", jobs, language="en").read_text(encoding="utf-8")
-    hrefs = re.findall(r"href='([^']*)'", page)
-    assert "./javascript:alert/nb/t.csv" in hrefs
+    page = build_site(tmp_path, "2026Q3", jobs, language="en").read_text(encoding="utf-8")
+    page += (tmp_path / "javascript:alert" / "nb" / "index.html").read_text(encoding="utf-8")
+    hrefs = re.findall(r"""href=['"]([^'"]*)['"]""", page)
+    assert "./javascript%3Aalert/index.html" in hrefs and "./t.csv" in hrefs
     assert not any(h.lower().startswith("javascript") for h in hrefs)
 
 

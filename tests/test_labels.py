@@ -31,12 +31,12 @@ def test_every_estimand_in_a_demo_like_results_table_gets_words_in_both_language
 
 
 def test_index_table_uses_labels(tmp_path):
-    from evaluation.publish.report import _results_table
+    from evaluation.publish.site import results_table
 
     df = pd.DataFrame([{"analysis": "recidivism", "estimand": "prevalence_365d_km", "endpoint": "GENERAL",
                         "group": "comparison", "estimate": 0.31, "ci_lower": 0.25, "ci_upper": 0.37,
                         "n": 120, "causal": True}])
-    html = _results_table(df, "nl", 10)
+    html = str(results_table(df, "nl", "t", "P1", max_rows=10))
     assert "recidive binnen een jaar (365 dagen; Kaplan-Meier) (algemene recidive)" in html
     assert "vergelijkingsgroep" in html and "prevalence_365d_km" not in html
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from evaluation.contract.results import make_results
-from evaluation.publish import report
+from evaluation.publish import report, site
 
 
 def test_format_number_dutch_and_english():
@@ -67,16 +67,15 @@ def test_render_html_without_code_or_traceback(tmp_path):
     assert "<title>Title for readers</title>" in body  # the page is named after the notebook's first heading
 
 
-def test_index_page_english_with_failure_and_escaping(tmp_path):
+def test_site_pages_english_with_failure_and_escaping(tmp_path):
+    """The quarter site (not the old index) escapes names, formats numbers per language and shows a failure."""
     ok = tmp_path / "P1" / "recidivism"
     ok.mkdir(parents=True)
     make_results([{"programme_id": "P1", "analysis": "recidivism", "estimand": "hazard_ratio", "endpoint": "GENERAL",
                    "group": "difference", "estimate": 0.5, "ci_lower": 0.25, "ci_upper": 1.0, "n": 100,
                    "causal": True}]).to_csv(ok / "results.csv", index=False)
     (ok / "headline.json").write_text(json.dumps({"status": "warning", "title": "Reoffending <b>",
-                                                  "sentences": ["Few participants: read with care."]}))
-    (ok / "km.png").write_bytes(b"\x89PNG")
-    (ok / "km.svg").write_text("<svg/>")
+                                                  "sentences": ["Few <i>participants</i>: read with care."]}))
     (ok / "report.html").write_text("<html></html>")
     jobs = [
         {"programme_id": "P1", "notebook": "recidivism", "title": "Reoffending", "folder": "P1/recidivism",
@@ -84,19 +83,21 @@ def test_index_page_english_with_failure_and_escaping(tmp_path):
         {"programme_id": "all", "notebook": "synthesis", "title": "Synthesis", "folder": "all/synthesis",
          "status": "failed", "error": "ValueError: deliberate"},
     ]
-    index = report.build_index(tmp_path, "2026Q3", jobs, language="en", cutoff_date="2026-08-15",
-                               cutoff_source="extract", run_id="r1", programme_names={"P1": "Mentor <Noord>"})
+    index = site.build_site(tmp_path, "2026Q3", jobs, language="en", cutoff_date="2026-08-15",
+                            cutoff_source="extract", run_id="r1", programme_names={"P1": "Mentor <Noord>"})
     body = index.read_text(encoding="utf-8")
-    assert "<html lang='en'>" in body
-    assert "Reoffending &lt;b&gt;" in body and "Mentor &lt;Noord&gt;" in body  # escaped
-    assert "0.50" in body and "0.25 – 1" in body  # estimate and its 95% CI
-    assert "[failed]" in body and "ValueError: deliberate" in body
-    assert "the extract&#x27;s cutoff date" in body or "the extract's cutoff date" in body
-    assert "P1/recidivism/report.html" in body and "P1/recidivism/km.svg" in body
-    assert body.index("All programmes together") < body.index("Programme Mentor")  # "all" first
-    assert "caution" in body  # headline status warning
-    nl = report.build_index(tmp_path, "2026Q3", jobs, language="nl").read_text(encoding="utf-8")
-    assert "0,50" in nl and "mislukt" in nl and "ja" in nl
+    detail = (ok / "index.html").read_text(encoding="utf-8")
+    assert "<html lang='en'>" in body and "<html lang='en'>" in detail
+    assert "Mentor &lt;Noord&gt;" in body and "<Noord>" not in body  # escaped
+    assert "Few &lt;i&gt;participants&lt;/i&gt;" in detail and "<i>" not in detail
+    assert ">0.50<" in detail and "0.25 to 1.00" in detail  # estimate and its 95% CI, fixed decimals
+    assert "failed" in body and "ValueError: deliberate" in body
+    assert "the extract&#39;s cutoff date" in body
+    assert "./P1/recidivism/report.html" in body and "./report.html" in detail
+    site.build_site(tmp_path, "2026Q3", jobs, language="nl")
+    nl = (ok / "index.html").read_text(encoding="utf-8")
+    assert ">0,50<" in nl and "0,25 tot 1,00" in nl and ">ja<" in nl
+    assert "mislukt" in (tmp_path / "index.html").read_text(encoding="utf-8")
 
 
 def test_trend_headline_wording():
@@ -121,7 +122,7 @@ def test_trend_headline_wording():
 
 
 def test_index_table_lists_key_measures_first_and_counts_the_rest_in_its_language():
-    from evaluation.publish.report import _results_table, key_rows_first
+    from evaluation.publish.site import key_rows_first, results_table
 
     rows = [("prevalence_365d_km", "SERIOUS", "programme"), ("prevalence_365d_km", "GENERAL", "programme"),
             ("prevalence_365d_km", "GENERAL", "difference"), ("hazard_ratio", "GENERAL", "programme vs comparison"),
@@ -132,10 +133,10 @@ def test_index_table_lists_key_measures_first_and_counts_the_rest_in_its_languag
     # main endpoint first, comparisons before levels; the notebook's order kept within each rank
     assert list(ordered.index) == [2, 3, 1, 4, 0]
     assert key_rows_first(df.drop(columns="endpoint")).index[0] == 2  # no endpoint column: comparisons first
-    html = _results_table(df, "nl", 2)
-    assert "… nog 3 rijen in results.csv" in html and "more rows" not in html
-    assert "<th>Analyse</th>" not in html  # the section heading already names the analysis
-    assert "… 3 more rows in results.csv" in _results_table(df, "en", 2)
+    html = str(results_table(df, "nl", "t", "P1", max_rows=2))
+    assert "Nog 3 rijen staan in het CSV-bestand." in html and "more rows" not in html
+    assert ">Analyse</th>" not in html  # the caption already names the analysis
+    assert "3 more rows are in the CSV file." in str(results_table(df, "en", "t", "P1", max_rows=2))
 
 
 def test_warnings_in_a_report_read_in_its_language():
@@ -154,7 +155,7 @@ def test_warnings_in_a_report_read_in_its_language():
 
 
 def test_index_groups_in_words_for_ratios_and_covariate_terms():
-    from evaluation.publish.report import _group_words
+    from evaluation.publish.site import group_words as _group_words
 
     # a ratio's "difference" row is a comparison, not a subtraction
     assert _group_words("difference", "hazard_ratio", "nl") == "programma t.o.v. vergelijkingsgroep"
@@ -181,7 +182,7 @@ def test_recidivism_warnings_read_in_dutch():
 
 def test_pooled_index_table_shows_pooled_rows_first_and_names_each_programme():
     """Issue 17 item 10: the pooled costs table on the index showed COSA-NO's 2020Q1 rows, unlabelled."""
-    from evaluation.publish.report import _results_table, own_rows_first
+    from evaluation.publish.site import own_rows_first, results_table
 
     rows = [("COSA-NO", "2020Q1"), ("COSA-NO", "total"), ("all", "2020Q1"), ("all", "total"), ("MENT-RDM", "total")]
     df = pd.DataFrame([{"programme_id": p, "analysis": "costs", "estimand": "cost_total_eur", "endpoint": "",
@@ -190,20 +191,21 @@ def test_pooled_index_table_shows_pooled_rows_first_and_names_each_programme():
     ordered = own_rows_first(df, "all")
     # the pooled whole-period row, then pooled quarters, then the programmes' own rows
     assert list(zip(ordered["programme_id"], ordered["period"], strict=True))[:2] == [("all", "total"), ("all", "2020Q1")]
-    html = _results_table(df, "en", 3, programme_id="all")
-    assert "<th>Programme</th>" in html and html.index("All programmes together") < html.index("COSA-NO")
+    html = str(results_table(df, "en", "t", "all", max_rows=3))
+    assert '<th scope="col">Programme</th>' in html
+    assert html.index("All programmes together") < html.index("COSA-NO")
     assert ", 2020Q1" in html  # a single quarter is named, never shown as if it were the whole period
-    only_all = _results_table(df[df.programme_id == "all"], "en", 3, programme_id="all")
-    assert "<th>Programme</th>" not in only_all  # one programme's own table needs no programme column
+    only_all = str(results_table(df[df.programme_id == "all"], "en", "t", "all", max_rows=3))
+    assert ">Programme</th>" not in only_all  # one programme's own table needs no programme column
 
 
 def test_primary_outcome_row_leads_the_index_table_and_says_so():
-    from evaluation.publish.report import _results_table
+    from evaluation.publish.site import results_table
 
     df = pd.DataFrame([{"programme_id": "P1", "analysis": "recidivism", "estimand": e, "endpoint": "GENERAL",
                         "group": "difference", "estimate": 0.1, "ci_lower": 0.0, "ci_upper": 0.2, "n": 100,
                         "causal": True, "role": r}
                        for e, r in [("hazard_ratio", "secondary"), ("prevalence_730d_crude", "primary")]])
-    html = _results_table(df, "nl", 5, programme_id="P1")
+    html = str(results_table(df, "nl", "t", "P1", max_rows=5))
     first_row = html.split("<tr>")[2]
-    assert first_row.startswith("<td>primaire uitkomstmaat: ")
+    assert first_row.startswith("<td>Primair: ")

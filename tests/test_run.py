@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -541,3 +542,65 @@ def test_job_waits_for_its_needs_and_a_failing_preparation_fails_only_that_job(t
     assert [j.result.status for j in jobs] == ["ok", "failed", "ok", "ok"]
     assert broken.result.error == "PrepareError: ValueError: no programme results"
     assert pooled.result.started >= max(a.result.ended, b.result.ended)
+
+
+# --------------------------------------------------------------------------- both languages in one run
+
+
+def test_two_languages_in_one_run_are_linked_page_by_page_with_the_same_numbers(tmp_path):
+    """Issue 18 item 5: ``--language nl,en`` publishes the Dutch version at the quarter's root and the
+    English one in ``en/``; every page links to its counterpart (hreflang), and the numbers are equal."""
+    intake = make_intake(tmp_path / "intake")
+    out = tmp_path / "reports"
+    result = run(intake, out, make_registry(tmp_path / "r.yaml", [OK_BOTH]), language="nl,en", jobs=2)
+    assert result.exit_code == 0, result.messages
+    q = out / "2026Q3"
+    m = json.loads((q / "manifest.json").read_text(encoding="utf-8"))
+    assert m["parameters"]["languages"] == ["nl", "en"] and m["parameters"]["language"] == "nl"
+    assert [j["folder"] for j in m["translations"]["en"]] == ["en/P1/ok", "en/P2/ok", "en/all/ok"]
+    assert m["publication_check"]["blocking"] == 0
+    for rel in ("P1/ok", "P2/ok", "all/ok"):
+        nl_results = (q / rel / "results.csv").read_bytes()
+        assert nl_results == (q / "en" / rel / "results.csv").read_bytes()  # language-neutral numbers
+        assert json.loads((q / rel / "headline.json").read_text())["title"] == "Deelnemers"
+        assert json.loads((q / "en" / rel / "headline.json").read_text())["title"] == "Participants"
+    pages = [p.relative_to(q).as_posix() for p in q.rglob("index.html") if not p.is_relative_to(q / "en")]
+    assert len(pages) == 7  # overview, 3 summaries, 3 detail pages
+    for page in pages:
+        nl = (q / page).read_text(encoding="utf-8")
+        en = (q / "en" / page).read_text(encoding="utf-8")
+        assert "<html lang='nl'>" in nl and "<html lang='en'>" in en
+        link_en = re.search(r'<a href="([^"]+)" hreflang="en" lang="en">English</a>', nl).group(1)
+        link_nl = re.search(r'<a href="([^"]+)" hreflang="nl" lang="nl">Nederlands</a>', en).group(1)
+        assert ((q / page).parent / link_en).resolve() == (q / "en" / page).resolve()
+        assert ((q / "en" / page).parent / link_nl).resolve() == (q / page).resolve()
+    assert 'href="../manifest.json"' in (q / "en" / "index.html").read_text(encoding="utf-8")
+
+
+def test_a_language_that_changes_a_number_stops_publication(tmp_path):
+    intake = make_intake(tmp_path / "intake")
+    reg = make_registry(tmp_path / "r.yaml", [dict(OK_BOTH, scope="overall",
+                                                   parameters={"language_changes_numbers": True})])
+    result = run(intake, tmp_path / "reports", reg, language="nl,en")
+    assert result.exit_code == 1 and result.status == "publication_check_failed"
+    assert "language_versions_differ" in result.messages[0]
+    assert not (tmp_path / "reports" / "2026Q3").exists()
+    # one language alone: the same notebook publishes
+    assert run(intake, tmp_path / "reports", reg, language="en").exit_code == 0
+
+
+def test_language_argument_parsing():
+    import argparse
+
+    from evaluation.publish.formatting import parse_languages
+
+    assert parse_languages("nl,en") == ["nl", "en"] and parse_languages(" en , nl ") == ["en", "nl"]
+    assert parse_languages("nl,nl") == ["nl"] and parse_languages(["en"]) == ["en"]
+    for bad in ("de", "", "nl,fr"):
+        with pytest.raises(ValueError, match="language"):
+            parse_languages(bad)
+    p = argparse.ArgumentParser()
+    quarter.configure_parser(p)
+    assert p.parse_args(["--intake", "i", "--quarter", "2026Q3", "--language", "nl,en"]).language == ["nl", "en"]
+    with pytest.raises(SystemExit):
+        p.parse_args(["--intake", "i", "--quarter", "2026Q3", "--language", "nl,de"])

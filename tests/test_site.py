@@ -301,3 +301,31 @@ def test_a_primary_nobody_has_follow_up_for_is_not_estimable_not_small():
     for lang, word in (("en", "nobody has the full follow-up"), ("nl", "nog niemand heeft de volledige follow-up")):
         s = site.primary_summary({"main": rows["difference"], "groups": rows, "comparison": True}, "rct", "P1", lang)
         assert word in s["result"] and "<10" not in s["result"]
+
+
+def test_a_withheld_primary_falls_back_to_the_secondary_hazard_ratio_labelled_as_such():
+    """Issue 18: the randomised COSA pilot's primary was withheld and its summary gave no answer at all. The
+    summary now offers the published secondary hazard ratio, named as secondary, and says it does not replace
+    the primary (hand-built rows)."""
+    rows = [
+        {"programme_id": "T", "estimand": "prevalence_730d_crude", "endpoint": "GENERAL", "group": g, "role": "primary",
+         "estimate": None, "ci_lower": None, "ci_upper": None, "n": "<10", "causal": True,
+         "note": "suppressed: fewer than 10 people"} for g in ("programme", "comparison", "difference")
+    ] + [{"programme_id": "T", "estimand": "hazard_ratio", "endpoint": "GENERAL", "group": "difference",
+          "role": "secondary", "estimate": 0.61, "ci_lower": 0.32, "ci_upper": 1.17, "n": 96, "causal": True,
+          "note": ""}]
+    results = pd.DataFrame(rows)
+    prim = site.primary_of(results, "T")
+    assert prim["fallback"]["estimate"] == 0.61
+    nl = site.primary_summary(prim, "rct", "T", "nl")
+    assert nl["withheld"] and nl["result"].startswith("<10")
+    assert nl["can"] == ["Als secundaire maat, niet de primaire uitkomst: de hazard ratio voor algemene recidive over "
+                         "alle follow-up tot nu toe is 0,61 (95%-BI 0,32 tot 1,17); causaal: ja."]
+    assert any("vervangt die niet" in c for c in nl["cannot"])
+    en = site.primary_summary(prim, "rct", "T", "en")
+    assert "0.61 (95% CI 0.32 to 1.17)" in en["can"][0] and "not the primary outcome" in en["can"][0]
+    # a withheld or degenerate hazard ratio is no fallback; nor is any fallback offered for a descriptive design
+    for est, lo, hi in ((None, None, None), (0.0, 0.0, float("inf"))):
+        results.loc[3, ["estimate", "ci_lower", "ci_upper"]] = [est, lo, hi]
+        assert site.primary_of(results, "T")["fallback"] is None
+    assert site.primary_summary(prim, "descriptive", "T", "en")["can"] == [site.TEXT["en"]["can_withheld"]]

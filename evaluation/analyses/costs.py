@@ -90,9 +90,8 @@ HOURLY_RATE_SOURCE = (
     "for Strategic Philanthropy; Movisie, 'De waarde van vrijwillige inzet') at a conservative "
     "lower bound: the Dutch statutory gross minimum wage per hour for employees aged 21 and over "
     "(EUR 14.71 from 1 January 2026, Rijksoverheid; it changes every 1 January and 1 July). "
-    "Check the current figure and override "
-    "hourly_rate_eur, e.g. with the gross hourly wage of a comparable professional for a full "
-    "replacement value."
+    "Check the current figure and, if needed, set another hourly rate in the parameters of the cost "
+    "analysis, e.g. the gross hourly wage of a comparable professional for a full replacement value."
 )
 #: Default cost of one reoffence to society, euros: deliberately NO default
 #: figure is invented; the user supplies it (e.g. from WODC cost-of-crime

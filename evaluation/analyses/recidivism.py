@@ -98,18 +98,12 @@ from evaluation.contract.results import make_results
 from evaluation.datasets.recidivism import COVARIATES, ENDPOINTS, recidivism_endpoints
 from evaluation.stats import survival as sv
 from evaluation.stats.designs import (
-    balance_table,
-    causal_judgement,
+    adjust_design,
     check_design,
     covariates_used,
     describe_covariates,
-    describe_support,
-    ipw_weights,
-    match_nearest,
     model_covariates,
-    overlap_summary,
     pool_rare_levels,
-    propensity_scores,
 )
 from evaluation.stats.proportions import (  # noqa: F401  (rate and power re-exported for callers)
     power_two_proportions,
@@ -368,52 +362,19 @@ class RecidivismAnalysis:
     def _adjust(self, ds: pd.DataFrame) -> None:
         person = ds[ds["endpoint"] == self.endpoints[0]].set_index("participant_id")
         treated = person["group"] == "programme"
-        self.ps_ = self.balance_ = self.overlap_ = self.matching_ = self.ps_support_ = None
-        self.causal_ = self.design == "rct"
-        self.causal_note_ = "randomised comparison (intention to treat)" if self.design == "rct" else ""
-        self.causal_reason_ = {"rct": "causal: randomised comparison",
-                               "descriptive": "not causal: compared with a reference rate"}.get(self.design, "")
-        w = pd.Series(1.0, index=person.index)
-        cluster = pd.Series(person.index, index=person.index)
-        self.method_suffix_ = ""
-        if self.design == "matched":
-            covs = list(self.model_covariates_) + (["programme_id"] if self.programme_id == "all" else [])
-            ps = propensity_scores(person, covs, treated)
-            self.ps_covariates_ = ps.attrs["covariates_used"]
-            self.ps_ = ps
-            self.ps_support_ = ps.attrs["support"]
-            self.warnings_ += describe_support(self.ps_support_)
-            self.overlap_ = overlap_summary(ps["ps"], treated)
-            if self.weighting == "matching":
-                m = match_nearest(ps["ps"], treated, caliper_sd=self.caliper_sd, replace=self.replace,
-                                  ratio=self.ratio, seed=self.seed)
-                self.matching_ = m
-                w = m["weight"]
-                if not self.replace:
-                    cluster = m["subclass"].astype("string").fillna("unmatched")
-                self.method_suffix_ = (
-                    f"nearest-neighbour matching 1:{self.ratio} on logit PS, caliper {self.caliper_sd} SD"
-                    + (", with replacement" if self.replace else "")
-                ) + f" (PS model on {describe_covariates(self.ps_covariates_)})"
-                n_unm = int((treated & ~m["matched"]).sum())
-                if n_unm:
-                    self.warnings_.append(
-                        f"{n_unm} programme participants had no comparison person within the caliper and are "
-                        "not in the matched analysis"
-                    )
-            else:
-                w = ipw_weights(ps["ps"], treated, estimand="ATT")
-                self.method_suffix_ = ("ATT inverse-probability weights (stabilised) "
-                                       f"(PS model on {describe_covariates(self.ps_covariates_)})")
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                self.balance_ = balance_table(person, covs, treated, weights=w.to_numpy())
-            for c in caught:
-                self.warnings_.append(str(c.message))
-            self.causal_, self.causal_reason_ = causal_judgement(
-                self.balance_, self.overlap_, "matching" if self.weighting == "matching" else "weighting")
-            self.causal_note_ = f"{NO_CONFOUNDING_NOTE}; {self.causal_reason_}"
-        elif self.design == "descriptive":
+        covs = list(self.model_covariates_) + (["programme_id"] if self.programme_id == "all" else [])
+        adj = adjust_design(person, covs, treated, self.design, self.weighting, caliper_sd=self.caliper_sd,
+                            replace=self.replace, ratio=self.ratio, seed=self.seed,
+                            no_confounding_note=NO_CONFOUNDING_NOTE)
+        self.ps_, self.balance_, self.overlap_ = adj.ps, adj.balance, adj.overlap
+        self.matching_, self.ps_support_ = adj.matching, adj.ps_support
+        if adj.ps_covariates is not None:
+            self.ps_covariates_ = adj.ps_covariates
+        self.causal_, self.causal_reason_, self.causal_note_ = adj.causal, adj.causal_reason, adj.causal_note
+        self.method_suffix_ = adj.method_suffix
+        self.warnings_ += adj.warnings
+        w, cluster = adj.weights, adj.cluster
+        if self.design == "descriptive":
             self.causal_note_ = "not causal: programme participants compared with a reference rate"
         if self.programme_id == "all":
             self.causal_note_ = "; ".join(filter(None, [

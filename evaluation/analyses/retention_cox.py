@@ -96,7 +96,7 @@ def _design(
     # constant columns cannot be estimated
     constant = [t for t in terms if d[t].nunique() < 2]
     if constant:
-        notes.append(f"constant covariate(s) {constant} left out")
+        notes.append(f"constant covariate(s) {', '.join(constant)} left out")
         terms = [t for t in terms if t not in constant]
     return d, terms, notes
 

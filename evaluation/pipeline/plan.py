@@ -35,6 +35,7 @@ from evaluation.intake.private import private_dir, write_private
 from evaluation.pipeline import store
 from evaluation.pipeline.registry import NotebookSpec
 from evaluation.pipeline.workers import Job, JobResult
+from evaluation.publish.formatting import LANGUAGES
 
 #: Parameters that are paths: the manifest records their file names only.
 PATH_PARAMETERS = ("intake_dir", "output_dir", "reports_dir", "pending_results", "programme_results",
@@ -81,7 +82,8 @@ def programme_list(validation: Any) -> list[dict[str, Any]]:
 
 #: Names the run writes at the top of a quarter folder (and "all"): never a programme's folder name.
 RESERVED_FOLDER_NAMES = frozenset({"all", "index.html", "manifest.json", "results.csv", "run.log", "validation",
-                                   "owner.json", "notebook.ipynb", "report.html", "_private", "_log"})
+                                   "owner.json", "notebook.ipynb", "report.html", "_private", "_log",
+                                   *LANGUAGES})  # a second language's version lives in <quarter>/<code>/
 _PROGRAMME_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}", re.ASCII)
 
 

@@ -126,15 +126,20 @@ from evaluation.pipeline.staging import (
     validation_stop_reasons,
     write_failed_validation,
 )
-from evaluation.pipeline.workers import JobResult, WorkerPool, run_jobs
-from evaluation.publish.checks import BLOCKING_CHECKS, longest_follow_up, publication_check
+from evaluation.pipeline.workers import Job, JobResult, WorkerPool, run_jobs
+from evaluation.publish.checks import (
+    BLOCKING_CHECKS,
+    language_differences,
+    longest_follow_up,
+    publication_check,
+)
 from evaluation.publish.disclosure import (
     WITHHELD_NOTE,
     collect_identifiers,
     differencing_audit,
     scan_outputs,
 )
-from evaluation.publish.formatting import DEFAULT_LANGUAGE, LANGUAGES, check_language
+from evaluation.publish.formatting import DEFAULT_LANGUAGE, LANGUAGES, parse_languages
 from evaluation.publish.page_check import check_pages
 from evaluation.publish.site import build_site
 from evaluation.publish.writer import write_json, write_table, write_text
@@ -266,7 +271,7 @@ def run_quarter(
     quarter: str,
     out_dir: str | Path = "reports",
     programmes: str | Sequence[str] | None = "all",
-    language: str = DEFAULT_LANGUAGE,
+    language: str | Sequence[str] = DEFAULT_LANGUAGE,
     jobs: int = 1,
     force: bool = False,
     max_quarantine_share: float = 0.05,
@@ -294,7 +299,11 @@ def run_quarter(
         Reports folder; the quarter is published as ``out_dir/<quarter>/``.
     programmes : "all", comma-separated str or list
         Programmes analysed one by one; "all programmes together" always runs.
-    language : {"nl", "en"}
+    language : {"nl", "en"}, "nl,en", "en,nl" or a list of them
+        Report language(s). With two, the first is the main version at the quarter's root and the
+        second a full second version in ``<quarter>/<code>/``, each page linked to its counterpart.
+        Every notebook then runs once per language (twice the notebook time); the numbers must be the
+        same in both (checked: a difference stops publication).
     jobs : int
         Notebooks executed at the same time (worker processes).
     force : bool
@@ -333,7 +342,7 @@ def run_quarter(
     started = utcnow()
     deadline = t_start + timeout if timeout else None
     store.check_quarter(quarter)
-    check_language(language)
+    languages = parse_languages(language)
     if jobs < 1:
         raise ValueError(f"jobs must be at least 1, got {jobs}")
     if not 0 <= max_quarantine_share <= 1:
@@ -392,7 +401,7 @@ def run_quarter(
             try:
                 result = _run_in_build(
                     build=build, quarter=quarter, quarter_dir=quarter_dir, out_dir=out_dir, intake_dir=intake_dir,
-                    programmes=programmes, language=language, jobs=jobs, force=force,
+                    programmes=programmes, languages=languages, jobs=jobs, force=force,
                     max_quarantine_share=max_quarantine_share, notebook_timeout=notebook_timeout,
                     timeout=timeout, deadline=deadline, notebooks_dir=notebooks_dir, registry_path=registry_path,
                     specs=specs, seed=seed, start_timeout=start_timeout, kill_grace=kill_grace, progress=progress,
@@ -424,13 +433,15 @@ def run_quarter(
 
 
 def _run_in_build(*, build: Path, quarter: str, quarter_dir: Path, out_dir: Path, intake_dir: Path,
-                  programmes: Any, language: str, jobs: int, force: bool, max_quarantine_share: float,
+                  programmes: Any, languages: list[str], jobs: int, force: bool, max_quarantine_share: float,
                   notebook_timeout: int | None, timeout: float | None, deadline: float | None,
                   notebooks_dir: Path, registry_path: Path, specs: list[NotebookSpec], seed: int,
                   start_timeout: int, kill_grace: float, progress: bool, validator: Callable[[Path, str], Any],
                   stage_accepted: bool, run_id: str, started: dt.datetime, q_start: dt.date, q_end: dt.date,
                   log: logging.Logger, run_log: Path) -> RunResult:
-    log.info("run %s: intake %s, quarter %s (%s to %s)", run_id, intake_dir.name, quarter, q_start, q_end)
+    language = languages[0]
+    log.info("run %s: intake %s, quarter %s (%s to %s), language(s) %s", run_id, intake_dir.name, quarter, q_start,
+             q_end, ",".join(languages))
     inputs = describe_inputs(intake_dir)
     v0 = time.perf_counter()
     validation = validator(intake_dir, language)
@@ -492,28 +503,44 @@ def _run_in_build(*, build: Path, quarter: str, quarter_dir: Path, out_dir: Path
 
     replacements = {str(private): "<intake>", str(intake_dir): "<intake>", str(build): "<report>",
                     str(out_dir): "<reports>", str(notebooks_dir): "<notebooks>"}
-    job_list = plan_jobs(
-        specs=specs, selected=selected, designs=designs | {"all": overall_design}, references=references,
-        common={"intake_dir": str(nb_intake), "language": language, "cutoff_date": cutoff.isoformat(), "seed": seed},
-        build=build, private=private, out_dir=out_dir, notebooks_dir=notebooks_dir, quarter=quarter,
-        notebook_timeout=notebook_timeout, start_timeout=start_timeout, kill_grace=kill_grace,
-        replacements=replacements, run_id=run_id, log=log)
+    def plan(lang: str, root: Path, own_private: Path) -> list[Job]:
+        return plan_jobs(
+            specs=specs, selected=selected, designs=designs | {"all": overall_design}, references=references,
+            common={"intake_dir": str(nb_intake), "language": lang, "cutoff_date": cutoff.isoformat(), "seed": seed},
+            build=root, private=own_private, out_dir=out_dir, notebooks_dir=notebooks_dir, quarter=quarter,
+            notebook_timeout=notebook_timeout, start_timeout=start_timeout, kill_grace=kill_grace,
+            replacements=replacements, run_id=run_id, log=log)
+
+    job_list = plan(language, build, private)
     results = lambda: combined_results(job_list, build, quarter, run_id, log)  # noqa: E731
+    # a second language: the same notebooks, run again in that language into <quarter>/<code>/ (its own private
+    # folder, its own pending results); its numbers must equal the main version's (checked below)
+    translations: dict[str, list[Job]] = {}
+    for lang in languages[1:]:
+        (build / lang).mkdir()
+        translations[lang] = plan(lang, build / lang, private_dir(private / f"language-{lang}"))
+        for j in translations[lang]:
+            j.result.job_id = f"{lang}/{j.result.job_id}"
+    every_job = job_list + [j for js in translations.values() for j in js]
 
     # phase 2 notebooks (trends) read this quarter's phase-1 results through the pending partition
-    phase1 = [j for j in job_list if j.phase == 1]
-    phase2 = [j for j in job_list if j.phase == 2]
-    pool = WorkerPool(min(jobs, len(job_list)), work, log, env=cache_env)
+    phase1 = [j for j in every_job if j.phase == 1]
+    phase2 = [j for j in every_job if j.phase == 2]
+    pool = WorkerPool(min(jobs, len(every_job)), work, log, env=cache_env)
     try:
         finished = run_jobs(phase1, pool, deadline, log, progress)
         if finished and phase2:
-            store.stage_partition(pending_store, quarter, results(), run_id)
+            phase1_results = results()
+            store.stage_partition(pending_store, quarter, phase1_results, run_id)
+            for lang in translations:
+                store.stage_partition(private / f"language-{lang}" / "pending_store.parquet", quarter,
+                                      phase1_results, run_id)
             finished = run_jobs(phase2, pool, deadline, log, progress)
     finally:
         pool.close()
     if not finished:
         log.error("run stopped at its outer timeout of %s s; nothing published", timeout)
-        return RunResult(EXIT_FAILED, quarter, "timeout", jobs=[j.result for j in job_list],
+        return RunResult(EXIT_FAILED, quarter, "timeout", jobs=[j.result for j in every_job],
                          messages=[f"outer timeout of {timeout} s reached"])
 
     # combined results of the quarter (aggregate estimates only)
@@ -523,6 +550,10 @@ def _run_in_build(*, build: Path, quarter: str, quarter_dir: Path, out_dir: Path
     differencing = differencing_audit(all_results)
     checked = publication_check(all_results, designs | {"all": overall_design},
                                 follow_up_days=follow_up_days)
+    for lang, ljobs in translations.items():  # the same numbers in every language, or nothing is published
+        differ = language_differences(all_results, combined_results(ljobs, build / lang, quarter, run_id, log))
+        if len(differ):
+            checked = pd.concat([checked, differ.assign(check="language_versions_differ")], ignore_index=True)
     blocking = checked[checked["check"].isin(BLOCKING_CHECKS)]
     for f in checked.head(50).itertuples():
         (log.error if f.check in BLOCKING_CHECKS else log.warning)(
@@ -544,7 +575,14 @@ def _run_in_build(*, build: Path, quarter: str, quarter_dir: Path, out_dir: Path
                     for j in job_list]
     index = build_site(build, quarter, jobs_summary, language=language, cutoff_date=cutoff.isoformat(),
                        cutoff_source=cutoff_source, run_id=run_id, programme_names=names,
-                       designs=designs | {"all": overall_design})
+                       designs=designs | {"all": overall_design}, alternate={lang: f"{lang}/" for lang in translations})
+    for lang, ljobs in translations.items():
+        build_site(build / lang, quarter,
+                   [dataclasses.asdict(j.result) | {"title": notebook_title(spec_of[j.result.notebook], lang)}
+                    for j in ljobs], language=lang, cutoff_date=cutoff.isoformat(), cutoff_source=cutoff_source,
+                   run_id=run_id, programme_names=names, designs=designs | {"all": overall_design},
+                   alternate={language: "../"} | {o: f"../{o}/" for o in translations if o != lang},
+                   files_root="../")
     # the static page check (issue 18): alt texts, table headers, lang, titles, raw values, machine names and
     # the other language; logged and recorded in the manifest, never blocking (the numbers are checked above)
     pages_checked = check_pages(build)
@@ -557,7 +595,8 @@ def _run_in_build(*, build: Path, quarter: str, quarter_dir: Path, out_dir: Path
         intake_name=intake_dir.name, inputs=inputs, reconciliation=reconciliation, programmes=selected,
         designs=designs | {"all": overall_design},
         parameters={
-            "quarter": quarter, "programmes": selected, "language": language, "jobs": jobs, "force": force,
+            "quarter": quarter, "programmes": selected, "language": language, "languages": languages,
+            "jobs": jobs, "force": force,
             "max_quarantine_share": max_quarantine_share, "notebook_timeout": notebook_timeout,
             "timeout": timeout, "seed": seed, "start_timeout": start_timeout, "kill_grace": kill_grace,
             "stage_accepted": stage_accepted, "notebooks_dir": notebooks_dir.name,
@@ -568,6 +607,9 @@ def _run_in_build(*, build: Path, quarter: str, quarter_dir: Path, out_dir: Path
         jobs=[dataclasses.asdict(j.result) for j in job_list],
         differencing=differencing, totals_withheld=totals_withheld, identifiers=identifiers,
     )
+    if translations:  # the second version's jobs, with folders relative to the quarter
+        manifest["translations"] = {lang: [dataclasses.asdict(j.result) | {"folder": f"{lang}/{j.result.folder}"}
+                                           for j in ljobs] for lang, ljobs in translations.items()}
     manifest["publication_check"] = {
         "findings": len(checked), "blocking": len(blocking),
         "by_check": {str(k): int(v) for k, v in checked.groupby("check").size().items()},
@@ -602,8 +644,8 @@ def _run_in_build(*, build: Path, quarter: str, quarter_dir: Path, out_dir: Path
     write_json(build / "manifest.json", manifest)
     (build / "owner.json").unlink(missing_ok=True)
 
-    n_bad = sum(j.result.status != "ok" for j in job_list)
-    log.info("%d of %d notebooks completed", len(job_list) - n_bad, len(job_list))
+    n_bad = sum(j.result.status != "ok" for j in every_job)
+    log.info("%d of %d notebooks completed", len(every_job) - n_bad, len(every_job))
     replaced = _publish(build, quarter_dir, out_dir, quarter, all_results, run_id, run_log, log)
     exit_code = EXIT_OK if n_bad == 0 else EXIT_FAILED
     return RunResult(exit_code, quarter, "published", quarter_dir=quarter_dir,
@@ -633,14 +675,23 @@ def _publish(build: Path, quarter_dir: Path, out_dir: Path, quarter: str, all_re
 
 # --------------------------------------------------------------------------- CLI
 
+def _languages_argument(text: str) -> list[str]:
+    try:
+        return parse_languages(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def configure_parser(p: argparse.ArgumentParser) -> None:
     """Arguments of ``evaluation run``."""
     p.add_argument("--intake", required=True, help="intake folder (tables, programmes.yaml, extract.yaml)")
     p.add_argument("--quarter", required=True, help="quarter to report, e.g. 2026Q3")
     p.add_argument("--out", default="reports", help="reports folder (default: reports)")
     p.add_argument("--programmes", default="all", help="comma-separated programme ids, or 'all' (default)")
-    p.add_argument("--language", default=DEFAULT_LANGUAGE, choices=list(LANGUAGES),
-                   help=f"report language (default: {DEFAULT_LANGUAGE})")
+    p.add_argument("--language", default=DEFAULT_LANGUAGE, type=_languages_argument,
+                   help=f"report language: {' or '.join(LANGUAGES)}, or both as 'nl,en' (the first is the main "
+                        f"version, the second goes to <quarter>/<code>/, linked page by page; every notebook then "
+                        f"runs twice) (default: {DEFAULT_LANGUAGE})")
     p.add_argument("--jobs", type=int, default=1, help="notebooks executed in parallel (default: 1)")
     p.add_argument("--force", action="store_true",
                    help="replace an existing quarter; the old one is kept as <quarter>.replaced-<time>")

@@ -47,7 +47,7 @@ from evaluation.stats.survival.cox import HR_RANGE
 
 #: Findings that stop publication: a number that cannot be a p-value, or a withheld number given back.
 #: The others are logged and counted in the manifest.
-BLOCKING_CHECKS = frozenset({"p_range", "gives_back", "ratio_zero_or_infinite"})
+BLOCKING_CHECKS = frozenset({"p_range", "gives_back", "ratio_zero_or_infinite", "language_versions_differ"})
 
 FINDING_COLUMNS = ["check", "programme_id", "notebook", "analysis", "estimand", "endpoint", "group", "detail"]
 _HORIZON = re.compile(r"_(\d+)d(?:_|$)")
@@ -161,6 +161,47 @@ def publication_check(
             longest = follow_up_days.get(df["programme_id"].iloc[i])
             if m and longest is not None and int(m.group(1)) > longest:
                 add("horizon", i, f"horizon of {m.group(1)} days beyond the longest follow-up of {longest:.0f} days")
+    return pd.DataFrame(found, columns=FINDING_COLUMNS)
+
+
+def language_differences(main: pd.DataFrame, other: pd.DataFrame) -> pd.DataFrame:
+    """Rows whose numbers differ between two language versions of one quarter.
+
+    Both are combined ``results.csv`` tables (with a ``notebook`` column) of the same run, made by the same
+    notebooks with the same seed in two languages. Results are language-neutral (words are added on
+    publication), so every row must be in both and every value equal; a row found in one version only,
+    or a value that differs (numbers compared to 1e-12 relative, text exactly), is one finding
+    ``language_versions_differ`` (docs/methods.md, section 'Languages and wording'). Bookkeeping columns
+    (quarter, run id) are ignored.
+    """
+    key = ["notebook", "programme_id", "analysis", "estimand", "endpoint", "group"]
+    skip = set(key) | {"quarter", "run_id", "published_at"}
+    found: list[dict] = []
+
+    def keyed(df: pd.DataFrame) -> pd.DataFrame:
+        df = df.copy()
+        for c in key:
+            if c not in df.columns:
+                df[c] = ""
+        df[key] = df[key].fillna("").astype(str)
+        df["_k"] = df.groupby(key, sort=False).cumcount()
+        return df.set_index([*key, "_k"])
+
+    a, b = keyed(main), keyed(other)
+    for idx in a.index.symmetric_difference(b.index):
+        where = "main version" if idx in a.index else "other version"
+        found.append({"check": "language_versions_differ", **dict(zip(key, idx[:-1], strict=True)),
+                      "detail": f"row only in the {where}"})
+    both = a.index.intersection(b.index)
+    for col in [c for c in a.columns if c in b.columns and c not in skip]:
+        x, y = a.loc[both, col], b.loc[both, col]
+        xn, yn = pd.to_numeric(x, errors="coerce"), pd.to_numeric(y, errors="coerce")
+        numeric = xn.notna() | yn.notna()
+        same = np.where(numeric, np.isclose(xn.astype(float), yn.astype(float), rtol=1e-12, atol=0, equal_nan=True),
+                        x.fillna("").astype(str).to_numpy() == y.fillna("").astype(str).to_numpy())
+        for idx in both[~same]:
+            found.append({"check": "language_versions_differ", **dict(zip(key, idx[:-1], strict=True)),
+                          "detail": f"column {col!r} differs between the language versions"})
     return pd.DataFrame(found, columns=FINDING_COLUMNS)
 
 

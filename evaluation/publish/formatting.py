@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from evaluation.stats.survival.cox import ratio_degenerate
@@ -19,6 +20,16 @@ from evaluation.stats.survival.cox import ratio_degenerate
 LANGUAGES: tuple[str, ...] = ("nl", "en")
 DEFAULT_LANGUAGE = "nl"
 """Reports are Dutch unless asked otherwise (Dutch government publications)."""
+
+
+def parse_languages(languages: str | Sequence[str]) -> list[str]:
+    """``"nl"``, ``"nl,en"`` or a list -> the checked codes in order, without repeats (the first is the
+    main language); raise ValueError for an unknown or empty list."""
+    items = languages.split(",") if isinstance(languages, str) else list(languages)
+    codes = list(dict.fromkeys(str(x).strip() for x in items if str(x).strip()))
+    if not codes:
+        raise ValueError(f"language: give one or more of {LANGUAGES}, e.g. 'nl' or 'nl,en'")
+    return [check_language(c) for c in codes]
 
 
 def check_language(language: str) -> str:

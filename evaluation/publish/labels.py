@@ -79,6 +79,29 @@ ESTIMANDS.update({
                                  ("km", "Kaplan-Meier", "Kaplan-Meier"))
 })
 
+# re-integration outcomes (docs/methods.md, section 'Re-integration outcomes')
+ESTIMANDS.update({
+    "share_sufficient_intake": ("sufficiently self-sufficient at intake (share)", "voldoende zelfredzaam bij instroom (aandeel)"),
+    "share_sufficient_end": ("sufficiently self-sufficient at the end (share)", "voldoende zelfredzaam aan het eind (aandeel)"),
+    "share_improved_end": ("improved by at least one level from intake to the end (share)", "minstens één niveau vooruit van instroom tot het eind (aandeel)"),
+    "mean_change_end": ("mean change in score from intake to the end (levels)", "gemiddelde verandering in score van instroom tot het eind (niveaus)"),
+    "mean_change_follow_up": ("mean change in score from intake to the follow-up (levels)", "gemiddelde verandering in score van instroom tot de nameting (niveaus)"),
+    "share_missing_end": ("share without an end assessment, of those due", "aandeel zonder eindmeting, van wie die had moeten hebben"),
+    "share_missing_follow_up": ("share without a follow-up assessment, of those due", "aandeel zonder nameting, van wie die had moeten hebben"),
+    "ancova_difference_end": ("difference in end score at equal intake score (levels)", "verschil in eindscore bij gelijke instroomscore (niveaus)"),
+    "ancova_difference_follow_up": ("difference in follow-up score at equal intake score (levels)", "verschil in score bij de nameting bij gelijke instroomscore (niveaus)"),
+    "change_per_contact_hour": ("change in score per hour of contact (association, not an effect)", "verandering in score per uur contact (samenhang, geen effect)"),
+    "change_per_match_month": ("change in score per month of the match (association, not an effect)", "verandering in score per maand koppeling (samenhang, geen effect)"),
+    "share_goals_achieved": ("share of reviewed personal goals achieved", "aandeel geëvalueerde persoonlijke doelen behaald"),
+    "share_goals_achieved_or_partly": ("share of reviewed personal goals achieved fully or partly", "aandeel geëvalueerde persoonlijke doelen geheel of gedeeltelijk behaald"),
+    "share_positive_intake": ("share in a favourable situation at intake", "aandeel in een gunstige situatie bij instroom"),
+    "share_positive_follow_up": ("share in a favourable situation at follow-up", "aandeel in een gunstige situatie bij de nameting"),
+    "peer_mentor_new_case_1y": ("volunteers with lived experience: new justice case within one year of starting (Kaplan-Meier)", "ervaringsdeskundige vrijwilligers: nieuwe justitiezaak binnen een jaar na de start (Kaplan-Meier)"),
+    "peer_mentor_work_start": ("volunteers with lived experience in work or education at the start", "ervaringsdeskundige vrijwilligers met werk of opleiding bij de start"),
+    "peer_mentor_work_latest": ("volunteers with lived experience in work or education at the latest record", "ervaringsdeskundige vrijwilligers met werk of opleiding bij de laatste registratie"),
+    "peer_mentor_reference_rate": ("published reference rate: new case within one year (not a comparison group)", "gepubliceerd referentiecijfer: nieuwe zaak binnen een jaar (geen vergelijkingsgroep)"),
+})
+
 # families: regex -> (English, Dutch) templates with the captured number as {n}
 FAMILIES: list[tuple[str, tuple[str, str]]] = [
     (r"prevalence_(\d+)d_crude", ("reoffended within {n} days (people with full follow-up)", "recidive binnen {n} dagen (personen met volledige follow-up)")),
@@ -159,10 +182,52 @@ def estimand_label(estimand: str, language: str = "nl") -> str:
     return name
 
 
+REINTEGRATION_ENDPOINTS: dict[str, tuple[str, str]] = {
+    "goals": ("personal goals", "persoonlijke doelen"),
+    "circumstances": ("circumstances", "omstandigheden"),
+    "peer_mentor": ("volunteers with lived experience", "ervaringsdeskundige vrijwilligers"),
+    "employment": ("work or education", "werk of opleiding"),
+    "housing": ("stable housing", "stabiele huisvesting"),
+    "income": ("income from work", "inkomen uit werk"),
+    "other": ("other", "overig"),
+}
+"""Re-integration endpoints (``goals:<domain>``, ``circumstances:<measure>``, ``peer_mentor``); a
+circumstance's favourable situation is named (docs/methods.md, section 'Re-integration outcomes')."""
+
+
+def instrument_words() -> tuple[dict[str, tuple[str, str]], dict[tuple[str, str], tuple[str, str]]]:
+    """Instrument titles and domain labels of the contract's ``x_instruments`` (ZRM 2010 and 2017), in
+    both languages: ``({instrument: (en, nl)}, {(instrument, domain): (en, nl)})``."""
+    titles: dict[str, tuple[str, str]] = {}
+    domains: dict[tuple[str, str], tuple[str, str]] = {}
+    for ins in (load_contract().package.get("x_instruments") or {}).get("instruments", []) or []:
+        name = str(ins.get("name", ""))
+        short = name.replace("zrm_", "ZRM ")
+        titles[name] = (short, short)
+        for d in ins.get("domains", []) or []:
+            domains[(name, str(d.get("value")))] = (str(d.get("label_en")), str(d.get("label_nl")))
+    return titles, domains
+
+
 def endpoint_label(endpoint: str, language: str = "nl") -> str:
-    """Words for an ADTTE endpoint code; the code itself when unknown."""
-    pair = ENDPOINTS.get(str(endpoint))
-    return _pick(pair, language) if pair else str(endpoint)
+    """Words for an endpoint code: an ADTTE endpoint, an instrument domain (``zrm_2017:housing`` ->
+    "ZRM 2017: huisvesting"), a re-integration endpoint; the code itself when unknown."""
+    pair = ENDPOINTS.get(str(endpoint)) or REINTEGRATION_ENDPOINTS.get(str(endpoint))
+    if pair:
+        return _pick(pair, language)
+    head, sep, tail = str(endpoint).partition(":")
+    if sep and head in REINTEGRATION_ENDPOINTS:
+        inner = REINTEGRATION_ENDPOINTS.get(tail) if head == "circumstances" else None
+        if inner is None:
+            titles, domains = instrument_words()
+            inner = domains.get(("zrm_2017", tail)) or domains.get(("zrm_2010", tail))
+        return f"{_pick(REINTEGRATION_ENDPOINTS[head], language)}: {_pick(inner, language) if inner else tail}"
+    if sep:
+        titles, domains = instrument_words()
+        if head in titles or (head, tail) in domains:
+            dom = domains.get((head, tail))
+            return f"{_pick(titles.get(head, (head, head)), language)}: {_pick(dom, language) if dom else tail}"
+    return str(endpoint)
 
 
 def group_label(group: str, language: str = "nl") -> str:
@@ -604,8 +669,8 @@ NOTES += [
      r"wage per hour for employees aged 21 and over \(EUR ([\d.]+) from 1 January (\d{4}), Rijksoverheid",
      "Movisie, 'De waarde van vrijwillige inzet'), als voorzichtige ondergrens: het wettelijk bruto minimumuurloon "
      "voor werknemers van 21 jaar en ouder (€ {0} vanaf 1 januari {1}, Rijksoverheid"),
-    (r"it changes every 1 January and 1 July\)\. Check the current figure and override hourly_rate_eur, e\.g\. with "
-     r"the gross hourly wage of a comparable professional for a full replacement value\.",
+    (r"it changes every 1 January and 1 July\)\. Check the current figure and, if needed, set another hourly rate "
+     r"in the parameters of the cost analysis, e\.g\. the gross hourly wage of a comparable professional for a full replacement value\.",
      "het bedrag verandert op 1 januari en 1 juli). Controleer het actuele bedrag en stel zo nodig in de parameters "
      "van de kostenanalyse een ander uurtarief in, bijvoorbeeld het bruto uurloon van een vergelijkbare "
      "beroepskracht voor de volledige vervangingswaarde."),
@@ -673,7 +738,7 @@ NOTES += [
      "minder dan {0} gebeurtenissen in de programmagroep en in de vergelijkingsgroep"),
     # retention (evaluation.analyses.retention_cox) and the survival fitters' warnings
     (r"(\w+): reference level '([^']+)'", "{0}: referentieniveau '{1}'"),
-    (r"constant covariate\(s\) \[(.+)\] left out", "constante kenmerken weggelaten: {0}"),
+    (r"constant covariate\(s\) \[?(.+?)\]? left out", "constante kenmerken weggelaten: {0}"),
     (r"CoxModel: coefficient\(s\) not estimable: (\w+) \((.+)\)", "Cox-model: niet te schatten voor {0} ({1})"),
     (r"KaplanMeier \(programme\): no events among (\d+) rows",
      "Kaplan-Meier (deelnemers): geen gebeurtenissen onder {0} rijen"),

@@ -47,6 +47,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from evaluation.publish.formatting import LANGUAGES
+
 FINDING_COLUMNS = ["check", "page", "detail"]
 AUDIT_PAGE = "report.html"
 
@@ -401,7 +403,8 @@ def check_pages(quarter_dir: str | Path, include_audit: bool = False,
         rel = path.relative_to(root)
         if any(part.startswith(("_", ".")) for part in rel.parts[:-1]):
             continue  # the run's private and log folders (never published)
-        top = rel.parts[0] if len(rel.parts) > 1 else None
+        parts = rel.parts[1:] if rel.parts[0] in LANGUAGES and len(rel.parts) > 1 else rel.parts  # <quarter>/en/...
+        top = parts[0] if len(parts) > 1 else None
         programme = top if top and (top in programmes or (not programmes and top not in ("all", "validation"))) \
             else None
         rows.extend(check_page(path, rel.as_posix(), quarter, programme, programme_names, default_language))

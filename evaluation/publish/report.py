@@ -1,12 +1,12 @@
-"""Report step: wording (nl/en), number formatting, HTML rendering and the quarter index.
+"""Report step: the audit trail of each notebook (``report.html``) and the trends figures.
 
 Executed notebooks are rendered to self-contained HTML without code cells
 (nbconvert ``HTMLExporter`` with ``exclude_input``, ``exclude_input_prompt``,
 ``exclude_output_prompt`` and ``embed_images``). Error outputs are reduced to
 the exception name and message: tracebacks (which carry file paths and,
-potentially, data values) never reach a report. The quarter's ``index.html``
-links every programme and shows each notebook's headline and key estimates,
-read from the notebook's ``headline.json`` and ``results.csv``.
+potentially, data values) never reach a report. The pages a reader opens
+(overview, programme summaries, detail pages) are built by
+:mod:`evaluation.publish.site` from the published tables, figures and sentences.
 
 Nothing here computes a statistic; the numbers shown are the notebooks'
 results, formatted. Every estimate is shown with its 95% interval and the
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import copy
 import html
-import json
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -35,113 +34,18 @@ from evaluation.publish.figures import (
     plain_text,
     series_style,
 )
-from evaluation.publish.formatting import NOT_ESTIMABLE_TEXT, check_language, number, ratio_shown
+from evaluation.publish.formatting import check_language, number
 from evaluation.publish.labels import (
     analysis_label,
-    code_label,
     endpoint_label,
     estimand_label,
     group_label,
-    value_label,
     warning_line,
 )
 from evaluation.publish.safe_html import inert_output as _inert_output
 from evaluation.publish.writer import write_figure, write_json, write_table, write_text
 
-TEXT: dict[str, dict[str, str]] = {
-    "nl": {
-        "title": "Kwartaalrapportage vrijwilligersprogramma's reclassering",
-        "quarter": "Kwartaal",
-        "cutoff": "Peildatum",
-        "cutoff_quarter_end": "einde van het kwartaal",
-        "cutoff_extract": "peildatum van het extract (eerder dan het einde van het kwartaal)",
-        "run": "Run",
-        "generated": "Gemaakt",
-        "all_programmes": "Alle programma's samen",
-        "programme": "Programma",
-        "status_ok": "gelukt",
-        "status_failed": "mislukt",
-        "status_timeout": "afgebroken (tijdslimiet)",
-        "status_skipped": "niet uitgevoerd",
-        "headline_ok": "resultaat",
-        "headline_warning": "let op",
-        "headline_not_estimable": "niet te schatten",
-        "report": "volledig rapport",
-        "error": "Fout",
-        "estimand": "Maat",
-        "group": "Groep",
-        "estimate": "Schatting",
-        "ci": "95%-betrouwbaarheidsinterval",
-        "n": "Aantal",
-        "causal": "Causaal",
-        "yes": "ja",
-        "no": "nee (beschrijvend, geen oorzakelijk verband)",
-        "no_results": "Geen resultaten.",
-        "manifest": "Herkomst en controle (manifest.json)",
-        "failures": "Eén of meer analyses zijn mislukt; zie hieronder. De overige analyses zijn wel uitgevoerd.",
-        "intro": (
-            "Deze pagina vat de analyses van dit kwartaal samen. Elke schatting staat met haar "
-            "95%-betrouwbaarheidsinterval. Alleen uitkomsten uit een gerandomiseerd experiment of "
-            "een gematchte vergelijking kunnen als effect van het programma worden gelezen; de "
-            "kolom 'Causaal' zegt welke. Kleine aantallen zijn onderdrukt."
-        ),
-        "notebook": "Analyse",
-        "more_rows": "… nog {k} rijen in results.csv (de belangrijkste maten staan bovenaan)",
-        "figures": "Figuren",
-        "tables": "Tabellen",
-        "language_other": "English",
-    },
-    "en": {
-        "title": "Quarterly report: volunteer programmes in probation",
-        "quarter": "Quarter",
-        "cutoff": "Cutoff date",
-        "cutoff_quarter_end": "end of the quarter",
-        "cutoff_extract": "the extract's cutoff date (earlier than the end of the quarter)",
-        "run": "Run",
-        "generated": "Generated",
-        "all_programmes": "All programmes together",
-        "programme": "Programme",
-        "status_ok": "completed",
-        "status_failed": "failed",
-        "status_timeout": "stopped (time limit)",
-        "status_skipped": "not run",
-        "headline_ok": "result",
-        "headline_warning": "caution",
-        "headline_not_estimable": "not estimable",
-        "report": "full report",
-        "error": "Error",
-        "estimand": "Measure",
-        "group": "Group",
-        "estimate": "Estimate",
-        "ci": "95% confidence interval",
-        "n": "N",
-        "causal": "Causal",
-        "yes": "yes",
-        "no": "no (descriptive, not a causal comparison)",
-        "no_results": "No results.",
-        "manifest": "Provenance and audit (manifest.json)",
-        "failures": "One or more analyses failed; see below. The other analyses did complete.",
-        "intro": (
-            "This page summarises this quarter's analyses. Every estimate is shown with its 95% "
-            "confidence interval. Only results from a randomised trial or a matched comparison can be "
-            "read as an effect of the programme; the 'Causal' column says which. Small counts are "
-            "suppressed."
-        ),
-        "notebook": "Analysis",
-        "more_rows": "… {k} more rows in results.csv (the key measures are listed first)",
-        "figures": "Figures",
-        "tables": "Tables",
-        "language_other": "Nederlands",
-    },
-}
-
-
 _check_language = check_language
-
-
-def text(key: str, language: str = "nl") -> str:
-    """Fixed report wording in Dutch (default) or English."""
-    return TEXT[_check_language(language)][key]
 
 
 def format_number(value: Any, language: str = "nl", digits: int = 2) -> str:
@@ -284,237 +188,6 @@ td,th{border:1px solid #ddd;padding:.2rem .5rem;text-align:left}td.num{text-alig
 .meta{color:#555;font-size:.9rem}
 """
 
-
-def _read_headline(folder: Path) -> dict[str, Any] | None:
-    p = folder / "headline.json"
-    if not p.is_file():
-        return None
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def _read_results(folder: Path) -> pd.DataFrame:
-    p = folder / "results.csv"
-    if not p.is_file():
-        return pd.DataFrame()
-    try:
-        return pd.read_csv(p, keep_default_na=True)
-    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError):
-        return pd.DataFrame()
-
-
-def _truthy(value: Any) -> bool:
-    if isinstance(value, str):
-        return value.strip().lower() in {"true", "1", "yes", "ja"}
-    try:
-        return bool(value) and not (isinstance(value, float) and math.isnan(value))
-    except (TypeError, ValueError):
-        return False
-
-
-def key_rows_first(df: pd.DataFrame) -> pd.DataFrame:
-    """Order a notebook's results for the index: the main endpoint (``GENERAL``, or rows without an
-    endpoint) first, and within that comparisons (difference, ratio) before the groups' own levels;
-    otherwise the notebook's order is kept (stable sort)."""
-    if df.empty:
-        return df
-    endpoint = df["endpoint"] if "endpoint" in df else pd.Series("", index=df.index)
-    main = endpoint.isna() | endpoint.astype(str).isin(["", "GENERAL", "nan"])
-    group = df["group"].astype(str) if "group" in df else pd.Series("", index=df.index)
-    comparison = group.str.startswith("difference") | df.get("estimand", group).astype(str).str.contains(
-        "ratio", regex=False)
-    primary = df["role"].astype(str).eq("primary") if "role" in df else pd.Series(False, index=df.index)
-    rank = (~primary).astype(int) * 4 + (~main).astype(int) * 2 + (~comparison).astype(int)
-    return df.assign(_rank=rank.to_numpy()).sort_values("_rank", kind="stable").drop(columns="_rank")
-
-
-def _group_words(group: str, estimand: str, language: str) -> str:
-    """The group of a result row in words: a ratio's ``difference`` row compares the programme with the
-    comparison group; covariate terms and subgroups (``recruitment_channel[education]``) in words."""
-    if group == "difference" and "ratio" in estimand:
-        return "programme vs comparison group" if language == "en" else "programma t.o.v. vergelijkingsgroep"
-    return value_label(group, language)  # result groups first, then codes, subgroups and covariate terms
-
-
-def own_rows_first(df: pd.DataFrame, programme_id: str) -> pd.DataFrame:
-    """Rows of the section's own programme (``"all"``: the pooled rows) first, then the whole period
-    (``period`` total or empty) before single quarters; otherwise :func:`key_rows_first` order. A pooled
-    job's results also hold each programme's rows, which must never stand in for the pooled ones."""
-    df = key_rows_first(df)
-    if df.empty:
-        return df
-    pid = df["programme_id"].astype(str) if "programme_id" in df else pd.Series(programme_id, index=df.index)
-    period = df["period"].astype(str) if "period" in df else pd.Series("", index=df.index)
-    whole = period.isin(["", "total", "nan", "None"])
-    rank = (pid != str(programme_id)).astype(int) * 2 + (~whole).astype(int)
-    return df.assign(_rank=rank.to_numpy()).sort_values("_rank", kind="stable").drop(columns="_rank")
-
-
-def _results_table(df: pd.DataFrame, language: str, max_rows: int, programme_id: str | None = None) -> str:
-    if df.empty:
-        return f"<p>{text('no_results', language)}</p>"
-    t = TEXT[language]
-    rows = []
-    if programme_id is not None:
-        df = own_rows_first(df, programme_id)
-    pids = df["programme_id"].astype(str) if "programme_id" in df else None
-    # a pooled job's table names the programme of every row once rows of single programmes are shown
-    show_pid = pids is not None and programme_id is not None and bool((pids.head(max_rows) != str(programme_id)).any())
-    for _, r in (df if programme_id is not None else key_rows_first(df)).head(max_rows).iterrows():
-        lo, hi = format_number(r.get("ci_lower"), language), format_number(r.get("ci_upper"), language)
-        ci = f"{lo} – {hi}" if lo or hi else ""
-        shown_estimate = format_number(r.get("estimate"), language)
-        if not ratio_shown(r.get("estimand"), r.get("estimate"), r.get("ci_lower"), r.get("ci_upper")):
-            # a degenerate ratio (0, infinite, near-separation) is never a number (docs/methods.md,
-            # section 'Survival estimators')
-            shown_estimate, ci = NOT_ESTIMABLE_TEXT[language], ""
-        endpoint = r.get("endpoint")
-        measure = estimand_label(str(r.get("estimand", "")), language)
-        if isinstance(endpoint, str) and endpoint:
-            measure += f" ({endpoint_label(endpoint, language)})"
-        if str(r.get("role", "")) == "primary":
-            measure = f"{code_label('primary', language)}: {measure}"
-        if "period" in r and str(r.get("period")) not in ("", "total", "nan", "None"):
-            measure += f", {r.get('period')}"
-        who = ""
-        if show_pid:
-            rp = str(r.get("programme_id", ""))
-            who = f"<td>{html.escape(t['all_programmes'] if rp == 'all' else rp)}</td>"
-        rows.append(
-            "<tr>"
-            f"{who}<td>{html.escape(measure)}</td>"
-            f"<td>{html.escape(_group_words(str(r.get('group', '')), str(r.get('estimand', '')), language))}</td>"
-            f"<td class='num'>{html.escape(shown_estimate)}</td>"
-            f"<td class='num'>{ci}</td>"
-            f"<td class='num'>{format_number(r.get('n'), language)}</td>"
-            f"<td>{t['yes'] if _truthy(r.get('causal')) else t['no']}</td>"
-            "</tr>"
-        )
-    more = ""
-    if len(df) > max_rows:
-        more = f"<p class='meta'>{html.escape(t['more_rows'].format(k=len(df) - max_rows))}</p>"
-    head = (
-        f"<tr>{'<th>' + t['programme'] + '</th>' if show_pid else ''}<th>{t['estimand']}</th><th>{t['group']}</th><th>{t['estimate']}</th>"
-        f"<th>{t['ci']}</th><th>{t['n']}</th><th>{t['causal']}</th></tr>"
-    )
-    return f"<table>{head}{''.join(rows)}</table>{more}"
-
-
-def build_index(
-    quarter_dir: str | Path,
-    quarter: str,
-    jobs: Sequence[Mapping[str, Any]],
-    language: str = "nl",
-    cutoff_date: str | None = None,
-    cutoff_source: str = "quarter_end",
-    run_id: str = "",
-    programme_names: Mapping[str, str] | None = None,
-    max_rows: int = 12,
-) -> Path:
-    """Write ``index.html`` for a quarter: every programme, every notebook.
-
-    Parameters
-    ----------
-    quarter_dir : path
-        The quarter folder being built; job folders are relative to it.
-    quarter : str
-        e.g. ``"2026Q3"``.
-    jobs : sequence of mappings
-        One per executed notebook with keys ``programme_id`` (``"all"`` for
-        all programmes together), ``notebook`` (id), ``title``, ``folder``
-        (relative to ``quarter_dir``), ``status`` (``ok``/``failed``/
-        ``timeout``/``skipped``) and ``error`` (``"Name: message"``).
-    language : {"nl", "en"}
-    cutoff_date, cutoff_source : str
-        The analysis cutoff and where it came from (``quarter_end`` or
-        ``extract``); stated on the page.
-    run_id : str
-    programme_names : mapping, optional
-        programme_id -> name for headings.
-    max_rows : int
-        Result rows shown per notebook (the rest is in its results.csv).
-
-    Returns
-    -------
-    Path of the written ``index.html``.
-    """
-    _check_language(language)
-    t = TEXT[language]
-    qdir = Path(quarter_dir)
-    names = dict(programme_names or {})
-    order: list[str] = []
-    for j in jobs:
-        if j["programme_id"] not in order:
-            order.append(j["programme_id"])
-    order.sort(key=lambda p: (p != "all", p))
-
-    parts = [
-        f"<!DOCTYPE html><html lang='{language}'><head><meta charset='utf-8'>",
-        f"<title>{html.escape(t['title'])} {html.escape(quarter)}</title><style>{_CSS}</style></head><body>",
-        f"<h1>{html.escape(t['title'])}: {html.escape(quarter)}</h1>",
-    ]
-    cutoff_text = t["cutoff_quarter_end"] if cutoff_source == "quarter_end" else t["cutoff_extract"]
-    parts.append(
-        f"<p class='meta'>{t['quarter']}: {html.escape(quarter)} · {t['cutoff']}: "
-        f"{html.escape(str(cutoff_date or ''))} ({cutoff_text}) · {t['run']}: {html.escape(run_id)} · "
-        f"<a href='manifest.json'>{t['manifest']}</a></p>"
-    )
-    parts.append(f"<p>{html.escape(t['intro'])}</p>")
-    if any(j.get("status") != "ok" for j in jobs):
-        parts.append(f"<p class='error'>{html.escape(t['failures'])}</p>")
-    parts.append("<ul>")
-    for pid in order:
-        label = t["all_programmes"] if pid == "all" else f"{names.get(pid, pid)} ({pid})"
-        parts.append(f"<li><a href='#p-{html.escape(pid)}'>{html.escape(label)}</a></li>")
-    parts.append("</ul>")
-
-    for pid in order:
-        label = t["all_programmes"] if pid == "all" else f"{t['programme']} {names.get(pid, pid)} ({pid})"
-        parts.append(f"<h2 id='p-{html.escape(pid)}'>{html.escape(label)}</h2>")
-        for j in [j for j in jobs if j["programme_id"] == pid]:
-            folder = qdir / j["folder"]
-            status = j.get("status", "skipped")
-            status_text = t.get(f"status_{status}", status)
-            headline = _read_headline(folder) if status == "ok" else None
-            title = (headline or {}).get("title") or j.get("title") or j["notebook"]
-            # "./" first: a folder named after a programme id such as "javascript:x" stays a relative link
-            rel = "./" + j["folder"].rstrip("/").lstrip("/")
-            link = f" · <a href='{html.escape(rel)}/report.html'>{t['report']}</a>" if (folder / "report.html").is_file() else ""
-            parts.append(
-                f"<h3>{html.escape(str(title))} <span class='status-{html.escape(status)}'>"
-                f"[{html.escape(status_text)}]</span>{link}</h3>"
-            )
-            if status != "ok":
-                parts.append(f"<p class='error'>{t['error']}: {html.escape(str(j.get('error') or ''))}</p>")
-                continue
-            if headline:
-                hstatus = str(headline.get("status", "ok"))
-                cls = "warning" if hstatus != "ok" else ""
-                label_h = t.get(f"headline_{hstatus}", hstatus)
-                sentences = headline.get("sentences") or []
-                parts.append(f"<p class='{cls}'><em>{html.escape(label_h)}</em>: " +
-                             " ".join(html.escape(str(s)) for s in sentences) + "</p>")
-            parts.append(_results_table(_read_results(folder), language, max_rows, programme_id=pid))
-            figs = sorted(p.name for p in folder.glob("*.png"))
-            if figs:
-                links = " ".join(
-                    f"<a href='{html.escape(rel)}/{html.escape(f)}'>{html.escape(f[:-4])}</a> "
-                    f"(<a href='{html.escape(rel)}/{html.escape(f[:-4])}.svg'>svg</a>)"
-                    for f in figs
-                )
-                parts.append(f"<p class='meta'>{t['figures']}: {links}</p>")
-            tables = sorted(p.name for p in folder.glob("*.csv") if p.name != "results.csv")
-            if tables:
-                links = " ".join(f"<a href='{html.escape(rel)}/{html.escape(f)}'>{html.escape(f)}</a>" for f in tables)
-                parts.append(f"<p class='meta'>{t['tables']}: {links}</p>")
-    parts.append("</body></html>")
-    return write_text(qdir / "index.html", "\n".join(parts))
-
-
-# --------------------------------------------------------------------------- trends across quarters
 
 TREND_TEXT = {
     "nl": {

@@ -54,8 +54,10 @@ from evaluation.publish.labels import (
     note_label,
     value_label,
 )
-from evaluation.publish.report import key_rows_first, own_rows_first
 from evaluation.publish.writer import write_text
+
+LANGUAGE_NAMES: dict[str, str] = {"nl": "Nederlands", "en": "English"}
+"""Each language named in itself: the link to the other version carries ``lang`` and ``hreflang``."""
 
 TEXT: dict[str, dict[str, str]] = {
     "nl": {
@@ -137,6 +139,11 @@ TEXT: dict[str, dict[str, str]] = {
         "cannot_descriptive": "Dat het programma de recidive verlaagt of verhoogt: {why}.",
         "cannot_small": "Stellige conclusies: minder dan {k} deelnemers, dus het interval is breed.",
         "cannot_withheld": "Het kerncijfer: {reason}.",
+        "can_fallback": "Als secundaire maat, niet de primaire uitkomst: de hazard ratio voor algemene recidive over "
+                        "alle follow-up tot nu toe is {hr} (95%-BI {lo} tot {hi}); causaal: {causal}.",
+        "cannot_fallback": "Een conclusie over de primaire uitkomst: de secundaire maat vervangt die niet, want "
+                           "die is niet vooraf als antwoord gekozen. De vraag is pas beantwoord als de primaire "
+                           "uitkomst gepubliceerd kan worden.",
         "cannot_general": "Dat het resultaat geldt buiten deze deelnemers en deze periode.",
         "language_other": "English",
     },
@@ -217,6 +224,11 @@ TEXT: dict[str, dict[str, str]] = {
         "cannot_descriptive": "That the programme lowers or raises reoffending: {why}.",
         "cannot_small": "Firm conclusions: fewer than {k} participants, so the interval is wide.",
         "cannot_withheld": "The headline figure: {reason}.",
+        "can_fallback": "As a secondary measure, not the primary outcome: the hazard ratio for general reoffending "
+                        "over all follow-up so far is {hr} (95% CI {lo} to {hi}); causal: {causal}.",
+        "cannot_fallback": "A conclusion about the primary outcome: the secondary measure does not replace it, as it "
+                           "was not chosen in advance as the answer. The question is answered only once the primary "
+                           "outcome can be published.",
         "cannot_general": "That the result holds beyond these participants and this period.",
         "language_other": "Nederlands",
     },
@@ -465,6 +477,44 @@ def _note_text(note: Any, language: str) -> str:
     return "; ".join(d for p, d in zip(parts, shown, strict=True) if d != p)
 
 
+def key_rows_first(df: pd.DataFrame) -> pd.DataFrame:
+    """Order a notebook's results for the index: the main endpoint (``GENERAL``, or rows without an
+    endpoint) first, and within that comparisons (difference, ratio) before the groups' own levels;
+    otherwise the notebook's order is kept (stable sort)."""
+    if df.empty:
+        return df
+    endpoint = df["endpoint"] if "endpoint" in df else pd.Series("", index=df.index)
+    main = endpoint.isna() | endpoint.astype(str).isin(["", "GENERAL", "nan"])
+    group = df["group"].astype(str) if "group" in df else pd.Series("", index=df.index)
+    comparison = group.str.startswith("difference") | df.get("estimand", group).astype(str).str.contains(
+        "ratio", regex=False)
+    primary = df["role"].astype(str).eq("primary") if "role" in df else pd.Series(False, index=df.index)
+    rank = (~primary).astype(int) * 4 + (~main).astype(int) * 2 + (~comparison).astype(int)
+    return df.assign(_rank=rank.to_numpy()).sort_values("_rank", kind="stable").drop(columns="_rank")
+
+
+def group_words(group: str, estimand: str, language: str) -> str:
+    """The group of a result row in words: a ratio's ``difference`` row compares the programme with the
+    comparison group; covariate terms and subgroups (``recruitment_channel[education]``) in words."""
+    if group == "difference" and "ratio" in estimand:
+        return "programme vs comparison group" if language == "en" else "programma t.o.v. vergelijkingsgroep"
+    return value_label(group, language)  # result groups first, then codes, subgroups and covariate terms
+
+
+def own_rows_first(df: pd.DataFrame, programme_id: str) -> pd.DataFrame:
+    """Rows of the section's own programme (``"all"``: the pooled rows) first, then the whole period
+    (``period`` total or empty) before single quarters; otherwise :func:`key_rows_first` order. A pooled
+    job's results also hold each programme's rows, which must never stand in for the pooled ones."""
+    df = key_rows_first(df)
+    if df.empty:
+        return df
+    pid = df["programme_id"].astype(str) if "programme_id" in df else pd.Series(programme_id, index=df.index)
+    period = df["period"].astype(str) if "period" in df else pd.Series("", index=df.index)
+    whole = period.isin(["", "total", "nan", "None"])
+    rank = (pid != str(programme_id)).astype(int) * 2 + (~whole).astype(int)
+    return df.assign(_rank=rank.to_numpy()).sort_values("_rank", kind="stable").drop(columns="_rank")
+
+
 def results_table(df: pd.DataFrame, language: str, caption: str, programme_id: str,
                   max_rows: int = 15) -> Markup:
     """Key rows of a job's ``results.csv`` (primary first) as a reader's table: measure, group,
@@ -477,6 +527,8 @@ def results_table(df: pd.DataFrame, language: str, caption: str, programme_id: s
     else:
         df = key_rows_first(df)
     head = df.head(max_rows)
+    # a pooled job's table names the programme of every row once rows of single programmes are shown
+    show_pid = "programme_id" in head.columns and bool((head["programme_id"].astype(str) != str(programme_id)).any())
     rows = []
     notes: dict[str, int] = {}
     for r in head.to_dict("records"):
@@ -488,6 +540,9 @@ def results_table(df: pd.DataFrame, language: str, caption: str, programme_id: s
             measure = ("Primair: " if language == "nl" else "Primary: ") + measure
         if not _missing(r.get("period")) and str(r.get("period")) != "total":
             measure += f", {r.get('period')}"
+        if str(r.get("missing_data", "")) == "ipw_observation":  # docs/methods.md, section 'Re-integration outcomes'
+            measure += (", gewogen voor ontbrekende metingen (IPW)" if language == "nl"
+                        else ", weighted for missing assessments (IPW)")
         est, ci, shown = estimate_text(r, language)
         n = r.get("n")
         n_text = str(n).strip() if isinstance(n, str) and not _missing(n) else (
@@ -496,15 +551,18 @@ def results_table(df: pd.DataFrame, language: str, caption: str, programme_id: s
         if note:  # a note shared by many rows is printed once, below the table
             notes.setdefault(note, len(notes) + 1)
             note = f"{t['note_ref']} {notes[note]}"
-        group = "" if _missing(r.get("group")) else value_label(str(r.get("group")), language)
+        group = "" if _missing(r.get("group")) else group_words(str(r.get("group")), estimand, language)
         p = _float(r.get("p_value"))
         p_text = "" if not shown or math.isnan(p) else ("< 0,001" if language == "nl" else "< 0.001") if p < 0.001 \
             else number(p, language, 3)
-        rows.append([_cell(measure), _cell(group), _cell(est, "num" if shown else "withheld"), _cell(ci, "num"),
+        rp = str(r.get("programme_id", ""))
+        who = [_cell(t["all_programmes"] if rp == "all" else rp)] if show_pid else []
+        rows.append(who + [_cell(measure), _cell(group), _cell(est, "num" if shown else "withheld"), _cell(ci, "num"),
                      _cell(p_text, "num"),
                      _cell(n_text, "num withheld" if n_text.startswith("<") else "num"),
                      _cell(t["yes"] if _truthy(r.get("causal")) else t["no"]), _cell(note)])
-    headers = [{"text": t["col_estimand"], "num": False}, {"text": t["col_group"], "num": False},
+    headers = ([{"text": t["col_programme"], "num": False}] if show_pid else []) + [
+               {"text": t["col_estimand"], "num": False}, {"text": t["col_group"], "num": False},
                {"text": t["col_estimate"], "num": True}, {"text": t["col_ci"], "num": True},
                {"text": "p", "num": True},
                {"text": t["col_n"], "num": True}, {"text": t["col_causal"], "num": False},
@@ -529,7 +587,20 @@ def primary_of(results: pd.DataFrame, programme_id: str) -> dict[str, Any]:
     groups = {str(g): row for g, row in zip(r["group"].astype(str), r.to_dict("records"), strict=True)}
     # a descriptive programme's answer is its own rate (a reference rate stands beside it, not against it)
     main = groups.get("difference") or groups.get("programme") or groups.get("difference_vs_reference")
-    return {"main": main, "groups": groups, "comparison": "difference" in groups}
+    # a withheld primary's fallback: the secondary hazard ratio of the same endpoint, if published (it uses all
+    # follow-up so far, not only people followed for the whole horizon); labelled secondary wherever shown
+    fallback = None
+    all_rows = results[results["programme_id"].astype(str) == str(programme_id)] \
+        if "programme_id" in results.columns else results
+    col = lambda name: all_rows[name].astype(str) if name in all_rows.columns else pd.Series("", index=all_rows.index)  # noqa: E731
+    hr = all_rows[(col("estimand") == "hazard_ratio") & (col("group") == "difference")
+                  & (col("endpoint") == str(main.get("endpoint", "GENERAL")))]
+    if len(hr):
+        row = hr.iloc[0].to_dict()
+        est, lo, hi = _float(row.get("estimate")), _float(row.get("ci_lower")), _float(row.get("ci_upper"))
+        if np.isfinite([est, lo, hi]).all() and ratio_shown("hazard_ratio", est, lo, hi):
+            fallback = row
+    return {"main": main, "groups": groups, "comparison": "difference" in groups, "fallback": fallback}
 
 
 def _design_words(design: str, language: str) -> str:
@@ -592,6 +663,12 @@ def primary_summary(primary: Mapping[str, Any], design: str, programme_id: str, 
         out.update(result=reason, ci="")
         out["can"] = [t["can_withheld"]]
         out["cannot"] = [t["cannot_withheld"].format(reason=reason)]
+        fb = primary.get("fallback")
+        if fb is not None and design in ("rct", "matched"):  # docs/methods.md, section 'Primary outcome'
+            out["can"] = [t["can_fallback"].format(
+                hr=number(_float(fb["estimate"]), language, 2), lo=number(_float(fb["ci_lower"]), language, 2),
+                hi=number(_float(fb["ci_upper"]), language, 2), causal=t["yes"] if _truthy(fb.get("causal")) else t["no"])]
+            out["cannot"].append(t["cannot_fallback"])
         return out
     out["withheld"] = False
     finite = bool(np.isfinite([lo, hi]).all())
@@ -720,6 +797,8 @@ def build_site(
     programme_names: Mapping[str, str] | None = None,
     designs: Mapping[str, str] | None = None,
     primary_notebook: str = "recidivism",
+    alternate: Mapping[str, str] | None = None,
+    files_root: str = "",
 ) -> Path:
     """Write the quarter site: ``index.html``, ``<pid>/index.html`` and ``<pid>/<notebook>/index.html``.
 
@@ -742,6 +821,13 @@ def build_site(
     primary_notebook : str
         The notebook whose ``results.csv`` holds the primary outcome (docs/methods.md, section
         'Primary outcome').
+    alternate : mapping, optional
+        The same quarter in other languages: language code -> path from this site's root to that
+        language's site root (e.g. ``{"en": "en/"}``, and ``{"nl": "../"}`` from the English site).
+        Every page links to its counterpart, with ``hreflang``.
+    files_root : str
+        Path from this site's root to the quarter folder that holds ``manifest.json``,
+        ``results.csv`` and ``run.log`` (``"../"`` for a site in a language subfolder).
 
     Returns
     -------
@@ -762,9 +848,15 @@ def build_site(
         if str(j["notebook"]) not in notebooks:
             notebooks.append(str(j["notebook"]))
 
-    def base(root: str, crumbs: list[dict[str, Any]], title: str, programme: str | None) -> dict[str, Any]:
+    alternate = {check_language(k): str(v) for k, v in (alternate or {}).items() if k != language}
+
+    def base(root: str, crumbs: list[dict[str, Any]], title: str, programme: str | None,
+             page: str = "index.html") -> dict[str, Any]:
+        """Context of every page; ``page`` is the page's path from this site's root."""
+        others = [{"code": code, "href": f"{root}{prefix}{page}", "text": LANGUAGE_NAMES[code]}
+                  for code, prefix in alternate.items()]
         return {"language": language, "t": t, "quarter": quarter, "root": root, "crumbs": crumbs,
-                "page_title": title, "other_language": None,
+                "page_title": title, "other_language": others[0] if others else None,
                 "meta": _meta(language, quarter, cutoff_date, cutoff_source, run_id, programme)}
 
     summaries: dict[str, dict[str, Any]] = {}
@@ -803,7 +895,7 @@ def build_site(
         flow = _flow_table(primary, language, summary["measure"])
         html = _render("programme.html", **base(
             "../", [{"href": "../index.html", "text": t["overview"]}, {"href": None, "text": label}],
-            f"{label} · {t['quarter'].lower()} {quarter} · {t['site_title']}", label),
+            f"{label} · {t['quarter'].lower()} {quarter} · {t['site_title']}", label, f"{pid}/index.html"),
             programme_label=label, design=_design_words(design, language) or "-", question=question,
             answer=answer, can_say=summary["can"], cannot_say=summary["cannot"], sentences=rec_sentences,
             flow_table=flow, jobs=job_items)
@@ -854,7 +946,7 @@ def build_site(
     status_table = _table_markup(t["status_caption"].format(q=quarter), status_headers, status_rows)
     html = _render("index.html", **base("", [{"href": None, "text": t["overview"]}],
                                         f"{t['site_title']} · {t['quarter'].lower()} {quarter}", None),
-                   failures=failures, primary_table=primary_table, status_table=status_table)
+                   files_root=files_root, failures=failures, primary_table=primary_table, status_table=status_table)
     return write_text(qdir / "index.html", html)
 
 
@@ -925,7 +1017,8 @@ def _detail_page(qdir: Path, job: Mapping[str, Any], headline: Mapping[str, Any]
     html = _render("detail.html", **base(
         root, [{"href": f"{root}index.html", "text": t["overview"]},
                {"href": "../index.html", "text": label}, {"href": None, "text": title}],
-        f"{title} · {label} · {t['quarter'].lower()} {quarter}", label),
+        f"{title} · {label} · {t['quarter'].lower()} {quarter}", label,
+        "/".join([*(p for p in str(job["folder"]).split("/") if p), "index.html"])),
         heading=f"{title}: {label}", programme_label=label, status=_status(status, language),
         error=str(job.get("error") or "") if status != "ok" else "",
         sentences=_sentences(headline),

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -871,3 +872,97 @@ def overlap_plot(ps: Sequence[float], treated: Sequence[bool], labels: dict | No
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+@dataclass
+class DesignAdjustment:
+    """What :func:`adjust_design` did: per-person ``weights`` and ``cluster`` (indexed like the
+    person frame), the causal label and its reason, the method text and the diagnostics."""
+
+    weights: pd.Series
+    cluster: pd.Series
+    causal: bool
+    causal_reason: str
+    causal_note: str
+    method_suffix: str = ""
+    ps: pd.DataFrame | None = None
+    ps_covariates: list[str] | None = None
+    ps_support: pd.DataFrame | None = None
+    overlap: pd.DataFrame | None = None
+    matching: pd.DataFrame | None = None
+    balance: pd.DataFrame | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def adjust_design(
+    person: pd.DataFrame,
+    covariates: Sequence[str],
+    treated: pd.Series,
+    design: str,
+    weighting: str = "matching",
+    caliper_sd: float = 0.2,
+    replace: bool = False,
+    ratio: int = 1,
+    seed: int | None = None,
+    no_confounding_note: str = "causal reading assumes no unmeasured confounding and adequate overlap; estimand ATT",
+) -> DesignAdjustment:
+    """Adjust a person-level comparison for its design (shared by the recidivism and re-integration analyses).
+
+    ``rct``: weights 1, one cluster per person, causal. ``matched``: PS model (:func:`propensity_scores`)
+    on ``covariates``, then 1:``ratio`` caliper matching (:func:`match_nearest`; cluster = matched set
+    when without replacement) or ATT weights (:func:`ipw_weights`; cluster = person), balance after
+    adjustment (:func:`balance_table`) and the causal label (:func:`causal_judgement`), with
+    ``no_confounding_note`` before the reason. ``descriptive``: weights 1, not causal.
+    See docs/methods.md, section 'Comparison groups and designs'.
+    """
+    if design not in DESIGNS:
+        raise ValueError(f"design must be one of {DESIGNS}, not {design!r}")
+    if weighting not in ("matching", "ipw"):
+        raise ValueError(f"weighting must be 'matching' or 'ipw', not {weighting!r}")
+    treated = pd.Series(np.asarray(treated, dtype=bool), index=person.index)
+    out = DesignAdjustment(
+        weights=pd.Series(1.0, index=person.index),
+        cluster=pd.Series(person.index, index=person.index),
+        causal=design == "rct",
+        causal_reason={"rct": "causal: randomised comparison",
+                       "descriptive": "not causal: compared with a reference rate"}.get(design, ""),
+        causal_note="randomised comparison (intention to treat)" if design == "rct" else "",
+    )
+    if design != "matched":
+        return out
+    covs = list(covariates)
+    ps = propensity_scores(person, covs, treated)
+    out.ps_covariates = ps.attrs["covariates_used"]
+    out.ps = ps
+    out.ps_support = ps.attrs["support"]
+    out.warnings += describe_support(out.ps_support)
+    out.overlap = overlap_summary(ps["ps"], treated)
+    if weighting == "matching":
+        m = match_nearest(ps["ps"], treated, caliper_sd=caliper_sd, replace=replace, ratio=ratio, seed=seed)
+        out.matching = m
+        out.weights = m["weight"]
+        if not replace:
+            out.cluster = m["subclass"].astype("string").fillna("unmatched")
+        out.method_suffix = (
+            f"nearest-neighbour matching 1:{ratio} on logit PS, caliper {caliper_sd} SD"
+            + (", with replacement" if replace else "")
+        ) + f" (PS model on {describe_covariates(out.ps_covariates)})"
+        n_unm = int((treated & ~m["matched"]).sum())
+        if n_unm:
+            out.warnings.append(
+                f"{n_unm} programme participants had no comparison person within the caliper and are "
+                "not in the matched analysis"
+            )
+    else:
+        out.weights = ipw_weights(ps["ps"], treated, estimand="ATT")
+        out.method_suffix = ("ATT inverse-probability weights (stabilised) "
+                             f"(PS model on {describe_covariates(out.ps_covariates)})")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out.balance = balance_table(person, covs, treated, weights=out.weights.to_numpy())
+    for c in caught:
+        out.warnings.append(str(c.message))
+    out.causal, out.causal_reason = causal_judgement(
+        out.balance, out.overlap, "matching" if weighting == "matching" else "weighting")
+    out.causal_note = f"{no_confounding_note}; {out.causal_reason}"
+    return out

@@ -244,8 +244,9 @@ _CATALOGUE: list[dict[str, Any]] = [
             # reference_rate.prevalence_730d = 0.454)
             "reference_rate": {"rate": 0.45, "ci_lower": 0.44, "ci_upper": 0.46, "horizon_days": 730,
                                "endpoint": "GENERAL",
-                               "source": "synthetic stand-in for a published WODC Recidivemonitor two-year rate "
-                                         "of comparable probation clients"},
+                               # a citation, not a sentence: supplier text is shown as given on pages in both
+                               # languages (contract: reference_rate.source)
+                               "source": "WODC Recidivemonitor (DEMO, synthetic)"},
             "tidier": _tidier(
                 brief_name="Peers Utrecht",
                 why="Social inclusion through peer support.",
