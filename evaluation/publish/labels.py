@@ -336,6 +336,8 @@ ANALYSES: dict[str, tuple[str, str]] = {
 
 # codes that appear as cell values (contract codes, table names, covariates)
 CODES: dict[str, tuple[str, str]] = {
+    # the intake score of an instrument domain, a covariate of the re-integration models
+    "baseline": ("intake score", "instroomscore"),
     # tables of the data contract
     "participants": ("participants", "deelnemers"),
     "volunteers": ("volunteers", "vrijwilligers"),

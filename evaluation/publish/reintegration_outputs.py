@@ -12,6 +12,7 @@ results withhold (docs/methods.md, sections 'Re-integration outcomes' and 'Discl
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 import numpy as np
@@ -20,7 +21,7 @@ import pandas as pd
 from evaluation.contract.results import SUPPRESSION_THRESHOLD
 from evaluation.publish.figures import LINE_COLOURS, PLAIN, _plain_figure, percent_axis, plain_text
 from evaluation.publish.formatting import DEFAULT_LANGUAGE, check_language, number
-from evaluation.publish.labels import endpoint_label, name_words
+from evaluation.publish.labels import code_label, endpoint_label, name_words, note_label
 from evaluation.publish.suppression import protect_results
 from evaluation.publish.writer import publish_outputs
 
@@ -42,7 +43,7 @@ _TEXT = {
         "diff": "{domain}: at equal intake scores, participants scored {diff} levels {direction} than the comparison "
                 "group at the end (95% CI {lo} to {hi}); {causal}.",
         "causal_yes": "this may be read as an effect of the programme ({why})",
-        "causal_no": "this is not an effect of the programme ({why})",
+        "causal_no": "this cannot be read as an effect of the programme ({why})",
         "no_comparison": "There is no comparison group: a change from intake to the end is not an effect of the "
                          "programme, as people's situations also change without it.",
         "missing": "{share} of the end assessments that were due are missing. Weighting for who is missing changes "
@@ -54,6 +55,10 @@ _TEXT = {
                 "within a year of starting (95% CI {lo} to {hi}){ref}.",
         "peer_ref": "; the published reference rate for people released from probation is {ref} (not a comparison "
                     "group)",
+        "missing_same": "{share} of the end assessments that were due are missing. Weighting for who is missing "
+                        "leaves the mean change in {domain} at {cc} levels; both are published.",
+        "all_withheld": "The re-integration outcomes recorded for this selection rest on fewer than {k} people and are "
+                        "not shown.",
         "small": "Fewer than {k} people in at least one figure: those figures are withheld and the rest are "
                  "indicative only.",
         "figure": "Sufficiently self-sufficient at intake and at the end, per domain (participants)",
@@ -87,7 +92,7 @@ _TEXT = {
         "diff": "{domain}: bij gelijke instroomscore scoorden deelnemers aan het eind {diff} niveau {direction} dan "
                 "de vergelijkingsgroep (95%-BI {lo} tot {hi}); {causal}.",
         "causal_yes": "dit mag worden gelezen als effect van het programma ({why})",
-        "causal_no": "dit is geen effect van het programma ({why})",
+        "causal_no": "dit mag niet als effect van het programma worden gelezen ({why})",
         "no_comparison": "Er is geen vergelijkingsgroep: een verandering van instroom tot het eind is geen effect van "
                          "het programma, want de situatie van mensen verandert ook zonder programma.",
         "missing": "Van de eindmetingen die hadden moeten plaatsvinden, ontbreekt {share}. Weging voor wie ontbreekt "
@@ -100,6 +105,11 @@ _TEXT = {
                 "een jaar na de start een nieuwe justitiezaak (95%-BI {lo} tot {hi}){ref}.",
         "peer_ref": "; het gepubliceerde referentiecijfer voor mensen na reclasseringstoezicht is {ref} (geen "
                     "vergelijkingsgroep)",
+        "missing_same": "Van de eindmetingen die hadden moeten plaatsvinden, ontbreekt {share}. Weging voor wie "
+                        "ontbreekt laat de gemiddelde verandering in {domain} op {cc} niveau; beide staan in de "
+                        "resultaten.",
+        "all_withheld": "De re-integratie-uitkomsten die voor deze selectie zijn vastgelegd, berusten op minder dan {k} "
+                        "personen en worden niet getoond.",
         "small": "Minder dan {k} personen in ten minste één cijfer: die cijfers worden niet getoond en de andere zijn "
                  "slechts indicatief.",
         "figure": "Voldoende zelfredzaam bij instroom en aan het eind, per domein (deelnemers)",
@@ -137,6 +147,25 @@ def _value(rows: pd.DataFrame, estimand: str, endpoint: str, group: str = "progr
     return None if pd.isna(est) else r
 
 
+def _why(note: Any, language: str) -> str:
+    """Why a comparison is (not) causal, from its note, in the reader's language (the parts with words in
+    that language; the rest stays in results.csv)."""
+    parts = [p.strip() for p in str(note or "").split(";") if p.strip()]
+    parts = [p for p in parts if p.startswith(("causal:", "not causal", "randomised"))] or parts[-1:]
+    if language == "en":
+        return _terms(name_words("; ".join(parts), language), language) or "-"
+    shown = [note_label(p, language) for p in parts]
+    text = name_words("; ".join(d for p, d in zip(parts, shown, strict=True) if d != p), language)
+    return _terms(text, language) or "-"
+
+
+def _terms(text: str, language: str) -> str:
+    """Model terms left in a note in words: ``baseline`` (the intake score) and ``key[level]``."""
+    text = re.sub(r"\bbaseline\b", code_label("baseline", language), text)
+    return re.sub(r"\b([a-z][a-z_]*)\[([^\]]+)\]",
+                  lambda m: f"{code_label(m[1], language)}: {code_label(m[2], language)}", text)
+
+
 def _pct(x: Any, language: str) -> str:
     return f"{number(100 * float(x), language, 0)}%"
 
@@ -151,10 +180,12 @@ def _levels(x: Any, language: str, signed: bool = False) -> str:
     return ("+" + text) if signed and v > 0 else text
 
 
-def _domain_words(endpoint: str, language: str) -> str:
+def _domain_words(endpoint: str, language: str, with_instrument: bool = False) -> str:
+    """A domain in words, capitalised; with the instrument in brackets when several instruments are shown."""
     words = endpoint_label(endpoint, language)
-    domain = words.split(": ", 1)[-1]
-    return domain[:1].upper() + domain[1:]
+    instrument, _, domain = words.rpartition(": ")
+    text = domain[:1].upper() + domain[1:]
+    return f"{text} ({instrument})" if with_instrument and instrument else text
 
 
 def _domains(rows: pd.DataFrame) -> list[str]:
@@ -221,18 +252,23 @@ def reintegration_headline(published: pd.DataFrame, language: str = DEFAULT_LANG
     sentences: list[str] = []
     status = "ok"
     notes = published["note"].fillna("").astype(str)
-    if notes.str.contains("suppressed|withheld|fewer than", regex=True).any():
-        status = "warning"
     domains = _domains(published)
+    # a warning when a number the headline would give is withheld (small numbers), not for any small cell
+    headline_rows = published["endpoint"].astype(str).isin([*domains[:MAX_HEADLINE_DOMAINS], "goals:all", "peer_mentor"])
+    key_withheld = bool((headline_rows & notes.str.contains("suppressed|withheld", regex=True)).any())
+    if key_withheld:
+        status = "warning"
     if domains:
         instruments = list(dict.fromkeys(e.partition(":")[0] for e in domains))
         first = published[(published["estimand"] == "share_sufficient_intake") & (published["group"] == "programme")]
-        n_people = pd.to_numeric(first["n"], errors="coerce").max()
+        # people assessed: per instrument the largest domain count, summed (one instrument per programme)
+        n_people = pd.to_numeric(first["n"], errors="coerce").groupby(
+            first["endpoint"].astype(str).str.partition(":")[0]).max().sum(min_count=1)
         if not pd.isna(n_people):
             ins_words = " / ".join(endpoint_label(f"{i}:x", language).split(":")[0] for i in instruments)
             sentences.append(tx["assessed"].format(instrument=ins_words, n=number(n_people, language, 0)))
         for ep in domains[:MAX_HEADLINE_DOMAINS]:
-            dom = _domain_words(ep, language)
+            dom = _domain_words(ep, language, with_instrument=len(instruments) > 1)
             intake = _value(published, "share_sufficient_intake", ep)
             end = _value(published, "share_sufficient_end", ep, missing_data="complete_case")
             if intake is not None and end is not None:
@@ -245,7 +281,7 @@ def reintegration_headline(published: pd.DataFrame, language: str = DEFAULT_LANG
             diff = _value(published, "ancova_difference_end", ep, "difference", "complete_case")
             if diff is not None and not pd.isna(diff.get("ci_lower")):
                 causal = str(diff.get("causal")).strip().lower() in ("true", "1")
-                why = name_words(str(diff.get("note") or "").split(";")[-1].strip(), language) or "-"
+                why = _why(diff.get("note"), language)
                 sentences.append(tx["diff"].format(
                     domain=dom, diff=_levels(diff["estimate"], language),
                     direction=tx["higher"] if float(diff["estimate"]) >= 0 else tx["lower"],
@@ -260,7 +296,12 @@ def reintegration_headline(published: pd.DataFrame, language: str = DEFAULT_LANG
                 status = "warning"
             cc = _value(published, "mean_change_end", domains[0], missing_data="complete_case")
             ipw = _value(published, "mean_change_end", domains[0], missing_data="ipw_observation")
-            if share > 0 and cc is not None and ipw is not None:
+            if share > 0 and cc is not None and ipw is not None and _levels(cc["estimate"], language, True) == \
+                    _levels(ipw["estimate"], language, True):
+                sentences.append(tx["missing_same"].format(share=_pct(share, language),
+                                                           domain=_domain_words(domains[0], language).lower(),
+                                                           cc=_levels(cc["estimate"], language, True)))
+            elif share > 0 and cc is not None and ipw is not None:
                 sentences.append(tx["missing"].format(share=_pct(share, language),
                                                       domain=_domain_words(domains[0], language).lower(),
                                                       cc=_levels(cc["estimate"], language, True),
@@ -280,10 +321,13 @@ def reintegration_headline(published: pd.DataFrame, language: str = DEFAULT_LANG
             share=_pct(peer["estimate"], language), lo=_pct(peer["ci_lower"], language),
             hi=_pct(peer["ci_upper"], language),
             ref=tx["peer_ref"].format(ref=_pct(ref["estimate"], language)) if ref is not None else ""))
-    if status == "warning" and notes.str.contains("suppressed|withheld", regex=True).any():
-        sentences.append(tx["small"].format(k=threshold))
+    withheld = notes.str.contains("suppressed|withheld", regex=True).any()
     if not sentences:
+        if withheld:
+            return {"status": "warning", "title": tx["title"], "sentences": [tx["all_withheld"].format(k=threshold)]}
         return {"status": "not_estimable", "title": tx["title"], "sentences": [tx["none"]]}
+    if key_withheld:
+        sentences.append(tx["small"].format(k=threshold))
     return {"status": status, "title": tx["title"], "sentences": sentences}
 
 
