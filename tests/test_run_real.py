@@ -70,9 +70,11 @@ def test_cli_blocking_error_exit_2_with_validation_report(small_intake, tmp_path
 def test_real_registry_is_valid():
     specs = registry.load_registry(NOTEBOOKS / "registry.yaml")
     ids = [s.id for s in specs]
-    assert ids == ["data_quality", "recidivism", "retention", "fidelity", "costs", "synthesis", "trends"]
+    assert ids == ["data_quality", "recidivism", "reintegration", "retention", "fidelity", "costs", "synthesis",
+                   "trends"]
     assert next(s for s in specs if s.id == "recidivism").derived == ("design", "reference", "programme_results")
-    assert {s.id for s in specs if "programme_results" in s.derived} == {"recidivism", "retention", "costs"}
+    assert {s.id for s in specs if "programme_results" in s.derived} == {"recidivism", "reintegration", "retention",
+                                                                         "costs"}
     assert next(s for s in specs if s.id == "trends").phase == 2
 
 

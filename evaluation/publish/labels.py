@@ -794,6 +794,11 @@ MEASURES: dict[str, tuple[str, str]] = {
     "contacts": ("Contacts between volunteers and participants", "Contacten tussen vrijwilligers en deelnemers"),
     "rj_sessions": ("Restorative justice sessions", "Herstelgesprekken"),
     "costs": ("Costs", "Kosten"),
+    "self_sufficiency": ("Self-sufficiency (ZRM)", "Zelfredzaamheid (ZRM)"),
+    "personal_goals": ("Personal goals", "Persoonlijke doelen"),
+    "circumstances": ("Work, housing and income", "Werk, huisvesting en inkomen"),
+    "peer_mentor_outcomes": ("Outcomes of volunteers with lived experience",
+                             "Uitkomsten van ervaringsdeskundige vrijwilligers"),
 }
 _NOT_MEASURED = {"en": "{what} not measured{where}: {reason}.", "nl": "{what} niet gemeten{where}: {reason}."}
 _NOT_ESTIMABLE = ("not estimable: ", "niet te schatten: ")

@@ -22,6 +22,7 @@ from evaluation.contract.results import SUPPRESSION_THRESHOLD
 from evaluation.publish.figures import LINE_COLOURS, PLAIN, _plain_figure, percent_axis, plain_text
 from evaluation.publish.formatting import DEFAULT_LANGUAGE, check_language, number
 from evaluation.publish.labels import code_label, endpoint_label, name_words, note_label
+from evaluation.publish.pooled import withhold_pooled
 from evaluation.publish.suppression import protect_results
 from evaluation.publish.writer import publish_outputs
 
@@ -382,14 +383,21 @@ def plot_self_sufficiency(published: pd.DataFrame, language: str = DEFAULT_LANGU
 
 
 def reintegration_outputs(analysis: Any, output_dir: Any, language: str = DEFAULT_LANGUAGE,
-                          threshold: int = SUPPRESSION_THRESHOLD, design: str = "descriptive") -> dict[str, Any]:
+                          threshold: int = SUPPRESSION_THRESHOLD, design: str = "descriptive",
+                          programme_results: Any = None) -> dict[str, Any]:
     """Write results.csv, headline.json, ``self_sufficiency_by_domain.csv``, ``missingness_model.csv`` and the
     figure into ``output_dir``; everything shown is taken from the rows after disclosure control.
+
+    ``programme_results`` (all programmes together only): the programmes' published re-integration rows
+    (a folder with their ``results.csv``); totals that would give a programme's "<10" back by
+    subtraction are withheld (:func:`evaluation.publish.pooled.withhold_pooled`).
 
     Returns ``{"headline", "files", "figures" (png paths), "table" (the domain table as published)}``.
     """
     check_language(language)
     results = analysis.results_
+    if programme_results is not None and getattr(analysis, "programme_id", None) == "all":
+        results = withhold_pooled(results, programme_results, threshold)
     published = protect_results(results, threshold=threshold)
     headline = reintegration_headline(published, language, threshold, design)
     table = domain_table(published, language)

@@ -49,6 +49,11 @@ MEASURES: dict[str, tuple[str, ...]] = {
     "contacts": ("matches", "contacts", "volunteers"),
     "rj_sessions": ("rj_sessions",),
     "costs": ("costs",),
+    # re-integration outcomes (docs/methods.md, section 'Re-integration outcomes'); each is optional
+    "self_sufficiency": ("assessments",),
+    "personal_goals": ("goals", "matches"),
+    "circumstances": ("circumstances",),
+    "peer_mentor_outcomes": ("volunteer_outcomes", "volunteers"),
 }
 """Measures and the tables each needs (rows of the programme in every one of them, parents of
 :data:`PARENTS` included); the first one missing gives the reason."""
@@ -119,6 +124,21 @@ def _programme_rows(tables: Mapping[str, pd.DataFrame]) -> dict[str, set[str]]:
         out["volunteer_support"] = set()
     r = tables.get("rj_sessions", empty)
     out["rj_sessions"] = set(r["participant_id"].map(pmap).dropna()) if len(r) else set()
+    for name in ("assessments", "circumstances"):
+        t = tables.get(name, empty)
+        out[name] = set(t["participant_id"].map(pmap).dropna()) if len(t) and "participant_id" in t else set()
+    g = tables.get("goals", empty)
+    if len(g) and len(m) and "match_id" in g:
+        mp = pd.Series(mprog.to_numpy(), index=m["match_id"].astype(str).to_numpy())
+        out["goals"] = set(g["match_id"].astype(str).map(mp[~mp.index.duplicated()]).dropna())
+    else:
+        out["goals"] = set()
+    o = tables.get("volunteer_outcomes", empty)
+    if len(o) and len(v) and "volunteer_id" in o:
+        vp = v.drop_duplicates("volunteer_id").set_index("volunteer_id")["programme_id"].astype(str)
+        out["volunteer_outcomes"] = set(o["volunteer_id"].map(vp).dropna())
+    else:
+        out["volunteer_outcomes"] = set()
     out.setdefault("participants", set())
     return out
 
