@@ -37,6 +37,9 @@ def test_one_seed_recovers_the_truth_for_the_trial_and_a_matched_programme():
 
 @pytest.mark.slow
 def test_coverage_over_100_seeds():
+    """Observed when written (seeds 7000-7099, scale 0.3, 27,876 rows): coverage ATT 94.7%, mean change 95.0%
+    (programme) and 95.1% (comparison), IPW follow-up 94.5%; mean bias of the complete-case follow-up change
+    -0.043 (13 Monte-Carlo SE), of the IPW one +0.005 (1.3 SE)."""
     import pandas as pd
 
     rows = pd.concat([bench.one_seed(seed, 0.3) for seed in range(7000, 7100)], ignore_index=True)
@@ -44,7 +47,11 @@ def test_coverage_over_100_seeds():
     check = s[~s["quantity"].str.contains("complete case vs truth")]  # that row shows the bias IPW removes
     assert check["coverage"].between(0.90, 0.98).all(), s.to_string()
     assert (check["mean_bias"].abs() < check["mean_se"]).all(), s.to_string()
-    bias = rows.assign(b=rows["estimate"] - rows["truth"]).groupby("quantity")["b"]
-    mc_se = bias.std() / np.sqrt(bias.size())
+    # Monte-Carlo SE of the mean bias from the seeds' means (rows of one seed share people)
+    per_seed = rows.assign(b=rows["estimate"] - rows["truth"]).groupby(["quantity", "seed"])["b"].mean()
+    by_q = per_seed.groupby("quantity")
+    mean, mc_se = by_q.mean(), by_q.std() / np.sqrt(by_q.size())
     for q in check["quantity"]:
-        assert abs(bias.mean()[q]) < 3 * mc_se[q], (q, bias.mean()[q], mc_se[q])
+        assert abs(mean[q]) < 3 * mc_se[q], (q, mean[q], mc_se[q])
+    cc = "mean_change_follow_up programme, complete case vs truth"
+    assert mean[cc] < -3 * mc_se[cc]  # follow-up missing at random given covariates: complete case is biased
