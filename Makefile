@@ -41,7 +41,7 @@ test-slow: $(STAMP)
 
 demo: $(STAMP)
 	$(PY) -m evaluation synth --out demo_intake --seed 20260930 --scale 1
-	$(PY) -m evaluation run --intake demo_intake --quarter 2026Q3 --out reports --jobs $(JOBS) --force
+	$(PY) -m evaluation run --intake demo_intake --quarter 2026Q3 --out reports --language nl,en --jobs $(JOBS) --force
 
 BENCH_SEEDS ?= 4101-4120
 BENCH_SCALE ?= 1
