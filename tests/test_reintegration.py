@@ -194,3 +194,34 @@ def test_fit_goes_through_the_frames_seam(monkeypatch):
     assert _row(a.results_, "mean_change_end")["estimate"] == pytest.approx(0.5)
     with pytest.raises(ValueError, match="cutoff_date is required"):
         ReintegrationAnalysis().fit({"participants": pd.DataFrame()}, "P1")
+
+
+@pytest.mark.parametrize("spec, ok", [({"rate": 0.3, "source": "WODC 2024, tabel 3"}, True),
+                                      ({"rate": 1.3, "source": "WODC 2024, tabel 3"}, False),
+                                      ({"rate": 0.3}, False),
+                                      ({"rate": 0.3, "source": "WODC 2024", "horizon_days": 730}, False)])
+def test_the_peer_mentor_reference_rate_in_programmes_yaml(spec, ok, monkeypatch):
+    """Contract (planted errors) and use: a programme's own published reference for peer mentors reaches the
+    analysis as the reference row, never for all programmes together."""
+    from evaluation.contract.jsonschema_subset import iter_errors
+    from evaluation.contract.schema import load_contract
+
+    entry = {"programme_id": "P1", "name": "x", "programme_type": "peer_mentoring", "peer_mentor_reference_rate": spec}
+    errors = [e for e in iter_errors({"programmes": [entry]}, load_contract().programme_schema)
+              if "peer_mentor_reference_rate" in str(e)]
+    assert (not errors) == ok, errors
+    if not ok:
+        return
+    validated = type("V", (), {"tables": {}, "programmes": [entry], "cutoff_date": pd.Timestamp("2026-09-30")})()
+    seen = {}
+
+    def frames(tables, pid, cutoff, extract):
+        seen[pid] = True
+        return {"peer_mentors": pd.DataFrame(columns=["time", "event", "work_at_start", "work_latest"])}
+
+    monkeypatch.setattr(ri, "_frames_from", frames)
+    a = ReintegrationAnalysis().fit(validated, "P1", warn=False)
+    ref = a.results_[a.results_["estimand"] == "peer_mentor_reference_rate"]
+    assert ref["estimate"].tolist() == [0.3] and "WODC 2024, tabel 3" in ref["note"].iloc[0]
+    b = ReintegrationAnalysis().fit(validated, "all", warn=False)
+    assert "peer_mentor_reference_rate" not in set(b.results_["estimand"])

@@ -190,7 +190,14 @@ class ReintegrationAnalysis:
             if unknown:
                 raise ValueError(f"ReintegrationAnalysis.fit: unknown setting(s) {unknown} in config")
             self.__init__(**{**self.get_params(), **dict(config)})
-        tables, _ = _tables(validated)
+        tables, programmes = _tables(validated)
+        if self.reference_rate is None and str(programme_id) != "all":
+            # the programme's own published reference for peer mentors (programmes.yaml), when given
+            for prog in programmes:
+                ref = prog.get("peer_mentor_reference_rate") if str(prog.get("programme_id")) == str(programme_id) \
+                    else None
+                if ref:
+                    self.reference_rate, self.reference_source = float(ref["rate"]), str(ref["source"])
         if cutoff_date is None:
             cutoff_date = getattr(validated, "cutoff_date", None)
             if cutoff_date is None:
