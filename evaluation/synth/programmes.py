@@ -247,6 +247,9 @@ _CATALOGUE: list[dict[str, Any]] = [
                                # a citation, not a sentence: supplier text is shown as given on pages in both
                                # languages (contract: reference_rate.source)
                                "source": "WODC Recidivemonitor (DEMO, synthetic)"},
+            # beside the peer mentors' own one-year rate in the re-integration report (never a comparison);
+            # synthetic: people after probation reoffend more often than the selected peer mentors (truth 0.12)
+            "peer_mentor_reference_rate": {"rate": 0.3, "source": "WODC Recidivemonitor (DEMO, synthetic)"},
             "tidier": _tidier(
                 brief_name="Peers Utrecht",
                 why="Social inclusion through peer support.",
