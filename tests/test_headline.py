@@ -49,7 +49,7 @@ def test_non_significant_says_what_the_interval_rules_out_and_the_detectable_dif
     num = _numbers(0.25, 0.30, -0.13, 0.03, n=150, p=0.22)
     en = jdl_headline(num, "en")
     # CI crosses zero: written out in both directions
-    assert en["sentences"][0].endswith("5 fewer than in the comparison group (95% CI 3 more to 13 fewer).")
+    assert en["sentences"][0].endswith("5 fewer than in the comparison group (95% CI 13 fewer to 3 more).")
     text = " ".join(en["sentences"])
     assert "not statistically significant" in text
     assert "rules out a reduction of more than 13 and an increase of more than 3 reoffenders per 100" in text
@@ -60,7 +60,7 @@ def test_non_significant_says_what_the_interval_rules_out_and_the_detectable_dif
     # no post-hoc power: no sample size for the observed difference, and never "does not work"
     assert "would be needed" not in text and "does not work" not in text
     nl = " ".join(jdl_headline(num, "nl")["sentences"])
-    assert "niet statistisch significant" in nl and "3 meer tot 13 minder" in nl
+    assert "niet statistisch significant" in nl and "13 minder tot 3 meer" in nl
     assert "sluit een daling van meer dan 13 en een stijging van meer dan 3 per 100 deelnemers uit" in nl
     assert "ongeveer 15 per 100 of meer gevonden" in nl
     assert "werkt niet" not in nl

@@ -69,7 +69,8 @@ def _people(n: float, language: str) -> str:
 
 
 def _ci_phrase(lo_fewer: int, hi_fewer: int, language: str) -> str:
-    """Interval of 'fewer' counts; opposite signs are written out as more/fewer."""
+    """Interval of 'fewer' counts; opposite signs are written out as fewer/more, in the order of the
+    difference (most fewer first), as the quarter site writes it ("11 fewer to 9 more")."""
     a, b = sorted((lo_fewer, hi_fewer))
     lab = "95% CI" if language == "en" else "95%-BI"
     to = "to" if language == "en" else "tot"
@@ -77,7 +78,7 @@ def _ci_phrase(lo_fewer: int, hi_fewer: int, language: str) -> str:
         a, b = sorted((abs(a), abs(b)))
         return f"({lab} {a} {to} {b})"
     more, fewer = ("more", "fewer") if language == "en" else ("meer", "minder")
-    return f"({lab} {abs(a)} {more} {to} {b} {fewer})"
+    return f"({lab} {b} {fewer} {to} {abs(a)} {more})"
 
 
 def _not_significant(numbers: dict, lo_fewer: int, hi_fewer: int, language: str) -> str:
