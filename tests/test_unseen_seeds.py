@@ -30,7 +30,9 @@ import a11y  # noqa: E402
 def test_quarter_on_an_unseen_seed_completes(tmp_path, seed, scale, programmes):
     intake = generate.generate_intake(tmp_path / "intake", seed=seed, scale=scale)
     out = tmp_path / "reports"
-    result = quarter.run_quarter(intake, "2026Q3", out, programmes=programmes, jobs=2, progress=False)
+    # both languages (issue 18): the page checks below scan the Dutch and the English version
+    result = quarter.run_quarter(intake, "2026Q3", out, programmes=programmes, jobs=2, progress=False,
+                                 language="nl,en")
     failed = [(j.folder, j.status, j.error) for j in result.jobs if j.status != "ok"]
     assert result.exit_code == 0 and not failed, (result.messages, failed)
     manifest = json.loads((out / "2026Q3" / "manifest.json").read_text(encoding="utf-8"))
@@ -42,8 +44,13 @@ def test_quarter_on_an_unseen_seed_completes(tmp_path, seed, scale, programmes):
     qdir = out / "2026Q3"
     findings = check_pages(qdir)
     assert findings.empty, findings.to_dict("records")[:10]
+    assert len(list((qdir / "en").rglob("index.html"))) == len(list(qdir.rglob("index.html"))) / 2
     assert manifest["page_check"]["findings"] == 0
     if a11y.find_chromium() is not None:  # axe-core, WCAG 2.1 A/AA and best practice, in headless Chromium
-        pages = [qdir / "index.html", *sorted(qdir.glob("*/index.html")), *sorted(qdir.glob("*/*/index.html"))]
+        # every Dutch page, and the English overview and summaries (the same templates: the static check
+        # above already read every English page); `make demo` plus tests/a11y.py covers every page of both
+        pages = [qdir / "index.html", *sorted(p for p in qdir.glob("*/index.html") if p.parent.name != "en"),
+                 *sorted(p for p in qdir.glob("*/*/index.html") if p.parent.parent.name != "en"),
+                 qdir / "en" / "index.html", *sorted(qdir.glob("en/*/index.html"))]
         found = {str(p.relative_to(qdir)): a11y.counts_by_rule(a11y.run_axe(p)) for p in pages}
         assert not any(found.values()), {k: v for k, v in found.items() if v}
