@@ -604,3 +604,32 @@ def test_language_argument_parsing():
     assert p.parse_args(["--intake", "i", "--quarter", "2026Q3", "--language", "nl,en"]).language == ["nl", "en"]
     with pytest.raises(SystemExit):
         p.parse_args(["--intake", "i", "--quarter", "2026Q3", "--language", "nl,de"])
+
+
+def test_a_kernel_that_dies_at_start_is_started_again(tmp_path, monkeypatch):
+    """The wheel check once failed one of 110 notebooks with "Kernel died before replying to kernel_info"
+    (two kernels started at the same moment can collide on a port; jupyter/jupyter_client#154). No cell
+    has run then, so the worker starts the kernel again, at most KERNEL_START_ATTEMPTS times in all."""
+    import papermill
+
+    calls = []
+
+    def flaky(*args, fails=2, message="Kernel died before replying to kernel_info", **kw):
+        calls.append(1)
+        if len(calls) <= fails:
+            raise RuntimeError(message)
+
+    spec = {"input": "x.ipynb", "output_dir": str(tmp_path / "out"), "parameters": {}, "cwd": str(tmp_path),
+            "execution_timeout": 5, "start_timeout": 5, "executed": str(tmp_path / "e.ipynb"),
+            "rendered": str(tmp_path / "r.html"), "replacements": {}}
+    monkeypatch.setattr(workers.time, "sleep", lambda s: None)
+    monkeypatch.setattr(papermill, "execute_notebook", flaky)
+    rec = workers.execute_job(spec)
+    assert rec["status"] == "ok" and rec["kernel_restarts"] == 2 and len(calls) == 3
+    calls.clear()
+    monkeypatch.setattr(papermill, "execute_notebook", lambda *a, **k: flaky(*a, fails=9, **k))
+    rec = workers.execute_job(spec)
+    assert rec["status"] == "failed" and "kernel_info" in rec["error"] and len(calls) == workers.KERNEL_START_ATTEMPTS
+    calls.clear()  # any other error is the notebook's own: never retried
+    monkeypatch.setattr(papermill, "execute_notebook", lambda *a, **k: flaky(*a, fails=9, message="boom", **k))
+    assert workers.execute_job(spec)["status"] == "failed" and len(calls) == 1

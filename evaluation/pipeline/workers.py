@@ -23,6 +23,7 @@ import dataclasses
 import json
 import logging
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -137,6 +138,17 @@ def public_notebook(nb: dict[str, Any], spec: Mapping[str, Any]) -> dict[str, An
     return nb
 
 
+KERNEL_START_ATTEMPTS = 3
+"""Attempts to start a notebook's kernel when it dies before answering (no cell has run then)."""
+
+
+def kernel_start_failed(exc: BaseException) -> bool:
+    """True for a kernel that died before replying to ``kernel_info`` (e.g. a port taken between
+    jupyter_client's choice and the kernel's bind; jupyter/jupyter_client#154): safe to start again."""
+    text = str(exc)
+    return "Kernel died before replying to kernel_info" in text or "Address already in use" in text
+
+
 def execute_job(spec: Mapping[str, Any]) -> dict[str, Any]:
     """Execute one notebook with papermill, render it and publish both; return its status record.
 
@@ -157,11 +169,21 @@ def execute_job(spec: Mapping[str, Any]) -> dict[str, Any]:
     t0 = time.perf_counter()
     replacements = dict(spec.get("replacements") or {})
     try:
-        pm.execute_notebook(
-            spec["input"], str(executed), parameters=dict(spec["parameters"]), kernel_name="python3",
-            execution_timeout=spec["execution_timeout"], start_timeout=spec["start_timeout"],
-            cwd=spec["cwd"], progress_bar=False, log_output=False, report_mode=False,
-        )
+        for attempt in range(1, KERNEL_START_ATTEMPTS + 1):
+            try:
+                pm.execute_notebook(
+                    spec["input"], str(executed), parameters=dict(spec["parameters"]), kernel_name="python3",
+                    execution_timeout=spec["execution_timeout"], start_timeout=spec["start_timeout"],
+                    cwd=spec["cwd"], progress_bar=False, log_output=False, report_mode=False,
+                )
+                break
+            except RuntimeError as exc:
+                # a kernel that dies before it answers has run no cell: start it again (jupyter_client picks
+                # its ports by guessing free ones, and kernels started at the same moment can collide)
+                if not kernel_start_failed(exc) or attempt == KERNEL_START_ATTEMPTS:
+                    raise
+                record["kernel_restarts"] = attempt
+                time.sleep(0.5 + random.random())
     except pm.PapermillExecutionError as exc:
         record["status"] = "failed"
         record["error"] = sanitize_error(exc.ename, exc.evalue, replacements)
@@ -365,6 +387,9 @@ def _collect(j: Job, w: Worker, pool: WorkerPool, done: bool, log: logging.Logge
             j.result.render_seconds = rec.get("render_seconds")
             j.result.started = rec.get("started") or j.result.started
             j.result.ended = rec.get("ended") or j.result.ended
+            if rec.get("kernel_restarts"):
+                log.warning("%s: its kernel died at start and was started again (%d time(s))", j.result.job_id,
+                            rec["kernel_restarts"])
         else:
             j.result.status = "failed"
             j.result.error = f"WorkerError: notebook worker ended with code {w.proc.returncode} without a result"
