@@ -575,6 +575,19 @@ def test_two_languages_in_one_run_are_linked_page_by_page_with_the_same_numbers(
         assert ((q / page).parent / link_en).resolve() == (q / "en" / page).resolve()
         assert ((q / "en" / page).parent / link_nl).resolve() == (q / page).resolve()
     assert 'href="../manifest.json"' in (q / "en" / "index.html").read_text(encoding="utf-8")
+    # rebuilding the site from the manifest rebuilds both versions with the same language links (titles may
+    # differ: the rebuild takes them from the headlines, the run from the registry)
+    from evaluation.publish.site import rebuild_site
+
+    def links():
+        return {p: re.findall(r'<li class="lang">.*?</li>', p.read_text(encoding="utf-8")) for p in q.rglob("index.html")}
+
+    before = links()
+    assert len(before) == 14 and all(len(v) == 1 for v in before.values())
+    for page in (q / "en" / "index.html", q / "en" / "P1" / "ok" / "index.html"):
+        page.unlink()
+    rebuild_site(q, programme_names={"P1": "Mentor Noord", "P2": "COSA Zuid"})
+    assert links() == before
 
 
 def test_a_language_that_changes_a_number_stops_publication(tmp_path):

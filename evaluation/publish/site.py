@@ -1028,12 +1028,23 @@ def _detail_page(qdir: Path, job: Mapping[str, Any], headline: Mapping[str, Any]
 
 def rebuild_site(quarter_dir: str | Path, programme_names: Mapping[str, str] | None = None) -> Path:
     """Build the site again for a published quarter from its ``manifest.json`` (jobs, run id, cutoff,
-    designs and language as the run recorded them); programme names default to the ids (the manifest
+    designs and language as the run recorded them, and the second language's version in
+    ``<quarter>/<code>/`` when the run made one); programme names default to the ids (the manifest
     does not hold them). Returns the path of ``index.html``."""
     qdir = Path(quarter_dir)
     m = json.loads((qdir / "manifest.json").read_text(encoding="utf-8"))
+    language = str(m.get("parameters", {}).get("language", "nl"))
+    translations = {check_language(str(k)): v for k, v in (m.get("translations") or {}).items()}
+    common = {"cutoff_date": m.get("cutoff_date"), "cutoff_source": str(m.get("cutoff_source", "quarter_end")),
+              "run_id": str(m.get("run_id", "")), "programme_names": programme_names, "designs": m.get("designs")}
+    for lang, jobs in translations.items():
+        root = qdir / lang
+        own = [dict(j, folder=str(j["folder"]).removeprefix(f"{lang}/"),
+                    title=read_headline(root / str(j["folder"]).removeprefix(f"{lang}/")).get("title") or j["notebook"])
+               for j in jobs]
+        build_site(root, str(m["quarter"]), own, language=lang, files_root="../",
+                   alternate={language: "../"} | {o: f"../{o}/" for o in translations if o != lang}, **common)
     jobs = [dict(j, title=read_headline(qdir / str(j["folder"])).get("title") or j["notebook"])
             for j in m.get("jobs", [])]
-    return build_site(qdir, str(m["quarter"]), jobs, language=str(m.get("parameters", {}).get("language", "nl")),
-                      cutoff_date=m.get("cutoff_date"), cutoff_source=str(m.get("cutoff_source", "quarter_end")),
-                      run_id=str(m.get("run_id", "")), programme_names=programme_names, designs=m.get("designs"))
+    return build_site(qdir, str(m["quarter"]), jobs, language=language,
+                      alternate={lang: f"{lang}/" for lang in translations}, **common)
