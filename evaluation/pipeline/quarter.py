@@ -141,7 +141,7 @@ from evaluation.publish.disclosure import (
 )
 from evaluation.publish.formatting import DEFAULT_LANGUAGE, LANGUAGES, parse_languages
 from evaluation.publish.page_check import check_pages
-from evaluation.publish.site import build_site
+from evaluation.publish.site import build_versions
 from evaluation.publish.writer import write_json, write_table, write_text
 from evaluation.validation.cache import cache_environment, new_cache_key, write_validated_cache
 from evaluation.validation.validate import ValidationResult
@@ -571,18 +571,13 @@ def _run_in_build(*, build: Path, quarter: str, quarter_dir: Path, out_dir: Path
                     sorted({f"{r.notebook}:{r.estimand}" for r in differencing.itertuples()})[:20])
 
     spec_of = {s.id: s for s in specs}
-    jobs_summary = [dataclasses.asdict(j.result) | {"title": notebook_title(spec_of[j.result.notebook], language)}
-                    for j in job_list]
-    index = build_site(build, quarter, jobs_summary, language=language, cutoff_date=cutoff.isoformat(),
-                       cutoff_source=cutoff_source, run_id=run_id, programme_names=names,
-                       designs=designs | {"all": overall_design}, alternate={lang: f"{lang}/" for lang in translations})
-    for lang, ljobs in translations.items():
-        build_site(build / lang, quarter,
-                   [dataclasses.asdict(j.result) | {"title": notebook_title(spec_of[j.result.notebook], lang)}
-                    for j in ljobs], language=lang, cutoff_date=cutoff.isoformat(), cutoff_source=cutoff_source,
-                   run_id=run_id, programme_names=names, designs=designs | {"all": overall_design},
-                   alternate={language: "../"} | {o: f"../{o}/" for o in translations if o != lang},
-                   files_root="../")
+    versions = {language: job_list, **translations}
+    index = build_versions(
+        build, quarter,
+        {lang: [dataclasses.asdict(j.result) | {"title": notebook_title(spec_of[j.result.notebook], lang)}
+                for j in ljobs] for lang, ljobs in versions.items()},
+        cutoff_date=cutoff.isoformat(), cutoff_source=cutoff_source, run_id=run_id, programme_names=names,
+        designs=designs | {"all": overall_design})
     # the static page check (issue 18): alt texts, table headers, lang, titles, raw values, machine names and
     # the other language; logged and recorded in the manifest, never blocking (the numbers are checked above)
     pages_checked = check_pages(build)

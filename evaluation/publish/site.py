@@ -1026,6 +1026,21 @@ def _detail_page(qdir: Path, job: Mapping[str, Any], headline: Mapping[str, Any]
     write_text(folder / "index.html", html)
 
 
+def build_versions(quarter_dir: str | Path, quarter: str, jobs_by_language: Mapping[str, Sequence[Mapping[str, Any]]],
+                   **common: Any) -> Path:
+    """Write the site of every language version of a quarter: the first language of ``jobs_by_language``
+    at the quarter's root, each other one in ``<quarter>/<code>/`` (its jobs' folders relative to that
+    folder), every page linked to its counterparts. ``common``: the other arguments of :func:`build_site`.
+    Returns the path of the main ``index.html``."""
+    qdir = Path(quarter_dir)
+    main, *others = list(jobs_by_language)
+    for lang in others:
+        build_site(qdir / lang, quarter, jobs_by_language[lang], language=lang, files_root="../",
+                   alternate={main: "../"} | {o: f"../{o}/" for o in others if o != lang}, **common)
+    return build_site(qdir, quarter, jobs_by_language[main], language=main,
+                      alternate={lang: f"{lang}/" for lang in others}, **common)
+
+
 def rebuild_site(quarter_dir: str | Path, programme_names: Mapping[str, str] | None = None) -> Path:
     """Build the site again for a published quarter from its ``manifest.json`` (jobs, run id, cutoff,
     designs and language as the run recorded them, and the second language's version in
@@ -1033,18 +1048,12 @@ def rebuild_site(quarter_dir: str | Path, programme_names: Mapping[str, str] | N
     does not hold them). Returns the path of ``index.html``."""
     qdir = Path(quarter_dir)
     m = json.loads((qdir / "manifest.json").read_text(encoding="utf-8"))
-    language = str(m.get("parameters", {}).get("language", "nl"))
-    translations = {check_language(str(k)): v for k, v in (m.get("translations") or {}).items()}
-    common = {"cutoff_date": m.get("cutoff_date"), "cutoff_source": str(m.get("cutoff_source", "quarter_end")),
-              "run_id": str(m.get("run_id", "")), "programme_names": programme_names, "designs": m.get("designs")}
-    for lang, jobs in translations.items():
-        root = qdir / lang
-        own = [dict(j, folder=str(j["folder"]).removeprefix(f"{lang}/"),
-                    title=read_headline(root / str(j["folder"]).removeprefix(f"{lang}/")).get("title") or j["notebook"])
-               for j in jobs]
-        build_site(root, str(m["quarter"]), own, language=lang, files_root="../",
-                   alternate={language: "../"} | {o: f"../{o}/" for o in translations if o != lang}, **common)
-    jobs = [dict(j, title=read_headline(qdir / str(j["folder"])).get("title") or j["notebook"])
-            for j in m.get("jobs", [])]
-    return build_site(qdir, str(m["quarter"]), jobs, language=language,
-                      alternate={lang: f"{lang}/" for lang in translations}, **common)
+    versions = {check_language(str(m.get("parameters", {}).get("language", "nl"))): m.get("jobs", [])}
+    versions |= {check_language(str(k)): [dict(j, folder=str(j["folder"]).removeprefix(f"{k}/")) for j in v]
+                 for k, v in (m.get("translations") or {}).items()}
+    root = {lang: qdir if i == 0 else qdir / lang for i, lang in enumerate(versions)}
+    jobs_by_language = {lang: [dict(j, title=read_headline(root[lang] / str(j["folder"])).get("title") or j["notebook"])
+                               for j in jobs] for lang, jobs in versions.items()}
+    return build_versions(qdir, str(m["quarter"]), jobs_by_language, cutoff_date=m.get("cutoff_date"),
+                          cutoff_source=str(m.get("cutoff_source", "quarter_end")), run_id=str(m.get("run_id", "")),
+                          programme_names=programme_names, designs=m.get("designs"))
