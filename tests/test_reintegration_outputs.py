@@ -126,3 +126,22 @@ def test_outputs_write_the_files_and_keep_small_counts_out_of_the_missingness_mo
     assert side["alt"].endswith("huisvesting 50% bij instroom, 60% aan het eind.")
     assert json.loads((tmp_path / "headline.json").read_text(encoding="utf-8"))["sentences"] == out["headline"][
         "sentences"]
+
+
+def test_a_not_estimable_variant_of_a_difference_does_not_withhold_the_difference():
+    """Found on seed 8123: COSA-TRIAL's ANCOVA differences (n = 37) were withheld because their
+    IPW variant was not estimable (n = 0) and counted as a withheld level of the comparison. Only a
+    withheld level (programme or comparison row) withholds a difference (publication check: over_withheld)."""
+    ep = "zrm_2010:housing"
+    rows = make_results([
+        _row("ancova_difference_end", ep, "difference", estimate=0.3, lo=0.1, hi=0.5, n=37),
+        _row("ancova_difference_end", ep, "difference", n=0, missing_data="ipw_observation",
+             note="not estimable: missingness model not estimable"),
+        _row("share_sufficient_end", ep, "programme", estimate=0.5, lo=0.3, hi=0.7, n=20, events=10),
+        _row("share_sufficient_end", ep, "comparison", estimate=0.4, lo=0.2, hi=0.6, n=17, events=7),
+        _row("share_sufficient_end", ep, "difference", estimate=0.1, lo=-0.2, hi=0.4, n=37),
+    ])
+    published = protect_results(rows)
+    assert published["estimate"].iloc[0] == pytest.approx(0.3)  # published
+    # a withheld level (7 events in the comparison group) still withholds the difference of its own family
+    assert pd.isna(published["estimate"].iloc[3]) and pd.isna(published["estimate"].iloc[4])

@@ -63,7 +63,9 @@ def _differences_of_blanked_levels(results_df: pd.DataFrame, blank: np.ndarray) 
     group = results_df["group"].fillna("").astype(str)
     fam = _key(results_df, ("programme_id", "analysis", "estimand", "endpoint")) + "\x1f" + group.map(_subgroup_of)
     is_difference = group.str.startswith("difference").to_numpy()
-    return is_difference & fam.isin(set(fam[blank])).to_numpy() & ~blank
+    # only a blanked level counts: another blanked difference of the family (e.g. a not-estimable
+    # variant of the same comparison) compares nothing this difference would give back
+    return is_difference & fam.isin(set(fam[blank & ~is_difference])).to_numpy() & ~blank
 
 
 def _derived_from_blanked(results_df: pd.DataFrame, blank: np.ndarray) -> np.ndarray:
