@@ -96,7 +96,9 @@ def test_nothing_recorded_and_everything_withheld_are_told_apart():
 
 def test_no_comparison_group_is_said_and_the_domain_table_holds_published_values_only():
     res = _results()
-    res = res[res["estimand"] != "ancova_difference_end"]
+    # as the analysis writes it for a descriptive design (found on seed 8123: the sentence was missing)
+    res.loc[res["estimand"] == "ancova_difference_end", ["estimate", "ci_lower", "ci_upper", "causal", "note"]] = [
+        np.nan, np.nan, np.nan, False, "not estimable: no comparison group"]
     published = protect_results(res)
     h = reintegration_headline(published, "en", design="descriptive")
     assert "There is no comparison group" in " ".join(h["sentences"])

@@ -288,7 +288,7 @@ def reintegration_headline(published: pd.DataFrame, language: str = DEFAULT_LANG
                     direction=tx["higher"] if float(diff["estimate"]) >= 0 else tx["lower"],
                     lo=number(float(diff["ci_lower"]), language, 2), hi=number(float(diff["ci_upper"]), language, 2),
                     causal=(tx["causal_yes"] if causal else tx["causal_no"]).format(why=why)))
-        if design == "descriptive" and not (published["group"] == "difference").any():
+        if design == "descriptive":  # its difference rows say "not estimable: no comparison group"
             sentences.append(tx["no_comparison"])
         miss = _value(published, "share_missing_end", domains[0])
         if miss is not None:
